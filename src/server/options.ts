@@ -1,0 +1,64 @@
+// What the composition root (src/cli) hands to the server. The server never
+// reads files, the environment or the command line itself.
+
+export interface Logger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+export interface ServerLimits {
+  /** Longest command line before authentication (bytes). Small: nothing legitimate needs more. */
+  preAuthLineLength: number;
+  /** Longest command line after authentication (bytes); long UID sets from caching clients need room. */
+  lineLength: number;
+  /** Largest message accepted by APPEND (bytes); advertised as APPENDLIMIT. */
+  maxMessageSize: number;
+  /** Largest total size of one command including literals (MULTIAPPEND). */
+  maxCommandSize: number;
+  /** Deepest parenthesised nesting in a command (SEARCH programs). */
+  maxDepth: number;
+  /** Most tokens in one command. */
+  maxTokens: number;
+  /** Most commands one connection may issue in its lifetime before BYE (0 = unlimited). */
+  maxCommandsPerConnection: number;
+  /** Most syntax errors tolerated before the connection is closed. */
+  maxBadCommands: number;
+  /** Most simultaneous connections per user. */
+  maxConnectionsPerUser: number;
+  /** Most simultaneous connections overall. */
+  maxConnections: number;
+}
+
+export interface ServerTimeouts {
+  /** Idle time allowed before authentication (ms). */
+  preAuthMs: number;
+  /** Idle time allowed after authentication, IDLE included (ms): RFC 9051 §5.4 asks for at least 30 minutes. */
+  authenticatedMs: number;
+}
+
+export interface ServerOptions {
+  /** Plain listeners offering STARTTLS (RFC 9051 §6.2.1). */
+  imap: ListenAddress[];
+  /** Implicit-TLS listeners (RFC 8314). */
+  imaps: ListenAddress[];
+  tls: { key: string | Buffer; cert: string | Buffer };
+  /**
+   * Where LOGIN / AUTHENTICATE may be used without TLS (RFC 9051 §6.2.3 LOGINDISABLED).
+   * 'loopback' (default) allows it only for connections from 127.0.0.0/8 and ::1.
+   */
+  plaintextAuth: 'never' | 'loopback' | 'always';
+  limits: ServerLimits;
+  timeouts: ServerTimeouts;
+  /** Interval of the untagged keepalive sent during IDLE (ms). */
+  idleKeepaliveMs: number;
+  /** Name shown in the greeting and ID response. */
+  serverName: string;
+  log: Logger;
+}

@@ -1,0 +1,206 @@
+// The storage contract. It speaks user ids, mailbox ids and UIDs only: no
+// sequence numbers, no protocol syntax. Every method is asynchronous so that
+// the embedded SQLite backend and a later PostgreSQL backend are
+// interchangeable. Protocol code imports only the *types* from here.
+
+/** A closed set of storage failures; src/commands maps them to RFC 5530 codes in one table. */
+export type StoreErrorKind =
+  | 'NONEXISTENT' // mailbox / user does not exist
+  | 'ALREADYEXISTS' // mailbox / user already exists
+  | 'TRYCREATE' // target mailbox of APPEND/COPY/MOVE does not exist
+  | 'OVERQUOTA'
+  | 'TOOBIG'
+  | 'LIMIT'
+  | 'INUSE'
+  | 'EXPUNGEISSUED'
+  | 'CANNOT' // operation not allowed (e.g. delete INBOX, rename to own child)
+  | 'NOPERM'
+  | 'UNAVAILABLE'
+  | 'CORRUPT';
+
+export class StoreError extends Error {
+  constructor(
+    readonly kind: StoreErrorKind,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'StoreError';
+  }
+}
+
+export interface UserInfo {
+  id: number;
+  name: string;
+  /** Encoded password hash (see src/auth/password.ts); opaque to the store. */
+  passwordHash: string;
+  createdAt: Date;
+}
+
+/** RFC 6154 special-use attributes. */
+export type SpecialUse = '\\All' | '\\Archive' | '\\Drafts' | '\\Flagged' | '\\Junk' | '\\Sent' | '\\Trash';
+
+export interface MailboxInfo {
+  id: number;
+  userId: number;
+  /** Full hierarchical name in UTF-8 with "/" as separator; INBOX is always exactly "INBOX". */
+  name: string;
+  uidValidity: number;
+  uidNext: number;
+  highestModseq: number;
+  specialUse: SpecialUse | null;
+  subscribed: boolean;
+}
+
+export interface MailboxStatus {
+  messages: number;
+  unseen: number;
+  deleted: number;
+  /** Sum of RFC822.SIZE of all messages (RFC 8438 STATUS=SIZE). */
+  size: number;
+  uidNext: number;
+  uidValidity: number;
+  highestModseq: number;
+  /** Messages with UID above the mailbox's recent mark (RFC 3501 \Recent, rev1 only). */
+  recent: number;
+}
+
+/**
+ * Flags as the store keeps them: system flags spelled canonically
+ * ("\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft"), keywords as
+ * first seen in the mailbox (flag names compare case-insensitively, RFC 9051 §2.3.2).
+ * "\\Recent" is never stored: it is a session property.
+ */
+export type Flag = string;
+
+export interface MessageMeta {
+  uid: number;
+  flags: Flag[];
+  /** INTERNALDATE: ms since epoch. */
+  internalDate: number;
+  /** RFC822.SIZE in bytes. */
+  size: number;
+  modseq: number;
+}
+
+/** A stored message body; bytes are read on demand so large messages stream. */
+export interface MessageBody {
+  size: number;
+  /** Read bytes [start, end) (end clamped to size). */
+  read(start: number, end: number): Promise<Buffer>;
+  /** Stream bytes [start, end) in chunks of at most `chunkSize`. */
+  stream(start?: number, end?: number, chunkSize?: number): AsyncIterable<Buffer>;
+}
+
+export interface AppendInput {
+  data: Buffer;
+  flags: Flag[];
+  /** ms since epoch; defaults to now. */
+  internalDate?: number;
+}
+
+export interface AppendResult {
+  uidValidity: number;
+  uids: number[];
+}
+
+export type FlagOp = 'add' | 'remove' | 'set';
+
+export interface StoreFlagsResult {
+  /** Messages whose flags actually changed, with their new flags and modseq. */
+  changed: MessageMeta[];
+  /** UIDs refused because their modseq was above UNCHANGEDSINCE (RFC 7162). */
+  modified: number[];
+}
+
+export interface CopyResult {
+  uidValidity: number;
+  /** Source UIDs (ascending) and the destination UIDs given to them, pairwise. */
+  sourceUids: number[];
+  destUids: number[];
+}
+
+/** Search criteria the store can answer from its index; the rest is evaluated in src/search. */
+export interface MessageFilter {
+  uids?: number[];
+}
+
+/**
+ * Change records, published after the commit, in commit order, to every
+ * subscriber of the user. `modseq` is the mailbox's modseq after the change.
+ */
+export type Change =
+  | { kind: 'append'; userId: number; mailboxId: number; modseq: number; messages: MessageMeta[] }
+  | { kind: 'flags'; userId: number; mailboxId: number; modseq: number; messages: MessageMeta[] }
+  | { kind: 'expunge'; userId: number; mailboxId: number; modseq: number; uids: number[] }
+  | { kind: 'mailbox-create'; userId: number; mailboxId: number; name: string }
+  | { kind: 'mailbox-delete'; userId: number; mailboxId: number; name: string }
+  | { kind: 'mailbox-rename'; userId: number; mailboxId: number; oldName: string; name: string }
+  | { kind: 'subscription'; userId: number; name: string; subscribed: boolean };
+
+export type ChangeListener = (change: Change) => void;
+
+/** The change feed: an interface so a multi-node store can carry it between processes. */
+export interface ChangeFeed {
+  /** Receive every change of `userId` committed from now on; returns an unsubscribe function. */
+  subscribe(userId: number, listener: ChangeListener): () => void;
+  publish(change: Change): void;
+}
+
+export interface MailStore {
+  readonly feed: ChangeFeed;
+
+  // ---- users
+  createUser(name: string, passwordHash: string): Promise<UserInfo>;
+  getUser(name: string): Promise<UserInfo | null>;
+  getUserById(id: number): Promise<UserInfo | null>;
+  setPasswordHash(userId: number, passwordHash: string): Promise<void>;
+  /** Deletes the user with all mailboxes and messages. */
+  deleteUser(userId: number): Promise<void>;
+  listUsers(): Promise<UserInfo[]>;
+  countUsers(): Promise<number>;
+
+  // ---- mailboxes. Names are full UTF-8 paths with "/"; callers normalise INBOX.
+  listMailboxes(userId: number): Promise<MailboxInfo[]>;
+  getMailbox(userId: number, name: string): Promise<MailboxInfo | null>;
+  getMailboxById(mailboxId: number): Promise<MailboxInfo | null>;
+  /** Creates the mailbox (not its missing parents; the caller does that). ALREADYEXISTS if present. */
+  createMailbox(userId: number, name: string, specialUse?: SpecialUse | null): Promise<MailboxInfo>;
+  /** Deletes the mailbox and its messages. NONEXISTENT; CANNOT for INBOX. */
+  deleteMailbox(userId: number, name: string): Promise<void>;
+  /**
+   * Renames the mailbox and every mailbox below it (RFC 9051 §6.3.6).
+   * Renaming INBOX moves all its messages to a new mailbox `to` and leaves INBOX empty.
+   */
+  renameMailbox(userId: number, from: string, to: string): Promise<void>;
+  setSubscribed(userId: number, name: string, subscribed: boolean): Promise<void>;
+  /** Subscribed names, including names of mailboxes that no longer exist. */
+  listSubscriptions(userId: number): Promise<string[]>;
+  mailboxStatus(mailboxId: number): Promise<MailboxStatus>;
+  /**
+   * Marks every message currently in the mailbox as no longer recent and
+   * returns the UID from which messages are recent for the caller
+   * (RFC 3501 §2.3.2: one session sees a message as \Recent).
+   */
+  claimRecent(mailboxId: number): Promise<number>;
+
+  // ---- messages
+  /** Appends atomically (all or none, RFC 3502) and resolves only once durable. TRYCREATE if the mailbox is gone. */
+  appendMessages(mailboxId: number, items: AppendInput[]): Promise<AppendResult>;
+  /** All messages of the mailbox in ascending UID order. */
+  listMessages(mailboxId: number): Promise<MessageMeta[]>;
+  /** Metadata of the given UIDs that still exist, ascending. */
+  getMessages(mailboxId: number, uids: number[]): Promise<MessageMeta[]>;
+  /** The body of one message, or null if it was expunged. */
+  openMessage(mailboxId: number, uid: number): Promise<MessageBody | null>;
+  storeFlags(mailboxId: number, uids: number[], op: FlagOp, flags: Flag[], unchangedSince?: number): Promise<StoreFlagsResult>;
+  /** Copies the UIDs that exist, ascending, into `destMailboxId` (TRYCREATE if it is gone). */
+  copyMessages(sourceMailboxId: number, uids: number[], destMailboxId: number): Promise<CopyResult>;
+  /** Atomic copy + expunge (RFC 6851). */
+  moveMessages(sourceMailboxId: number, uids: number[], destMailboxId: number): Promise<CopyResult>;
+  /** Expunges messages flagged \Deleted (restricted to `uids` when given); returns the expunged UIDs ascending. */
+  expunge(mailboxId: number, uids?: number[]): Promise<number[]>;
+  /** Keywords defined in the mailbox (for the FLAGS / PERMANENTFLAGS responses). */
+  listKeywords(mailboxId: number): Promise<string[]>;
+
+  close(): Promise<void>;
+}
