@@ -57,6 +57,12 @@ export interface DecoderLimits {
   maxDepth: number;
   /** Most tokens (atoms, strings, lists) in one command. */
   maxTokens: number;
+  /**
+   * Largest refused non-synchronizing literal that is read and discarded
+   * (RFC 7888 §4); a larger one is a fatal error. Defaults to
+   * MAX_DISCARD_LITERAL (src/wire/limits.ts) when absent.
+   */
+  maxDiscardLiteral?: number;
 }
 
 export type DecoderEvent =
