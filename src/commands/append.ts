@@ -1,0 +1,52 @@
+// APPEND — RFC 9051 §6.3.12; MULTIAPPEND (RFC 3502: all messages or none);
+// APPENDUID (RFC 4315 §3); literal8 for binary content (RFC 3516 §4.4);
+// APPENDLIMIT (RFC 7889) enforced with [TOOBIG].
+import { defineCommand, bad, no } from './types.js';
+import { ArgReader, flagArgs, isAtom } from './args.js';
+import { parseDateTime, formatSequenceSet } from '../wire/index.js';
+import type { AppendInput } from '../store/types.js';
+
+/** Most messages in one MULTIAPPEND command. */
+export const MAX_MULTIAPPEND = 1000;
+
+export default defineCommand({
+  name: 'APPEND',
+  states: ['auth', 'selected'],
+  rfc: 'RFC 9051 §6.3.12, RFC 3502, RFC 4315 §3, RFC 3516 §4.4',
+  parse(args, session) {
+    const r = new ArgReader(args);
+    const mailbox = r.mailbox(session);
+    const items: AppendInput[] = [];
+    while (!r.done) {
+      let flags: string[] = [];
+      let internalDate: number | undefined;
+      let t = r.next('message');
+      if (t.kind === 'list') {
+        flags = flagArgs(t.items);
+        t = r.next('message');
+      }
+      if (t.kind === 'string' && !t.literal) {
+        const dt = parseDateTime(t.bytes.toString('latin1'));
+        if (!dt) throw bad('Invalid date-time');
+        internalDate = dt.ms;
+        t = r.next('message');
+      }
+      if (isAtom(t, 'UTF8') || isAtom(t, 'CATENATE')) throw bad(`${t.value} is not supported`);
+      if (t.kind !== 'string' || !t.literal) throw bad('Message must be a literal');
+      items.push({ data: t.bytes, flags, internalDate });
+      if (items.length > MAX_MULTIAPPEND) throw bad('Too many messages in one APPEND', 'LIMIT');
+    }
+    if (items.length === 0) throw bad('Missing message');
+    return { mailbox, items };
+  },
+  async run(ctx, { mailbox, items }) {
+    for (const it of items) {
+      if (it.data.length > ctx.limits.maxMessageSize) throw no('Message too big', 'TOOBIG');
+    }
+    const info = await ctx.store.getMailbox(ctx.session.user!.id, mailbox);
+    // RFC 9051 §6.3.12: a missing destination answers NO [TRYCREATE].
+    if (!info) throw no('Mailbox does not exist', 'TRYCREATE');
+    const res = await ctx.store.appendMessages(info.id, items);
+    return { code: `APPENDUID ${res.uidValidity} ${formatSequenceSet(res.uids)}`, text: 'APPEND completed' };
+  },
+});

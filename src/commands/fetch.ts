@@ -1,0 +1,177 @@
+// FETCH and UID FETCH — RFC 9051 §6.4.5, §6.4.9, §7.5.2; BINARY (RFC 3516);
+// PREVIEW (RFC 8970). Item rendering lives in fetch-items.ts.
+import { defineCommand, bad, type CommandContext } from './types.js';
+import type { Token } from '../wire/types.js';
+import { ArgReader, isAtom, parseNumber } from './args.js';
+import { resolveUids, SequenceError } from '../session/resolve.js';
+import type { SequenceSet } from '../wire/index.js';
+import { renderMessage, type FetchItem, type SectionSpec, needsBody, setsSeen } from './fetch-items.js';
+
+/** Most messages whose metadata is loaded at once; bounds memory on `1:*` over 100k messages. */
+const FETCH_BATCH = 500;
+/** Most data items in one FETCH. */
+const MAX_FETCH_ITEMS = 100;
+
+export interface FetchArgs {
+  set: SequenceSet;
+  items: FetchItem[];
+  changedSince?: number;
+}
+
+function parseSection(tokens: Token[], binary: boolean): SectionSpec {
+  if (tokens.length === 0) return { path: [], kind: '' };
+  const first = tokens[0];
+  if (!isAtom(first)) throw bad('Invalid section');
+  const text = first.value.toUpperCase();
+  const m = /^((?:[1-9][0-9]{0,8}\.)*(?:[1-9][0-9]{0,8}))?(?:^|\.)?(HEADER\.FIELDS\.NOT|HEADER\.FIELDS|HEADER|TEXT|MIME)?$/.exec(text);
+  if (!m || (!m[1] && !m[2])) throw bad('Invalid section');
+  const path = m[1] ? m[1].split('.').map(Number) : [];
+  if (path.length > 32) throw bad('Section too deep');
+  const kind = (m[2] ?? '') as SectionSpec['kind'];
+  if (m[1] && m[2] && !text.startsWith(m[1] + '.')) throw bad('Invalid section');
+  if (kind === 'MIME' && path.length === 0) throw bad('MIME needs a part number');
+  if (binary && kind !== '') throw bad('BINARY takes only part numbers'); // RFC 3516 §4.1 section-binary
+  let fields: string[] | undefined;
+  if (kind === 'HEADER.FIELDS' || kind === 'HEADER.FIELDS.NOT') {
+    const list = tokens[1];
+    if (!list || list.kind !== 'list' || list.items.length === 0) throw bad('HEADER.FIELDS needs a list of field names');
+    fields = list.items.map((t) => {
+      const v = t.kind === 'string' ? t.bytes.toString('latin1') : isAtom(t) ? t.value : '';
+      if (!/^[\x21-\x39\x3b-\x7e]+$/.test(v)) throw bad('Invalid header field name');
+      return v;
+    });
+    if (tokens.length > 2) throw bad('Invalid section');
+  } else if (tokens.length > 1) throw bad('Invalid section');
+  return { path, kind, fields };
+}
+
+function parsePartial(p: string | undefined): { offset: number; length: number } | undefined {
+  if (p === undefined) return undefined;
+  const m = /^([0-9]{1,15})\.([0-9]{1,15})$/.exec(p);
+  if (!m) throw bad('Invalid partial range');
+  const length = Number(m[2]);
+  if (length === 0) throw bad('Partial length must be positive');
+  return { offset: Number(m[1]), length };
+}
+
+export function parseFetchAtt(t: Token, out: FetchItem[]): void {
+  if (t.kind !== 'atom') throw bad('Invalid fetch item');
+  const name = t.value.toUpperCase();
+  if (t.section) {
+    const binary = name.startsWith('BINARY');
+    if (!['BODY', 'BODY.PEEK', 'BINARY', 'BINARY.PEEK', 'BINARY.SIZE'].includes(name)) throw bad('Invalid fetch item');
+    const section = parseSection(t.section, binary);
+    const partial = parsePartial(t.partial);
+    if (name === 'BINARY.SIZE' && partial) throw bad('BINARY.SIZE takes no partial');
+    out.push({ kind: name === 'BINARY.SIZE' ? 'BINARY.SIZE' : binary ? 'BINARY' : 'BODY[]', peek: name.endsWith('.PEEK'), section, partial });
+    return;
+  }
+  if (t.partial !== undefined) throw bad('Invalid fetch item');
+  switch (name) {
+    case 'ALL': out.push({ kind: 'FLAGS' }, { kind: 'INTERNALDATE' }, { kind: 'RFC822.SIZE' }, { kind: 'ENVELOPE' }); return;
+    case 'FAST': out.push({ kind: 'FLAGS' }, { kind: 'INTERNALDATE' }, { kind: 'RFC822.SIZE' }); return;
+    case 'FULL': out.push({ kind: 'FLAGS' }, { kind: 'INTERNALDATE' }, { kind: 'RFC822.SIZE' }, { kind: 'ENVELOPE' }, { kind: 'BODY' }); return;
+    case 'FLAGS': case 'UID': case 'INTERNALDATE': case 'RFC822.SIZE': case 'ENVELOPE': case 'BODY': case 'BODYSTRUCTURE':
+    case 'RFC822': case 'RFC822.HEADER': case 'RFC822.TEXT': case 'PREVIEW':
+      out.push({ kind: name });
+      return;
+    default:
+      throw bad(`Unknown fetch item ${name.slice(0, 40)}`);
+  }
+}
+
+function spec(uidMode: boolean) {
+  return defineCommand<FetchArgs>({
+    name: uidMode ? 'UID FETCH' : 'FETCH',
+    states: ['selected'],
+    rfc: uidMode ? 'RFC 9051 §6.4.9, §6.4.5' : 'RFC 9051 §6.4.5',
+    // RFC 9051 §7.5.1: no EXPUNGE while answering FETCH (the UID form may).
+    expungeAllowed: uidMode,
+    parse(args) {
+      const r = new ArgReader(args);
+      const set = r.sequenceSet();
+      const items: FetchItem[] = [];
+      const t = r.next('fetch items');
+      if (t.kind === 'list') {
+        if (t.items.length === 0) throw bad('Empty fetch item list');
+        for (let i = 0; i < t.items.length; i++) {
+          const it = t.items[i];
+          parseFetchAtt(it, items);
+          // RFC 8970 §3.1: PREVIEW may carry modifiers, e.g. PREVIEW (LAZY).
+          if (isAtom(it, 'PREVIEW') && t.items[i + 1]?.kind === 'list') {
+            const mods = (t.items[++i] as { items: Token[] }).items;
+            for (const m of mods) if (!isAtom(m, 'LAZY')) throw bad('Unknown PREVIEW modifier');
+          }
+        }
+      } else {
+        parseFetchAtt(t, items);
+      }
+      let changedSince: number | undefined;
+      const mods = r.optionalList();
+      if (mods) {
+        if (mods.length !== 2 || !isAtom(mods[0], 'CHANGEDSINCE') || !isAtom(mods[1])) throw bad('Invalid FETCH modifier');
+        changedSince = parseNumber(mods[1].value, 'CHANGEDSINCE', Number.MAX_SAFE_INTEGER);
+      }
+      r.end();
+      if (items.length > MAX_FETCH_ITEMS) throw bad('Too many fetch items', 'LIMIT');
+      return { set, items, changedSince };
+    },
+    async run(ctx, a) {
+      return runFetch(ctx, a, uidMode);
+    },
+  });
+}
+
+async function runFetch(ctx: CommandContext, a: FetchArgs, uidMode: boolean) {
+  const s = ctx.session;
+  const view = s.selected!;
+  let uids: number[];
+  try {
+    uids = resolveUids(s, a.set, uidMode);
+  } catch (e) {
+    if (e instanceof SequenceError) throw bad(e.message, 'CLIENTBUG');
+    throw e;
+  }
+  const items = a.items.slice();
+  // RFC 9051 §6.4.9: UID FETCH responses always include the UID.
+  if (uidMode && !items.some((i) => i.kind === 'UID')) items.unshift({ kind: 'UID' });
+  const markSeen = !view.readOnly && items.some(setsSeen);
+  const wantBody = items.some(needsBody);
+  let missing = 0;
+  const seenNow = new Set<number>();
+  for (let i = 0; i < uids.length; i += FETCH_BATCH) {
+    const batch = uids.slice(i, i + FETCH_BATCH);
+    let metas = await ctx.store.getMessages(view.mailboxId, batch);
+    if (markSeen) {
+      const unseen = metas.filter((m) => !m.flags.includes('\\Seen')).map((m) => m.uid);
+      if (unseen.length) {
+        // RFC 9051 §6.4.5: BODY[...] (not .PEEK) sets \Seen; the new FLAGS are sent with the data.
+        const res = await ctx.store.storeFlags(view.mailboxId, unseen, 'add', ['\\Seen']);
+        for (const m of res.changed) view.markOwn(m.modseq);
+        const changed = new Map(res.changed.map((m) => [m.uid, m]));
+        metas = metas.map((m) => changed.get(m.uid) ?? m);
+        for (const m of res.changed) seenNow.add(m.uid);
+      }
+    }
+    missing += batch.length - metas.length;
+    for (const m of metas) {
+      const seq = view.seqOf(m.uid);
+      if (!seq) continue;
+      const body = wantBody ? await ctx.store.openMessage(view.mailboxId, m.uid) : null;
+      if (wantBody && !body) {
+        missing++;
+        continue;
+      }
+      await renderMessage(ctx, seq, m, body, items, seenNow.has(m.uid));
+    }
+    await ctx.out.drain();
+  }
+  if (missing > 0) {
+    // RFC 9051 §7.1 EXPUNGEISSUED: some requested messages were expunged by another session.
+    return { status: 'NO' as const, code: 'EXPUNGEISSUED', text: 'Some messages were expunged' };
+  }
+  return { text: 'FETCH completed' };
+}
+
+export const fetch = spec(false);
+export const uidFetch = spec(true);

@@ -1,0 +1,21 @@
+// Small response-formatting helpers shared by commands; the escaping itself
+// lives in src/wire/encoder.ts so no value can inject a line.
+import { mailboxName as encodeMailboxName } from '../wire/index.js';
+import type { Session } from '../session/session.js';
+import type { MessageMeta } from '../store/types.js';
+
+/** A mailbox name as it goes on the wire for this session (mUTF-7 or UTF-8). */
+export function mbox(session: Session, name: string): string {
+  const v = encodeMailboxName(name, session.utf8Names);
+  return typeof v === 'string' ? v : v.toString('utf8');
+}
+
+/** The FLAGS list of a message as this session sees it (\Recent only for rev1, RFC 3501 §2.3.2). */
+export function flagsOf(session: Session, m: MessageMeta): string {
+  const view = session.selected;
+  const flags = m.flags.slice();
+  if (session.recentEnabled && view && view.recent.has(m.uid)) flags.push('\\Recent');
+  return `(${flags.join(' ')})`;
+}
+
+export const SYSTEM_FLAG_LIST = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'];

@@ -1,0 +1,222 @@
+// LIST — RFC 9051 §6.3.9 with LIST-EXTENDED (RFC 5258), LIST-STATUS
+// (RFC 5819), SPECIAL-USE (RFC 6154) and CHILDREN (RFC 3348) attributes;
+// LSUB — RFC 3501 §6.3.9 (rev1 only, RFC 9051 Appendix E).
+import { defineCommand, bad } from './types.js';
+import type { CommandContext } from './types.js';
+import type { Token } from '../wire/types.js';
+import { ArgReader, astringBytes, isAtom, normaliseInbox, SEPARATOR } from './args.js';
+import { mbox } from './format.js';
+import { decodeMutf7 } from '../wire/index.js';
+import type { MailboxInfo } from '../store/types.js';
+import { parseStatusItems, statusLine, type StatusItem } from './status.js';
+import type { Session } from '../session/session.js';
+
+/** Most patterns in one LIST-EXTENDED command. */
+const MAX_LIST_PATTERNS = 64;
+
+interface ListArgs {
+  ref: string;
+  patterns: string[];
+  selSubscribed: boolean;
+  selRemote: boolean;
+  recursiveMatch: boolean;
+  selSpecialUse: boolean;
+  retSubscribed: boolean;
+  retChildren: boolean;
+  retSpecialUse: boolean;
+  retStatus: StatusItem[] | null;
+  extended: boolean;
+}
+
+function patternText(t: Token, session: Session): string {
+  const bytes = astringBytes(t, 'mailbox pattern');
+  const text = bytes.toString('utf8');
+  if (session.utf8Names || !text.includes('&')) return text;
+  try {
+    return decodeMutf7(text);
+  } catch {
+    throw bad('Pattern is not valid modified UTF-7');
+  }
+}
+
+/** Turn a LIST pattern into a matcher: "*" matches anything, "%" anything but the separator. */
+export function patternMatcher(pattern: string): RegExp {
+  const p = normaliseInbox(pattern.replace(/^inbox(?=$|\/|\*|%)/i, 'INBOX'));
+  let re = '^';
+  for (const ch of p) {
+    if (ch === '*') re += '.*';
+    else if (ch === '%') re += '[^/]*';
+    else re += ch.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  }
+  return new RegExp(re + '$', 's');
+}
+
+export const list = defineCommand<ListArgs>({
+  name: 'LIST',
+  states: ['auth', 'selected'],
+  rfc: 'RFC 9051 §6.3.9, RFC 5258, RFC 5819, RFC 6154',
+  parse(args, session) {
+    const r = new ArgReader(args);
+    const a: ListArgs = {
+      ref: '', patterns: [], selSubscribed: false, selRemote: false, recursiveMatch: false, selSpecialUse: false,
+      retSubscribed: false, retChildren: false, retSpecialUse: false, retStatus: null, extended: false,
+    };
+    const sel = r.optionalList();
+    if (sel) {
+      a.extended = true;
+      for (const t of sel) {
+        if (!isAtom(t)) throw bad('Invalid selection option');
+        const o = t.value.toUpperCase();
+        if (o === 'SUBSCRIBED') a.selSubscribed = true;
+        else if (o === 'REMOTE') a.selRemote = true;
+        else if (o === 'RECURSIVEMATCH') a.recursiveMatch = true;
+        else if (o === 'SPECIAL-USE') a.selSpecialUse = true;
+        else throw bad(`Unknown selection option ${o.slice(0, 30)}`); // RFC 5258 §3.1: unknown option → BAD
+      }
+      // RFC 5258 §3.1: RECURSIVEMATCH alone is an error.
+      if (a.recursiveMatch && !a.selSubscribed && !a.selSpecialUse) throw bad('RECURSIVEMATCH needs another selection option');
+    }
+    a.ref = patternText(r.next('reference name'), session);
+    const pat = r.next('mailbox pattern');
+    if (pat.kind === 'list') {
+      a.extended = true;
+      if (pat.items.length === 0 || pat.items.length > MAX_LIST_PATTERNS) throw bad('Invalid pattern list');
+      for (const p of pat.items) a.patterns.push(patternText(p, session));
+    } else {
+      a.patterns.push(patternText(pat, session));
+    }
+    if (!r.done) {
+      if (!isAtom(r.next('RETURN'), 'RETURN')) throw bad('Expected RETURN');
+      a.extended = true;
+      const opts = r.list('return options');
+      for (let i = 0; i < opts.length; i++) {
+        const t = opts[i];
+        if (!isAtom(t)) throw bad('Invalid return option');
+        const o = t.value.toUpperCase();
+        if (o === 'SUBSCRIBED') a.retSubscribed = true;
+        else if (o === 'CHILDREN') a.retChildren = true;
+        else if (o === 'SPECIAL-USE') a.retSpecialUse = true;
+        else if (o === 'STATUS') {
+          const items = opts[++i];
+          if (!items || items.kind !== 'list') throw bad('STATUS needs a list of items');
+          a.retStatus = parseStatusItems(items.items);
+        } else throw bad(`Unknown return option ${o.slice(0, 30)}`);
+      }
+      r.end();
+    }
+    return a;
+  },
+  async run(ctx, a) {
+    await runList(ctx, a, 'LIST');
+  },
+});
+
+export const lsub = defineCommand({
+  name: 'LSUB',
+  states: ['auth', 'selected'],
+  rfc: 'RFC 3501 §6.3.9',
+  parse(args, session) {
+    const r = new ArgReader(args);
+    const ref = patternText(r.next('reference name'), session);
+    const pattern = patternText(r.next('mailbox pattern'), session);
+    r.end();
+    return { ref, pattern };
+  },
+  async run(ctx, { ref, pattern }) {
+    const userId = ctx.session.user!.id;
+    const subs = await ctx.store.listSubscriptions(userId);
+    const all = new Map((await ctx.store.listMailboxes(userId)).map((m) => [m.name, m]));
+    const re = patternMatcher(ref + pattern);
+    const out = new Map<string, boolean>(); // name -> noselect
+    for (const name of subs) {
+      if (re.test(name)) out.set(name, !all.has(name));
+      else if (pattern.endsWith('%')) {
+        // RFC 3501 §6.3.9: a "%" that matches an unsubscribed superior of a subscribed name returns it \Noselect.
+        const parts = name.split(SEPARATOR);
+        for (let i = parts.length - 1; i > 0; i--) {
+          const parent = parts.slice(0, i).join(SEPARATOR);
+          if (re.test(parent) && !out.has(parent)) out.set(parent, !subs.includes(parent));
+        }
+      }
+    }
+    for (const [name, noselect] of [...out].sort((x, y) => cmpNames(x[0], y[0]))) {
+      ctx.out.untagged(`LSUB (${noselect ? '\\Noselect' : ''}) "${SEPARATOR}" ${mbox(ctx.session, name)}`);
+    }
+  },
+});
+
+function cmpNames(a: string, b: string): number {
+  if (a === 'INBOX') return -1;
+  if (b === 'INBOX') return 1;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+export async function mailboxAttributes(all: Map<string, MailboxInfo>, name: string): Promise<string[]> {
+  const attrs: string[] = [];
+  const info = all.get(name);
+  let hasChildren = false;
+  for (const n of all.keys()) if (n.startsWith(name + SEPARATOR)) { hasChildren = true; break; }
+  attrs.push(hasChildren ? '\\HasChildren' : '\\HasNoChildren');
+  if (info?.specialUse) attrs.push(info.specialUse);
+  return attrs;
+}
+
+async function runList(ctx: CommandContext, a: ListArgs, _verb: 'LIST'): Promise<void> {
+  const s = ctx.session;
+  const userId = s.user!.id;
+  // RFC 9051 §6.3.9: an empty pattern asks for the hierarchy delimiter and root name.
+  if (a.patterns.length === 1 && a.patterns[0] === '' && !a.extended) {
+    ctx.out.untagged(`LIST (\\Noselect) "${SEPARATOR}" ""`);
+    return;
+  }
+  const mailboxes = await ctx.store.listMailboxes(userId);
+  const all = new Map(mailboxes.map((m) => [m.name, m]));
+  const subs = new Set(a.selSubscribed || a.retSubscribed ? await ctx.store.listSubscriptions(userId) : []);
+  const res = a.patterns.filter((p) => p !== '').map((p) => patternMatcher(a.ref + p));
+  const matches = (n: string) => res.some((re) => re.test(n));
+
+  // Candidate names with their attributes.
+  const rows = new Map<string, { attrs: string[]; childinfo: boolean }>();
+  const names = new Set<string>(a.selSubscribed ? [...subs] : all.keys());
+  // Names that exist only as superiors of other names ("%" at a level that is not a mailbox).
+  const implied = new Set<string>();
+  for (const n of names) {
+    const parts = n.split(SEPARATOR);
+    for (let i = 1; i < parts.length; i++) implied.add(parts.slice(0, i).join(SEPARATOR));
+  }
+  for (const n of [...names].sort(cmpNames)) {
+    const info = all.get(n);
+    if (a.selSpecialUse && !info?.specialUse) continue;
+    if (!matches(n)) continue;
+    const attrs: string[] = [];
+    if (!info) attrs.push('\\NonExistent');
+    else attrs.push(...(await mailboxAttributes(all, n)));
+    if (subs.has(n) && (a.selSubscribed || a.retSubscribed)) attrs.push('\\Subscribed');
+    rows.set(n, { attrs, childinfo: false });
+  }
+  for (const p of [...implied].sort(cmpNames)) {
+    if (rows.has(p) || !matches(p)) continue;
+    if (a.selSubscribed || a.selSpecialUse) {
+      // RFC 5258 §3.5: with RECURSIVEMATCH, a superior that has matching children is
+      // returned with CHILDINFO even though it does not itself satisfy the selection.
+      if (!a.recursiveMatch) continue;
+      const info = all.get(p);
+      const attrs = info ? await mailboxAttributes(all, p) : ['\\NonExistent'];
+      if (subs.has(p) && (a.selSubscribed || a.retSubscribed)) attrs.push('\\Subscribed');
+      rows.set(p, { attrs, childinfo: true });
+    } else if (!all.has(p)) {
+      rows.set(p, { attrs: ['\\Noselect', '\\HasChildren'], childinfo: false });
+    }
+  }
+  for (const [n, row] of [...rows].sort((x, y) => cmpNames(x[0], y[0]))) {
+    let line = `LIST (${row.attrs.join(' ')}) "${SEPARATOR}" ${mbox(s, n)}`;
+    if (row.childinfo) line += ` ("CHILDINFO" (${a.selSubscribed ? '"SUBSCRIBED"' : '"SPECIAL-USE"'}))`;
+    ctx.out.untagged(line);
+    const info = all.get(n);
+    // RFC 5819 §2: STATUS follows the LIST of each selectable mailbox.
+    if (a.retStatus && info && !row.attrs.includes('\\Noselect') && !row.attrs.includes('\\NonExistent')) {
+      const st = await ctx.store.mailboxStatus(info.id);
+      ctx.out.untagged(statusLine(s, n, st, a.retStatus));
+    }
+  }
+}

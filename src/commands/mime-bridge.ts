@@ -1,0 +1,105 @@
+// Where FETCH and SEARCH meet src/mime: the part tree of a stored message,
+// its sections, its decoded text. The tree is parsed at most once per opened
+// message and command.
+import {
+  parseMessage, walkParts, envelopeOf, formatEnvelope, formatBodyStructure, sectionBytes, binaryContent,
+  buildPreview, Header, decodeEncodedWords, decodeTransferEncoding, decodeCharset, decodeBytes, getParam,
+  LEGACY_HEADER_CHARSET, type MimePart,
+} from '../mime/index.js';
+import type { MailStore, MessageBody } from '../store/types.js';
+import type { MessageContent } from '../search/evaluate.js';
+import type { SectionSpec } from './fetch-items.js';
+import { no } from './types.js';
+
+export interface ParsedMessage {
+  raw: Buffer;
+  root: MimePart;
+}
+
+/** Largest message whose text SEARCH decodes fully; longer bodies are searched in their first bytes. */
+const SEARCH_BODY_LIMIT = 16 * 1024 * 1024;
+
+const cache = new WeakMap<MessageBody, ParsedMessage>();
+
+export async function messageStructure(body: MessageBody): Promise<ParsedMessage> {
+  let p = cache.get(body);
+  if (!p) {
+    const raw = await body.read(0, body.size);
+    p = { raw, root: parseMessage(raw) };
+    cache.set(body, p);
+  }
+  return p;
+}
+
+export function renderEnvelope(p: ParsedMessage): string {
+  return formatEnvelope(p.root.envelope ?? envelopeOf(p.root));
+}
+
+export function renderBodyStructure(p: ParsedMessage, extended: boolean): string {
+  return formatBodyStructure(p.root, extended);
+}
+
+export async function extractSection(body: MessageBody, s: SectionSpec): Promise<Buffer> {
+  const p = await messageStructure(body);
+  return sectionBytes(p.raw, p.root, { path: s.path, text: s.kind, fields: s.fields });
+}
+
+/** BINARY[path] content (RFC 3516); NO [UNKNOWN-CTE] when the encoding is not known. */
+export async function binarySection(body: MessageBody, path: number[]): Promise<Buffer> {
+  const p = await messageStructure(body);
+  const r = binaryContent(p.raw, p.root, path);
+  if (r.kind === 'unknown-cte') throw no(`Unknown Content-Transfer-Encoding ${r.encoding.slice(0, 40)}`, 'UNKNOWN-CTE');
+  if (r.kind === 'nonexistent') return Buffer.alloc(0);
+  return r.data;
+}
+
+export async function previewText(body: MessageBody, p: ParsedMessage): Promise<string> {
+  void body;
+  return buildPreview(p.raw, p.root);
+}
+
+const MONTHS: Record<string, number> = { jan: 0, feb: 1, mar: 2, apr: 3, may: 4, jun: 5, jul: 6, aug: 7, sep: 8, oct: 9, nov: 10, dec: 11 };
+
+/** The calendar day of a Date header in its own zone (RFC 9051 §6.4.4 SENT*: "disregarding time and timezone"). */
+function sentDay(value: string | null): number | null {
+  if (!value) return null;
+  const m = /(\d{1,2})\s+([A-Za-z]{3})[a-z]*\s+(\d{2,4})/.exec(value);
+  if (!m) return null;
+  const mon = MONTHS[m[2].toLowerCase()];
+  if (mon === undefined) return null;
+  let year = Number(m[3]);
+  if (m[3].length === 2) year += year < 50 ? 2000 : 1900; // RFC 5322 §4.3 obsolete two-digit years
+  return Math.floor(Date.UTC(year, mon, Number(m[1])) / 86_400_000);
+}
+
+function partText(raw: Buffer, part: MimePart): string {
+  const body = raw.subarray(part.bodyStart, Math.min(part.bodyEnd, part.bodyStart + SEARCH_BODY_LIMIT));
+  const decoded = decodeTransferEncoding(body, part.encoding) ?? body;
+  const charset = getParam(part.params, 'charset');
+  return (charset ? decodeCharset(decoded, charset) : null) ?? decodeBytes(decoded, LEGACY_HEADER_CHARSET);
+}
+
+/** Text accessors for SEARCH's content keys (decoded header values, decoded text parts). */
+export async function searchContent(store: MailStore, mailboxId: number, uid: number): Promise<MessageContent | null> {
+  const body = await store.openMessage(mailboxId, uid);
+  if (!body) return null;
+  const { raw, root } = await messageStructure(body);
+  const header = Header.parse(raw, root.headerStart, root.headerEnd);
+  let bodyText: string | null = null;
+  return {
+    headerValues: (field) => header.getAll(field).map((v) => decodeEncodedWords(v)),
+    headerText: () => header.fields.map((f) => `${f.name}: ${decodeEncodedWords(header.get(f.name) ?? '')}`).join('\n'),
+    bodyText: () => {
+      if (bodyText === null) {
+        const texts: string[] = [];
+        for (const p of walkParts(root)) {
+          if (p.children || p.message) continue;
+          if (p.type === 'text' || p === root) texts.push(partText(raw, p));
+        }
+        bodyText = texts.join('\n');
+      }
+      return bodyText;
+    },
+    sentDay: () => sentDay(header.get('Date')),
+  };
+}

@@ -1,0 +1,73 @@
+// The command registry and the capability list (RFC 9051 §7.2.2). A
+// capability is advertised only when the code implementing it is registered.
+
+import type { CommandSpec } from './types.js';
+import capability from './capability.js';
+import { noop, check } from './noop.js';
+import logout from './logout.js';
+import id from './id.js';
+import enable from './enable.js';
+import starttls from './starttls.js';
+import login from './login.js';
+import authenticate from './authenticate.js';
+import { select, examine } from './select.js';
+import { create, del, rename, subscribe, unsubscribe, namespace } from './mailboxes.js';
+import { list, lsub } from './list.js';
+import { status } from './status.js';
+import { close, unselect, expunge, uidExpunge } from './close.js';
+import append from './append.js';
+import { fetch, uidFetch } from './fetch.js';
+import { store, uidStore } from './store.js';
+import { copy, uidCopy, move, uidMove } from './copy.js';
+import { search, uidSearch } from './search.js';
+import idle from './idle.js';
+
+const ALL: CommandSpec<any>[] = [
+  capability, noop, check, logout, id, enable, starttls, login, authenticate,
+  select, examine, create, del, rename, subscribe, unsubscribe, namespace,
+  list, lsub, status, close, unselect, expunge, uidExpunge, append,
+  fetch, uidFetch, store, uidStore, copy, uidCopy, move, uidMove, search, uidSearch, idle,
+];
+
+export const COMMANDS = new Map<string, CommandSpec<any>>(ALL.map((c) => [c.name, c]));
+
+export interface CapabilityContext {
+  authenticated: boolean;
+  /** TLS is already active. */
+  secure: boolean;
+  /** STARTTLS can be offered. */
+  tlsAvailable: boolean;
+  /** LOGIN / AUTHENTICATE allowed now. */
+  plaintextAllowed: boolean;
+  maxMessageSize: number;
+}
+
+/** The capability list for a connection in its current state. */
+export function capabilities(c: CapabilityContext): string[] {
+  const caps = ['IMAP4rev1', 'IMAP4rev2', 'LITERAL+', 'SASL-IR'];
+  if (COMMANDS.has('ID')) caps.push('ID');
+  if (COMMANDS.has('ENABLE')) caps.push('ENABLE');
+  if (COMMANDS.has('IDLE')) caps.push('IDLE');
+  if (!c.authenticated) {
+    if (COMMANDS.has('STARTTLS') && c.tlsAvailable && !c.secure) caps.push('STARTTLS');
+    if (c.plaintextAllowed) caps.push('AUTH=PLAIN');
+    else caps.push('LOGINDISABLED');
+    return caps;
+  }
+  caps.push(
+    'NAMESPACE', // RFC 2342
+    'UNSELECT', // RFC 3691
+    'UIDPLUS', // RFC 4315
+    'MOVE', // RFC 6851
+    'CHILDREN', // RFC 3348
+    'LIST-EXTENDED', // RFC 5258
+    'LIST-STATUS', // RFC 5819
+    'SPECIAL-USE', // RFC 6154
+    'STATUS=SIZE', // RFC 8438
+    'MULTIAPPEND', // RFC 3502
+    'ESEARCH', // RFC 4731
+    'SEARCHRES', // RFC 5182
+    `APPENDLIMIT=${c.maxMessageSize}`, // RFC 7889
+  );
+  return caps;
+}

@@ -1,0 +1,57 @@
+// STATUS — RFC 9051 §6.3.11; SIZE (RFC 8438), DELETED (RFC 9051), RECENT (rev1, RFC 3501 §6.3.10).
+import { defineCommand, bad, no } from './types.js';
+import type { Token } from '../wire/types.js';
+import { ArgReader, isAtom } from './args.js';
+import { mbox } from './format.js';
+import type { MailboxStatus } from '../store/types.js';
+import type { Session } from '../session/session.js';
+
+export type StatusItem = 'MESSAGES' | 'UIDNEXT' | 'UIDVALIDITY' | 'UNSEEN' | 'DELETED' | 'SIZE' | 'RECENT';
+const ITEMS = new Set<StatusItem>(['MESSAGES', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', 'DELETED', 'SIZE', 'RECENT']);
+
+export function parseStatusItems(tokens: Token[]): StatusItem[] {
+  if (tokens.length === 0) throw bad('Empty STATUS item list');
+  const out: StatusItem[] = [];
+  for (const t of tokens) {
+    if (!isAtom(t)) throw bad('Invalid STATUS item');
+    const v = t.value.toUpperCase() as StatusItem;
+    if (!ITEMS.has(v)) throw bad(`Unknown STATUS item ${t.value.slice(0, 30)}`);
+    if (!out.includes(v)) out.push(v);
+  }
+  return out;
+}
+
+export function statusLine(session: Session, name: string, st: MailboxStatus, items: StatusItem[]): string {
+  const parts: string[] = [];
+  for (const it of items) {
+    switch (it) {
+      case 'MESSAGES': parts.push(`MESSAGES ${st.messages}`); break;
+      case 'UIDNEXT': parts.push(`UIDNEXT ${st.uidNext}`); break;
+      case 'UIDVALIDITY': parts.push(`UIDVALIDITY ${st.uidValidity}`); break;
+      case 'UNSEEN': parts.push(`UNSEEN ${st.unseen}`); break;
+      case 'DELETED': parts.push(`DELETED ${st.deleted}`); break;
+      case 'SIZE': parts.push(`SIZE ${st.size}`); break;
+      case 'RECENT': parts.push(`RECENT ${st.recent}`); break;
+    }
+  }
+  return `STATUS ${mbox(session, name)} (${parts.join(' ')})`;
+}
+
+export const status = defineCommand({
+  name: 'STATUS',
+  states: ['auth', 'selected'],
+  rfc: 'RFC 9051 §6.3.11, RFC 8438',
+  parse(args, session) {
+    const r = new ArgReader(args);
+    const mailbox = r.mailbox(session);
+    const items = parseStatusItems(r.list('status items'));
+    r.end();
+    return { mailbox, items };
+  },
+  async run(ctx, { mailbox, items }) {
+    const info = await ctx.store.getMailbox(ctx.session.user!.id, mailbox);
+    if (!info) throw no('Mailbox does not exist', 'NONEXISTENT');
+    const st = await ctx.store.mailboxStatus(info.id);
+    ctx.out.untagged(statusLine(ctx.session, info.name, st, items));
+  },
+});

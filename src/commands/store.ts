@@ -1,0 +1,89 @@
+// STORE and UID STORE — RFC 9051 §6.4.6, §6.4.9; flag semantics §2.3.2.
+import { defineCommand, bad, no, type CommandContext } from './types.js';
+import { ArgReader, flagArgs, isAtom, parseNumber } from './args.js';
+import { resolveUids, SequenceError } from '../session/resolve.js';
+import type { SequenceSet } from '../wire/index.js';
+import type { FlagOp } from '../store/types.js';
+import { flagsOf } from './format.js';
+
+interface StoreArgs {
+  set: SequenceSet;
+  op: FlagOp;
+  silent: boolean;
+  flags: string[];
+  unchangedSince?: number;
+}
+
+function spec(uidMode: boolean) {
+  return defineCommand<StoreArgs>({
+    name: uidMode ? 'UID STORE' : 'STORE',
+    states: ['selected'],
+    rfc: uidMode ? 'RFC 9051 §6.4.9' : 'RFC 9051 §6.4.6',
+    // RFC 9051 §7.5.1: no EXPUNGE while answering STORE (the UID form may).
+    expungeAllowed: uidMode,
+    parse(args) {
+      const r = new ArgReader(args);
+      const set = r.sequenceSet();
+      let unchangedSince: number | undefined;
+      const mods = r.optionalList();
+      if (mods) {
+        // RFC 7162 §3.1.3 store modifier; CONDSTORE itself is not advertised yet.
+        if (mods.length !== 2 || !isAtom(mods[0], 'UNCHANGEDSINCE') || !isAtom(mods[1])) throw bad('Invalid STORE modifier');
+        unchangedSince = parseNumber(mods[1].value, 'UNCHANGEDSINCE', Number.MAX_SAFE_INTEGER);
+      }
+      const item = r.atom('data item').toUpperCase();
+      const m = /^([+-]?)FLAGS(\.SILENT)?$/.exec(item);
+      if (!m) throw bad('Expected FLAGS, +FLAGS or -FLAGS');
+      const op: FlagOp = m[1] === '+' ? 'add' : m[1] === '-' ? 'remove' : 'set';
+      const rest = [];
+      while (!r.done) rest.push(r.next('flag'));
+      const flagTokens = rest.length === 1 && rest[0].kind === 'list' ? rest[0].items : rest;
+      if (rest.length === 0) throw bad('Missing flags');
+      // \Recent in STORE is ignored rather than refused (RFC 3501 says it cannot be altered).
+      const flags = flagArgs(flagTokens, true);
+      return { set, op, silent: !!m[2], flags, unchangedSince };
+    },
+    async run(ctx, a) {
+      return runStore(ctx, a, uidMode);
+    },
+  });
+}
+
+async function runStore(ctx: CommandContext, a: StoreArgs, uidMode: boolean) {
+  const s = ctx.session;
+  const view = s.selected!;
+  if (view.readOnly) throw no('Mailbox is read-only', 'CANNOT');
+  let uids: number[];
+  try {
+    uids = resolveUids(s, a.set, uidMode);
+  } catch (e) {
+    if (e instanceof SequenceError) throw bad(e.message, 'CLIENTBUG');
+    throw e;
+  }
+  const live = uids.filter((u) => !view.expungedPending.has(u));
+  const res = live.length ? await ctx.store.storeFlags(view.mailboxId, live, a.op, a.flags, a.unchangedSince) : { changed: [], modified: [] };
+  for (const m of res.changed) view.markOwn(m.modseq);
+  if (!a.silent && live.length) {
+    const metas = await ctx.store.getMessages(view.mailboxId, live);
+    const modified = new Set(res.modified);
+    for (const m of metas) {
+      if (modified.has(m.uid)) continue;
+      const seq = view.seqOf(m.uid);
+      if (!seq) continue;
+      ctx.out.untagged(`${seq} FETCH (${uidMode ? `UID ${m.uid} ` : ''}FLAGS ${flagsOf(s, m)})`);
+    }
+  }
+  if (res.modified.length) {
+    // RFC 7162 §3.2: the MODIFIED response code lists what failed the UNCHANGEDSINCE test.
+    const nums = uidMode ? res.modified : res.modified.map((u) => view.seqOf(u)).filter((n) => n > 0).sort((x, y) => x - y);
+    return { code: `MODIFIED ${nums.join(',')}`, text: 'Conditional STORE failed' };
+  }
+  if (live.length < uids.length) {
+    // RFC 2180 §4.2.1: some messages were expunged by another session.
+    return { status: 'NO' as const, code: 'EXPUNGEISSUED', text: 'Some messages were expunged' };
+  }
+  return { text: 'STORE completed' };
+}
+
+export const store = spec(false);
+export const uidStore = spec(true);

@@ -1,0 +1,165 @@
+// Evaluating a SEARCH program over a mailbox. Keys the index answers
+// (flags, sizes, dates, UIDs, sequence numbers) use message metadata only;
+// content keys read the message through a lazily created accessor. The loop
+// yields to the event loop regularly so other connections stay responsive
+// on 100k-message mailboxes (STYLE.md habit 14).
+import { dateToUtcMs, normalizeRanges, type SequenceSet } from '../wire/index.js';
+import type { MessageMeta } from '../store/types.js';
+import type { Criterion } from './program.js';
+
+const DAY_MS = 86_400_000;
+/** Messages evaluated between two yields to the event loop. */
+const YIELD_EVERY = 2000;
+
+/** What content keys need from a message. */
+export interface MessageContent {
+  /** Decoded (RFC 2047, charset) values of every header field named `field`. */
+  headerValues(field: string): string[];
+  /** All header fields decoded, as text (for TEXT). */
+  headerText(): string;
+  /** Decoded text of the body parts (for BODY and TEXT). */
+  bodyText(): string;
+  /** The Date header's calendar day (in its own zone) as days since the epoch, or null. */
+  sentDay(): number | null;
+}
+
+export interface SearchTarget {
+  /** Client-visible UIDs in sequence order. */
+  uids: readonly number[];
+  meta: Map<number, MessageMeta>;
+  isRecent(uid: number): boolean;
+  /** Resolve "$" (RFC 5182) to UIDs. */
+  saved(): number[];
+  content(uid: number): Promise<MessageContent | null>;
+}
+
+function needsContent(c: Criterion): boolean {
+  switch (c.k) {
+    case 'header': case 'body': case 'text': case 'sentbefore': case 'senton': case 'sentsince': return true;
+    case 'not': return needsContent(c.c);
+    case 'or': return needsContent(c.a) || needsContent(c.b);
+    case 'and': return c.cs.some(needsContent);
+    default: return false;
+  }
+}
+
+/** Cheap keys first so AND can short-circuit before reading message content. */
+function cost(c: Criterion): number {
+  if (needsContent(c)) return 2;
+  return 0;
+}
+
+function dayOf(d: { year: number; month: number; day: number }): number {
+  return Math.floor(dateToUtcMs(d) / DAY_MS);
+}
+
+function setMatcher(set: SequenceSet, max: number, saved: () => number[]): (n: number) => boolean {
+  if (set.saved) {
+    const s = new Set(saved());
+    return (n) => s.has(n);
+  }
+  const ranges = normalizeRanges(set.ranges, max);
+  return (n) => {
+    let lo = 0;
+    let hi = ranges.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const r = ranges[mid];
+      if (n < r.start) hi = mid - 1;
+      else if (n > r.end) lo = mid + 1;
+      else return true;
+    }
+    return false;
+  };
+}
+
+/** Evaluate `program`; returns the matching UIDs in ascending order. */
+export async function evaluate(program: Criterion, target: SearchTarget): Promise<number[]> {
+  const uids = target.uids;
+  const maxUid = uids.length ? uids[uids.length - 1] : 0;
+  const matchers = new Map<Criterion, (n: number) => boolean>();
+  const matcherFor = (c: Criterion & { set: SequenceSet }, max: number) => {
+    let m = matchers.get(c);
+    if (!m) {
+      // "$" under a sequence-number key still means saved UIDs (RFC 5182 §2.1).
+      m = setMatcher(c.set, max, target.saved);
+      matchers.set(c, m);
+    }
+    return m;
+  };
+  const sortAnd = (c: Criterion): void => {
+    if (c.k === 'and') {
+      c.cs.sort((a, b) => cost(a) - cost(b));
+      c.cs.forEach(sortAnd);
+    } else if (c.k === 'not') sortAnd(c.c);
+    else if (c.k === 'or') { sortAnd(c.a); sortAnd(c.b); }
+  };
+  sortAnd(program);
+
+  const out: number[] = [];
+  for (let idx = 0; idx < uids.length; idx++) {
+    if (idx > 0 && idx % YIELD_EVERY === 0) await new Promise((r) => setImmediate(r));
+    const uid = uids[idx];
+    const meta = target.meta.get(uid);
+    if (!meta) continue;
+    const seq = idx + 1;
+    let content: MessageContent | null | undefined;
+    const getContent = async () => {
+      if (content === undefined) content = await target.content(uid);
+      return content;
+    };
+    const test = async (c: Criterion): Promise<boolean> => {
+      switch (c.k) {
+        case 'all': return true;
+        case 'flag': {
+          const has = meta.flags.some((f) => f.toLowerCase() === c.flag.toLowerCase());
+          return has === c.present;
+        }
+        case 'recent': return target.isRecent(uid) === c.present;
+        case 'new': return target.isRecent(uid) && !meta.flags.includes('\\Seen');
+        case 'seq':
+          if (c.set.saved) return matcherFor(c, maxUid)(uid);
+          return matcherFor(c, uids.length)(seq);
+        case 'uid': return matcherFor(c, maxUid)(uid);
+        case 'larger': return meta.size > c.n;
+        case 'smaller': return meta.size < c.n;
+        case 'before': return Math.floor(meta.internalDate / DAY_MS) < dayOf(c.date);
+        case 'on': return Math.floor(meta.internalDate / DAY_MS) === dayOf(c.date);
+        case 'since': return Math.floor(meta.internalDate / DAY_MS) >= dayOf(c.date);
+        case 'modseq': return meta.modseq >= c.modseq;
+        case 'sentbefore': case 'senton': case 'sentsince': {
+          const ct = await getContent();
+          const d = ct?.sentDay() ?? null;
+          if (d === null) return false;
+          const want = dayOf(c.date);
+          return c.k === 'sentbefore' ? d < want : c.k === 'senton' ? d === want : d >= want;
+        }
+        case 'header': {
+          const ct = await getContent();
+          if (!ct) return false;
+          const needle = c.value.toLowerCase();
+          return ct.headerValues(c.field).some((v) => v.toLowerCase().includes(needle));
+        }
+        case 'body': {
+          const ct = await getContent();
+          return !!ct && ct.bodyText().toLowerCase().includes(c.value.toLowerCase());
+        }
+        case 'text': {
+          const ct = await getContent();
+          if (!ct) return false;
+          const needle = c.value.toLowerCase();
+          return ct.headerText().toLowerCase().includes(needle) || ct.bodyText().toLowerCase().includes(needle);
+        }
+        case 'not': return !(await test(c.c));
+        case 'or': return (await test(c.a)) || (await test(c.b));
+        case 'and':
+          for (const x of c.cs) if (!(await test(x))) return false;
+          return true;
+      }
+    };
+    if (await test(program)) out.push(uid);
+  }
+  return out;
+}
+
+export { needsContent };

@@ -1,0 +1,185 @@
+// The selected-mailbox view: the client's idea of the mailbox. Sequence
+// numbers exist only here (STYLE.md habit 9): seq = index in `uids` + 1.
+//
+// Changes committed by anyone (this session included) arrive from the store's
+// change feed and are queued; they reach the client only when `flush` is
+// called at a point where RFC 9051 §7.5.1 / RFC 2180 §4 allow it:
+//  - EXISTS and FETCH (FLAGS) may be sent during any command;
+//  - EXPUNGE must not be sent while answering FETCH, STORE or SEARCH (the
+//    non-UID forms), nor when no command is in progress (RFC 9051 §7.5.1).
+
+import type { Change, MessageMeta } from '../store/types.js';
+
+export interface ViewUpdate {
+  /** Untagged responses to send, in order, without the leading "* " and trailing CRLF. */
+  lines: string[];
+}
+
+export class SelectedView {
+  /** Client-visible UIDs, ascending. Index + 1 is the sequence number. */
+  uids: number[];
+  /** UIDs expunged by a committed change but not yet announced to the client. */
+  readonly expungedPending = new Set<number>();
+  /** Messages this session sees as \Recent (RFC 3501 §2.3.2; rev1 only). */
+  readonly recent = new Set<number>();
+  /** Queued changes not yet turned into responses. */
+  private queue: Change[] = [];
+  /** Modseqs of flag changes this session made itself and already reported. */
+  private readonly ownModseqs = new Set<number>();
+  /** Highest UID known to the view (appends at or below it are already in it). */
+  private maxUid: number;
+  /** Latest flags of messages whose change is queued for a FETCH response. */
+  highestModseq: number;
+
+  constructor(
+    readonly mailboxId: number,
+    public mailboxName: string,
+    readonly readOnly: boolean,
+    readonly uidValidity: number,
+    messages: readonly MessageMeta[],
+    highestModseq: number,
+  ) {
+    this.uids = messages.map((m) => m.uid);
+    this.maxUid = this.uids.length ? this.uids[this.uids.length - 1] : 0;
+    this.highestModseq = highestModseq;
+  }
+
+  get exists(): number {
+    return this.uids.length;
+  }
+
+  /** Sequence number of `uid`, or 0 if it is not in the view. Binary search. */
+  seqOf(uid: number): number {
+    const a = this.uids;
+    let lo = 0;
+    let hi = a.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const v = a[mid];
+      if (v === uid) return mid + 1;
+      if (v < uid) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return 0;
+  }
+
+  uidOf(seq: number): number {
+    return this.uids[seq - 1] ?? 0;
+  }
+
+  /** Index of the first UID >= uid (lower bound). */
+  lowerBound(uid: number): number {
+    const a = this.uids;
+    let lo = 0;
+    let hi = a.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (a[mid] < uid) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Record a change from the feed (called for changes of this mailbox only). */
+  enqueue(change: Change): void {
+    this.queue.push(change);
+  }
+
+  /** Remember that this session already told its client about the flag change with `modseq`. */
+  markOwn(modseq: number): void {
+    this.ownModseqs.add(modseq);
+  }
+
+  get hasPending(): boolean {
+    return this.queue.length > 0 || this.expungedPending.size > 0;
+  }
+
+  /**
+   * Turn queued changes into untagged responses. With `allowExpunge` false the
+   * expunges stay pending and the messages stay in the view (their sequence
+   * numbers keep meaning what the client thinks).
+   * `vanished` selects `VANISHED` (RFC 7162 §3.2.10) instead of EXPUNGE.
+   */
+  flush(allowExpunge: boolean, opts: { vanished?: boolean; recentEnabled?: boolean; flagsOf?: (m: MessageMeta) => string; condstore?: boolean } = {}): string[] {
+    const out: string[] = [];
+    const queue = this.queue;
+    this.queue = [];
+    let existsChanged = false;
+    const flagLines = new Map<number, MessageMeta>();
+    for (const c of queue) {
+      if (c.kind === 'append') {
+        for (const m of c.messages) {
+          if (m.uid <= this.maxUid) continue;
+          this.uids.push(m.uid);
+          this.maxUid = m.uid;
+          existsChanged = true;
+        }
+        if (c.modseq > this.highestModseq) this.highestModseq = c.modseq;
+      } else if (c.kind === 'flags') {
+        if (this.ownModseqs.delete(c.modseq)) continue;
+        for (const m of c.messages) {
+          if (this.expungedPending.has(m.uid)) continue;
+          if (this.seqOf(m.uid) === 0) continue;
+          flagLines.set(m.uid, m);
+        }
+        if (c.modseq > this.highestModseq) this.highestModseq = c.modseq;
+      } else if (c.kind === 'expunge') {
+        for (const uid of c.uids) {
+          if (this.seqOf(uid) !== 0) this.expungedPending.add(uid);
+          flagLines.delete(uid);
+        }
+        if (c.modseq > this.highestModseq) this.highestModseq = c.modseq;
+      }
+    }
+    if (allowExpunge && this.expungedPending.size > 0) {
+      const gone = [...this.expungedPending].sort((a, b) => a - b);
+      this.expungedPending.clear();
+      if (opts.vanished) {
+        out.push(`VANISHED ${compress(gone)}`);
+        const goneSet = new Set(gone);
+        this.uids = this.uids.filter((u) => !goneSet.has(u));
+      } else {
+        // Highest sequence number first, so each number is valid when sent.
+        for (let i = gone.length - 1; i >= 0; i--) {
+          const seq = this.seqOf(gone[i]);
+          if (seq === 0) continue;
+          this.uids.splice(seq - 1, 1);
+          out.push(`${seq} EXPUNGE`);
+        }
+      }
+      for (const u of gone) this.recent.delete(u);
+    }
+    if (existsChanged) {
+      out.push(`${this.uids.length} EXISTS`);
+      if (opts.recentEnabled) out.push(`${this.recent.size} RECENT`);
+    }
+    if (flagLines.size > 0) {
+      const metas = [...flagLines.values()].sort((a, b) => a.uid - b.uid);
+      for (const m of metas) {
+        const seq = this.seqOf(m.uid);
+        if (seq === 0) continue;
+        const flags = opts.flagsOf ? opts.flagsOf(m) : `(${m.flags.join(' ')})`;
+        out.push(`${seq} FETCH (UID ${m.uid} FLAGS ${flags}${opts.condstore ? ` MODSEQ (${m.modseq})` : ''})`);
+      }
+    }
+    return out;
+  }
+
+  /** Drop own-modseq marks that can no longer arrive (bounded memory). */
+  pruneOwn(): void {
+    if (this.ownModseqs.size > 10_000) this.ownModseqs.clear();
+  }
+}
+
+/** Compress ascending numbers into an IMAP sequence set ("1:3,7"). */
+export function compress(nums: readonly number[]): string {
+  const parts: string[] = [];
+  let i = 0;
+  while (i < nums.length) {
+    let j = i;
+    while (j + 1 < nums.length && nums[j + 1] === nums[j] + 1) j++;
+    parts.push(i === j ? String(nums[i]) : `${nums[i]}:${nums[j]}`);
+    i = j + 1;
+  }
+  return parts.join(',');
+}
