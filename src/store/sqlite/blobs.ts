@@ -1,0 +1,250 @@
+// Message bodies as files: <dataDir>/blobs/<xx>/<yy>/<id>, where xx and yy
+// are hex of id / 65536 and (id / 256) % 256, so ids handed out together
+// share a directory and a crashed writer's block can be scanned cheaply.
+//
+// Write protocol (APPEND is acknowledged only after it is durable):
+// temp file in <dataDir>/tmp -> fdatasync -> rename into place -> fsync the
+// directory (and a new directory's parent) -> only then does the caller
+// commit the SQLite transaction that references the blob.
+
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { StoreError, type MessageBody } from '../types.js';
+
+/** Default chunk size of MessageBody.stream. */
+export const STREAM_CHUNK_SIZE = 64 * 1024;
+/** Files written at once by one append (bounded so a big batch does not exhaust file descriptors). */
+const WRITE_CONCURRENCY = 16;
+
+/** Owners of the store instances open in this process; see isOwnerDead. */
+const LIVE_OWNERS = new Set<string>();
+
+export function newOwner(): string {
+  const owner = `${process.pid}-${randomBytes(6).toString('hex')}`;
+  LIVE_OWNERS.add(owner);
+  return owner;
+}
+
+export function releaseOwner(owner: string): void {
+  LIVE_OWNERS.delete(owner);
+}
+
+/**
+ * Whether the writer that owned a temp file or an id block is gone: another
+ * store instance of this process that was closed, or a process that no
+ * longer exists. (A pid reused by an unrelated process only delays cleanup.)
+ */
+export function isOwnerDead(owner: string): boolean {
+  const pid = Number(owner.split('-', 1)[0]);
+  if (!Number.isSafeInteger(pid) || pid <= 0) return true;
+  if (pid === process.pid) return !LIVE_OWNERS.has(owner);
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+function hex2(n: number): string {
+  return n.toString(16).padStart(2, '0');
+}
+
+export class BlobFiles {
+  readonly blobDir: string;
+  readonly tmpDir: string;
+  private readonly knownDirs = new Set<string>();
+
+  constructor(
+    dataDir: string,
+    /** false with synchronous=NORMAL: survive a crash of the process, not of the machine. */
+    private readonly durable: boolean,
+    private readonly owner: string,
+  ) {
+    this.blobDir = path.join(dataDir, 'blobs');
+    this.tmpDir = path.join(dataDir, 'tmp');
+  }
+
+  async init(): Promise<void> {
+    await fs.mkdir(this.blobDir, { recursive: true });
+    await fs.mkdir(this.tmpDir, { recursive: true });
+  }
+
+  dirOf(id: number): string {
+    return path.join(this.blobDir, hex2(Math.floor(id / 65536)), hex2(Math.floor(id / 256) % 256));
+  }
+
+  pathOf(id: number): string {
+    return path.join(this.dirOf(id), String(id));
+  }
+
+  /** Writes every body durably under its id; on failure removes what it wrote and rethrows. */
+  async writeAll(ids: readonly number[], data: readonly Buffer[]): Promise<void> {
+    const dirs = new Set<string>();
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < ids.length) {
+        const i = next++;
+        await this.writeOne(ids[i]!, data[i]!, dirs);
+      }
+    };
+    try {
+      await Promise.all(Array.from({ length: Math.min(WRITE_CONCURRENCY, ids.length) }, worker));
+      if (this.durable) await Promise.all([...dirs].map((d) => fsyncDir(d)));
+    } catch (err) {
+      await this.unlinkAll(ids);
+      throw err;
+    }
+  }
+
+  private async writeOne(id: number, data: Buffer, dirs: Set<string>): Promise<void> {
+    const dir = this.dirOf(id);
+    await this.ensureDir(dir);
+    const tmp = path.join(this.tmpDir, `${this.owner}.${id}.tmp`);
+    const fh = await fs.open(tmp, 'wx', 0o600);
+    try {
+      let off = 0;
+      while (off < data.length) off += (await fh.write(data, off, data.length - off, off)).bytesWritten;
+      if (this.durable) await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+    await fs.rename(tmp, path.join(dir, String(id)));
+    dirs.add(dir);
+  }
+
+  private async ensureDir(dir: string): Promise<void> {
+    if (this.knownDirs.has(dir)) return;
+    const top = path.dirname(dir);
+    const createdTop = await mkdirIfMissing(top);
+    const createdLeaf = await mkdirIfMissing(dir);
+    if (this.durable) {
+      if (createdTop) await fsyncDir(this.blobDir);
+      if (createdLeaf) await fsyncDir(top);
+    }
+    this.knownDirs.add(dir);
+  }
+
+  async unlinkAll(ids: Iterable<number>): Promise<void> {
+    await Promise.all([...ids].map((id) => unlinkQuiet(this.pathOf(id))));
+  }
+
+  /** Removes temp files left by writers that are gone. */
+  async cleanTmp(): Promise<void> {
+    for (const name of await fs.readdir(this.tmpDir)) {
+      const owner = name.split('.', 1)[0]!;
+      if (isOwnerDead(owner)) await unlinkQuiet(path.join(this.tmpDir, name));
+    }
+  }
+
+  /** Removes files with ids in [start, end) for which `exists(id)` is false. Returns how many. */
+  async cleanRange(start: number, end: number, exists: (id: number) => boolean): Promise<number> {
+    let removed = 0;
+    for (let leaf = Math.floor(start / 256); leaf <= Math.floor((end - 1) / 256); leaf++) {
+      const dir = this.dirOf(leaf * 256);
+      let names: string[];
+      try {
+        names = await fs.readdir(dir);
+      } catch {
+        continue;
+      }
+      for (const name of names) {
+        const id = Number(name);
+        if (!/^\d+$/.test(name) || id < start || id >= end || exists(id)) continue;
+        await unlinkQuiet(path.join(dir, name));
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  body(id: number, size: number): MessageBody {
+    return new FileBody(this.pathOf(id), size);
+  }
+}
+
+class FileBody implements MessageBody {
+  constructor(
+    private readonly file: string,
+    readonly size: number,
+  ) {}
+
+  async read(start: number, end: number): Promise<Buffer> {
+    const [s, e] = this.clamp(start, end);
+    if (e <= s) return Buffer.alloc(0);
+    const fh = await openBody(this.file);
+    try {
+      return await readRange(fh, s, e - s);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async *stream(start = 0, end = this.size, chunkSize = STREAM_CHUNK_SIZE): AsyncIterable<Buffer> {
+    const [s, e] = this.clamp(start, end);
+    if (e <= s) return;
+    const step = Math.max(1, Math.floor(chunkSize));
+    const fh = await openBody(this.file);
+    try {
+      for (let pos = s; pos < e; pos += step) yield await readRange(fh, pos, Math.min(step, e - pos));
+    } finally {
+      await fh.close();
+    }
+  }
+
+  private clamp(start: number, end: number): [number, number] {
+    const s = Math.max(0, Math.min(Math.floor(start), this.size));
+    const e = Math.max(s, Math.min(Math.floor(end), this.size));
+    return [s, e];
+  }
+}
+
+async function openBody(file: string): Promise<fs.FileHandle> {
+  try {
+    return await fs.open(file, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new StoreError('EXPUNGEISSUED', 'message was expunged');
+    }
+    throw new StoreError('UNAVAILABLE', `cannot read message body: ${(err as Error).message}`);
+  }
+}
+
+async function readRange(fh: fs.FileHandle, pos: number, length: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(length);
+  let got = 0;
+  while (got < length) {
+    const { bytesRead } = await fh.read(buf, got, length - got, pos + got);
+    if (bytesRead === 0) throw new StoreError('CORRUPT', 'message body is shorter than recorded');
+    got += bytesRead;
+  }
+  return buf;
+}
+
+async function mkdirIfMissing(dir: string): Promise<boolean> {
+  try {
+    await fs.mkdir(dir);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+}
+
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await fs.open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+async function unlinkQuiet(file: string): Promise<void> {
+  try {
+    await fs.unlink(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}

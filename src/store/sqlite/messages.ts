@@ -1,0 +1,414 @@
+// Message operations of the SQLite store: APPEND, FETCH metadata, STORE,
+// COPY/MOVE, EXPUNGE. The base class of SqliteMailStore; the concrete class
+// supplies the transaction plumbing.
+//
+// Modseq (RFC 7162): every change bumps the mailbox's highest_modseq once;
+// the messages touched by that change carry the new value. Tombstones in
+// `expunged` keep the modseq of each expunge for QRESYNC.
+
+import type Database from 'better-sqlite3';
+import {
+  StoreError,
+  type AppendInput,
+  type AppendResult,
+  type Change,
+  type ChangeFeed,
+  type CopyResult,
+  type Flag,
+  type FlagOp,
+  type MessageBody,
+  type MessageMeta,
+  type StoreFlagsResult,
+} from '../types.js';
+import type { BlobFiles } from './blobs.js';
+import { FLAG_DELETED } from './schema.js';
+import { MAX_KEYWORDS_PER_MAILBOX, decodeFlags, encodeKeywords, parseFlags, splitKeywords } from './flags.js';
+
+export interface MailboxRow {
+  id: number;
+  user_id: number;
+  name: string;
+  uid_validity: number;
+  uid_next: number;
+  highest_modseq: number;
+  recent_uid: number;
+  special_use: string | null;
+  msg_count: number;
+  unseen_count: number;
+  deleted_count: number;
+  total_size: number;
+}
+
+/** [uid, sysflags, keywords, internal_date, size, modseq] as returned by `.raw()`. */
+type MetaRow = [number, number, string, number, number, number];
+const META_COLS = 'uid, sysflags, keywords, internal_date, size, modseq';
+
+/** Largest UID (RFC 9051 §2.3.1.1: nz-number is a 32-bit unsigned integer). */
+const MAX_UID = 0xffffffff;
+
+function meta(r: MetaRow): MessageMeta {
+  return { uid: r[0], flags: decodeFlags(r[1], r[2]), internalDate: r[3], size: r[4], modseq: r[5] };
+}
+
+/** Deduplicated, ascending, valid UIDs as JSON for `json_each` (no giant IN lists). */
+function uidJson(uids: readonly number[]): string {
+  const clean = [...new Set(uids.filter((u) => Number.isInteger(u) && u > 0 && u <= MAX_UID))];
+  clean.sort((a, b) => a - b);
+  return JSON.stringify(clean);
+}
+
+/** Keywords of one mailbox, loaded once per transaction; registers new ones (first-seen spelling). */
+class KeywordTable {
+  private map: Map<string, string> | undefined;
+  constructor(
+    private readonly ops: MessageOps,
+    private readonly mailboxId: number,
+  ) {}
+
+  private load(): Map<string, string> {
+    if (!this.map) {
+      const rows = this.ops.q('SELECT lname, name FROM mailbox_keywords WHERE mailbox_id = ?').raw().all(this.mailboxId) as [
+        string,
+        string,
+      ][];
+      this.map = new Map(rows);
+    }
+    return this.map;
+  }
+
+  /** Canonical spellings of `keywords`, registering the unknown ones (LIMIT beyond the cap). */
+  resolve(keywords: readonly string[]): string[] {
+    const map = this.load();
+    return keywords.map((k) => {
+      const lower = k.toLowerCase();
+      let name = map.get(lower);
+      if (name === undefined) {
+        if (map.size >= MAX_KEYWORDS_PER_MAILBOX) {
+          throw new StoreError('LIMIT', `too many keywords in mailbox (at most ${MAX_KEYWORDS_PER_MAILBOX})`);
+        }
+        this.ops.q('INSERT INTO mailbox_keywords (mailbox_id, lname, name) VALUES (?, ?, ?)').run(this.mailboxId, lower, k);
+        map.set(lower, k);
+        name = k;
+      }
+      return name;
+    });
+  }
+}
+
+export abstract class MessageOps {
+  private readonly stmts = new Map<string, Database.Statement>();
+  private purging: Promise<void> = Promise.resolve();
+
+  protected constructor(
+    protected readonly db: Database.Database,
+    protected readonly blobs: BlobFiles,
+    readonly feed: ChangeFeed,
+  ) {}
+
+  protected abstract run<T>(fn: () => T | Promise<T>): Promise<T>;
+  protected abstract write<T>(fn: (emit: (c: Change) => void) => T): T;
+  protected abstract relaxed<T>(fn: () => T): T;
+  protected abstract allocBlobIds(n: number): number[];
+
+  /** A cached prepared statement. */
+  q(sql: string): Database.Statement {
+    let s = this.stmts.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.stmts.set(sql, s);
+    }
+    return s;
+  }
+
+  /** A cached prepared statement returning the first column only. */
+  qp(sql: string): Database.Statement {
+    const key = `pluck:${sql}`;
+    let s = this.stmts.get(key);
+    if (!s) {
+      s = this.db.prepare(sql).pluck();
+      this.stmts.set(key, s);
+    }
+    return s;
+  }
+
+  protected mailboxById(id: number): MailboxRow | undefined {
+    return this.q('SELECT * FROM mailboxes WHERE id = ?').get(id) as MailboxRow | undefined;
+  }
+
+  protected mailboxByName(userId: number, name: string): MailboxRow | undefined {
+    return this.q('SELECT * FROM mailboxes WHERE user_id = ? AND name = ?').get(userId, name) as MailboxRow | undefined;
+  }
+
+  private existing(mailboxId: number, kind: 'NONEXISTENT' | 'TRYCREATE' = 'NONEXISTENT'): MailboxRow {
+    const mb = this.mailboxById(mailboxId);
+    if (!mb) throw new StoreError(kind, 'no such mailbox');
+    return mb;
+  }
+
+  private rowsFor(mailboxId: number, uids: readonly number[]): MetaRow[] {
+    return this.q(
+      `SELECT ${META_COLS} FROM messages WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?)) ORDER BY uid`,
+    )
+      .raw()
+      .all(mailboxId, uidJson(uids)) as MetaRow[];
+  }
+
+  /** Unlinks the files of blobs no message references any more (after their commit). */
+  protected purgeTrash(): Promise<void> {
+    const next = this.purging.then(async () => {
+      const ids = this.qp('SELECT id FROM blob_trash ORDER BY id').all() as number[];
+      if (ids.length === 0) return;
+      await this.blobs.unlinkAll(ids);
+      // Losing this delete on power failure only means unlinking again at the next open.
+      this.relaxed(() => {
+        const del = this.q('DELETE FROM blob_trash WHERE id = ?');
+        for (const id of ids) del.run(id);
+      });
+    });
+    this.purging = next.catch(() => undefined);
+    return next;
+  }
+
+  // ---- APPEND
+
+  appendMessages(mailboxId: number, items: AppendInput[]): Promise<AppendResult> {
+    return this.run(async () => {
+      const parsed = items.map((it) => parseFlags(it.flags));
+      const first = this.existing(mailboxId, 'TRYCREATE');
+      if (items.length === 0) return { uidValidity: first.uid_validity, uids: [] };
+      const ids = this.allocBlobIds(items.length);
+      await this.blobs.writeAll(
+        ids,
+        items.map((it) => it.data),
+      );
+      try {
+        return this.write((emit) => {
+          const mb = this.existing(mailboxId, 'TRYCREATE');
+          if (mb.uid_next + items.length - 1 > MAX_UID) throw new StoreError('LIMIT', 'mailbox UID space exhausted');
+          const kw = new KeywordTable(this, mailboxId);
+          const modseq = mb.highest_modseq + 1;
+          const now = Date.now();
+          const insBlob = this.q('INSERT INTO blobs (id, size) VALUES (?, ?)');
+          const insMsg = this.q(
+            `INSERT INTO messages (mailbox_id, uid, blob_id, sysflags, keywords, internal_date, size, modseq)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+          );
+          const metas: MessageMeta[] = [];
+          items.forEach((it, i) => {
+            const uid = mb.uid_next + i;
+            const { sys, keywords } = parsed[i]!;
+            const kwCol = encodeKeywords(kw.resolve(keywords));
+            const date = it.internalDate ?? now;
+            const size = it.data.length;
+            insBlob.run(ids[i]!, size);
+            insMsg.run(mailboxId, uid, ids[i]!, sys, kwCol, date, size, modseq);
+            metas.push({ uid, flags: decodeFlags(sys, kwCol), internalDate: date, size, modseq });
+          });
+          this.q('UPDATE mailboxes SET uid_next = ?, highest_modseq = ? WHERE id = ?').run(
+            mb.uid_next + items.length,
+            modseq,
+            mailboxId,
+          );
+          emit({ kind: 'append', userId: mb.user_id, mailboxId, modseq, messages: metas });
+          return { uidValidity: mb.uid_validity, uids: metas.map((m) => m.uid) };
+        });
+      } catch (err) {
+        await this.blobs.unlinkAll(ids).catch(() => undefined);
+        throw err;
+      }
+    });
+  }
+
+  // ---- FETCH metadata
+
+  listMessages(mailboxId: number): Promise<MessageMeta[]> {
+    return this.run(() => {
+      this.existing(mailboxId);
+      const rows = this.q(`SELECT ${META_COLS} FROM messages WHERE mailbox_id = ? ORDER BY uid`).raw().all(mailboxId) as MetaRow[];
+      const out = new Array<MessageMeta>(rows.length);
+      for (let i = 0; i < rows.length; i++) out[i] = meta(rows[i]!);
+      return out;
+    });
+  }
+
+  getMessages(mailboxId: number, uids: number[]): Promise<MessageMeta[]> {
+    return this.run(() => {
+      this.existing(mailboxId);
+      if (uids.length === 0) return [];
+      return this.rowsFor(mailboxId, uids).map(meta);
+    });
+  }
+
+  openMessage(mailboxId: number, uid: number): Promise<MessageBody | null> {
+    return this.run(() => {
+      this.existing(mailboxId);
+      const row = this.q('SELECT blob_id, size FROM messages WHERE mailbox_id = ? AND uid = ?').raw().get(mailboxId, uid) as
+        | [number, number]
+        | undefined;
+      return row ? this.blobs.body(row[0], row[1]) : null;
+    });
+  }
+
+  listKeywords(mailboxId: number): Promise<string[]> {
+    return this.run(() => {
+      this.existing(mailboxId);
+      return this.qp('SELECT name FROM mailbox_keywords WHERE mailbox_id = ? ORDER BY id').all(mailboxId) as string[];
+    });
+  }
+
+  // ---- STORE
+
+  storeFlags(
+    mailboxId: number,
+    uids: number[],
+    op: FlagOp,
+    flags: Flag[],
+    unchangedSince?: number,
+  ): Promise<StoreFlagsResult> {
+    return this.run(() => {
+      const { sys, keywords } = parseFlags(flags);
+      return this.write((emit) => {
+        const mb = this.existing(mailboxId);
+        const rows = uids.length === 0 ? [] : this.rowsFor(mailboxId, uids);
+        const result: StoreFlagsResult = { changed: [], modified: [] };
+        if (rows.length === 0) return result;
+        // Removal only needs case-insensitive matching; add/set register keywords (RFC 9051 §2.3.2).
+        const kwNames = op === 'remove' ? keywords : new KeywordTable(this, mailboxId).resolve(keywords);
+        const kwLower = new Set(kwNames.map((k) => k.toLowerCase()));
+        const modseq = mb.highest_modseq + 1;
+        const pending: [number, number, string][] = [];
+        for (const r of rows) {
+          // RFC 7162 §3.2: messages changed since UNCHANGEDSINCE are refused and left alone.
+          if (unchangedSince !== undefined && r[5] > unchangedSince) {
+            result.modified.push(r[0]);
+            continue;
+          }
+          const oldKws = splitKeywords(r[2]);
+          let newSys: number;
+          let newKws: string[];
+          if (op === 'set') {
+            newSys = sys;
+            newKws = kwNames;
+          } else if (op === 'add') {
+            newSys = r[1] | sys;
+            const have = new Set(oldKws.map((k) => k.toLowerCase()));
+            newKws = [...oldKws, ...kwNames.filter((k) => !have.has(k.toLowerCase()))];
+          } else {
+            newSys = r[1] & ~sys;
+            newKws = oldKws.filter((k) => !kwLower.has(k.toLowerCase()));
+          }
+          const kwCol = encodeKeywords(newKws);
+          if (newSys === r[1] && kwCol === r[2]) continue;
+          pending.push([r[0], newSys, kwCol]);
+          result.changed.push({ uid: r[0], flags: decodeFlags(newSys, kwCol), internalDate: r[3], size: r[4], modseq });
+        }
+        if (pending.length === 0) return result;
+        const upd = this.q('UPDATE messages SET sysflags = ?, keywords = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?');
+        for (const [uid, s, k] of pending) upd.run(s, k, modseq, mailboxId, uid);
+        this.q('UPDATE mailboxes SET highest_modseq = ? WHERE id = ?').run(modseq, mailboxId);
+        emit({ kind: 'flags', userId: mb.user_id, mailboxId, modseq, messages: result.changed });
+        return result;
+      });
+    });
+  }
+
+  // ---- COPY / MOVE / EXPUNGE
+
+  copyMessages(sourceMailboxId: number, uids: number[], destMailboxId: number): Promise<CopyResult> {
+    return this.run(() => this.write((emit) => this.copyInTx(sourceMailboxId, uids, destMailboxId, emit).result));
+  }
+
+  moveMessages(sourceMailboxId: number, uids: number[], destMailboxId: number): Promise<CopyResult> {
+    return this.run(() => this.write((emit) => this.moveInTx(sourceMailboxId, uids, destMailboxId, emit)));
+  }
+
+  expunge(mailboxId: number, uids?: number[]): Promise<number[]> {
+    return this.run(async () => {
+      const gone = this.write((emit) => {
+        const mb = this.existing(mailboxId);
+        let list: number[];
+        if (uids === undefined) {
+          list = this.qp(`SELECT uid FROM messages WHERE mailbox_id = ? AND sysflags & ${FLAG_DELETED} ORDER BY uid`).all(
+            mailboxId,
+          ) as number[];
+        } else {
+          list = this.rowsFor(mailboxId, uids)
+            .filter((r) => r[1] & FLAG_DELETED)
+            .map((r) => r[0]);
+        }
+        if (list.length > 0) this.removeInTx(mb, list, emit);
+        return list;
+      });
+      if (gone.length > 0) await this.purgeTrash();
+      return gone;
+    });
+  }
+
+  /** Copies existing source UIDs (ascending) to new ascending UIDs in the destination, sharing bodies. */
+  protected copyInTx(
+    sourceMailboxId: number,
+    uids: readonly number[],
+    destMailboxId: number,
+    emit: (c: Change) => void,
+  ): { result: CopyResult; source: MailboxRow } {
+    const src = this.existing(sourceMailboxId);
+    const dest = this.existing(destMailboxId, 'TRYCREATE');
+    const rows =
+      uids.length === 0
+        ? []
+        : (this.q(
+            `SELECT uid, blob_id, sysflags, keywords, internal_date, size FROM messages
+             WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?)) ORDER BY uid`,
+          )
+            .raw()
+            .all(sourceMailboxId, uidJson(uids)) as [number, number, number, string, number, number][]);
+    const result: CopyResult = { uidValidity: dest.uid_validity, sourceUids: [], destUids: [] };
+    if (rows.length === 0) return { result, source: src };
+    if (dest.uid_next + rows.length - 1 > MAX_UID) throw new StoreError('LIMIT', 'mailbox UID space exhausted');
+    const kw = new KeywordTable(this, destMailboxId);
+    const modseq = dest.highest_modseq + 1;
+    const ins = this.q(
+      `INSERT INTO messages (mailbox_id, uid, blob_id, sysflags, keywords, internal_date, size, modseq)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const metas: MessageMeta[] = [];
+    rows.forEach(([uid, blobId, sys, kwCol, date, size], i) => {
+      const destUid = dest.uid_next + i;
+      const destKw = kwCol === '' ? '' : encodeKeywords(kw.resolve(splitKeywords(kwCol)));
+      ins.run(destMailboxId, destUid, blobId, sys, destKw, date, size, modseq);
+      result.sourceUids.push(uid);
+      result.destUids.push(destUid);
+      metas.push({ uid: destUid, flags: decodeFlags(sys, destKw), internalDate: date, size, modseq });
+    });
+    this.q('UPDATE mailboxes SET uid_next = ?, highest_modseq = ? WHERE id = ?').run(
+      dest.uid_next + rows.length,
+      modseq,
+      destMailboxId,
+    );
+    emit({ kind: 'append', userId: dest.user_id, mailboxId: destMailboxId, modseq, messages: metas });
+    return { result, source: src };
+  }
+
+  /** RFC 6851: copy, then expunge the originals, in the caller's transaction. */
+  protected moveInTx(sourceMailboxId: number, uids: readonly number[], destMailboxId: number, emit: (c: Change) => void): CopyResult {
+    const { result } = this.copyInTx(sourceMailboxId, uids, destMailboxId, emit);
+    if (result.sourceUids.length > 0) {
+      // Re-read: a move within one mailbox has just changed its uid_next and modseq.
+      this.removeInTx(this.existing(sourceMailboxId), result.sourceUids, emit);
+    }
+    return result;
+  }
+
+  /** Deletes the given (existing, ascending) UIDs and leaves tombstones with one new modseq. */
+  private removeInTx(mb: MailboxRow, uids: readonly number[], emit: (c: Change) => void): void {
+    const modseq = mb.highest_modseq + 1;
+    const del = this.q('DELETE FROM messages WHERE mailbox_id = ? AND uid = ?');
+    const tomb = this.q('INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?)');
+    for (const uid of uids) {
+      del.run(mb.id, uid);
+      tomb.run(mb.id, uid, modseq);
+    }
+    this.q('UPDATE mailboxes SET highest_modseq = ? WHERE id = ?').run(modseq, mb.id);
+    emit({ kind: 'expunge', userId: mb.user_id, mailboxId: mb.id, modseq, uids: [...uids] });
+  }
+}

@@ -1,0 +1,171 @@
+// Schema of the embedded SQLite store and its migrations, in one place.
+// The schema version lives in `PRAGMA user_version`; MIGRATIONS[i] moves a
+// database from version i to i + 1 and runs inside one transaction.
+//
+// Derived state is maintained by triggers so no code path can forget it:
+// per-mailbox counters (messages, unseen, deleted, total size) for STATUS,
+// and blob reference counts for COPY sharing bodies. A blob whose refcount
+// drops to zero moves to blob_trash in the same transaction; its file is
+// unlinked after the commit (and again at open if the process died first).
+
+import type Database from 'better-sqlite3';
+
+/** System flag bits in messages.sysflags. */
+export const FLAG_SEEN = 1;
+export const FLAG_ANSWERED = 2;
+export const FLAG_FLAGGED = 4;
+export const FLAG_DELETED = 8;
+export const FLAG_DRAFT = 16;
+
+const V1 = `
+CREATE TABLE meta (
+  key   TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- User names compare case-insensitively (ASCII, SQLite NOCASE): "Alice" and
+-- "alice" are the same account.
+CREATE TABLE users (
+  id            INTEGER PRIMARY KEY,
+  name          TEXT NOT NULL UNIQUE COLLATE NOCASE,
+  password_hash TEXT NOT NULL,
+  created_at    INTEGER NOT NULL
+);
+
+CREATE TABLE mailboxes (
+  id             INTEGER PRIMARY KEY,
+  user_id        INTEGER NOT NULL REFERENCES users(id),
+  name           TEXT NOT NULL,
+  uid_validity   INTEGER NOT NULL,
+  uid_next       INTEGER NOT NULL DEFAULT 1,
+  highest_modseq INTEGER NOT NULL DEFAULT 1,
+  recent_uid     INTEGER NOT NULL DEFAULT 0,
+  special_use    TEXT,
+  msg_count      INTEGER NOT NULL DEFAULT 0,
+  unseen_count   INTEGER NOT NULL DEFAULT 0,
+  deleted_count  INTEGER NOT NULL DEFAULT 0,
+  total_size     INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (user_id, name)
+);
+
+-- Highest UIDVALIDITY a name has carried before it was deleted or renamed
+-- away, so a mailbox renamed onto that name can be given a greater one.
+CREATE TABLE retired_names (
+  user_id      INTEGER NOT NULL,
+  name         TEXT NOT NULL,
+  uid_validity INTEGER NOT NULL,
+  PRIMARY KEY (user_id, name)
+) WITHOUT ROWID;
+
+-- RFC 9051 §6.3.9: independent of mailbox existence.
+CREATE TABLE subscriptions (
+  user_id INTEGER NOT NULL REFERENCES users(id),
+  name    TEXT NOT NULL,
+  PRIMARY KEY (user_id, name)
+) WITHOUT ROWID;
+
+CREATE TABLE blobs (
+  id       INTEGER PRIMARY KEY,
+  size     INTEGER NOT NULL,
+  refcount INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE blob_trash (
+  id INTEGER PRIMARY KEY
+);
+
+-- Blob ids are handed out in blocks so files can be written before the
+-- transaction that references them commits. A block whose owner (process +
+-- store instance) is gone is scanned at open for files that never got a row.
+CREATE TABLE blob_reservations (
+  start INTEGER PRIMARY KEY,
+  end   INTEGER NOT NULL,
+  owner TEXT NOT NULL
+);
+
+-- keywords: the mailbox's spelling of each keyword, space separated, sorted
+-- case-insensitively; '' when none.
+CREATE TABLE messages (
+  mailbox_id    INTEGER NOT NULL REFERENCES mailboxes(id),
+  uid           INTEGER NOT NULL,
+  blob_id       INTEGER NOT NULL REFERENCES blobs(id),
+  sysflags      INTEGER NOT NULL DEFAULT 0,
+  keywords      TEXT NOT NULL DEFAULT '',
+  internal_date INTEGER NOT NULL,
+  size          INTEGER NOT NULL,
+  modseq        INTEGER NOT NULL,
+  PRIMARY KEY (mailbox_id, uid)
+) WITHOUT ROWID;
+CREATE INDEX messages_modseq ON messages (mailbox_id, modseq);
+CREATE INDEX messages_blob ON messages (blob_id);
+
+-- Keywords known in a mailbox, in first-seen spelling and order.
+CREATE TABLE mailbox_keywords (
+  id         INTEGER PRIMARY KEY,
+  mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id),
+  lname      TEXT NOT NULL,
+  name       TEXT NOT NULL,
+  UNIQUE (mailbox_id, lname)
+);
+
+-- Expunge tombstones (for QRESYNC VANISHED (EARLIER)).
+CREATE TABLE expunged (
+  mailbox_id INTEGER NOT NULL,
+  uid        INTEGER NOT NULL,
+  modseq     INTEGER NOT NULL,
+  PRIMARY KEY (mailbox_id, uid)
+) WITHOUT ROWID;
+
+CREATE TRIGGER messages_ai AFTER INSERT ON messages BEGIN
+  UPDATE mailboxes SET
+    msg_count = msg_count + 1,
+    unseen_count = unseen_count + ((NEW.sysflags & ${FLAG_SEEN}) = 0),
+    deleted_count = deleted_count + ((NEW.sysflags & ${FLAG_DELETED}) != 0),
+    total_size = total_size + NEW.size
+  WHERE id = NEW.mailbox_id;
+  UPDATE blobs SET refcount = refcount + 1 WHERE id = NEW.blob_id;
+END;
+
+CREATE TRIGGER messages_ad AFTER DELETE ON messages BEGIN
+  UPDATE mailboxes SET
+    msg_count = msg_count - 1,
+    unseen_count = unseen_count - ((OLD.sysflags & ${FLAG_SEEN}) = 0),
+    deleted_count = deleted_count - ((OLD.sysflags & ${FLAG_DELETED}) != 0),
+    total_size = total_size - OLD.size
+  WHERE id = OLD.mailbox_id;
+  UPDATE blobs SET refcount = refcount - 1 WHERE id = OLD.blob_id;
+END;
+
+CREATE TRIGGER messages_au_flags AFTER UPDATE OF sysflags ON messages
+WHEN OLD.sysflags != NEW.sysflags BEGIN
+  UPDATE mailboxes SET
+    unseen_count = unseen_count - ((OLD.sysflags & ${FLAG_SEEN}) = 0) + ((NEW.sysflags & ${FLAG_SEEN}) = 0),
+    deleted_count = deleted_count - ((OLD.sysflags & ${FLAG_DELETED}) != 0) + ((NEW.sysflags & ${FLAG_DELETED}) != 0)
+  WHERE id = NEW.mailbox_id;
+END;
+
+CREATE TRIGGER blobs_unreferenced AFTER UPDATE OF refcount ON blobs
+WHEN NEW.refcount <= 0 BEGIN
+  DELETE FROM blobs WHERE id = NEW.id;
+  INSERT OR IGNORE INTO blob_trash (id) VALUES (NEW.id);
+END;
+
+INSERT INTO meta (key, value) VALUES ('uidvalidity_last', 0), ('blob_next', 1);
+`;
+
+export const MIGRATIONS: readonly string[] = [V1];
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** Brings the database to SCHEMA_VERSION; refuses a database from a newer Quire. */
+export function migrate(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > SCHEMA_VERSION) {
+    throw new Error(`database schema version ${current} is newer than this Quire (${SCHEMA_VERSION})`);
+  }
+  for (let v = current; v < SCHEMA_VERSION; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    }).immediate();
+  }
+}

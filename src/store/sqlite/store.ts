@@ -1,0 +1,497 @@
+// The SQLite implementation of MailStore (users, mailboxes, subscriptions).
+// Message operations live in messages.ts and share this class's plumbing:
+// `write` runs one IMMEDIATE transaction and publishes the change records it
+// collected only after the commit, in order (STYLE habit 10).
+//
+// Design choices worth knowing:
+// - User names are case-insensitive (ASCII); mailbox names are exact, the
+//   caller normalises INBOX.
+// - UIDVALIDITY comes from one counter for the whole database:
+//   max(now in seconds, last + 1), so a recreated mailbox always gets a
+//   greater value than any earlier one of the same name.
+// - RENAME keeps a mailbox's UIDVALIDITY (RFC 9051 §6.3.6 lets ids survive a
+//   rename) unless the new name carried an equal or greater UIDVALIDITY
+//   before; then the mailbox gets a fresh one. Renaming INBOX moves its
+//   messages into a new mailbox with a new UIDVALIDITY.
+// - RENAME and CREATE do not create missing parents; the caller does.
+
+import Database from 'better-sqlite3';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import {
+  StoreError,
+  type Change,
+  type ChangeFeed,
+  type MailboxInfo,
+  type MailboxStatus,
+  type SpecialUse,
+  type UserInfo,
+} from '../types.js';
+import { LocalChangeFeed } from '../feed.js';
+import { BlobFiles, isOwnerDead, newOwner, releaseOwner } from './blobs.js';
+import { migrate } from './schema.js';
+import { MessageOps, type MailboxRow } from './messages.js';
+
+export interface SqliteStoreOptions {
+  dataDir: string;
+  /** FULL (default): acknowledged mail survives power loss. NORMAL: survives a process crash only. */
+  synchronous?: 'FULL' | 'NORMAL';
+  feed?: ChangeFeed;
+  /** How long a write waits for another process's lock, in ms. */
+  busyTimeoutMs?: number;
+}
+
+export const DB_FILE = 'quire.sqlite3';
+/** Waiting this long for a lock held by another process (e.g. the admin CLI) before failing UNAVAILABLE. */
+const DEFAULT_BUSY_TIMEOUT_MS = 5000;
+/** Blob ids reserved per round trip; one extra commit per this many stored bodies. */
+const BLOB_ID_BLOCK = 1024;
+/** Longest mailbox name in bytes (RFC 9051 leaves it to the server; keeps LIST output sane). */
+export const MAX_MAILBOX_NAME_BYTES = 1024;
+
+interface UserRow {
+  id: number;
+  name: string;
+  password_hash: string;
+  created_at: number;
+}
+
+export class SqliteMailStore extends MessageOps {
+  private closed = false;
+  private readonly inflight = new Set<Promise<unknown>>();
+  private blobNext = 0;
+  private blobEnd = 0;
+
+  private constructor(
+    db: Database.Database,
+    blobs: BlobFiles,
+    feed: ChangeFeed,
+    private readonly owner: string,
+    private readonly synchronous: 'FULL' | 'NORMAL',
+  ) {
+    super(db, blobs, feed);
+  }
+
+  static async open(opts: SqliteStoreOptions): Promise<SqliteMailStore> {
+    const synchronous = opts.synchronous ?? 'FULL';
+    await fs.mkdir(opts.dataDir, { recursive: true });
+    const owner = newOwner();
+    const blobs = new BlobFiles(opts.dataDir, synchronous === 'FULL', owner);
+    await blobs.init();
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(path.join(opts.dataDir, DB_FILE));
+      db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS}`);
+      db.pragma('journal_mode = WAL');
+      db.pragma(`synchronous = ${synchronous}`);
+      db.pragma('foreign_keys = ON');
+      migrate(db);
+      const store = new SqliteMailStore(db, blobs, opts.feed ?? new LocalChangeFeed(), owner, synchronous);
+      await store.recover();
+      return store;
+    } catch (err) {
+      db?.close();
+      releaseOwner(owner);
+      throw toStoreError(err);
+    }
+  }
+
+  /** Removes what a crashed writer left behind: temp files, files of uncommitted blobs, unlinked-but-unreferenced blobs. */
+  private async recover(): Promise<void> {
+    await this.blobs.cleanTmp();
+    const rows = this.q('SELECT start, end, owner FROM blob_reservations').all() as {
+      start: number;
+      end: number;
+      owner: string;
+    }[];
+    const hasBlob = this.qp('SELECT 1 FROM blobs WHERE id = ?');
+    for (const r of rows) {
+      if (!isOwnerDead(r.owner)) continue;
+      await this.blobs.cleanRange(r.start, r.end, (id) => hasBlob.get(id) !== undefined);
+      this.q('DELETE FROM blob_reservations WHERE start = ?').run(r.start);
+    }
+    await this.purgeTrash();
+  }
+
+  // ---- plumbing
+
+  protected override async run<T>(fn: () => T | Promise<T>): Promise<T> {
+    if (this.closed) throw new StoreError('UNAVAILABLE', 'store is closed');
+    const p = (async () => {
+      try {
+        return await fn();
+      } catch (err) {
+        throw toStoreError(err);
+      }
+    })();
+    this.inflight.add(p);
+    try {
+      return await p;
+    } finally {
+      this.inflight.delete(p);
+    }
+  }
+
+  /** Runs `fn` in one IMMEDIATE transaction; publishes what it emitted after the commit. */
+  protected override write<T>(fn: (emit: (c: Change) => void) => T): T {
+    const changes: Change[] = [];
+    const result = this.db.transaction(() => fn((c) => changes.push(c))).immediate();
+    for (const c of changes) this.feed.publish(c);
+    return result;
+  }
+
+  /** A transaction whose loss on power failure is harmless: committed without its own fsync. */
+  protected override relaxed<T>(fn: () => T): T {
+    if (this.synchronous === 'NORMAL') return this.db.transaction(fn).immediate();
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      return this.db.transaction(fn).immediate();
+    } finally {
+      this.db.pragma(`synchronous = ${this.synchronous}`);
+    }
+  }
+
+  protected override allocBlobIds(n: number): number[] {
+    const ids: number[] = [];
+    while (ids.length < n) {
+      if (this.blobNext >= this.blobEnd) {
+        const size = Math.max(BLOB_ID_BLOCK, n - ids.length);
+        const start = this.relaxed(() => {
+          const s = this.qp("SELECT value FROM meta WHERE key = 'blob_next'").get() as number;
+          this.q("UPDATE meta SET value = ? WHERE key = 'blob_next'").run(s + size);
+          this.q('INSERT INTO blob_reservations (start, end, owner) VALUES (?, ?, ?)').run(s, s + size, this.owner);
+          return s;
+        });
+        // The reservation commits without its own fsync: it becomes durable
+        // with the first commit that references one of its ids (WAL order).
+        this.blobNext = start;
+        this.blobEnd = start + size;
+      }
+      ids.push(this.blobNext++);
+    }
+    return ids;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled([...this.inflight]);
+    try {
+      await this.purgeTrash();
+      this.q('DELETE FROM blob_reservations WHERE owner = ?').run(this.owner);
+      this.db.pragma('wal_checkpoint(PASSIVE)');
+    } finally {
+      this.db.close();
+      releaseOwner(this.owner);
+    }
+  }
+
+  // ---- users
+
+  createUser(name: string, passwordHash: string): Promise<UserInfo> {
+    return this.run(() => {
+      if (name.length === 0) throw new StoreError('CANNOT', 'empty user name');
+      return this.write(() => {
+        if (this.q('SELECT 1 FROM users WHERE name = ?').get(name)) {
+          throw new StoreError('ALREADYEXISTS', `user ${name} exists`);
+        }
+        const row = this.q('INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?) RETURNING *')
+          .get(name, passwordHash, Date.now()) as UserRow;
+        return userInfo(row);
+      });
+    });
+  }
+
+  getUser(name: string): Promise<UserInfo | null> {
+    return this.run(() => {
+      const row = this.q('SELECT * FROM users WHERE name = ?').get(name) as UserRow | undefined;
+      return row ? userInfo(row) : null;
+    });
+  }
+
+  getUserById(id: number): Promise<UserInfo | null> {
+    return this.run(() => {
+      const row = this.q('SELECT * FROM users WHERE id = ?').get(id) as UserRow | undefined;
+      return row ? userInfo(row) : null;
+    });
+  }
+
+  setPasswordHash(userId: number, passwordHash: string): Promise<void> {
+    return this.run(() => {
+      const r = this.write(() => this.q('UPDATE users SET password_hash = ? WHERE id = ?').run(passwordHash, userId));
+      if (r.changes === 0) throw new StoreError('NONEXISTENT', 'no such user');
+    });
+  }
+
+  deleteUser(userId: number): Promise<void> {
+    return this.run(async () => {
+      this.write((emit) => {
+        if (!this.q('SELECT 1 FROM users WHERE id = ?').get(userId)) {
+          throw new StoreError('NONEXISTENT', 'no such user');
+        }
+        const boxes = this.q('SELECT id, name FROM mailboxes WHERE user_id = ? ORDER BY name').all(userId) as {
+          id: number;
+          name: string;
+        }[];
+        for (const b of boxes) {
+          this.dropMailboxRows(b.id);
+          emit({ kind: 'mailbox-delete', userId, mailboxId: b.id, name: b.name });
+        }
+        this.q('DELETE FROM subscriptions WHERE user_id = ?').run(userId);
+        this.q('DELETE FROM retired_names WHERE user_id = ?').run(userId);
+        this.q('DELETE FROM users WHERE id = ?').run(userId);
+      });
+      await this.purgeTrash();
+    });
+  }
+
+  listUsers(): Promise<UserInfo[]> {
+    return this.run(() => (this.q('SELECT * FROM users ORDER BY name').all() as UserRow[]).map(userInfo));
+  }
+
+  countUsers(): Promise<number> {
+    return this.run(() => this.qp('SELECT count(*) FROM users').get() as number);
+  }
+
+  // ---- mailboxes
+
+  listMailboxes(userId: number): Promise<MailboxInfo[]> {
+    return this.run(() =>
+      (this.q(`${MAILBOX_SELECT} WHERE m.user_id = ? ORDER BY m.name`).all(userId) as MailboxInfoRow[]).map(
+        mailboxInfo,
+      ),
+    );
+  }
+
+  getMailbox(userId: number, name: string): Promise<MailboxInfo | null> {
+    return this.run(() => {
+      const row = this.q(`${MAILBOX_SELECT} WHERE m.user_id = ? AND m.name = ?`).get(userId, name) as
+        | MailboxInfoRow
+        | undefined;
+      return row ? mailboxInfo(row) : null;
+    });
+  }
+
+  getMailboxById(mailboxId: number): Promise<MailboxInfo | null> {
+    return this.run(() => {
+      const row = this.q(`${MAILBOX_SELECT} WHERE m.id = ?`).get(mailboxId) as MailboxInfoRow | undefined;
+      return row ? mailboxInfo(row) : null;
+    });
+  }
+
+  createMailbox(userId: number, name: string, specialUse: SpecialUse | null = null): Promise<MailboxInfo> {
+    return this.run(() => {
+      checkMailboxName(name);
+      const id = this.write((emit) => {
+        if (!this.q('SELECT 1 FROM users WHERE id = ?').get(userId)) {
+          throw new StoreError('NONEXISTENT', 'no such user');
+        }
+        if (this.mailboxByName(userId, name)) throw new StoreError('ALREADYEXISTS', `mailbox ${name} exists`);
+        const mailboxId = this.insertMailbox(userId, name, specialUse);
+        emit({ kind: 'mailbox-create', userId, mailboxId, name });
+        return mailboxId;
+      });
+      return mailboxInfo(this.q(`${MAILBOX_SELECT} WHERE m.id = ?`).get(id) as MailboxInfoRow);
+    });
+  }
+
+  deleteMailbox(userId: number, name: string): Promise<void> {
+    return this.run(async () => {
+      if (name === 'INBOX') throw new StoreError('CANNOT', 'INBOX cannot be deleted');
+      this.write((emit) => {
+        const mb = this.mailboxByName(userId, name);
+        if (!mb) throw new StoreError('NONEXISTENT', `no mailbox ${name}`);
+        this.retireName(userId, name, mb.uid_validity);
+        this.dropMailboxRows(mb.id);
+        emit({ kind: 'mailbox-delete', userId, mailboxId: mb.id, name });
+      });
+      await this.purgeTrash();
+    });
+  }
+
+  renameMailbox(userId: number, from: string, to: string): Promise<void> {
+    return this.run(() => {
+      checkMailboxName(to);
+      if (from === 'INBOX') return this.renameInbox(userId, to);
+      this.write((emit) => {
+        const mb = this.mailboxByName(userId, from);
+        if (!mb) throw new StoreError('NONEXISTENT', `no mailbox ${from}`);
+        if (to.startsWith(`${from}/`)) throw new StoreError('CANNOT', 'cannot rename a mailbox to its own child');
+        const prefix = `${from}/`;
+        const children = this.q('SELECT * FROM mailboxes WHERE user_id = ? AND substr(name, 1, ?) = ? ORDER BY name')
+          .all(userId, prefix.length, prefix) as MailboxRow[];
+        const moves = [mb, ...children].map((m) => ({ mb: m, newName: to + m.name.slice(from.length) }));
+        for (const { newName } of moves) {
+          if (this.mailboxByName(userId, newName)) throw new StoreError('ALREADYEXISTS', `mailbox ${newName} exists`);
+          if (newName === 'INBOX') throw new StoreError('CANNOT', 'cannot rename onto INBOX');
+          checkMailboxName(newName);
+        }
+        const retired = this.qp('SELECT uid_validity FROM retired_names WHERE user_id = ? AND name = ?');
+        const isSubscribed = this.q('SELECT 1 FROM subscriptions WHERE user_id = ? AND name = ?');
+        for (const { mb: m, newName } of moves) {
+          this.retireName(userId, m.name, m.uid_validity);
+          const prev = retired.get(userId, newName) as number | undefined;
+          const uidValidity = prev !== undefined && prev >= m.uid_validity ? this.nextUidValidity() : m.uid_validity;
+          this.q('UPDATE mailboxes SET name = ?, uid_validity = ? WHERE id = ?').run(newName, uidValidity, m.id);
+          emit({ kind: 'mailbox-rename', userId, mailboxId: m.id, oldName: m.name, name: newName });
+          if (isSubscribed.get(userId, m.name)) {
+            this.q('DELETE FROM subscriptions WHERE user_id = ? AND name = ?').run(userId, m.name);
+            this.q('INSERT OR IGNORE INTO subscriptions (user_id, name) VALUES (?, ?)').run(userId, newName);
+            emit({ kind: 'subscription', userId, name: m.name, subscribed: false });
+            emit({ kind: 'subscription', userId, name: newName, subscribed: true });
+          }
+        }
+      });
+    });
+  }
+
+  /** RFC 9051 §6.3.6: INBOX's messages move to a new mailbox; INBOX stays, empty; its children are unaffected. */
+  private renameInbox(userId: number, to: string): void {
+    this.write((emit) => {
+      const inbox = this.mailboxByName(userId, 'INBOX');
+      if (!inbox) throw new StoreError('NONEXISTENT', 'no INBOX');
+      if (this.mailboxByName(userId, to)) throw new StoreError('ALREADYEXISTS', `mailbox ${to} exists`);
+      const destId = this.insertMailbox(userId, to, null);
+      emit({ kind: 'mailbox-create', userId, mailboxId: destId, name: to });
+      const uids = this.qp('SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid').all(inbox.id) as number[];
+      if (uids.length > 0) this.moveInTx(inbox.id, uids, destId, emit);
+    });
+  }
+
+  setSubscribed(userId: number, name: string, subscribed: boolean): Promise<void> {
+    return this.run(() => {
+      this.write((emit) => {
+        if (!this.q('SELECT 1 FROM users WHERE id = ?').get(userId)) {
+          throw new StoreError('NONEXISTENT', 'no such user');
+        }
+        const r = subscribed
+          ? this.q('INSERT OR IGNORE INTO subscriptions (user_id, name) VALUES (?, ?)').run(userId, name)
+          : this.q('DELETE FROM subscriptions WHERE user_id = ? AND name = ?').run(userId, name);
+        if (r.changes > 0) emit({ kind: 'subscription', userId, name, subscribed });
+      });
+    });
+  }
+
+  listSubscriptions(userId: number): Promise<string[]> {
+    return this.run(
+      () => this.qp('SELECT name FROM subscriptions WHERE user_id = ? ORDER BY name').all(userId) as string[],
+    );
+  }
+
+  mailboxStatus(mailboxId: number): Promise<MailboxStatus> {
+    return this.run(() => {
+      const mb = this.mailboxById(mailboxId);
+      if (!mb) throw new StoreError('NONEXISTENT', 'no such mailbox');
+      const recent = this.qp('SELECT count(*) FROM messages WHERE mailbox_id = ? AND uid > ?').get(mailboxId, mb.recent_uid) as number;
+      return {
+        messages: mb.msg_count,
+        unseen: mb.unseen_count,
+        deleted: mb.deleted_count,
+        size: mb.total_size,
+        uidNext: mb.uid_next,
+        uidValidity: mb.uid_validity,
+        highestModseq: mb.highest_modseq,
+        recent,
+      };
+    });
+  }
+
+  claimRecent(mailboxId: number): Promise<number> {
+    return this.run(() => {
+      const read = () => {
+        const mb = this.mailboxById(mailboxId);
+        if (!mb) throw new StoreError('NONEXISTENT', 'no such mailbox');
+        return mb;
+      };
+      const mb = read();
+      if (mb.recent_uid >= mb.uid_next - 1) return mb.recent_uid + 1;
+      // Losing a recent mark on power failure only shows a message as \Recent twice.
+      return this.relaxed(() => {
+        const cur = read();
+        this.q('UPDATE mailboxes SET recent_uid = ? WHERE id = ?').run(cur.uid_next - 1, mailboxId);
+        return cur.recent_uid + 1;
+      });
+    });
+  }
+
+  // ---- helpers
+
+  private insertMailbox(userId: number, name: string, specialUse: SpecialUse | null): number {
+    const uidValidity = this.nextUidValidity();
+    return this.qp('INSERT INTO mailboxes (user_id, name, uid_validity, special_use) VALUES (?, ?, ?, ?) RETURNING id').get(userId, name, uidValidity, specialUse) as number;
+  }
+
+  /** RFC 9051 §2.3.1.1: a name's UIDVALIDITY only ever grows. Call inside a write transaction. */
+  private nextUidValidity(): number {
+    const last = this.qp("SELECT value FROM meta WHERE key = 'uidvalidity_last'").get() as number;
+    const v = Math.max(Math.floor(Date.now() / 1000), last + 1);
+    if (v > 0xffffffff) throw new StoreError('LIMIT', 'UIDVALIDITY space exhausted');
+    this.q("UPDATE meta SET value = ? WHERE key = 'uidvalidity_last'").run(v);
+    return v;
+  }
+
+  private retireName(userId: number, name: string, uidValidity: number): void {
+    this.q(
+        `INSERT INTO retired_names (user_id, name, uid_validity) VALUES (?, ?, ?)
+         ON CONFLICT (user_id, name) DO UPDATE SET uid_validity = max(uid_validity, excluded.uid_validity)`,
+      ).run(userId, name, uidValidity);
+  }
+
+  /** Deletes a mailbox and everything in it; the blob triggers queue unreferenced bodies for unlinking. */
+  private dropMailboxRows(mailboxId: number): void {
+    this.q('DELETE FROM messages WHERE mailbox_id = ?').run(mailboxId);
+    this.q('DELETE FROM expunged WHERE mailbox_id = ?').run(mailboxId);
+    this.q('DELETE FROM mailbox_keywords WHERE mailbox_id = ?').run(mailboxId);
+    this.q('DELETE FROM mailboxes WHERE id = ?').run(mailboxId);
+  }
+}
+
+const MAILBOX_SELECT = `SELECT m.id, m.user_id, m.name, m.uid_validity, m.uid_next, m.highest_modseq, m.special_use,
+  EXISTS (SELECT 1 FROM subscriptions s WHERE s.user_id = m.user_id AND s.name = m.name) AS subscribed
+  FROM mailboxes m`;
+
+interface MailboxInfoRow {
+  id: number;
+  user_id: number;
+  name: string;
+  uid_validity: number;
+  uid_next: number;
+  highest_modseq: number;
+  special_use: string | null;
+  subscribed: number;
+}
+
+function mailboxInfo(r: MailboxInfoRow): MailboxInfo {
+  return {
+    id: r.id,
+    userId: r.user_id,
+    name: r.name,
+    uidValidity: r.uid_validity,
+    uidNext: r.uid_next,
+    highestModseq: r.highest_modseq,
+    specialUse: r.special_use as SpecialUse | null,
+    subscribed: r.subscribed !== 0,
+  };
+}
+
+function userInfo(r: UserRow): UserInfo {
+  return { id: r.id, name: r.name, passwordHash: r.password_hash, createdAt: new Date(r.created_at) };
+}
+
+function checkMailboxName(name: string): void {
+  if (name.length === 0) throw new StoreError('CANNOT', 'empty mailbox name');
+  if (Buffer.byteLength(name) > MAX_MAILBOX_NAME_BYTES) throw new StoreError('LIMIT', 'mailbox name too long');
+}
+
+/** Maps anything thrown below the contract to the closed StoreError set. */
+export function toStoreError(err: unknown): StoreError {
+  if (err instanceof StoreError) return err;
+  const code = (err as { code?: unknown })?.code;
+  const message = err instanceof Error ? err.message : String(err);
+  let kind: 'UNAVAILABLE' | 'CORRUPT' | 'OVERQUOTA' = 'UNAVAILABLE';
+  if (code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB') kind = 'CORRUPT';
+  else if (code === 'EDQUOT') kind = 'OVERQUOTA'; // a filesystem quota; a full disk stays UNAVAILABLE
+  const e = new StoreError(kind, message);
+  (e as { cause?: unknown }).cause = err;
+  return e;
+}
