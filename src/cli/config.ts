@@ -1,0 +1,453 @@
+// The configuration model: every setting with its default, its JSON key, its
+// environment variable and (for the common ones) its command-line flag, in one
+// declarative table (CONFIG_KEYS). docs/config.md documents the same table;
+// test/cli/config.test.ts checks that the two agree.
+//
+// Precedence, lowest to highest:
+//   built-in defaults → config file → environment → command-line flags
+// The config file is `--config FILE` (or QUIRE_CONFIG), otherwise
+// `<dataDir>/quire.json` if it exists, where dataDir comes from the flag, the
+// environment or the default. Relative paths inside a config file are
+// resolved against the file's directory; those from the environment and flags
+// against the working directory.
+
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import type { Logger, ServerLimits, ServerOptions, ServerTimeouts } from '../server/options.js';
+import { LOG_LEVELS, type LogLevel } from './log.js';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+
+// ---- defaults, each with its reason ------------------------------------------------------------
+
+/** Where the store, the generated certificate and quire.json live. */
+export const DEFAULT_DATA_DIR = './data';
+/** Plain IMAP with STARTTLS. Loopback only by default: exposing a server is a decision. 1143 needs no privileges. */
+export const DEFAULT_IMAP_HOST = '127.0.0.1';
+export const DEFAULT_IMAP_PORT = 1143;
+/** Implicit TLS (RFC 8314), the recommended way for clients to connect. */
+export const DEFAULT_IMAPS_HOST = '127.0.0.1';
+export const DEFAULT_IMAPS_PORT = 1993;
+/** LOGIN/AUTHENTICATE without TLS only from loopback (RFC 9051 §6.2.3 LOGINDISABLED elsewhere). */
+export const DEFAULT_PLAINTEXT_AUTH = 'loopback';
+export const DEFAULT_LOG_LEVEL: LogLevel = 'info';
+export const DEFAULT_SERVER_NAME = 'Quire';
+
+/** 8 KiB before login: LOGIN / AUTHENTICATE PLAIN with long names fit; nothing legitimate needs more. */
+export const DEFAULT_PRE_AUTH_LINE_LENGTH = 8 * KiB;
+/** 64 KiB after login: UID sets from caching clients (QRESYNC, long SEARCH results echoed back) need room. */
+export const DEFAULT_LINE_LENGTH = 64 * KiB;
+/** 64 MiB per message (APPENDLIMIT): above typical MTA limits (25-50 MiB) so any deliverable mail can be stored. */
+export const DEFAULT_MAX_MESSAGE_SIZE = 64 * MiB;
+/** 128 MiB per command including literals: room for a MULTIAPPEND of a couple of large messages. */
+export const DEFAULT_MAX_COMMAND_SIZE = 128 * MiB;
+/** Parenthesis nesting in SEARCH programs; real clients nest a handful, recursion must stay shallow. */
+export const DEFAULT_MAX_DEPTH = 32;
+/** Tokens in one command: big enough for long SEARCH/STORE keyword lists, small enough to bound parse work. */
+export const DEFAULT_MAX_TOKENS = 10_000;
+/** Commands per connection before BYE: unlimited, IDLE clients stay connected for days. */
+export const DEFAULT_MAX_COMMANDS_PER_CONNECTION = 0;
+/** Syntax errors tolerated per connection: a confused client gives up long before, a fuzzer or HTTP client does not. */
+export const DEFAULT_MAX_BAD_COMMANDS = 20;
+/** Simultaneous connections per user: Thunderbird opens 5 per account, several devices fit; a leaked password cannot exhaust the server. */
+export const DEFAULT_MAX_CONNECTIONS_PER_USER = 50;
+/** Simultaneous connections overall: far below the default file-descriptor limit (1024 soft limit is raised by most service managers). */
+export const DEFAULT_MAX_CONNECTIONS = 1000;
+/** Idle time before login: a client that connected but does not talk is dropped after a minute. */
+export const DEFAULT_PRE_AUTH_TIMEOUT_MS = 60 * SECOND;
+/** Idle time after login, IDLE included: RFC 9051 §5.4 requires at least 30 minutes. */
+export const DEFAULT_AUTHENTICATED_TIMEOUT_MS = 30 * MINUTE;
+/** Untagged keepalive during IDLE: shorter than common NAT/firewall idle timeouts (5 min). */
+export const DEFAULT_IDLE_KEEPALIVE_MS = 2 * MINUTE;
+/** Delay after the first failed login; doubles with each further failure. */
+export const DEFAULT_AUTH_FAILURE_DELAY_MS = 1 * SECOND;
+/** Cap of the failed-login delay. */
+export const DEFAULT_AUTH_MAX_FAILURE_DELAY_MS = 15 * SECOND;
+/** SQLite durability: FULL syncs the WAL on every commit, so an acknowledged APPEND survives power loss. */
+export const DEFAULT_SQLITE_SYNCHRONOUS = 'FULL';
+
+// ---- the model ---------------------------------------------------------------------------------
+
+export type PlaintextAuth = 'never' | 'loopback' | 'always';
+
+export interface ListenerConfig {
+  /** One or more addresses to bind; the same port on each. */
+  host: string[];
+  /** null = listener disabled; 0 = any free port (tests). */
+  port: number | null;
+}
+
+export interface QuireConfig {
+  /** Absolute path of the data directory. */
+  dataDir: string;
+  imap: ListenerConfig;
+  imaps: ListenerConfig;
+  /** Certificate and key files (absolute paths), or null to use a self-signed certificate in <dataDir>/tls. */
+  tls: { cert: string | null; key: string | null };
+  plaintextAuth: PlaintextAuth;
+  logLevel: LogLevel;
+  serverName: string;
+  limits: ServerLimits;
+  timeouts: ServerTimeouts;
+  idleKeepaliveMs: number;
+  auth: { failureDelayMs: number; maxFailureDelayMs: number };
+  sqlite: { synchronous: 'FULL' | 'NORMAL' };
+  /** The config file that was read (absolute path), or null. Not a setting. */
+  configFile: string | null;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+type Kind =
+  | { t: 'path' }
+  | { t: 'optpath' }
+  | { t: 'string' }
+  | { t: 'hosts' }
+  | { t: 'port' }
+  | { t: 'size'; min: number; max: number }
+  | { t: 'duration'; min: number; max: number }
+  | { t: 'int'; min: number; max: number }
+  | { t: 'enum'; values: readonly string[] };
+
+export interface ConfigKey {
+  /** Dotted JSON path. */
+  key: string;
+  env: string;
+  /** Long flag name without value, e.g. "--imap-port"; commander exposes it camel-cased. */
+  flag?: string;
+  kind: Kind;
+  default: unknown;
+  doc: string;
+}
+
+const size = (min: number, max: number): Kind => ({ t: 'size', min, max });
+const duration = (min: number, max: number): Kind => ({ t: 'duration', min, max });
+const int = (min: number, max: number): Kind => ({ t: 'int', min, max });
+
+/** Every setting. Order is the order of docs/config.md. */
+export const CONFIG_KEYS: readonly ConfigKey[] = [
+  { key: 'dataDir', env: 'QUIRE_DATA', flag: '--data', kind: { t: 'path' }, default: DEFAULT_DATA_DIR, doc: 'Data directory: SQLite database, generated TLS certificate, optional quire.json.' },
+  { key: 'imap.host', env: 'QUIRE_IMAP_HOST', flag: '--imap-host', kind: { t: 'hosts' }, default: [DEFAULT_IMAP_HOST], doc: 'Address(es) of the plain IMAP listener (STARTTLS offered); comma-separated or a JSON array.' },
+  { key: 'imap.port', env: 'QUIRE_IMAP_PORT', flag: '--imap-port', kind: { t: 'port' }, default: DEFAULT_IMAP_PORT, doc: 'Port of the plain IMAP listener; "off" disables it, 0 picks a free port.' },
+  { key: 'imaps.host', env: 'QUIRE_IMAPS_HOST', flag: '--imaps-host', kind: { t: 'hosts' }, default: [DEFAULT_IMAPS_HOST], doc: 'Address(es) of the implicit-TLS listener (RFC 8314).' },
+  { key: 'imaps.port', env: 'QUIRE_IMAPS_PORT', flag: '--imaps-port', kind: { t: 'port' }, default: DEFAULT_IMAPS_PORT, doc: 'Port of the implicit-TLS listener; "off" disables it, 0 picks a free port.' },
+  { key: 'tls.cert', env: 'QUIRE_TLS_CERT', flag: '--tls-cert', kind: { t: 'optpath' }, default: null, doc: 'PEM certificate chain file. Unset: a self-signed certificate is generated once in <dataDir>/tls/.' },
+  { key: 'tls.key', env: 'QUIRE_TLS_KEY', flag: '--tls-key', kind: { t: 'optpath' }, default: null, doc: 'PEM private key file; required together with tls.cert.' },
+  { key: 'plaintextAuth', env: 'QUIRE_PLAINTEXT_AUTH', flag: '--plaintext-auth', kind: { t: 'enum', values: ['never', 'loopback', 'always'] }, default: DEFAULT_PLAINTEXT_AUTH, doc: 'Where LOGIN/AUTHENTICATE are allowed without TLS: never, loopback (127.0.0.0/8, ::1) or always.' },
+  { key: 'logLevel', env: 'QUIRE_LOG_LEVEL', flag: '--log-level', kind: { t: 'enum', values: LOG_LEVELS }, default: DEFAULT_LOG_LEVEL, doc: 'Least severe level logged to stderr: debug, info, warn, error or silent.' },
+  { key: 'serverName', env: 'QUIRE_SERVER_NAME', kind: { t: 'string' }, default: DEFAULT_SERVER_NAME, doc: 'Name shown in the greeting and the ID response.' },
+  { key: 'limits.preAuthLineLength', env: 'QUIRE_PRE_AUTH_LINE_LENGTH', kind: size(1 * KiB, 1 * MiB), default: DEFAULT_PRE_AUTH_LINE_LENGTH, doc: 'Longest command line before authentication.' },
+  { key: 'limits.lineLength', env: 'QUIRE_LINE_LENGTH', kind: size(1 * KiB, 64 * MiB), default: DEFAULT_LINE_LENGTH, doc: 'Longest command line after authentication.' },
+  { key: 'limits.maxMessageSize', env: 'QUIRE_MAX_MESSAGE_SIZE', kind: size(1 * KiB, 1 * GiB), default: DEFAULT_MAX_MESSAGE_SIZE, doc: 'Largest message accepted by APPEND; advertised as APPENDLIMIT.' },
+  { key: 'limits.maxCommandSize', env: 'QUIRE_MAX_COMMAND_SIZE', kind: size(1 * KiB, 4 * GiB), default: DEFAULT_MAX_COMMAND_SIZE, doc: 'Largest command including all literals (MULTIAPPEND); at least maxMessageSize.' },
+  { key: 'limits.maxDepth', env: 'QUIRE_MAX_DEPTH', kind: int(1, 1000), default: DEFAULT_MAX_DEPTH, doc: 'Deepest parenthesis nesting in a command.' },
+  { key: 'limits.maxTokens', env: 'QUIRE_MAX_TOKENS', kind: int(16, 10_000_000), default: DEFAULT_MAX_TOKENS, doc: 'Most tokens in one command.' },
+  { key: 'limits.maxCommandsPerConnection', env: 'QUIRE_MAX_COMMANDS_PER_CONNECTION', kind: int(0, Number.MAX_SAFE_INTEGER), default: DEFAULT_MAX_COMMANDS_PER_CONNECTION, doc: 'Commands per connection before BYE; 0 = unlimited.' },
+  { key: 'limits.maxBadCommands', env: 'QUIRE_MAX_BAD_COMMANDS', kind: int(1, 1_000_000), default: DEFAULT_MAX_BAD_COMMANDS, doc: 'Syntax errors tolerated before the connection is closed.' },
+  { key: 'limits.maxConnectionsPerUser', env: 'QUIRE_MAX_CONNECTIONS_PER_USER', kind: int(1, 1_000_000), default: DEFAULT_MAX_CONNECTIONS_PER_USER, doc: 'Simultaneous connections per user.' },
+  { key: 'limits.maxConnections', env: 'QUIRE_MAX_CONNECTIONS', kind: int(1, 1_000_000), default: DEFAULT_MAX_CONNECTIONS, doc: 'Simultaneous connections overall.' },
+  { key: 'timeouts.preAuthMs', env: 'QUIRE_PRE_AUTH_TIMEOUT', kind: duration(1 * SECOND, 1 * HOUR), default: DEFAULT_PRE_AUTH_TIMEOUT_MS, doc: 'Idle time allowed before authentication.' },
+  { key: 'timeouts.authenticatedMs', env: 'QUIRE_AUTH_TIMEOUT', kind: duration(1 * SECOND, 7 * 24 * HOUR), default: DEFAULT_AUTHENTICATED_TIMEOUT_MS, doc: 'Idle time allowed after authentication, IDLE included (RFC 9051 §5.4: at least 30 min).' },
+  { key: 'idleKeepaliveMs', env: 'QUIRE_IDLE_KEEPALIVE', kind: duration(1 * SECOND, 24 * HOUR), default: DEFAULT_IDLE_KEEPALIVE_MS, doc: 'Interval of the untagged keepalive sent during IDLE; below the authenticated timeout.' },
+  { key: 'auth.failureDelayMs', env: 'QUIRE_AUTH_FAILURE_DELAY', kind: duration(0, 1 * MINUTE), default: DEFAULT_AUTH_FAILURE_DELAY_MS, doc: 'Delay before answering the first failed login; doubles per further failure (per address and per user name).' },
+  { key: 'auth.maxFailureDelayMs', env: 'QUIRE_AUTH_MAX_FAILURE_DELAY', kind: duration(0, 10 * MINUTE), default: DEFAULT_AUTH_MAX_FAILURE_DELAY_MS, doc: 'Cap of the failed-login delay.' },
+  { key: 'sqlite.synchronous', env: 'QUIRE_SQLITE_SYNCHRONOUS', kind: { t: 'enum', values: ['FULL', 'NORMAL'] }, default: DEFAULT_SQLITE_SYNCHRONOUS, doc: 'SQLite synchronous mode: FULL (durable on power loss) or NORMAL (faster; may lose the last commits on power loss).' },
+];
+
+/** Environment variables that are not settings but are understood. */
+export const OTHER_ENV = ['QUIRE_CONFIG', 'QUIRE_LOG_STACKS'] as const;
+
+const SECTIONS = new Set(CONFIG_KEYS.filter((k) => k.key.includes('.')).map((k) => k.key.split('.')[0]!));
+const BY_KEY = new Map(CONFIG_KEYS.map((k) => [k.key, k]));
+
+// ---- value parsing -----------------------------------------------------------------------------
+
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: KiB, kb: KiB, kib: KiB, m: MiB, mb: MiB, mib: MiB, g: GiB, gb: GiB, gib: GiB };
+const DURATION_UNITS: Record<string, number> = { '': 1, ms: 1, s: SECOND, m: MINUTE, min: MINUTE, h: HOUR };
+
+function fmtBytes(n: number): string {
+  if (n % GiB === 0) return `${n / GiB} GiB`;
+  if (n % MiB === 0) return `${n / MiB} MiB`;
+  if (n % KiB === 0) return `${n / KiB} KiB`;
+  return `${n} bytes`;
+}
+
+function fmtMs(n: number): string {
+  if (n % HOUR === 0 && n > 0) return `${n / HOUR} h`;
+  if (n % MINUTE === 0 && n > 0) return `${n / MINUTE} min`;
+  if (n % SECOND === 0 && n > 0) return `${n / SECOND} s`;
+  return `${n} ms`;
+}
+
+/** Human description of a default, for docs and --help. */
+export function describeDefault(k: ConfigKey): string {
+  const d = k.default;
+  if (d === null) return '(unset)';
+  if (Array.isArray(d)) return d.join(',');
+  if (k.kind.t === 'size') return `${d} (${fmtBytes(d as number)})`;
+  if (k.kind.t === 'duration') return `${d} (${fmtMs(d as number)})`;
+  return String(d);
+}
+
+function withUnit(raw: unknown, units: Record<string, number>, what: string): number | string {
+  if (typeof raw === 'number') return Number.isSafeInteger(raw) ? raw : `must be a whole number of ${what}`;
+  if (typeof raw !== 'string') return `must be a number or a string, got ${JSON.stringify(raw)}`;
+  const m = /^\s*(\d+)\s*([a-zA-Z]*)\s*$/.exec(raw);
+  if (!m) return `must be a whole number of ${what} optionally followed by a unit (${Object.keys(units).filter(Boolean).join(', ')}), got ${JSON.stringify(raw)}`;
+  const unit = units[m[2]!.toLowerCase()];
+  if (unit === undefined) return `unknown unit ${JSON.stringify(m[2])} (use ${Object.keys(units).filter(Boolean).join(', ')})`;
+  const n = Number(m[1]) * unit;
+  return Number.isSafeInteger(n) ? n : `value too large`;
+}
+
+/** Parses one value; returns the parsed value or throws ConfigError with `where` as context. */
+function parseValue(def: ConfigKey, raw: unknown, where: string, baseDir: string): unknown {
+  const fail = (msg: string): never => {
+    throw new ConfigError(`${where}: ${msg}`);
+  };
+  const k = def.kind;
+  switch (k.t) {
+    case 'path':
+    case 'optpath': {
+      if (raw === null && k.t === 'optpath') return null;
+      if (typeof raw !== 'string' || raw.length === 0) return fail(`must be a non-empty path${k.t === 'optpath' ? ' or null' : ''}`);
+      return resolve(baseDir, raw);
+    }
+    case 'string':
+      if (typeof raw !== 'string' || raw.trim() === '') return fail('must be a non-empty string');
+      // eslint-disable-next-line no-control-regex
+      if (/[\x00-\x1f\x7f]/.test(raw)) return fail('must not contain control characters');
+      return raw;
+    case 'hosts': {
+      const list = typeof raw === 'string' ? raw.split(',').map((s) => s.trim()) : raw;
+      if (!Array.isArray(list) || list.length === 0) return fail('must be a host name or address, a comma-separated list, or an array of them');
+      for (const h of list) {
+        if (typeof h !== 'string' || h === '' || /[\s,/]/.test(h)) return fail(`invalid host ${JSON.stringify(h)}`);
+      }
+      return [...new Set(list as string[])];
+    }
+    case 'port': {
+      if (raw === null || raw === false || (typeof raw === 'string' && /^(off|false|none|disabled)$/i.test(raw.trim()))) return null;
+      const n = typeof raw === 'string' && /^\s*\d+\s*$/.test(raw) ? Number(raw) : raw;
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 65535) return fail(`must be a port number 0-65535 or "off", got ${JSON.stringify(raw)}`);
+      return n;
+    }
+    case 'size':
+    case 'duration':
+    case 'int': {
+      const units = k.t === 'size' ? SIZE_UNITS : k.t === 'duration' ? DURATION_UNITS : { '': 1 };
+      const what = k.t === 'size' ? 'bytes' : k.t === 'duration' ? 'milliseconds' : 'units';
+      const n = withUnit(raw, units, what);
+      if (typeof n === 'string') return fail(n);
+      const show = k.t === 'size' ? fmtBytes : k.t === 'duration' ? fmtMs : String;
+      if (n < k.min || n > k.max) return fail(`must be between ${show(k.min)} and ${show(k.max)}, got ${show(n)}`);
+      return n;
+    }
+    case 'enum': {
+      const v = typeof raw === 'string' ? raw.trim() : raw;
+      const hit = k.values.find((x) => typeof v === 'string' && x.toLowerCase() === v.toLowerCase());
+      if (hit === undefined) return fail(`must be one of ${k.values.join(', ')}, got ${JSON.stringify(raw)}`);
+      return hit;
+    }
+  }
+}
+
+// ---- layers ------------------------------------------------------------------------------------
+
+type Flat = Map<string, unknown>;
+
+function defaults(): Flat {
+  return new Map(CONFIG_KEYS.map((k) => [k.key, structuredClone(k.default)]));
+}
+
+function readFileLayer(file: string, forbidDataDir: boolean): Flat {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`config file ${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ConfigError(`config file ${file}: must contain a JSON object`);
+  const out: Flat = new Map();
+  const baseDir = dirname(file);
+  const walk = (obj: Record<string, unknown>, prefix: string): void => {
+    for (const [name, value] of Object.entries(obj)) {
+      const path = prefix ? `${prefix}.${name}` : name;
+      const def = BY_KEY.get(path);
+      if (def) {
+        if (forbidDataDir && path === 'dataDir') {
+          throw new ConfigError(`config file ${file}: "dataDir" cannot be set in the data directory's own quire.json (use --config, --data or QUIRE_DATA)`);
+        }
+        out.set(path, parseValue(def, value, `config file ${file}: ${path}`, baseDir));
+      } else if (!prefix && SECTIONS.has(name) && typeof value === 'object' && value !== null && !Array.isArray(value)) {
+        walk(value as Record<string, unknown>, name);
+      } else {
+        const known = CONFIG_KEYS.map((k) => k.key).filter((k) => (prefix ? k.startsWith(prefix + '.') : true));
+        throw new ConfigError(`config file ${file}: unknown key "${path}" (known keys: ${known.join(', ')})`);
+      }
+    }
+  };
+  walk(json as Record<string, unknown>, '');
+  return out;
+}
+
+function envLayer(env: NodeJS.ProcessEnv, cwd: string, warn: (msg: string) => void): Flat {
+  const out: Flat = new Map();
+  const known = new Set<string>([...CONFIG_KEYS.map((k) => k.env), ...OTHER_ENV]);
+  for (const name of Object.keys(env)) {
+    if (name.startsWith('QUIRE_') && !known.has(name)) warn(`ignoring unknown environment variable ${name}`);
+  }
+  for (const def of CONFIG_KEYS) {
+    const v = env[def.env];
+    if (v === undefined || v === '') continue;
+    out.set(def.key, parseValue(def, v, `environment variable ${def.env}`, cwd));
+  }
+  return out;
+}
+
+/** Commander's attribute name for a long flag: "--imap-port" → "imapPort". */
+export function flagAttribute(flag: string): string {
+  return flag.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+function flagLayer(flags: Record<string, unknown>, cwd: string): Flat {
+  const out: Flat = new Map();
+  for (const def of CONFIG_KEYS) {
+    if (!def.flag) continue;
+    const v = flags[flagAttribute(def.flag)];
+    if (v === undefined) continue;
+    out.set(def.key, parseValue(def, v, `option ${def.flag}`, cwd));
+  }
+  return out;
+}
+
+// ---- assembling --------------------------------------------------------------------------------
+
+export interface LoadConfigOptions {
+  /** Parsed command-line options (commander's opts()): dataDir via `data`, file via `config`, others camel-cased. */
+  flags?: Record<string, unknown>;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Receives non-fatal remarks (unknown QUIRE_* variables, unusual values). */
+  onWarning?: (msg: string) => void;
+}
+
+/** Name of the optional config file inside the data directory. */
+export const DATA_DIR_CONFIG_FILE = 'quire.json';
+
+/** Loads and validates the configuration. Throws ConfigError with a message fit for the user. */
+export function loadConfig(opts: LoadConfigOptions = {}): QuireConfig {
+  const flags = opts.flags ?? {};
+  const env = opts.env ?? process.env;
+  const cwd = opts.cwd ?? process.cwd();
+  const warn = opts.onWarning ?? (() => {});
+
+  const envL = envLayer(env, cwd, warn);
+  const flagL = flagLayer(flags, cwd);
+
+  let configFile: string | null = null;
+  let fileL: Flat = new Map();
+  const explicit = typeof flags.config === 'string' ? flags.config : env.QUIRE_CONFIG || undefined;
+  if (explicit !== undefined) {
+    configFile = resolve(cwd, explicit);
+    if (!existsSync(configFile)) throw new ConfigError(`config file ${configFile} does not exist`);
+    fileL = readFileLayer(configFile, false);
+  } else {
+    const dataDir = (flagL.get('dataDir') ?? envL.get('dataDir') ?? resolve(cwd, DEFAULT_DATA_DIR)) as string;
+    const candidate = join(dataDir, DATA_DIR_CONFIG_FILE);
+    if (existsSync(candidate)) {
+      configFile = candidate;
+      fileL = readFileLayer(candidate, true);
+    }
+  }
+
+  const merged = defaults();
+  merged.set('dataDir', resolve(cwd, DEFAULT_DATA_DIR));
+  for (const layer of [fileL, envL, flagL]) for (const [k, v] of layer) merged.set(k, v);
+
+  const g = <T>(key: string): T => merged.get(key) as T;
+  const config: QuireConfig = {
+    dataDir: g('dataDir'),
+    imap: { host: g('imap.host'), port: g('imap.port') },
+    imaps: { host: g('imaps.host'), port: g('imaps.port') },
+    tls: { cert: g('tls.cert'), key: g('tls.key') },
+    plaintextAuth: g('plaintextAuth'),
+    logLevel: g('logLevel'),
+    serverName: g('serverName'),
+    limits: {
+      preAuthLineLength: g('limits.preAuthLineLength'),
+      lineLength: g('limits.lineLength'),
+      maxMessageSize: g('limits.maxMessageSize'),
+      maxCommandSize: g('limits.maxCommandSize'),
+      maxDepth: g('limits.maxDepth'),
+      maxTokens: g('limits.maxTokens'),
+      maxCommandsPerConnection: g('limits.maxCommandsPerConnection'),
+      maxBadCommands: g('limits.maxBadCommands'),
+      maxConnectionsPerUser: g('limits.maxConnectionsPerUser'),
+      maxConnections: g('limits.maxConnections'),
+    },
+    timeouts: { preAuthMs: g('timeouts.preAuthMs'), authenticatedMs: g('timeouts.authenticatedMs') },
+    idleKeepaliveMs: g('idleKeepaliveMs'),
+    auth: { failureDelayMs: g('auth.failureDelayMs'), maxFailureDelayMs: g('auth.maxFailureDelayMs') },
+    sqlite: { synchronous: g('sqlite.synchronous') },
+    configFile,
+  };
+  validate(config, warn);
+  return config;
+}
+
+function validate(c: QuireConfig, warn: (msg: string) => void): void {
+  const errors: string[] = [];
+  if (c.imap.port === null && c.imaps.port === null) errors.push('both listeners are disabled (imap.port and imaps.port are "off"); enable at least one');
+  if (c.imap.port !== null && c.imaps.port !== null && c.imap.port !== 0 && c.imap.port === c.imaps.port) {
+    const shared = c.imap.host.filter((h) => c.imaps.host.includes(h));
+    if (shared.length > 0) errors.push(`imap.port and imaps.port are both ${c.imap.port} on ${shared.join(', ')}`);
+  }
+  if ((c.tls.cert === null) !== (c.tls.key === null)) errors.push('tls.cert and tls.key must be set together (or neither, for a generated self-signed certificate)');
+  if (c.limits.lineLength < c.limits.preAuthLineLength) errors.push(`limits.lineLength (${c.limits.lineLength}) must be at least limits.preAuthLineLength (${c.limits.preAuthLineLength})`);
+  if (c.limits.maxCommandSize < c.limits.maxMessageSize) errors.push(`limits.maxCommandSize (${c.limits.maxCommandSize}) must be at least limits.maxMessageSize (${c.limits.maxMessageSize})`);
+  if (c.auth.maxFailureDelayMs < c.auth.failureDelayMs) errors.push(`auth.maxFailureDelayMs (${c.auth.maxFailureDelayMs}) must be at least auth.failureDelayMs (${c.auth.failureDelayMs})`);
+  if (c.idleKeepaliveMs >= c.timeouts.authenticatedMs) errors.push(`idleKeepaliveMs (${c.idleKeepaliveMs}) must be shorter than timeouts.authenticatedMs (${c.timeouts.authenticatedMs})`);
+  if (errors.length === 1) throw new ConfigError(errors[0]!);
+  if (errors.length > 1) throw new ConfigError('invalid configuration:\n  - ' + errors.join('\n  - '));
+  if (c.timeouts.authenticatedMs < 30 * MINUTE) warn('timeouts.authenticatedMs is below the 30 minutes RFC 9051 §5.4 asks for');
+  if (c.plaintextAuth === 'always') warn('plaintextAuth is "always": passwords may cross the network unencrypted');
+}
+
+/** The options handed to startServer(). */
+export function toServerOptions(config: QuireConfig, tls: { key: string | Buffer; cert: string | Buffer }, log: Logger): ServerOptions {
+  const listeners = (l: ListenerConfig) => (l.port === null ? [] : l.host.map((host) => ({ host, port: l.port as number })));
+  return {
+    imap: listeners(config.imap),
+    imaps: listeners(config.imaps),
+    tls: { key: tls.key, cert: tls.cert },
+    plaintextAuth: config.plaintextAuth,
+    limits: { ...config.limits },
+    timeouts: { ...config.timeouts },
+    idleKeepaliveMs: config.idleKeepaliveMs,
+    serverName: config.serverName,
+    log,
+  };
+}
+
+/** The effective configuration as JSON a user could put in quire.json (for `quire config`). */
+export function configToJson(config: QuireConfig): Record<string, unknown> {
+  const { configFile: _ignored, ...rest } = config;
+  return structuredClone(rest) as Record<string, unknown>;
+}
