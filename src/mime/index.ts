@@ -1,0 +1,37 @@
+// Public API of the MIME module: pure message parsing, no I/O, imports
+// nothing else from src/. See each file for the RFC sections it follows.
+
+export type { Address, Disposition, Envelope, MimeLimits, MimeParam, MimePart } from './types.js';
+export { parseMessage, countLines, walkParts, DEFAULT_LIMITS, MAX_MIME_DEPTH, MAX_MIME_PARTS, MAX_HEADER_BYTES } from './parse.js';
+export {
+  Header,
+  type HeaderField,
+  parseHeaderFields,
+  findHeaderEnd,
+  fieldValue,
+  unfold,
+  decodeBytes,
+  decodeCharset,
+  decodeEncodedWords,
+  LEGACY_HEADER_CHARSET,
+} from './header.js';
+export { parseStructured, parseLanguageList, getParam } from './params.js';
+export { buildEnvelope, envelopeOf, formatEnvelope, parseAddressList, EMPTY_ENVELOPE, MISSING_DOMAIN, MISSING_MAILBOX } from './envelope.js';
+export { formatBodyStructure, formatParams } from './bodystructure.js';
+export { imapString, imapNString, MAX_QUOTED_LENGTH } from './imapstring.js';
+export {
+  type SectionSpec,
+  type SectionText,
+  type ByteRange,
+  type BinaryResult,
+  resolvePart,
+  sectionRange,
+  sectionBytes,
+  headerFieldsBytes,
+  binaryContent,
+  binarySize,
+  parseSectionText,
+} from './section.js';
+export { decodeBase64, decodeQuotedPrintable, decodeTransferEncoding, knownEncoding } from './transfer.js';
+export { buildPreview, previewPart, htmlToText, normalizePreview, PREVIEW_MAX_CHARS } from './preview.js';
+export { serializeStructure, deserializeStructure, STRUCTURE_VERSION } from './serialize.js';
