@@ -16,6 +16,8 @@ import type { ServerOptions } from './options.js';
 
 /** Pause reading when this many unparsed bytes wait in the decoder. */
 const READ_HIGH_WATER = 1024 * 1024;
+/** Invalid commands tolerated before authentication: a real client sends none. */
+const PRE_AUTH_MAX_BAD = 3;
 /** Untagged responses queued for an idle client before it is disconnected as too slow. */
 const MAX_PENDING_OUTPUT = 64 * 1024 * 1024;
 
@@ -227,9 +229,7 @@ export class Connection {
         this.badCount++;
         if (ev.tag) this.write(`${ev.tag} BAD [${code}] ${responseText(ev.message)}\r\n`);
         else this.write(`* BAD [${code}] ${responseText(ev.message)}\r\n`);
-        // Garbage before authentication gets a clean BYE quickly (STYLE.md habit 15).
-        const limit = this.session.state === 'notauth' ? Math.min(3, this.opts.limits.maxBadCommands) : this.opts.limits.maxBadCommands;
-        if (this.badCount >= limit) {
+        if (this.tooManyBad()) {
           this.write('* BYE Too many invalid commands\r\n');
           this.destroy();
           return;
@@ -248,7 +248,7 @@ export class Connection {
       if (this.closed) return;
       if (res.status === 'BAD') {
         this.badCount++;
-        if (this.badCount >= this.opts.limits.maxBadCommands) {
+        if (this.tooManyBad()) {
           this.write(`${res.tagged}\r\n* BYE Too many invalid commands\r\n`);
           this.destroy();
           return;
@@ -267,6 +267,12 @@ export class Connection {
         return;
       }
     }
+  }
+
+  /** Garbage before authentication gets a clean BYE quickly (STYLE.md habit 15). */
+  private tooManyBad(): boolean {
+    const limit = this.session.state === 'notauth' ? Math.min(PRE_AUTH_MAX_BAD, this.opts.limits.maxBadCommands) : this.opts.limits.maxBadCommands;
+    return this.badCount >= limit;
   }
 
   // ---- STARTTLS (RFC 9051 §6.2.1)

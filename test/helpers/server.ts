@@ -1,0 +1,62 @@
+// An in-process Quire for behaviour tests: a real SQLite store in a temp
+// directory, real sockets on loopback ports chosen by the OS.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { openSqliteStore } from '../../src/store/sqlite/index.js';
+import { Authenticator } from '../../src/auth/authenticator.js';
+import { startServer, type RunningServer } from '../../src/server/index.js';
+import { loadConfig, toServerOptions } from '../../src/cli/config.js';
+import { loadOrCreateTls } from '../../src/cli/tls.js';
+import { provisionUser } from '../../src/cli/users.js';
+import type { MailStore } from '../../src/store/types.js';
+import type { ServerOptions, Logger } from '../../src/server/options.js';
+
+export interface TestServer {
+  store: MailStore;
+  server: RunningServer;
+  port: number;
+  tlsPort: number;
+  cert: string;
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+let tlsPromise: ReturnType<typeof loadOrCreateTls> | null = null;
+/** One self-signed certificate per test process (key generation is slow). */
+function sharedTls() {
+  tlsPromise ??= mkdtemp(path.join(tmpdir(), 'quire-tls-')).then((dir) => loadOrCreateTls({ dataDir: dir, tls: {} } as never));
+  return tlsPromise;
+}
+
+const quiet: Logger = { debug() {}, info() {}, warn() {}, error: (m, f) => console.error('[server error]', m, f) };
+
+export async function startTestServer(opts: {
+  users?: [string, string][];
+  tweak?: (o: ServerOptions) => void;
+} = {}): Promise<TestServer> {
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'quire-test-'));
+  const store = await openSqliteStore({ dataDir, synchronous: 'NORMAL' });
+  for (const [u, p] of opts.users ?? [['alice', 'secret-a'], ['bob', 'secret-b']]) await provisionUser(store, u, p);
+  const config = loadConfig({ env: {}, flags: { data: dataDir } });
+  const tls = await sharedTls();
+  const so = toServerOptions(config, tls, quiet);
+  so.imap = [{ host: '127.0.0.1', port: 0 }];
+  so.imaps = [{ host: '127.0.0.1', port: 0 }];
+  opts.tweak?.(so);
+  const auth = new Authenticator(store, { baseDelayMs: 20, maxDelayMs: 100 });
+  const server = await startServer(store, auth, so);
+  return {
+    store,
+    server,
+    port: server.addresses.imap[0]?.port ?? 0,
+    tlsPort: server.addresses.imaps[0]?.port ?? 0,
+    cert: String(tls.cert),
+    dataDir,
+    async stop() {
+      await server.close();
+      await store.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
