@@ -2,7 +2,8 @@
 // its sections, its decoded text. The tree is parsed at most once per opened
 // message and command.
 import {
-  parseMessage, walkParts, envelopeOf, formatEnvelope, formatBodyStructure, sectionBytes, binaryContent,
+  parseMessage, walkParts, envelopeOf, formatEnvelope, formatBodyStructure, sectionBytes, sectionRange, binaryContent,
+  previewPart, PREVIEW_MAX_INPUT,
   buildPreview, Header, decodeEncodedWords, decodeTransferEncoding, decodeCharset, decodeBytes, getParam,
   LEGACY_HEADER_CHARSET, type MimePart,
 } from '../mime/index.js';
@@ -12,8 +13,9 @@ import type { SectionSpec } from './fetch-items.js';
 import { no } from './types.js';
 
 export interface ParsedMessage {
-  raw: Buffer;
   root: MimePart;
+  /** The whole message; read from the store on first use. */
+  raw(): Promise<Buffer>;
 }
 
 /** Largest message whose text SEARCH decodes fully; longer bodies are searched in their first bytes. */
@@ -21,11 +23,21 @@ const SEARCH_BODY_LIMIT = 16 * 1024 * 1024;
 
 const cache = new WeakMap<MessageBody, ParsedMessage>();
 
+/**
+ * The part tree of a stored message: the one the store computed at APPEND
+ * when it has it (no message bytes are read then), else parsed now.
+ */
 export async function messageStructure(body: MessageBody): Promise<ParsedMessage> {
   let p = cache.get(body);
   if (!p) {
-    const raw = await body.read(0, body.size);
-    p = { raw, root: parseMessage(raw) };
+    let rawP: Promise<Buffer> | null = null;
+    const raw = () => (rawP ??= body.read(0, body.size));
+    if (body.structure) {
+      p = { root: body.structure, raw };
+    } else {
+      const bytes = await raw();
+      p = { root: parseMessage(bytes), raw };
+    }
     cache.set(body, p);
   }
   return p;
@@ -39,23 +51,38 @@ export function renderBodyStructure(p: ParsedMessage, extended: boolean): string
   return formatBodyStructure(p.root, extended);
 }
 
+/** BODY[section] bytes, reading only the byte range the section needs where it can. */
 export async function extractSection(body: MessageBody, s: SectionSpec): Promise<Buffer> {
   const p = await messageStructure(body);
-  return sectionBytes(p.raw, p.root, { path: s.path, text: s.kind, fields: s.fields });
+  const spec = { path: s.path, text: s.kind, fields: s.fields };
+  if (s.path.length === 0 && (s.kind === 'HEADER' || s.kind === 'HEADER.FIELDS' || s.kind === 'HEADER.FIELDS.NOT')) {
+    // The top-level header: the offsets are absolute, so a prefix of the message is enough.
+    const prefix = await body.read(0, p.root.headerEnd);
+    return sectionBytes(prefix, p.root, spec);
+  }
+  if (s.kind !== 'HEADER.FIELDS' && s.kind !== 'HEADER.FIELDS.NOT') {
+    const r = sectionRange(p.root, spec);
+    if (!r) return Buffer.alloc(0);
+    return body.read(r.start, r.end);
+  }
+  return sectionBytes(await p.raw(), p.root, spec);
 }
 
 /** BINARY[path] content (RFC 3516); NO [UNKNOWN-CTE] when the encoding is not known. */
 export async function binarySection(body: MessageBody, path: number[]): Promise<Buffer> {
   const p = await messageStructure(body);
-  const r = binaryContent(p.raw, p.root, path);
+  const r = binaryContent(await p.raw(), p.root, path);
   if (r.kind === 'unknown-cte') throw no(`Unknown Content-Transfer-Encoding ${r.encoding.slice(0, 40)}`, 'UNKNOWN-CTE');
   if (r.kind === 'nonexistent') return Buffer.alloc(0);
   return r.data;
 }
 
+/** PREVIEW (RFC 8970) text, reading no further into the message than the preview needs. */
 export async function previewText(body: MessageBody, p: ParsedMessage): Promise<string> {
-  void body;
-  return buildPreview(p.raw, p.root);
+  const part = previewPart(p.root);
+  if (!part) return '';
+  const prefix = await body.read(0, Math.min(part.bodyEnd, part.bodyStart + PREVIEW_MAX_INPUT));
+  return buildPreview(prefix, p.root);
 }
 
 const MONTHS: Record<string, number> = { jan: 0, feb: 1, mar: 2, apr: 3, may: 4, jun: 5, jul: 6, aug: 7, sep: 8, oct: 9, nov: 10, dec: 11 };
@@ -83,7 +110,9 @@ function partText(raw: Buffer, part: MimePart): string {
 export async function searchContent(store: MailStore, mailboxId: number, uid: number): Promise<MessageContent | null> {
   const body = await store.openMessage(mailboxId, uid);
   if (!body) return null;
-  const { raw, root } = await messageStructure(body);
+  const parsed = await messageStructure(body);
+  const root = parsed.root;
+  const raw = await parsed.raw();
   const header = Header.parse(raw, root.headerStart, root.headerEnd);
   let bodyText: string | null = null;
   return {

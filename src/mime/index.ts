@@ -33,5 +33,5 @@ export {
   parseSectionText,
 } from './section.js';
 export { decodeBase64, decodeQuotedPrintable, decodeTransferEncoding, knownEncoding } from './transfer.js';
-export { buildPreview, previewPart, htmlToText, normalizePreview, PREVIEW_MAX_CHARS } from './preview.js';
+export { buildPreview, previewPart, htmlToText, normalizePreview, PREVIEW_MAX_CHARS, PREVIEW_MAX_INPUT } from './preview.js';
 export { serializeStructure, deserializeStructure, STRUCTURE_VERSION } from './serialize.js';

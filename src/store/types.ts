@@ -3,6 +3,8 @@
 // the embedded SQLite backend and a later PostgreSQL backend are
 // interchangeable. Protocol code imports only the *types* from here.
 
+import type { MimePart } from '../mime/index.js';
+
 /** A closed set of storage failures; src/commands maps them to RFC 5530 codes in one table. */
 export type StoreErrorKind =
   | 'NONEXISTENT' // mailbox / user does not exist
@@ -85,6 +87,11 @@ export interface MessageMeta {
 /** A stored message body; bytes are read on demand so large messages stream. */
 export interface MessageBody {
   size: number;
+  /**
+   * The MIME part tree with byte offsets (src/mime), computed once when the
+   * message was stored; null when the store has none (the reader parses then).
+   */
+  structure: MimePart | null;
   /** Read bytes [start, end) (end clamped to size). */
   read(start: number, end: number): Promise<Buffer>;
   /** Stream bytes [start, end) in chunks of at most `chunkSize`. */

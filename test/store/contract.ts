@@ -275,6 +275,27 @@ export function runStoreContract(name: string, open: () => Promise<StoreHarness>
           assert.equal(await store.openMessage(box.id, 99), null);
         }));
 
+      test('the MIME structure is computed at append and shared by copies', () =>
+        withStore(async ({ store, userId }) => {
+          const box = await store.createMailbox(userId, 'INBOX');
+          const other = await store.createMailbox(userId, 'Other');
+          const data = Buffer.from(
+            'From: a@example.com\r\nSubject: s\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n' +
+              '--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b\r\nContent-Type: text/html\r\n\r\n<b>x</b>\r\n--b--\r\n',
+          );
+          const r = await store.appendMessages(box.id, [{ data, flags: [] }]);
+          const body = await store.openMessage(box.id, r.uids[0]!);
+          assert.ok(body?.structure, 'structure stored');
+          assert.equal(body.structure.type, 'multipart');
+          assert.equal(body.structure.children?.length, 2);
+          const part2 = body.structure.children![1]!;
+          assert.equal(data.subarray(part2.bodyStart, part2.bodyEnd).toString(), '<b>x</b>');
+          assert.equal(body.structure.envelope?.subject, 's');
+          const c = await store.copyMessages(box.id, r.uids, other.id);
+          const copied = await store.openMessage(other.id, c.destUids[0]!);
+          assert.deepEqual(copied?.structure, body.structure);
+        }));
+
       test('a 5 MB message round-trips byte for byte', () =>
         withStore(async ({ store, userId }) => {
           const box = await store.createMailbox(userId, 'INBOX');

@@ -8,6 +8,7 @@ import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { LocalChangeFeed } from '../../src/store/feed.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
+import { SCHEMA_VERSION } from '../../src/store/sqlite/schema.js';
 import type { Change, MailStore } from '../../src/store/types.js';
 import { msg, runStoreContract } from './contract.js';
 
@@ -49,7 +50,7 @@ describe('sqlite backend', () => {
       await store.close();
       const db = new Database(path.join(dataDir, 'quire.sqlite3'));
       assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
-      assert.equal(db.pragma('user_version', { simple: true }), 1);
+      assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
       db.close();
       // reopening an existing database runs no migration twice
       await (await openSqliteStore({ dataDir })).close();

@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { StoreError, type MessageBody } from '../types.js';
+import type { MimePart } from '../../mime/index.js';
 
 /** Default chunk size of MessageBody.stream. */
 export const STREAM_CHUNK_SIZE = 64 * 1024;
@@ -159,8 +160,8 @@ export class BlobFiles {
     return removed;
   }
 
-  body(id: number, size: number): MessageBody {
-    return new FileBody(this.pathOf(id), size);
+  body(id: number, size: number, structure: MimePart | null = null): MessageBody {
+    return new FileBody(this.pathOf(id), size, structure);
   }
 }
 
@@ -168,6 +169,7 @@ class FileBody implements MessageBody {
   constructor(
     private readonly file: string,
     readonly size: number,
+    readonly structure: MimePart | null,
   ) {}
 
   async read(start: number, end: number): Promise<Buffer> {

@@ -22,6 +22,7 @@ import {
 } from '../types.js';
 import type { BlobFiles } from './blobs.js';
 import { FLAG_DELETED } from './schema.js';
+import { structureOf, loadStructure } from '../structure.js';
 import { MAX_KEYWORDS_PER_MAILBOX, decodeFlags, encodeKeywords, parseFlags, splitKeywords } from './flags.js';
 
 export interface MailboxRow {
@@ -176,6 +177,8 @@ export abstract class MessageOps {
       const parsed = items.map((it) => parseFlags(it.flags));
       const first = this.existing(mailboxId, 'TRYCREATE');
       if (items.length === 0) return { uidValidity: first.uid_validity, uids: [] };
+      // Parsed before the transaction: the tree is kept with the body (schema V2).
+      const structures = items.map((it) => structureOf(it.data));
       const ids = this.allocBlobIds(items.length);
       await this.blobs.writeAll(
         ids,
@@ -188,7 +191,7 @@ export abstract class MessageOps {
           const kw = new KeywordTable(this, mailboxId);
           const modseq = mb.highest_modseq + 1;
           const now = Date.now();
-          const insBlob = this.q('INSERT INTO blobs (id, size) VALUES (?, ?)');
+          const insBlob = this.q('INSERT INTO blobs (id, size, structure) VALUES (?, ?, ?)');
           const insMsg = this.q(
             `INSERT INTO messages (mailbox_id, uid, blob_id, sysflags, keywords, internal_date, size, modseq)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -200,7 +203,7 @@ export abstract class MessageOps {
             const kwCol = encodeKeywords(kw.resolve(keywords));
             const date = it.internalDate ?? now;
             const size = it.data.length;
-            insBlob.run(ids[i]!, size);
+            insBlob.run(ids[i]!, size, structures[i]);
             insMsg.run(mailboxId, uid, ids[i]!, sys, kwCol, date, size, modseq);
             metas.push({ uid, flags: decodeFlags(sys, kwCol), internalDate: date, size, modseq });
           });
@@ -242,10 +245,12 @@ export abstract class MessageOps {
   openMessage(mailboxId: number, uid: number): Promise<MessageBody | null> {
     return this.run(() => {
       this.existing(mailboxId);
-      const row = this.q('SELECT blob_id, size FROM messages WHERE mailbox_id = ? AND uid = ?').raw().get(mailboxId, uid) as
-        | [number, number]
-        | undefined;
-      return row ? this.blobs.body(row[0], row[1]) : null;
+      const row = this.q(
+        'SELECT m.blob_id, m.size, b.structure FROM messages m JOIN blobs b ON b.id = m.blob_id WHERE m.mailbox_id = ? AND m.uid = ?',
+      )
+        .raw()
+        .get(mailboxId, uid) as [number, number, string | null] | undefined;
+      return row ? this.blobs.body(row[0], row[1], loadStructure(row[2])) : null;
     });
   }
 

@@ -153,7 +153,14 @@ END;
 INSERT INTO meta (key, value) VALUES ('uidvalidity_last', 0), ('blob_next', 1);
 `;
 
-export const MIGRATIONS: readonly string[] = [V1];
+// V2: the MIME part tree (src/mime serializeStructure) is computed once at
+// APPEND and kept with the body it describes, so FETCH ENVELOPE/BODYSTRUCTURE
+// and section offsets never re-parse the message.
+const V2 = `
+ALTER TABLE blobs ADD COLUMN structure TEXT;
+`;
+
+export const MIGRATIONS: readonly string[] = [V1, V2];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** Brings the database to SCHEMA_VERSION; refuses a database from a newer Quire. */
