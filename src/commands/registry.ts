@@ -67,6 +67,8 @@ export function capabilities(c: CapabilityContext): string[] {
     'MULTIAPPEND', // RFC 3502
     'ESEARCH', // RFC 4731
     'SEARCHRES', // RFC 5182
+    'BINARY', // RFC 3516: FETCH BINARY[...] and APPEND literal8
+    'PREVIEW', // RFC 8970
     `APPENDLIMIT=${c.maxMessageSize}`, // RFC 7889
   );
   return caps;
