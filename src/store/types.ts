@@ -208,6 +208,15 @@ export interface MailStore {
   expunge(mailboxId: number, uids?: number[]): Promise<number[]>;
   /** Keywords defined in the mailbox (for the FLAGS / PERMANENTFLAGS responses). */
   listKeywords(mailboxId: number): Promise<string[]>;
+  /** Messages whose modseq is above `modseq`, ascending by UID (RFC 7162 CHANGEDSINCE). */
+  listChangedSince(mailboxId: number, modseq: number): Promise<MessageMeta[]>;
+  /**
+   * UIDs expunged with a modseq above `modseq`, ascending (RFC 7162 §3.2.10
+   * VANISHED (EARLIER)). `complete` is false when tombstones that old were
+   * already pruned (see EXPUNGE_TOMBSTONES_KEPT); the caller must then fall
+   * back to comparing UID sets.
+   */
+  expungedSince(mailboxId: number, modseq: number): Promise<{ uids: number[]; complete: boolean }>;
 
   close(): Promise<void>;
 }

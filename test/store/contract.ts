@@ -296,6 +296,26 @@ export function runStoreContract(name: string, open: () => Promise<StoreHarness>
           assert.deepEqual(copied?.structure, body.structure);
         }));
 
+      test('modseq history: changed-since and expunged-since (RFC 7162)', () =>
+        withStore(async ({ store, userId }) => {
+          const box = await store.createMailbox(userId, 'INBOX');
+          const r = await store.appendMessages(box.id, [1, 2, 3, 4].map((n) => ({ data: msg(n), flags: [] })));
+          const st0 = await store.mailboxStatus(box.id);
+          const f = await store.storeFlags(box.id, [r.uids[1]!], 'add', ['\\Flagged']);
+          const changed = await store.listChangedSince(box.id, st0.highestModseq);
+          assert.deepEqual(changed.map((m) => m.uid), [r.uids[1]]);
+          assert.equal(changed[0]!.modseq, f.changed[0]!.modseq);
+          assert.deepEqual(await store.listChangedSince(box.id, f.changed[0]!.modseq), []);
+          await store.storeFlags(box.id, [r.uids[0]!, r.uids[2]!], 'add', ['\\Deleted']);
+          const before = (await store.mailboxStatus(box.id)).highestModseq;
+          const gone = await store.expunge(box.id);
+          assert.deepEqual(gone, [r.uids[0], r.uids[2]]);
+          const e = await store.expungedSince(box.id, before);
+          assert.deepEqual(e, { uids: [r.uids[0], r.uids[2]], complete: true });
+          assert.deepEqual((await store.expungedSince(box.id, (await store.mailboxStatus(box.id)).highestModseq)).uids, []);
+          assert.deepEqual((await store.expungedSince(box.id, 0)).uids, [r.uids[0], r.uids[2]]);
+        }));
+
       test('a 5 MB message round-trips byte for byte', () =>
         withStore(async ({ store, userId }) => {
           const box = await store.createMailbox(userId, 'INBOX');

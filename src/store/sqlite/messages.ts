@@ -23,6 +23,15 @@ import {
 import type { BlobFiles } from './blobs.js';
 import { FLAG_DELETED } from './schema.js';
 import { structureOf, loadStructure } from '../structure.js';
+
+/**
+ * Expunged UIDs remembered per mailbox for QRESYNC (RFC 7162 §3.2.10). A
+ * client that was offline across more expunges than this resynchronises by
+ * comparing UID sets instead (still correct, just more bytes).
+ */
+export const EXPUNGE_TOMBSTONES_KEPT = 100_000;
+/** Pruning runs once every this many modseqs, to keep expunge cheap. */
+const TOMBSTONE_PRUNE_EVERY = 64;
 import { MAX_KEYWORDS_PER_MAILBOX, decodeFlags, encodeKeywords, parseFlags, splitKeywords } from './flags.js';
 
 export interface MailboxRow {
@@ -404,6 +413,35 @@ export abstract class MessageOps {
     return result;
   }
 
+  /** Keeps the newest EXPUNGE_TOMBSTONES_KEPT tombstones of a mailbox and records the modseq below which history is gone. */
+  private pruneTombstones(mailboxId: number): void {
+    const cut = this.q('SELECT modseq FROM expunged WHERE mailbox_id = ? ORDER BY modseq DESC LIMIT 1 OFFSET ?')
+      .pluck()
+      .get(mailboxId, EXPUNGE_TOMBSTONES_KEPT) as number | undefined;
+    if (cut === undefined) return;
+    this.q('DELETE FROM expunged WHERE mailbox_id = ? AND modseq <= ?').run(mailboxId, cut);
+    this.q('UPDATE mailboxes SET tombstone_floor = max(tombstone_floor, ?) WHERE id = ?').run(cut, mailboxId);
+  }
+
+  listChangedSince(mailboxId: number, modseq: number): Promise<MessageMeta[]> {
+    return this.run(() => {
+      this.existing(mailboxId);
+      const rows = this.q(`SELECT ${META_COLS} FROM messages WHERE mailbox_id = ? AND modseq > ? ORDER BY uid`)
+        .raw()
+        .all(mailboxId, modseq) as MetaRow[];
+      return rows.map(meta);
+    });
+  }
+
+  expungedSince(mailboxId: number, modseq: number): Promise<{ uids: number[]; complete: boolean }> {
+    return this.run(() => {
+      this.existing(mailboxId);
+      const floor = this.q('SELECT tombstone_floor FROM mailboxes WHERE id = ?').pluck().get(mailboxId) as number;
+      const uids = this.q('SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid').pluck().all(mailboxId, modseq) as number[];
+      return { uids, complete: modseq >= floor };
+    });
+  }
+
   /** Deletes the given (existing, ascending) UIDs and leaves tombstones with one new modseq. */
   private removeInTx(mb: MailboxRow, uids: readonly number[], emit: (c: Change) => void): void {
     const modseq = mb.highest_modseq + 1;
@@ -414,6 +452,7 @@ export abstract class MessageOps {
       tomb.run(mb.id, uid, modseq);
     }
     this.q('UPDATE mailboxes SET highest_modseq = ? WHERE id = ?').run(modseq, mb.id);
+    if (modseq % TOMBSTONE_PRUNE_EVERY === 0) this.pruneTombstones(mb.id);
     emit({ kind: 'expunge', userId: mb.user_id, mailboxId: mb.id, modseq, uids: [...uids] });
   }
 }

@@ -160,7 +160,15 @@ const V2 = `
 ALTER TABLE blobs ADD COLUMN structure TEXT;
 `;
 
-export const MIGRATIONS: readonly string[] = [V1, V2];
+// V3: QRESYNC (RFC 7162) needs expunged UIDs by modseq; tombstones are
+// pruned past EXPUNGE_TOMBSTONES_KEPT per mailbox and the highest pruned
+// modseq is remembered, so a resync from before it knows to fall back.
+const V3 = `
+ALTER TABLE mailboxes ADD COLUMN tombstone_floor INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX expunged_modseq ON expunged (mailbox_id, modseq);
+`;
+
+export const MIGRATIONS: readonly string[] = [V1, V2, V3];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** Brings the database to SCHEMA_VERSION; refuses a database from a newer Quire. */
