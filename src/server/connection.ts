@@ -9,7 +9,7 @@ import { Session } from '../session/session.js';
 import { dispatch } from '../commands/dispatch.js';
 import { capabilities } from '../commands/registry.js';
 import { flagsOf } from '../commands/format.js';
-import type { CommandContext, ConnectionControl, Output } from '../commands/types.js';
+import { ImapError, type CommandContext, type ConnectionControl, type Output } from '../commands/types.js';
 import type { Change, MailStore } from '../store/types.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { ServerOptions } from './options.js';
@@ -206,7 +206,10 @@ export class Connection {
     const ev = await this.nextEvent();
     if (!ev) throw new Error('connection closed');
     if (ev.type === 'line') return ev.line;
-    if (ev.type === 'error') throw Object.assign(new Error(ev.message), { name: 'ImapError', status: 'BAD', code: ev.code });
+    if (ev.type === 'error') {
+      if (ev.fatal) this.destroy();
+      throw new ImapError('BAD', ev.message, ev.code);
+    }
     throw new Error('unexpected decoder event');
   }
 
