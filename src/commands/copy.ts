@@ -44,6 +44,9 @@ async function runCopy(ctx: CommandContext, kind: 'COPY' | 'MOVE', uidMode: bool
   const res = kind === 'MOVE'
     ? await ctx.store.moveMessages(view.mailboxId, live, dest.id)
     : await ctx.store.copyMessages(view.mailboxId, live, dest.id);
+  // Expunged by another session between our view and the store: nothing was copied.
+  if (res.sourceUids.length === 0) throw no('Messages were expunged', 'EXPUNGEISSUED');
+  // RFC 4315 §3: COPYUID names only what was actually copied.
   const code = res.sourceUids.length
     ? `COPYUID ${res.uidValidity} ${formatSequenceSet(res.sourceUids)} ${formatSequenceSet(res.destUids)}`
     : undefined;

@@ -63,6 +63,9 @@ async function runStore(ctx: CommandContext, a: StoreArgs, uidMode: boolean) {
   const live = uids.filter((u) => !view.expungedPending.has(u));
   const res = live.length ? await ctx.store.storeFlags(view.mailboxId, live, a.op, a.flags, a.unchangedSince) : { changed: [], modified: [] };
   for (const m of res.changed) view.markOwn(m.modseq);
+  // Send what is queued (a new keyword's FLAGS response included) before this
+  // command's FETCH responses; EXPUNGE stays held back (RFC 9051 §7.5.1).
+  ctx.flushUpdates(uidMode);
   if (!a.silent && live.length) {
     const metas = await ctx.store.getMessages(view.mailboxId, live);
     const modified = new Set(res.modified);

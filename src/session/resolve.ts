@@ -9,7 +9,8 @@ export class SequenceError extends Error {}
  * The UIDs (ascending, unique, all in the view) named by `set`.
  * UID mode: numbers that name no message are ignored (RFC 9051 §6.4.9) and
  * "*" is the highest UID in the mailbox, so "n:*" always includes it.
- * Sequence mode: a number above the message count is an error (BAD).
+ * Sequence mode: a number above the message count is an error (BAD), and so
+ * is any set, "*" included, when the mailbox is empty.
  * "$" is the saved search result (RFC 5182 §2.1), restricted to what still exists.
  */
 export function resolveUids(session: Session, set: SequenceSet, uidMode: boolean): number[] {
@@ -29,7 +30,9 @@ export function resolveUids(session: Session, set: SequenceSet, uidMode: boolean
   }
   const exists = uids.length;
   for (const r of set.ranges) {
-    if ((r.start !== STAR && r.start > exists) || (r.end !== STAR && r.end > exists)) {
+    // RFC 9051 §9 seq-number: BAD for a number above the message count,
+    // "including "*" if the selected mailbox is empty".
+    if (exists === 0 || (r.start !== STAR && r.start > exists) || (r.end !== STAR && r.end > exists)) {
       throw new SequenceError('Invalid message sequence number');
     }
   }

@@ -10,6 +10,9 @@
 
 import type { Change, MessageMeta } from '../store/types.js';
 
+/** The system flags, in the order of the FLAGS response (RFC 9051 §2.3.2). */
+const SYSTEM_FLAGS = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'];
+
 export interface ViewUpdate {
   /** Untagged responses to send, in order, without the leading "* " and trailing CRLF. */
   lines: string[];
@@ -30,6 +33,8 @@ export class SelectedView {
   private maxUid: number;
   /** Latest flags of messages whose change is queued for a FETCH response. */
   highestModseq: number;
+  /** Keywords the client has been told about (lower case -> spelling), for FLAGS / PERMANENTFLAGS updates. */
+  private readonly keywords = new Map<string, string>();
 
   constructor(
     readonly mailboxId: number,
@@ -38,10 +43,28 @@ export class SelectedView {
     readonly uidValidity: number,
     messages: readonly MessageMeta[],
     highestModseq: number,
+    /** Keywords announced by SELECT's FLAGS response, in its order (defaults to those on `messages`). */
+    keywords: readonly string[] = [],
   ) {
     this.uids = messages.map((m) => m.uid);
     this.maxUid = this.uids.length ? this.uids[this.uids.length - 1] : 0;
     this.highestModseq = highestModseq;
+    this.noteKeywords(keywords);
+    for (const m of messages) this.noteKeywords(m.flags);
+  }
+
+  /** Record keywords in `flags`; true if one was new to the client. */
+  private noteKeywords(flags: readonly string[]): boolean {
+    let added = false;
+    for (const f of flags) {
+      if (f.startsWith('\\')) continue;
+      const k = f.toLowerCase();
+      if (!this.keywords.has(k)) {
+        this.keywords.set(k, f);
+        added = true;
+      }
+    }
+    return added;
   }
 
   get exists(): number {
@@ -83,6 +106,12 @@ export class SelectedView {
   /** Record a change from the feed (called for changes of this mailbox only). */
   enqueue(change: Change): void {
     this.queue.push(change);
+    // Known at once, announced later: commands that run before the EXPUNGE may
+    // be sent (FETCH, STORE, COPY) must not treat these messages as live
+    // (RFC 2180 §4.1, §4.4; RFC 9051 §7.1 EXPUNGEISSUED).
+    if (change.kind === 'expunge') {
+      for (const uid of change.uids) if (this.seqOf(uid) !== 0) this.expungedPending.add(uid);
+    }
   }
 
   /** Remember that this session already told its client about the flag change with `modseq`. */
@@ -105,17 +134,20 @@ export class SelectedView {
     const queue = this.queue;
     this.queue = [];
     let existsChanged = false;
+    let keywordsChanged = false;
     const flagLines = new Map<number, MessageMeta>();
     for (const c of queue) {
       if (c.kind === 'append') {
         for (const m of c.messages) {
           if (m.uid <= this.maxUid) continue;
+          if (this.noteKeywords(m.flags)) keywordsChanged = true;
           this.uids.push(m.uid);
           this.maxUid = m.uid;
           existsChanged = true;
         }
         if (c.modseq > this.highestModseq) this.highestModseq = c.modseq;
       } else if (c.kind === 'flags') {
+        for (const m of c.messages) if (this.noteKeywords(m.flags)) keywordsChanged = true;
         if (this.ownModseqs.delete(c.modseq)) continue;
         for (const m of c.messages) {
           if (this.expungedPending.has(m.uid)) continue;
@@ -148,6 +180,13 @@ export class SelectedView {
         }
       }
       for (const u of gone) this.recent.delete(u);
+    }
+    if (keywordsChanged) {
+      // RFC 9051 §7.3.5 / RFC 3501 §7.2.6: the FLAGS response is sent again when the
+      // set of defined flags changes; PERMANENTFLAGS with it (as SELECT sent it).
+      const flags = [...SYSTEM_FLAGS, ...this.keywords.values()].join(' ');
+      out.push(`FLAGS (${flags})`);
+      out.push(`OK [PERMANENTFLAGS (${this.readOnly ? '' : `${flags} \\*`})] Flags permitted`);
     }
     if (existsChanged) {
       out.push(`${this.uids.length} EXISTS`);
