@@ -13,7 +13,9 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { hostname } from 'node:os';
 import type { Logger, ServerLimits, ServerOptions, ServerTimeouts } from '../server/options.js';
+import type { LmtpOptions } from '../delivery/options.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
 
 const KiB = 1024;
@@ -70,6 +72,23 @@ export const DEFAULT_AUTH_FAILURE_DELAY_MS = 1 * SECOND;
 export const DEFAULT_AUTH_MAX_FAILURE_DELAY_MS = 15 * SECOND;
 /** SQLite durability: FULL syncs the WAL on every commit, so an acknowledged APPEND survives power loss. */
 export const DEFAULT_SQLITE_SYNCHRONOUS = 'FULL';
+/** LMTP (RFC 2033) for the MTA's final delivery: loopback only (RFC 2033 §5: not across wide area networks). */
+export const DEFAULT_LMTP_HOST = '127.0.0.1';
+/** 2424: unprivileged, memorable, clear of the usual mail ports (24 is LMTP's own but needs root). */
+export const DEFAULT_LMTP_PORT = 2424;
+/** 4 KiB per LMTP command line: RFC 5321 §4.5.3.1.4 asks for 512 plus room for extension parameters. */
+export const DEFAULT_LMTP_LINE_LENGTH = 4 * KiB;
+/** Recipients per LMTP transaction: RFC 5321 §4.5.3.1.8 asks for at least 100; MTAs send 50 or fewer per transaction. */
+export const DEFAULT_LMTP_MAX_RECIPIENTS = 1000;
+/** Simultaneous LMTP connections: an MTA opens a handful per destination; enough for a burst. */
+export const DEFAULT_LMTP_MAX_CONNECTIONS = 100;
+/** LMTP inactivity timeout: RFC 5321 §4.5.3.2.7 suggests 5 minutes for the server. */
+export const DEFAULT_LMTP_TIMEOUT_MS = 5 * MINUTE;
+/** Over-quota recipients get 452 4.2.2 so the MTA retries while the user makes room (its queue lifetime still bounds it). */
+export const DEFAULT_LMTP_OVER_QUOTA = 'temporary';
+/** user+folder@domain delivers into an existing "folder". */
+export const DEFAULT_LMTP_SUBADDRESS = 'folder';
+export const DEFAULT_LMTP_RECIPIENT_DELIMITER = '+';
 
 // ---- the model ---------------------------------------------------------------------------------
 
@@ -97,6 +116,22 @@ export interface QuireConfig {
   idleKeepaliveMs: number;
   auth: { failureDelayMs: number; maxFailureDelayMs: number };
   sqlite: { synchronous: 'FULL' | 'NORMAL' };
+  lmtp: {
+    host: string[];
+    /** null = TCP listener disabled. */
+    port: number | null;
+    /** Unix socket path, or null. */
+    socket: string | null;
+    lineLength: number;
+    maxRecipients: number;
+    maxConnections: number;
+    timeoutMs: number;
+    overQuota: 'temporary' | 'permanent';
+    subaddress: 'folder' | 'inbox' | 'off';
+    recipientDelimiter: string;
+  };
+  /** User names allowed to administer others over IMAP (SETQUOTA, RFC 9208 §4.1.3). */
+  admins: string[];
   /** The config file that was read (absolute path), or null. Not a setting. */
   configFile: string | null;
 }
@@ -113,6 +148,7 @@ type Kind =
   | { t: 'optpath' }
   | { t: 'string' }
   | { t: 'hosts' }
+  | { t: 'names' }
   | { t: 'port' }
   | { t: 'size'; min: number; max: number }
   | { t: 'duration'; min: number; max: number }
@@ -162,6 +198,17 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { key: 'auth.failureDelayMs', env: 'QUIRE_AUTH_FAILURE_DELAY', kind: duration(0, 1 * MINUTE), default: DEFAULT_AUTH_FAILURE_DELAY_MS, doc: 'Delay before answering the first failed login; doubles per further failure (per address and per user name).' },
   { key: 'auth.maxFailureDelayMs', env: 'QUIRE_AUTH_MAX_FAILURE_DELAY', kind: duration(0, 10 * MINUTE), default: DEFAULT_AUTH_MAX_FAILURE_DELAY_MS, doc: 'Cap of the failed-login delay.' },
   { key: 'sqlite.synchronous', env: 'QUIRE_SQLITE_SYNCHRONOUS', kind: { t: 'enum', values: ['FULL', 'NORMAL'] }, default: DEFAULT_SQLITE_SYNCHRONOUS, doc: 'SQLite synchronous mode: FULL (durable on power loss) or NORMAL (faster; may lose the last commits on power loss).' },
+  { key: 'lmtp.host', env: 'QUIRE_LMTP_HOST', flag: '--lmtp-host', kind: { t: 'hosts' }, default: [DEFAULT_LMTP_HOST], doc: 'Address(es) of the LMTP listener (RFC 2033) the MTA delivers to.' },
+  { key: 'lmtp.port', env: 'QUIRE_LMTP_PORT', flag: '--lmtp-port', kind: { t: 'port' }, default: DEFAULT_LMTP_PORT, doc: 'Port of the LMTP listener; "off" disables it, 0 picks a free port.' },
+  { key: 'lmtp.socket', env: 'QUIRE_LMTP_SOCKET', flag: '--lmtp-socket', kind: { t: 'optpath' }, default: null, doc: 'Unix socket for LMTP (mode 0660; a stale socket file is replaced). Unset: none.' },
+  { key: 'lmtp.lineLength', env: 'QUIRE_LMTP_LINE_LENGTH', kind: size(512, 1 * MiB), default: DEFAULT_LMTP_LINE_LENGTH, doc: 'Longest LMTP command line. The message size limit is limits.maxMessageSize (advertised as SIZE).' },
+  { key: 'lmtp.maxRecipients', env: 'QUIRE_LMTP_MAX_RECIPIENTS', kind: int(100, 1_000_000), default: DEFAULT_LMTP_MAX_RECIPIENTS, doc: 'Recipients per LMTP transaction; further RCPTs get 452 4.5.3 and the MTA sends them in another transaction.' },
+  { key: 'lmtp.maxConnections', env: 'QUIRE_LMTP_MAX_CONNECTIONS', kind: int(1, 100_000), default: DEFAULT_LMTP_MAX_CONNECTIONS, doc: 'Simultaneous LMTP connections; more get 421 4.3.2.' },
+  { key: 'lmtp.timeoutMs', env: 'QUIRE_LMTP_TIMEOUT', kind: duration(1 * SECOND, 1 * HOUR), default: DEFAULT_LMTP_TIMEOUT_MS, doc: 'LMTP inactivity timeout while waiting for a command or message data.' },
+  { key: 'lmtp.overQuota', env: 'QUIRE_LMTP_OVER_QUOTA', kind: { t: 'enum', values: ['temporary', 'permanent'] }, default: DEFAULT_LMTP_OVER_QUOTA, doc: 'Reply for a recipient over quota: temporary (452 4.2.2, the MTA retries) or permanent (552 5.2.2, it bounces).' },
+  { key: 'lmtp.subaddress', env: 'QUIRE_LMTP_SUBADDRESS', kind: { t: 'enum', values: ['folder', 'inbox', 'off'] }, default: DEFAULT_LMTP_SUBADDRESS, doc: 'user+detail@domain: folder (deliver into the existing folder "detail", else INBOX), inbox (always INBOX) or off (no sub-addressing).' },
+  { key: 'lmtp.recipientDelimiter', env: 'QUIRE_LMTP_RECIPIENT_DELIMITER', kind: { t: 'string' }, default: DEFAULT_LMTP_RECIPIENT_DELIMITER, doc: 'Separator between user and detail in a sub-address.' },
+  { key: 'admins', env: 'QUIRE_ADMINS', kind: { t: 'names' }, default: [], doc: 'User names allowed to change quotas over IMAP (SETQUOTA); comma-separated or a JSON array. Empty: nobody (use `quire user quota`).' },
 ];
 
 /** Environment variables that are not settings but are understood. */
@@ -233,6 +280,14 @@ function parseValue(def: ConfigKey, raw: unknown, where: string, baseDir: string
       if (!Array.isArray(list) || list.length === 0) return fail('must be a host name or address, a comma-separated list, or an array of them');
       for (const h of list) {
         if (typeof h !== 'string' || h === '' || /[\s,/]/.test(h)) return fail(`invalid host ${JSON.stringify(h)}`);
+      }
+      return [...new Set(list as string[])];
+    }
+    case 'names': {
+      const list = typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter(Boolean) : raw;
+      if (!Array.isArray(list)) return fail('must be a comma-separated list or an array of user names');
+      for (const n of list) {
+        if (typeof n !== 'string' || n === '' || /[\s,]/.test(n)) return fail(`invalid user name ${JSON.stringify(n)}`);
       }
       return [...new Set(list as string[])];
     }
@@ -406,6 +461,19 @@ export function loadConfig(opts: LoadConfigOptions = {}): QuireConfig {
     idleKeepaliveMs: g('idleKeepaliveMs'),
     auth: { failureDelayMs: g('auth.failureDelayMs'), maxFailureDelayMs: g('auth.maxFailureDelayMs') },
     sqlite: { synchronous: g('sqlite.synchronous') },
+    lmtp: {
+      host: g('lmtp.host'),
+      port: g('lmtp.port'),
+      socket: g('lmtp.socket'),
+      lineLength: g('lmtp.lineLength'),
+      maxRecipients: g('lmtp.maxRecipients'),
+      maxConnections: g('lmtp.maxConnections'),
+      timeoutMs: g('lmtp.timeoutMs'),
+      overQuota: g('lmtp.overQuota'),
+      subaddress: g('lmtp.subaddress'),
+      recipientDelimiter: g('lmtp.recipientDelimiter'),
+    },
+    admins: g('admins'),
     configFile,
   };
   validate(config, warn);
@@ -418,6 +486,11 @@ function validate(c: QuireConfig, warn: (msg: string) => void): void {
   if (c.imap.port !== null && c.imaps.port !== null && c.imap.port !== 0 && c.imap.port === c.imaps.port) {
     const shared = c.imap.host.filter((h) => c.imaps.host.includes(h));
     if (shared.length > 0) errors.push(`imap.port and imaps.port are both ${c.imap.port} on ${shared.join(', ')}`);
+  }
+  for (const [name, l] of [['imap', c.imap], ['imaps', c.imaps]] as const) {
+    if (c.lmtp.port !== null && c.lmtp.port !== 0 && l.port === c.lmtp.port && l.host.some((h) => c.lmtp.host.includes(h))) {
+      errors.push(`lmtp.port and ${name}.port are both ${l.port} on the same host`);
+    }
   }
   if ((c.tls.cert === null) !== (c.tls.key === null)) errors.push('tls.cert and tls.key must be set together (or neither, for a generated self-signed certificate)');
   if (c.limits.lineLength < c.limits.preAuthLineLength) errors.push(`limits.lineLength (${c.limits.lineLength}) must be at least limits.preAuthLineLength (${c.limits.preAuthLineLength})`);
@@ -442,6 +515,30 @@ export function toServerOptions(config: QuireConfig, tls: { key: string | Buffer
     timeouts: { ...config.timeouts },
     idleKeepaliveMs: config.idleKeepaliveMs,
     serverName: config.serverName,
+    log,
+  };
+}
+
+/** The options handed to startLmtp(), or null when no LMTP listener is configured. */
+export function toLmtpOptions(config: QuireConfig, log: Logger): LmtpOptions | null {
+  const l = config.lmtp;
+  const tcp = l.port === null ? [] : l.host.map((host) => ({ host, port: l.port as number }));
+  if (tcp.length === 0 && l.socket === null) return null;
+  return {
+    tcp,
+    socket: l.socket,
+    hostname: hostname() || 'localhost',
+    limits: {
+      lineLength: l.lineLength,
+      maxRecipients: l.maxRecipients,
+      maxMessageSize: config.limits.maxMessageSize,
+      maxConnections: l.maxConnections,
+      maxBadCommands: config.limits.maxBadCommands,
+    },
+    timeoutMs: l.timeoutMs,
+    overQuota: l.overQuota,
+    subaddress: l.subaddress === 'off' ? 'inbox' : l.subaddress,
+    recipientDelimiter: l.subaddress === 'off' ? '' : l.recipientDelimiter,
     log,
   };
 }

@@ -10,9 +10,10 @@ import { userInfo } from 'node:os';
 import { Authenticator } from '../auth/authenticator.js';
 import type { MailStore } from '../store/types.js';
 import { StoreError } from '../store/types.js';
-import { ConfigError, configToJson, loadConfig, toServerOptions, type QuireConfig } from './config.js';
+import { ConfigError, configToJson, loadConfig, toLmtpOptions, toServerOptions, type QuireConfig } from './config.js';
 import { createLogger, LOG_LEVELS, type LevelLogger } from './log.js';
 import { loadOrCreateTls } from './tls.js';
+import { registerMailAdmin } from './mail-admin.js';
 import { changePassword, checkPassword, firstUserName, generatePassword, provisionUser, removeUser } from './users.js';
 
 /** How long a clean shutdown may take before we exit anyway. */
@@ -93,7 +94,10 @@ function addServeOptions(cmd: Command): Command {
     .option('--tls-cert <file>', 'PEM certificate chain (default: generated self-signed in <data>/tls)')
     .option('--tls-key <file>', 'PEM private key')
     .addOption(new Option('--plaintext-auth <where>', 'allow login without TLS (default loopback)').choices(['never', 'loopback', 'always']))
-    .addOption(new Option('--log-level <level>', 'log level (default info)').choices([...LOG_LEVELS]));
+    .addOption(new Option('--log-level <level>', 'log level (default info)').choices([...LOG_LEVELS]))
+    .option('--lmtp-host <hosts>', 'address(es) of the LMTP listener, comma-separated (default 127.0.0.1)')
+    .option('--lmtp-port <port>', 'port of the LMTP listener, or "off" (default 2424)')
+    .option('--lmtp-socket <path>', 'also listen for LMTP on this Unix socket');
 }
 
 function formatAddr(a: { host: string; port: number }): string {
@@ -108,6 +112,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
   const store = await openStore(config, true);
   let firstUser: { name: string; password: string } | null = null;
   let server: { close(): Promise<void>; addresses: { imap: { host: string; port: number }[]; imaps: { host: string; port: number }[] } };
+  let lmtp: Awaited<ReturnType<typeof import('../delivery/server.js').startLmtp>> | null = null;
   try {
     if ((await store.countUsers()) === 0) {
       let osName: string | undefined;
@@ -125,6 +130,14 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
     const auth = new Authenticator(store, { baseDelayMs: config.auth.failureDelayMs, maxDelayMs: config.auth.maxFailureDelayMs });
     const { startServer } = await import('../server/index.js');
     server = await startServer(store, auth, toServerOptions(config, tls, log));
+    const lmtpOptions = toLmtpOptions(config, log);
+    if (lmtpOptions) {
+      const { startLmtp } = await import('../delivery/server.js');
+      lmtp = await startLmtp(store, lmtpOptions).catch(async (err: unknown) => {
+        await server.close().catch(() => {});
+        throw err;
+      });
+    }
   } catch (err) {
     await store.close().catch(() => {});
     throw err;
@@ -133,6 +146,8 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
   const out: string[] = ['', 'Quire is running.'];
   for (const a of server.addresses.imap) out.push(`  IMAP (STARTTLS):   ${formatAddr(a)}`);
   for (const a of server.addresses.imaps) out.push(`  IMAPS (TLS):       ${formatAddr(a)}`);
+  for (const a of lmtp?.addresses.tcp ?? []) out.push(`  LMTP:              ${formatAddr(a)}`);
+  if (lmtp?.addresses.socket) out.push(`  LMTP socket:       ${lmtp.addresses.socket}`);
   out.push(`  data directory:    ${config.dataDir}`);
   if (tls.selfSigned) {
     out.push(`  TLS certificate:   self-signed (${tls.certPath})`);
@@ -167,6 +182,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
     void (async () => {
       let code = 0;
       try {
+        await lmtp?.close();
         await server.close();
       } catch (err) {
         code = 1;
@@ -236,6 +252,8 @@ function buildProgram(): Command {
     const users = await withStore(opts, false, (store) => store.listUsers());
     for (const u of users) process.stdout.write(`${u.name}\t${u.createdAt.toISOString()}\n`);
   });
+
+  registerMailAdmin(program, user, { addStoreOptions, withStore });
 
   return program;
 }

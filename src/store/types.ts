@@ -220,3 +220,62 @@ export interface MailStore {
 
   close(): Promise<void>;
 }
+
+// ---- addresses, quota, import (appended; merged into MailStore above by declaration merging)
+
+/** An address owned by a user: "local@domain", or "@domain" for the domain's catch-all. */
+export interface AddressInfo {
+  address: string;
+  userId: number;
+}
+
+/**
+ * Per-user limits and usage (RFC 9208: one quota root per user, "" covering
+ * all of the user's mailboxes). Storage is counted in bytes as the sum of
+ * RFC822.SIZE (a copy counts again, as RFC 9208 §5.1 describes); null limit
+ * = unlimited.
+ */
+export interface QuotaInfo {
+  storageLimit: number | null;
+  messageLimit: number | null;
+  storageUsed: number;
+  messagesUsed: number;
+}
+
+/** A message imported with the UID it had elsewhere (Maildir dovecot-uidlist, IMAP migration). */
+export interface ImportInput extends AppendInput {
+  uid: number;
+}
+
+export interface ImportOptions {
+  /** Give the mailbox this UIDVALIDITY; allowed only while the mailbox holds no message (else CANNOT). */
+  uidValidity?: number;
+  /** Raise UIDNEXT to at least this value after the import. */
+  uidNext?: number;
+}
+
+export interface MailStore {
+  // ---- addresses and aliases (LMTP recipient resolution)
+  /** Gives `address` to the user. ALREADYEXISTS if anyone owns it; NONEXISTENT for an unknown user; CANNOT if malformed. */
+  addAddress(userId: number, address: string): Promise<AddressInfo>;
+  /** NONEXISTENT if nobody owns it. */
+  removeAddress(address: string): Promise<void>;
+  /** All addresses (of one user when given), sorted. */
+  listAddresses(userId?: number): Promise<AddressInfo[]>;
+  /** The owner of exactly this address (case-insensitive), or null. Pass "@domain" for the catch-all. */
+  findAddress(address: string): Promise<AddressInfo | null>;
+
+  // ---- quota: enforced inside appendMessages / copyMessages / importMessages with StoreError('OVERQUOTA');
+  // a MOVE between a user's own mailboxes never fails for quota (usage does not change).
+  getQuota(userId: number): Promise<QuotaInfo>;
+  /** Sets the given limits (null = unlimited, undefined = unchanged). NONEXISTENT for an unknown user. */
+  setQuota(userId: number, limits: { storage?: number | null; messages?: number | null }): Promise<QuotaInfo>;
+
+  // ---- import with given UIDs
+  /**
+   * Appends messages under the UIDs given (strictly ascending, each at least
+   * the mailbox's UIDNEXT, else CANNOT), atomically and durably like
+   * appendMessages, publishing the same 'append' change.
+   */
+  importMessages(mailboxId: number, items: ImportInput[], opts?: ImportOptions): Promise<AppendResult>;
+}

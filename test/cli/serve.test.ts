@@ -16,7 +16,7 @@ if (!ready) console.log('# SKIP serve.test.ts: src/store/sqlite/index.ts or src/
 function startServe(data: string) {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('QUIRE_') && v !== undefined) env[k] = v;
-  const child = spawn(join(ROOT, 'node_modules/.bin/tsx'), [join(ROOT, 'src/cli/main.ts'), 'serve', '--data', data, '--imap-port', '0', '--imaps-port', '0', '--log-level', 'warn'], {
+  const child = spawn(join(ROOT, 'node_modules/.bin/tsx'), [join(ROOT, 'src/cli/main.ts'), 'serve', '--data', data, '--imap-port', '0', '--imaps-port', '0', '--lmtp-port', '0', '--log-level', 'warn'], {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

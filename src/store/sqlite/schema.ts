@@ -168,7 +168,47 @@ ALTER TABLE mailboxes ADD COLUMN tombstone_floor INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX expunged_modseq ON expunged (mailbox_id, modseq);
 `;
 
-export const MIGRATIONS: readonly string[] = [V1, V2, V3];
+// V4: addresses and aliases a user owns ("@domain" = the domain's catch-all),
+// and per-user quota (RFC 9208). Usage is kept by triggers like the mailbox
+// counters, so no code path can forget it; the limit itself is checked by a
+// per-connection trigger (see addresses.ts) so a MOVE can be exempted.
+const V4 = `
+CREATE TABLE addresses (
+  address    TEXT PRIMARY KEY COLLATE NOCASE,
+  user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX addresses_user ON addresses (user_id);
+
+CREATE TABLE quotas (
+  user_id       INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+  storage_limit INTEGER,
+  message_limit INTEGER,
+  storage_used  INTEGER NOT NULL DEFAULT 0,
+  messages_used INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO quotas (user_id, storage_used, messages_used)
+  SELECT u.id,
+    (SELECT coalesce(sum(b.total_size), 0) FROM mailboxes b WHERE b.user_id = u.id),
+    (SELECT coalesce(sum(b.msg_count), 0) FROM mailboxes b WHERE b.user_id = u.id)
+  FROM users u;
+
+CREATE TRIGGER users_quota_ai AFTER INSERT ON users BEGIN
+  INSERT INTO quotas (user_id) VALUES (NEW.id);
+END;
+
+CREATE TRIGGER messages_quota_ai AFTER INSERT ON messages BEGIN
+  UPDATE quotas SET storage_used = storage_used + NEW.size, messages_used = messages_used + 1
+  WHERE user_id = (SELECT user_id FROM mailboxes WHERE id = NEW.mailbox_id);
+END;
+
+CREATE TRIGGER messages_quota_ad AFTER DELETE ON messages BEGIN
+  UPDATE quotas SET storage_used = storage_used - OLD.size, messages_used = messages_used - 1
+  WHERE user_id = (SELECT user_id FROM mailboxes WHERE id = OLD.mailbox_id);
+END;
+`;
+
+export const MIGRATIONS: readonly string[] = [V1, V2, V3, V4];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** Brings the database to SCHEMA_VERSION; refuses a database from a newer Quire. */

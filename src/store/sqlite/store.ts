@@ -30,7 +30,8 @@ import {
 import { LocalChangeFeed } from '../feed.js';
 import { BlobFiles, isOwnerDead, newOwner, releaseOwner } from './blobs.js';
 import { migrate } from './schema.js';
-import { MessageOps, type MailboxRow } from './messages.js';
+import { type MailboxRow } from './messages.js';
+import { AddressOps, OVERQUOTA_MARK } from './addresses.js';
 
 export interface SqliteStoreOptions {
   dataDir: string;
@@ -56,7 +57,7 @@ interface UserRow {
   created_at: number;
 }
 
-export class SqliteMailStore extends MessageOps {
+export class SqliteMailStore extends AddressOps {
   private closed = false;
   private readonly inflight = new Set<Promise<unknown>>();
   private blobNext = 0;
@@ -488,6 +489,7 @@ export function toStoreError(err: unknown): StoreError {
   if (err instanceof StoreError) return err;
   const code = (err as { code?: unknown })?.code;
   const message = err instanceof Error ? err.message : String(err);
+  if (message === OVERQUOTA_MARK) return new StoreError('OVERQUOTA', 'quota exceeded'); // the per-user quota trigger (addresses.ts)
   let kind: 'UNAVAILABLE' | 'CORRUPT' | 'OVERQUOTA' = 'UNAVAILABLE';
   if (code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB') kind = 'CORRUPT';
   else if (code === 'EDQUOT') kind = 'OVERQUOTA'; // a filesystem quota; a full disk stays UNAVAILABLE

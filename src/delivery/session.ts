@@ -1,0 +1,263 @@
+// One LMTP connection (RFC 2033): LHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT,
+// with PIPELINING (RFC 2920), ENHANCEDSTATUSCODES (RFC 2034 / RFC 3463),
+// 8BITMIME (RFC 6152) and SIZE (RFC 1870).
+//
+// Commands are handled strictly one after another in arrival order, so
+// pipelined commands get their replies in order (RFC 2920 §3.1). After the
+// final "." of DATA there is one reply per accepted RCPT, in RCPT order
+// (RFC 2033 §4.2), each written only once the message is durable for that
+// recipient (§4.2: the server "MUST NOT lose the message").
+
+import { randomBytes } from 'node:crypto';
+import { LmtpDecoder, parsePathArg, splitCommand, type DecoderEvent } from './codec.js';
+import type { LmtpOptions } from './options.js';
+import { deliverTo, failureReply, isOverQuota, overQuotaReply, resolveRecipient, type DeliveryTarget, type Verdict } from './recipients.js';
+import type { MailStore } from '../store/types.js';
+
+/** Bytes of pipelined commands buffered before we stop reading from the socket until they are handled. */
+const MAX_PENDING_INPUT = 256 * 1024;
+
+/** The transport a session talks through (a net.Socket in production, anything in tests). */
+export interface LmtpTransport {
+  write(data: string): void;
+  end(): void;
+  pause(): void;
+  resume(): void;
+  readonly remoteAddress: string;
+}
+
+interface Recipient {
+  address: string;
+  target: DeliveryTarget;
+}
+
+export class LmtpSession {
+  private readonly decoder: LmtpDecoder;
+  private busy = false;
+  private idleWaiters: (() => void)[] = [];
+  private closed = false;
+  private paused = false;
+  private lhlo: string | null = null;
+  private from: string | null = null;
+  private rcpts: Recipient[] = [];
+  private bad = 0;
+  private readonly id = randomBytes(6).toString('hex');
+
+  constructor(
+    private readonly io: LmtpTransport,
+    private readonly store: MailStore,
+    private readonly opts: LmtpOptions,
+  ) {
+    this.decoder = new LmtpDecoder(opts.limits.lineLength, opts.limits.maxMessageSize);
+  }
+
+  greet(): void {
+    this.reply(`220 ${this.opts.hostname} LMTP Quire ready`);
+  }
+
+  /** Feed bytes received from the client. */
+  receive(chunk: Buffer): void {
+    if (this.closed) return;
+    this.decoder.push(chunk);
+    void this.pump();
+  }
+
+  /** Resolves when no command (in particular no delivery) is being handled. */
+  whenIdle(): Promise<void> {
+    return this.busy ? new Promise((r) => this.idleWaiters.push(r)) : Promise.resolve();
+  }
+
+  /** The connection is gone (or the server is stopping): stop processing. */
+  close(reason?: string): void {
+    if (this.closed) return;
+    if (reason) this.reply(reason);
+    this.closed = true;
+    this.io.end();
+  }
+
+  private reply(line: string): void {
+    if (!this.closed) this.io.write(`${line}\r\n`);
+  }
+
+  private async pump(): Promise<void> {
+    if (this.busy) {
+      if (!this.paused && this.decoder.pending > MAX_PENDING_INPUT) {
+        this.paused = true;
+        this.io.pause();
+      }
+      return;
+    }
+    this.busy = true;
+    try {
+      for (;;) {
+        if (this.closed) return;
+        const ev = this.decoder.next();
+        if (!ev) break;
+        await this.handle(ev);
+      }
+    } catch (err) {
+      this.opts.log.error('LMTP session failed', { id: this.id, error: err instanceof Error ? err.message : String(err) });
+      this.close('421 4.3.0 Internal error, closing connection');
+    } finally {
+      this.busy = false;
+      const w = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const f of w) f();
+    }
+    if (this.paused) {
+      this.paused = false;
+      this.io.resume();
+    }
+  }
+
+  private resetTransaction(): void {
+    this.from = null;
+    this.rcpts = [];
+  }
+
+  private badCommand(line: string): void {
+    this.bad++;
+    if (this.bad >= this.opts.limits.maxBadCommands) {
+      this.reply(line);
+      this.close('421 4.7.0 Too many errors, closing connection');
+      return;
+    }
+    this.reply(line);
+  }
+
+  private async handle(ev: DecoderEvent): Promise<void> {
+    if (ev.type === 'line-too-long') return this.badCommand('500 5.5.2 Line too long');
+    if (ev.type === 'data') return this.finishData(ev.chunks, ev.size, ev.tooBig);
+    const { verb, arg } = splitCommand(ev.line);
+    switch (verb) {
+      case 'LHLO':
+        return this.cmdLhlo(arg);
+      case 'HELO':
+      case 'EHLO':
+        // RFC 2033 §4.1: MUST NOT return a positive reply; 500 recommended.
+        return this.badCommand('500 5.5.1 This is LMTP: use LHLO');
+      case 'MAIL':
+        return this.cmdMail(arg);
+      case 'RCPT':
+        return this.cmdRcpt(arg);
+      case 'DATA':
+        return this.cmdData(arg);
+      case 'RSET':
+        if (arg.trim() !== '') return this.badCommand('501 5.5.4 RSET takes no arguments');
+        this.resetTransaction();
+        return this.reply('250 2.0.0 Ok');
+      case 'NOOP':
+        return this.reply('250 2.0.0 Ok');
+      case 'VRFY':
+        // RFC 5321 §3.5.3: 252 when we will not verify.
+        return this.reply('252 2.5.0 Cannot verify, but will accept the message and attempt delivery');
+      case 'QUIT':
+        this.reply(`221 2.0.0 ${this.opts.hostname} closing connection`);
+        this.closed = true;
+        this.io.end();
+        return;
+      default:
+        return this.badCommand('500 5.5.1 Unknown command');
+    }
+  }
+
+  private cmdLhlo(arg: string): void {
+    const name = arg.trim();
+    if (name === '' || /\s/.test(name)) return this.badCommand('501 5.5.4 Syntax: LHLO hostname');
+    this.lhlo = name;
+    this.resetTransaction(); // RFC 5321 §4.1.4: EHLO (so LHLO) resets the transaction
+    const lines = [this.opts.hostname, 'PIPELINING', 'ENHANCEDSTATUSCODES', '8BITMIME', `SIZE ${this.opts.limits.maxMessageSize}`];
+    lines.forEach((l, i) => this.reply(`250${i === lines.length - 1 ? ' ' : '-'}${l}`));
+  }
+
+  private cmdMail(arg: string): void {
+    if (this.lhlo === null) return this.badCommand('503 5.5.1 Send LHLO first');
+    if (this.from !== null) return this.badCommand('503 5.5.1 Nested MAIL command');
+    const p = parsePathArg(arg, 'FROM');
+    if (!p) return this.badCommand('501 5.5.4 Syntax: MAIL FROM:<address>');
+    for (const [key, value] of p.params) {
+      if (key === 'SIZE') {
+        // RFC 1870 §6.3: a declared size above our limit is refused with 552 at MAIL.
+        if (value === null || !/^\d{1,20}$/.test(value)) return this.badCommand('501 5.5.4 Bad SIZE parameter');
+        if (Number(value) > this.opts.limits.maxMessageSize) return this.reply('552 5.3.4 Message size exceeds fixed maximum message size');
+      } else if (key === 'BODY') {
+        // RFC 6152 §2: BODY=7BIT or BODY=8BITMIME.
+        if (value === null || !/^(7BIT|8BITMIME)$/i.test(value)) return this.badCommand('501 5.5.4 Unsupported BODY type');
+      } else {
+        return this.badCommand(`555 5.5.4 Unsupported parameter ${key}`);
+      }
+    }
+    this.from = p.address;
+    this.reply('250 2.1.0 Ok');
+  }
+
+  private async cmdRcpt(arg: string): Promise<void> {
+    if (this.from === null) return this.badCommand('503 5.5.1 Need MAIL command first');
+    const p = parsePathArg(arg, 'TO');
+    if (!p || p.address === '') return this.badCommand('501 5.5.4 Syntax: RCPT TO:<address>');
+    if (p.params.size > 0) return this.badCommand(`555 5.5.4 Unsupported parameter ${[...p.params.keys()][0]}`);
+    // RFC 5321 §4.5.3.1.10: too many recipients is a temporary 452 so the client sends the rest later.
+    if (this.rcpts.length >= this.opts.limits.maxRecipients) return this.reply('452 4.5.3 Too many recipients');
+    let target: DeliveryTarget | null;
+    try {
+      target = await resolveRecipient(this.store, p.address, this.opts);
+      if (target && (await isOverQuota(this.store, target.userId))) return this.reply(overQuotaReply(this.opts, p.address));
+    } catch (err) {
+      return this.reply(failureReply(err, p.address, this.opts));
+    }
+    if (!target) return this.reply(`550 5.1.1 <${p.address}> User unknown`);
+    this.rcpts.push({ address: p.address, target });
+    this.reply(`250 2.1.5 <${p.address}> Ok`);
+  }
+
+  private cmdData(arg: string): void {
+    if (this.from === null) return this.badCommand('503 5.5.1 Need MAIL command first');
+    // RFC 2033 §4.2: DATA without a successful RCPT MUST fail with 503.
+    if (this.rcpts.length === 0) return this.badCommand('503 5.5.1 No valid recipients');
+    if (arg.trim() !== '') return this.badCommand('501 5.5.4 DATA takes no arguments');
+    this.reply('354 3.0.0 End data with <CR><LF>.<CR><LF>');
+    this.decoder.startData();
+  }
+
+  /** Trace fields of final delivery: Return-Path (RFC 5321 §4.4) and Received. */
+  private traceHeaders(): Buffer {
+    const date = new Date().toUTCString().replace(/GMT$/, '+0000');
+    const from = this.lhlo ?? 'unknown';
+    const received =
+      `Received: from ${from} (${this.io.remoteAddress})\r\n` +
+      `\tby ${this.opts.hostname} (Quire) with LMTP id ${this.id}\r\n` +
+      (this.rcpts.length === 1 ? `\tfor <${this.rcpts[0]!.address}>; ${date}\r\n` : `\t; ${date}\r\n`);
+    return Buffer.from(`Return-Path: <${this.from ?? ''}>\r\n${received}`, 'latin1');
+  }
+
+  private async finishData(chunks: Buffer[], size: number, tooBig: boolean): Promise<void> {
+    const rcpts = this.rcpts;
+    try {
+      if (tooBig) {
+        for (const r of rcpts) this.reply(`552 5.3.4 <${r.address}> Message too big (limit ${this.opts.limits.maxMessageSize} bytes)`);
+        return;
+      }
+      const trace = this.traceHeaders();
+      const data = Buffer.concat([trace, ...chunks], trace.length + size);
+      chunks.length = 0;
+      // One delivery per distinct target (the same mailbox named twice gets the message once), started together.
+      const byTarget = new Map<string, Promise<Verdict>>();
+      const verdicts = rcpts.map((r) => {
+        const key = `${r.target.userId}\0${r.target.mailbox}`;
+        let v = byTarget.get(key);
+        if (!v) {
+          v = deliverTo(this.store, r.target, data, this.opts);
+          byTarget.set(key, v);
+        }
+        return { r, v };
+      });
+      // RFC 2033 §4.2 / §5: one reply per RCPT, in RCPT order, each as soon as it is known.
+      for (const { r, v } of verdicts) {
+        const verdict = await v;
+        this.reply(verdict(r.address));
+      }
+    } finally {
+      this.resetTransaction();
+    }
+  }
+}
