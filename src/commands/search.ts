@@ -14,7 +14,9 @@ type ReturnOpt = 'MIN' | 'MAX' | 'ALL' | 'COUNT' | 'SAVE';
 
 interface SearchArgs {
   ret: ReturnOpt[] | null;
-  program: Criterion;
+  program: Criterion | null;
+  /** An unsupported CHARSET: answered NO [BADCHARSET] by run, which must also empty "$" under SAVE. */
+  badCharset?: boolean;
 }
 
 function decodeWith(charset: string) {
@@ -55,7 +57,8 @@ function spec(uidMode: boolean) {
         charset = r.astringText('charset');
         const upper = charset.toUpperCase();
         if (upper !== 'UTF-8' && upper !== 'US-ASCII' && !iconv.encodingExists(charset)) {
-          throw no('Unsupported charset', 'BADCHARSET (UTF-8 US-ASCII)');
+          // RFC 9051 §6.4.4.1: a SEARCH ... SAVE answered NO empties "$"; run() does both.
+          return { ret, program: null, badCharset: true };
         }
       }
       const rest: Token[] = [];
@@ -77,11 +80,16 @@ async function runSearch(ctx: CommandContext, a: SearchArgs, uidMode: boolean) {
   const s = ctx.session;
   const view = s.selected!;
   let result: number[];
+  if (a.badCharset || !a.program) {
+    if (a.ret?.includes('SAVE')) s.savedSearch = [];
+    throw no('Unsupported charset', 'BADCHARSET (UTF-8 US-ASCII)');
+  }
+  const program = a.program;
   try {
     const metas = await ctx.store.listMessages(view.mailboxId);
     const meta = new Map(metas.map((m) => [m.uid, m]));
-    const contentNeeded = needsContent(a.program);
-    result = await evaluate(a.program, {
+    const contentNeeded = needsContent(program);
+    result = await evaluate(program, {
       uids: view.uids,
       meta,
       isRecent: (uid) => view.recent.has(uid),

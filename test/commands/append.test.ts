@@ -68,7 +68,8 @@ test('synchronizing literal: "+" continuation, then the message', async () => {
   assert.match(r.tagged, /^s1 OK \[APPENDUID \d+ 1\] /);
   await c.command('EXAMINE App3');
   const f = await c.command('FETCH 1 (FLAGS BODY.PEEK[])');
-  assert.equal(f.untagged[0], `* 1 FETCH (FLAGS (\\Draft) BODY[] {${msg.length}}\r\n${msg})`);
+  // rev1 EXAMINE may show \Recent for a message no session has claimed yet.
+  assert.equal(f.untagged[0].replace(' \\Recent)', ')'), `* 1 FETCH (FLAGS (\\Draft) BODY[] {${msg.length}}\r\n${msg})`);
   await c.close();
 });
 
@@ -103,6 +104,7 @@ test('MULTIAPPEND: several messages in one command, APPENDUID with a uid-set', a
   assert.equal(r.tagged, `t4 OK [APPENDUID ${v} 1:3] APPEND completed`);
   await c.command('EXAMINE App5');
   const f = await c.command('FETCH 1:* (FLAGS INTERNALDATE)');
+  f.untagged = f.untagged.map((l) => l.replace(/ ?\\Recent\)/, ')'));
   assert.match(f.untagged[0], /^\* 1 FETCH \(FLAGS \(\\Seen\) /);
   assert.match(f.untagged[1], /^\* 2 FETCH \(FLAGS \(\) /);
   assert.equal(f.untagged[2], '* 3 FETCH (FLAGS (\\Flagged) INTERNALDATE " 1-Jan-2020 00:00:00 +0000")');

@@ -56,6 +56,7 @@ test('keywords: a new keyword sends FLAGS and PERMANENTFLAGS first; names compar
   assert.deepEqual((await c.command('STORE 1 -FLAGS ($WORK)', 'k3')).untagged, ['* 1 FETCH (FLAGS (Junk))']);
   // A second session selecting now is told about the keywords.
   const b = await RawClient.connect(srv.port, { login });
+  await b.command('ENABLE IMAP4rev2');
   const sel = await b.command('EXAMINE St' + boxNo);
   assert.ok(sel.untagged.includes('* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work Junk)'), sel.raw);
   assert.ok(sel.untagged.includes('* OK [PERMANENTFLAGS ()] Flags permitted'), sel.raw);
