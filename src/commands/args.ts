@@ -113,9 +113,14 @@ export function sequenceSetArg(s: string): SequenceSet {
 export function mailboxName(t: Token, session: Session): string {
   const bytes = astringBytes(t, 'mailbox name');
   let name: string;
+  // RFC 3501 §5.1.3: an IMAP4rev1 client names mailboxes in 7-bit modified UTF-7
+  // (Dovecot answers NO "Mailbox name is not valid mUTF-7"; it is an argument error, so BAD).
+  if (!session.utf8Names && bytes.some((b) => b > 0x7f)) throw bad('Mailbox name is not valid modified UTF-7');
   const text = bytes.toString('utf8');
   if (!Buffer.from(text, 'utf8').equals(bytes)) throw bad('Mailbox name is not valid UTF-8');
-  if (session.utf8Names || !text.includes('&')) {
+  if (session.utf8Names) {
+    name = text;
+  } else if (!text.includes('&')) {
     name = text;
   } else {
     try {
@@ -138,7 +143,10 @@ export function normaliseInbox(name: string): string {
 export function invalidNewMailboxName(name: string): string | null {
   if (name.length === 0) return 'Empty mailbox name';
   if (Buffer.byteLength(name, 'utf8') > MAX_MAILBOX_NAME_BYTES) return 'Mailbox name too long';
-  if (/[\x00-\x1f\x7f]/.test(name)) return 'Mailbox name contains control characters';
+  // RFC 9051 §5.1 item 2 (CTL); Net-Unicode (RFC 5198 §2) also excludes the C1 controls.
+  if (/[\x00-\x1f\x7f-\x9f]/.test(name)) return 'Mailbox name contains control characters';
+  // RFC 9051 §5.1: 8-bit names that are not Net-Unicode (NFC) MUST NOT be created.
+  if (name.normalize('NFC') !== name) return 'Mailbox name is not in Unicode Normalization Form C';
   if (/[*%]/.test(name)) return 'Mailbox name contains wildcard characters';
   const parts = name.split(SEPARATOR);
   if (parts.length > MAX_MAILBOX_DEPTH) return 'Mailbox hierarchy too deep';

@@ -31,7 +31,10 @@ interface ListArgs {
 function patternText(t: Token, session: Session): string {
   const bytes = astringBytes(t, 'mailbox pattern');
   const text = bytes.toString('utf8');
-  if (session.utf8Names || !text.includes('&')) return text;
+  if (session.utf8Names) return text;
+  // RFC 3501 §5.1.3: IMAP4rev1 names are 7-bit modified UTF-7.
+  if (/[^\x00-\x7f]/.test(text)) throw bad('Pattern is not valid modified UTF-7');
+  if (!text.includes('&')) return text;
   try {
     return decodeMutf7(text);
   } catch {
@@ -39,16 +42,45 @@ function patternText(t: Token, session: Session): string {
   }
 }
 
-/** Turn a LIST pattern into a matcher: "*" matches anything, "%" anything but the separator. */
-export function patternMatcher(pattern: string): RegExp {
-  const p = normaliseInbox(pattern.replace(/^inbox(?=$|\/|\*|%)/i, 'INBOX'));
+/** A compiled LIST pattern. */
+export interface NameMatcher {
+  test(name: string): boolean;
+}
+
+function patternRegExp(p: string, flags: string): RegExp {
   let re = '^';
   for (const ch of p) {
     if (ch === '*') re += '.*';
     else if (ch === '%') re += '[^/]*';
     else re += ch.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
   }
-  return new RegExp(re + '$', 's');
+  return new RegExp(re + '$', flags);
+}
+
+/**
+ * Turn a LIST pattern into a matcher: "*" matches anything, "%" anything but
+ * the separator. The INBOX level matches case-insensitively (RFC 9051 §5.1:
+ * INBOX is a case-insensitive name), so "inb%" and "*box" find INBOX, as in
+ * Dovecot; every other level is case-sensitive.
+ */
+export function patternMatcher(pattern: string): NameMatcher {
+  const p = normaliseInbox(pattern);
+  const exact = patternRegExp(p, 's');
+  const loose = patternRegExp(p, 'si');
+  return {
+    test(name: string): boolean {
+      if (exact.test(name)) return true;
+      if ((name !== 'INBOX' && !name.startsWith('INBOX' + SEPARATOR)) || !loose.test(name)) return false;
+      // Try the other spellings of the INBOX level (at most 31; only for INBOX and its children).
+      const rest = name.slice(5);
+      for (let bits = 1; bits < 32; bits++) {
+        let v = '';
+        for (let i = 0; i < 5; i++) v += bits & (1 << i) ? 'inbox'[i] : 'INBOX'[i];
+        if (exact.test(v + rest)) return true;
+      }
+      return false;
+    },
+  };
 }
 
 export const list = defineCommand<ListArgs>({
@@ -165,6 +197,7 @@ async function runList(ctx: CommandContext, a: ListArgs, _verb: 'LIST'): Promise
   const s = ctx.session;
   const userId = s.user!.id;
   // RFC 9051 §6.3.9: an empty pattern asks for the hierarchy delimiter and root name.
+  // (With the extended syntax Dovecot answers nothing for "", and so do we.)
   if (a.patterns.length === 1 && a.patterns[0] === '' && !a.extended) {
     ctx.out.untagged(`LIST (\\Noselect) "${SEPARATOR}" ""`);
     return;
@@ -174,43 +207,55 @@ async function runList(ctx: CommandContext, a: ListArgs, _verb: 'LIST'): Promise
   const subs = new Set(a.selSubscribed || a.retSubscribed ? await ctx.store.listSubscriptions(userId) : []);
   const res = a.patterns.filter((p) => p !== '').map((p) => patternMatcher(a.ref + p));
   const matches = (n: string) => res.some((re) => re.test(n));
-
-  // Candidate names with their attributes.
-  const rows = new Map<string, { attrs: string[]; childinfo: boolean }>();
-  const names = new Set<string>(a.selSubscribed ? [...subs] : all.keys());
-  // Names that exist only as superiors of other names ("%" at a level that is not a mailbox).
-  const implied = new Set<string>();
-  for (const n of names) {
-    const parts = n.split(SEPARATOR);
-    for (let i = 1; i < parts.length; i++) implied.add(parts.slice(0, i).join(SEPARATOR));
-  }
-  for (const n of [...names].sort(cmpNames)) {
-    const info = all.get(n);
-    if (a.selSpecialUse && !info?.specialUse) continue;
-    if (!matches(n)) continue;
-    const attrs: string[] = [];
-    if (!info) attrs.push('\\NonExistent');
-    else attrs.push(...(await mailboxAttributes(all, n)));
+  const filtered = a.selSubscribed || a.selSpecialUse;
+  /** RFC 5258 §3.1: selection options combine; a name must satisfy all of them. */
+  const satisfies = (n: string) => (!a.selSubscribed || subs.has(n)) && (!a.selSpecialUse || !!all.get(n)?.specialUse);
+  const attributesOf = async (n: string): Promise<string[]> => {
+    const attrs = all.has(n) ? await mailboxAttributes(all, n) : ['\\NonExistent'];
     if (subs.has(n) && (a.selSubscribed || a.retSubscribed)) attrs.push('\\Subscribed');
-    rows.set(n, { attrs, childinfo: false });
+    return attrs;
+  };
+
+  const rows = new Map<string, { attrs: string[]; childinfo: boolean }>();
+  // Names that satisfy the selection: every mailbox, or the subscribed names (which may not exist).
+  const selected = [...new Set<string>(a.selSubscribed ? [...subs] : all.keys())].filter(satisfies);
+  for (const n of selected) {
+    if (matches(n)) rows.set(n, { attrs: await attributesOf(n), childinfo: false });
   }
-  for (const p of [...implied].sort(cmpNames)) {
-    if (rows.has(p) || !matches(p)) continue;
-    if (a.selSubscribed || a.selSpecialUse) {
-      // RFC 5258 §3.5: with RECURSIVEMATCH, a superior that has matching children is
-      // returned with CHILDINFO even though it does not itself satisfy the selection.
-      if (!a.recursiveMatch) continue;
-      const info = all.get(p);
-      const attrs = info ? await mailboxAttributes(all, p) : ['\\NonExistent'];
-      if (subs.has(p) && (a.selSubscribed || a.retSubscribed)) attrs.push('\\Subscribed');
-      rows.set(p, { attrs, childinfo: true });
-    } else if (!all.has(p)) {
-      rows.set(p, { attrs: ['\\Noselect', '\\HasChildren'], childinfo: false });
+  if (filtered) {
+    if (a.recursiveMatch) {
+      // RFC 5258 §3.5: a name matching the pattern that has a descendant satisfying the
+      // selection carries CHILDINFO. One that does not satisfy the selection itself is
+      // returned only if such a descendant is not returned anyway (§3.3 rule 2B), as Dovecot does.
+      const parents = new Map<string, boolean>(); // name -> has a selected descendant outside the pattern
+      for (const n of selected) {
+        const parts = n.split(SEPARATOR);
+        for (let i = 1; i < parts.length; i++) {
+          const p = parts.slice(0, i).join(SEPARATOR);
+          if (!matches(p)) continue;
+          parents.set(p, (parents.get(p) ?? false) || !matches(n));
+        }
+      }
+      for (const [p, unreturned] of parents) {
+        const row = rows.get(p);
+        if (row) row.childinfo = true;
+        else if (unreturned) rows.set(p, { attrs: await attributesOf(p), childinfo: true });
+      }
+    }
+  } else {
+    // Superiors that exist only as part of other names are listed \Noselect.
+    for (const n of all.keys()) {
+      const parts = n.split(SEPARATOR);
+      for (let i = 1; i < parts.length; i++) {
+        const p = parts.slice(0, i).join(SEPARATOR);
+        if (!rows.has(p) && !all.has(p) && matches(p)) rows.set(p, { attrs: ['\\Noselect', '\\HasChildren'], childinfo: false });
+      }
     }
   }
+  const criteria = [a.selSubscribed ? '"SUBSCRIBED"' : '', a.selSpecialUse ? '"SPECIAL-USE"' : ''].filter(Boolean).join(' ');
   for (const [n, row] of [...rows].sort((x, y) => cmpNames(x[0], y[0]))) {
     let line = `LIST (${row.attrs.join(' ')}) "${SEPARATOR}" ${mbox(s, n)}`;
-    if (row.childinfo) line += ` ("CHILDINFO" (${a.selSubscribed ? '"SUBSCRIBED"' : '"SPECIAL-USE"'}))`;
+    if (row.childinfo) line += ` ("CHILDINFO" (${criteria}))`;
     ctx.out.untagged(line);
     const info = all.get(n);
     // RFC 5819 §2: STATUS follows the LIST of each selectable mailbox.

@@ -93,6 +93,15 @@ export const rename = defineCommand({
     if (from === to) throw no('Source and destination are the same', 'ALREADYEXISTS');
     if (await ctx.store.getMailbox(userId, to)) throw no('Destination mailbox already exists', 'ALREADYEXISTS');
     if (to.startsWith(from + SEPARATOR) && from !== 'INBOX') throw no('Cannot move a mailbox into itself', 'CANNOT');
+    if (from !== 'INBOX') {
+      // RFC 9051 §6.3.6: the inferiors move too, so their new names must be valid as well
+      // (checked before anything is created, so a refused RENAME leaves no superiors behind).
+      for (const m of await ctx.store.listMailboxes(userId)) {
+        if (!m.name.startsWith(from + SEPARATOR)) continue;
+        const bad = invalidNewMailboxName(to + m.name.slice(from.length));
+        if (bad) throw no(`Cannot rename inferior mailbox: ${bad}`, 'CANNOT');
+      }
+    }
     await createSuperiors(ctx.store, userId, to);
     await ctx.store.renameMailbox(userId, from, to);
     return { text: 'RENAME completed' };
