@@ -515,6 +515,7 @@ export function toServerOptions(config: QuireConfig, tls: { key: string | Buffer
     timeouts: { ...config.timeouts },
     idleKeepaliveMs: config.idleKeepaliveMs,
     serverName: config.serverName,
+    admins: config.admins,
     log,
   };
 }

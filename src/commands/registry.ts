@@ -21,12 +21,14 @@ import { store, uidStore } from './store.js';
 import { copy, uidCopy, move, uidMove } from './copy.js';
 import { search, uidSearch } from './search.js';
 import idle from './idle.js';
+import { getquota, getquotaroot, setquota } from './quota.js';
 
 const ALL: CommandSpec<any>[] = [
   capability, noop, check, logout, id, enable, starttls, login, authenticate,
   select, examine, create, del, rename, subscribe, unsubscribe, namespace,
   list, lsub, status, close, unselect, expunge, uidExpunge, append,
   fetch, uidFetch, store, uidStore, copy, uidCopy, move, uidMove, search, uidSearch, idle,
+  getquota, getquotaroot, setquota,
 ];
 
 export const COMMANDS = new Map<string, CommandSpec<any>>(ALL.map((c) => [c.name, c]));
@@ -71,5 +73,8 @@ export function capabilities(c: CapabilityContext): string[] {
     'PREVIEW', // RFC 8970
     `APPENDLIMIT=${c.maxMessageSize}`, // RFC 7889
   );
+  // RFC 9208: per-user storage and message-count limits; SETQUOTA (QUOTASET) answers NOPERM to non-admins.
+  if (COMMANDS.has('GETQUOTA')) caps.push('QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE');
+  if (COMMANDS.has('SETQUOTA')) caps.push('QUOTASET');
   return caps;
 }

@@ -105,6 +105,8 @@ export interface CommandContext {
   conn: ConnectionControl;
   limits: ServerLimits;
   serverName: string;
+  /** User names allowed to administer others (config `admins`; SETQUOTA). */
+  admins: readonly string[];
   /** The capability list for the current state (RFC 9051 §7.2.2). */
   capabilities(): string[];
   /** Whether LOGIN/AUTHENTICATE are allowed on this connection right now (LOGINDISABLED otherwise). */

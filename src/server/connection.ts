@@ -83,6 +83,7 @@ export class Connection {
       conn,
       limits: opts.limits,
       serverName: opts.serverName,
+      admins: opts.admins ?? [],
       capabilities: () => this.capabilities(),
       plaintextAllowed: () => this.plaintextAllowed(),
       attachUser: () => this.attachUser(),

@@ -60,5 +60,7 @@ export interface ServerOptions {
   idleKeepaliveMs: number;
   /** Name shown in the greeting and ID response. */
   serverName: string;
+  /** User names allowed to administer others (SETQUOTA, RFC 9208). */
+  admins?: readonly string[];
   log: Logger;
 }
