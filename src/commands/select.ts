@@ -41,6 +41,12 @@ export async function selectMailbox(ctx: CommandContext, name: string, readOnly:
   try {
     messages = await ctx.store.listMessages(info.id);
     if (s.recentEnabled && !readOnly) firstRecent = await ctx.store.claimRecent(info.id);
+    else if (s.recentEnabled) {
+      // RFC 3501 §6.3.2: EXAMINE changes nothing, including the loss of \Recent, but it
+      // still reports the recent messages (as Dovecot does). They are the highest UIDs.
+      const { recent } = await ctx.store.mailboxStatus(info.id);
+      if (recent > 0) firstRecent = messages[Math.max(0, messages.length - recent)]?.uid ?? Infinity;
+    }
   } catch (e) {
     s.pendingSelect = null;
     throw e;
