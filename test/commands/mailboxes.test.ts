@@ -445,3 +445,27 @@ test('IMAP4rev2: names must be valid Net-Unicode (UTF-8, NFC, no controls)', asy
   assert.deepEqual(await list(c, '"" "*"'), DEFAULTS);
   await c.close();
 });
+
+test('names that need quoting round-trip: quotes, backslashes, NIL, parentheses, braces', async () => {
+  const c = await connect();
+  await c.command('CREATE "a \\"q\\" b\\\\c"').then(ok);
+  await c.command('CREATE NIL').then(ok);
+  await c.command('CREATE "(paren)"').then(ok);
+  await c.command('CREATE "x{3}"').then(ok);
+  assert.deepEqual(await list(c, '"" "*"'), [
+    '* LIST (\\HasNoChildren) "/" INBOX',
+    '* LIST (\\HasNoChildren) "/" "(paren)"',
+    '* LIST (\\HasNoChildren \\Archive) "/" Archive',
+    '* LIST (\\HasNoChildren \\Drafts) "/" Drafts',
+    '* LIST (\\HasNoChildren \\Junk) "/" Junk',
+    '* LIST (\\HasNoChildren) "/" "NIL"', // an atom NIL would read as nil
+    '* LIST (\\HasNoChildren \\Sent) "/" Sent',
+    '* LIST (\\HasNoChildren \\Trash) "/" Trash',
+    '* LIST (\\HasNoChildren) "/" "a \\"q\\" b\\\\c"',
+    '* LIST (\\HasNoChildren) "/" "x{3}"',
+  ]);
+  assert.deepEqual(ok(await c.command('STATUS "a \\"q\\" b\\\\c" (MESSAGES)')).untagged, ['* STATUS "a \\"q\\" b\\\\c" (MESSAGES 0)']);
+  ok(await c.command('RENAME "NIL" "sub/NIL"'));
+  assert.deepEqual(await list(c, '"" "sub/*"'), ['* LIST (\\HasNoChildren) "/" sub/NIL']);
+  await c.close();
+});
