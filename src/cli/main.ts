@@ -14,6 +14,7 @@ import { ConfigError, configToJson, loadConfig, toLmtpOptions, toServerOptions, 
 import { createLogger, LOG_LEVELS, type LevelLogger } from './log.js';
 import { loadOrCreateTls } from './tls.js';
 import { registerMailAdmin } from './mail-admin.js';
+import { registerTransfer } from './transfer.js';
 import { changePassword, checkPassword, firstUserName, generatePassword, provisionUser, removeUser } from './users.js';
 
 /** How long a clean shutdown may take before we exit anyway. */
@@ -254,6 +255,7 @@ function buildProgram(): Command {
   });
 
   registerMailAdmin(program, user, { addStoreOptions, withStore });
+  registerTransfer(program, { addStoreOptions, withStore });
 
   return program;
 }
