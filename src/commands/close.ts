@@ -1,9 +1,16 @@
 // CLOSE (RFC 9051 §6.4.1), UNSELECT (§6.4.2, RFC 3691), EXPUNGE (§6.4.3),
 // UID EXPUNGE (§6.4.9, RFC 4315 §2.1).
-import { defineCommand, no } from './types.js';
+import { defineCommand, no, type CommandContext } from './types.js';
 import { ArgReader } from './args.js';
 import { resolveUids } from '../session/resolve.js';
 import type { SequenceSet } from '../wire/index.js';
+
+/** RFC 7162 §3.2.7 / §3.2.9: with QRESYNC, the tagged OK carries the new HIGHESTMODSEQ after an expunge. */
+async function expunged(ctx: CommandContext, count: number, text: string) {
+  if (count === 0 || !ctx.session.qresync) return { text };
+  const st = await ctx.store.mailboxStatus(ctx.session.selected!.mailboxId);
+  return { code: `HIGHESTMODSEQ ${st.highestModseq}`, text };
+}
 
 export const close = defineCommand({
   name: 'CLOSE',
@@ -47,8 +54,8 @@ export const expunge = defineCommand({
     const view = ctx.session.selected!;
     if (view.readOnly) throw no('Mailbox is read-only', 'CANNOT');
     // The EXPUNGE responses come from the change feed, flushed by the dispatcher.
-    await ctx.store.expunge(view.mailboxId);
-    return { text: 'EXPUNGE completed' };
+    const gone = await ctx.store.expunge(view.mailboxId);
+    return expunged(ctx, gone.length, 'EXPUNGE completed');
   },
 });
 
@@ -66,7 +73,7 @@ export const uidExpunge = defineCommand<{ set: SequenceSet }>({
     const view = ctx.session.selected!;
     if (view.readOnly) throw no('Mailbox is read-only', 'CANNOT');
     const uids = resolveUids(ctx.session, set, true);
-    if (uids.length) await ctx.store.expunge(view.mailboxId, uids);
-    return { text: 'UID EXPUNGE completed' };
+    const gone = uids.length ? await ctx.store.expunge(view.mailboxId, uids) : [];
+    return expunged(ctx, gone.length, 'UID EXPUNGE completed');
   },
 });

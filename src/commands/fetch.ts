@@ -4,7 +4,8 @@ import { defineCommand, bad, type CommandContext } from './types.js';
 import type { Token } from '../wire/types.js';
 import { ArgReader, isAtom, parseNumber } from './args.js';
 import { resolveUids, SequenceError } from '../session/resolve.js';
-import type { SequenceSet } from '../wire/index.js';
+import { normalizeRanges, type SequenceSet } from '../wire/index.js';
+import { enableCondstore, vanishedSince } from './condstore.js';
 import { renderMessage, type FetchItem, type SectionSpec, needsBody, setsSeen } from './fetch-items.js';
 
 /** Most messages whose metadata is loaded at once; bounds memory on `1:*` over 100k messages. */
@@ -16,6 +17,8 @@ export interface FetchArgs {
   set: SequenceSet;
   items: FetchItem[];
   changedSince?: number;
+  /** RFC 7162 §3.2.6 VANISHED modifier (UID FETCH with CHANGEDSINCE only). */
+  vanished: boolean;
 }
 
 function parseSection(tokens: Token[], binary: boolean): SectionSpec {
@@ -72,7 +75,7 @@ export function parseFetchAtt(t: Token, out: FetchItem[]): void {
     case 'FAST': out.push({ kind: 'FLAGS' }, { kind: 'INTERNALDATE' }, { kind: 'RFC822.SIZE' }); return;
     case 'FULL': out.push({ kind: 'FLAGS' }, { kind: 'INTERNALDATE' }, { kind: 'RFC822.SIZE' }, { kind: 'ENVELOPE' }, { kind: 'BODY' }); return;
     case 'FLAGS': case 'UID': case 'INTERNALDATE': case 'RFC822.SIZE': case 'ENVELOPE': case 'BODY': case 'BODYSTRUCTURE':
-    case 'RFC822': case 'RFC822.HEADER': case 'RFC822.TEXT': case 'PREVIEW':
+    case 'RFC822': case 'RFC822.HEADER': case 'RFC822.TEXT': case 'PREVIEW': case 'MODSEQ':
       out.push({ kind: name });
       return;
     default:
@@ -87,7 +90,7 @@ function spec(uidMode: boolean) {
     rfc: uidMode ? 'RFC 9051 §6.4.9, §6.4.5' : 'RFC 9051 §6.4.5',
     // RFC 9051 §7.5.1: no EXPUNGE while answering FETCH (the UID form may).
     expungeAllowed: uidMode,
-    parse(args) {
+    parse(args, session) {
       const r = new ArgReader(args);
       const set = r.sequenceSet();
       const items: FetchItem[] = [];
@@ -106,15 +109,26 @@ function spec(uidMode: boolean) {
       } else {
         parseFetchAtt(t, items);
       }
+      // RFC 4466 §2.4 fetch modifiers: CHANGEDSINCE (RFC 7162 §3.1.4.1), VANISHED (§3.2.6).
       let changedSince: number | undefined;
+      let vanished = false;
       const mods = r.optionalList();
       if (mods) {
-        if (mods.length !== 2 || !isAtom(mods[0], 'CHANGEDSINCE') || !isAtom(mods[1])) throw bad('Invalid FETCH modifier');
-        changedSince = parseNumber(mods[1].value, 'CHANGEDSINCE', Number.MAX_SAFE_INTEGER);
+        for (let i = 0; i < mods.length; i++) {
+          const m = mods[i];
+          if (isAtom(m, 'CHANGEDSINCE') && isAtom(mods[i + 1]) && changedSince === undefined) {
+            changedSince = parseNumber((mods[++i] as { value: string }).value, 'CHANGEDSINCE', Number.MAX_SAFE_INTEGER);
+          } else if (isAtom(m, 'VANISHED') && !vanished) {
+            if (!uidMode) throw bad('VANISHED is only allowed with UID FETCH');
+            vanished = true;
+          } else throw bad('Invalid FETCH modifier');
+        }
+        if (vanished && changedSince === undefined) throw bad('VANISHED requires CHANGEDSINCE');
+        if (vanished && !session.qresync) throw bad('VANISHED requires ENABLE QRESYNC');
       }
       r.end();
       if (items.length > MAX_FETCH_ITEMS) throw bad('Too many fetch items', 'LIMIT');
-      return { set, items, changedSince };
+      return { set, items, changedSince, vanished };
     },
     async run(ctx, a) {
       return runFetch(ctx, a, uidMode);
@@ -135,6 +149,22 @@ async function runFetch(ctx: CommandContext, a: FetchArgs, uidMode: boolean) {
   const items = a.items.slice();
   // RFC 9051 §6.4.9: UID FETCH responses always include the UID.
   if (uidMode && !items.some((i) => i.kind === 'UID')) items.unshift({ kind: 'UID' });
+  // RFC 7162 §3.1: MODSEQ and CHANGEDSINCE are CONDSTORE enabling; CHANGEDSINCE implies MODSEQ (§3.1.4.1).
+  if (a.changedSince !== undefined && !items.some((i) => i.kind === 'MODSEQ')) items.push({ kind: 'MODSEQ' });
+  if (items.some((i) => i.kind === 'MODSEQ')) enableCondstore(ctx);
+  if (a.vanished && a.set.saved === false) {
+    // RFC 7162 §3.2.6: VANISHED (EARLIER) comes before any FETCH response.
+    const maxUid = view.uids.length ? view.uids[view.uids.length - 1] : 0;
+    const st = await ctx.store.mailboxStatus(view.mailboxId);
+    const ranges = normalizeRanges(a.set.ranges, Math.max(maxUid, st.uidNext - 1));
+    const gone = await vanishedSince(ctx, view.mailboxId, ranges, a.changedSince!, view.uids);
+    if (gone) ctx.out.untagged(`VANISHED (EARLIER) ${gone}`);
+  }
+  if (a.changedSince !== undefined) {
+    const since = a.changedSince;
+    const changed = new Set((await ctx.store.listChangedSince(view.mailboxId, since)).map((m) => m.uid));
+    uids = uids.filter((u) => changed.has(u));
+  }
   const markSeen = !view.readOnly && items.some(setsSeen);
   const wantBody = items.some(needsBody);
   let missing = 0;
@@ -162,7 +192,10 @@ async function runFetch(ctx: CommandContext, a: FetchArgs, uidMode: boolean) {
         missing++;
         continue;
       }
-      await renderMessage(ctx, seq, m, body, items, seenNow.has(m.uid));
+      const seen = seenNow.has(m.uid);
+      // RFC 7162 §3.2.4: a FETCH that set \Seen reports UID and MODSEQ once CONDSTORE is on.
+      const its = seen && s.condstore ? withUidModseq(items) : items;
+      await renderMessage(ctx, seq, m, body, its, seen);
     }
     await ctx.out.drain();
   }
@@ -171,6 +204,13 @@ async function runFetch(ctx: CommandContext, a: FetchArgs, uidMode: boolean) {
     return { status: 'NO' as const, code: 'EXPUNGEISSUED', text: 'Some messages were expunged' };
   }
   return { text: 'FETCH completed' };
+}
+
+function withUidModseq(items: FetchItem[]): FetchItem[] {
+  const out = items.slice();
+  if (!out.some((i) => i.kind === 'UID')) out.unshift({ kind: 'UID' });
+  if (!out.some((i) => i.kind === 'MODSEQ')) out.push({ kind: 'MODSEQ' });
+  return out;
 }
 
 export const fetch = spec(false);

@@ -71,6 +71,8 @@ export function capabilities(c: CapabilityContext): string[] {
     'SEARCHRES', // RFC 5182
     'BINARY', // RFC 3516: FETCH BINARY[...] and APPEND literal8
     'PREVIEW', // RFC 8970
+    'CONDSTORE', // RFC 7162 §3.1
+    'QRESYNC', // RFC 7162 §3.2
     `APPENDLIMIT=${c.maxMessageSize}`, // RFC 7889
   );
   // RFC 9208: per-user storage and message-count limits; SETQUOTA (QUOTASET) answers NOPERM to non-admins.

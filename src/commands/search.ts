@@ -6,7 +6,9 @@ import { defineCommand, bad, no, type CommandContext } from './types.js';
 import type { Token } from '../wire/types.js';
 import { ArgReader, isAtom } from './args.js';
 import { formatSequenceSet, quoted } from '../wire/index.js';
-import { parseProgram, SearchSyntaxError, type Criterion } from '../search/program.js';
+import { parseProgram, SearchSyntaxError, usesModseq, type Criterion } from '../search/program.js';
+import { enableCondstore } from './condstore.js';
+import type { MessageMeta } from '../store/types.js';
 import { evaluate, needsContent } from '../search/evaluate.js';
 import { searchContent } from './mime-bridge.js';
 
@@ -85,9 +87,13 @@ async function runSearch(ctx: CommandContext, a: SearchArgs, uidMode: boolean) {
     throw no('Unsupported charset', 'BADCHARSET (UTF-8 US-ASCII)');
   }
   const program = a.program;
+  // RFC 7162 §3.1: SEARCH with MODSEQ is a CONDSTORE enabling command.
+  const withModseq = usesModseq(program);
+  if (withModseq) enableCondstore(ctx);
+  let meta: Map<number, MessageMeta>;
   try {
     const metas = await ctx.store.listMessages(view.mailboxId);
-    const meta = new Map(metas.map((m) => [m.uid, m]));
+    meta = new Map(metas.map((m) => [m.uid, m]));
     const contentNeeded = needsContent(program);
     result = await evaluate(program, {
       uids: view.uids,
@@ -103,8 +109,11 @@ async function runSearch(ctx: CommandContext, a: SearchArgs, uidMode: boolean) {
   }
   const nums = uidMode ? result : result.map((u) => view.seqOf(u));
   const ret = a.ret ?? (s.rev2 ? ['ALL' as ReturnOpt] : null);
+  // RFC 7162 §3.1.6 / §3.1.10: with MODSEQ, results carry the highest mod-sequence of the messages returned.
+  const highest = (uidsOut: number[]) => uidsOut.reduce((mx, u) => Math.max(mx, meta.get(u)?.modseq ?? 0), 0);
   if (!ret) {
-    ctx.out.untagged(nums.length ? `SEARCH ${nums.join(' ')}` : 'SEARCH');
+    const mod = withModseq && result.length ? ` (MODSEQ ${highest(result)})` : '';
+    ctx.out.untagged(nums.length ? `SEARCH ${nums.join(' ')}${mod}` : 'SEARCH');
     return { text: 'SEARCH completed' };
   }
   if (ret.includes('SAVE')) {
@@ -129,6 +138,10 @@ async function runSearch(ctx: CommandContext, a: SearchArgs, uidMode: boolean) {
   }
   if (ret.includes('COUNT')) parts.push(`COUNT ${nums.length}`);
   if (ret.includes('ALL') && nums.length) parts.push(`ALL ${formatSequenceSet(nums.slice().sort((x, y) => x - y))}`);
+  if (withModseq && result.length) {
+    const reported = ret.includes('ALL') || ret.includes('COUNT') ? result : [result[0], result[result.length - 1]].filter((u, i) => (i === 0 ? ret.includes('MIN') : ret.includes('MAX')));
+    if (reported.length) parts.push(`MODSEQ ${highest(reported)}`);
+  }
   ctx.out.untagged(parts.join(' '));
   return { text: 'SEARCH completed' };
 }

@@ -1,36 +1,110 @@
 // SELECT and EXAMINE — RFC 9051 §6.3.2, §6.3.3; rev1 differences (RECENT,
-// UNSEEN, no LIST response) per RFC 3501 §6.3.1 and RFC 9051 Appendix E.
-import { defineCommand, no, type CommandContext } from './types.js';
-import { ArgReader } from './args.js';
+// UNSEEN, no LIST response) per RFC 3501 §6.3.1 and RFC 9051 Appendix E;
+// the CONDSTORE and QRESYNC select parameters of RFC 7162 §3.1.8, §3.2.5.
+import { defineCommand, bad, no, type CommandContext } from './types.js';
+import { ArgReader, isAtom, parseNumber, sequenceSetArg } from './args.js';
 import { SelectedView } from '../session/view.js';
-import { mbox, SYSTEM_FLAG_LIST } from './format.js';
+import { flagsOf, mbox, SYSTEM_FLAG_LIST } from './format.js';
+import { enableCondstore, vanishedSince } from './condstore.js';
+import { iterateSequenceSet, normalizeRanges, STAR, type SeqRange } from '../wire/index.js';
+import type { Token } from '../wire/types.js';
+
+/** Most sequence/UID pairs accepted in QRESYNC's message sequence match data. */
+const MAX_SEQ_MATCH_PAIRS = 10_000;
+
+interface Qresync {
+  uidValidity: number;
+  modseq: number;
+  knownUids: SeqRange[] | null;
+  seqMatch: { seqs: number[]; uids: number[] } | null;
+}
+
+interface SelectArgs {
+  mailbox: string;
+  condstore: boolean;
+  qresync: Qresync | null;
+}
+
+function explicitRanges(text: string, what: string): SeqRange[] {
+  const set = sequenceSetArg(text);
+  if (set.saved || set.ranges.some((r) => r.start === STAR || r.end === STAR)) throw bad(`Invalid ${what}`);
+  return set.ranges;
+}
+
+function expand(ranges: SeqRange[]): number[] {
+  const out: number[] = [];
+  for (const n of iterateSequenceSet(ranges, 0xffffffff)) {
+    out.push(n);
+    if (out.length > MAX_SEQ_MATCH_PAIRS) throw bad('Too much sequence match data', 'LIMIT');
+  }
+  return out;
+}
+
+/** RFC 7162 §3.2.5: QRESYNC (uidvalidity modseq [known-uids [(seq-match)]]). */
+function parseQresync(t: Token | undefined): Qresync {
+  if (!t || t.kind !== 'list' || t.items.length < 2 || t.items.length > 4) throw bad('Invalid QRESYNC parameter');
+  const [v, m, k, sm] = t.items;
+  if (!isAtom(v) || !isAtom(m)) throw bad('Invalid QRESYNC parameter');
+  const uidValidity = parseNumber(v.value, 'UIDVALIDITY');
+  const modseq = parseNumber(m.value, 'mod-sequence', Number.MAX_SAFE_INTEGER);
+  if (uidValidity === 0 || modseq === 0) throw bad('Invalid QRESYNC parameter');
+  let knownUids: SeqRange[] | null = null;
+  let seqMatch: Qresync['seqMatch'] = null;
+  if (k) {
+    if (!isAtom(k)) throw bad('Invalid known UIDs');
+    knownUids = explicitRanges(k.value, 'known UIDs');
+  }
+  if (sm) {
+    if (sm.kind !== 'list' || sm.items.length !== 2 || !isAtom(sm.items[0]) || !isAtom(sm.items[1])) throw bad('Invalid sequence match data');
+    const seqs = expand(explicitRanges(sm.items[0].value, 'sequence match set'));
+    const uids = expand(explicitRanges(sm.items[1].value, 'sequence match UIDs'));
+    if (seqs.length !== uids.length) throw bad('Sequence match sets differ in length');
+    seqMatch = { seqs, uids };
+  }
+  return { uidValidity, modseq, knownUids, seqMatch };
+}
 
 function spec(name: 'SELECT' | 'EXAMINE') {
-  return defineCommand({
+  return defineCommand<SelectArgs>({
     name,
     states: ['auth', 'selected'],
-    rfc: name === 'SELECT' ? 'RFC 9051 §6.3.2' : 'RFC 9051 §6.3.3',
+    rfc: name === 'SELECT' ? 'RFC 9051 §6.3.2, RFC 7162 §3.1.8, §3.2.5' : 'RFC 9051 §6.3.3, RFC 7162 §3.1.8, §3.2.5',
     parse(args, session) {
       const r = new ArgReader(args);
       const mailbox = r.mailbox(session);
-      // Select parameters (RFC 4466 §2.4) are accepted only when we know them; none yet.
+      // Select parameters (RFC 4466 §2.4): CONDSTORE and QRESYNC (RFC 7162).
+      let condstore = false;
+      let qresync: Qresync | null = null;
+      const params = r.optionalList();
       r.end();
-      return { mailbox };
+      if (params) {
+        for (let i = 0; i < params.length; i++) {
+          const p = params[i];
+          if (isAtom(p, 'CONDSTORE') && !condstore) condstore = true;
+          else if (isAtom(p, 'QRESYNC') && !qresync) {
+            // RFC 7162 §3.2.5: BAD unless the client has enabled QRESYNC.
+            if (!session.qresync) throw bad('QRESYNC must be enabled first');
+            qresync = parseQresync(params[++i]);
+          } else throw bad('Unknown SELECT parameter');
+        }
+      }
+      return { mailbox, condstore, qresync };
     },
-    async run(ctx, { mailbox }) {
-      return selectMailbox(ctx, mailbox, name === 'EXAMINE');
+    async run(ctx, a) {
+      if (a.condstore) enableCondstore(ctx);
+      return selectMailbox(ctx, a.mailbox, name === 'EXAMINE', a.qresync);
     },
   });
 }
 
-export async function selectMailbox(ctx: CommandContext, name: string, readOnly: boolean) {
+export async function selectMailbox(ctx: CommandContext, name: string, readOnly: boolean, qresync: Qresync | null = null) {
   const s = ctx.session;
   if (s.selected) {
     // RFC 9051 §6.3.2: selecting closes the current mailbox without expunging;
     // the CLOSED response code marks the boundary (RFC 9051 §7.1, RFC 7162 §3.2.11).
     s.selected = null;
     s.state = 'auth';
-    if (s.rev2) ctx.out.untagged('OK [CLOSED] Previous mailbox closed');
+    if (s.rev2 || s.qresync) ctx.out.untagged('OK [CLOSED] Previous mailbox closed');
   }
   s.savedSearch = [];
   const info = await ctx.store.getMailbox(s.user!.id, name);
@@ -52,7 +126,7 @@ export async function selectMailbox(ctx: CommandContext, name: string, readOnly:
     throw e;
   }
   const keywords = await ctx.store.listKeywords(info.id);
-  const view = new SelectedView(info.id, info.name, readOnly, info.uidValidity, messages, info.highestModseq);
+  const view = new SelectedView(info.id, info.name, readOnly, info.uidValidity, messages, info.highestModseq, keywords);
   for (const c of s.pendingSelect.changes) view.enqueue(c);
   s.pendingSelect = null;
   let firstUnseen = 0;
@@ -71,9 +145,40 @@ export async function selectMailbox(ctx: CommandContext, name: string, readOnly:
   if (s.recentEnabled && firstUnseen) ctx.out.untagged(`OK [UNSEEN ${firstUnseen}] First unseen`);
   ctx.out.untagged(`OK [UIDVALIDITY ${info.uidValidity}] UIDs valid`);
   ctx.out.untagged(`OK [UIDNEXT ${info.uidNext}] Predicted next UID`);
+  // RFC 7162 §3.1.2.1: HIGHESTMODSEQ with every SELECT once CONDSTORE is enabled.
+  if (s.condstore) ctx.out.untagged(`OK [HIGHESTMODSEQ ${info.highestModseq}] Highest mailbox mod-sequence`);
   // RFC 9051 §6.3.2: the server MUST return a LIST response with the mailbox name.
   if (s.rev2) ctx.out.untagged(`LIST () "/" ${mbox(s, info.name)}`);
+  if (qresync && qresync.uidValidity === info.uidValidity) await resync(ctx, view, info.uidNext, qresync);
   return { code: readOnly ? 'READ-ONLY' : 'READ-WRITE', text: `${readOnly ? 'EXAMINE' : 'SELECT'} completed` };
+}
+
+/**
+ * RFC 7162 §3.2.5.1: what changed since the client's mod-sequence — VANISHED
+ * (EARLIER) for expunges, then FETCH (UID FLAGS MODSEQ) for flag changes,
+ * both restricted to the known UIDs (default 1:UIDNEXT-1).
+ */
+async function resync(ctx: CommandContext, view: SelectedView, uidNext: number, q: Qresync): Promise<void> {
+  const maxUid = uidNext - 1;
+  let known = q.knownUids ? normalizeRanges(q.knownUids, Math.max(maxUid, 1)) : maxUid > 0 ? [{ start: 1, end: maxUid }] : [];
+  if (q.seqMatch) {
+    // §3.2.5.2: expunges up to the last matching sequence/UID pair are known to the client.
+    let floor = 0;
+    for (let i = 0; i < q.seqMatch.seqs.length; i++) {
+      if (view.uidOf(q.seqMatch.seqs[i]) === q.seqMatch.uids[i]) floor = q.seqMatch.uids[i];
+      else break;
+    }
+    if (floor > 0) known = known.filter((r) => r.end > floor).map((r) => ({ start: Math.max(r.start, floor + 1), end: r.end }));
+  }
+  const gone = await vanishedSince(ctx, view.mailboxId, known, q.modseq, view.uids);
+  if (gone) ctx.out.untagged(`VANISHED (EARLIER) ${gone}`);
+  const knownSet = q.knownUids ? normalizeRanges(q.knownUids, Math.max(maxUid, 1)) : null;
+  for (const m of await ctx.store.listChangedSince(view.mailboxId, q.modseq)) {
+    const seq = view.seqOf(m.uid);
+    if (!seq) continue;
+    if (knownSet && !knownSet.some((r) => m.uid >= r.start && m.uid <= r.end)) continue;
+    ctx.out.untagged(`${seq} FETCH (UID ${m.uid} FLAGS ${flagsOf(ctx.session, m)} MODSEQ (${m.modseq}))`);
+  }
 }
 
 export const select = spec('SELECT');

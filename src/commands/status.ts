@@ -3,11 +3,12 @@ import { defineCommand, bad, no } from './types.js';
 import type { Token } from '../wire/types.js';
 import { ArgReader, isAtom } from './args.js';
 import { mbox } from './format.js';
+import { enableCondstore } from './condstore.js';
 import type { MailboxStatus } from '../store/types.js';
 import type { Session } from '../session/session.js';
 
-export type StatusItem = 'MESSAGES' | 'UIDNEXT' | 'UIDVALIDITY' | 'UNSEEN' | 'DELETED' | 'SIZE' | 'RECENT';
-const ITEMS = new Set<StatusItem>(['MESSAGES', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', 'DELETED', 'SIZE', 'RECENT']);
+export type StatusItem = 'MESSAGES' | 'UIDNEXT' | 'UIDVALIDITY' | 'UNSEEN' | 'DELETED' | 'SIZE' | 'RECENT' | 'HIGHESTMODSEQ';
+const ITEMS = new Set<StatusItem>(['MESSAGES', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', 'DELETED', 'SIZE', 'RECENT', 'HIGHESTMODSEQ']);
 
 export function parseStatusItems(tokens: Token[]): StatusItem[] {
   if (tokens.length === 0) throw bad('Empty STATUS item list');
@@ -32,6 +33,7 @@ export function statusLine(session: Session, name: string, st: MailboxStatus, it
       case 'DELETED': parts.push(`DELETED ${st.deleted}`); break;
       case 'SIZE': parts.push(`SIZE ${st.size}`); break;
       case 'RECENT': parts.push(`RECENT ${st.recent}`); break;
+      case 'HIGHESTMODSEQ': parts.push(`HIGHESTMODSEQ ${st.highestModseq}`); break; // RFC 7162 §3.1.7
     }
   }
   return `STATUS ${mbox(session, name)} (${parts.join(' ')})`;
@@ -51,6 +53,8 @@ export const status = defineCommand({
   async run(ctx, { mailbox, items }) {
     const info = await ctx.store.getMailbox(ctx.session.user!.id, mailbox);
     if (!info) throw no('Mailbox does not exist', 'NONEXISTENT');
+    // RFC 7162 §3.1: STATUS (HIGHESTMODSEQ) is a CONDSTORE enabling command.
+    if (items.includes('HIGHESTMODSEQ')) enableCondstore(ctx);
     const st = await ctx.store.mailboxStatus(info.id);
     ctx.out.untagged(statusLine(ctx.session, info.name, st, items));
   },

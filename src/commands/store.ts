@@ -5,6 +5,7 @@ import { resolveUids, SequenceError } from '../session/resolve.js';
 import type { SequenceSet } from '../wire/index.js';
 import type { FlagOp } from '../store/types.js';
 import { flagsOf } from './format.js';
+import { enableCondstore } from './condstore.js';
 
 interface StoreArgs {
   set: SequenceSet;
@@ -27,7 +28,7 @@ function spec(uidMode: boolean) {
       let unchangedSince: number | undefined;
       const mods = r.optionalList();
       if (mods) {
-        // RFC 7162 §3.1.3 store modifier; CONDSTORE itself is not advertised yet.
+        // RFC 7162 §3.1.3 store modifier.
         if (mods.length !== 2 || !isAtom(mods[0], 'UNCHANGEDSINCE') || !isAtom(mods[1])) throw bad('Invalid STORE modifier');
         unchangedSince = parseNumber(mods[1].value, 'UNCHANGEDSINCE', Number.MAX_SAFE_INTEGER);
       }
@@ -60,20 +61,33 @@ async function runStore(ctx: CommandContext, a: StoreArgs, uidMode: boolean) {
     if (e instanceof SequenceError) throw bad(e.message, 'CLIENTBUG');
     throw e;
   }
+  // RFC 7162 §3.1: UNCHANGEDSINCE is a CONDSTORE enabling command.
+  if (a.unchangedSince !== undefined) enableCondstore(ctx);
   const live = uids.filter((u) => !view.expungedPending.has(u));
   const res = live.length ? await ctx.store.storeFlags(view.mailboxId, live, a.op, a.flags, a.unchangedSince) : { changed: [], modified: [] };
   for (const m of res.changed) view.markOwn(m.modseq);
   // Send what is queued (a new keyword's FLAGS response included) before this
   // command's FETCH responses; EXPUNGE stays held back (RFC 9051 §7.5.1).
   ctx.flushUpdates(uidMode);
+  const modified = new Set(res.modified);
   if (!a.silent && live.length) {
     const metas = await ctx.store.getMessages(view.mailboxId, live);
-    const modified = new Set(res.modified);
     for (const m of metas) {
       if (modified.has(m.uid)) continue;
       const seq = view.seqOf(m.uid);
       if (!seq) continue;
-      ctx.out.untagged(`${seq} FETCH (${uidMode ? `UID ${m.uid} ` : ''}FLAGS ${flagsOf(s, m)})`);
+      // RFC 7162 §3.2.4: once CONDSTORE is on, FETCH responses carry UID and MODSEQ.
+      const items = s.condstore ? `UID ${m.uid} FLAGS ${flagsOf(s, m)} MODSEQ (${m.modseq})` : `${uidMode ? `UID ${m.uid} ` : ''}FLAGS ${flagsOf(s, m)}`;
+      ctx.out.untagged(`${seq} FETCH (${items})`);
+    }
+  } else if (s.condstore && live.length) {
+    // RFC 7162 §3.1.3: even with .SILENT the new MODSEQ is reported (for every
+    // message that passed UNCHANGEDSINCE, else for those that changed).
+    const metas = a.unchangedSince !== undefined ? await ctx.store.getMessages(view.mailboxId, live) : res.changed;
+    for (const m of metas) {
+      if (modified.has(m.uid)) continue;
+      const seq = view.seqOf(m.uid);
+      if (seq) ctx.out.untagged(`${seq} FETCH (UID ${m.uid} MODSEQ (${m.modseq}))`);
     }
   }
   if (res.modified.length) {

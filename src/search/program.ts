@@ -47,6 +47,17 @@ export interface ParseOptions {
   text(t: Token): string;
 }
 
+/** Whether a program uses the MODSEQ key (RFC 7162 §3.1.6: results then carry a mod-sequence). */
+export function usesModseq(c: Criterion): boolean {
+  switch (c.k) {
+    case 'modseq': return true;
+    case 'not': return usesModseq(c.c);
+    case 'or': return usesModseq(c.a) || usesModseq(c.b);
+    case 'and': return c.cs.some(usesModseq);
+    default: return false;
+  }
+}
+
 export function parseProgram(tokens: Token[], opts: ParseOptions): Criterion {
   let i = 0;
   let count = 0;
@@ -127,6 +138,17 @@ export function parseProgram(tokens: Token[], opts: ParseOptions): Criterion {
         const set = parseSequenceSet(atomOf(tokens[i++]));
         if (!set) throw new SearchSyntaxError('Invalid UID set');
         return { k: 'uid', set };
+      }
+      case 'MODSEQ': {
+        // RFC 7162 §3.1.5: MODSEQ [<entry-name> <entry-type-req>] <mod-sequence-valzer>.
+        // We keep one mod-sequence per message, so the entry only has to be well-formed.
+        const t2 = tokens[i];
+        if (t2 && t2.kind === 'string') {
+          i++;
+          const type = atomOf(tokens[i++]).toLowerCase();
+          if (type !== 'priv' && type !== 'shared' && type !== 'all') throw new SearchSyntaxError('Invalid MODSEQ entry type');
+        }
+        return { k: 'modseq', modseq: needNumber(Number.MAX_SAFE_INTEGER) };
       }
       case 'NOT': return { k: 'not', c: key(depth + 1) };
       case 'OR': {

@@ -336,6 +336,10 @@ export class Connection {
     const lines = view.flush(allowExpunge, {
       recentEnabled: this.session.recentEnabled,
       flagsOf: (m) => flagsOf(this.session, m),
+      // RFC 7162 §3.2.4: MODSEQ in every FETCH once CONDSTORE is on;
+      // §3.2.10.2: VANISHED instead of EXPUNGE once QRESYNC is enabled.
+      condstore: this.session.condstore,
+      vanished: this.session.qresync,
     });
     for (const l of lines) this.write(`* ${l}\r\n`);
   }
