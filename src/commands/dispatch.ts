@@ -34,13 +34,19 @@ export async function dispatch(ctx: CommandContext, args: Token[], log: Logger):
   try {
     const parsed = spec.parse(args, s);
     const result = await spec.run(ctx, parsed);
-    if (s.selected) ctx.flushUpdates(expungeAllowed);
+    if (s.selected) {
+      await ctx.settled();
+      ctx.flushUpdates(expungeAllowed);
+    }
     const status = result?.status ?? 'OK';
     return { tagged: tagged(ctx.tag, status, result?.text ?? `${ctx.name} completed`, result?.code), status };
   } catch (e) {
     const { error, unexpected, logId } = toImapError(e);
     if (unexpected) log.error('command failed', { command: ctx.name, logId, error: e instanceof Error ? e.stack ?? e.message : String(e) });
-    if (s.selected && error.status === 'NO') ctx.flushUpdates(expungeAllowed);
+    if (s.selected && error.status === 'NO') {
+      await ctx.settled();
+      ctx.flushUpdates(expungeAllowed);
+    }
     return { tagged: tagged(ctx.tag, error.status, error.message, error.code), status: error.status };
   }
 }

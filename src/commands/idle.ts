@@ -15,7 +15,10 @@ export default defineCommand({
     ctx.conn.setIdling(true);
     let line: Buffer;
     try {
-      if (ctx.session.selected) ctx.flushUpdates(true);
+      if (ctx.session.selected) {
+        await ctx.settled();
+        ctx.flushUpdates(true);
+      }
       line = await ctx.out.readLine();
     } finally {
       ctx.conn.setIdling(false);

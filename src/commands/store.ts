@@ -68,6 +68,7 @@ async function runStore(ctx: CommandContext, a: StoreArgs, uidMode: boolean) {
   for (const m of res.changed) view.markOwn(m.modseq);
   // Send what is queued (a new keyword's FLAGS response included) before this
   // command's FETCH responses; EXPUNGE stays held back (RFC 9051 §7.5.1).
+  await ctx.settled();
   ctx.flushUpdates(uidMode);
   const modified = new Set(res.modified);
   if (!a.silent && live.length) {

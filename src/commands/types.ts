@@ -115,6 +115,8 @@ export interface CommandContext {
   attachUser(): void;
   /** Send pending mailbox updates now (EXPUNGE only if allowed). */
   flushUpdates(allowExpunge: boolean): void;
+  /** Resolves when bookkeeping for queued updates (\Recent claims) is done; await before flushing. */
+  settled(): Promise<void>;
 }
 
 export interface CommandSpec<A = unknown> {

@@ -43,6 +43,8 @@ export class Connection {
   private timer: NodeJS.Timeout | null = null;
   private keepalive: NodeJS.Timeout | null = null;
   private unsubscribe: (() => void) | null = null;
+  /** \Recent claims in flight for appended messages (see onChange). */
+  private claims: Promise<void> = Promise.resolve();
   private readonly ctxBase: Omit<CommandContext, 'tag' | 'name'>;
 
   constructor(
@@ -88,6 +90,7 @@ export class Connection {
       plaintextAllowed: () => this.plaintextAllowed(),
       attachUser: () => this.attachUser(),
       flushUpdates: (allowExpunge) => this.flushUpdates(allowExpunge),
+      settled: () => this.claims,
     };
     this.bind(socket);
   }
@@ -320,6 +323,19 @@ export class Connection {
     if (!view || !('mailboxId' in c) || c.mailboxId !== view.mailboxId) return;
     if (c.kind === 'append' || c.kind === 'flags' || c.kind === 'expunge') {
       view.enqueue(c);
+      if (c.kind === 'append' && s.recentEnabled && !view.readOnly) {
+        // RFC 3501 §2.3.2: a new message is \Recent in exactly one session: the
+        // first to claim it. The claim completes before the EXISTS is flushed.
+        const claim = this.store.claimRecent(view.mailboxId).then(
+          (first) => {
+            for (const m of c.messages) if (m.uid >= first) view.recent.add(m.uid);
+          },
+          () => undefined,
+        );
+        this.claims = this.claims.then(() => claim);
+        if (this.idling) void claim.then(() => { if (this.idling) this.flushUpdates(true); });
+        return;
+      }
       if (this.idling) this.flushUpdates(true);
     } else if (c.kind === 'mailbox-rename') {
       view.mailboxName = c.name;
