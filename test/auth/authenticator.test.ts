@@ -39,7 +39,7 @@ test('failure delay doubles per failure up to the cap, and success resets it', a
   await auth.verify('alice', 'x', addr);
   assert.equal(auth.pendingDelayMs('alice', addr), 160, 'capped');
   assert.ok(d1 >= 38, `first failure waited ${d1}`);
-  assert.ok(d2 >= 78 && d2 > d1, `second failure waited ${d2}`);
+  assert.ok(d2 >= 78, `second failure waited ${d2}`); // the doubling itself is checked through pendingDelayMs above; wall time under load is noisy
   assert.ok((await auth.verify('alice', 'pw', addr)) !== null);
   assert.equal(auth.pendingDelayMs('alice', addr), 40, 'reset after success');
 });
