@@ -45,6 +45,7 @@ export class Connection {
   private unsubscribe: (() => void) | null = null;
   /** \Recent claims in flight for appended messages (see onChange). */
   private claims: Promise<void> = Promise.resolve();
+  private corked = false;
   private readonly ctxBase: Omit<CommandContext, 'tag' | 'name'>;
 
   constructor(
@@ -63,7 +64,10 @@ export class Connection {
     const out: Output = {
       untagged: (text) => this.untagged(text),
       raw: (data) => this.write(data),
-      continuation: (text) => this.write(`+ ${responseText(text)}\r\n`),
+      continuation: (text) => {
+        this.write(`+ ${responseText(text)}\r\n`);
+        this.uncork();
+      },
       drain: () => this.drain(),
       readLine: () => this.readLine(),
     };
@@ -169,7 +173,33 @@ export class Connection {
     else this.write(Buffer.concat([Buffer.from('* '), ...text.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p)), Buffer.from('\r\n')]));
   }
 
-  private drain(): Promise<void> {
+  /**
+   * While a command runs its output is corked: many small untagged responses
+   * (a FETCH of 100k flags) leave in few large writes. The tagged reply, a
+   * continuation request, IDLE and waiting for drain uncork.
+   */
+  private cork(): void {
+    if (!this.corked && !this.closed) {
+      this.socket.cork();
+      this.corked = true;
+    }
+  }
+
+  private uncork(): void {
+    if (this.corked) {
+      this.corked = false;
+      this.socket.uncork();
+    }
+  }
+
+  private async drain(): Promise<void> {
+    const wasCorked = this.corked;
+    this.uncork();
+    await this.waitDrain();
+    if (wasCorked) this.cork();
+  }
+
+  private waitDrain(): Promise<void> {
     if (this.closed || !this.socket.writableNeedDrain) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
@@ -206,6 +236,7 @@ export class Connection {
   }
 
   private async readLine(): Promise<Buffer> {
+    this.uncork();
     this.decoder.expectLine();
     const ev = await this.nextEvent();
     if (!ev) throw new Error('connection closed');
@@ -251,6 +282,7 @@ export class Connection {
         return;
       }
       const ctx: CommandContext = { ...this.ctxBase, tag: ev.tag, name: ev.name };
+      this.cork();
       const res = await dispatch(ctx, ev.args, this.opts.log);
       if (this.closed) return;
       if (res.status === 'BAD') {
@@ -263,10 +295,12 @@ export class Connection {
       }
       if (this.tlsAfter) {
         this.tlsAfter = false;
+        this.uncork();
         this.upgrade(res.tagged);
         continue;
       }
       this.write(`${res.tagged}\r\n`);
+      this.uncork();
       if (this.closeAfter) {
         this.socket.end();
         this.closed = true;
@@ -362,6 +396,7 @@ export class Connection {
 
   private setIdling(on: boolean): void {
     this.idling = on;
+    if (on) this.uncork();
     if (this.keepalive) clearInterval(this.keepalive);
     this.keepalive = null;
     if (on && this.opts.idleKeepaliveMs > 0) {
@@ -396,6 +431,7 @@ export class Connection {
 
   destroy(): void {
     if (this.closed) return;
+    this.uncork();
     this.closed = true;
     this.socket.end();
     setTimeout(() => this.socket.destroy(), 1000).unref();
