@@ -37,7 +37,8 @@ export function formatParams(params: MimeParam[]): string {
 }
 
 function contentParams(part: MimePart): MimeParam[] {
-  if (part.type === 'text' && !part.params.some((p) => p[0] === 'charset')) return [['charset', 'us-ascii'], ...part.params];
+  // The default charset goes after the parameters that were given (as Dovecot sends it).
+  if (part.type === 'text' && !part.params.some((p) => p[0] === 'charset')) return [...part.params, ['charset', 'us-ascii']];
   return part.params;
 }
 

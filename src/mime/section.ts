@@ -2,7 +2,8 @@
 // (RFC 3516) over a parsed part tree.
 //
 // Part numbers: the parts of a multipart are 1, 2, ...; a message that is
-// not multipart has one part, 1, its body (the message node itself); the
+// not multipart has one part, 1, its body (the message node itself), and so
+// has any other non-multipart part ("2.1" of a leaf "2" is "2"); the
 // parts of a message/rfc822 (or message/global) part are numbered under it
 // the same way, applied to the embedded message.
 
@@ -33,8 +34,10 @@ function isMessagePart(p: MimePart): boolean {
 export function resolvePart(root: MimePart, path: readonly number[]): MimePart | null {
   let cur = root;
   let atMessage = true; // cur is a message whose body was not entered yet
+  let final = false; // cur is a leaf reached as "part 1 of itself": nothing lies below
+  const isLeaf = (p: MimePart) => !p.children && !p.message;
   for (const n of path) {
-    if (!Number.isInteger(n) || n < 1) return null;
+    if (!Number.isInteger(n) || n < 1 || final) return null;
     if (!atMessage) {
       if (cur.children) {
         const c = cur.children[n - 1];
@@ -42,7 +45,13 @@ export function resolvePart(root: MimePart, path: readonly number[]): MimePart |
         cur = c;
         continue;
       }
-      if (!cur.message) return null;
+      // A part that is neither multipart nor message has one part, 1: itself
+      // (the rule for non-multipart messages applied to parts, as Dovecot does), once.
+      if (!cur.message) {
+        if (n !== 1) return null;
+        final = true;
+        continue;
+      }
       cur = cur.message;
       atMessage = true;
     }
@@ -51,6 +60,7 @@ export function resolvePart(root: MimePart, path: readonly number[]): MimePart |
       if (!c) return null;
       cur = c;
     } else if (n !== 1) return null;
+    else final = isLeaf(cur);
     atMessage = false;
   }
   return cur;

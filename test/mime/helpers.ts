@@ -16,14 +16,14 @@ export function fixtureNames(): string[] {
     .sort();
 }
 
-/** Dovecot's recorded answers for one fixture: item -> wire text (CR/LF unescaped, bytes as latin1). */
+/** Dovecot's recorded answers for one fixture: item -> wire text (`\\`, CR, LF unescaped; bytes as latin1). */
 export function dovecotAnswers(name: string): Record<string, string> {
   const text = readFileSync(join(FIXTURES, 'dovecot', name.replace(/\.eml$/, '.txt')), 'latin1');
   const out: Record<string, string> = {};
   for (const line of text.split('\n')) {
     if (!line) continue;
     const tab = line.indexOf('\t');
-    out[line.slice(0, tab)] = line.slice(tab + 1).replace(/\\r/g, '\r').replace(/\\n/g, '\n');
+    out[line.slice(0, tab)] = line.slice(tab + 1).replace(/\\([rn\\])/g, (_, c: string) => (c === 'r' ? '\r' : c === 'n' ? '\n' : '\\'));
   }
   return out;
 }

@@ -33,7 +33,11 @@ test('nested message sections (answers checked against Dovecot)', () => {
   assert.equal(get(raw, { path: [2, 2], text: 'TEXT' }), 'Innermost body\r\nline two');
   assert.equal(get(raw, { path: [2, 1], text: '' }), 'Middle text.');
   assert.equal(get(raw, { path: [9], text: '' }), '');
-  assert.equal(get(raw, { path: [1, 1], text: '' }), '');
+  // A leaf's part 1 is itself, once (Dovecot: BODY[1.1] is BODY[1], BODY[1.1.1] and BODY[2.2.1.1] are empty).
+  assert.equal(get(raw, { path: [1, 1], text: '' }), 'Forwarding a forward.');
+  assert.equal(get(raw, { path: [1, 1, 1], text: '' }), '');
+  assert.equal(get(raw, { path: [2, 2, 1, 1], text: '' }), '');
+  assert.equal(get(raw, { path: [1, 1], text: 'MIME' }), 'Content-Type: text/plain\r\n\r\n');
   assert.equal(get(raw, { path: [1], text: 'HEADER' }), '');
   assert.equal(sectionRange(parseMessage(raw), { path: [], text: 'MIME' }), null);
 });
