@@ -4,7 +4,7 @@
 import {
   parseMessage, walkParts, envelopeOf, formatEnvelope, formatBodyStructure, sectionBytes, sectionRange, binaryContent,
   previewPart, PREVIEW_MAX_INPUT,
-  buildPreview, Header, decodeEncodedWords, decodeTransferEncoding, decodeCharset, decodeBytes, getParam,
+  buildPreview, Header, fieldValue, decodeEncodedWords, decodeTransferEncoding, decodeCharset, decodeBytes, getParam,
   LEGACY_HEADER_CHARSET, type MimePart,
 } from '../mime/index.js';
 import type { MailStore, MessageBody } from '../store/types.js';
@@ -122,8 +122,14 @@ export async function searchContent(store: MailStore, mailboxId: number, uid: nu
       if (bodyText === null) {
         const texts: string[] = [];
         for (const p of walkParts(root)) {
+          // RFC 9051 §6.4.4 BODY: an attached message's header is part of the body.
+          if (p !== root && p.envelope) {
+            const h = Header.parse(raw, p.headerStart, p.headerEnd);
+            texts.push(h.fields.map((f) => `${f.name}: ${decodeEncodedWords(fieldValue(raw, f))}`).join('\n'));
+          }
           if (p.children || p.message) continue;
-          if (p.type === 'text' || p === root) texts.push(partText(raw, p));
+          // Text parts, message/* parts not looked into (delivery-status, partial, encoded rfc822), a non-text root.
+          if (p.type === 'text' || p.type === 'message' || p === root) texts.push(partText(raw, p));
         }
         bodyText = texts.join('\n');
       }

@@ -130,10 +130,13 @@ export function normalizeCharset(label: string): string {
   return c;
 }
 
-/** Whether iconv-lite can decode `label`. */
+/** Whether `label` can be decoded (iconv-lite, else the WHATWG TextDecoder). */
 export function charsetKnown(label: string): boolean {
+  const cs = normalizeCharset(label);
   try {
-    return iconv.encodingExists(normalizeCharset(label));
+    if (iconv.encodingExists(cs)) return true;
+    new TextDecoder(cs);
+    return true;
   } catch {
     return false;
   }
@@ -143,8 +146,13 @@ export function charsetKnown(label: string): boolean {
 export function decodeCharset(buf: Buffer, label: string): string | null {
   const cs = normalizeCharset(label);
   try {
-    if (!iconv.encodingExists(cs)) return null;
-    return iconv.decode(buf, cs);
+    if (iconv.encodingExists(cs)) return iconv.decode(buf, cs);
+  } catch {
+    return null;
+  }
+  // Charsets iconv-lite lacks (ISO-2022-JP, ISO-2022-KR, ...) through the WHATWG decoder.
+  try {
+    return new TextDecoder(cs).decode(buf);
   } catch {
     return null;
   }
