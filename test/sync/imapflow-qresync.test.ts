@@ -100,7 +100,7 @@ test('imapflow qresync: reopen after going offline reports exactly the vanished 
   assert.equal(re.uidValidity, uidValidity);
   assert.equal(re.exists, 4);
   // (imapflow keeps updating the mailbox object; keep the value SELECT gave.)
-  const reopenedModseq = re.highestModseq;
+  const reopenedModseq = re.highestModseq ?? 0n;
   assert.ok(reopenedModseq > modseq, 'HIGHESTMODSEQ grew');
   // Exactly the two expunged UIDs, as VANISHED (EARLIER), each once.
   assert.deepEqual(
