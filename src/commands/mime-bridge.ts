@@ -5,7 +5,7 @@ import {
   parseMessage, walkParts, envelopeOf, formatEnvelope, formatBodyStructure, sectionBytes, sectionRange, binaryContent,
   previewPart, PREVIEW_MAX_INPUT,
   buildPreview, Header, fieldValue, decodeEncodedWords, decodeTransferEncoding, decodeCharset, decodeBytes, getParam,
-  LEGACY_HEADER_CHARSET, type MimePart,
+  LEGACY_HEADER_CHARSET, sentDayOf, type MimePart,
 } from '../mime/index.js';
 import type { MailStore, MessageBody } from '../store/types.js';
 import type { MessageContent } from '../search/evaluate.js';
@@ -85,19 +85,6 @@ export async function previewText(body: MessageBody, p: ParsedMessage): Promise<
   return buildPreview(prefix, p.root);
 }
 
-const MONTHS: Record<string, number> = { jan: 0, feb: 1, mar: 2, apr: 3, may: 4, jun: 5, jul: 6, aug: 7, sep: 8, oct: 9, nov: 10, dec: 11 };
-
-/** The calendar day of a Date header in its own zone (RFC 9051 §6.4.4 SENT*: "disregarding time and timezone"). */
-function sentDay(value: string | null): number | null {
-  if (!value) return null;
-  const m = /(\d{1,2})\s+([A-Za-z]{3})[a-z]*\s+(\d{2,4})/.exec(value);
-  if (!m) return null;
-  const mon = MONTHS[m[2].toLowerCase()];
-  if (mon === undefined) return null;
-  let year = Number(m[3]);
-  if (m[3].length === 2) year += year < 50 ? 2000 : 1900; // RFC 5322 §4.3 obsolete two-digit years
-  return Math.floor(Date.UTC(year, mon, Number(m[1])) / 86_400_000);
-}
 
 function partText(raw: Buffer, part: MimePart): string {
   const body = raw.subarray(part.bodyStart, Math.min(part.bodyEnd, part.bodyStart + SEARCH_BODY_LIMIT));
@@ -135,6 +122,6 @@ export async function searchContent(store: MailStore, mailboxId: number, uid: nu
       }
       return bodyText;
     },
-    sentDay: () => sentDay(header.get('Date')),
+    sentDay: () => sentDayOf(header.get('Date')),
   };
 }

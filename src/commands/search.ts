@@ -9,7 +9,7 @@ import { formatSequenceSet, quoted } from '../wire/index.js';
 import { parseProgram, SearchSyntaxError, usesModseq, type Criterion } from '../search/program.js';
 import { enableCondstore } from './condstore.js';
 import type { MessageMeta } from '../store/types.js';
-import { evaluate, needsContent } from '../search/evaluate.js';
+import { evaluate, needsContent, usesHeaderIndex } from '../search/evaluate.js';
 import { searchContent } from './mime-bridge.js';
 
 type ReturnOpt = 'MIN' | 'MAX' | 'ALL' | 'COUNT' | 'SAVE';
@@ -95,12 +95,14 @@ async function runSearch(ctx: CommandContext, a: SearchArgs, uidMode: boolean) {
     const metas = await ctx.store.listMessages(view.mailboxId);
     meta = new Map(metas.map((m) => [m.uid, m]));
     const contentNeeded = needsContent(program);
+    const index = usesHeaderIndex(program) ? await ctx.store.headerIndex(view.mailboxId) : undefined;
     result = await evaluate(program, {
       uids: view.uids,
       meta,
       isRecent: (uid) => view.recent.has(uid),
       saved: () => s.savedSearch,
       content: contentNeeded ? (uid) => searchContent(ctx.store, view.mailboxId, uid) : async () => null,
+      index,
     });
   } catch (e) {
     // RFC 5182 §2.1: a failed SEARCH ... SAVE leaves "$" empty.

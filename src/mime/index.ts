@@ -35,3 +35,4 @@ export {
 export { decodeBase64, decodeQuotedPrintable, decodeTransferEncoding, knownEncoding } from './transfer.js';
 export { buildPreview, previewPart, htmlToText, normalizePreview, PREVIEW_MAX_CHARS, PREVIEW_MAX_INPUT } from './preview.js';
 export { serializeStructure, deserializeStructure, STRUCTURE_VERSION } from './serialize.js';
+export { sentDayOf } from './date.js';

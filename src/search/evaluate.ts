@@ -4,7 +4,7 @@
 // yields to the event loop regularly so other connections stay responsive
 // on 100k-message mailboxes (STYLE.md habit 14).
 import { dateToUtcMs, normalizeRanges, type SequenceSet } from '../wire/index.js';
-import type { MessageMeta } from '../store/types.js';
+import type { HeaderIndex, MessageMeta } from '../store/types.js';
 import type { Criterion } from './program.js';
 
 const DAY_MS = 86_400_000;
@@ -31,6 +31,22 @@ export interface SearchTarget {
   /** Resolve "$" (RFC 5182) to UIDs. */
   saved(): number[];
   content(uid: number): Promise<MessageContent | null>;
+  /** The store's SEARCH header index, when loaded: answers FROM/TO/CC/BCC/SUBJECT/SENT* without reading messages. */
+  index?: Map<number, HeaderIndex | null>;
+}
+
+const INDEXED_FIELDS = new Set(['from', 'to', 'cc', 'bcc', 'subject']);
+
+/** Whether the header index can help this program (so the caller loads it). */
+export function usesHeaderIndex(c: Criterion): boolean {
+  switch (c.k) {
+    case 'header': return INDEXED_FIELDS.has(c.field.toLowerCase());
+    case 'sentbefore': case 'senton': case 'sentsince': return true;
+    case 'not': return usesHeaderIndex(c.c);
+    case 'or': return usesHeaderIndex(c.a) || usesHeaderIndex(c.b);
+    case 'and': return c.cs.some(usesHeaderIndex);
+    default: return false;
+  }
 }
 
 function needsContent(c: Criterion): boolean {
@@ -128,16 +144,21 @@ export async function evaluate(program: Criterion, target: SearchTarget): Promis
         case 'since': return Math.floor(meta.internalDate / DAY_MS) >= dayOf(c.date);
         case 'modseq': return meta.modseq >= c.modseq;
         case 'sentbefore': case 'senton': case 'sentsince': {
-          const ct = await getContent();
-          const d = ct?.sentDay() ?? null;
+          const ix = target.index?.get(uid);
+          const d = ix ? ix.sentDay : ((await getContent())?.sentDay() ?? null);
           if (d === null) return false;
           const want = dayOf(c.date);
           return c.k === 'sentbefore' ? d < want : c.k === 'senton' ? d === want : d >= want;
         }
         case 'header': {
+          const needle = c.value.toLowerCase();
+          const field = c.field.toLowerCase();
+          if (needle !== '' && INDEXED_FIELDS.has(field)) {
+            const v = target.index?.get(uid)?.[field as 'from' | 'to' | 'cc' | 'bcc' | 'subject'];
+            if (typeof v === 'string') return v.includes(needle);
+          }
           const ct = await getContent();
           if (!ct) return false;
-          const needle = c.value.toLowerCase();
           return ct.headerValues(c.field).some((v) => v.toLowerCase().includes(needle));
         }
         case 'body': {

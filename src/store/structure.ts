@@ -1,6 +1,7 @@
 // The stored MIME structure of a message body, shared by every backend:
 // computed once when a body is stored (src/mime), read back on FETCH.
-import { deserializeStructure, parseMessage, serializeStructure, type MimePart } from '../mime/index.js';
+import { deserializeStructure, parseMessage, serializeStructure, Header, decodeEncodedWords, sentDayOf, type MimePart } from '../mime/index.js';
+import type { HeaderIndex } from './types.js';
 
 /** Parse a message and serialise its part tree for storage. */
 export function structureOf(data: Buffer): string {
@@ -15,4 +16,32 @@ export function loadStructure(json: string | null | undefined): MimePart | null 
   } catch {
     return null;
   }
+}
+
+/** Longest indexed value per header field (characters); longer values are cut, searches then read the message. */
+export const MAX_INDEXED_FIELD = 2000;
+
+/** Searchable header values: all fields of the name, RFC 2047-decoded, lower-cased, joined by newlines. */
+function indexed(header: Header, name: string): string | null {
+  const values = header.getAll(name);
+  if (values.length === 0) return '';
+  const text = values.map((v) => decodeEncodedWords(v)).join('\n').toLowerCase();
+  return text.length > MAX_INDEXED_FIELD ? null : text;
+}
+
+/** What the store keeps about a message besides its bytes: the part tree and the SEARCH header index. */
+export function describeMessage(data: Buffer): { structure: string; index: HeaderIndex } {
+  const root = parseMessage(data);
+  const header = Header.parse(data, root.headerStart, root.headerEnd);
+  return {
+    structure: serializeStructure(root),
+    index: {
+      from: indexed(header, 'From'),
+      to: indexed(header, 'To'),
+      cc: indexed(header, 'Cc'),
+      bcc: indexed(header, 'Bcc'),
+      subject: indexed(header, 'Subject'),
+      sentDay: sentDayOf(header.get('Date')),
+    },
+  };
 }

@@ -84,6 +84,22 @@ export interface MessageMeta {
   modseq: number;
 }
 
+/**
+ * The SEARCH index of one message (computed at APPEND): every From, To, Cc,
+ * Bcc and Subject field RFC 2047-decoded, lower-cased and joined by "\n"
+ * ("" when the message has no such field; null when the value was too long
+ * to index, so the searcher must read the message), and the Date header's
+ * calendar day (days since the epoch) or null.
+ */
+export interface HeaderIndex {
+  from: string | null;
+  to: string | null;
+  cc: string | null;
+  bcc: string | null;
+  subject: string | null;
+  sentDay: number | null;
+}
+
 /** A stored message body; bytes are read on demand so large messages stream. */
 export interface MessageBody {
   size: number;
@@ -208,6 +224,8 @@ export interface MailStore {
   expunge(mailboxId: number, uids?: number[]): Promise<number[]>;
   /** Keywords defined in the mailbox (for the FLAGS / PERMANENTFLAGS responses). */
   listKeywords(mailboxId: number): Promise<string[]>;
+  /** The SEARCH header index of every message of the mailbox, by UID (null for messages stored without one). */
+  headerIndex(mailboxId: number): Promise<Map<number, HeaderIndex | null>>;
   /** Messages whose modseq is above `modseq`, ascending by UID (RFC 7162 CHANGEDSINCE). */
   listChangedSince(mailboxId: number, modseq: number): Promise<MessageMeta[]>;
   /**

@@ -316,6 +316,25 @@ export function runStoreContract(name: string, open: () => Promise<StoreHarness>
           assert.deepEqual((await store.expungedSince(box.id, 0)).uids, [r.uids[0], r.uids[2]]);
         }));
 
+      test('the SEARCH header index holds decoded, lower-cased From/To/Cc/Bcc/Subject and the sent day', () =>
+        withStore(async ({ store, userId }) => {
+          const box = await store.createMailbox(userId, 'INBOX');
+          const data = Buffer.from(
+            'From: =?utf-8?q?J=C3=BCrgen?= <J@Example.COM>\r\nTo: a@x, b@y\r\nTo: c@z\r\nSubject: =?iso-8859-1?q?Gr=FC=DFe?=\r\n' +
+              'Date: Mon, 7 Feb 1994 21:52:25 -0800\r\n\r\nbody\r\n',
+          );
+          const r = await store.appendMessages(box.id, [{ data, flags: [] }, { data: msg(2), flags: [] }]);
+          const ix = await store.headerIndex(box.id);
+          const a = ix.get(r.uids[0]!);
+          assert.ok(a);
+          assert.equal(a.from, 'jürgen <j@example.com>');
+          assert.equal(a.to, 'a@x, b@y\nc@z');
+          assert.equal(a.cc, '');
+          assert.equal(a.subject, 'grüße');
+          assert.equal(a.sentDay, Math.floor(Date.UTC(1994, 1, 7) / 86_400_000));
+          assert.equal(ix.get(r.uids[1]!)?.sentDay, null);
+        }));
+
       test('a 5 MB message round-trips byte for byte', () =>
         withStore(async ({ store, userId }) => {
           const box = await store.createMailbox(userId, 'INBOX');

@@ -29,7 +29,7 @@ import {
 import type { BlobFiles } from './blobs.js';
 import { MAX_KEYWORDS_PER_MAILBOX, decodeFlags, encodeKeywords, parseFlags } from './flags.js';
 import { MessageOps } from './messages.js';
-import { structureOf } from '../structure.js';
+import { describeMessage } from '../structure.js';
 
 /** Longest address in bytes (RFC 5321 §4.5.3.1.3 paths are at most 256 octets; leave room for quoting). */
 export const MAX_ADDRESS_BYTES = 320;
@@ -194,7 +194,7 @@ export abstract class AddressOps extends MessageOps {
         if (v !== undefined && (!Number.isInteger(v) || v < 1 || v > MAX_U32)) throw new StoreError('CANNOT', 'UIDVALIDITY/UIDNEXT out of range');
       }
       if (!this.mailboxById(mailboxId)) throw new StoreError('TRYCREATE', 'no such mailbox');
-      const structures = items.map((it) => structureOf(it.data));
+      const described = items.map((it) => describeMessage(it.data));
       const ids = items.length > 0 ? this.allocBlobIds(items.length) : [];
       if (ids.length > 0) await this.blobs.writeAll(ids, items.map((it) => it.data));
       try {
@@ -220,7 +220,6 @@ export abstract class AddressOps extends MessageOps {
           const metas: MessageMeta[] = [];
           if (items.length > 0) {
             const kw = this.keywordResolver(mailboxId);
-            const insBlob = this.q('INSERT INTO blobs (id, size, structure) VALUES (?, ?, ?)');
             const insMsg = this.q(
               `INSERT INTO messages (mailbox_id, uid, blob_id, sysflags, keywords, internal_date, size, modseq)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -230,7 +229,7 @@ export abstract class AddressOps extends MessageOps {
               const { sys, keywords } = parsed[i]!;
               const kwCol = encodeKeywords(kw(keywords));
               const date = it.internalDate ?? now;
-              insBlob.run(ids[i]!, it.data.length, structures[i]);
+              this.insertBody(ids[i]!, it.data.length, described[i]!);
               insMsg.run(mailboxId, it.uid, ids[i]!, sys, kwCol, date, it.data.length, modseq);
               metas.push({ uid: it.uid, flags: decodeFlags(sys, kwCol), internalDate: date, size: it.data.length, modseq });
             });

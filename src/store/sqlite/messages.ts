@@ -16,13 +16,14 @@ import {
   type CopyResult,
   type Flag,
   type FlagOp,
+  type HeaderIndex,
   type MessageBody,
   type MessageMeta,
   type StoreFlagsResult,
 } from '../types.js';
 import type { BlobFiles } from './blobs.js';
 import { FLAG_DELETED } from './schema.js';
-import { structureOf, loadStructure } from '../structure.js';
+import { describeMessage, loadStructure } from '../structure.js';
 
 /**
  * Expunged UIDs remembered per mailbox for QRESYNC (RFC 7162 §3.2.10). A
@@ -186,8 +187,8 @@ export abstract class MessageOps {
       const parsed = items.map((it) => parseFlags(it.flags));
       const first = this.existing(mailboxId, 'TRYCREATE');
       if (items.length === 0) return { uidValidity: first.uid_validity, uids: [] };
-      // Parsed before the transaction: the tree is kept with the body (schema V2).
-      const structures = items.map((it) => structureOf(it.data));
+      // Parsed before the transaction: the tree and index are kept with the body (schema V2, V5).
+      const described = items.map((it) => describeMessage(it.data));
       const ids = this.allocBlobIds(items.length);
       await this.blobs.writeAll(
         ids,
@@ -200,19 +201,18 @@ export abstract class MessageOps {
           const kw = new KeywordTable(this, mailboxId);
           const modseq = mb.highest_modseq + 1;
           const now = Date.now();
-          const insBlob = this.q('INSERT INTO blobs (id, size, structure) VALUES (?, ?, ?)');
           const insMsg = this.q(
             `INSERT INTO messages (mailbox_id, uid, blob_id, sysflags, keywords, internal_date, size, modseq)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
           );
           const metas: MessageMeta[] = [];
           items.forEach((it, i) => {
+            this.insertBody(ids[i]!, it.data.length, described[i]!);
             const uid = mb.uid_next + i;
             const { sys, keywords } = parsed[i]!;
             const kwCol = encodeKeywords(kw.resolve(keywords));
             const date = it.internalDate ?? now;
             const size = it.data.length;
-            insBlob.run(ids[i]!, size, structures[i]);
             insMsg.run(mailboxId, uid, ids[i]!, sys, kwCol, date, size, modseq);
             metas.push({ uid, flags: decodeFlags(sys, kwCol), internalDate: date, size, modseq });
           });
@@ -421,6 +421,32 @@ export abstract class MessageOps {
     if (cut === undefined) return;
     this.q('DELETE FROM expunged WHERE mailbox_id = ? AND modseq <= ?').run(mailboxId, cut);
     this.q('UPDATE mailboxes SET tombstone_floor = max(tombstone_floor, ?) WHERE id = ?').run(cut, mailboxId);
+  }
+
+  /** The row of a new body: size, MIME structure and SEARCH header index (inside the caller's transaction). */
+  protected insertBody(id: number, size: number, d: ReturnType<typeof describeMessage>): void {
+    const ix = d.index;
+    this.q(
+      `INSERT INTO blobs (id, size, structure, idx_from, idx_to, idx_cc, idx_bcc, idx_subject, idx_sent_day, indexed)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
+    ).run(id, size, d.structure, ix.from, ix.to, ix.cc, ix.bcc, ix.subject, ix.sentDay);
+  }
+
+  headerIndex(mailboxId: number): Promise<Map<number, HeaderIndex | null>> {
+    return this.run(() => {
+      this.existing(mailboxId);
+      const rows = this.q(
+        `SELECT m.uid, b.indexed, b.idx_from, b.idx_to, b.idx_cc, b.idx_bcc, b.idx_subject, b.idx_sent_day
+         FROM messages m JOIN blobs b ON b.id = m.blob_id WHERE m.mailbox_id = ? ORDER BY m.uid`,
+      )
+        .raw()
+        .all(mailboxId) as [number, number, string | null, string | null, string | null, string | null, string | null, number | null][];
+      const out = new Map<number, HeaderIndex | null>();
+      for (const [uid, ok, from, to, cc, bcc, subject, sentDay] of rows) {
+        out.set(uid, ok ? { from, to, cc, bcc, subject, sentDay } : null);
+      }
+      return out;
+    });
   }
 
   listChangedSince(mailboxId: number, modseq: number): Promise<MessageMeta[]> {

@@ -208,7 +208,20 @@ CREATE TRIGGER messages_quota_ad AFTER DELETE ON messages BEGIN
 END;
 `;
 
-export const MIGRATIONS: readonly string[] = [V1, V2, V3, V4];
+// V5: the SEARCH header index (src/store/structure.ts describeMessage), kept
+// with the body like the structure, so FROM/TO/CC/BCC/SUBJECT/SENT* searches
+// never open message files. NULL for bodies stored before V5.
+const V5 = `
+ALTER TABLE blobs ADD COLUMN idx_from TEXT;
+ALTER TABLE blobs ADD COLUMN idx_to TEXT;
+ALTER TABLE blobs ADD COLUMN idx_cc TEXT;
+ALTER TABLE blobs ADD COLUMN idx_bcc TEXT;
+ALTER TABLE blobs ADD COLUMN idx_subject TEXT;
+ALTER TABLE blobs ADD COLUMN idx_sent_day INTEGER;
+ALTER TABLE blobs ADD COLUMN indexed INTEGER NOT NULL DEFAULT 0;
+`;
+
+export const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** Brings the database to SCHEMA_VERSION; refuses a database from a newer Quire. */
