@@ -33,6 +33,8 @@ export class SelectedView {
   private maxUid: number;
   /** Latest flags of messages whose change is queued for a FETCH response. */
   highestModseq: number;
+  /** Lowest modseq of an expunge not yet announced (Infinity when none): HIGHESTMODSEQ told to the client stays below it. */
+  private pendingExpungeModseq = Infinity;
   /** Keywords the client has been told about (lower case -> spelling), for FLAGS / PERMANENTFLAGS updates. */
   private readonly keywords = new Map<string, string>();
 
@@ -110,7 +112,11 @@ export class SelectedView {
     // be sent (FETCH, STORE, COPY) must not treat these messages as live
     // (RFC 2180 §4.1, §4.4; RFC 9051 §7.1 EXPUNGEISSUED).
     if (change.kind === 'expunge') {
-      for (const uid of change.uids) if (this.seqOf(uid) !== 0) this.expungedPending.add(uid);
+      for (const uid of change.uids) {
+        if (this.seqOf(uid) === 0) continue;
+        this.expungedPending.add(uid);
+        this.pendingExpungeModseq = Math.min(this.pendingExpungeModseq, change.modseq);
+      }
     }
   }
 
@@ -166,6 +172,7 @@ export class SelectedView {
     if (allowExpunge && this.expungedPending.size > 0) {
       const gone = [...this.expungedPending].sort((a, b) => a - b);
       this.expungedPending.clear();
+      this.pendingExpungeModseq = Infinity;
       if (opts.vanished) {
         out.push(`VANISHED ${compress(gone)}`);
         const goneSet = new Set(gone);
@@ -200,6 +207,14 @@ export class SelectedView {
         const flags = opts.flagsOf ? opts.flagsOf(m) : `(${m.flags.join(' ')})`;
         out.push(`${seq} FETCH (UID ${m.uid} FLAGS ${flags}${opts.condstore ? ` MODSEQ (${m.modseq})` : ''})`);
       }
+    }
+    if (existsChanged && opts.condstore) {
+      // New messages come with no MODSEQ of their own: tell the new HIGHESTMODSEQ
+      // (RFC 7162 §3.1.2.1 response code; §6: a client MUST use it), as Dovecot
+      // does, or a resyncing client takes them for changed messages next time.
+      // Never past an expunge not yet announced (RFC 7162 §3.2).
+      const safe = this.expungedPending.size ? Math.min(this.highestModseq, this.pendingExpungeModseq - 1) : this.highestModseq;
+      out.push(`OK [HIGHESTMODSEQ ${safe}] Highest mailbox mod-sequence`);
     }
     return out;
   }
