@@ -79,3 +79,8 @@ test('a line out of order fails; <> accepts any position', async () => {
 test('@quiet fails when the connection is sent something', async () => {
   await assert.rejects(run(`${select}A: a2 NOOP\n@quiet A\n`), /should have received nothing/);
 });
+
+test('<| lines: at least one must match, the tagged reply counts', async () => {
+  await run(`${select}A: a2 NOOP\nA<| * 9 EXISTS\nA<| a2 OK NOOP \${*}\nA< a2 OK \${*}\n`);
+  await assert.rejects(run(`${select}A: a2 NOOP\nA<| * 9 EXISTS\nA<| a2 OK [X] \${*}\nA< a2 OK \${*}\n`), /tagged reply before every expected line/);
+});

@@ -11,6 +11,9 @@
 //   A< * 3 EXISTS                   A must receive this line, in this order
 //   A<> * OK [UIDNEXT 4] ${*}       ... this line, in any position
 //   A<? * ${#} RECENT               ... may receive lines like this (any number)
+//   A<| * OK [HIGHESTMODSEQ ${#}] ${*}   at least one line of the block must match
+//                                   one of its <| lines (a line matched
+//                                   otherwise, e.g. the tagged reply, counts)
 //   A< a1 OK ${*}                   the tagged reply ends the expectation block
 //
 // Connections are named by one capital letter; each is opened and logged in
@@ -49,7 +52,7 @@
 // instead of starting one.
 import { RawClient, message } from '../helpers/imap.js';
 
-export type Mode = 'ordered' | 'any' | 'optional';
+export type Mode = 'ordered' | 'any' | 'optional' | 'oneof';
 
 export type Step =
   | { kind: 'send'; conn: string; text: string; line: number }
@@ -93,9 +96,9 @@ export function parseScript(name: string, text: string): Script {
     } else if ((m = /^([A-Z]):\s?(.*)$/.exec(raw))) {
       conns.add(m[1]);
       steps.push({ kind: 'send', conn: m[1], text: m[2], line });
-    } else if ((m = /^([A-Z])(<>|<\?|<)\s?(.*)$/.exec(raw))) {
+    } else if ((m = /^([A-Z])(<>|<\?|<\||<)\s?(.*)$/.exec(raw))) {
       conns.add(m[1]);
-      const mode: Mode = m[2] === '<' ? 'ordered' : m[2] === '<>' ? 'any' : 'optional';
+      const mode: Mode = m[2] === '<' ? 'ordered' : m[2] === '<>' ? 'any' : m[2] === '<|' ? 'oneof' : 'optional';
       steps.push({ kind: 'expect', conn: m[1], mode, pattern: m[3], line });
     } else throw new ScriptError(`${name}:${line}: cannot parse: ${raw}`);
   }
@@ -407,12 +410,16 @@ async function runBlock(
   const ordered = block.filter((e) => e.mode === 'ordered');
   const any = block.filter((e) => e.mode === 'any');
   const optional = block.filter((e) => e.mode === 'optional');
+  const oneOf = block.filter((e) => e.mode === 'oneof');
+  let oneOfMet = oneOf.length === 0;
   // The block ends at the tagged reply of a command in flight that it names.
-  const tag = [...inFlight].find((t) => block.some((e) => e.mode !== 'optional' && e.pattern.startsWith(`${t} `))) ?? null;
+  const tag = [...inFlight].find((t) => block.some((e) => (e.mode === 'ordered' || e.mode === 'any') && e.pattern.startsWith(`${t} `))) ?? null;
   const received: string[] = [];
   let next = 0;
   const fail = (why: string): never => {
-    const missing = [...ordered.slice(next), ...any].map((e) => `    ${conn}${e.mode === 'any' ? '<>' : '<'} ${e.pattern}   (line ${e.line})`);
+    const missing = [...ordered.slice(next), ...any, ...(oneOfMet ? [] : oneOf)].map(
+      (e) => `    ${conn}${e.mode === 'any' ? '<>' : e.mode === 'oneof' ? '<|' : '<'} ${e.pattern}   (line ${e.line})`,
+    );
     throw new ScriptError(
       `${where(block[0].line)}: ${why}\n  ${conn} received:\n${received.map((l) => `    ${JSON.stringify(l)}`).join('\n') || '    (nothing)'}\n  still expected:\n${missing.join('\n') || '    (nothing)'}`,
     );
@@ -421,7 +428,7 @@ async function runBlock(
     for (const [k, v] of b) vars.set(k, v);
   };
   for (;;) {
-    const done = next === ordered.length && any.length === 0;
+    const done = next === ordered.length && any.length === 0 && oneOfMet;
     if (done && tag === null) return;
     let line: string;
     try {
@@ -432,6 +439,15 @@ async function runBlock(
     received.push(line);
     if (TRACE) console.log(`${where(block[0].line)} ${conn}< ${line}`);
     let b: Map<string, string> | null = null;
+    let oneOfHit = false;
+    for (const e of oneOf) {
+      const ob = matchLine(e.pattern, line, vars);
+      if (ob) {
+        apply(ob);
+        oneOfMet = oneOfHit = true;
+        break;
+      }
+    }
     if (next < ordered.length && (b = matchLine(ordered[next].pattern, line, vars))) {
       next++;
       apply(b);
@@ -440,13 +456,13 @@ async function runBlock(
       if (k >= 0) {
         any.splice(k, 1);
         apply(b!);
-      } else if (![...optional.map((e) => e.pattern), ...ignores].some((p) => matchLine(p, line, vars))) {
+      } else if (!oneOfHit && ![...optional.map((e) => e.pattern), ...ignores].some((p) => matchLine(p, line, vars))) {
         return fail(`unexpected line ${JSON.stringify(line)}`);
       }
     }
     if (tag !== null && line.startsWith(`${tag} `)) {
       inFlight.delete(tag);
-      if (next < ordered.length || any.length > 0) return fail('tagged reply before every expected line');
+      if (next < ordered.length || any.length > 0 || !oneOfMet) return fail('tagged reply before every expected line');
       return;
     }
   }
