@@ -13,7 +13,10 @@ import { fileURLToPath } from 'node:url';
 
 export const BENCH_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const ROOT = path.resolve(BENCH_DIR, '..');
-export const DOVECOT_PEER = process.env.DOVECOT_PEER_BIN ?? '/work/shared/peers/dovecot/dovecot-peer';
+export const DOVECOT_PEER =
+  process.env.DOVECOT_PEER_BIN ??
+  [path.resolve(ROOT, '../shared/peers/dovecot/dovecot-peer'), '/work/shared/peers/dovecot/dovecot-peer'].find((p) => existsSync(p)) ??
+  '/work/shared/peers/dovecot/dovecot-peer';
 export const HOST = '127.0.0.1';
 
 export interface Server {
@@ -246,7 +249,7 @@ export function dovecotPeer(dir: string, port: number, lmtp: number): DovecotPee
 }
 
 export function peerCmd(p: DovecotPeer, ...args: string[]): string {
-  const r = spawnSync(DOVECOT_PEER, args, { env: p.env, encoding: 'utf8' });
+  const r = spawnSync('bash', [DOVECOT_PEER, ...args], { env: p.env, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`dovecot-peer ${args.join(' ')}: ${r.stderr}${r.stdout}`);
   return r.stdout;
 }

@@ -165,7 +165,6 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
     out.push(`This password is shown only once. Change it with \`quire user passwd ${firstUser.name}\`.`);
   }
   out.push('');
-  process.stdout.write(out.join('\n') + '\n');
 
   let closing = false;
   const shutdown = (signal: string): void => {
@@ -202,6 +201,8 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
+  // The banner last: whoever waits for it may signal us at once, and the handlers are in place.
+  process.stdout.write(out.join('\n') + '\n');
 }
 
 function buildProgram(): Command {

@@ -43,6 +43,29 @@ function sectionName(i: Extract<FetchItem, { section: SectionSpec }>): string {
   return `${base}[${t}]`;
 }
 
+/** The text of an item answered from metadata alone, or null for items that need the message. */
+function metaItem(s: CommandContext['session'], item: FetchItem, meta: MessageMeta): string | null {
+  switch (item.kind) {
+    case 'UID': return `UID ${meta.uid}`;
+    case 'FLAGS': return `FLAGS ${flagsOf(s, meta)}`;
+    case 'INTERNALDATE': return `INTERNALDATE "${formatDateTime(meta.internalDate)}"`;
+    case 'RFC822.SIZE': return `RFC822.SIZE ${meta.size}`;
+    case 'MODSEQ': return `MODSEQ (${meta.modseq})`;
+    default: return null;
+  }
+}
+
+/**
+ * One FETCH response for items that need no message bytes (the resync of a
+ * caching client: UID FETCH 1:* (UID FLAGS)); the caller writes many at once.
+ */
+export function renderMetaLine(s: CommandContext['session'], seq: number, meta: MessageMeta, items: FetchItem[], seenNow: boolean): string {
+  const parts = items.map((i) => metaItem(s, i, meta)!);
+  // RFC 9051 §6.4.5: when FETCH sets \Seen, the new flags are reported too.
+  if (seenNow && !items.some((i) => i.kind === 'FLAGS')) parts.push(`FLAGS ${flagsOf(s, meta)}`);
+  return `* ${seq} FETCH (${parts.join(' ')})\r\n`;
+}
+
 export async function renderMessage(
   ctx: CommandContext,
   seq: number,
@@ -97,11 +120,10 @@ export async function renderMessage(
       continue;
     }
     switch (item.kind) {
-      case 'UID': add(`UID ${meta.uid}`); break;
-      case 'FLAGS': add(`FLAGS ${flagsOf(s, meta)}`); flagsSent = true; break;
-      case 'INTERNALDATE': add(`INTERNALDATE "${formatDateTime(meta.internalDate)}"`); break;
-      case 'RFC822.SIZE': add(`RFC822.SIZE ${meta.size}`); break;
-      case 'MODSEQ': add(`MODSEQ (${meta.modseq})`); break;
+      case 'UID': case 'FLAGS': case 'INTERNALDATE': case 'RFC822.SIZE': case 'MODSEQ':
+        add(metaItem(s, item, meta)!);
+        if (item.kind === 'FLAGS') flagsSent = true;
+        break;
       case 'ENVELOPE': {
         const st = await messageStructure(body!);
         add('ENVELOPE ');

@@ -6,10 +6,10 @@ import { ArgReader, isAtom, parseNumber } from './args.js';
 import { resolveUids, SequenceError } from '../session/resolve.js';
 import { normalizeRanges, type SequenceSet } from '../wire/index.js';
 import { enableCondstore, vanishedSince } from './condstore.js';
-import { renderMessage, type FetchItem, type SectionSpec, needsBody, setsSeen } from './fetch-items.js';
+import { renderMessage, renderMetaLine, type FetchItem, type SectionSpec, needsBody, setsSeen } from './fetch-items.js';
 
 /** Most messages whose metadata is loaded at once; bounds memory on `1:*` over 100k messages. */
-const FETCH_BATCH = 500;
+const FETCH_BATCH = 1000;
 /** Most data items in one FETCH. */
 const MAX_FETCH_ITEMS = 100;
 
@@ -184,6 +184,18 @@ async function runFetch(ctx: CommandContext, a: FetchArgs, uidMode: boolean) {
       }
     }
     missing += batch.length - metas.length;
+    if (!wantBody) {
+      // Metadata only: the whole batch leaves in one write.
+      let text = '';
+      for (const m of metas) {
+        const seq = view.seqOf(m.uid);
+        if (!seq) continue;
+        const seen = seenNow.has(m.uid);
+        text += renderMetaLine(s, seq, m, seen && s.condstore ? withUidModseq(items) : items, seen);
+      }
+      ctx.out.raw(text);
+      metas = [];
+    }
     for (const m of metas) {
       const seq = view.seqOf(m.uid);
       if (!seq) continue;
@@ -198,6 +210,8 @@ async function runFetch(ctx: CommandContext, a: FetchArgs, uidMode: boolean) {
       await renderMessage(ctx, seq, m, body, its, seen);
     }
     await ctx.out.drain();
+    // Let other connections run between batches (STYLE.md habit 14).
+    if (i + FETCH_BATCH < uids.length) await new Promise((r) => setImmediate(r));
   }
   if (missing > 0) {
     // RFC 9051 §7.1 EXPUNGEISSUED: some requested messages were expunged by another session.

@@ -104,37 +104,39 @@ export async function selectMailbox(ctx: CommandContext, name: string, readOnly:
     // the CLOSED response code marks the boundary (RFC 9051 §7.1, RFC 7162 §3.2.11).
     s.selected = null;
     s.state = 'auth';
-    if (s.rev2 || s.qresync) ctx.out.untagged('OK [CLOSED] Previous mailbox closed');
+    // RFC 7162 §3.2.11: a server advertising CONDSTORE/QRESYNC sends it to every client.
+    ctx.out.untagged('OK [CLOSED] Previous mailbox closed');
   }
   s.savedSearch = [];
   const info = await ctx.store.getMailbox(s.user!.id, name);
   if (!info) throw no('Mailbox does not exist', 'NONEXISTENT');
   s.pendingSelect = { mailboxId: info.id, changes: [] };
-  let messages;
+  let uids: number[];
   let firstRecent = Infinity;
+  let firstUnseenUid = 0;
   try {
-    messages = await ctx.store.listMessages(info.id);
+    // Only the UIDs: counts come from the mailbox's counters, flags are fetched when asked for.
+    uids = await ctx.store.listUids(info.id);
+    if (s.recentEnabled) firstUnseenUid = await ctx.store.firstUnseenUid(info.id);
     if (s.recentEnabled && !readOnly) firstRecent = await ctx.store.claimRecent(info.id);
     else if (s.recentEnabled) {
       // RFC 3501 §6.3.2: EXAMINE changes nothing, including the loss of \Recent, but it
       // still reports the recent messages (as Dovecot does). They are the highest UIDs.
       const { recent } = await ctx.store.mailboxStatus(info.id);
-      if (recent > 0) firstRecent = messages[Math.max(0, messages.length - recent)]?.uid ?? Infinity;
+      if (recent > 0) firstRecent = uids[Math.max(0, uids.length - recent)] ?? Infinity;
     }
   } catch (e) {
     s.pendingSelect = null;
     throw e;
   }
   const keywords = await ctx.store.listKeywords(info.id);
-  const view = new SelectedView(info.id, info.name, readOnly, info.uidValidity, messages, info.highestModseq, keywords);
+  const view = new SelectedView(info.id, info.name, readOnly, info.uidValidity, uids, info.highestModseq, keywords);
   for (const c of s.pendingSelect.changes) view.enqueue(c);
   s.pendingSelect = null;
-  let firstUnseen = 0;
-  for (let i = 0; i < messages.length; i++) {
-    const m = messages[i];
-    if (m.uid >= firstRecent) view.recent.add(m.uid);
-    if (!firstUnseen && !m.flags.includes('\\Seen')) firstUnseen = i + 1;
+  if (firstRecent !== Infinity) {
+    for (let i = view.lowerBound(firstRecent); i < uids.length; i++) view.recent.add(uids[i]);
   }
+  const firstUnseen = firstUnseenUid ? view.seqOf(firstUnseenUid) : 0;
   s.selected = view;
   s.state = 'selected';
   const flags = [...SYSTEM_FLAG_LIST, ...keywords].join(' ');

@@ -239,7 +239,8 @@ export class Connection {
     this.uncork();
     this.decoder.expectLine();
     const ev = await this.nextEvent();
-    if (!ev) throw new Error('connection closed');
+    // The client went away mid-command (e.g. during IDLE): not a server error.
+    if (!ev) throw new ImapError('BAD', 'Connection closed');
     if (ev.type === 'line') return ev.line;
     if (ev.type === 'error') {
       if (ev.fatal) this.destroy();

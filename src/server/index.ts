@@ -76,7 +76,7 @@ export async function startServer(store: MailStore, auth: Authenticator, opts: S
       imap.push(await listen(s, addr));
     }
     for (const addr of opts.imaps) {
-      const s = tls.createServer({ secureContext, handshakeTimeout: TLS_HANDSHAKE_MS, minVersion: 'TLSv1.2' }, (sock) => accept(sock, true));
+      const s = tls.createServer({ key: opts.tls.key, cert: opts.tls.cert, handshakeTimeout: TLS_HANDSHAKE_MS, minVersion: 'TLSv1.2' }, (sock) => accept(sock, true));
       s.on('tlsClientError', (err) => opts.log.debug('TLS handshake failed', { error: err.message }));
       servers.push(s);
       imaps.push(await listen(s, addr));

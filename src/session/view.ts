@@ -43,16 +43,16 @@ export class SelectedView {
     public mailboxName: string,
     readonly readOnly: boolean,
     readonly uidValidity: number,
-    messages: readonly MessageMeta[],
+    /** The mailbox's UIDs, ascending (the view takes ownership of the array). */
+    uids: number[],
     highestModseq: number,
-    /** Keywords announced by SELECT's FLAGS response, in its order (defaults to those on `messages`). */
+    /** Keywords announced by SELECT's FLAGS response, in its order. */
     keywords: readonly string[] = [],
   ) {
-    this.uids = messages.map((m) => m.uid);
+    this.uids = uids;
     this.maxUid = this.uids.length ? this.uids[this.uids.length - 1] : 0;
     this.highestModseq = highestModseq;
     this.noteKeywords(keywords);
-    for (const m of messages) this.noteKeywords(m.flags);
   }
 
   /** Record keywords in `flags`; true if one was new to the client. */

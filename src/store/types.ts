@@ -211,6 +211,10 @@ export interface MailStore {
   appendMessages(mailboxId: number, items: AppendInput[]): Promise<AppendResult>;
   /** All messages of the mailbox in ascending UID order. */
   listMessages(mailboxId: number): Promise<MessageMeta[]>;
+  /** Just the UIDs of the mailbox, ascending (what SELECT needs; cheap at 100k messages). */
+  listUids(mailboxId: number): Promise<number[]>;
+  /** The lowest UID without \Seen, or 0 when every message is seen (RFC 3501 OK [UNSEEN n]). */
+  firstUnseenUid(mailboxId: number): Promise<number>;
   /** Metadata of the given UIDs that still exist, ascending. */
   getMessages(mailboxId: number, uids: number[]): Promise<MessageMeta[]>;
   /** The body of one message, or null if it was expunged. */

@@ -22,7 +22,7 @@ import {
   type StoreFlagsResult,
 } from '../types.js';
 import type { BlobFiles } from './blobs.js';
-import { FLAG_DELETED } from './schema.js';
+import { FLAG_DELETED, FLAG_SEEN } from './schema.js';
 import { describeMessage, loadStructure } from '../structure.js';
 
 /**
@@ -157,6 +157,22 @@ export abstract class MessageOps {
   }
 
   private rowsFor(mailboxId: number, uids: readonly number[]): MetaRow[] {
+    let min = Infinity;
+    let max = 0;
+    for (const u of uids) {
+      if (u < min) min = u;
+      if (u > max) max = u;
+    }
+    // Dense sets (the usual "1:*" or a page of a message list) are a range scan
+    // of the primary key, filtered here; sparse ones go through json_each.
+    if (uids.length > 0 && max - min + 1 <= uids.length * 4) {
+      const rows = this.q(`SELECT ${META_COLS} FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid`)
+        .raw()
+        .all(mailboxId, min, max) as MetaRow[];
+      if (max - min + 1 === uids.length) return rows;
+      const want = new Set(uids);
+      return rows.filter((r) => want.has(r[0] as number));
+    }
     return this.q(
       `SELECT ${META_COLS} FROM messages WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?)) ORDER BY uid`,
     )
@@ -240,6 +256,23 @@ export abstract class MessageOps {
       const out = new Array<MessageMeta>(rows.length);
       for (let i = 0; i < rows.length; i++) out[i] = meta(rows[i]!);
       return out;
+    });
+  }
+
+  listUids(mailboxId: number): Promise<number[]> {
+    return this.run(() => {
+      this.existing(mailboxId);
+      return this.q('SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid').pluck().all(mailboxId) as number[];
+    });
+  }
+
+  firstUnseenUid(mailboxId: number): Promise<number> {
+    return this.run(() => {
+      this.existing(mailboxId);
+      const uid = this.q(`SELECT uid FROM messages WHERE mailbox_id = ? AND (sysflags & ${FLAG_SEEN}) = 0 ORDER BY uid LIMIT 1`)
+        .pluck()
+        .get(mailboxId) as number | undefined;
+      return uid ?? 0;
     });
   }
 
