@@ -10,6 +10,7 @@ import { parseProgram, SearchSyntaxError, usesModseq, type Criterion } from '../
 import { enableCondstore } from './condstore.js';
 import type { MessageMeta } from '../store/types.js';
 import { evaluate, needsContent, usesHeaderIndex } from '../search/evaluate.js';
+import { toMetaFilter } from '../search/meta.js';
 import { searchContent } from './mime-bridge.js';
 
 type ReturnOpt = 'MIN' | 'MAX' | 'ALL' | 'COUNT' | 'SAVE';
@@ -92,6 +93,13 @@ async function runSearch(ctx: CommandContext, a: SearchArgs, uidMode: boolean) {
   if (withModseq) enableCondstore(ctx);
   let meta: Map<number, MessageMeta>;
   try {
+    const filter = toMetaFilter(program, { uids: view.uids, recent: view.recent, saved: s.savedSearch });
+    if (filter && !withModseq) {
+      // Metadata only: the store's index answers; keep what the client can see.
+      result = (await ctx.store.searchMeta(view.mailboxId, filter)).filter((u) => view.seqOf(u) !== 0);
+      meta = new Map();
+      return answer(ctx, a, uidMode, result, meta, withModseq);
+    }
     const metas = await ctx.store.listMessages(view.mailboxId);
     meta = new Map(metas.map((m) => [m.uid, m]));
     const contentNeeded = needsContent(program);
@@ -109,6 +117,13 @@ async function runSearch(ctx: CommandContext, a: SearchArgs, uidMode: boolean) {
     if (a.ret?.includes('SAVE')) s.savedSearch = [];
     throw e;
   }
+  return answer(ctx, a, uidMode, result, meta, withModseq);
+}
+
+/** The untagged SEARCH / ESEARCH response and SAVE handling (RFC 9051 §7.3.4, RFC 4731, RFC 5182). */
+function answer(ctx: CommandContext, a: SearchArgs, uidMode: boolean, result: number[], meta: Map<number, MessageMeta>, withModseq: boolean) {
+  const s = ctx.session;
+  const view = s.selected!;
   const nums = uidMode ? result : result.map((u) => view.seqOf(u));
   const ret = a.ret ?? (s.rev2 ? ['ALL' as ReturnOpt] : null);
   // RFC 7162 §3.1.6 / §3.1.10: with MODSEQ, results carry the highest mod-sequence of the messages returned.

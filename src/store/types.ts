@@ -142,10 +142,25 @@ export interface CopyResult {
   destUids: number[];
 }
 
-/** Search criteria the store can answer from its index; the rest is evaluated in src/search. */
-export interface MessageFilter {
-  uids?: number[];
-}
+/**
+ * A SEARCH program over metadata only (flags, sizes, internal dates, UIDs,
+ * mod-sequences: RFC 9051 §6.4.4, RFC 7162 §3.1.5), which a backend answers
+ * from its index without reading messages. src/search builds it; keys that
+ * need message content never appear here.
+ */
+export type MetaFilter =
+  | { k: 'all' }
+  | { k: 'none' }
+  | { k: 'flag'; flag: Flag; present: boolean }
+  /** Ascending, non-overlapping UID ranges. */
+  | { k: 'uids'; ranges: { start: number; end: number }[] }
+  | { k: 'larger' | 'smaller'; n: number }
+  /** INTERNALDATE compared by calendar day (days since the epoch, UTC). */
+  | { k: 'before' | 'on' | 'since'; day: number }
+  | { k: 'modseq'; modseq: number }
+  | { k: 'not'; f: MetaFilter }
+  | { k: 'or'; a: MetaFilter; b: MetaFilter }
+  | { k: 'and'; fs: MetaFilter[] };
 
 /**
  * Change records, published after the commit, in commit order, to every
@@ -211,6 +226,8 @@ export interface MailStore {
   appendMessages(mailboxId: number, items: AppendInput[]): Promise<AppendResult>;
   /** All messages of the mailbox in ascending UID order. */
   listMessages(mailboxId: number): Promise<MessageMeta[]>;
+  /** UIDs of the messages matching a metadata-only filter, ascending. */
+  searchMeta(mailboxId: number, filter: MetaFilter): Promise<number[]>;
   /** Just the UIDs of the mailbox, ascending (what SELECT needs; cheap at 100k messages). */
   listUids(mailboxId: number): Promise<number[]>;
   /** The lowest UID without \Seen, or 0 when every message is seen (RFC 3501 OK [UNSEEN n]). */

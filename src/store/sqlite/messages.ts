@@ -17,6 +17,7 @@ import {
   type Flag,
   type FlagOp,
   type HeaderIndex,
+  type MetaFilter,
   type MessageBody,
   type MessageMeta,
   type StoreFlagsResult,
@@ -24,6 +25,7 @@ import {
 import type { BlobFiles } from './blobs.js';
 import { FLAG_DELETED, FLAG_SEEN } from './schema.js';
 import { describeMessage, loadStructure } from '../structure.js';
+import { compileFilter } from './search.js';
 
 /**
  * Expunged UIDs remembered per mailbox for QRESYNC (RFC 7162 §3.2.10). A
@@ -256,6 +258,15 @@ export abstract class MessageOps {
       const out = new Array<MessageMeta>(rows.length);
       for (let i = 0; i < rows.length; i++) out[i] = meta(rows[i]!);
       return out;
+    });
+  }
+
+  searchMeta(mailboxId: number, filter: MetaFilter): Promise<number[]> {
+    return this.run(() => {
+      this.existing(mailboxId);
+      const { sql, params } = compileFilter(filter);
+      // Not cached as a prepared statement: the condition's shape varies per program.
+      return this.db.prepare(`SELECT uid FROM messages WHERE mailbox_id = ? AND (${sql}) ORDER BY uid`).pluck().all(mailboxId, ...params) as number[];
     });
   }
 

@@ -1,0 +1,73 @@
+// Turning a SEARCH program into a store MetaFilter when it needs no message
+// content, so the backend answers it from its index (STYLE.md: search/
+// compiles what a backend can run). Sequence numbers, \Recent and "$" are
+// session notions: they become UID ranges here, from the session's view.
+import { dateToUtcMs, normalizeRanges, type SequenceSet } from '../wire/index.js';
+import type { MetaFilter } from '../store/types.js';
+import type { Criterion } from './program.js';
+
+const DAY_MS = 86_400_000;
+
+export interface ViewFacts {
+  /** Client-visible UIDs, ascending (index + 1 = sequence number). */
+  uids: readonly number[];
+  recent: ReadonlySet<number>;
+  saved: readonly number[];
+}
+
+function rangesOf(sorted: readonly number[]): { start: number; end: number }[] {
+  const out: { start: number; end: number }[] = [];
+  for (const u of sorted) {
+    const last = out[out.length - 1];
+    if (last && u === last.end + 1) last.end = u;
+    else if (!last || u > last.end) out.push({ start: u, end: u });
+  }
+  return out;
+}
+
+function setToUids(set: SequenceSet, seqMode: boolean, v: ViewFacts): MetaFilter {
+  if (set.saved) return { k: 'uids', ranges: rangesOf([...v.saved].sort((a, b) => a - b)) };
+  const uids = v.uids;
+  if (uids.length === 0) return { k: 'none' };
+  if (!seqMode) return { k: 'uids', ranges: normalizeRanges(set.ranges, uids[uids.length - 1]) };
+  // A range of sequence numbers is the range of UIDs between its ends: no UID in
+  // between can be outside the view except expunged ones, which the store lacks.
+  return { k: 'uids', ranges: normalizeRanges(set.ranges, uids.length).map((r) => ({ start: uids[r.start - 1], end: uids[r.end - 1] })) };
+}
+
+/** The MetaFilter equivalent to `c`, or null when `c` needs message content. */
+export function toMetaFilter(c: Criterion, v: ViewFacts): MetaFilter | null {
+  switch (c.k) {
+    case 'all': return { k: 'all' };
+    case 'flag': return { k: 'flag', flag: c.flag, present: c.present };
+    case 'recent': {
+      const f: MetaFilter = { k: 'uids', ranges: rangesOf([...v.recent].sort((a, b) => a - b)) };
+      return c.present ? f : { k: 'not', f };
+    }
+    case 'new': return { k: 'and', fs: [{ k: 'uids', ranges: rangesOf([...v.recent].sort((a, b) => a - b)) }, { k: 'flag', flag: '\\Seen', present: false }] };
+    case 'seq': return setToUids(c.set, true, v);
+    case 'uid': return setToUids(c.set, false, v);
+    case 'larger': case 'smaller': return { k: c.k, n: c.n };
+    case 'before': case 'on': case 'since': return { k: c.k, day: Math.floor(dateToUtcMs(c.date) / DAY_MS) };
+    case 'modseq': return { k: 'modseq', modseq: c.modseq };
+    case 'not': {
+      const f = toMetaFilter(c.c, v);
+      return f && { k: 'not', f };
+    }
+    case 'or': {
+      const a = toMetaFilter(c.a, v);
+      const b = a && toMetaFilter(c.b, v);
+      return a && b && { k: 'or', a, b };
+    }
+    case 'and': {
+      const fs: MetaFilter[] = [];
+      for (const x of c.cs) {
+        const f = toMetaFilter(x, v);
+        if (!f) return null;
+        fs.push(f);
+      }
+      return { k: 'and', fs };
+    }
+    default: return null;
+  }
+}
