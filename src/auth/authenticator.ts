@@ -15,6 +15,7 @@
 // - Memory is bounded: at most MAX_TRACKED_KEYS counters, least recently
 //   touched evicted first (a Map keeps insertion order; touching re-inserts).
 
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
 import type { MailStore, UserInfo } from '../store/types.js';
 import { verifyDummy, verifyPassword } from './password.js';
@@ -97,7 +98,25 @@ function nameKey(name: string): string {
   return name.slice(0, MAX_KEY_NAME_LENGTH).toLowerCase();
 }
 
+/**
+ * How long a successful login is remembered, so a client that reconnects
+ * (phones do, constantly) is not charged a memory-hard hash every time.
+ */
+export const VERIFIED_CACHE_MS = 10 * 60_000;
+/** Most remembered logins (least recently used dropped). */
+export const VERIFIED_CACHE_SIZE = 10_000;
+
+interface Verified {
+  /** The stored hash the password was checked against: a password change invalidates the entry. */
+  storedHash: string;
+  /** HMAC of the password under a per-process key (the password itself is never kept). */
+  mac: Buffer;
+  at: number;
+}
+
 export class Authenticator {
+  private readonly verified = new Map<number, Verified>();
+  private readonly macKey = randomBytes(32);
   private readonly baseDelayMs: number;
   private readonly maxDelayMs: number;
   private readonly windowMs: number;
@@ -124,10 +143,13 @@ export class Authenticator {
     // A store failure rejects (the caller answers NO [UNAVAILABLE]); it is neither a success nor a counted failure.
     const plausible = name.length > 0 && name.length <= MAX_KEY_NAME_LENGTH && !name.includes('\0');
     const user = plausible ? await this.store.getUser(name) : null;
-    const ok = user ? await verifyPassword(password, user.passwordHash) : await verifyDummy(password);
+    const ok = user
+      ? this.recentlyVerified(user, password) || (await verifyPassword(password, user.passwordHash))
+      : await verifyDummy(password);
     const addr = 'a:' + addressKey(remoteAddress);
     const uname = 'u:' + nameKey(name);
     if (ok && user) {
+      this.remember(user, password);
       this.counters.delete(uname);
       const ac = this.get(addr);
       // A success from an address that failed only against this user is a typo being corrected.
@@ -137,6 +159,25 @@ export class Authenticator {
     const delay = this.recordFailure(addr, uname);
     if (delay > 0) await new Promise<void>((resolve) => setTimeout(resolve, delay));
     return null;
+  }
+
+  private mac(password: string): Buffer {
+    return createHmac('sha256', this.macKey).update(password, 'utf8').digest();
+  }
+
+  /** True when this exact password was verified against the user's current hash a short while ago. */
+  private recentlyVerified(user: UserInfo, password: string): boolean {
+    const v = this.verified.get(user.id);
+    if (!v || v.storedHash !== user.passwordHash || this.now() - v.at > VERIFIED_CACHE_MS) return false;
+    return timingSafeEqual(v.mac, this.mac(password));
+  }
+
+  private remember(user: UserInfo, password: string): void {
+    const prev = this.verified.get(user.id);
+    const at = prev && prev.storedHash === user.passwordHash && this.now() - prev.at <= VERIFIED_CACHE_MS ? prev.at : this.now();
+    this.verified.delete(user.id);
+    this.verified.set(user.id, { storedHash: user.passwordHash, mac: this.mac(password), at });
+    while (this.verified.size > VERIFIED_CACHE_SIZE) this.verified.delete(this.verified.keys().next().value as number);
   }
 
   /** The delay the next failure from `remoteAddress` for `name` would get (for tests and logging). */

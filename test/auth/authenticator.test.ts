@@ -89,3 +89,26 @@ test('addressKey groups IPv6 by /64 and unmaps IPv4-mapped addresses', () => {
   assert.equal(addressKey('::1'), '0:0:0:0::/64');
   assert.equal(addressKey('fe80::1%eth0'), 'fe80:0:0:0::/64');
 });
+
+test('a recent successful login is remembered: no second scrypt, but only for the same password and hash', async () => {
+  let clock = 1_000_000;
+  const store = await fakeStore({ alice: 'pw' });
+  const auth = new Authenticator(store, { baseDelayMs: 1, maxDelayMs: 2, now: () => clock });
+  const [first, t1] = await timed(auth.verify('alice', 'pw', '127.0.0.1'));
+  assert.equal(first?.name, 'alice');
+  const [second, t2] = await timed(auth.verify('alice', 'pw', '127.0.0.1'));
+  assert.equal(second?.name, 'alice');
+  assert.ok(t2 < t1 / 3, `cached login took ${t2} ms, the first ${t1} ms`);
+  // Another password is still checked (and fails).
+  assert.equal(await auth.verify('alice', 'PW', '127.0.0.1'), null);
+  // A password change invalidates the memory.
+  const u = (await store.getUser('alice'))!;
+  u.passwordHash = await hashPassword('new');
+  assert.equal(await auth.verify('alice', 'pw', '127.0.0.1'), null);
+  assert.equal((await auth.verify('alice', 'new', '127.0.0.1'))?.name, 'alice');
+  // It expires: after VERIFIED_CACHE_MS the hash is computed again (and still succeeds).
+  clock += 11 * 60_000;
+  const [late, t3] = await timed(auth.verify('alice', 'new', '127.0.0.1'));
+  assert.equal(late?.name, 'alice');
+  assert.ok(t3 > t2, 'expired entry is verified with scrypt again');
+});
