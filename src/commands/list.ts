@@ -8,7 +8,7 @@ import { ArgReader, astringBytes, isAtom, normaliseInbox, SEPARATOR } from './ar
 import { mbox } from './format.js';
 import { decodeMutf7 } from '../wire/index.js';
 import type { MailboxInfo } from '../store/types.js';
-import { parseStatusItems, statusLine, type StatusItem } from './status.js';
+import { parseStatusItems, statusLine, statusValues, type StatusItem } from './status.js';
 import type { Session } from '../session/session.js';
 
 /** Most patterns in one LIST-EXTENDED command. */
@@ -260,8 +260,7 @@ async function runList(ctx: CommandContext, a: ListArgs, _verb: 'LIST'): Promise
     const info = all.get(n);
     // RFC 5819 §2: STATUS follows the LIST of each selectable mailbox.
     if (a.retStatus && info && !row.attrs.includes('\\Noselect') && !row.attrs.includes('\\NonExistent')) {
-      const st = await ctx.store.mailboxStatus(info.id);
-      ctx.out.untagged(statusLine(s, n, st, a.retStatus));
+      ctx.out.untagged(statusLine(s, n, await statusValues(ctx.store, info.id, a.retStatus), a.retStatus));
     }
   }
 }

@@ -4,11 +4,11 @@ import type { Token } from '../wire/types.js';
 import { ArgReader, isAtom } from './args.js';
 import { mbox } from './format.js';
 import { enableCondstore } from './condstore.js';
-import type { MailboxStatus } from '../store/types.js';
+import type { MailboxStatus, MailStore } from '../store/types.js';
 import type { Session } from '../session/session.js';
 
-export type StatusItem = 'MESSAGES' | 'UIDNEXT' | 'UIDVALIDITY' | 'UNSEEN' | 'DELETED' | 'SIZE' | 'RECENT' | 'HIGHESTMODSEQ';
-const ITEMS = new Set<StatusItem>(['MESSAGES', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', 'DELETED', 'SIZE', 'RECENT', 'HIGHESTMODSEQ']);
+export type StatusItem = 'MESSAGES' | 'UIDNEXT' | 'UIDVALIDITY' | 'UNSEEN' | 'DELETED' | 'SIZE' | 'RECENT' | 'HIGHESTMODSEQ' | 'DELETED-STORAGE';
+const ITEMS = new Set<StatusItem>(['MESSAGES', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', 'DELETED', 'SIZE', 'RECENT', 'HIGHESTMODSEQ', 'DELETED-STORAGE']);
 
 export function parseStatusItems(tokens: Token[]): StatusItem[] {
   if (tokens.length === 0) throw bad('Empty STATUS item list');
@@ -22,7 +22,18 @@ export function parseStatusItems(tokens: Token[]): StatusItem[] {
   return out;
 }
 
-export function statusLine(session: Session, name: string, st: MailboxStatus, items: StatusItem[]): string {
+/** STATUS values, plus DELETED-STORAGE when asked for (computed on demand: it needs a scan). */
+export type StatusValues = MailboxStatus & { deletedStorage?: number };
+
+/** Reads what `items` need for one mailbox. */
+export async function statusValues(store: MailStore, mailboxId: number, items: StatusItem[]): Promise<StatusValues> {
+  const st: StatusValues = await store.mailboxStatus(mailboxId);
+  // RFC 9208 §4.1.4, §5.1: in the units of the STORAGE resource (1024 octets), rounded up.
+  if (items.includes('DELETED-STORAGE')) st.deletedStorage = Math.ceil((await store.deletedSize(mailboxId)) / 1024);
+  return st;
+}
+
+export function statusLine(session: Session, name: string, st: StatusValues, items: StatusItem[]): string {
   const parts: string[] = [];
   for (const it of items) {
     switch (it) {
@@ -34,6 +45,7 @@ export function statusLine(session: Session, name: string, st: MailboxStatus, it
       case 'SIZE': parts.push(`SIZE ${st.size}`); break;
       case 'RECENT': parts.push(`RECENT ${st.recent}`); break;
       case 'HIGHESTMODSEQ': parts.push(`HIGHESTMODSEQ ${st.highestModseq}`); break; // RFC 7162 §3.1.7
+      case 'DELETED-STORAGE': parts.push(`DELETED-STORAGE ${st.deletedStorage ?? 0}`); break; // RFC 9208 §4.1.4
     }
   }
   return `STATUS ${mbox(session, name)} (${parts.join(' ')})`;
@@ -55,7 +67,7 @@ export const status = defineCommand({
     if (!info) throw no('Mailbox does not exist', 'NONEXISTENT');
     // RFC 7162 §3.1: STATUS (HIGHESTMODSEQ) is a CONDSTORE enabling command.
     if (items.includes('HIGHESTMODSEQ')) enableCondstore(ctx);
-    const st = await ctx.store.mailboxStatus(info.id);
+    const st = await statusValues(ctx.store, info.id, items);
     ctx.out.untagged(statusLine(ctx.session, info.name, st, items));
   },
 });

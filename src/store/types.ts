@@ -226,6 +226,8 @@ export interface MailStore {
   appendMessages(mailboxId: number, items: AppendInput[]): Promise<AppendResult>;
   /** All messages of the mailbox in ascending UID order. */
   listMessages(mailboxId: number): Promise<MessageMeta[]>;
+  /** Total RFC822.SIZE of the messages flagged \Deleted (RFC 9208 STATUS DELETED-STORAGE). */
+  deletedSize(mailboxId: number): Promise<number>;
   /** UIDs of the messages matching a metadata-only filter, ascending. */
   searchMeta(mailboxId: number, filter: MetaFilter): Promise<number[]>;
   /** Just the UIDs of the mailbox, ascending (what SELECT needs; cheap at 100k messages). */

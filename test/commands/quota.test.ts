@@ -69,3 +69,22 @@ test('OVERQUOTA on APPEND and COPY, MOVE at the limit still works, other session
     await ts.stop();
   }
 });
+
+test('STATUS DELETED-STORAGE counts the \\Deleted messages in KiB (RFC 9208 §4.1.4)', async () => {
+  const srv2 = await startTestServer();
+  try {
+    const c = await RawClient.connect(srv2.port, { login: ['alice', 'secret-a'] });
+    await c.command('CREATE Ds');
+    const big = 'x'.repeat(3000);
+    for (let i = 0; i < 3; i++) await c.append('Ds', `Subject: ${i}\r\n\r\n${big}\r\n`);
+    await c.command('SELECT Ds');
+    assert.match((await c.command('STATUS Ds (DELETED DELETED-STORAGE)')).untagged[0], /\(DELETED 0 DELETED-STORAGE 0\)$/);
+    await c.command('STORE 1:2 +FLAGS (\\Deleted)');
+    const size = 2 * Buffer.byteLength(`Subject: 0\r\n\r\n${big}\r\n`);
+    const r = await c.command('LIST "" "Ds" RETURN (STATUS (DELETED DELETED-STORAGE))');
+    assert.ok(r.untagged.includes(`* STATUS Ds (DELETED 2 DELETED-STORAGE ${Math.ceil(size / 1024)})`), r.raw);
+    await c.close();
+  } finally {
+    await srv2.stop();
+  }
+});

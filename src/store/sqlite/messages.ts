@@ -261,6 +261,15 @@ export abstract class MessageOps {
     });
   }
 
+  deletedSize(mailboxId: number): Promise<number> {
+    return this.run(() => {
+      this.existing(mailboxId);
+      return this.q(`SELECT coalesce(sum(size), 0) FROM messages WHERE mailbox_id = ? AND (sysflags & ${FLAG_DELETED}) != 0`)
+        .pluck()
+        .get(mailboxId) as number;
+    });
+  }
+
   searchMeta(mailboxId: number, filter: MetaFilter): Promise<number[]> {
     return this.run(() => {
       this.existing(mailboxId);
