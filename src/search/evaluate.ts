@@ -8,6 +8,8 @@ import type { HeaderIndex, MessageMeta } from '../store/types.js';
 import type { Criterion } from './program.js';
 
 const DAY_MS = 86_400_000;
+/** Messages whose content is read concurrently by a content search (bounded memory: each may be large). */
+const CONTENT_CONCURRENCY = 8;
 /** Messages evaluated between two yields to the event loop. */
 const YIELD_EVERY = 2000;
 
@@ -112,12 +114,10 @@ export async function evaluate(program: Criterion, target: SearchTarget): Promis
   };
   sortAnd(program);
 
-  const out: number[] = [];
-  for (let idx = 0; idx < uids.length; idx++) {
-    if (idx > 0 && idx % YIELD_EVERY === 0) await new Promise((r) => setImmediate(r));
+  const matchOne = async (idx: number): Promise<boolean> => {
     const uid = uids[idx];
     const meta = target.meta.get(uid);
-    if (!meta) continue;
+    if (!meta) return false;
     const seq = idx + 1;
     let content: MessageContent | null | undefined;
     const getContent = async () => {
@@ -178,7 +178,18 @@ export async function evaluate(program: Criterion, target: SearchTarget): Promis
           return true;
       }
     };
-    if (await test(program)) out.push(uid);
+    return test(program);
+  };
+
+  // Content keys wait on file reads: several messages are read at once (in
+  // order of results); metadata-only programs run one by one without I/O.
+  const width = needsContent(program) ? CONTENT_CONCURRENCY : 1;
+  const out: number[] = [];
+  for (let idx = 0; idx < uids.length; idx += width) {
+    if (idx > 0 && idx % YIELD_EVERY < width) await new Promise((r) => setImmediate(r));
+    const n = Math.min(width, uids.length - idx);
+    const hits = width === 1 ? [await matchOne(idx)] : await Promise.all(Array.from({ length: n }, (_, j) => matchOne(idx + j)));
+    for (let j = 0; j < n; j++) if (hits[j]) out.push(uids[idx + j]);
   }
   return out;
 }
