@@ -255,8 +255,9 @@ function buildProgram(): Command {
     for (const u of users) process.stdout.write(`${u.name}\t${u.createdAt.toISOString()}\n`);
   });
 
-  registerMailAdmin(program, user, { addStoreOptions, withStore });
-  registerTransfer(program, { addStoreOptions, withStore });
+  const admin = { addStoreOptions, withStore, dataDir: (flags: Record<string, unknown>) => configure(flags).dataDir };
+  registerMailAdmin(program, user, admin);
+  registerTransfer(program, admin);
 
   return program;
 }

@@ -17,6 +17,7 @@ import { StoreError, type ImportInput, type MailStore, type MailboxInfo } from '
 import { MaildirFolderWriter, readMaildir, type SourceFolder, type SourceMessage } from './maildir.js';
 import { formatMboxMessage, readMbox, type MboxVariant } from './mbox.js';
 import { requireUser, type AdminHelpers } from './mail-admin.js';
+import { registerImapImport } from './imap-import.js';
 
 /** Messages per import transaction: one fsync per batch, progress visible, memory bounded. */
 export const IMPORT_BATCH_MESSAGES = 500;
@@ -220,6 +221,7 @@ export async function exportMbox(store: MailStore, userId: number, dir: string, 
 export function registerTransfer(program: Command, h: AdminHelpers): void {
   const imp = program.command('import').description('import mail into a user\'s mailboxes (resumable)');
   const exp = program.command('export').description('export a user\'s mailboxes');
+  registerImapImport(imp, h);
   const report = (s: ImportSummary) =>
     process.stdout.write(`imported ${s.imported} message(s) into ${s.folders} mailbox(es)${s.skipped ? `; ${s.skipped} already present` : ''}\n`);
 
