@@ -15,6 +15,8 @@ import { createLogger, LOG_LEVELS, type LevelLogger } from './log.js';
 import { loadOrCreateTls } from './tls.js';
 import { registerMailAdmin } from './mail-admin.js';
 import { registerTransfer } from './transfer.js';
+import { registerMailboxAdmin } from './mailbox-admin.js';
+import { registerDoctor } from './doctor.js';
 import { changePassword, checkPassword, firstUserName, generatePassword, provisionUser, removeUser } from './users.js';
 
 /** How long a clean shutdown may take before we exit anyway. */
@@ -258,6 +260,8 @@ function buildProgram(): Command {
   const admin = { addStoreOptions, withStore, dataDir: (flags: Record<string, unknown>) => configure(flags).dataDir };
   registerMailAdmin(program, user, admin);
   registerTransfer(program, admin);
+  registerMailboxAdmin(program, admin);
+  registerDoctor(program, admin);
 
   return program;
 }

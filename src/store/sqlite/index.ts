@@ -5,6 +5,7 @@ import { SqliteMailStore } from './store.js';
 
 export { SqliteMailStore, DB_FILE } from './store.js';
 export { MAX_KEYWORDS_PER_MAILBOX } from './flags.js';
+export type { DoctorFinding, DoctorReport } from './doctor.js';
 
 /**
  * Opens (creating if needed) the store in `dataDir`: `quire.sqlite3` plus

@@ -32,6 +32,7 @@ import { BlobFiles, isOwnerDead, newOwner, releaseOwner } from './blobs.js';
 import { migrate } from './schema.js';
 import { type MailboxRow } from './messages.js';
 import { AddressOps, OVERQUOTA_MARK } from './addresses.js';
+import { runDoctor, type DoctorReport } from './doctor.js';
 
 export interface SqliteStoreOptions {
   dataDir: string;
@@ -185,6 +186,18 @@ export class SqliteMailStore extends AddressOps {
       this.db.close();
       releaseOwner(this.owner);
     }
+  }
+
+  /**
+   * Consistency checks of this store (src/store/sqlite/doctor.ts); with
+   * `repair`, fixes what can be fixed. SQLite-specific: not part of MailStore.
+   */
+  doctor(opts: { repair?: boolean } = {}): Promise<DoctorReport> {
+    return this.run(async () => {
+      const report = await runDoctor(this.db, this.blobs, opts);
+      if (opts.repair) await this.purgeTrash();
+      return report;
+    });
   }
 
   // ---- users
