@@ -16,6 +16,8 @@ import type { ServerOptions } from './options.js';
 
 /** Pause reading when this many unparsed bytes wait in the decoder. */
 const READ_HIGH_WATER = 1024 * 1024;
+/** Mailboxes whose \Recent claims are remembered in memory (cleared when full: the store still arbitrates). */
+const MAX_RECENT_CLAIMS = 100_000;
 /** Invalid commands tolerated before authentication: a real client sends none. */
 const PRE_AUTH_MAX_BAD = 3;
 /** Untagged responses queued for an idle client before it is disconnected as too slow. */
@@ -25,6 +27,12 @@ export interface ConnectionHooks {
   onUserAttach(conn: Connection, userId: number): boolean;
   onClose(conn: Connection): void;
   secureContext: tls.SecureContext;
+  /**
+   * Per mailbox, the highest UID some session of this process has already
+   * claimed as \Recent: the other sessions skip the store call (with 1,000
+   * IDLE clients on a mailbox, one claim per delivery instead of 1,000).
+   */
+  recentClaims: Map<number, number>;
 }
 
 let nextId = 1;
@@ -358,7 +366,7 @@ export class Connection {
     if (!view || !('mailboxId' in c) || c.mailboxId !== view.mailboxId) return;
     if (c.kind === 'append' || c.kind === 'flags' || c.kind === 'expunge') {
       view.enqueue(c);
-      if (c.kind === 'append' && s.recentEnabled && !view.readOnly) {
+      if (c.kind === 'append' && s.recentEnabled && !view.readOnly && this.claimFirst(view.mailboxId, c.messages)) {
         // RFC 3501 §2.3.2: a new message is \Recent in exactly one session: the
         // first to claim it. The claim completes before the EXISTS is flushed.
         const claim = this.store.claimRecent(view.mailboxId).then(
@@ -379,6 +387,17 @@ export class Connection {
       this.write('* BYE Selected mailbox was deleted\r\n');
       this.destroy();
     }
+  }
+
+  /** True when no session of this process has claimed these new messages yet (and marks them as claimed). */
+  private claimFirst(mailboxId: number, messages: readonly { uid: number }[]): boolean {
+    let max = 0;
+    for (const m of messages) if (m.uid > max) max = m.uid;
+    const claims = this.hooks.recentClaims;
+    if ((claims.get(mailboxId) ?? 0) >= max) return false;
+    if (claims.size >= MAX_RECENT_CLAIMS) claims.clear();
+    claims.set(mailboxId, max);
+    return true;
   }
 
   private flushUpdates(allowExpunge: boolean): void {

@@ -35,6 +35,7 @@ export async function startServer(store: MailStore, auth: Authenticator, opts: S
   const userOf = new Map<Connection, number>();
   const hooks = {
     secureContext,
+    recentClaims: new Map<number, number>(),
     onUserAttach(conn: Connection, userId: number): boolean {
       const n = perUser.get(userId) ?? 0;
       if (n >= opts.limits.maxConnectionsPerUser) return false;
