@@ -215,7 +215,8 @@ async function importFolder(
   // without it, a mailbox whose UIDs were kept continues after its last UID.
   const sameSource = src.uidValidity > 0 && mb.uidValidity === src.uidValidity;
   let after = fresh ? 0 : (st?.lastUid ?? (sameSource ? mb.uidNext - 1 : 0));
-  const todo = await client.listFrom(after + 1);
+  // Some servers answer a UID range on an empty mailbox with NO/BAD.
+  const todo = src.exists === 0 ? [] : await client.listFrom(after + 1);
   // Kept UIDs need every new source UID to be at or above the target's UIDNEXT (else: other mail arrived here).
   const keep = src.uidValidity > 0 && (fresh || (sameSource && (todo.length === 0 || todo[0]!.uid >= mb.uidNext)));
   if (!keep && !st && status.messages > 0) o.warn(`${name}: the target already holds messages; the source's messages get new UIDs after them`);
