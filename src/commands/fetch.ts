@@ -6,10 +6,14 @@ import { ArgReader, isAtom, parseNumber } from './args.js';
 import { resolveUids, SequenceError } from '../session/resolve.js';
 import { normalizeRanges, type SequenceSet } from '../wire/index.js';
 import { enableCondstore, vanishedSince } from './condstore.js';
+import { prefetch } from './mime-bridge.js';
+import type { MessageBody } from '../store/types.js';
 import { renderMessage, renderMetaLine, type FetchItem, type SectionSpec, needsBody, setsSeen } from './fetch-items.js';
 
 /** Most messages whose metadata is loaded at once; bounds memory on `1:*` over 100k messages. */
 const FETCH_BATCH = 1000;
+/** Messages whose reads are started together (bounded: each holds its header bytes). */
+const PREFETCH_GROUP = 32;
 /** Most data items in one FETCH. */
 const MAX_FETCH_ITEMS = 100;
 
@@ -196,18 +200,29 @@ async function runFetch(ctx: CommandContext, a: FetchArgs, uidMode: boolean) {
       ctx.out.raw(text);
       metas = [];
     }
-    for (const m of metas) {
-      const seq = view.seqOf(m.uid);
-      if (!seq) continue;
-      const body = wantBody ? await ctx.store.openMessage(view.mailboxId, m.uid) : null;
-      if (wantBody && !body) {
-        missing++;
-        continue;
+    // Open a group of messages and start their reads together; render in order.
+    const sections = items.flatMap((i) => ('section' in i ? [i.section] : i.kind === 'RFC822.HEADER' ? [{ path: [], kind: 'HEADER' as const }] : []));
+    const opened = new Map<number, MessageBody | null>();
+    for (let g = 0; g < metas.length; g += PREFETCH_GROUP) {
+      const group = metas.slice(g, g + PREFETCH_GROUP);
+      for (const m of group) {
+        const b = await ctx.store.openMessage(view.mailboxId, m.uid);
+        opened.set(m.uid, b);
       }
-      const seen = seenNow.has(m.uid);
-      // RFC 7162 §3.2.4: a FETCH that set \Seen reports UID and MODSEQ once CONDSTORE is on.
-      const its = seen && s.condstore ? withUidModseq(items) : items;
-      await renderMessage(ctx, seq, m, body, its, seen);
+      if (sections.length) await Promise.all(group.map((m) => { const b = opened.get(m.uid); return b ? prefetch(b, sections) : undefined; }));
+      for (const m of group) {
+        const seq = view.seqOf(m.uid);
+        if (!seq) continue;
+        const body = opened.get(m.uid) ?? null;
+        opened.delete(m.uid);
+        if (!body) {
+          missing++;
+          continue;
+        }
+        const seen = seenNow.has(m.uid);
+        const its = seen && s.condstore ? withUidModseq(items) : items;
+        await renderMessage(ctx, seq, m, body, its, seen);
+      }
     }
     await ctx.out.drain();
     // Let other connections run between batches (STYLE.md habit 14).

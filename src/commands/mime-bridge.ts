@@ -51,14 +51,35 @@ export function renderBodyStructure(p: ParsedMessage, extended: boolean): string
   return formatBodyStructure(p.root, extended);
 }
 
+const prefixes = new WeakMap<MessageBody, Promise<Buffer>>();
+
+/** The bytes up to the end of the top-level header, read once per opened message. */
+function headerPrefix(body: MessageBody, p: ParsedMessage): Promise<Buffer> {
+  let r = prefixes.get(body);
+  if (!r) {
+    // The store usually keeps the header bytes; only long headers come from the file.
+    r = body.header && body.header.length === p.root.headerEnd ? Promise.resolve(body.header) : body.read(0, p.root.headerEnd);
+    prefixes.set(body, r);
+  }
+  return r;
+}
+
+/**
+ * Start the reads a FETCH of `sections` will need, so several messages' file
+ * reads run at once while responses are still written in order.
+ */
+export async function prefetch(body: MessageBody, sections: readonly SectionSpec[]): Promise<void> {
+  const p = await messageStructure(body);
+  if (sections.some((s) => s.path.length === 0 && s.kind.startsWith('HEADER'))) void headerPrefix(body, p).catch(() => undefined);
+}
+
 /** BODY[section] bytes, reading only the byte range the section needs where it can. */
 export async function extractSection(body: MessageBody, s: SectionSpec): Promise<Buffer> {
   const p = await messageStructure(body);
   const spec = { path: s.path, text: s.kind, fields: s.fields };
   if (s.path.length === 0 && (s.kind === 'HEADER' || s.kind === 'HEADER.FIELDS' || s.kind === 'HEADER.FIELDS.NOT')) {
     // The top-level header: the offsets are absolute, so a prefix of the message is enough.
-    const prefix = await body.read(0, p.root.headerEnd);
-    return sectionBytes(prefix, p.root, spec);
+    return sectionBytes(await headerPrefix(body, p), p.root, spec);
   }
   if (s.kind !== 'HEADER.FIELDS' && s.kind !== 'HEADER.FIELDS.NOT') {
     const r = sectionRange(p.root, spec);

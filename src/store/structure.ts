@@ -29,12 +29,20 @@ function indexed(header: Header, name: string): string | null {
   return text.length > MAX_INDEXED_FIELD ? null : text;
 }
 
-/** What the store keeps about a message besides its bytes: the part tree and the SEARCH header index. */
-export function describeMessage(data: Buffer): { structure: string; index: HeaderIndex } {
+/**
+ * Largest top-level header kept in the database beside the structure, so
+ * message lists (HEADER.FIELDS, HEADER) are answered without opening files;
+ * longer headers are read from the body file.
+ */
+export const MAX_STORED_HEADER = 64 * 1024;
+
+/** What the store keeps about a message besides its bytes: the part tree, the top-level header bytes and the SEARCH header index. */
+export function describeMessage(data: Buffer): { structure: string; header: Buffer | null; index: HeaderIndex } {
   const root = parseMessage(data);
   const header = Header.parse(data, root.headerStart, root.headerEnd);
   return {
     structure: serializeStructure(root),
+    header: root.headerEnd <= MAX_STORED_HEADER ? data.subarray(0, root.headerEnd) : null,
     index: {
       from: indexed(header, 'From'),
       to: indexed(header, 'To'),

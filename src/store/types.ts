@@ -108,6 +108,8 @@ export interface MessageBody {
    * message was stored; null when the store has none (the reader parses then).
    */
   structure: MimePart | null;
+  /** The bytes before the body of the top-level message ([0, structure.headerEnd)), when the store keeps them; else null. */
+  header: Buffer | null;
   /** Read bytes [start, end) (end clamped to size). */
   read(start: number, end: number): Promise<Buffer>;
   /** Stream bytes [start, end) in chunks of at most `chunkSize`. */

@@ -291,6 +291,8 @@ export function runStoreContract(name: string, open: () => Promise<StoreHarness>
           const part2 = body.structure.children![1]!;
           assert.equal(data.subarray(part2.bodyStart, part2.bodyEnd).toString(), '<b>x</b>');
           assert.equal(body.structure.envelope?.subject, 's');
+          // The top-level header bytes are kept beside it (message lists need no file read).
+          assert.deepEqual(body.header, data.subarray(0, body.structure.headerEnd));
           const c = await store.copyMessages(box.id, r.uids, other.id);
           const copied = await store.openMessage(other.id, c.destUids[0]!);
           assert.deepEqual(copied?.structure, body.structure);

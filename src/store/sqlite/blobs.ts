@@ -160,8 +160,8 @@ export class BlobFiles {
     return removed;
   }
 
-  body(id: number, size: number, structure: MimePart | null = null): MessageBody {
-    return new FileBody(this.pathOf(id), size, structure);
+  body(id: number, size: number, structure: MimePart | null = null, header: Buffer | null = null): MessageBody {
+    return new FileBody(this.pathOf(id), size, structure, header);
   }
 }
 
@@ -170,6 +170,7 @@ class FileBody implements MessageBody {
     private readonly file: string,
     readonly size: number,
     readonly structure: MimePart | null,
+    readonly header: Buffer | null,
   ) {}
 
   async read(start: number, end: number): Promise<Buffer> {

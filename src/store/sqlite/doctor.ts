@@ -242,7 +242,7 @@ export async function runDoctor(db: Database.Database, blobs: BlobFiles, opts: {
   const unreadable = new Set<number>();
   if (repair) {
     const upd = db.prepare(
-      `UPDATE blobs SET structure = ?, idx_from = ?, idx_to = ?, idx_cc = ?, idx_bcc = ?, idx_subject = ?, idx_sent_day = ?, indexed = 1 WHERE id = ?`,
+      `UPDATE blobs SET structure = ?, header = ?, idx_from = ?, idx_to = ?, idx_cc = ?, idx_bcc = ?, idx_subject = ?, idx_sent_day = ?, indexed = 1 WHERE id = ?`,
     );
     for (let i = 0; i < unindexed.length; i += REINDEX_BATCH) {
       const described: [number, ReturnType<typeof describeMessage>][] = [];
@@ -254,7 +254,7 @@ export async function runDoctor(db: Database.Database, blobs: BlobFiles, opts: {
         }
       }
       tx(() => {
-        for (const [id, d] of described) upd.run(d.structure, d.index.from, d.index.to, d.index.cc, d.index.bcc, d.index.subject, d.index.sentDay, id);
+        for (const [id, d] of described) upd.run(d.structure, d.header, d.index.from, d.index.to, d.index.cc, d.index.bcc, d.index.subject, d.index.sentDay, id);
       });
       await new Promise((r) => setImmediate(r)); // let a server sharing the process breathe
     }

@@ -308,11 +308,14 @@ export abstract class MessageOps {
     return this.run(() => {
       this.existing(mailboxId);
       const row = this.q(
-        'SELECT m.blob_id, m.size, b.structure FROM messages m JOIN blobs b ON b.id = m.blob_id WHERE m.mailbox_id = ? AND m.uid = ?',
+        'SELECT m.blob_id, m.size, b.structure, b.header FROM messages m JOIN blobs b ON b.id = m.blob_id WHERE m.mailbox_id = ? AND m.uid = ?',
       )
         .raw()
-        .get(mailboxId, uid) as [number, number, string | null] | undefined;
-      return row ? this.blobs.body(row[0], row[1], loadStructure(row[2])) : null;
+        .get(mailboxId, uid) as [number, number, string | null, Buffer | null] | undefined;
+      if (!row) return null;
+      const structure = loadStructure(row[2]);
+      // The stored header is only usable together with the structure that gives its end.
+      return this.blobs.body(row[0], row[1], structure, structure ? row[3] : null);
     });
   }
 
@@ -480,9 +483,9 @@ export abstract class MessageOps {
   protected insertBody(id: number, size: number, d: ReturnType<typeof describeMessage>): void {
     const ix = d.index;
     this.q(
-      `INSERT INTO blobs (id, size, structure, idx_from, idx_to, idx_cc, idx_bcc, idx_subject, idx_sent_day, indexed)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
-    ).run(id, size, d.structure, ix.from, ix.to, ix.cc, ix.bcc, ix.subject, ix.sentDay);
+      `INSERT INTO blobs (id, size, structure, header, idx_from, idx_to, idx_cc, idx_bcc, idx_subject, idx_sent_day, indexed)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
+    ).run(id, size, d.structure, d.header, ix.from, ix.to, ix.cc, ix.bcc, ix.subject, ix.sentDay);
   }
 
   headerIndex(mailboxId: number): Promise<Map<number, HeaderIndex | null>> {

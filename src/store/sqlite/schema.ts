@@ -221,7 +221,13 @@ ALTER TABLE blobs ADD COLUMN idx_sent_day INTEGER;
 ALTER TABLE blobs ADD COLUMN indexed INTEGER NOT NULL DEFAULT 0;
 `;
 
-export const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5];
+// V6: the top-level header bytes (up to MAX_STORED_HEADER), so a message list
+// (BODY.PEEK[HEADER.FIELDS (...)]) needs no file reads. NULL: read the file.
+const V6 = `
+ALTER TABLE blobs ADD COLUMN header BLOB;
+`;
+
+export const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** Brings the database to SCHEMA_VERSION; refuses a database from a newer Quire. */
