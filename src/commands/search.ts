@@ -95,9 +95,24 @@ async function runSearch(ctx: CommandContext, a: SearchArgs, uidMode: boolean) {
   try {
     const filter = toMetaFilter(program, { uids: view.uids, recent: view.recent, saved: s.savedSearch });
     if (filter && !withModseq) {
-      // Metadata only: the store's index answers; keep what the client can see.
-      result = (await ctx.store.searchMeta(view.mailboxId, filter)).filter((u) => view.seqOf(u) !== 0);
+      // Metadata and header index only: the store answers; keep what the client can see.
+      const found = await ctx.store.searchMeta(view.mailboxId, filter);
+      result = found.uids.filter((u) => view.seqOf(u) !== 0);
       meta = new Map();
+      if (found.undecided.length > 0) {
+        // Messages stored without an index are judged by reading them.
+        const undecided = found.undecided.filter((u) => view.seqOf(u) !== 0);
+        const metas = await ctx.store.getMessages(view.mailboxId, undecided);
+        const more = await evaluate(program, {
+          uids: view.uids,
+          meta: new Map(metas.map((m) => [m.uid, m])),
+          isRecent: (uid) => view.recent.has(uid),
+          saved: () => s.savedSearch,
+          content: (uid) => searchContent(ctx.store, view.mailboxId, uid),
+          only: new Set(undecided),
+        });
+        result = [...result, ...more].sort((x, y) => x - y);
+      }
       return answer(ctx, a, uidMode, result, meta, withModseq);
     }
     const metas = await ctx.store.listMessages(view.mailboxId);

@@ -35,6 +35,8 @@ export interface SearchTarget {
   content(uid: number): Promise<MessageContent | null>;
   /** The store's SEARCH header index, when loaded: answers FROM/TO/CC/BCC/SUBJECT/SENT* without reading messages. */
   index?: Map<number, HeaderIndex | null>;
+  /** Evaluate only these UIDs (the rest are known not to match); sequence numbers still follow `uids`. */
+  only?: ReadonlySet<number>;
 }
 
 const INDEXED_FIELDS = new Set(['from', 'to', 'cc', 'bcc', 'subject']);
@@ -116,6 +118,7 @@ export async function evaluate(program: Criterion, target: SearchTarget): Promis
 
   const matchOne = async (idx: number): Promise<boolean> => {
     const uid = uids[idx];
+    if (target.only && !target.only.has(uid)) return false;
     const meta = target.meta.get(uid);
     if (!meta) return false;
     const seq = idx + 1;

@@ -1,5 +1,5 @@
 // Turning a SEARCH program into a store MetaFilter when it needs no message
-// content, so the backend answers it from its index (STYLE.md: search/
+// body (metadata and the header index), so the backend answers it from its index (STYLE.md: search/
 // compiles what a backend can run). Sequence numbers, \Recent and "$" are
 // session notions: they become UID ranges here, from the session's view.
 import { dateToUtcMs, normalizeRanges, type SequenceSet } from '../wire/index.js';
@@ -50,6 +50,13 @@ export function toMetaFilter(c: Criterion, v: ViewFacts): MetaFilter | null {
     case 'larger': case 'smaller': return { k: c.k, n: c.n };
     case 'before': case 'on': case 'since': return { k: c.k, day: Math.floor(dateToUtcMs(c.date) / DAY_MS) };
     case 'modseq': return { k: 'modseq', modseq: c.modseq };
+    case 'header': {
+      // The index holds From/To/Cc/Bcc/Subject; an empty needle asks whether the field exists (read the message).
+      const field = c.field.toLowerCase();
+      if (c.value === '' || !(field === 'from' || field === 'to' || field === 'cc' || field === 'bcc' || field === 'subject')) return null;
+      return { k: 'header', field, value: c.value.toLowerCase() };
+    }
+    case 'sentbefore': case 'senton': case 'sentsince': return { k: c.k, day: Math.floor(dateToUtcMs(c.date) / DAY_MS) };
     case 'not': {
       const f = toMetaFilter(c.c, v);
       return f && { k: 'not', f };

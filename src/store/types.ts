@@ -160,6 +160,10 @@ export type MetaFilter =
   /** INTERNALDATE compared by calendar day (days since the epoch, UTC). */
   | { k: 'before' | 'on' | 'since'; day: number }
   | { k: 'modseq'; modseq: number }
+  /** Substring of the decoded, lower-cased field (see HeaderIndex); `value` is lower-cased and not empty. */
+  | { k: 'header'; field: 'from' | 'to' | 'cc' | 'bcc' | 'subject'; value: string }
+  /** The Date header's calendar day (see HeaderIndex.sentDay); no Date header never matches. */
+  | { k: 'sentbefore' | 'senton' | 'sentsince'; day: number }
   | { k: 'not'; f: MetaFilter }
   | { k: 'or'; a: MetaFilter; b: MetaFilter }
   | { k: 'and'; fs: MetaFilter[] };
@@ -230,8 +234,13 @@ export interface MailStore {
   listMessages(mailboxId: number): Promise<MessageMeta[]>;
   /** Total RFC822.SIZE of the messages flagged \Deleted (RFC 9208 STATUS DELETED-STORAGE). */
   deletedSize(mailboxId: number): Promise<number>;
-  /** UIDs of the messages matching a metadata-only filter, ascending. */
-  searchMeta(mailboxId: number, filter: MetaFilter): Promise<number[]>;
+  /**
+   * UIDs of the messages matching a filter, ascending. `undecided` lists the
+   * messages the index cannot judge (a header key on a message stored
+   * without a header index, or with a value too long to index): the caller
+   * evaluates those by reading them. Without header keys it is always empty.
+   */
+  searchMeta(mailboxId: number, filter: MetaFilter): Promise<{ uids: number[]; undecided: number[] }>;
   /** Just the UIDs of the mailbox, ascending (what SELECT needs; cheap at 100k messages). */
   listUids(mailboxId: number): Promise<number[]>;
   /** The lowest UID without \Seen, or 0 when every message is seen (RFC 3501 OK [UNSEEN n]). */

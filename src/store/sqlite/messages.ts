@@ -270,12 +270,26 @@ export abstract class MessageOps {
     });
   }
 
-  searchMeta(mailboxId: number, filter: MetaFilter): Promise<number[]> {
+  searchMeta(mailboxId: number, filter: MetaFilter): Promise<{ uids: number[]; undecided: number[] }> {
     return this.run(() => {
       this.existing(mailboxId);
-      const { sql, params } = compileFilter(filter);
+      const { sql, params, usesBlob } = compileFilter(filter);
       // Not cached as a prepared statement: the condition's shape varies per program.
-      return this.db.prepare(`SELECT uid FROM messages WHERE mailbox_id = ? AND (${sql}) ORDER BY uid`).pluck().all(mailboxId, ...params) as number[];
+      if (!usesBlob) {
+        const uids = this.db.prepare(`SELECT m.uid FROM messages m WHERE m.mailbox_id = ? AND (${sql}) ORDER BY m.uid`).pluck().all(mailboxId, ...params) as number[];
+        return { uids, undecided: [] };
+      }
+      const rows = this.db
+        .prepare(`SELECT m.uid, (${sql}) FROM messages m JOIN blobs b ON b.id = m.blob_id WHERE m.mailbox_id = ? ORDER BY m.uid`)
+        .raw()
+        .all(...params, mailboxId) as [number, number | null][];
+      const uids: number[] = [];
+      const undecided: number[] = [];
+      for (const [uid, r] of rows) {
+        if (r === null) undecided.push(uid);
+        else if (r) uids.push(uid);
+      }
+      return { uids, undecided };
     });
   }
 

@@ -1,6 +1,9 @@
 // MetaFilter (src/store/types.ts) compiled to an SQL condition over the
-// messages table: flags, sizes, internal dates, UIDs and mod-sequences are
-// answered by SQLite's scan of one mailbox's rows, never by reading messages.
+// messages table `m` (joined with its body row `b` when header keys are used):
+// flags, sizes, dates, UIDs, mod-sequences and the header index are answered
+// by SQLite's scan of one mailbox's rows, never by reading messages. Header
+// keys on bodies without an index evaluate to NULL, and SQL's three-valued
+// logic carries that through NOT / AND / OR: a NULL result means "undecided".
 import type { MetaFilter } from '../types.js';
 import { FLAG_ANSWERED, FLAG_DELETED, FLAG_DRAFT, FLAG_FLAGGED, FLAG_SEEN } from './schema.js';
 
@@ -19,11 +22,16 @@ const SYSTEM_BITS = new Map<string, number>([
 export interface CompiledFilter {
   sql: string;
   params: (string | number)[];
+  /** Whether the condition reads the body row `b`. */
+  usesBlob: boolean;
 }
+
+const INDEX_COLUMNS = { from: 'b.idx_from', to: 'b.idx_to', cc: 'b.idx_cc', bcc: 'b.idx_bcc', subject: 'b.idx_subject' } as const;
 
 /** The WHERE condition (without the mailbox restriction) for `f`. */
 export function compileFilter(f: MetaFilter): CompiledFilter {
   const params: (string | number)[] = [];
+  let usesBlob = false;
   const go = (f: MetaFilter): string => {
     switch (f.k) {
       case 'all': return '1';
@@ -31,12 +39,12 @@ export function compileFilter(f: MetaFilter): CompiledFilter {
       case 'flag': {
         const bit = SYSTEM_BITS.get(f.flag.toLowerCase());
         let cond: string;
-        if (bit !== undefined) cond = `(sysflags & ${bit}) != 0`;
+        if (bit !== undefined) cond = `(m.sysflags & ${bit}) != 0`;
         else if (f.flag.startsWith('\\')) cond = '0'; // \Recent and unknown system flags are not stored
         else {
           // keywords: space-separated, spelled as first seen; ASCII atoms, so lower() is exact.
           params.push(` ${f.flag.toLowerCase()} `);
-          cond = `instr(' ' || lower(keywords) || ' ', ?) > 0`;
+          cond = `instr(' ' || lower(m.keywords) || ' ', ?) > 0`;
         }
         return f.present ? cond : `NOT (${cond})`;
       }
@@ -44,23 +52,36 @@ export function compileFilter(f: MetaFilter): CompiledFilter {
         if (f.ranges.length === 0) return '0';
         if (f.ranges.length > MAX_INLINE_RANGES) {
           params.push(JSON.stringify(f.ranges.map((r) => [r.start, r.end])));
-          return `EXISTS (SELECT 1 FROM json_each(?) r WHERE uid BETWEEN json_extract(r.value, '$[0]') AND json_extract(r.value, '$[1]'))`;
+          return `EXISTS (SELECT 1 FROM json_each(?) r WHERE m.uid BETWEEN json_extract(r.value, '$[0]') AND json_extract(r.value, '$[1]'))`;
         }
         return '(' + f.ranges.map((r) => {
           params.push(r.start, r.end);
-          return 'uid BETWEEN ? AND ?';
+          return 'm.uid BETWEEN ? AND ?';
         }).join(' OR ') + ')';
       }
-      case 'larger': params.push(f.n); return 'size > ?';
-      case 'smaller': params.push(f.n); return 'size < ?';
-      case 'before': params.push(f.day * DAY_MS); return 'internal_date < ?';
-      case 'since': params.push(f.day * DAY_MS); return 'internal_date >= ?';
-      case 'on': params.push(f.day * DAY_MS, (f.day + 1) * DAY_MS); return '(internal_date >= ? AND internal_date < ?)';
-      case 'modseq': params.push(f.modseq); return 'modseq >= ?';
+      case 'larger': params.push(f.n); return 'm.size > ?';
+      case 'smaller': params.push(f.n); return 'm.size < ?';
+      case 'before': params.push(f.day * DAY_MS); return 'm.internal_date < ?';
+      case 'since': params.push(f.day * DAY_MS); return 'm.internal_date >= ?';
+      case 'on': params.push(f.day * DAY_MS, (f.day + 1) * DAY_MS); return '(m.internal_date >= ? AND m.internal_date < ?)';
+      case 'modseq': params.push(f.modseq); return 'm.modseq >= ?';
+      case 'header': {
+        usesBlob = true;
+        const col = INDEX_COLUMNS[f.field];
+        params.push(f.value);
+        return `(CASE WHEN b.indexed = 1 AND ${col} IS NOT NULL THEN instr(${col}, ?) > 0 ELSE NULL END)`;
+      }
+      case 'sentbefore': case 'senton': case 'sentsince': {
+        usesBlob = true;
+        params.push(f.day);
+        const op = f.k === 'sentbefore' ? '<' : f.k === 'senton' ? '=' : '>=';
+        return `(CASE WHEN b.indexed = 1 THEN coalesce(b.idx_sent_day ${op} ?, 0) ELSE NULL END)`;
+      }
       case 'not': return `NOT (${go(f.f)})`;
       case 'or': return `((${go(f.a)}) OR (${go(f.b)}))`;
       case 'and': return f.fs.length ? f.fs.map((x) => `(${go(x)})`).join(' AND ') : '1';
     }
   };
-  return { sql: go(f), params };
+  const sql = go(f);
+  return { sql, params, usesBlob };
 }
