@@ -19,6 +19,8 @@ export interface TestServer {
   tlsPort: number;
   cert: string;
   dataDir: string;
+  /** Everything the server logged at error level (unexpected failures: SERVERBUG). */
+  errors: string[];
   stop(): Promise<void>;
 }
 
@@ -40,7 +42,15 @@ export async function startTestServer(opts: {
   for (const [u, p] of opts.users ?? [['alice', 'secret-a'], ['bob', 'secret-b']]) await provisionUser(store, u, p);
   const config = loadConfig({ env: {}, flags: { data: dataDir } });
   const tls = await sharedTls();
-  const so = toServerOptions(config, tls, quiet);
+  const errors: string[] = [];
+  const log: Logger = {
+    ...quiet,
+    error: (m, f) => {
+      errors.push(`${m} ${JSON.stringify(f ?? {})}`);
+      quiet.error(m, f);
+    },
+  };
+  const so = toServerOptions(config, tls, log);
   so.imap = [{ host: '127.0.0.1', port: 0 }];
   so.imaps = [{ host: '127.0.0.1', port: 0 }];
   opts.tweak?.(so);
@@ -53,6 +63,7 @@ export async function startTestServer(opts: {
     tlsPort: server.addresses.imaps[0]?.port ?? 0,
     cert: String(tls.cert),
     dataDir,
+    errors,
     async stop() {
       await server.close();
       await store.close();
