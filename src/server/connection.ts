@@ -291,6 +291,10 @@ export class Connection {
         return;
       }
       const ctx: CommandContext = { ...this.ctxBase, tag: ev.tag, name: ev.name };
+      // A client that pipelines commands but does not read the answers gets no
+      // more work done until it does: output memory stays bounded.
+      if (this.socket.writableNeedDrain) await this.waitDrain();
+      if (this.closed) return;
       this.cork();
       const res = await dispatch(ctx, ev.args, this.opts.log);
       if (this.closed) return;
@@ -456,6 +460,11 @@ export class Connection {
     this.socket.end();
     setTimeout(() => this.socket.destroy(), 1000).unref();
     this.cleanup();
+  }
+
+  /** Bytes written to this client and not yet handed to the kernel. */
+  get outputBytes(): number {
+    return this.closed ? 0 : this.socket.writableLength;
   }
 
   /** Server shutdown: say goodbye. */

@@ -12,6 +12,8 @@ export interface RunningServer {
   addresses: { imap: ListenAddress[]; imaps: ListenAddress[] };
   /** Live connection count (for metrics and tests). */
   connectionCount(): number;
+  /** Output queued for slow clients, summed over connections (for metrics and tests). */
+  bufferedOutputBytes(): number;
 }
 
 /** Time allowed for the TLS handshake on the implicit-TLS port. */
@@ -91,6 +93,7 @@ export async function startServer(store: MailStore, auth: Authenticator, opts: S
   return {
     addresses: { imap, imaps },
     connectionCount: () => connections.size,
+    bufferedOutputBytes: () => [...connections].reduce((n, c) => n + c.outputBytes, 0),
     async close() {
       await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))).concat(
         [...connections].map(async (c) => c.shutdown()),

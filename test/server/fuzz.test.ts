@@ -93,3 +93,18 @@ test('raw garbage bytes get BAD or BYE, never a crash', async () => {
   await c.close();
   assert.deepEqual(srv.errors, []);
 });
+
+test('a client that pipelines commands without reading answers does not grow server memory without bound', async () => {
+  const c = await RawClient.connect(srv.port, { login: ['alice', 'secret-a'] });
+  c.socket.pause(); // stop reading
+  // Each LIST answers with ~7 lines; 100,000 of them would queue tens of MB if the server kept going.
+  c.socket.write('x LIST "" "*"\r\n'.repeat(100_000));
+  await new Promise((r) => setTimeout(r, 2000));
+  const queued = srv.server.bufferedOutputBytes();
+  assert.ok(queued < 256 * 1024, `output queued for the non-reading client: ${queued} bytes`);
+  // Other users are unaffected meanwhile.
+  const bob = await RawClient.connect(srv.port, { login: ['bob', 'secret-b'] });
+  assert.match((await bob.command('NOOP')).tagged, / OK/);
+  await bob.close();
+  c.socket.destroy();
+});
