@@ -21,7 +21,7 @@ const MAX_RECENT_CLAIMS = 100_000;
 /** Invalid commands tolerated before authentication: a real client sends none. */
 const PRE_AUTH_MAX_BAD = 3;
 /** Untagged responses queued for an idle client before it is disconnected as too slow. */
-const MAX_PENDING_OUTPUT = 64 * 1024 * 1024;
+const MAX_PENDING_OUTPUT = 4 * 1024 * 1024;
 
 export interface ConnectionHooks {
   onUserAttach(conn: Connection, userId: number): boolean;
