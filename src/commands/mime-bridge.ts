@@ -43,12 +43,26 @@ export async function messageStructure(body: MessageBody): Promise<ParsedMessage
   return p;
 }
 
+/** Formatted ENVELOPE / BODY / BODYSTRUCTURE per part tree (trees are shared by the store's cache). */
+const formatted = new WeakMap<MimePart, { envelope?: string; body?: string; bodystructure?: string }>();
+
+function memo(root: MimePart) {
+  let f = formatted.get(root);
+  if (!f) {
+    f = {};
+    formatted.set(root, f);
+  }
+  return f;
+}
+
 export function renderEnvelope(p: ParsedMessage): string {
-  return formatEnvelope(p.root.envelope ?? envelopeOf(p.root));
+  const f = memo(p.root);
+  return (f.envelope ??= formatEnvelope(p.root.envelope ?? envelopeOf(p.root)));
 }
 
 export function renderBodyStructure(p: ParsedMessage, extended: boolean): string {
-  return formatBodyStructure(p.root, extended);
+  const f = memo(p.root);
+  return extended ? (f.bodystructure ??= formatBodyStructure(p.root, true)) : (f.body ??= formatBodyStructure(p.root, false));
 }
 
 const prefixes = new WeakMap<MessageBody, Promise<Buffer>>();

@@ -25,6 +25,7 @@ import {
 import type { BlobFiles } from './blobs.js';
 import { FLAG_DELETED, FLAG_SEEN } from './schema.js';
 import { describeMessage, loadStructure } from '../structure.js';
+import type { MimePart } from '../../mime/index.js';
 import { compileFilter } from './search.js';
 
 /**
@@ -33,6 +34,8 @@ import { compileFilter } from './search.js';
  * comparing UID sets instead (still correct, just more bytes).
  */
 export const EXPUNGE_TOMBSTONES_KEPT = 100_000;
+/** Decoded MIME trees kept in memory (a few KB each; a busy user's message lists). */
+const STRUCTURE_CACHE_SIZE = 10_000;
 /** Pruning runs once every this many modseqs, to keep expunge cheap. */
 const TOMBSTONE_PRUNE_EVERY = 64;
 import { MAX_KEYWORDS_PER_MAILBOX, decodeFlags, encodeKeywords, parseFlags, splitKeywords } from './flags.js';
@@ -327,7 +330,7 @@ export abstract class MessageOps {
         .raw()
         .get(mailboxId, uid) as [number, number, string | null, Buffer | null] | undefined;
       if (!row) return null;
-      const structure = loadStructure(row[2]);
+      const structure = this.structureOf(row[0], row[2]);
       // The stored header is only usable together with the structure that gives its end.
       return this.blobs.body(row[0], row[1], structure, structure ? row[3] : null);
     });
@@ -491,6 +494,25 @@ export abstract class MessageOps {
     if (cut === undefined) return;
     this.q('DELETE FROM expunged WHERE mailbox_id = ? AND modseq <= ?').run(mailboxId, cut);
     this.q('UPDATE mailboxes SET tombstone_floor = max(tombstone_floor, ?) WHERE id = ?').run(cut, mailboxId);
+  }
+
+  /**
+   * Bodies never change, so their decoded part trees are kept for the most
+   * recently opened ones: message lists are fetched again and again.
+   */
+  private readonly structures = new Map<number, MimePart | null>();
+
+  private structureOf(blobId: number, json: string | null): MimePart | null {
+    const hit = this.structures.get(blobId);
+    if (hit !== undefined) {
+      this.structures.delete(blobId);
+      this.structures.set(blobId, hit);
+      return hit;
+    }
+    const st = loadStructure(json);
+    this.structures.set(blobId, st);
+    if (this.structures.size > STRUCTURE_CACHE_SIZE) this.structures.delete(this.structures.keys().next().value as number);
+    return st;
   }
 
   /** The row of a new body: size, MIME structure and SEARCH header index (inside the caller's transaction). */
