@@ -148,3 +148,30 @@ test('another session sees flag changes as untagged FETCH FLAGS at its next comm
   await a.close();
   await b.close();
 });
+
+test('STORE on more messages than one store transaction takes: every message changes, every FETCH is sent', async () => {
+  const user = (await srv.store.getUser('alice'))!;
+  const box = await srv.store.createMailbox(user.id, 'BigStore');
+  const items = Array.from({ length: 4500 }, (_, i) => ({ data: Buffer.from(`Subject: ${i}\r\n\r\nx\r\n`), flags: i % 2 ? ['\\Flagged'] : [] }));
+  await srv.store.appendMessages(box.id, items);
+  const c = await RawClient.connect(srv.port, { login: ['alice', 'secret-a'] });
+  await c.command('ENABLE CONDSTORE');
+  await c.command('SELECT BigStore');
+  const r = await c.command('STORE 1:* +FLAGS (\\Seen)');
+  assert.match(r.tagged, / OK/);
+  assert.equal(r.untagged.filter((l) => / FETCH \(UID \d+ FLAGS \(/.test(l)).length, 4500);
+  assert.equal((await c.command('SEARCH UNSEEN')).untagged[0], '* SEARCH');
+  // UNCHANGEDSINCE across chunks: one message changed meanwhile is reported in MODIFIED.
+  const st = await c.command('STATUS BigStore (HIGHESTMODSEQ)');
+  const since = Number(/HIGHESTMODSEQ (\d+)/.exec(st.untagged[0])![1]);
+  const other = await RawClient.connect(srv.port, { login: ['alice', 'secret-a'] });
+  await other.command('SELECT BigStore');
+  await other.command('UID STORE 4400 +FLAGS (\\Answered)');
+  await other.close();
+  const u = await c.command(`UID STORE 1:4500 (UNCHANGEDSINCE ${since}) +FLAGS.SILENT (\\Draft)`);
+  assert.match(u.tagged, /\[MODIFIED 4400\]/);
+  // Messages whose modseq is above UNCHANGEDSINCE are reported as one compact set.
+  const low = await c.command(`UID STORE 1:4500 (UNCHANGEDSINCE 1) +FLAGS.SILENT (\\Draft)`);
+  assert.match(low.tagged, /\[MODIFIED 1:4500\]/);
+  await c.close();
+});
