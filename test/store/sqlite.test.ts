@@ -160,6 +160,36 @@ describe('sqlite backend', () => {
     }
   });
 
+  test('the UID list of a big mailbox is cached and always equals the messages', async () => {
+    const dir = await tempDir();
+    try {
+      const store = await openSqliteStore({ dataDir: dir, synchronous: 'NORMAL' });
+      const u = await store.createUser('big', 'x');
+      const box = await store.createMailbox(u.id, 'INBOX');
+      const other = await store.createMailbox(u.id, 'Other');
+      await store.appendMessages(box.id, Array.from({ length: 6000 }, (_, i) => ({ data: msg(i), flags: [] })));
+      const a = await store.listUids(box.id);
+      assert.equal(a.length, 6000);
+      a.length = 0; // the caller owns its copy
+      assert.equal((await store.listUids(box.id)).length, 6000);
+      await store.storeFlags(box.id, [10, 20, 30], 'add', ['\\Deleted']);
+      assert.equal((await store.listUids(box.id)).length, 6000, 'a flag change keeps the set');
+      await store.expunge(box.id);
+      const b = await store.listUids(box.id);
+      assert.deepEqual(b.slice(8, 12), [9, 11, 12, 13]);
+      assert.equal(b.length, 5997);
+      await store.appendMessages(box.id, [{ data: msg('x'), flags: [] }]);
+      assert.equal((await store.listUids(box.id)).at(-1), 6001);
+      await store.moveMessages(box.id, [1, 2], other.id);
+      const c = await store.listUids(box.id);
+      assert.equal(c[0], 3);
+      assert.deepEqual(c, (await store.listMessages(box.id)).map((m) => m.uid));
+      await store.close();
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+
   test('a closed store refuses calls with UNAVAILABLE', async () => {
     const dir = await tempDir();
     try {

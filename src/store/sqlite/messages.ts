@@ -34,6 +34,10 @@ import { compileFilter } from './search.js';
  * comparing UID sets instead (still correct, just more bytes).
  */
 export const EXPUNGE_TOMBSTONES_KEPT = 100_000;
+/** Mailboxes whose UID list is kept for SELECT (each 8 bytes per message). */
+const UID_LIST_CACHE_SIZE = 32;
+/** Smaller mailboxes are cheap to read and not kept. */
+const UID_LIST_CACHE_MIN = 5_000;
 /** Decoded MIME trees kept in memory (a few KB each; a busy user's message lists). */
 const STRUCTURE_CACHE_SIZE = 10_000;
 /** Pruning runs once every this many modseqs, to keep expunge cheap. */
@@ -296,10 +300,27 @@ export abstract class MessageOps {
     });
   }
 
+  /**
+   * Recent UID lists of big mailboxes, keyed by (uid_next, msg_count): the
+   * set can only change through an append (uid_next grows) or an expunge
+   * (msg_count shrinks, and only appends make it grow again), so an equal key
+   * means an equal set, whichever process wrote to the database.
+   */
+  private readonly uidLists = new Map<number, { key: string; uids: number[] }>();
+
   listUids(mailboxId: number): Promise<number[]> {
     return this.run(() => {
-      this.existing(mailboxId);
-      return this.q('SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid').pluck().all(mailboxId) as number[];
+      const mb = this.existing(mailboxId);
+      const key = `${mb.uid_next}/${mb.msg_count}`;
+      const hit = this.uidLists.get(mailboxId);
+      if (hit && hit.key === key) return hit.uids.slice();
+      const uids = this.q('SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid').pluck().all(mailboxId) as number[];
+      if (uids.length >= UID_LIST_CACHE_MIN) {
+        this.uidLists.delete(mailboxId);
+        this.uidLists.set(mailboxId, { key, uids: uids.slice() });
+        if (this.uidLists.size > UID_LIST_CACHE_SIZE) this.uidLists.delete(this.uidLists.keys().next().value as number);
+      }
+      return uids;
     });
   }
 
