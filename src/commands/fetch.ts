@@ -205,10 +205,8 @@ async function runFetch(ctx: CommandContext, a: FetchArgs, uidMode: boolean) {
     const opened = new Map<number, MessageBody | null>();
     for (let g = 0; g < metas.length; g += PREFETCH_GROUP) {
       const group = metas.slice(g, g + PREFETCH_GROUP);
-      for (const m of group) {
-        const b = await ctx.store.openMessage(view.mailboxId, m.uid);
-        opened.set(m.uid, b);
-      }
+      const bodies = await ctx.store.openMessages(view.mailboxId, group.map((m) => m.uid));
+      group.forEach((m, k) => opened.set(m.uid, bodies[k] ?? null));
       if (sections.length) await Promise.all(group.map((m) => { const b = opened.get(m.uid); return b ? prefetch(b, sections) : undefined; }));
       for (const m of group) {
         const seq = view.seqOf(m.uid);

@@ -249,6 +249,8 @@ export interface MailStore {
   getMessages(mailboxId: number, uids: number[]): Promise<MessageMeta[]>;
   /** The body of one message, or null if it was expunged. */
   openMessage(mailboxId: number, uid: number): Promise<MessageBody | null>;
+  /** openMessage for several UIDs in one round trip; results in the order of `uids`. */
+  openMessages(mailboxId: number, uids: number[]): Promise<(MessageBody | null)[]>;
   storeFlags(mailboxId: number, uids: number[], op: FlagOp, flags: Flag[], unchangedSince?: number): Promise<StoreFlagsResult>;
   /** Copies the UIDs that exist, ascending, into `destMailboxId` (TRYCREATE if it is gone). */
   copyMessages(sourceMailboxId: number, uids: number[], destMailboxId: number): Promise<CopyResult>;

@@ -293,6 +293,9 @@ export function runStoreContract(name: string, open: () => Promise<StoreHarness>
           assert.equal(body.structure.envelope?.subject, 's');
           // The top-level header bytes are kept beside it (message lists need no file read).
           assert.deepEqual(body.header, data.subarray(0, body.structure.headerEnd));
+          const [again, none] = await store.openMessages(box.id, [r.uids[0]!, 999]);
+          assert.deepEqual(again?.structure, body.structure, 'openMessages gives the same body');
+          assert.equal(none, null);
           const c = await store.copyMessages(box.id, r.uids, other.id);
           const copied = await store.openMessage(other.id, c.destUids[0]!);
           assert.deepEqual(copied?.structure, body.structure);

@@ -357,6 +357,25 @@ export abstract class MessageOps {
     });
   }
 
+  openMessages(mailboxId: number, uids: number[]): Promise<(MessageBody | null)[]> {
+    return this.run(() => {
+      this.existing(mailboxId);
+      if (uids.length === 0) return [];
+      const rows = this.q(
+        `SELECT m.uid, m.blob_id, m.size, b.structure, b.header FROM messages m JOIN blobs b ON b.id = m.blob_id
+         WHERE m.mailbox_id = ? AND m.uid IN (SELECT value FROM json_each(?))`,
+      )
+        .raw()
+        .all(mailboxId, uidJson(uids)) as [number, number, number, string | null, Buffer | null][];
+      const byUid = new Map<number, MessageBody>();
+      for (const [uid, blobId, size, json, header] of rows) {
+        const structure = this.structureOf(blobId, json);
+        byUid.set(uid, this.blobs.body(blobId, size, structure, structure ? header : null));
+      }
+      return uids.map((u) => byUid.get(u) ?? null);
+    });
+  }
+
   listKeywords(mailboxId: number): Promise<string[]> {
     return this.run(() => {
       this.existing(mailboxId);
