@@ -27,6 +27,7 @@ import {
   type SpecialUse,
   type UserInfo,
 } from '../types.js';
+import { ForeignWatcher } from './foreign.js';
 import { LocalChangeFeed } from '../feed.js';
 import { BlobFiles, isOwnerDead, newOwner, releaseOwner } from './blobs.js';
 import { migrate } from './schema.js';
@@ -63,6 +64,7 @@ export class SqliteMailStore extends AddressOps {
   private readonly inflight = new Set<Promise<unknown>>();
   private blobNext = 0;
   private blobEnd = 0;
+  private readonly foreign: ForeignWatcher;
 
   private constructor(
     db: Database.Database,
@@ -72,6 +74,7 @@ export class SqliteMailStore extends AddressOps {
     private readonly synchronous: 'FULL' | 'NORMAL',
   ) {
     super(db, blobs, feed);
+    this.foreign = new ForeignWatcher(db, feed);
   }
 
   static async open(opts: SqliteStoreOptions): Promise<SqliteMailStore> {
@@ -90,6 +93,7 @@ export class SqliteMailStore extends AddressOps {
       migrate(db);
       const store = new SqliteMailStore(db, blobs, opts.feed ?? new LocalChangeFeed(), owner, synchronous);
       await store.recover();
+      store.foreign.start();
       return store;
     } catch (err) {
       db?.close();
@@ -138,7 +142,10 @@ export class SqliteMailStore extends AddressOps {
   protected override write<T>(fn: (emit: (c: Change) => void) => T): T {
     const changes: Change[] = [];
     const result = this.db.transaction(() => fn((c) => changes.push(c))).immediate();
-    for (const c of changes) this.feed.publish(c);
+    for (const c of changes) {
+      this.foreign.noteLocal(c);
+      this.feed.publish(c);
+    }
     return result;
   }
 
@@ -177,6 +184,7 @@ export class SqliteMailStore extends AddressOps {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.foreign.stop();
     await Promise.allSettled([...this.inflight]);
     try {
       await this.purgeTrash();
