@@ -22,6 +22,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { parseDateTime } from '../wire/index.js';
+import { SYSTEM_FLAGS } from '../commands/args.js';
 import { StoreError, type ImportInput, type MailStore, type MailboxInfo, type SpecialUse } from '../store/types.js';
 import { ImapClient, type ConnectOptions, type ListEntry } from './imap-client.js';
 import { ttyProgress, type ImportSummary, type Progress } from './transfer.js';
@@ -32,7 +33,6 @@ export const IMAP_IMPORT_BATCH_MESSAGES = 200;
 /** Bytes fetched per batch at most (the batch is held in memory). */
 export const IMAP_IMPORT_BATCH_BYTES = 32 * 1024 * 1024;
 
-const SYSTEM_FLAGS = new Map(['\\Seen', '\\Answered', '\\Flagged', '\\Deleted', '\\Draft'].map((f) => [f.toLowerCase(), f]));
 const SPECIAL_USE = new Set<string>(['\\All', '\\Archive', '\\Drafts', '\\Flagged', '\\Junk', '\\Sent', '\\Trash']);
 
 export interface ImapSource extends ConnectOptions {

@@ -2,7 +2,7 @@
 // makes the server report MODSEQ from then on; when a mailbox is selected
 // at that moment, its HIGHESTMODSEQ is announced (RFC 7162 §3.1.3 Example 5).
 import type { CommandContext } from './types.js';
-import { containsNormalized, formatRanges, type SeqRange } from '../wire/index.js';
+import { containsNormalized, formatRanges, rangesOf, type SeqRange } from '../wire/index.js';
 
 export function enableCondstore(ctx: CommandContext): void {
   const s = ctx.session;
@@ -50,13 +50,7 @@ export async function vanishedSince(
   const { uids, complete } = await ctx.store.expungedSince(mailboxId, modseq);
   let result: SeqRange[];
   if (complete) {
-    result = [];
-    for (const u of uids) {
-      if (!containsNormalized(ranges, u)) continue;
-      const last = result[result.length - 1];
-      if (last && last.end === u - 1) last.end = u;
-      else result.push({ start: u, end: u });
-    }
+    result = rangesOf(uids.filter((u) => containsNormalized(ranges, u)));
   } else {
     result = missingRanges(ranges, present);
   }

@@ -5,7 +5,7 @@
 import type { Token } from '../wire/types.js';
 import { responseText } from '../wire/index.js';
 import { COMMANDS } from './registry.js';
-import { bad, ImapError, type CommandContext } from './types.js';
+import type { CommandContext } from './types.js';
 import { toImapError } from './errors.js';
 import type { Logger } from '../server/options.js';
 
@@ -51,4 +51,3 @@ export async function dispatch(ctx: CommandContext, args: Token[], log: Logger):
   }
 }
 
-export { bad, ImapError };

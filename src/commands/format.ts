@@ -18,4 +18,5 @@ export function flagsOf(session: Session, m: MessageMeta): string {
   return `(${flags.join(' ')})`;
 }
 
-export const SYSTEM_FLAG_LIST = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'];
+/** The FLAGS response's system flags, from the view that also sends FLAGS updates. */
+export { SYSTEM_FLAGS as SYSTEM_FLAG_LIST } from '../session/view.js';

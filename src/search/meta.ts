@@ -2,7 +2,7 @@
 // body (metadata and the header index), so the backend answers it from its index (STYLE.md: search/
 // compiles what a backend can run). Sequence numbers, \Recent and "$" are
 // session notions: they become UID ranges here, from the session's view.
-import { dateToUtcMs, normalizeRanges, type SequenceSet } from '../wire/index.js';
+import { dateToUtcMs, normalizeRanges, rangesOf, type SequenceSet } from '../wire/index.js';
 import type { MetaFilter } from '../store/types.js';
 import type { Criterion } from './program.js';
 
@@ -13,16 +13,6 @@ export interface ViewFacts {
   uids: readonly number[];
   recent: ReadonlySet<number>;
   saved: readonly number[];
-}
-
-function rangesOf(sorted: readonly number[]): { start: number; end: number }[] {
-  const out: { start: number; end: number }[] = [];
-  for (const u of sorted) {
-    const last = out[out.length - 1];
-    if (last && u === last.end + 1) last.end = u;
-    else if (!last || u > last.end) out.push({ start: u, end: u });
-  }
-  return out;
 }
 
 function setToUids(set: SequenceSet, seqMode: boolean, v: ViewFacts): MetaFilter {

@@ -9,14 +9,13 @@
 //    non-UID forms), nor when no command is in progress (RFC 9051 §7.5.1).
 
 import type { Change, MessageMeta } from '../store/types.js';
+import { formatSequenceSet } from '../wire/index.js';
 
 /** The system flags, in the order of the FLAGS response (RFC 9051 §2.3.2). */
-const SYSTEM_FLAGS = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'];
+export const SYSTEM_FLAGS: readonly string[] = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'];
 
-export interface ViewUpdate {
-  /** Untagged responses to send, in order, without the leading "* " and trailing CRLF. */
-  lines: string[];
-}
+/** Own-change marks kept at most; a mark whose change never arrives must not pile up. */
+const MAX_OWN_MODSEQS = 10_000;
 
 export class SelectedView {
   /** Client-visible UIDs, ascending. Index + 1 is the sequence number. */
@@ -122,6 +121,7 @@ export class SelectedView {
 
   /** Remember that this session already told its client about the flag change with `modseq`. */
   markOwn(modseq: number): void {
+    if (this.ownModseqs.size >= MAX_OWN_MODSEQS) this.ownModseqs.clear();
     this.ownModseqs.add(modseq);
   }
 
@@ -174,7 +174,7 @@ export class SelectedView {
       this.expungedPending.clear();
       this.pendingExpungeModseq = Infinity;
       if (opts.vanished) {
-        out.push(`VANISHED ${compress(gone)}`);
+        out.push(`VANISHED ${formatSequenceSet(gone)}`);
         const goneSet = new Set(gone);
         this.uids = this.uids.filter((u) => !goneSet.has(u));
       } else {
@@ -218,22 +218,4 @@ export class SelectedView {
     }
     return out;
   }
-
-  /** Drop own-modseq marks that can no longer arrive (bounded memory). */
-  pruneOwn(): void {
-    if (this.ownModseqs.size > 10_000) this.ownModseqs.clear();
-  }
-}
-
-/** Compress ascending numbers into an IMAP sequence set ("1:3,7"). */
-export function compress(nums: readonly number[]): string {
-  const parts: string[] = [];
-  let i = 0;
-  while (i < nums.length) {
-    let j = i;
-    while (j + 1 < nums.length && nums[j + 1] === nums[j] + 1) j++;
-    parts.push(i === j ? String(nums[i]) : `${nums[i]}:${nums[j]}`);
-    i = j + 1;
-  }
-  return parts.join(',');
 }

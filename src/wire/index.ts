@@ -37,6 +37,7 @@ export {
   sequenceContains,
   formatRanges,
   formatSequenceSet,
+  rangesOf,
   type SeqRange,
   type SequenceSet,
 } from './sequence.js';

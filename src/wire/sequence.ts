@@ -158,3 +158,14 @@ export function formatSequenceSet(nums: readonly number[]): string {
   }
   return parts.join(',');
 }
+
+/** Ascending numbers as ranges of consecutive runs (duplicates ignored): [1,2,3,7] -> 1:3, 7:7. */
+export function rangesOf(sorted: readonly number[]): SeqRange[] {
+  const out: SeqRange[] = [];
+  for (const n of sorted) {
+    const last = out[out.length - 1];
+    if (last && n === last.end + 1) last.end = n;
+    else if (!last || n > last.end) out.push({ start: n, end: n });
+  }
+  return out;
+}

@@ -56,3 +56,9 @@ test('format', () => {
   assert.equal(formatSequenceSet([3, 1, 2]), '3,1:2');
   assert.equal(formatRanges(ranges('1:3,9:*,*')), '1:3,9:*,*');
 });
+
+test('rangesOf groups consecutive runs and ignores duplicates', async () => {
+  const { rangesOf } = await import('../../src/wire/index.js');
+  assert.deepEqual(rangesOf([1, 2, 3, 3, 7, 9, 10]), [{ start: 1, end: 3 }, { start: 7, end: 7 }, { start: 9, end: 10 }]);
+  assert.deepEqual(rangesOf([]), []);
+});
