@@ -11,21 +11,11 @@ import { startTestServer, type TestServer } from '../helpers/server.js';
 import { ByteClient } from '../helpers/bytes-client.js';
 import { checkBody, checkEnvelope, parseValue, partPaths, type Value } from '../helpers/imap-parse.js';
 import { fixture, fixtureNames } from '../mime/helpers.js';
+import { prng as rng } from '../helpers/rng.js';
 
 const SEED = Number(process.env.QUIRE_FUZZ_SEED ?? 20240601);
 const COUNT = Number(process.env.QUIRE_FUZZ_COUNT ?? 120);
 
-/** mulberry32: small deterministic PRNG. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const rand = rng(SEED);
 const int = (n: number) => Math.floor(rand() * n);

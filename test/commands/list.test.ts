@@ -5,28 +5,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { RawClient, message, type Reply } from '../helpers/imap.js';
-import { provisionUser } from '../../src/cli/users.js';
+import { RawClient, message } from '../helpers/imap.js';
+import { accounts, ok } from '../helpers/accounts.js';
 
 let srv: TestServer;
 before(async () => { srv = await startTestServer(); });
 after(async () => { await srv.stop(); });
 
-let users = 0;
-async function freshUser(): Promise<[string, string]> {
-  const name = `lst${++users}`;
-  await provisionUser(srv.store, name, 'pw');
-  return [name, 'pw'];
-}
-
-async function connect(login?: [string, string]): Promise<RawClient> {
-  return RawClient.connect(srv.port, { login: login ?? (await freshUser()) });
-}
-
-function ok(r: Reply): Reply {
-  assert.match(r.tagged, /^\S+ OK /, r.raw);
-  return r;
-}
+const { freshUser, connect } = accounts(() => srv, 'lst');
 
 async function list(c: RawClient, args: string): Promise<string[]> {
   return ok(await c.command(`LIST ${args}`)).untagged;

@@ -3,18 +3,8 @@
 // multipart/alternative, folded headers, tiny and header-only messages.
 // Line ends are CRLF only and there is no NUL, so every message is a valid
 // IMAP literal without the BINARY extension.
-
-/** mulberry32: a small seeded PRNG, so runs are reproducible. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../helpers/rng.js';
+export { prng };
 
 export interface CorpusMessage {
   i: number;

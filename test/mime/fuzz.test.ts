@@ -17,18 +17,8 @@ import {
   type SectionText,
 } from '../../src/mime/index.js';
 import { checkTree, fixture, fixtureNames } from './helpers.js';
+import { prng as rng } from '../helpers/rng.js';
 
-/** mulberry32: small deterministic PRNG. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SNIPPETS = [
   '\r\n',

@@ -11,14 +11,8 @@ import { evaluate } from '../../src/search/evaluate.js';
 import { toMetaFilter } from '../../src/search/meta.js';
 import type { Criterion } from '../../src/search/program.js';
 import { STAR } from '../../src/wire/index.js';
+import { prng as rng } from '../helpers/rng.js';
 
-function rng(seed: number) {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
-    return x / 0x100000000;
-  };
-}
 
 test('SQL index search equals the reference evaluator on random programs', async () => {
   const dir = await mkdtemp(path.join(tmpdir(), 'quire-meta-'));

@@ -7,18 +7,12 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { RawClient, message } from '../helpers/imap.js';
+import { prng as rng } from '../helpers/rng.js';
 
 let srv: TestServer;
 before(async () => { srv = await startTestServer(); });
 after(async () => { await srv.stop(); });
 
-function rng(seed: number) {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
-    return x / 0x100000000;
-  };
-}
 
 const COMMANDS = ['CAPABILITY', 'NOOP', 'ID', 'ENABLE', 'SELECT', 'EXAMINE', 'CREATE', 'DELETE', 'RENAME', 'SUBSCRIBE', 'UNSUBSCRIBE',
   'LIST', 'LSUB', 'STATUS', 'APPEND', 'CHECK', 'CLOSE', 'UNSELECT', 'EXPUNGE', 'SEARCH', 'FETCH', 'STORE', 'COPY', 'MOVE',

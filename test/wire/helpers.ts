@@ -4,6 +4,8 @@
 
 import assert from 'node:assert/strict';
 import { CommandDecoder, DEFAULT_DECODER_LIMITS, type DecoderEvent, type DecoderLimits, type Token } from '../../src/wire/index.js';
+export { prng } from '../helpers/rng.js';
+import { prng } from '../helpers/rng.js';
 
 /** Compact, readable form of a token for fixtures. */
 export type SimpleToken =
@@ -88,17 +90,6 @@ export function runChunks(chunks: Buffer[], limits?: Partial<DecoderLimits>, exp
   return out;
 }
 
-/** Deterministic PRNG (mulberry32). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Every way of feeding `buf` the helper tries: whole, byte by byte, every 2-cut, some random cuts. */
 export function* splits(buf: Buffer, seed = 1): Generator<[string, Buffer[]]> {
