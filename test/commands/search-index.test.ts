@@ -1,4 +1,4 @@
-// SEARCH on From/To/Cc/Bcc/Subject and SENT* is answered from the store's
+// SEARCH on From/To/Cc/Bcc/Subject and SENT* (and message-list FETCH) is answered from the store's
 // header index, without opening message files: proven by removing the body
 // files from disk, after which only content keys (BODY) fail.
 import { test, before, after } from 'node:test';
@@ -26,6 +26,11 @@ test('header keys use the index; content keys need the message', async () => {
   assert.equal((await c.command('SEARCH OR SUBJECT quarterly TO alice')).untagged[0], '* SEARCH 1 2');
   assert.equal((await c.command('SEARCH SENTON 7-Feb-1994')).untagged[0], '* SEARCH 1 2');
   assert.equal((await c.command('SEARCH SENTBEFORE 7-Feb-1994')).untagged[0], '* SEARCH');
+  // Message lists need no file either: ENVELOPE, BODYSTRUCTURE and header fields come from the store.
+  const list = await c.command('FETCH 1:2 (ENVELOPE BODYSTRUCTURE BODY.PEEK[HEADER.FIELDS (Subject)])');
+  assert.match(list.tagged, / OK/);
+  assert.match(list.untagged[0]!, /ENVELOPE \("Mon, 7 Feb 1994 21:52:25 -0800" "Quarterly report"/);
+  assert.ok(list.untagged[1]!.includes('Subject: =?iso-8859-1?q?Gr=FC=DFe?=\r\n\r\n'), list.raw);
   // A content key must read the (now missing) files: it cannot succeed.
   const body = await c.command('SEARCH BODY "message 2"');
   assert.notEqual(body.untagged[0], '* SEARCH 2');
