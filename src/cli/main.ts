@@ -130,6 +130,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
       firstUser = { name, password };
       log.info('created first user', { user: name });
     }
+    store.startBackgroundWork?.((err) => log.warn('full-text indexing failed', { err: String(err) }));
     const auth = new Authenticator(store, { baseDelayMs: config.auth.failureDelayMs, maxDelayMs: config.auth.maxFailureDelayMs });
     const { startServer } = await import('../server/index.js');
     server = await startServer(store, auth, toServerOptions(config, tls, log));

@@ -2,10 +2,9 @@
 // its sections, its decoded text. The tree is parsed at most once per opened
 // message and command.
 import {
-  parseMessage, walkParts, envelopeOf, formatEnvelope, formatBodyStructure, sectionBytes, sectionRange, binaryContent,
-  previewPart, PREVIEW_MAX_INPUT,
-  buildPreview, Header, fieldValue, decodeEncodedWords, decodeTransferEncoding, decodeCharset, decodeBytes, getParam,
-  LEGACY_HEADER_CHARSET, sentDayOf, type MimePart,
+  parseMessage, envelopeOf, formatEnvelope, formatBodyStructure, sectionBytes, sectionRange, binaryContent,
+  previewPart, PREVIEW_MAX_INPUT, buildPreview, Header, decodeEncodedWords, searchHeaderText, searchBodyText,
+  sentDayOf, type MimePart,
 } from '../mime/index.js';
 import type { MailStore, MessageBody } from '../store/types.js';
 import type { MessageContent } from '../search/evaluate.js';
@@ -17,9 +16,6 @@ export interface ParsedMessage {
   /** The whole message; read from the store on first use. */
   raw(): Promise<Buffer>;
 }
-
-/** Largest message whose text SEARCH decodes fully; longer bodies are searched in their first bytes. */
-const SEARCH_BODY_LIMIT = 16 * 1024 * 1024;
 
 const cache = new WeakMap<MessageBody, ParsedMessage>();
 
@@ -120,14 +116,6 @@ export async function previewText(body: MessageBody, p: ParsedMessage): Promise<
   return buildPreview(prefix, p.root);
 }
 
-
-function partText(raw: Buffer, part: MimePart): string {
-  const body = raw.subarray(part.bodyStart, Math.min(part.bodyEnd, part.bodyStart + SEARCH_BODY_LIMIT));
-  const decoded = decodeTransferEncoding(body, part.encoding) ?? body;
-  const charset = getParam(part.params, 'charset');
-  return (charset ? decodeCharset(decoded, charset) : null) ?? decodeBytes(decoded, LEGACY_HEADER_CHARSET);
-}
-
 /** Text accessors for SEARCH's content keys (decoded header values, decoded text parts). */
 export async function searchContent(store: MailStore, mailboxId: number, uid: number): Promise<MessageContent | null> {
   const body = await store.openMessage(mailboxId, uid);
@@ -139,24 +127,8 @@ export async function searchContent(store: MailStore, mailboxId: number, uid: nu
   let bodyText: string | null = null;
   return {
     headerValues: (field) => header.getAll(field).map((v) => decodeEncodedWords(v)),
-    headerText: () => header.fields.map((f) => `${f.name}: ${decodeEncodedWords(header.get(f.name) ?? '')}`).join('\n'),
-    bodyText: () => {
-      if (bodyText === null) {
-        const texts: string[] = [];
-        for (const p of walkParts(root)) {
-          // RFC 9051 §6.4.4 BODY: an attached message's header is part of the body.
-          if (p !== root && p.envelope) {
-            const h = Header.parse(raw, p.headerStart, p.headerEnd);
-            texts.push(h.fields.map((f) => `${f.name}: ${decodeEncodedWords(fieldValue(raw, f))}`).join('\n'));
-          }
-          if (p.children || p.message) continue;
-          // Text parts, message/* parts not looked into (delivery-status, partial, encoded rfc822), a non-text root.
-          if (p.type === 'text' || p.type === 'message' || p === root) texts.push(partText(raw, p));
-        }
-        bodyText = texts.join('\n');
-      }
-      return bodyText;
-    },
+    headerText: () => searchHeaderText(raw, root),
+    bodyText: () => (bodyText ??= searchBodyText(raw, root)),
     sentDay: () => sentDayOf(header.get('Date')),
   };
 }

@@ -36,3 +36,4 @@ export { decodeBase64, decodeQuotedPrintable, decodeTransferEncoding, knownEncod
 export { buildPreview, previewPart, htmlToText, normalizePreview, PREVIEW_MAX_CHARS, PREVIEW_MAX_INPUT } from './preview.js';
 export { serializeStructure, deserializeStructure, STRUCTURE_VERSION } from './serialize.js';
 export { sentDayOf } from './date.js';
+export { searchHeaderText, searchBodyText, SEARCH_BODY_LIMIT } from './searchtext.js';

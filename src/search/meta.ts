@@ -47,6 +47,8 @@ export function toMetaFilter(c: Criterion, v: ViewFacts): MetaFilter | null {
       return { k: 'header', field, value: c.value.toLowerCase() };
     }
     case 'sentbefore': case 'senton': case 'sentsince': return { k: c.k, day: Math.floor(dateToUtcMs(c.date) / DAY_MS) };
+    // The store's text index narrows these; what it cannot rule out is read (src/search/evaluate.ts compares lower-cased).
+    case 'body': case 'text': return { k: 'content', scope: c.k, value: c.value.toLowerCase() };
     case 'not': {
       const f = toMetaFilter(c.c, v);
       return f && { k: 'not', f };

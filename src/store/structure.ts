@@ -1,6 +1,8 @@
 // The stored MIME structure of a message body, shared by every backend:
 // computed once when a body is stored (src/mime), read back on FETCH.
-import { deserializeStructure, parseMessage, serializeStructure, Header, decodeEncodedWords, sentDayOf, type MimePart } from '../mime/index.js';
+import {
+  deserializeStructure, parseMessage, serializeStructure, Header, decodeEncodedWords, sentDayOf, searchHeaderText, searchBodyText, type MimePart,
+} from '../mime/index.js';
 import type { HeaderIndex } from './types.js';
 
 /** Parse a message and serialise its part tree for storage. */
@@ -36,11 +38,40 @@ function indexed(header: Header, name: string): string | null {
  */
 export const MAX_STORED_HEADER = 64 * 1024;
 
-/** What the store keeps about a message besides its bytes: the part tree, the top-level header bytes and the SEARCH header index. */
-export function describeMessage(data: Buffer): { structure: string; header: Buffer | null; index: HeaderIndex } {
+/**
+ * Longest text (UTF-16 code units, header and body each) put into the
+ * full-text index; a longer one is left out of it and SEARCH BODY/TEXT reads
+ * that message instead. Bounds the index's work per message.
+ */
+export const MAX_INDEXED_TEXT = 4 * 1024 * 1024;
+
+/**
+ * What SEARCH BODY and TEXT compare against (src/mime searchtext), lower-cased
+ * exactly as the evaluator lower-cases it, for the full-text index; null when
+ * too long to index.
+ */
+export interface SearchText {
+  header: string;
+  body: string;
+}
+
+/** The full-text index's text of a stored message (for bodies stored before the index existed). */
+export function searchTextOfMessage(data: Buffer): SearchText | null {
+  return searchTextOf(data, parseMessage(data));
+}
+
+function searchTextOf(data: Buffer, root: MimePart): SearchText | null {
+  const header = searchHeaderText(data, root).toLowerCase();
+  const body = searchBodyText(data, root).toLowerCase();
+  return header.length > MAX_INDEXED_TEXT || body.length > MAX_INDEXED_TEXT ? null : { header, body };
+}
+
+/** What the store keeps about a message besides its bytes: the part tree, the top-level header bytes, the SEARCH header index and the text for the full-text index. */
+export function describeMessage(data: Buffer): { structure: string; header: Buffer | null; index: HeaderIndex; text: SearchText | null } {
   const root = parseMessage(data);
   const header = Header.parse(data, root.headerStart, root.headerEnd);
   return {
+    text: searchTextOf(data, root),
     structure: serializeStructure(root),
     header: root.headerEnd <= MAX_STORED_HEADER ? data.subarray(0, root.headerEnd) : null,
     index: {

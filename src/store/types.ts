@@ -164,6 +164,13 @@ export type MetaFilter =
   | { k: 'header'; field: 'from' | 'to' | 'cc' | 'bcc' | 'subject'; value: string }
   /** The Date header's calendar day (see HeaderIndex.sentDay); no Date header never matches. */
   | { k: 'sentbefore' | 'senton' | 'sentsince'; day: number }
+  /**
+   * SEARCH BODY (scope body) or TEXT (scope text): `value` lower-cased. A
+   * store may only rule a message out with it (its text index proves the
+   * needle absent); every other message is undecided (read by the caller),
+   * never matched, since the index cannot see substrings exactly.
+   */
+  | { k: 'content'; scope: 'body' | 'text'; value: string }
   | { k: 'not'; f: MetaFilter }
   | { k: 'or'; a: MetaFilter; b: MetaFilter }
   | { k: 'and'; fs: MetaFilter[] };
@@ -192,6 +199,9 @@ export interface ChangeFeed {
 
 export interface MailStore {
   readonly feed: ChangeFeed;
+
+  /** Starts a long-running server's upkeep (e.g. indexing bodies stored before an index existed); stopped by close(). */
+  startBackgroundWork?(onError: (err: unknown) => void): void;
 
   // ---- users
   createUser(name: string, passwordHash: string): Promise<UserInfo>;

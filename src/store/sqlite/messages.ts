@@ -25,6 +25,7 @@ import {
 import type { BlobFiles } from './blobs.js';
 import { FLAG_DELETED, FLAG_SEEN } from './schema.js';
 import { describeMessage, loadStructure } from '../structure.js';
+import { indexBodyText, indexPendingBodies } from './fulltext.js';
 import type { MimePart } from '../../mime/index.js';
 import { compileFilter } from './search.js';
 
@@ -40,6 +41,8 @@ const UID_LIST_CACHE_SIZE = 32;
 const UID_LIST_CACHE_MIN = 5_000;
 /** Decoded MIME trees kept in memory (a few KB each; a busy user's message lists). */
 const STRUCTURE_CACHE_SIZE = 10_000;
+/** Bodies put into the full-text index per background step (each file is read whole). */
+const TEXT_INDEX_BATCH = 16;
 /** Pruning runs once every this many modseqs, to keep expunge cheap. */
 const TOMBSTONE_PRUNE_EVERY = 64;
 import { MAX_KEYWORDS_PER_MAILBOX, decodeFlags, encodeKeywords, parseFlags, splitKeywords } from './flags.js';
@@ -555,13 +558,23 @@ export abstract class MessageOps {
     return st;
   }
 
-  /** The row of a new body: size, MIME structure and SEARCH header index (inside the caller's transaction). */
+  /** The row of a new body: size, MIME structure, SEARCH header index and full-text index (inside the caller's transaction). */
   protected insertBody(id: number, size: number, d: ReturnType<typeof describeMessage>): void {
     const ix = d.index;
     this.q(
       `INSERT INTO blobs (id, size, structure, header, idx_from, idx_to, idx_cc, idx_bcc, idx_subject, idx_sent_day, indexed)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
     ).run(id, size, d.structure, d.header, ix.from, ix.to, ix.cc, ix.bcc, ix.subject, ix.sentDay);
+    indexBodyText((sql) => this.q(sql), id, d.text);
+  }
+
+  /**
+   * Puts up to `max` bodies stored before the full-text index (schema v7)
+   * into it; returns how many were handled, 0 when none is left. Losing a
+   * batch on power failure only means indexing it again.
+   */
+  indexPendingText(max = TEXT_INDEX_BATCH): Promise<number> {
+    return this.run(() => indexPendingBodies((sql) => this.q(sql), (id) => this.blobs.pathOf(id), (fn) => this.relaxed(fn), max));
   }
 
   headerIndex(mailboxId: number): Promise<Map<number, HeaderIndex | null>> {

@@ -9,6 +9,7 @@
 // unlinked after the commit (and again at open if the process died first).
 
 import type Database from 'better-sqlite3';
+import { FTS_SCHEMA } from './fulltext.js';
 
 /** System flag bits in messages.sysflags. */
 export const FLAG_SEEN = 1;
@@ -227,7 +228,12 @@ const V6 = `
 ALTER TABLE blobs ADD COLUMN header BLOB;
 `;
 
-export const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6];
+// V7: the full-text index for SEARCH BODY/TEXT (see fulltext.ts). Bodies
+// stored before it are indexed in the background (blobs.fts = 0 meanwhile:
+// SEARCH reads them).
+const V7 = FTS_SCHEMA;
+
+export const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6, V7];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** Brings the database to SCHEMA_VERSION; refuses a database from a newer Quire. */

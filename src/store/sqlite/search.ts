@@ -1,11 +1,14 @@
 // MetaFilter (src/store/types.ts) compiled to an SQL condition over the
 // messages table `m` (joined with its body row `b` when header keys are used):
 // flags, sizes, dates, UIDs, mod-sequences and the header index are answered
-// by SQLite's scan of one mailbox's rows, never by reading messages. Header
+// by SQLite's scan of one mailbox's rows, never by reading messages; BODY and
+// TEXT are narrowed by the full-text index (fulltext.ts) to the messages that
+// may contain the needle. Header
 // keys on bodies without an index evaluate to NULL, and SQL's three-valued
 // logic carries that through NOT / AND / OR: a NULL result means "undecided".
 import type { MetaFilter } from '../types.js';
 import { FLAG_ANSWERED, FLAG_DELETED, FLAG_DRAFT, FLAG_FLAGGED, FLAG_SEEN } from './schema.js';
+import { FTS_INDEXED, trigramQuery } from './fulltext.js';
 
 const DAY_MS = 86_400_000;
 /** Most UID ranges turned into SQL; longer lists (a huge saved result) use a json_each table. */
@@ -76,6 +79,15 @@ export function compileFilter(f: MetaFilter): CompiledFilter {
         params.push(f.day);
         const op = f.k === 'sentbefore' ? '<' : f.k === 'senton' ? '=' : '>=';
         return `(CASE WHEN b.indexed = 1 THEN coalesce(b.idx_sent_day ${op} ?, 0) ELSE NULL END)`;
+      }
+      case 'content': {
+        // Ruled out (0) when the body is indexed and lacks one of the needle's trigrams; else undecided.
+        usesBlob = true;
+        const q = trigramQuery(f.value);
+        if (q === null) return 'NULL';
+        params.push(q);
+        const rows = f.scope === 'body' ? 'blob_text MATCH ? AND (rowid & 1) = 0' : 'blob_text MATCH ?';
+        return `(CASE WHEN b.fts = ${FTS_INDEXED} AND b.id NOT IN (SELECT rowid >> 1 FROM blob_text WHERE ${rows}) THEN 0 ELSE NULL END)`;
       }
       case 'not': return `NOT (${go(f.f)})`;
       case 'or': return `((${go(f.a)}) OR (${go(f.b)}))`;

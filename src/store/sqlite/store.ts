@@ -59,6 +59,9 @@ interface UserRow {
   created_at: number;
 }
 
+/** Wait before the background text indexer tries again after an error. */
+const TEXT_INDEXER_RETRY_MS = 30_000;
+
 export class SqliteMailStore extends AddressOps {
   private closed = false;
   private readonly inflight = new Set<Promise<unknown>>();
@@ -181,9 +184,34 @@ export class SqliteMailStore extends AddressOps {
     return ids;
   }
 
+  private indexer: NodeJS.Timeout | null = null;
+
+  /**
+   * Indexes bodies stored before the full-text index existed (schema v7), a
+   * small batch per turn of the event loop, until none is left; SEARCH reads
+   * the ones not yet indexed. Called by `quire serve`.
+   */
+  startBackgroundWork(onError: (err: unknown) => void = () => {}): void {
+    if (this.indexer || this.closed) return;
+    const step = (): void => {
+      this.indexPendingText().then(
+        (n) => {
+          this.indexer = n > 0 && !this.closed ? setTimeout(step, 0) : null;
+        },
+        (err: unknown) => {
+          if (this.closed) return;
+          onError(err);
+          this.indexer = setTimeout(step, TEXT_INDEXER_RETRY_MS);
+        },
+      );
+    };
+    this.indexer = setTimeout(step, 0);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.indexer) clearTimeout(this.indexer);
     this.foreign.stop();
     await Promise.allSettled([...this.inflight]);
     try {

@@ -1,0 +1,106 @@
+// The full-text index behind SEARCH BODY/TEXT: a store from before it
+// (schema v6) is migrated and its bodies indexed in the background; deleted
+// bodies leave the index; through a real server, the index decides which
+// messages are read (proved by planting text in a body file behind its back).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { SqliteMailStore } from '../../src/store/sqlite/index.js';
+import { startTestServer } from '../helpers/server.js';
+import { RawClient } from '../helpers/imap.js';
+
+function msg(i: number, word: string): Buffer {
+  return Buffer.from(
+    `From: Person ${i} <p${i}@example.com>\r\nSubject: Note ${i}\r\nMIME-Version: 1.0\r\n` +
+      `Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n` +
+      `${Buffer.from(`Hello, this is note ${i} about ${word}.\r\n`).toString('base64')}\r\n`,
+  );
+}
+
+const WORDS = ['apricots', 'bananas', 'cherries', 'dates'];
+
+test('a v6 store is migrated, indexed in the background, and searched through the index', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'quire-fts-'));
+  try {
+    let s = await SqliteMailStore.open({ dataDir: dir, synchronous: 'NORMAL' });
+    const u = await s.createUser('alice', 'x');
+    const box = await s.createMailbox(u.id, 'INBOX');
+    await s.appendMessages(box.id, Array.from({ length: 40 }, (_, i) => ({ data: msg(i + 1, WORDS[i % 4]!), flags: [] })));
+    await s.close();
+    // Back to schema v6: no text table, no fts column.
+    let db = new Database(path.join(dir, 'quire.sqlite3'));
+    db.exec('DROP TRIGGER blobs_fts_ad; DROP TABLE blob_text; ALTER TABLE blobs DROP COLUMN fts; PRAGMA user_version = 6;');
+    db.close();
+
+    s = await SqliteMailStore.open({ dataDir: dir, synchronous: 'NORMAL' });
+    const body = (value: string) => s.searchMeta(box.id, { k: 'content', scope: 'body', value });
+    // Not indexed yet: nothing can be ruled out, every message is read.
+    assert.equal((await body('cherries')).undecided.length, 40);
+    assert.equal(await s.indexPendingText(15), 15);
+    // Of the 15 indexed (UIDs 1-15), the 11 without the word are ruled out.
+    assert.equal((await body('cherries')).undecided.length, 29, 'indexed bodies without the word are ruled out');
+    const errors: unknown[] = [];
+    s.startBackgroundWork((err) => errors.push(err));
+    for (let i = 0; i < 200 && (await body('cherries')).undecided.length !== 10; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(errors, []);
+    const got = await body('cherries');
+    assert.deepEqual(got.undecided, [3, 7, 11, 15, 19, 23, 27, 31, 35, 39], 'only the ten bodies with the word are left to read');
+    assert.equal(await s.indexPendingText(), 0, 'nothing left to index');
+    // TEXT also looks at the header; BODY does not.
+    assert.equal((await s.searchMeta(box.id, { k: 'content', scope: 'text', value: 'subject: note 17' })).undecided.length, 1);
+    assert.equal((await s.searchMeta(box.id, { k: 'content', scope: 'body', value: 'subject: note 17' })).undecided.length, 0);
+    // Expunged bodies leave the index.
+    await s.storeFlags(box.id, [3, 7], 'add', ['\\Deleted']);
+    await s.expunge(box.id);
+    await s.close();
+    db = new Database(path.join(dir, 'quire.sqlite3'));
+    const rows = db.prepare("SELECT count(*) FROM blob_text WHERE blob_text MATCH '\"che\" AND \"ies\"'").pluck().get();
+    db.close();
+    assert.equal(rows, 8);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('SEARCH BODY/TEXT read only the messages the index cannot rule out', async () => {
+  const srv = await startTestServer();
+  try {
+    const c = await RawClient.connect(srv.port, { login: ['alice', 'secret-a'] });
+    await c.command('CREATE Fts');
+    for (let i = 1; i <= 4; i++) await c.append('Fts', msg(i, WORDS[i - 1]!).toString());
+    await c.command('SELECT Fts');
+    assert.equal((await c.command('SEARCH BODY "Bananas"')).untagged[0], '* SEARCH 2');
+    assert.equal((await c.command('SEARCH TEXT "person 4"')).untagged[0], '* SEARCH 4');
+    assert.equal((await c.command('SEARCH NOT BODY "cherries"')).untagged[0], '* SEARCH 1 2 4');
+    assert.equal((await c.command('SEARCH OR BODY dates BODY apricots')).untagged[0], '* SEARCH 1 4');
+    // Plant "grapefruit" in message 1's file behind the store's back: the index (built at APPEND) rules message 1 out, so it is not read.
+    const db = new Database(path.join(srv.dataDir, 'quire.sqlite3'), { readonly: true });
+    const blob = db.prepare("SELECT m.blob_id FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id WHERE b.name = 'Fts' AND m.uid = 1").pluck().get() as number;
+    db.close();
+    const file = await findFile(path.join(srv.dataDir, 'blobs'), String(blob));
+    assert.ok(file, 'body file found');
+    const planted = msg(1, 'kumquats'); // as long as "apricots": same offsets
+    assert.equal(planted.length, msg(1, WORDS[0]!).length);
+    await writeFile(file, planted);
+    assert.equal((await c.command('SEARCH BODY kumquats')).untagged[0], '* SEARCH', 'ruled out by the index: the file was not read');
+    // A needle of two characters has no trigram: every message is read, and the planted text is found.
+    assert.equal((await c.command('SEARCH BODY "qu"')).untagged[0], '* SEARCH 1');
+    await c.close();
+  } finally {
+    await srv.stop();
+  }
+});
+
+async function findFile(dir: string, name: string): Promise<string | null> {
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) {
+      const hit = await findFile(p, name);
+      if (hit) return hit;
+    } else if (e.name === name) return p;
+  }
+  return null;
+}
