@@ -55,23 +55,19 @@ export interface SearchText {
   body: string;
 }
 
-/** The full-text index's text of a stored message (for bodies stored before the index existed). */
+/** The full-text index's text of a stored message. */
 export function searchTextOfMessage(data: Buffer): SearchText | null {
-  return searchTextOf(data, parseMessage(data));
-}
-
-function searchTextOf(data: Buffer, root: MimePart): SearchText | null {
+  const root = parseMessage(data);
   const header = searchHeaderText(data, root).toLowerCase();
   const body = searchBodyText(data, root).toLowerCase();
   return header.length > MAX_INDEXED_TEXT || body.length > MAX_INDEXED_TEXT ? null : { header, body };
 }
 
-/** What the store keeps about a message besides its bytes: the part tree, the top-level header bytes, the SEARCH header index and the text for the full-text index. */
-export function describeMessage(data: Buffer): { structure: string; header: Buffer | null; index: HeaderIndex; text: SearchText | null } {
+/** What the store keeps about a message besides its bytes: the part tree, the top-level header bytes and the SEARCH header index. */
+export function describeMessage(data: Buffer): { structure: string; header: Buffer | null; index: HeaderIndex } {
   const root = parseMessage(data);
   const header = Header.parse(data, root.headerStart, root.headerEnd);
   return {
-    text: searchTextOf(data, root),
     structure: serializeStructure(root),
     header: root.headerEnd <= MAX_STORED_HEADER ? data.subarray(0, root.headerEnd) : null,
     index: {

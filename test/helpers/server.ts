@@ -54,6 +54,8 @@ export async function startTestServer(opts: {
   so.imap = [{ host: '127.0.0.1', port: 0 }];
   so.imaps = [{ host: '127.0.0.1', port: 0 }];
   opts.tweak?.(so);
+  // As `quire serve` does: the full-text indexing thread.
+  store.startBackgroundWork?.((err) => log.error('full-text indexing failed', { err: String(err) }));
   const auth = new Authenticator(store, { baseDelayMs: 20, maxDelayMs: 100 });
   const server = await startServer(store, auth, so);
   return {

@@ -51,6 +51,8 @@ test('SQL index search equals the reference evaluator on random programs', async
       internalDate: base + Math.floor(r() * 20) * day + Math.floor(r() * day),
     }));
     await store.appendMessages(box.id, items);
+    // What a server's indexing thread does after APPEND, here on this thread.
+    while ((await store.indexPendingText(100)) > 0);
     // Some history: flag changes (modseqs) and expunges (UID gaps).
     const all0 = await store.listUids(box.id);
     await store.storeFlags(box.id, all0.filter(() => r() < 0.2), 'add', ['\\Deleted']);

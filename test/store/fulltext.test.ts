@@ -1,7 +1,8 @@
 // The full-text index behind SEARCH BODY/TEXT: a store from before it
-// (schema v6) is migrated and its bodies indexed in the background; deleted
-// bodies leave the index; through a real server, the index decides which
-// messages are read (proved by planting text in a body file behind its back).
+// (schema v6) is migrated and its bodies indexed by the indexing thread;
+// deleted bodies leave the index; through a real server, new bodies are
+// indexed after APPEND and the index decides which messages are read (proved
+// by planting text in a body file behind its back).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
@@ -72,12 +73,17 @@ test('SEARCH BODY/TEXT read only the messages the index cannot rule out', async 
     await c.command('CREATE Fts');
     for (let i = 1; i <= 4; i++) await c.append('Fts', msg(i, WORDS[i - 1]!).toString());
     await c.command('SELECT Fts');
+    // Answers are the same before the indexing thread has got to the bodies and after.
+    assert.equal((await c.command('SEARCH BODY "Bananas"')).untagged[0], '* SEARCH 2');
+    const db = new Database(path.join(srv.dataDir, 'quire.sqlite3'), { readonly: true });
+    const pending = db.prepare('SELECT count(*) FROM blobs WHERE fts = 0').pluck();
+    for (let i = 0; i < 500 && (pending.get() as number) > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(pending.get(), 0, 'the indexing thread indexed the appended bodies');
     assert.equal((await c.command('SEARCH BODY "Bananas"')).untagged[0], '* SEARCH 2');
     assert.equal((await c.command('SEARCH TEXT "person 4"')).untagged[0], '* SEARCH 4');
     assert.equal((await c.command('SEARCH NOT BODY "cherries"')).untagged[0], '* SEARCH 1 2 4');
     assert.equal((await c.command('SEARCH OR BODY dates BODY apricots')).untagged[0], '* SEARCH 1 4');
-    // Plant "grapefruit" in message 1's file behind the store's back: the index (built at APPEND) rules message 1 out, so it is not read.
-    const db = new Database(path.join(srv.dataDir, 'quire.sqlite3'), { readonly: true });
+    // Plant a word in message 1's file behind the store's back: the index rules message 1 out, so it is not read.
     const blob = db.prepare("SELECT m.blob_id FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id WHERE b.name = 'Fts' AND m.uid = 1").pluck().get() as number;
     db.close();
     const file = await findFile(path.join(srv.dataDir, 'blobs'), String(blob));

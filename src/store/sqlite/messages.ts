@@ -25,7 +25,7 @@ import {
 import type { BlobFiles } from './blobs.js';
 import { FLAG_DELETED, FLAG_SEEN } from './schema.js';
 import { describeMessage, loadStructure } from '../structure.js';
-import { indexBodyText, indexPendingBodies } from './fulltext.js';
+import { indexPendingBodies } from './fulltext.js';
 import type { MimePart } from '../../mime/index.js';
 import { compileFilter } from './search.js';
 
@@ -558,20 +558,22 @@ export abstract class MessageOps {
     return st;
   }
 
-  /** The row of a new body: size, MIME structure, SEARCH header index and full-text index (inside the caller's transaction). */
+  /** The row of a new body: size, MIME structure and SEARCH header index (inside the caller's transaction). */
   protected insertBody(id: number, size: number, d: ReturnType<typeof describeMessage>): void {
     const ix = d.index;
     this.q(
       `INSERT INTO blobs (id, size, structure, header, idx_from, idx_to, idx_cc, idx_bcc, idx_subject, idx_sent_day, indexed)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
     ).run(id, size, d.structure, d.header, ix.from, ix.to, ix.cc, ix.bcc, ix.subject, ix.sentDay);
-    indexBodyText((sql) => this.q(sql), id, d.text);
+    // Full-text indexing happens after the commit, off this thread (text-worker.ts): blobs.fts stays 0 until then.
   }
 
   /**
-   * Puts up to `max` bodies stored before the full-text index (schema v7)
-   * into it; returns how many were handled, 0 when none is left. Losing a
-   * batch on power failure only means indexing it again.
+   * Puts up to `max` bodies not yet in the full-text index into it, on this
+   * thread; returns how many were handled, 0 when none is left. A server
+   * leaves this to its indexing thread (startBackgroundWork); `quire doctor
+   * --repair` and tests call it. Losing a batch on power failure only means
+   * indexing it again.
    */
   indexPendingText(max = TEXT_INDEX_BATCH): Promise<number> {
     return this.run(() => indexPendingBodies((sql) => this.q(sql), (id) => this.blobs.pathOf(id), (fn) => this.relaxed(fn), max));

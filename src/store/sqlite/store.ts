@@ -27,7 +27,9 @@ import {
   type SpecialUse,
   type UserInfo,
 } from '../types.js';
+import { Worker } from 'node:worker_threads';
 import { ForeignWatcher } from './foreign.js';
+import type { TextWorkerData } from './text-worker.js';
 import { LocalChangeFeed } from '../feed.js';
 import { BlobFiles, isOwnerDead, newOwner, releaseOwner } from './blobs.js';
 import { migrate } from './schema.js';
@@ -59,8 +61,18 @@ interface UserRow {
   created_at: number;
 }
 
-/** Wait before the background text indexer tries again after an error. */
-const TEXT_INDEXER_RETRY_MS = 30_000;
+/** The full-text indexing thread's module, beside this one (TypeScript when run from source). */
+const TEXT_WORKER = new URL(import.meta.url.endsWith('.ts') ? './text-worker.ts' : './text-worker.js', import.meta.url);
+/** The worker's entry: the compiled module, or from source (tests run under tsx) a bootstrap that registers tsx's loader in the thread first. */
+function workerEntry(): URL {
+  if (!TEXT_WORKER.pathname.endsWith('.ts')) return TEXT_WORKER;
+  const api = import.meta.resolve('tsx/esm/api');
+  const boot = `const { register } = await import(${JSON.stringify(api)}); register(); await import(${JSON.stringify(TEXT_WORKER.href)});`;
+  return new URL(`data:text/javascript,${encodeURIComponent(boot)}`);
+}
+
+/** How long close() lets the indexing thread finish its transaction before stopping it. */
+const TEXT_WORKER_STOP_MS = 15_000;
 
 export class SqliteMailStore extends AddressOps {
   private closed = false;
@@ -148,6 +160,7 @@ export class SqliteMailStore extends AddressOps {
     for (const c of changes) {
       this.foreign.noteLocal(c);
       this.feed.publish(c);
+      if (c.kind === 'append') this.kickIndexer();
     }
     return result;
   }
@@ -184,35 +197,46 @@ export class SqliteMailStore extends AddressOps {
     return ids;
   }
 
-  private indexer: NodeJS.Timeout | null = null;
+  private indexer: Worker | null = null;
+  private indexerDone: Promise<void> | null = null;
 
   /**
-   * Indexes bodies stored before the full-text index existed (schema v7), a
-   * small batch per turn of the event loop, until none is left; SEARCH reads
-   * the ones not yet indexed. Called by `quire serve`.
+   * Starts the full-text indexing thread (text-worker.ts): bodies appended
+   * from now on, and any stored before (schema v6) or by other processes,
+   * are indexed off the event loop. Called by `quire serve`; stopped by close().
    */
   startBackgroundWork(onError: (err: unknown) => void = () => {}): void {
     if (this.indexer || this.closed) return;
-    const step = (): void => {
-      this.indexPendingText().then(
-        (n) => {
-          this.indexer = n > 0 && !this.closed ? setTimeout(step, 0) : null;
-        },
-        (err: unknown) => {
-          if (this.closed) return;
-          onError(err);
-          this.indexer = setTimeout(step, TEXT_INDEXER_RETRY_MS);
-        },
-      );
-    };
-    this.indexer = setTimeout(step, 0);
+    const data: TextWorkerData = { dataDir: path.dirname(this.blobs.blobDir), dbFile: this.db.name };
+    const w = new Worker(workerEntry(), { workerData: data });
+    this.indexer = w;
+    this.indexerDone = new Promise<void>((resolve) => {
+      w.on('message', (m: { error?: string }) => {
+        if (m.error) onError(new Error(m.error));
+      });
+      w.on('error', (err) => onError(err));
+      w.on('exit', () => resolve());
+    });
+    w.unref();
+  }
+
+  /** Wakes the indexing thread (after a commit that stored new bodies). */
+  private kickIndexer(): void {
+    this.indexer?.postMessage('kick');
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.indexer) clearTimeout(this.indexer);
     this.foreign.stop();
+    if (this.indexer) {
+      // It finishes the body in hand (at most one short transaction), then closes its connection.
+      this.indexer.postMessage('stop');
+      const t = setTimeout(() => void this.indexer?.terminate(), TEXT_WORKER_STOP_MS);
+      await this.indexerDone;
+      clearTimeout(t);
+      this.indexer = null;
+    }
     await Promise.allSettled([...this.inflight]);
     try {
       await this.purgeTrash();
