@@ -220,6 +220,11 @@ async function session(t: Target, user: string, mailbox: string | null, readOnly
  * Repeats `fn` (one untimed warm-up, then up to `runs` timed runs) until the
  * time budget is spent; each run returns the values to record per row.
  */
+/** A scenario whose warm-up took less than this (ms) gets FAST_WARMUPS warm-ups and at least FAST_RUNS timed runs. */
+const FAST_RUN_MS = 250;
+const FAST_WARMUPS = 5;
+const FAST_RUNS = 25;
+
 async function repeat(
   o: Options,
   what: string,
@@ -231,12 +236,20 @@ async function repeat(
   const start = performance.now();
   try {
     await t.server.eventLoopDelay?.();
+    let quickRuns = false;
     if (opts.warmup !== false) {
       const tw = performance.now();
       await withTimeout(`${what} (warm-up)`, 600_000, () => fn(true));
-      if (performance.now() - tw > (o.budgetS * 1000) / 2) log(`  ${t.name} ${what}: warm-up took ${((performance.now() - tw) / 1000).toFixed(1)} s`);
+      const took = performance.now() - tw;
+      if (took > (o.budgetS * 1000) / 2) log(`  ${t.name} ${what}: warm-up took ${(took / 1000).toFixed(1)} s`);
+      // Operations of a few milliseconds: more warm-up (a JIT compiles hot code after some runs) and more runs, so the median is steady.
+      if (took < FAST_RUN_MS && opts.runs === undefined && !o.quick) {
+        quickRuns = true;
+        for (let i = 1; i < FAST_WARMUPS; i++) await withTimeout(`${what} (warm-up)`, 600_000, () => fn(true));
+      }
     }
-    for (let i = 0; i < runs; i++) {
+    const total = quickRuns ? Math.max(runs, FAST_RUNS) : runs;
+    for (let i = 0; i < total; i++) {
       const rs = await withTimeout(what, 600_000, () => fn(false));
       for (const [r, v] of rs) record(r, t.name, v);
       if (performance.now() - start > o.budgetS * 1000) break;

@@ -84,7 +84,20 @@ export async function renderMessage(
     parts.push(text);
   };
   const flush = () => {
-    if (parts.length) out.raw(Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p))));
+    if (parts.length === 0) return;
+    // Adjacent text is joined before encoding: one Buffer per run of text, not per item.
+    const bufs: Buffer[] = [];
+    let text = '';
+    for (const p of parts) {
+      if (typeof p === 'string') text += p;
+      else {
+        if (text) bufs.push(Buffer.from(text, 'utf8'));
+        text = '';
+        bufs.push(p);
+      }
+    }
+    if (text) bufs.push(Buffer.from(text, 'utf8'));
+    out.raw(bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs));
     parts.length = 0;
   };
   const literalHeader = (n: number, binary = false) => `${binary ? '~' : ''}{${n}}\r\n`;

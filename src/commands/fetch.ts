@@ -207,7 +207,11 @@ async function runFetch(ctx: CommandContext, a: FetchArgs, uidMode: boolean) {
       const group = metas.slice(g, g + PREFETCH_GROUP);
       const bodies = await ctx.store.openMessages(view.mailboxId, group.map((m) => m.uid));
       group.forEach((m, k) => opened.set(m.uid, bodies[k] ?? null));
-      if (sections.length) await Promise.all(group.map((m) => { const b = opened.get(m.uid); return b ? prefetch(b, sections) : undefined; }));
+      if (sections.length) {
+        // Only bodies whose header the store did not keep have anything to read ahead.
+        const reads = group.flatMap((m) => { const b = opened.get(m.uid); return b && !(b.structure && b.header) ? [prefetch(b, sections)] : []; });
+        if (reads.length) await Promise.all(reads);
+      }
       for (const m of group) {
         const seq = view.seqOf(m.uid);
         if (!seq) continue;

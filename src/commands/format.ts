@@ -11,11 +11,16 @@ export function mbox(session: Session, name: string): string {
 }
 
 /** The FLAGS list of a message as this session sees it (\Recent only for rev1, RFC 3501 §2.3.2). */
+/** Parenthesized flag lists per (shared, frozen) flags array of the store: one string, not one per message. */
+const listed = new WeakMap<readonly string[], string>();
+
 export function flagsOf(session: Session, m: MessageMeta): string {
   const view = session.selected;
-  const flags = m.flags.slice();
-  if (session.recentEnabled && view && view.recent.has(m.uid)) flags.push('\\Recent');
-  return `(${flags.join(' ')})`;
+  if (session.recentEnabled && view && view.recent.has(m.uid)) return m.flags.length ? `(${m.flags.join(' ')} \\Recent)` : '(\\Recent)';
+  if (!Object.isFrozen(m.flags)) return `(${m.flags.join(' ')})`;
+  let s = listed.get(m.flags);
+  if (s === undefined) listed.set(m.flags, (s = `(${m.flags.join(' ')})`));
+  return s;
 }
 
 /** The FLAGS response's system flags, from the view that also sends FLAGS updates. */

@@ -39,8 +39,14 @@ export async function messageStructure(body: MessageBody): Promise<ParsedMessage
   return p;
 }
 
-/** Formatted ENVELOPE / BODY / BODYSTRUCTURE per part tree (trees are shared by the store's cache). */
-const formatted = new WeakMap<MimePart, { envelope?: string; body?: string; bodystructure?: string }>();
+/** Top-level HEADER.FIELDS answers kept per part tree: a message list asks for the same few fields every time. */
+const MAX_FIELD_LISTS_PER_MESSAGE = 4;
+
+/**
+ * Formatted ENVELOPE / BODY / BODYSTRUCTURE and HEADER.FIELDS bytes per part
+ * tree (trees are shared by the store's cache, and leave memory with it).
+ */
+const formatted = new WeakMap<MimePart, { envelope?: Buffer; body?: Buffer; bodystructure?: Buffer; fields?: Map<string, Buffer> }>();
 
 function memo(root: MimePart) {
   let f = formatted.get(root);
@@ -51,14 +57,18 @@ function memo(root: MimePart) {
   return f;
 }
 
-export function renderEnvelope(p: ParsedMessage): string {
+/** ENVELOPE as UTF-8 bytes, formatted once per part tree. */
+export function renderEnvelope(p: ParsedMessage): Buffer {
   const f = memo(p.root);
-  return (f.envelope ??= formatEnvelope(p.root.envelope ?? envelopeOf(p.root)));
+  return (f.envelope ??= Buffer.from(formatEnvelope(p.root.envelope ?? envelopeOf(p.root)), 'utf8'));
 }
 
-export function renderBodyStructure(p: ParsedMessage, extended: boolean): string {
+/** BODY (extended = false) or BODYSTRUCTURE as UTF-8 bytes, formatted once per part tree. */
+export function renderBodyStructure(p: ParsedMessage, extended: boolean): Buffer {
   const f = memo(p.root);
-  return extended ? (f.bodystructure ??= formatBodyStructure(p.root, true)) : (f.body ??= formatBodyStructure(p.root, false));
+  return extended
+    ? (f.bodystructure ??= Buffer.from(formatBodyStructure(p.root, true), 'utf8'))
+    : (f.body ??= Buffer.from(formatBodyStructure(p.root, false), 'utf8'));
 }
 
 const prefixes = new WeakMap<MessageBody, Promise<Buffer>>();
@@ -79,6 +89,8 @@ function headerPrefix(body: MessageBody, p: ParsedMessage): Promise<Buffer> {
  * reads run at once while responses are still written in order.
  */
 export async function prefetch(body: MessageBody, sections: readonly SectionSpec[]): Promise<void> {
+  // The store gave the tree and the header bytes: nothing of the top-level header is read from the file.
+  if (body.structure && body.header) return;
   const p = await messageStructure(body);
   if (sections.some((s) => s.path.length === 0 && s.kind.startsWith('HEADER'))) void headerPrefix(body, p).catch(() => undefined);
 }
@@ -87,7 +99,18 @@ export async function prefetch(body: MessageBody, sections: readonly SectionSpec
 export async function extractSection(body: MessageBody, s: SectionSpec): Promise<Buffer> {
   const p = await messageStructure(body);
   const spec = { path: s.path, text: s.kind, fields: s.fields };
-  if (s.path.length === 0 && (s.kind === 'HEADER' || s.kind === 'HEADER.FIELDS' || s.kind === 'HEADER.FIELDS.NOT')) {
+  if (s.path.length === 0 && (s.kind === 'HEADER.FIELDS' || s.kind === 'HEADER.FIELDS.NOT')) {
+    const f = memo(p.root);
+    const key = `${s.kind} ${s.fields!.join(' ').toLowerCase()}`;
+    const hit = f.fields?.get(key);
+    if (hit) return hit;
+    const bytes = sectionBytes(await headerPrefix(body, p), p.root, spec);
+    f.fields ??= new Map();
+    if (f.fields.size >= MAX_FIELD_LISTS_PER_MESSAGE) f.fields.delete(f.fields.keys().next().value as string);
+    f.fields.set(key, bytes);
+    return bytes;
+  }
+  if (s.path.length === 0 && s.kind === 'HEADER') {
     // The top-level header: the offsets are absolute, so a prefix of the message is enough.
     return sectionBytes(await headerPrefix(body, p), p.root, spec);
   }

@@ -161,17 +161,23 @@ export class BlobFiles {
   }
 
   body(id: number, size: number, structure: MimePart | null = null, header: Buffer | null = null): MessageBody {
-    return new FileBody(this.pathOf(id), size, structure, header);
+    return new FileBody(this, id, size, structure, header);
   }
 }
 
 class FileBody implements MessageBody {
   constructor(
-    private readonly file: string,
+    private readonly files: BlobFiles,
+    private readonly id: number,
     readonly size: number,
     readonly structure: MimePart | null,
     readonly header: Buffer | null,
   ) {}
+
+  /** The body's file, worked out only when read (a message list never reads it). */
+  private get file(): string {
+    return this.files.pathOf(this.id);
+  }
 
   async read(start: number, end: number): Promise<Buffer> {
     const [s, e] = this.clamp(start, end);

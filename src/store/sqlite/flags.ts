@@ -58,7 +58,7 @@ export function parseFlags(flags: readonly Flag[]): ParsedFlags {
 }
 
 const sysCache: Flag[][] = [];
-for (let bits = 0; bits < 32; bits++) sysCache.push(SYSTEM.filter(([bit]) => bits & bit).map(([, n]) => n));
+for (let bits = 0; bits < 32; bits++) sysCache.push(Object.freeze(SYSTEM.filter(([bit]) => bits & bit).map(([, n]) => n)) as Flag[]);
 
 const kwCache = new Map<string, readonly string[]>();
 const KW_CACHE_LIMIT = 10_000;
@@ -74,11 +74,25 @@ export function splitKeywords(column: string): readonly string[] {
   return kws;
 }
 
-/** The flags of a stored row, system flags first in canonical order. */
+const flagsCache = new Map<string, Flag[]>();
+const FLAGS_CACHE_LIMIT = 10_000;
+
+/**
+ * The flags of a stored row, system flags first in canonical order. Rows
+ * with the same flags share one frozen array (a 100k-message FETCH FLAGS
+ * makes no array per row); callers copy before changing.
+ */
 export function decodeFlags(sys: number, keywordsColumn: string): Flag[] {
   const base = sysCache[sys & 31]!;
-  if (keywordsColumn === '') return base.slice();
-  return base.concat(splitKeywords(keywordsColumn));
+  if (keywordsColumn === '') return base;
+  const key = `${sys & 31} ${keywordsColumn}`;
+  let flags = flagsCache.get(key);
+  if (!flags) {
+    flags = Object.freeze(base.concat(splitKeywords(keywordsColumn))) as Flag[];
+    if (flagsCache.size >= FLAGS_CACHE_LIMIT) flagsCache.clear();
+    flagsCache.set(key, flags);
+  }
+  return flags;
 }
 
 /** Encodes canonical keyword spellings for the keywords column. */

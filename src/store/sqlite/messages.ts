@@ -39,8 +39,10 @@ export const EXPUNGE_TOMBSTONES_KEPT = 100_000;
 const UID_LIST_CACHE_SIZE = 32;
 /** Smaller mailboxes are cheap to read and not kept. */
 const UID_LIST_CACHE_MIN = 5_000;
-/** Decoded MIME trees kept in memory (a few KB each; a busy user's message lists). */
-const STRUCTURE_CACHE_SIZE = 10_000;
+/** Bodies whose decoded MIME tree and header bytes are kept in memory (a busy user's message lists)... */
+const DESCRIBED_CACHE_SIZE = 10_000;
+/** ...and at most about this many bytes of them (stored JSON plus header: headers may be up to MAX_STORED_HEADER). */
+const DESCRIBED_CACHE_BYTES = 32 * 1024 * 1024;
 /** Bodies put into the full-text index per background step (each file is read whole). */
 const TEXT_INDEX_BATCH = 16;
 /** Pruning runs once every this many modseqs, to keep expunge cheap. */
@@ -346,34 +348,31 @@ export abstract class MessageOps {
   }
 
   openMessage(mailboxId: number, uid: number): Promise<MessageBody | null> {
-    return this.run(() => {
-      this.existing(mailboxId);
-      const row = this.q(
-        'SELECT m.blob_id, m.size, b.structure, b.header FROM messages m JOIN blobs b ON b.id = m.blob_id WHERE m.mailbox_id = ? AND m.uid = ?',
-      )
-        .raw()
-        .get(mailboxId, uid) as [number, number, string | null, Buffer | null] | undefined;
-      if (!row) return null;
-      const structure = this.structureOf(row[0], row[2]);
-      // The stored header is only usable together with the structure that gives its end.
-      return this.blobs.body(row[0], row[1], structure, structure ? row[3] : null);
-    });
+    return this.openMessages(mailboxId, [uid]).then((b) => b[0] ?? null);
   }
 
   openMessages(mailboxId: number, uids: number[]): Promise<(MessageBody | null)[]> {
     return this.run(() => {
       this.existing(mailboxId);
       if (uids.length === 0) return [];
-      const rows = this.q(
-        `SELECT m.uid, m.blob_id, m.size, b.structure, b.header FROM messages m JOIN blobs b ON b.id = m.blob_id
-         WHERE m.mailbox_id = ? AND m.uid IN (SELECT value FROM json_each(?))`,
-      )
-        .raw()
-        .all(mailboxId, uidJson(uids)) as [number, number, number, string | null, Buffer | null][];
+      const rows = (
+        uids.length === 1
+          ? this.q('SELECT uid, blob_id, size FROM messages WHERE mailbox_id = ? AND uid = ?').raw().all(mailboxId, uids[0])
+          : this.q('SELECT uid, blob_id, size FROM messages WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?))').raw().all(mailboxId, uidJson(uids))
+      ) as [number, number, number][];
+      // Part trees and headers come from the cache; only bodies not in it are read from the blobs table.
+      const missing = rows.filter((r) => !this.described.has(r[1])).map((r) => r[1]);
+      if (missing.length > 0) {
+        const described = this.q('SELECT id, structure, header FROM blobs WHERE id IN (SELECT value FROM json_each(?))')
+          .raw()
+          .all(JSON.stringify(missing)) as [number, string | null, Buffer | null][];
+        for (const [id, json, header] of described) this.remember(id, json, header);
+      }
       const byUid = new Map<number, MessageBody>();
-      for (const [uid, blobId, size, json, header] of rows) {
-        const structure = this.structureOf(blobId, json);
-        byUid.set(uid, this.blobs.body(blobId, size, structure, structure ? header : null));
+      for (const [uid, blobId, size] of rows) {
+        const d = this.describedOf(blobId);
+        // The stored header is only usable together with the structure that gives its end.
+        byUid.set(uid, this.blobs.body(blobId, size, d.root, d.root ? d.header : null));
       }
       return uids.map((u) => byUid.get(u) ?? null);
     });
@@ -540,22 +539,32 @@ export abstract class MessageOps {
   }
 
   /**
-   * Bodies never change, so their decoded part trees are kept for the most
-   * recently opened ones: message lists are fetched again and again.
+   * Bodies never change, so the decoded part trees and header bytes of the
+   * most recently opened ones are kept: message lists are fetched again and
+   * again, and then need neither the blobs table nor JSON decoding.
    */
-  private readonly structures = new Map<number, MimePart | null>();
+  private readonly described = new Map<number, { root: MimePart | null; header: Buffer | null; bytes: number }>();
+  private describedBytes = 0;
 
-  private structureOf(blobId: number, json: string | null): MimePart | null {
-    const hit = this.structures.get(blobId);
-    if (hit !== undefined) {
-      this.structures.delete(blobId);
-      this.structures.set(blobId, hit);
-      return hit;
+  /** Keeps a body's decoded part tree and header bytes (most recently used last; the oldest leave first). */
+  private remember(blobId: number, json: string | null, header: Buffer | null): void {
+    if (this.described.has(blobId)) return;
+    const bytes = (json?.length ?? 0) + (header?.length ?? 0);
+    this.described.set(blobId, { root: loadStructure(json), header, bytes });
+    this.describedBytes += bytes;
+    while (this.described.size > DESCRIBED_CACHE_SIZE || this.describedBytes > DESCRIBED_CACHE_BYTES) {
+      const [oldest, v] = this.described.entries().next().value as [number, { bytes: number }];
+      this.described.delete(oldest);
+      this.describedBytes -= v.bytes;
     }
-    const st = loadStructure(json);
-    this.structures.set(blobId, st);
-    if (this.structures.size > STRUCTURE_CACHE_SIZE) this.structures.delete(this.structures.keys().next().value as number);
-    return st;
+  }
+
+  private describedOf(blobId: number): { root: MimePart | null; header: Buffer | null } {
+    const hit = this.described.get(blobId);
+    if (!hit) return { root: null, header: null }; // the blob row vanished meanwhile: the file read will tell
+    this.described.delete(blobId);
+    this.described.set(blobId, hit);
+    return hit;
   }
 
   /** The row of a new body: size, MIME structure and SEARCH header index (inside the caller's transaction). */
