@@ -31,9 +31,9 @@ test('a v6 store is migrated, indexed in the background, and searched through th
     const box = await s.createMailbox(u.id, 'INBOX');
     await s.appendMessages(box.id, Array.from({ length: 40 }, (_, i) => ({ data: msg(i + 1, WORDS[i % 4]!), flags: [] })));
     await s.close();
-    // Back to schema v6: no text table, no fts column.
+    // Back to schema v6: no flag indexes, no text table, no fts column.
     let db = new Database(path.join(dir, 'quire.sqlite3'));
-    db.exec('DROP TRIGGER blobs_fts_ad; DROP TABLE blob_text; ALTER TABLE blobs DROP COLUMN fts; PRAGMA user_version = 6;');
+    db.exec('DROP INDEX messages_flagged; DROP INDEX messages_unseen; DROP INDEX messages_deleted; DROP TRIGGER blobs_fts_ad; DROP TABLE blob_text; ALTER TABLE blobs DROP COLUMN fts; PRAGMA user_version = 6;');
     db.close();
 
     s = await SqliteMailStore.open({ dataDir: dir, synchronous: 'NORMAL' });
@@ -80,6 +80,11 @@ test('SEARCH BODY/TEXT read only the messages the index cannot rule out', async 
     for (let i = 0; i < 500 && (pending.get() as number) > 0; i++) await new Promise((r) => setTimeout(r, 10));
     assert.equal(pending.get(), 0, 'the indexing thread indexed the appended bodies');
     assert.equal((await c.command('SEARCH BODY "Bananas"')).untagged[0], '* SEARCH 2');
+    // Substrings, not words (RFC 9051 §6.4.4): inside a word, across words, in a base64 part, any case.
+    assert.equal((await c.command('SEARCH BODY "NANA"')).untagged[0], '* SEARCH 2');
+    assert.equal((await c.command('SEARCH BODY "note 3 about cher"')).untagged[0], '* SEARCH 3');
+    assert.equal((await c.command('SEARCH TEXT "<p4@exam"')).untagged[0], '* SEARCH 4');
+    assert.equal((await c.command('SEARCH BODY "<p4@exam"')).untagged[0], '* SEARCH', 'the header is not body');
     assert.equal((await c.command('SEARCH TEXT "person 4"')).untagged[0], '* SEARCH 4');
     assert.equal((await c.command('SEARCH NOT BODY "cherries"')).untagged[0], '* SEARCH 1 2 4');
     assert.equal((await c.command('SEARCH OR BODY dates BODY apricots')).untagged[0], '* SEARCH 1 4');

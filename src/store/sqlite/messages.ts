@@ -35,10 +35,10 @@ import { compileFilter } from './search.js';
  * comparing UID sets instead (still correct, just more bytes).
  */
 export const EXPUNGE_TOMBSTONES_KEPT = 100_000;
-/** Mailboxes whose UID list is kept for SELECT (each 8 bytes per message). */
-const UID_LIST_CACHE_SIZE = 32;
-/** Smaller mailboxes are cheap to read and not kept. */
-const UID_LIST_CACHE_MIN = 5_000;
+/** Mailboxes with at least this many messages have their metadata kept in memory (see snapshot()); smaller ones are cheap to read. */
+const SNAPSHOT_MIN = 5_000;
+/** Messages whose metadata is kept across all snapshots (about 80 bytes each; flag arrays are shared). */
+const SNAPSHOT_MAX_MESSAGES = 1_000_000;
 /** Bodies whose decoded MIME tree and header bytes are kept in memory (a busy user's message lists)... */
 const DESCRIBED_CACHE_SIZE = 10_000;
 /** ...and at most about this many bytes of them (stored JSON plus header: headers may be up to MAX_STORED_HEADER). */
@@ -62,6 +62,7 @@ export interface MailboxRow {
   unseen_count: number;
   deleted_count: number;
   total_size: number;
+  tombstone_floor: number;
 }
 
 /** [uid, sysflags, keywords, internal_date, size, modseq] as returned by `.raw()`. */
@@ -73,6 +74,69 @@ const MAX_UID = 0xffffffff;
 
 function meta(r: MetaRow): MessageMeta {
   return { uid: r[0], flags: decodeFlags(r[1], r[2]), internalDate: r[3], size: r[4], modseq: r[5] };
+}
+
+/** A big mailbox's metadata in memory (see MessageOps.snapshot). */
+interface Snapshot {
+  uidValidity: number;
+  uidNext: number;
+  modseq: number;
+  /** Ascending. */
+  uids: number[];
+  /** metas[i] is the message with uids[i]. */
+  metas: MessageMeta[];
+}
+
+/** Position of `uid` in ascending `uids`, or -1. */
+function indexOfUid(uids: readonly number[], uid: number): number {
+  let lo = 0;
+  let hi = uids.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const v = uids[mid]!;
+    if (v < uid) lo = mid + 1;
+    else if (v > uid) hi = mid - 1;
+    else return mid;
+  }
+  return -1;
+}
+
+/** The metadata of the requested UIDs that exist, ascending by UID (as the SQL path returns them). */
+function metasOf(s: Snapshot, uids: readonly number[]): MessageMeta[] {
+  let ascending = true;
+  for (let i = 1; i < uids.length && ascending; i++) ascending = uids[i]! > uids[i - 1]!;
+  const want = ascending ? uids : [...new Set(uids)].sort((a, b) => a - b);
+  const out: MessageMeta[] = [];
+  if (want.length === 0) return out;
+  if (want.length <= 64) {
+    // A few messages: looked up one by one.
+    for (const u of want) {
+      const i = indexOfUid(s.uids, u);
+      if (i >= 0) out.push(s.metas[i]!);
+    }
+    return out;
+  }
+  // Walk from the first requested UID: a dense range ("1:*", a page) is a straight copy.
+  let i = indexOfUid(s.uids, want[0]!);
+  if (i < 0) i = lowerBound(s.uids, want[0]!);
+  for (const u of want) {
+    while (i < s.uids.length && s.uids[i]! < u) i++;
+    if (i >= s.uids.length) break;
+    if (s.uids[i] === u) out.push(s.metas[i]!);
+  }
+  return out;
+}
+
+/** First position whose UID is >= `uid`. */
+function lowerBound(uids: readonly number[], uid: number): number {
+  let lo = 0;
+  let hi = uids.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (uids[mid]! < uid) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** Deduplicated, ascending, valid UIDs as JSON for `json_each` (no giant IN lists). */
@@ -265,7 +329,9 @@ export abstract class MessageOps {
 
   listMessages(mailboxId: number): Promise<MessageMeta[]> {
     return this.run(() => {
-      this.existing(mailboxId);
+      const mb = this.existing(mailboxId);
+      const snap = this.snapshot(mb);
+      if (snap) return snap.metas.slice();
       const rows = this.q(`SELECT ${META_COLS} FROM messages WHERE mailbox_id = ? ORDER BY uid`).raw().all(mailboxId) as MetaRow[];
       const out = new Array<MessageMeta>(rows.length);
       for (let i = 0; i < rows.length; i++) out[i] = meta(rows[i]!);
@@ -306,26 +372,100 @@ export abstract class MessageOps {
   }
 
   /**
-   * Recent UID lists of big mailboxes, keyed by (uid_next, msg_count): the
-   * set can only change through an append (uid_next grows) or an expunge
-   * (msg_count shrinks, and only appends make it grow again), so an equal key
-   * means an equal set, whichever process wrote to the database.
+   * Metadata (UID, flags, dates, sizes, modseqs) of big mailboxes, kept in
+   * memory so SELECT, FETCH of flags (a caching client's resync) and SEARCH
+   * over 100k messages read no rows. A snapshot is brought up to date on
+   * every use from what changed since its modseq, whichever process wrote:
+   * rows with a greater modseq (flag changes and appends) and expunge
+   * tombstones; then it must agree with the mailbox row's message count and
+   * UIDNEXT, or it is read again whole.
    */
-  private readonly uidLists = new Map<number, { key: string; uids: number[] }>();
+  private readonly snapshots = new Map<number, Snapshot>();
+  private snapshotMessages = 0;
+
+  private dropSnapshot(mailboxId: number): void {
+    const s = this.snapshots.get(mailboxId);
+    if (!s) return;
+    this.snapshots.delete(mailboxId);
+    this.snapshotMessages -= s.uids.length;
+  }
+
+  /** The current metadata of `mb` (read just now), or null when it is small. Callers must not change what they get. */
+  protected snapshot(mb: MailboxRow): Snapshot | null {
+    let s = this.snapshots.get(mb.id);
+    if (mb.msg_count < SNAPSHOT_MIN) {
+      if (s) this.dropSnapshot(mb.id);
+      return null;
+    }
+    if (s && s.uidValidity === mb.uid_validity && (s.modseq !== mb.highest_modseq || s.uidNext !== mb.uid_next) && !this.catchUp(s, mb)) {
+      this.dropSnapshot(mb.id);
+      s = undefined;
+    }
+    if (s && s.uidValidity !== mb.uid_validity) {
+      this.dropSnapshot(mb.id);
+      s = undefined;
+    }
+    if (!s) {
+      const rows = this.q(`SELECT ${META_COLS} FROM messages WHERE mailbox_id = ? ORDER BY uid`).raw().all(mb.id) as MetaRow[];
+      const uids = new Array<number>(rows.length);
+      const metas = new Array<MessageMeta>(rows.length);
+      for (let i = 0; i < rows.length; i++) {
+        uids[i] = rows[i]![0] as number;
+        metas[i] = meta(rows[i]!);
+      }
+      s = { uidValidity: mb.uid_validity, uidNext: mb.uid_next, modseq: mb.highest_modseq, uids, metas };
+      this.snapshotMessages += uids.length;
+    } else {
+      this.snapshots.delete(mb.id); // re-inserted below: most recently used last
+    }
+    this.snapshots.set(mb.id, s);
+    while (this.snapshotMessages > SNAPSHOT_MAX_MESSAGES && this.snapshots.size > 1) {
+      const oldest = this.snapshots.keys().next().value as number;
+      if (oldest === mb.id) break;
+      this.dropSnapshot(oldest);
+    }
+    return s;
+  }
+
+  /** Applies the changes since `s.modseq`; false when the result does not add up (read it again). */
+  private catchUp(s: Snapshot, mb: MailboxRow): boolean {
+    if (s.modseq < mb.tombstone_floor) return false; // tombstones of some expunges are gone
+    const gone = this.qp('SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ?').all(mb.id, s.modseq) as number[];
+    const changed = this.q(`SELECT ${META_COLS} FROM messages WHERE mailbox_id = ? AND modseq > ? ORDER BY uid`).raw().all(mb.id, s.modseq) as MetaRow[];
+    if (gone.length + changed.length > s.uids.length / 4) return false; // reading it whole is as cheap
+    if (gone.length) {
+      const drop = new Set(gone);
+      let w = 0;
+      for (let r = 0; r < s.uids.length; r++) {
+        if (drop.has(s.uids[r]!)) continue;
+        s.uids[w] = s.uids[r]!;
+        s.metas[w++] = s.metas[r]!;
+      }
+      this.snapshotMessages -= s.uids.length - w;
+      s.uids.length = w;
+      s.metas.length = w;
+    }
+    for (const row of changed) {
+      const uid = row[0] as number;
+      const i = indexOfUid(s.uids, uid);
+      if (i >= 0) s.metas[i] = meta(row);
+      else if (s.uids.length === 0 || uid > s.uids[s.uids.length - 1]!) {
+        s.uids.push(uid);
+        s.metas.push(meta(row));
+        this.snapshotMessages++;
+      } else return false; // a UID below the last one appeared: not an append this can place
+    }
+    s.modseq = mb.highest_modseq;
+    s.uidNext = mb.uid_next;
+    return s.uids.length === mb.msg_count && (s.uids.length === 0 || s.uids[s.uids.length - 1]! < mb.uid_next);
+  }
 
   listUids(mailboxId: number): Promise<number[]> {
     return this.run(() => {
       const mb = this.existing(mailboxId);
-      const key = `${mb.uid_next}/${mb.msg_count}`;
-      const hit = this.uidLists.get(mailboxId);
-      if (hit && hit.key === key) return hit.uids.slice();
-      const uids = this.q('SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid').pluck().all(mailboxId) as number[];
-      if (uids.length >= UID_LIST_CACHE_MIN) {
-        this.uidLists.delete(mailboxId);
-        this.uidLists.set(mailboxId, { key, uids: uids.slice() });
-        if (this.uidLists.size > UID_LIST_CACHE_SIZE) this.uidLists.delete(this.uidLists.keys().next().value as number);
-      }
-      return uids;
+      const snap = this.snapshot(mb);
+      if (snap) return snap.uids.slice();
+      return this.q('SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid').pluck().all(mailboxId) as number[];
     });
   }
 
@@ -341,8 +481,10 @@ export abstract class MessageOps {
 
   getMessages(mailboxId: number, uids: number[]): Promise<MessageMeta[]> {
     return this.run(() => {
-      this.existing(mailboxId);
+      const mb = this.existing(mailboxId);
       if (uids.length === 0) return [];
+      const snap = this.snapshot(mb);
+      if (snap) return metasOf(snap, uids);
       return this.rowsFor(mailboxId, uids).map(meta);
     });
   }
@@ -457,7 +599,7 @@ export abstract class MessageOps {
         const mb = this.existing(mailboxId);
         let list: number[];
         if (uids === undefined) {
-          list = this.qp(`SELECT uid FROM messages WHERE mailbox_id = ? AND sysflags & ${FLAG_DELETED} ORDER BY uid`).all(
+          list = this.qp(`SELECT uid FROM messages WHERE mailbox_id = ? AND (sysflags & ${FLAG_DELETED}) != 0 ORDER BY uid`).all(
             mailboxId,
           ) as number[];
         } else {

@@ -233,7 +233,19 @@ ALTER TABLE blobs ADD COLUMN header BLOB;
 // SEARCH reads them).
 const V7 = FTS_SCHEMA;
 
-export const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6, V7];
+// V8: partial indexes over the few messages with a flag that clients search
+// for and the server looks up: \Flagged (SEARCH FLAGGED), no \Seen (UNSEEN,
+// SELECT's first unseen), \Deleted (EXPUNGE). Each holds only the messages in
+// its set, so it stays small and costs nothing on STORE of other flags. The
+// conditions are spelled exactly as search.ts writes them: SQLite uses a
+// partial index only for a query that contains its WHERE term.
+const V8 = `
+CREATE INDEX messages_flagged ON messages (mailbox_id, uid) WHERE (sysflags & ${FLAG_FLAGGED}) != 0;
+CREATE INDEX messages_unseen ON messages (mailbox_id, uid) WHERE (sysflags & ${FLAG_SEEN}) = 0;
+CREATE INDEX messages_deleted ON messages (mailbox_id, uid) WHERE (sysflags & ${FLAG_DELETED}) != 0;
+`;
+
+export const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6, V7, V8];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** Brings the database to SCHEMA_VERSION; refuses a database from a newer Quire. */

@@ -42,7 +42,8 @@ export function compileFilter(f: MetaFilter): CompiledFilter {
       case 'flag': {
         const bit = SYSTEM_BITS.get(f.flag.toLowerCase());
         let cond: string;
-        if (bit !== undefined) cond = `(m.sysflags & ${bit}) != 0`;
+        // Spelled as the partial indexes of schema V8 (\Flagged, unseen, \Deleted) so SQLite can use them.
+        if (bit !== undefined) return f.present ? `(m.sysflags & ${bit}) != 0` : `(m.sysflags & ${bit}) = 0`;
         else if (f.flag.startsWith('\\')) cond = '0'; // \Recent and unknown system flags are not stored
         else {
           // keywords: space-separated, spelled as first seen; ASCII atoms, so lower() is exact.

@@ -61,6 +61,26 @@ interface UserRow {
   created_at: number;
 }
 
+/** Rows ANALYZE samples per index: statistics good enough for the planner in milliseconds, at any size. */
+const ANALYSIS_LIMIT = 1000;
+/** How often a server refreshes the planner's statistics (mailboxes grow). */
+const OPTIMIZE_EVERY_MS = 60 * 60 * 1000;
+
+/**
+ * SQLite's planner picks the partial flag indexes (schema V8) over the
+ * primary key only when it has statistics; PRAGMA optimize gathers them for
+ * tables that changed much since (SQLite's recommended upkeep). Skipped
+ * quietly when the database is busy: the next run catches up.
+ */
+function refreshPlannerStats(db: Database.Database): void {
+  try {
+    db.pragma(`analysis_limit = ${ANALYSIS_LIMIT}`);
+    db.pragma('optimize = 0x10002');
+  } catch {
+    // e.g. SQLITE_BUSY from a long writer in another process
+  }
+}
+
 /** The full-text indexing thread's module, beside this one (TypeScript when run from source). */
 const TEXT_WORKER = new URL(import.meta.url.endsWith('.ts') ? './text-worker.ts' : './text-worker.js', import.meta.url);
 /** The worker's entry: the compiled module, or from source (tests run under tsx) a bootstrap that registers tsx's loader in the thread first. */
@@ -106,6 +126,7 @@ export class SqliteMailStore extends AddressOps {
       db.pragma(`synchronous = ${synchronous}`);
       db.pragma('foreign_keys = ON');
       migrate(db);
+      refreshPlannerStats(db);
       const store = new SqliteMailStore(db, blobs, opts.feed ?? new LocalChangeFeed(), owner, synchronous);
       await store.recover();
       store.foreign.start();
@@ -198,6 +219,7 @@ export class SqliteMailStore extends AddressOps {
   }
 
   private indexer: Worker | null = null;
+  private optimizer: NodeJS.Timeout | null = null;
   private indexerDone: Promise<void> | null = null;
 
   /**
@@ -218,6 +240,8 @@ export class SqliteMailStore extends AddressOps {
       w.on('exit', () => resolve());
     });
     w.unref();
+    this.optimizer = setInterval(() => refreshPlannerStats(this.db), OPTIMIZE_EVERY_MS);
+    this.optimizer.unref();
   }
 
   /** Wakes the indexing thread (after a commit that stored new bodies). */
@@ -229,6 +253,7 @@ export class SqliteMailStore extends AddressOps {
     if (this.closed) return;
     this.closed = true;
     this.foreign.stop();
+    if (this.optimizer) clearInterval(this.optimizer);
     if (this.indexer) {
       // It finishes the body in hand (at most one short transaction), then closes its connection.
       this.indexer.postMessage('stop');

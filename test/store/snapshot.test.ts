@@ -1,0 +1,84 @@
+// Big mailboxes' metadata is kept in memory by the SQLite store and brought
+// up to date from modseqs and tombstones on every use. Whatever happens to
+// the mailbox (flag changes, expunges, appends, moves, copies, writes by a
+// second store on the same files, tombstone pruning) what the store answers
+// must equal the rows in the database: a seeded differential test against a
+// separate SQLite connection.
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import Database from 'better-sqlite3';
+import { openSqliteStore } from '../../src/store/sqlite/index.js';
+import { decodeFlags } from '../../src/store/sqlite/flags.js';
+import type { MessageMeta } from '../../src/store/types.js';
+import { msg } from './contract.js';
+import { prng } from '../helpers/rng.js';
+
+test('metadata of a big mailbox always equals its rows', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'quire-snap-'));
+  const r = prng(Number(process.env.QUIRE_SNAPSHOT_SEED ?? 20261127));
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+  try {
+    const store = await openSqliteStore({ dataDir: dir, synchronous: 'NORMAL' });
+    const u = await store.createUser('big', 'x');
+    const box = await store.createMailbox(u.id, 'INBOX');
+    const other = await store.createMailbox(u.id, 'Other');
+    let n = 0;
+    const batch = (k: number) => Array.from({ length: k }, () => ({ data: msg(n++), flags: r() < 0.5 ? ['\\Seen'] : [], internalDate: 1_700_000_000_000 + n * 1000 }));
+    for (let i = 0; i < 6; i++) await store.appendMessages(box.id, batch(1000));
+    // A second store on the same files: another process (quire import, a second server).
+    const foreign = await openSqliteStore({ dataDir: dir, synchronous: 'NORMAL' });
+    const db = new Database(path.join(dir, 'quire.sqlite3'), { readonly: true });
+    const truth = (): MessageMeta[] =>
+      (db.prepare('SELECT uid, sysflags, keywords, internal_date, size, modseq FROM messages WHERE mailbox_id = ? ORDER BY uid').raw().all(box.id) as [number, number, string, number, number, number][])
+        .map(([uid, sys, kw, internalDate, size, modseq]) => ({ uid, flags: [...decodeFlags(sys, kw)], internalDate, size, modseq }));
+    const plain = (ms: MessageMeta[]) => ms.map((m) => ({ ...m, flags: [...m.flags] }));
+    const flags = ['\\Seen', '\\Flagged', '\\Deleted', '\\Answered', '$Work', 'Later'];
+    const ops: [string, () => Promise<unknown>][] = [
+      ['flags', async () => {
+        const uids = await store.listUids(box.id);
+        const some = uids.filter(() => r() < 0.01);
+        await pick([store, foreign]).storeFlags(box.id, some, pick(['add', 'remove', 'replace'] as const), [pick(flags), pick(flags)]);
+      }],
+      ['one flag', async () => store.storeFlags(box.id, [pick(await store.listUids(box.id))], 'add', ['\\Flagged'])],
+      ['expunge', async () => {
+        const uids = await store.listUids(box.id);
+        await store.storeFlags(box.id, uids.filter(() => r() < 0.005), 'add', ['\\Deleted']);
+        await pick([store, foreign]).expunge(box.id);
+      }],
+      ['append', async () => pick([store, foreign]).appendMessages(box.id, batch(1 + Math.floor(r() * 20)))],
+      ['move out', async () => store.moveMessages(box.id, (await store.listUids(box.id)).filter(() => r() < 0.003), other.id)],
+      ['copy in', async () => {
+        if ((await store.listUids(other.id)).length) await store.copyMessages(other.id, await store.listUids(other.id), box.id);
+      }],
+      ['many flags', async () => store.storeFlags(box.id, (await store.listUids(box.id)).filter(() => r() < 0.4), 'add', ['$Bulk'])],
+    ];
+    for (let step = 0; step < 60; step++) {
+      const [name, op] = pick(ops);
+      await op();
+      const want = truth();
+      const why = `step ${step} after ${name}`;
+      assert.deepEqual(plain(await store.listMessages(box.id)), want, why);
+      assert.deepEqual(await store.listUids(box.id), want.map((m) => m.uid), why);
+      // Dense ranges, sparse sets, unsorted with duplicates and missing UIDs.
+      const all = want.map((m) => m.uid);
+      const lo = Math.floor(r() * all.length);
+      const dense = all.slice(lo, lo + 1500);
+      const sparse = all.filter(() => r() < 0.002);
+      const messy = [...sparse.slice().reverse(), ...sparse.slice(0, 3), 999_999, 0];
+      for (const ask of [dense, sparse, messy, [...dense, 999_999]]) {
+        const set = new Set(ask);
+        assert.deepEqual(plain(await store.getMessages(box.id, ask)), want.filter((m) => set.has(m.uid)), `${why}: getMessages`);
+      }
+      // The other store's view agrees too.
+      if (step % 10 === 0) assert.deepEqual(plain(await foreign.listMessages(box.id)), want, `${why} (second store)`);
+    }
+    db.close();
+    await foreign.close();
+    await store.close();
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
