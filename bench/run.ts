@@ -222,7 +222,7 @@ async function session(t: Target, user: string, mailbox: string | null, readOnly
  */
 /** A scenario whose warm-up took less than this (ms) gets FAST_WARMUPS warm-ups and at least FAST_RUNS timed runs. */
 const FAST_RUN_MS = 250;
-const FAST_WARMUPS = 5;
+const FAST_WARMUPS = 30;
 const FAST_RUNS = 25;
 
 async function repeat(
@@ -242,7 +242,7 @@ async function repeat(
       await withTimeout(`${what} (warm-up)`, 600_000, () => fn(true));
       const took = performance.now() - tw;
       if (took > (o.budgetS * 1000) / 2) log(`  ${t.name} ${what}: warm-up took ${(took / 1000).toFixed(1)} s`);
-      // Operations of a few milliseconds: more warm-up (a JIT compiles hot code after some runs) and more runs, so the median is steady.
+      // Operations of a few milliseconds: more warm-up (both a JIT and caches reach their steady state only after some runs) and more runs, so the median is steady.
       if (took < FAST_RUN_MS && opts.runs === undefined && !o.quick) {
         quickRuns = true;
         for (let i = 1; i < FAST_WARMUPS; i++) await withTimeout(`${what} (warm-up)`, 600_000, () => fn(true));

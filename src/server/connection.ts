@@ -415,7 +415,9 @@ export class Connection {
       condstore: this.session.condstore,
       vanished: this.session.qresync,
     });
-    for (const l of lines) this.write(`* ${l}\r\n`);
+    // One write (one system call) for the lot: an IDLE push to many clients costs one per client.
+    if (lines.length === 1) this.write(`* ${lines[0]}\r\n`);
+    else if (lines.length > 1) this.write(lines.map((l) => `* ${l}\r\n`).join(''));
   }
 
   private setIdling(on: boolean): void {

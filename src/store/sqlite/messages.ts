@@ -36,9 +36,11 @@ import { compileFilter } from './search.js';
  */
 export const EXPUNGE_TOMBSTONES_KEPT = 100_000;
 /** Mailboxes with at least this many messages have their metadata kept in memory (see snapshot()); smaller ones are cheap to read. */
-const SNAPSHOT_MIN = 5_000;
+const SNAPSHOT_MIN = 1_000;
 /** Messages whose metadata is kept across all snapshots (about 80 bytes each; flag arrays are shared). */
 const SNAPSHOT_MAX_MESSAGES = 1_000_000;
+/** Prepared SEARCH statements kept (their SQL differs per program shape, not per value: values are bound). */
+const SEARCH_STATEMENTS_KEPT = 64;
 /** Bodies whose decoded MIME tree and header bytes are kept in memory (a busy user's message lists)... */
 const DESCRIBED_CACHE_SIZE = 10_000;
 /** ...and at most about this many bytes of them (stored JSON plus header: headers may be up to MAX_STORED_HEADER). */
@@ -209,6 +211,18 @@ export abstract class MessageOps {
     return s;
   }
 
+  private readonly searchStmts = new Map<string, Database.Statement>();
+
+  /** A prepared SEARCH statement from a small cache of recent ones (most recently used last). */
+  private searchStatement(sql: string): Database.Statement {
+    let st = this.searchStmts.get(sql);
+    if (st) this.searchStmts.delete(sql);
+    else st = this.db.prepare(sql);
+    this.searchStmts.set(sql, st);
+    if (this.searchStmts.size > SEARCH_STATEMENTS_KEPT) this.searchStmts.delete(this.searchStmts.keys().next().value as string);
+    return st;
+  }
+
   /** A cached prepared statement returning the first column only. */
   qp(sql: string): Database.Statement {
     const key = `pluck:${sql}`;
@@ -352,13 +366,12 @@ export abstract class MessageOps {
     return this.run(() => {
       this.existing(mailboxId);
       const { sql, params, usesBlob } = compileFilter(filter);
-      // Not cached as a prepared statement: the condition's shape varies per program.
+      // The condition's shape varies per program; clients repeat the same few, so recent statements are kept.
       if (!usesBlob) {
-        const uids = this.db.prepare(`SELECT m.uid FROM messages m WHERE m.mailbox_id = ? AND (${sql}) ORDER BY m.uid`).pluck().all(mailboxId, ...params) as number[];
+        const uids = this.searchStatement(`SELECT m.uid FROM messages m WHERE m.mailbox_id = ? AND (${sql}) ORDER BY m.uid`).pluck().all(mailboxId, ...params) as number[];
         return { uids, undecided: [] };
       }
-      const rows = this.db
-        .prepare(`SELECT m.uid, (${sql}) FROM messages m JOIN blobs b ON b.id = m.blob_id WHERE m.mailbox_id = ? ORDER BY m.uid`)
+      const rows = this.searchStatement(`SELECT m.uid, (${sql}) FROM messages m JOIN blobs b ON b.id = m.blob_id WHERE m.mailbox_id = ? ORDER BY m.uid`)
         .raw()
         .all(...params, mailboxId) as [number, number | null][];
       const uids: number[] = [];
@@ -407,11 +420,12 @@ export abstract class MessageOps {
     }
     if (!s) {
       const rows = this.q(`SELECT ${META_COLS} FROM messages WHERE mailbox_id = ? ORDER BY uid`).raw().all(mb.id) as MetaRow[];
-      const uids = new Array<number>(rows.length);
-      const metas = new Array<MessageMeta>(rows.length);
-      for (let i = 0; i < rows.length; i++) {
-        uids[i] = rows[i]![0] as number;
-        metas[i] = meta(rows[i]!);
+      // Built by push: packed arrays (no holes) are copied fast by slice().
+      const uids: number[] = [];
+      const metas: MessageMeta[] = [];
+      for (const row of rows) {
+        uids.push(row[0] as number);
+        metas.push(meta(row));
       }
       s = { uidValidity: mb.uid_validity, uidNext: mb.uid_next, modseq: mb.highest_modseq, uids, metas };
       this.snapshotMessages += uids.length;
