@@ -33,7 +33,7 @@ test('a v6 store is migrated, indexed in the background, and searched through th
     await s.close();
     // Back to schema v6: no flag indexes, no text table, no fts column.
     let db = new Database(path.join(dir, 'quire.sqlite3'));
-    db.exec('DROP INDEX messages_flagged; DROP INDEX messages_unseen; DROP INDEX messages_deleted; DROP TRIGGER blobs_fts_ad; DROP TABLE blob_text; ALTER TABLE blobs DROP COLUMN fts; PRAGMA user_version = 6;');
+    db.exec('DROP INDEX blobs_fts_pending; DROP INDEX messages_flagged; DROP INDEX messages_unseen; DROP INDEX messages_deleted; DROP TRIGGER blobs_fts_ad; DROP TABLE blob_text; ALTER TABLE blobs DROP COLUMN fts; PRAGMA user_version = 6;');
     db.close();
 
     s = await SqliteMailStore.open({ dataDir: dir, synchronous: 'NORMAL' });

@@ -245,7 +245,13 @@ CREATE INDEX messages_unseen ON messages (mailbox_id, uid) WHERE (sysflags & ${F
 CREATE INDEX messages_deleted ON messages (mailbox_id, uid) WHERE (sysflags & ${FLAG_DELETED}) != 0;
 `;
 
-export const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6, V7, V8];
+// V9: the bodies waiting for the full-text index, found without scanning the
+// blobs table (the indexing thread asks for them after every APPEND).
+const V9 = `
+CREATE INDEX blobs_fts_pending ON blobs (id) WHERE fts = 0;
+`;
+
+export const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6, V7, V8, V9];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** Brings the database to SCHEMA_VERSION; refuses a database from a newer Quire. */
