@@ -61,6 +61,8 @@ interface UserRow {
   created_at: number;
 }
 
+/** SQLite's default: a commit that grows the WAL past this many pages checkpoints it. */
+const DEFAULT_WAL_AUTOCHECKPOINT = 1000;
 /** Rows ANALYZE samples per index: statistics good enough for the planner in milliseconds, at any size. */
 const ANALYSIS_LIMIT = 1000;
 /** How often a server refreshes the planner's statistics (mailboxes grow). */
@@ -232,6 +234,8 @@ export class SqliteMailStore extends AddressOps {
     if (this.indexer || this.closed) return;
     const data: TextWorkerData = { dataDir: path.dirname(this.blobs.blobDir), dbFile: this.db.name };
     const w = new Worker(workerEntry(), { workerData: data });
+    // The thread checkpoints the WAL from now on (text-worker.ts checkpoint()): not the commits of this event loop.
+    this.db.pragma('wal_autocheckpoint = 0');
     this.indexer = w;
     this.indexerDone = new Promise<void>((resolve) => {
       w.on('message', (m: { error?: string }) => {
@@ -263,6 +267,7 @@ export class SqliteMailStore extends AddressOps {
       await this.indexerDone;
       clearTimeout(t);
       this.indexer = null;
+      this.db.pragma(`wal_autocheckpoint = ${DEFAULT_WAL_AUTOCHECKPOINT}`);
     }
     await Promise.allSettled([...this.inflight]);
     try {

@@ -19,8 +19,24 @@ export interface TextWorkerData {
 
 /** Bodies looked up per round. */
 const ROUND = 64;
-/** A transaction ends after this much text (UTF-16 units), so the write lock is held only a few milliseconds. */
-const TX_TEXT = 256 * 1024;
+/**
+ * A transaction ends after this much text (UTF-16 units, a handful of typical
+ * messages), so the write lock is held only a few milliseconds: the server's
+ * own writes wait for it on the event loop.
+ */
+const TX_TEXT = 32 * 1024;
+/** ...and this much while the server is not writing (fewer, larger transactions index a backlog faster). */
+const TX_TEXT_QUIET = 96 * 1024;
+/**
+ * After each transaction the thread pauses at least this; while the server
+ * is writing (it told of a commit within SERVER_BUSY_MS) at least as long as
+ * it held the lock, so a server write waiting for the lock gets it at its
+ * next retry instead of finding the next transaction begun.
+ */
+const MIN_PAUSE_MS = 2;
+const SERVER_BUSY_MS = 1_000;
+/** How often this thread checkpoints the WAL for the server (see checkpoint()). */
+const CHECKPOINT_EVERY_MS = 1_000;
 /** With nothing to do, look again this often for bodies written by other processes (quire import). */
 const IDLE_POLL_MS = 5_000;
 /** The connection waits this long for the write lock held by the server. */
@@ -43,20 +59,52 @@ const prepare = (sql: string): Database.Statement => {
 let stopping = false;
 let wake: (() => void) | null = null;
 let kicked = false;
+/** When the server last told of a commit: while it is writing, this thread yields the lock more (see commit()). */
+let lastKick = -Infinity;
 port.on('message', (m: 'kick' | 'stop') => {
   if (m === 'stop') stopping = true;
-  else kicked = true;
+  else {
+    kicked = true;
+    lastKick = performance.now();
+  }
   wake?.();
 });
 
-function commit(batch: [number, SearchText | null][]): void {
+/** Commits `batch`, then pauses (see MIN_PAUSE_MS). */
+async function commit(batch: [number, SearchText | null][]): Promise<void> {
   if (batch.length === 0) return;
+  const t0 = performance.now();
   db.transaction(() => {
     // Re-checked under the lock: the body may be gone (expunged) or indexed by another process.
     const state = prepare('SELECT fts FROM blobs WHERE id = ?').pluck();
     for (const [id, text] of batch) if (state.get(id) === FTS_PENDING) indexBodyText(prepare, id, text);
   }).immediate();
   batch.length = 0;
+  const held = performance.now() - t0;
+  checkpoint();
+  // While the server writes, pause as long as the lock was held (not cut short by a kick:
+  // new APPENDs are exactly when the server needs the lock); otherwise just a breath.
+  const busy = performance.now() - lastKick < SERVER_BUSY_MS;
+  await new Promise((r) => setTimeout(r, busy ? Math.max(MIN_PAUSE_MS, held) : MIN_PAUSE_MS));
+}
+
+let lastCheckpoint = 0;
+
+/**
+ * The server's connection leaves WAL checkpoints to this thread while it runs
+ * (a checkpoint copies pages and syncs the database file: milliseconds to
+ * seconds the event loop should not spend). PASSIVE never waits for readers
+ * or writers; a busy database only defers it to the next call.
+ */
+function checkpoint(): void {
+  const now = performance.now();
+  if (now - lastCheckpoint < CHECKPOINT_EVERY_MS) return;
+  lastCheckpoint = now;
+  try {
+    db.pragma('wal_checkpoint(PASSIVE)');
+  } catch {
+    // SQLITE_BUSY: the next call does it
+  }
 }
 
 /** Wait after an error (say the lock was held too long) before trying again. */
@@ -72,7 +120,7 @@ function sleep(ms: number): Promise<void> {
 }
 
 /** One round: indexes up to ROUND pending bodies; false when none was pending. */
-function round(): boolean {
+async function round(): Promise<boolean> {
   const ids = prepare(`SELECT id FROM blobs WHERE fts = ${FTS_PENDING} ORDER BY id LIMIT ?`).pluck().all(ROUND) as number[];
   if (ids.length === 0) return false;
   const batch: [number, SearchText | null][] = [];
@@ -87,12 +135,12 @@ function round(): boolean {
     }
     batch.push([id, text]);
     chars += text ? text.body.length + text.header.length : 0;
-    if (chars >= TX_TEXT) {
-      commit(batch);
+    if (chars >= (performance.now() - lastKick < SERVER_BUSY_MS ? TX_TEXT : TX_TEXT_QUIET)) {
+      await commit(batch);
       chars = 0;
     }
   }
-  commit(batch);
+  await commit(batch);
   return true;
 }
 
@@ -101,14 +149,16 @@ async function main(): Promise<void> {
     kicked = false;
     let worked: boolean;
     try {
-      worked = round();
+      worked = await round();
     } catch (err) {
       port.postMessage({ error: String((err as Error)?.stack ?? err) });
       await sleep(RETRY_MS);
       continue;
     }
-    if (worked) await new Promise((r) => setImmediate(r)); // let 'stop' arrive
-    else if (!kicked && !stopping) await sleep(IDLE_POLL_MS);
+    if (!worked) {
+      checkpoint();
+      if (!kicked && !stopping) await sleep(IDLE_POLL_MS);
+    }
   }
 }
 
