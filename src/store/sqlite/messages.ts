@@ -39,6 +39,10 @@ export const EXPUNGE_TOMBSTONES_KEPT = 100_000;
 const SNAPSHOT_MIN = 1_000;
 /** Messages whose metadata is kept across all snapshots (about 80 bytes each; flag arrays are shared). */
 const SNAPSHOT_MAX_MESSAGES = 1_000_000;
+/** Messages whose flags STORE changes per transaction (a few tens of milliseconds). */
+const STORE_BATCH = 5_000;
+/** Messages removed per transaction by EXPUNGE and DELETE (a few tens of milliseconds each). */
+const REMOVE_BATCH = 500;
 /** Prepared SEARCH statements kept (their SQL differs per program shape, not per value: values are bound). */
 const SEARCH_STATEMENTS_KEPT = 64;
 /** Bodies whose decoded MIME tree and header bytes are kept in memory (a busy user's message lists)... */
@@ -550,50 +554,64 @@ export abstract class MessageOps {
     flags: Flag[],
     unchangedSince?: number,
   ): Promise<StoreFlagsResult> {
-    return this.run(() => {
+    return this.run(async () => {
       const { sys, keywords } = parseFlags(flags);
-      return this.write((emit) => {
-        const mb = this.existing(mailboxId);
-        const rows = uids.length === 0 ? [] : this.rowsFor(mailboxId, uids);
-        const result: StoreFlagsResult = { changed: [], modified: [] };
-        if (rows.length === 0) return result;
-        // Removal only needs case-insensitive matching; add/set register keywords (RFC 9051 §2.3.2).
-        const kwNames = op === 'remove' ? keywords : new KeywordTable(this, mailboxId).resolve(keywords);
-        const kwLower = new Set(kwNames.map((k) => k.toLowerCase()));
-        const modseq = mb.highest_modseq + 1;
-        const pending: [number, number, string][] = [];
-        for (const r of rows) {
-          // RFC 7162 §3.2: messages changed since UNCHANGEDSINCE are refused and left alone.
-          if (unchangedSince !== undefined && r[5] > unchangedSince) {
-            result.modified.push(r[0]);
-            continue;
-          }
-          const oldKws = splitKeywords(r[2]);
-          let newSys: number;
-          let newKws: string[];
-          if (op === 'set') {
-            newSys = sys;
-            newKws = kwNames;
-          } else if (op === 'add') {
-            newSys = r[1] | sys;
-            const have = new Set(oldKws.map((k) => k.toLowerCase()));
-            newKws = [...oldKws, ...kwNames.filter((k) => !have.has(k.toLowerCase()))];
-          } else {
-            newSys = r[1] & ~sys;
-            newKws = oldKws.filter((k) => !kwLower.has(k.toLowerCase()));
-          }
-          const kwCol = encodeKeywords(newKws);
-          if (newSys === r[1] && kwCol === r[2]) continue;
-          pending.push([r[0], newSys, kwCol]);
-          result.changed.push({ uid: r[0], flags: decodeFlags(newSys, kwCol), internalDate: r[3], size: r[4], modseq });
+      // Big sets change in transactions of STORE_BATCH messages (each its own modseq and change
+      // record), so a "mark all as read" on 100k messages never holds the event loop for long.
+      const sorted = uids.length <= STORE_BATCH ? uids : [...new Set(uids)].sort((a, b) => a - b);
+      const out: StoreFlagsResult = { changed: [], modified: [] };
+      for (let i = 0; i < sorted.length || i === 0; i += STORE_BATCH) {
+        if (i > 0) await new Promise((r) => setImmediate(r));
+        const part = this.storeChunk(mailboxId, sorted.length <= STORE_BATCH ? sorted : sorted.slice(i, i + STORE_BATCH), op, sys, keywords, unchangedSince);
+        for (const m of part.changed) out.changed.push(m);
+        for (const u of part.modified) out.modified.push(u);
+      }
+      return out;
+    });
+  }
+
+  private storeChunk(mailboxId: number, uids: readonly number[], op: FlagOp, sys: number, keywords: string[], unchangedSince: number | undefined): StoreFlagsResult {
+    return this.write((emit) => {
+      const mb = this.existing(mailboxId);
+      const rows = uids.length === 0 ? [] : this.rowsFor(mailboxId, uids);
+      const result: StoreFlagsResult = { changed: [], modified: [] };
+      if (rows.length === 0) return result;
+      // Removal only needs case-insensitive matching; add/set register keywords (RFC 9051 §2.3.2).
+      const kwNames = op === 'remove' ? keywords : new KeywordTable(this, mailboxId).resolve(keywords);
+      const kwLower = new Set(kwNames.map((k) => k.toLowerCase()));
+      const modseq = mb.highest_modseq + 1;
+      const pending: [number, number, string][] = [];
+      for (const r of rows) {
+        // RFC 7162 §3.2: messages changed since UNCHANGEDSINCE are refused and left alone.
+        if (unchangedSince !== undefined && r[5] > unchangedSince) {
+          result.modified.push(r[0]);
+          continue;
         }
-        if (pending.length === 0) return result;
-        const upd = this.q('UPDATE messages SET sysflags = ?, keywords = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?');
-        for (const [uid, s, k] of pending) upd.run(s, k, modseq, mailboxId, uid);
-        this.q('UPDATE mailboxes SET highest_modseq = ? WHERE id = ?').run(modseq, mailboxId);
-        emit({ kind: 'flags', userId: mb.user_id, mailboxId, modseq, messages: result.changed });
-        return result;
-      });
+        const oldKws = splitKeywords(r[2]);
+        let newSys: number;
+        let newKws: string[];
+        if (op === 'set') {
+          newSys = sys;
+          newKws = kwNames;
+        } else if (op === 'add') {
+          newSys = r[1] | sys;
+          const have = new Set(oldKws.map((k) => k.toLowerCase()));
+          newKws = [...oldKws, ...kwNames.filter((k) => !have.has(k.toLowerCase()))];
+        } else {
+          newSys = r[1] & ~sys;
+          newKws = oldKws.filter((k) => !kwLower.has(k.toLowerCase()));
+        }
+        const kwCol = encodeKeywords(newKws);
+        if (newSys === r[1] && kwCol === r[2]) continue;
+        pending.push([r[0], newSys, kwCol]);
+        result.changed.push({ uid: r[0], flags: decodeFlags(newSys, kwCol), internalDate: r[3], size: r[4], modseq });
+      }
+      if (pending.length === 0) return result;
+      const upd = this.q('UPDATE messages SET sysflags = ?, keywords = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?');
+      for (const [uid, s, k] of pending) upd.run(s, k, modseq, mailboxId, uid);
+      this.q('UPDATE mailboxes SET highest_modseq = ? WHERE id = ?').run(modseq, mailboxId);
+      emit({ kind: 'flags', userId: mb.user_id, mailboxId, modseq, messages: result.changed });
+      return result;
     });
   }
 
@@ -609,24 +627,57 @@ export abstract class MessageOps {
 
   expunge(mailboxId: number, uids?: number[]): Promise<number[]> {
     return this.run(async () => {
-      const gone = this.write((emit) => {
-        const mb = this.existing(mailboxId);
-        let list: number[];
-        if (uids === undefined) {
-          list = this.qp(`SELECT uid FROM messages WHERE mailbox_id = ? AND (sysflags & ${FLAG_DELETED}) != 0 ORDER BY uid`).all(
-            mailboxId,
-          ) as number[];
-        } else {
-          list = this.rowsFor(mailboxId, uids)
-            .filter((r) => r[1] & FLAG_DELETED)
-            .map((r) => r[0]);
-        }
-        if (list.length > 0) this.removeInTx(mb, list, emit);
-        return list;
-      });
-      if (gone.length > 0) await this.purgeTrash();
-      return gone;
+      // In transactions of REMOVE_BATCH messages, each with its own modseq and
+      // change record, so expunging 100k messages never holds the event loop
+      // (or the write lock) for long. Others see the messages go in steps, as
+      // RFC 9051 §7.5.1 allows (each EXPUNGE response stands on its own).
+      const want = uids === undefined ? null : [...new Set(uids)].sort((a, b) => a - b);
+      const all: number[] = [];
+      let lastUid = 0;
+      let cursor = 0;
+      for (;;) {
+        const gone = this.write((emit) => {
+          const mb = this.existing(mailboxId);
+          let list: number[];
+          if (want === null) {
+            list = this.qp(
+              `SELECT uid FROM messages WHERE mailbox_id = ? AND (sysflags & ${FLAG_DELETED}) != 0 AND uid > ? ORDER BY uid LIMIT ?`,
+            ).all(mailboxId, lastUid, REMOVE_BATCH) as number[];
+          } else {
+            const part = want.slice(cursor, cursor + REMOVE_BATCH);
+            cursor += part.length;
+            list = part.length === 0 ? [] : this.rowsFor(mailboxId, part).filter((r) => r[1] & FLAG_DELETED).map((r) => r[0]);
+          }
+          if (list.length > 0) this.removeInTx(mb, list, emit);
+          return list;
+        });
+        for (const u of gone) all.push(u);
+        if (gone.length) lastUid = gone[gone.length - 1]!;
+        if (want === null ? gone.length < REMOVE_BATCH : cursor >= want.length) break;
+        await new Promise((r) => setImmediate(r));
+      }
+      if (all.length > 0) await this.purgeTrash();
+      return all;
     });
+  }
+
+  /**
+   * Expunges every message of a mailbox in transactions of REMOVE_BATCH (so
+   * sessions that have it selected see EXPUNGEs), before a DELETE removes
+   * the mailbox itself in one short transaction.
+   */
+  protected async drainMailbox(mailboxId: number): Promise<void> {
+    for (;;) {
+      const n = this.write((emit) => {
+        const mb = this.mailboxById(mailboxId);
+        if (!mb) return 0;
+        const list = this.qp('SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid LIMIT ?').all(mailboxId, REMOVE_BATCH) as number[];
+        if (list.length > 0) this.removeInTx(mb, list, emit);
+        return list.length;
+      });
+      if (n < REMOVE_BATCH) return;
+      await new Promise((r) => setImmediate(r));
+    }
   }
 
   /** Copies existing source UIDs (ascending) to new ascending UIDs in the destination, sharing bodies. */

@@ -61,6 +61,8 @@ interface UserRow {
   created_at: number;
 }
 
+/** A mailbox with more messages than this is emptied in steps before DELETE removes it (see drainMailbox). */
+const DELETE_IN_ONE = 1000;
 /** SQLite's default: a commit that grows the WAL past this many pages checkpoints it. */
 const DEFAULT_WAL_AUTOCHECKPOINT = 1000;
 /** Rows ANALYZE samples per index: statistics good enough for the planner in milliseconds, at any size. */
@@ -404,6 +406,9 @@ export class SqliteMailStore extends AddressOps {
   deleteMailbox(userId: number, name: string): Promise<void> {
     return this.run(async () => {
       if (name === 'INBOX') throw new StoreError('CANNOT', 'INBOX cannot be deleted');
+      // A big mailbox is emptied first in short transactions (the event loop stays free); then the row goes in one.
+      const found = this.mailboxByName(userId, name);
+      if (found && found.msg_count > DELETE_IN_ONE) await this.drainMailbox(found.id);
       this.write((emit) => {
         const mb = this.mailboxByName(userId, name);
         if (!mb) throw new StoreError('NONEXISTENT', `no mailbox ${name}`);
