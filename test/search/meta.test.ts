@@ -139,6 +139,7 @@ test('SQL index search equals the reference evaluator on random programs', async
       c.k === 'body' || c.k === 'text' || (c.k === 'not' && usesContent(c.c)) || (c.k === 'or' && (usesContent(c.a) || usesContent(c.b))) || (c.k === 'and' && c.cs.some(usesContent));
     let undecidedSeen = 0;
     let contentPrograms = 0;
+    const replay: [Criterion, NonNullable<ReturnType<typeof toMetaFilter>>, number[]][] = [];
     for (let i = 0; i < 800; i++) {
       const program = gen(0);
       const target = { uids, meta, isRecent: (u: number) => recent.has(u), saved: () => saved, content, index };
@@ -155,6 +156,14 @@ test('SQL index search equals the reference evaluator on random programs', async
       assert.deepEqual(got.uids, expected.filter((u) => !got.undecided.includes(u)), why);
       assert.deepEqual([...got.uids, ...read].sort((a, b) => a - b), expected, why);
       undecidedSeen += got.undecided.length;
+      if (i < 150) replay.push([program, filter, expected]);
+    }
+    // The same through the search thread a server runs (search-worker.ts): the same answers.
+    store.startBackgroundWork?.((err) => assert.fail(String(err)));
+    for (const [program, filter, expected] of replay) {
+      const got = await store.searchMeta(box.id, filter);
+      const read = await evaluate(program, { uids, meta, isRecent: (u: number) => recent.has(u), saved: () => saved, content, index, only: new Set(got.undecided) });
+      assert.deepEqual([...got.uids, ...read].sort((a, b) => a - b), expected, `search thread: ${JSON.stringify(program)}`);
     }
     assert.ok(contentPrograms > 50, 'content keys were exercised');
     // The text index rules out: a rare word leaves few messages to read.

@@ -27,7 +27,7 @@ import { FLAG_DELETED, FLAG_SEEN } from './schema.js';
 import { describeMessage, loadStructure } from '../structure.js';
 import { indexPendingBodies } from './fulltext.js';
 import type { MimePart } from '../../mime/index.js';
-import { compileFilter } from './search.js';
+import { compileFilter, runFilter, searchStatements, type CompiledFilter } from './search.js';
 
 /**
  * Expunged UIDs remembered per mailbox for QRESYNC (RFC 7162 §3.2.10). A
@@ -43,8 +43,8 @@ const SNAPSHOT_MAX_MESSAGES = 1_000_000;
 const STORE_BATCH = 5_000;
 /** Messages removed per transaction by EXPUNGE and DELETE (a few tens of milliseconds each). */
 const REMOVE_BATCH = 500;
-/** Prepared SEARCH statements kept (their SQL differs per program shape, not per value: values are bound). */
-const SEARCH_STATEMENTS_KEPT = 64;
+/** SEARCH on mailboxes with at least this many messages runs on the search thread even when it reads only the messages table. */
+const SEARCH_OFFLOAD_MIN = 20_000;
 /** Bodies whose decoded MIME tree and header bytes are kept in memory (a busy user's message lists)... */
 const DESCRIBED_CACHE_SIZE = 10_000;
 /** ...and at most about this many bytes of them (stored JSON plus header: headers may be up to MAX_STORED_HEADER). */
@@ -215,16 +215,11 @@ export abstract class MessageOps {
     return s;
   }
 
-  private readonly searchStmts = new Map<string, Database.Statement>();
+  private searchStmts: ((sql: string) => Database.Statement) | null = null;
 
-  /** A prepared SEARCH statement from a small cache of recent ones (most recently used last). */
-  private searchStatement(sql: string): Database.Statement {
-    let st = this.searchStmts.get(sql);
-    if (st) this.searchStmts.delete(sql);
-    else st = this.db.prepare(sql);
-    this.searchStmts.set(sql, st);
-    if (this.searchStmts.size > SEARCH_STATEMENTS_KEPT) this.searchStmts.delete(this.searchStmts.keys().next().value as string);
-    return st;
+  /** Prepared SEARCH statements of this connection (most recently used kept). */
+  private get searchStatement(): (sql: string) => Database.Statement {
+    return (this.searchStmts ??= searchStatements(this.db));
   }
 
   /** A cached prepared statement returning the first column only. */
@@ -368,24 +363,20 @@ export abstract class MessageOps {
 
   searchMeta(mailboxId: number, filter: MetaFilter): Promise<{ uids: number[]; undecided: number[] }> {
     return this.run(() => {
-      this.existing(mailboxId);
-      const { sql, params, usesBlob } = compileFilter(filter);
-      // The condition's shape varies per program; clients repeat the same few, so recent statements are kept.
-      if (!usesBlob) {
-        const uids = this.searchStatement(`SELECT m.uid FROM messages m WHERE m.mailbox_id = ? AND (${sql}) ORDER BY m.uid`).pluck().all(mailboxId, ...params) as number[];
-        return { uids, undecided: [] };
+      const mb = this.existing(mailboxId);
+      const compiled = compileFilter(filter);
+      // Scans of many rows (and every header-index or full-text query) run off the event loop when a search thread runs.
+      if (compiled.usesBlob || mb.msg_count >= SEARCH_OFFLOAD_MIN) {
+        const off = this.offloadSearch(mailboxId, compiled);
+        if (off) return off;
       }
-      const rows = this.searchStatement(`SELECT m.uid, (${sql}) FROM messages m JOIN blobs b ON b.id = m.blob_id WHERE m.mailbox_id = ? ORDER BY m.uid`)
-        .raw()
-        .all(...params, mailboxId) as [number, number | null][];
-      const uids: number[] = [];
-      const undecided: number[] = [];
-      for (const [uid, r] of rows) {
-        if (r === null) undecided.push(uid);
-        else if (r) uids.push(uid);
-      }
-      return { uids, undecided };
+      return runFilter(this.searchStatement, mailboxId, compiled);
     });
+  }
+
+  /** Runs a search on another thread, or null when none runs (then it runs here). */
+  protected offloadSearch(_mailboxId: number, _filter: CompiledFilter): Promise<{ uids: number[]; undecided: number[] }> | null {
+    return null;
   }
 
   /**

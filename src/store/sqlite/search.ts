@@ -6,6 +6,7 @@
 // may contain the needle. Header
 // keys on bodies without an index evaluate to NULL, and SQL's three-valued
 // logic carries that through NOT / AND / OR: a NULL result means "undecided".
+import type Database from 'better-sqlite3';
 import type { MetaFilter } from '../types.js';
 import { FLAG_ANSWERED, FLAG_DELETED, FLAG_DRAFT, FLAG_FLAGGED, FLAG_SEEN } from './schema.js';
 import { FTS_INDEXED, trigramQuery } from './fulltext.js';
@@ -97,4 +98,38 @@ export function compileFilter(f: MetaFilter): CompiledFilter {
   };
   const sql = go(f);
   return { sql, params, usesBlob };
+}
+
+/** Prepared statements kept per connection for SEARCH (their SQL differs per program shape, not per value: values are bound). */
+export const SEARCH_STATEMENTS_KEPT = 64;
+
+/** A small most-recently-used cache of prepared SEARCH statements on `db`. */
+export function searchStatements(db: Database.Database): (sql: string) => Database.Statement {
+  const kept = new Map<string, Database.Statement>();
+  return (sql) => {
+    let st = kept.get(sql);
+    if (st) kept.delete(sql);
+    else st = db.prepare(sql);
+    kept.set(sql, st);
+    if (kept.size > SEARCH_STATEMENTS_KEPT) kept.delete(kept.keys().next().value as string);
+    return st;
+  };
+}
+
+/** Runs a compiled filter over one mailbox: the matching UIDs, and those the filter leaves undecided (NULL). */
+export function runFilter(statement: (sql: string) => Database.Statement, mailboxId: number, f: CompiledFilter): { uids: number[]; undecided: number[] } {
+  if (!f.usesBlob) {
+    const uids = statement(`SELECT m.uid FROM messages m WHERE m.mailbox_id = ? AND (${f.sql}) ORDER BY m.uid`).pluck().all(mailboxId, ...f.params) as number[];
+    return { uids, undecided: [] };
+  }
+  const rows = statement(`SELECT m.uid, (${f.sql}) FROM messages m JOIN blobs b ON b.id = m.blob_id WHERE m.mailbox_id = ? ORDER BY m.uid`)
+    .raw()
+    .all(...f.params, mailboxId) as [number, number | null][];
+  const uids: number[] = [];
+  const undecided: number[] = [];
+  for (const [uid, r] of rows) {
+    if (r === null) undecided.push(uid);
+    else if (r) uids.push(uid);
+  }
+  return { uids, undecided };
 }

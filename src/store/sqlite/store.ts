@@ -30,6 +30,8 @@ import {
 import { Worker } from 'node:worker_threads';
 import { ForeignWatcher } from './foreign.js';
 import type { TextWorkerData } from './text-worker.js';
+import type { SearchReply, SearchRequest, SearchWorkerData } from './search-worker.js';
+import type { CompiledFilter } from './search.js';
 import { LocalChangeFeed } from '../feed.js';
 import { BlobFiles, isOwnerDead, newOwner, releaseOwner } from './blobs.js';
 import { migrate } from './schema.js';
@@ -86,12 +88,19 @@ function refreshPlannerStats(db: Database.Database): void {
 }
 
 /** The full-text indexing thread's module, beside this one (TypeScript when run from source). */
-const TEXT_WORKER = new URL(import.meta.url.endsWith('.ts') ? './text-worker.ts' : './text-worker.js', import.meta.url);
-/** The worker's entry: the compiled module, or from source (tests run under tsx) a bootstrap that registers tsx's loader in the thread first. */
-function workerEntry(): URL {
-  if (!TEXT_WORKER.pathname.endsWith('.ts')) return TEXT_WORKER;
+const TEXT_WORKER = besideThis('text-worker');
+/** The search thread's module (search-worker.ts). */
+const SEARCH_WORKER = besideThis('search-worker');
+
+function besideThis(name: string): URL {
+  return new URL(import.meta.url.endsWith('.ts') ? `./${name}.ts` : `./${name}.js`, import.meta.url);
+}
+
+/** A worker's entry: the compiled module, or from source (tests run under tsx) a bootstrap that registers tsx's loader in the thread first. */
+function workerEntry(module: URL): URL {
+  if (!module.pathname.endsWith('.ts')) return module;
   const api = import.meta.resolve('tsx/esm/api');
-  const boot = `const { register } = await import(${JSON.stringify(api)}); register(); await import(${JSON.stringify(TEXT_WORKER.href)});`;
+  const boot = `const { register } = await import(${JSON.stringify(api)}); register(); await import(${JSON.stringify(module.href)});`;
   return new URL(`data:text/javascript,${encodeURIComponent(boot)}`);
 }
 
@@ -235,7 +244,7 @@ export class SqliteMailStore extends AddressOps {
   startBackgroundWork(onError: (err: unknown) => void = () => {}): void {
     if (this.indexer || this.closed) return;
     const data: TextWorkerData = { dataDir: path.dirname(this.blobs.blobDir), dbFile: this.db.name };
-    const w = new Worker(workerEntry(), { workerData: data });
+    const w = new Worker(workerEntry(TEXT_WORKER), { workerData: data });
     // The thread checkpoints the WAL from now on (text-worker.ts checkpoint()): not the commits of this event loop.
     this.db.pragma('wal_autocheckpoint = 0');
     this.indexer = w;
@@ -247,9 +256,53 @@ export class SqliteMailStore extends AddressOps {
       w.on('exit', () => resolve());
     });
     w.unref();
+    this.startSearcher(onError);
     refreshPlannerStats(this.db);
     this.optimizer = setInterval(() => refreshPlannerStats(this.db), OPTIMIZE_EVERY_MS);
     this.optimizer.unref();
+  }
+
+  private searcher: Worker | null = null;
+  private searcherDone: Promise<void> | null = null;
+  private searchSeq = 0;
+  private readonly searches = new Map<number, { resolve: (r: { uids: number[]; undecided: number[] }) => void; reject: (e: unknown) => void }>();
+
+  /** The search thread (search-worker.ts); searches fall back to this thread if it fails. */
+  private startSearcher(onError: (err: unknown) => void): void {
+    const data: SearchWorkerData = { dbFile: this.db.name };
+    const w = new Worker(workerEntry(SEARCH_WORKER), { workerData: data });
+    this.searcher = w;
+    this.searcherDone = new Promise<void>((resolve) => {
+      w.on('message', (m: SearchReply) => {
+        const p = this.searches.get(m.id);
+        if (!p) return;
+        this.searches.delete(m.id);
+        if (this.searches.size === 0) w.unref();
+        if ('error' in m) p.reject(Object.assign(new Error(m.error), { code: m.code }));
+        else p.resolve({ uids: Array.from(m.uids), undecided: Array.from(m.undecided) });
+      });
+      w.on('error', (err) => onError(err));
+      w.on('exit', () => {
+        if (this.searcher === w) this.searcher = null;
+        for (const p of this.searches.values()) p.reject(new StoreError('UNAVAILABLE', 'search thread stopped'));
+        this.searches.clear();
+        resolve();
+      });
+    });
+    w.unref();
+  }
+
+  protected override offloadSearch(mailboxId: number, filter: CompiledFilter): Promise<{ uids: number[]; undecided: number[] }> | null {
+    const w = this.searcher;
+    if (!w) return null;
+    const id = ++this.searchSeq;
+    return new Promise((resolve, reject) => {
+      // Referenced while a reply is awaited, so the process waits for it.
+      if (this.searches.size === 0) w.ref();
+      this.searches.set(id, { resolve, reject });
+      const req: SearchRequest = { id, mailboxId, filter };
+      w.postMessage(req);
+    });
   }
 
   /** Wakes the indexing thread (after a commit that stored new bodies). */
@@ -262,8 +315,16 @@ export class SqliteMailStore extends AddressOps {
     this.closed = true;
     this.foreign.stop();
     if (this.optimizer) clearInterval(this.optimizer);
+    // Calls already made finish (searches included) before the threads stop.
+    await Promise.allSettled([...this.inflight]);
+    if (this.searcher) {
+      this.searcher.ref(); // the process waits for it to stop
+      this.searcher.postMessage('stop');
+      await this.searcherDone;
+    }
     if (this.indexer) {
       // It finishes the body in hand (at most one short transaction), then closes its connection.
+      this.indexer.ref();
       this.indexer.postMessage('stop');
       const t = setTimeout(() => void this.indexer?.terminate(), TEXT_WORKER_STOP_MS);
       await this.indexerDone;
