@@ -58,6 +58,10 @@ test('a v6 store is migrated, indexed in the background, and searched through th
     await s.expunge(box.id);
     await s.close();
     db = new Database(path.join(dir, 'quire.sqlite3'));
+    // Deletes never rewrite segments on the server's thread, emergency merges never run in the indexing thread's transactions (schema v10).
+    const config = Object.fromEntries(db.prepare('SELECT k, v FROM blob_text_config').raw().all() as [string, number][]);
+    assert.equal(config.deletemerge, 0);
+    assert.equal(config.crisismerge, 1000);
     const rows = db.prepare("SELECT count(*) FROM blob_text WHERE blob_text MATCH '\"che\" AND \"ies\"'").pluck().get();
     db.close();
     assert.equal(rows, 8);

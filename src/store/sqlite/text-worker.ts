@@ -34,6 +34,8 @@ const TX_TEXT_QUIET = 96 * 1024;
  * next retry instead of finding the next transaction begun.
  */
 const MIN_PAUSE_MS = 2;
+/** While the server writes, the thread waits this long between rounds (see main()). */
+const GATHER_MS = 100;
 const SERVER_BUSY_MS = 1_000;
 /** How often this thread checkpoints the WAL for the server (see checkpoint()). */
 const CHECKPOINT_EVERY_MS = 1_000;
@@ -159,6 +161,10 @@ async function main(): Promise<void> {
       checkpoint();
       if (!kicked && !stopping) await sleep(IDLE_POLL_MS);
     }
+    // While the server is writing, gather what arrives for a moment: one
+    // transaction for a burst of deliveries instead of one per message, and
+    // fewer times the server finds the lock taken.
+    if (!stopping && performance.now() - lastKick < SERVER_BUSY_MS) await new Promise((r) => setTimeout(r, GATHER_MS));
   }
 }
 
