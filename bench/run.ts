@@ -740,7 +740,7 @@ async function main(): Promise<void> {
   const header = [
     `Machine: ${m.nproc} × ${m.cpu}, ${m.memGiB} GiB RAM, Linux ${m.kernel}; Node ${m.node}; Dovecot ${dversion}.`,
     `Command: npm run bench -- ${process.argv.slice(2).join(' ')}`.trimEnd(),
-    `Corpus: seed ${o.seed}, ${corpus.count} messages, ${(corpus.totalBytes / 1e6).toFixed(0)} MB; sizes ${o.sizes.map(label).join(', ')}; up to ${o.runs} timed runs after one warm-up (stops repeating after ${o.budgetS} s).`,
+    `Corpus: seed ${o.seed}, ${corpus.count} messages, ${(corpus.totalBytes / 1e6).toFixed(0)} MB; sizes ${o.sizes.map(label).join(', ')}; up to ${o.runs} timed runs after one warm-up, or ${FAST_RUNS} after ${FAST_WARMUPS} where a run takes under ${FAST_RUN_MS} ms${o.quick ? ' (not with --quick)' : ''} (stops repeating after ${o.budgetS} s).`,
   ];
   if (why) header.push(`Dovecot: skipped (${why}).`);
   const counts = Object.entries(searchCounts).map(([k, v]) => `${k}: quire ${v.quire ?? '–'}, dovecot ${v.dovecot ?? '–'}`);
