@@ -253,7 +253,15 @@ export class SqliteMailStore extends AddressOps {
         if (m.error) onError(new Error(m.error));
       });
       w.on('error', (err) => onError(err));
-      w.on('exit', () => resolve());
+      w.on('exit', () => {
+        // Without the thread, this connection checkpoints the WAL again (or it would grow without bound).
+        if (!this.closed) {
+          onError(new Error('full-text indexing thread stopped'));
+          this.db.pragma(`wal_autocheckpoint = ${DEFAULT_WAL_AUTOCHECKPOINT}`);
+          this.indexer = null;
+        }
+        resolve();
+      });
     });
     w.unref();
     this.startSearcher(onError);
