@@ -208,8 +208,7 @@ async function runFetch(ctx: CommandContext, a: FetchArgs, uidMode: boolean) {
       const bodies = await ctx.store.openMessages(view.mailboxId, group.map((m) => m.uid));
       group.forEach((m, k) => opened.set(m.uid, bodies[k] ?? null));
       if (sections.length) {
-        // Only bodies whose header the store did not keep have anything to read ahead.
-        const reads = group.flatMap((m) => { const b = opened.get(m.uid); return b && !(b.structure && b.header) ? [prefetch(b, sections)] : []; });
+        const reads = group.flatMap((m) => { const b = opened.get(m.uid); const r = b && prefetch(b, sections); return r ? [r] : []; });
         if (reads.length) await Promise.all(reads);
       }
       for (const m of group) {

@@ -86,13 +86,15 @@ function headerPrefix(body: MessageBody, p: ParsedMessage): Promise<Buffer> {
 
 /**
  * Start the reads a FETCH of `sections` will need, so several messages' file
- * reads run at once while responses are still written in order.
+ * reads run at once while responses are still written in order; undefined
+ * when there is nothing to read ahead (the store gave the tree and the header
+ * bytes, as for nearly every message list).
  */
-export async function prefetch(body: MessageBody, sections: readonly SectionSpec[]): Promise<void> {
-  // The store gave the tree and the header bytes: nothing of the top-level header is read from the file.
-  if (body.structure && body.header) return;
-  const p = await messageStructure(body);
-  if (sections.some((s) => s.path.length === 0 && s.kind.startsWith('HEADER'))) void headerPrefix(body, p).catch(() => undefined);
+export function prefetch(body: MessageBody, sections: readonly SectionSpec[]): Promise<void> | undefined {
+  if (body.structure && body.header) return undefined;
+  return messageStructure(body).then((p) => {
+    if (sections.some((s) => s.path.length === 0 && s.kind.startsWith('HEADER'))) void headerPrefix(body, p).catch(() => undefined);
+  });
 }
 
 /** BODY[section] bytes, reading only the byte range the section needs where it can. */

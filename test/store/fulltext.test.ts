@@ -126,9 +126,9 @@ test('if the indexing thread dies, the server connection checkpoints the WAL aga
     const s = await SqliteMailStore.open({ dataDir: dir, synchronous: 'NORMAL' });
     const errors: string[] = [];
     s.startBackgroundWork((err) => errors.push(String(err)));
-    const internals = s as unknown as { db: Database.Database; indexer: { terminate(): Promise<number> } | null };
+    const internals = s as unknown as { db: Database.Database; indexer: { worker: { terminate(): Promise<number> } } | null };
     assert.equal(internals.db.pragma('wal_autocheckpoint', { simple: true }), 0, 'the thread checkpoints while it runs');
-    await internals.indexer!.terminate();
+    await internals.indexer!.worker.terminate();
     for (let i = 0; i < 100 && internals.indexer; i++) await new Promise((r) => setTimeout(r, 10));
     assert.equal(internals.db.pragma('wal_autocheckpoint', { simple: true }), 1000);
     assert.ok(errors.some((e) => e.includes('indexing thread stopped')), errors.join('; '));

@@ -60,12 +60,34 @@ export function indexBodyText(prepare: (sql: string) => Database.Statement, blob
   prepare('UPDATE blobs SET fts = ? WHERE id = ?').run(text ? FTS_INDEXED : FTS_SKIPPED, blobId);
 }
 
+/** Up to `max` bodies not yet in the index, oldest first. */
+export function pendingBodies(prepare: (sql: string) => Database.Statement, max: number): number[] {
+  return prepare(`SELECT id FROM blobs WHERE fts = ${FTS_PENDING} ORDER BY id LIMIT ?`).pluck().all(max) as number[];
+}
+
+/** A body's text for the index, read from its file; null when unreadable (marked skipped: SEARCH reads it, `quire doctor` reports the file). */
+export function pendingText(data: () => Buffer): SearchText | null {
+  try {
+    return searchTextOfMessage(data());
+  } catch {
+    return null;
+  }
+}
+
 /**
- * Indexes up to `max` bodies stored before the index existed (blobs.fts = 0),
- * reading their files; returns how many were handled (0: none left). Each
- * batch is one transaction run by `tx`, re-checked inside it so two
- * processes indexing at once cannot index a body twice. An unreadable file
- * is marked skipped (SEARCH then reads it, and `quire doctor` reports it).
+ * Puts texts into the index (inside the caller's write transaction),
+ * re-checked under the lock: a body may be gone (expunged) or indexed by
+ * another process meanwhile, and must never be indexed twice.
+ */
+export function storePendingTexts(prepare: (sql: string) => Database.Statement, batch: readonly [number, SearchText | null][]): void {
+  const state = prepare('SELECT fts FROM blobs WHERE id = ?').pluck();
+  for (const [id, text] of batch) if (state.get(id) === FTS_PENDING) indexBodyText(prepare, id, text);
+}
+
+/**
+ * Indexes up to `max` pending bodies in one transaction run by `tx`; returns
+ * how many were handled (0: none left). The server's indexing thread does
+ * the same with its own pacing (text-worker.ts).
  */
 export async function indexPendingBodies(
   prepare: (sql: string) => Database.Statement,
@@ -73,19 +95,12 @@ export async function indexPendingBodies(
   tx: (fn: () => void) => void,
   max: number,
 ): Promise<number> {
-  const ids = prepare(`SELECT id FROM blobs WHERE fts = ${FTS_PENDING} ORDER BY id LIMIT ?`).pluck().all(max) as number[];
-  if (ids.length === 0) return 0;
+  const ids = pendingBodies(prepare, max);
   const texts: [number, SearchText | null][] = [];
   for (const id of ids) {
-    try {
-      texts.push([id, searchTextOfMessage(await fs.readFile(pathOf(id)))]);
-    } catch {
-      texts.push([id, null]);
-    }
+    const data = await fs.readFile(pathOf(id)).catch(() => null);
+    texts.push([id, data ? pendingText(() => data) : null]);
   }
-  tx(() => {
-    const state = prepare('SELECT fts FROM blobs WHERE id = ?').pluck();
-    for (const [id, text] of texts) if (state.get(id) === FTS_PENDING) indexBodyText(prepare, id, text);
-  });
+  if (texts.length) tx(() => storePendingTexts(prepare, texts));
   return ids.length;
 }

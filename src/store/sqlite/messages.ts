@@ -28,6 +28,7 @@ import { describeMessage, loadStructure } from '../structure.js';
 import { indexPendingBodies } from './fulltext.js';
 import type { MimePart } from '../../mime/index.js';
 import { compileFilter, runFilter, searchStatements, type CompiledFilter } from './search.js';
+import { META_COLS, Snapshots, meta, metasOf, type MetaRow } from './metadata.js';
 
 /**
  * Expunged UIDs remembered per mailbox for QRESYNC (RFC 7162 §3.2.10). A
@@ -35,10 +36,6 @@ import { compileFilter, runFilter, searchStatements, type CompiledFilter } from 
  * comparing UID sets instead (still correct, just more bytes).
  */
 export const EXPUNGE_TOMBSTONES_KEPT = 100_000;
-/** Mailboxes with at least this many messages have their metadata kept in memory (see snapshot()); smaller ones are cheap to read. */
-const SNAPSHOT_MIN = 1_000;
-/** Messages whose metadata is kept across all snapshots (about 80 bytes each; flag arrays are shared). */
-const SNAPSHOT_MAX_MESSAGES = 1_000_000;
 /** Messages whose flags STORE changes per transaction (a few tens of milliseconds). */
 const STORE_BATCH = 5_000;
 /** Messages removed per transaction by EXPUNGE and DELETE (a few tens of milliseconds each). */
@@ -71,79 +68,8 @@ export interface MailboxRow {
   tombstone_floor: number;
 }
 
-/** [uid, sysflags, keywords, internal_date, size, modseq] as returned by `.raw()`. */
-type MetaRow = [number, number, string, number, number, number];
-const META_COLS = 'uid, sysflags, keywords, internal_date, size, modseq';
-
 /** Largest UID (RFC 9051 §2.3.1.1: nz-number is a 32-bit unsigned integer). */
 const MAX_UID = 0xffffffff;
-
-function meta(r: MetaRow): MessageMeta {
-  return { uid: r[0], flags: decodeFlags(r[1], r[2]), internalDate: r[3], size: r[4], modseq: r[5] };
-}
-
-/** A big mailbox's metadata in memory (see MessageOps.snapshot). */
-interface Snapshot {
-  uidValidity: number;
-  uidNext: number;
-  modseq: number;
-  /** Ascending. */
-  uids: number[];
-  /** metas[i] is the message with uids[i]. */
-  metas: MessageMeta[];
-}
-
-/** Position of `uid` in ascending `uids`, or -1. */
-function indexOfUid(uids: readonly number[], uid: number): number {
-  let lo = 0;
-  let hi = uids.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    const v = uids[mid]!;
-    if (v < uid) lo = mid + 1;
-    else if (v > uid) hi = mid - 1;
-    else return mid;
-  }
-  return -1;
-}
-
-/** The metadata of the requested UIDs that exist, ascending by UID (as the SQL path returns them). */
-function metasOf(s: Snapshot, uids: readonly number[]): MessageMeta[] {
-  let ascending = true;
-  for (let i = 1; i < uids.length && ascending; i++) ascending = uids[i]! > uids[i - 1]!;
-  const want = ascending ? uids : [...new Set(uids)].sort((a, b) => a - b);
-  const out: MessageMeta[] = [];
-  if (want.length === 0) return out;
-  if (want.length <= 64) {
-    // A few messages: looked up one by one.
-    for (const u of want) {
-      const i = indexOfUid(s.uids, u);
-      if (i >= 0) out.push(s.metas[i]!);
-    }
-    return out;
-  }
-  // Walk from the first requested UID: a dense range ("1:*", a page) is a straight copy.
-  let i = indexOfUid(s.uids, want[0]!);
-  if (i < 0) i = lowerBound(s.uids, want[0]!);
-  for (const u of want) {
-    while (i < s.uids.length && s.uids[i]! < u) i++;
-    if (i >= s.uids.length) break;
-    if (s.uids[i] === u) out.push(s.metas[i]!);
-  }
-  return out;
-}
-
-/** First position whose UID is >= `uid`. */
-function lowerBound(uids: readonly number[], uid: number): number {
-  let lo = 0;
-  let hi = uids.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (uids[mid]! < uid) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
 
 /** Deduplicated, ascending, valid UIDs as JSON for `json_each` (no giant IN lists). */
 function uidJson(uids: readonly number[]): string {
@@ -343,7 +269,7 @@ export abstract class MessageOps {
   listMessages(mailboxId: number): Promise<MessageMeta[]> {
     return this.run(() => {
       const mb = this.existing(mailboxId);
-      const snap = this.snapshot(mb);
+      const snap = this.snapshots.get(mb);
       if (snap) return snap.metas.slice();
       const rows = this.q(`SELECT ${META_COLS} FROM messages WHERE mailbox_id = ? ORDER BY uid`).raw().all(mailboxId) as MetaRow[];
       const out = new Array<MessageMeta>(rows.length);
@@ -379,100 +305,17 @@ export abstract class MessageOps {
     return null;
   }
 
-  /**
-   * Metadata (UID, flags, dates, sizes, modseqs) of big mailboxes, kept in
-   * memory so SELECT, FETCH of flags (a caching client's resync) and SEARCH
-   * over 100k messages read no rows. A snapshot is brought up to date on
-   * every use from what changed since its modseq, whichever process wrote:
-   * rows with a greater modseq (flag changes and appends) and expunge
-   * tombstones; then it must agree with the mailbox row's message count and
-   * UIDNEXT, or it is read again whole.
-   */
-  private readonly snapshots = new Map<number, Snapshot>();
-  private snapshotMessages = 0;
-
-  private dropSnapshot(mailboxId: number): void {
-    const s = this.snapshots.get(mailboxId);
-    if (!s) return;
-    this.snapshots.delete(mailboxId);
-    this.snapshotMessages -= s.uids.length;
-  }
-
-  /** The current metadata of `mb` (read just now), or null when it is small. Callers must not change what they get. */
-  protected snapshot(mb: MailboxRow): Snapshot | null {
-    let s = this.snapshots.get(mb.id);
-    if (mb.msg_count < SNAPSHOT_MIN) {
-      if (s) this.dropSnapshot(mb.id);
-      return null;
-    }
-    if (s && s.uidValidity === mb.uid_validity && (s.modseq !== mb.highest_modseq || s.uidNext !== mb.uid_next) && !this.catchUp(s, mb)) {
-      this.dropSnapshot(mb.id);
-      s = undefined;
-    }
-    if (s && s.uidValidity !== mb.uid_validity) {
-      this.dropSnapshot(mb.id);
-      s = undefined;
-    }
-    if (!s) {
-      const rows = this.q(`SELECT ${META_COLS} FROM messages WHERE mailbox_id = ? ORDER BY uid`).raw().all(mb.id) as MetaRow[];
-      // Built by push: packed arrays (no holes) are copied fast by slice().
-      const uids: number[] = [];
-      const metas: MessageMeta[] = [];
-      for (const row of rows) {
-        uids.push(row[0] as number);
-        metas.push(meta(row));
-      }
-      s = { uidValidity: mb.uid_validity, uidNext: mb.uid_next, modseq: mb.highest_modseq, uids, metas };
-      this.snapshotMessages += uids.length;
-    } else {
-      this.snapshots.delete(mb.id); // re-inserted below: most recently used last
-    }
-    this.snapshots.set(mb.id, s);
-    while (this.snapshotMessages > SNAPSHOT_MAX_MESSAGES && this.snapshots.size > 1) {
-      const oldest = this.snapshots.keys().next().value as number;
-      if (oldest === mb.id) break;
-      this.dropSnapshot(oldest);
-    }
-    return s;
-  }
-
-  /** Applies the changes since `s.modseq`; false when the result does not add up (read it again). */
-  private catchUp(s: Snapshot, mb: MailboxRow): boolean {
-    if (s.modseq < mb.tombstone_floor) return false; // tombstones of some expunges are gone
-    const gone = this.qp('SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ?').all(mb.id, s.modseq) as number[];
-    const changed = this.q(`SELECT ${META_COLS} FROM messages WHERE mailbox_id = ? AND modseq > ? ORDER BY uid`).raw().all(mb.id, s.modseq) as MetaRow[];
-    if (gone.length + changed.length > s.uids.length / 4) return false; // reading it whole is as cheap
-    if (gone.length) {
-      const drop = new Set(gone);
-      let w = 0;
-      for (let r = 0; r < s.uids.length; r++) {
-        if (drop.has(s.uids[r]!)) continue;
-        s.uids[w] = s.uids[r]!;
-        s.metas[w++] = s.metas[r]!;
-      }
-      this.snapshotMessages -= s.uids.length - w;
-      s.uids.length = w;
-      s.metas.length = w;
-    }
-    for (const row of changed) {
-      const uid = row[0] as number;
-      const i = indexOfUid(s.uids, uid);
-      if (i >= 0) s.metas[i] = meta(row);
-      else if (s.uids.length === 0 || uid > s.uids[s.uids.length - 1]!) {
-        s.uids.push(uid);
-        s.metas.push(meta(row));
-        this.snapshotMessages++;
-      } else return false; // a UID below the last one appeared: not an append this can place
-    }
-    s.modseq = mb.highest_modseq;
-    s.uidNext = mb.uid_next;
-    return s.uids.length === mb.msg_count && (s.uids.length === 0 || s.uids[s.uids.length - 1]! < mb.uid_next);
-  }
+  /** Big mailboxes' metadata in memory (metadata.ts). */
+  private readonly snapshots = new Snapshots({
+    all: (id) => this.q(`SELECT ${META_COLS} FROM messages WHERE mailbox_id = ? ORDER BY uid`).raw().all(id) as MetaRow[],
+    changedSince: (id, modseq) => this.q(`SELECT ${META_COLS} FROM messages WHERE mailbox_id = ? AND modseq > ? ORDER BY uid`).raw().all(id, modseq) as MetaRow[],
+    expungedSince: (id, modseq) => this.qp('SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ?').all(id, modseq) as number[],
+  });
 
   listUids(mailboxId: number): Promise<number[]> {
     return this.run(() => {
       const mb = this.existing(mailboxId);
-      const snap = this.snapshot(mb);
+      const snap = this.snapshots.get(mb);
       if (snap) return snap.uids.slice();
       return this.q('SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid').pluck().all(mailboxId) as number[];
     });
@@ -492,7 +335,7 @@ export abstract class MessageOps {
     return this.run(() => {
       const mb = this.existing(mailboxId);
       if (uids.length === 0) return [];
-      const snap = this.snapshot(mb);
+      const snap = this.snapshots.get(mb);
       if (snap) return metasOf(snap, uids);
       return this.rowsFor(mailboxId, uids).map(meta);
     });

@@ -104,8 +104,42 @@ function workerEntry(module: URL): URL {
   return new URL(`data:text/javascript,${encodeURIComponent(boot)}`);
 }
 
-/** How long close() lets the indexing thread finish its transaction before stopping it. */
-const TEXT_WORKER_STOP_MS = 15_000;
+/** A worker thread of the store and the promise that settles when it has exited. */
+interface Thread {
+  worker: Worker;
+  done: Promise<void>;
+}
+
+/**
+ * Starts a worker thread that does not keep the process alive by itself;
+ * its errors go to `onError`, its messages to `onMessage`, and `onExit` runs
+ * when it ends (stopped or not).
+ */
+function startThread<M>(module: URL, workerData: unknown, onError: (err: unknown) => void, onMessage: (m: M) => void, onExit: () => void): Thread {
+  const worker = new Worker(workerEntry(module), { workerData });
+  const done = new Promise<void>((resolve) => {
+    worker.on('message', (m: M) => onMessage(m));
+    worker.on('error', (err) => onError(err));
+    worker.on('exit', () => {
+      onExit();
+      resolve();
+    });
+  });
+  worker.unref();
+  return { worker, done };
+}
+
+/** Asks a thread to stop (it finishes what it has in hand) and waits, ending it after `graceMs`. */
+async function stopThread(t: Thread, graceMs: number): Promise<void> {
+  t.worker.ref(); // the process waits for it
+  t.worker.postMessage('stop');
+  const timer = setTimeout(() => void t.worker.terminate(), graceMs);
+  await t.done;
+  clearTimeout(timer);
+}
+
+/** How long close() lets a thread finish (the indexing thread: its transaction) before ending it. */
+const THREAD_STOP_MS = 15_000;
 
 export class SqliteMailStore extends AddressOps {
   private closed = false;
@@ -230,78 +264,72 @@ export class SqliteMailStore extends AddressOps {
     return ids;
   }
 
-  private indexer: Worker | null = null;
+  private indexer: Thread | null = null;
   private optimizer: NodeJS.Timeout | null = null;
-  private indexerDone: Promise<void> | null = null;
 
   /**
    * Starts the full-text indexing thread (text-worker.ts): bodies appended
    * from now on, and any stored before (schema v6) or by other processes,
-   * are indexed off the event loop; and refreshes the query planner's
-   * statistics now and hourly (a second or so on a database of 100k
-   * messages). Called by `quire serve`; stopped by close().
+   * are indexed off the event loop; the search thread (search-worker.ts);
+   * and refreshes the query planner's statistics now and hourly (a second or
+   * so on a database of 100k messages). Called by `quire serve`; stopped by
+   * close().
    */
   startBackgroundWork(onError: (err: unknown) => void = () => {}): void {
     if (this.indexer || this.closed) return;
     const data: TextWorkerData = { dataDir: path.dirname(this.blobs.blobDir), dbFile: this.db.name };
-    const w = new Worker(workerEntry(TEXT_WORKER), { workerData: data });
+    this.indexer = startThread(
+      TEXT_WORKER,
+      data,
+      onError,
+      (m: { error?: string }) => {
+        if (m.error) onError(new Error(m.error));
+      },
+      () => {
+        // Without the thread, this connection checkpoints the WAL again (or it would grow without bound).
+        this.db.pragma(`wal_autocheckpoint = ${DEFAULT_WAL_AUTOCHECKPOINT}`);
+        this.indexer = null;
+        if (!this.closed) onError(new Error('full-text indexing thread stopped'));
+      },
+    );
     // The thread checkpoints the WAL from now on (text-worker.ts checkpoint()): not the commits of this event loop.
     this.db.pragma('wal_autocheckpoint = 0');
-    this.indexer = w;
-    this.indexerDone = new Promise<void>((resolve) => {
-      w.on('message', (m: { error?: string }) => {
-        if (m.error) onError(new Error(m.error));
-      });
-      w.on('error', (err) => onError(err));
-      w.on('exit', () => {
-        // Without the thread, this connection checkpoints the WAL again (or it would grow without bound).
-        if (!this.closed) {
-          onError(new Error('full-text indexing thread stopped'));
-          this.db.pragma(`wal_autocheckpoint = ${DEFAULT_WAL_AUTOCHECKPOINT}`);
-          this.indexer = null;
-        }
-        resolve();
-      });
-    });
-    w.unref();
     this.startSearcher(onError);
     refreshPlannerStats(this.db);
     this.optimizer = setInterval(() => refreshPlannerStats(this.db), OPTIMIZE_EVERY_MS);
     this.optimizer.unref();
   }
 
-  private searcher: Worker | null = null;
-  private searcherDone: Promise<void> | null = null;
+  private searcher: Thread | null = null;
   private searchSeq = 0;
   private readonly searches = new Map<number, { resolve: (r: { uids: number[]; undecided: number[] }) => void; reject: (e: unknown) => void }>();
 
   /** The search thread (search-worker.ts); searches fall back to this thread if it fails. */
   private startSearcher(onError: (err: unknown) => void): void {
     const data: SearchWorkerData = { dbFile: this.db.name };
-    const w = new Worker(workerEntry(SEARCH_WORKER), { workerData: data });
-    this.searcher = w;
-    this.searcherDone = new Promise<void>((resolve) => {
-      w.on('message', (m: SearchReply) => {
+    const t = startThread(
+      SEARCH_WORKER,
+      data,
+      onError,
+      (m: SearchReply) => {
         const p = this.searches.get(m.id);
         if (!p) return;
         this.searches.delete(m.id);
-        if (this.searches.size === 0) w.unref();
+        if (this.searches.size === 0) t.worker.unref();
         if ('error' in m) p.reject(Object.assign(new Error(m.error), { code: m.code }));
         else p.resolve({ uids: Array.from(m.uids), undecided: Array.from(m.undecided) });
-      });
-      w.on('error', (err) => onError(err));
-      w.on('exit', () => {
-        if (this.searcher === w) this.searcher = null;
+      },
+      () => {
+        if (this.searcher === t) this.searcher = null;
         for (const p of this.searches.values()) p.reject(new StoreError('UNAVAILABLE', 'search thread stopped'));
         this.searches.clear();
-        resolve();
-      });
-    });
-    w.unref();
+      },
+    );
+    this.searcher = t;
   }
 
   protected override offloadSearch(mailboxId: number, filter: CompiledFilter): Promise<{ uids: number[]; undecided: number[] }> | null {
-    const w = this.searcher;
+    const w = this.searcher?.worker;
     if (!w) return null;
     const id = ++this.searchSeq;
     return new Promise((resolve, reject) => {
@@ -315,7 +343,7 @@ export class SqliteMailStore extends AddressOps {
 
   /** Wakes the indexing thread (after a commit that stored new bodies). */
   private kickIndexer(): void {
-    this.indexer?.postMessage('kick');
+    this.indexer?.worker.postMessage('kick');
   }
 
   async close(): Promise<void> {
@@ -325,22 +353,9 @@ export class SqliteMailStore extends AddressOps {
     if (this.optimizer) clearInterval(this.optimizer);
     // Calls already made finish (searches included) before the threads stop.
     await Promise.allSettled([...this.inflight]);
-    if (this.searcher) {
-      this.searcher.ref(); // the process waits for it to stop
-      this.searcher.postMessage('stop');
-      await this.searcherDone;
-    }
-    if (this.indexer) {
-      // It finishes the body in hand (at most one short transaction), then closes its connection.
-      this.indexer.ref();
-      this.indexer.postMessage('stop');
-      const t = setTimeout(() => void this.indexer?.terminate(), TEXT_WORKER_STOP_MS);
-      await this.indexerDone;
-      clearTimeout(t);
-      this.indexer = null;
-      this.db.pragma(`wal_autocheckpoint = ${DEFAULT_WAL_AUTOCHECKPOINT}`);
-    }
-    await Promise.allSettled([...this.inflight]);
+    if (this.searcher) await stopThread(this.searcher, THREAD_STOP_MS);
+    // The indexing thread finishes the body in hand (at most one short transaction), then closes its connection.
+    if (this.indexer) await stopThread(this.indexer, THREAD_STOP_MS);
     try {
       await this.purgeTrash();
       this.q('DELETE FROM blob_reservations WHERE owner = ?').run(this.owner);

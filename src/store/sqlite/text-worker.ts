@@ -9,8 +9,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { readFileSync } from 'node:fs';
 import { BlobFiles } from './blobs.js';
-import { FTS_PENDING, indexBodyText } from './fulltext.js';
-import { searchTextOfMessage, type SearchText } from '../structure.js';
+import { pendingBodies, pendingText, storePendingTexts } from './fulltext.js';
+import type { SearchText } from '../structure.js';
 
 export interface TextWorkerData {
   dataDir: string;
@@ -76,11 +76,7 @@ port.on('message', (m: 'kick' | 'stop') => {
 async function commit(batch: [number, SearchText | null][]): Promise<void> {
   if (batch.length === 0) return;
   const t0 = performance.now();
-  db.transaction(() => {
-    // Re-checked under the lock: the body may be gone (expunged) or indexed by another process.
-    const state = prepare('SELECT fts FROM blobs WHERE id = ?').pluck();
-    for (const [id, text] of batch) if (state.get(id) === FTS_PENDING) indexBodyText(prepare, id, text);
-  }).immediate();
+  db.transaction(() => storePendingTexts(prepare, batch)).immediate();
   batch.length = 0;
   const held = performance.now() - t0;
   checkpoint();
@@ -123,18 +119,13 @@ function sleep(ms: number): Promise<void> {
 
 /** One round: indexes up to ROUND pending bodies; false when none was pending. */
 async function round(): Promise<boolean> {
-  const ids = prepare(`SELECT id FROM blobs WHERE fts = ${FTS_PENDING} ORDER BY id LIMIT ?`).pluck().all(ROUND) as number[];
+  const ids = pendingBodies(prepare, ROUND);
   if (ids.length === 0) return false;
   const batch: [number, SearchText | null][] = [];
   let chars = 0;
   for (const id of ids) {
     if (stopping) break;
-    let text: SearchText | null = null;
-    try {
-      text = searchTextOfMessage(readFileSync(blobs.pathOf(id)));
-    } catch {
-      text = null; // unreadable: marked skipped; SEARCH reads it (and `quire doctor` reports the file)
-    }
+    const text = pendingText(() => readFileSync(blobs.pathOf(id)));
     batch.push([id, text]);
     chars += text ? text.body.length + text.header.length : 0;
     if (chars >= (performance.now() - lastKick < SERVER_BUSY_MS ? TX_TEXT : TX_TEXT_QUIET)) {
