@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { RawClient, message } from '../helpers/imap.js';
-import { ByteClient, literalOf } from '../scripts/bytes.js';
+import { ByteClient, literalOf } from '../helpers/bytes-client.js';
 
 let srv: TestServer;
 before(async () => { srv = await startTestServer(); });
@@ -75,21 +75,21 @@ test('synchronizing literal: "+" continuation, then the message', async () => {
 
 test('literal8 ~{n} carries NUL bytes; BINARY[] returns them as literal8', async () => {
   const c = await ByteClient.connect(srv.port, login);
-  await c.command('CREATE App4');
+  await c.commandBytes('CREATE App4');
   const body = Buffer.concat([Buffer.from('Subject: nul\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\nab'), Buffer.from([0, 1, 0xff, 0]), Buffer.from('cd')]);
-  const r = await c.command(Buffer.concat([Buffer.from(`APPEND App4 ~{${body.length}+}\r\n`), body]));
+  const r = await c.commandBytes(Buffer.concat([Buffer.from(`APPEND App4 ~{${body.length}+}\r\n`), body]));
   assert.match(r.tagged, /^b3 OK \[APPENDUID \d+ 1\] /);
   // A plain literal may not contain NUL (RFC 9051 §4.3).
-  const nul = await c.command(Buffer.concat([Buffer.from(`APPEND App4 {${body.length}+}\r\n`), body]));
+  const nul = await c.commandBytes(Buffer.concat([Buffer.from(`APPEND App4 {${body.length}+}\r\n`), body]));
   assert.match(nul.tagged, /^b4 BAD /);
-  await c.command('SELECT App4');
-  const f = await c.command('FETCH 1 (BINARY.PEEK[] BODY.PEEK[])');
+  await c.commandBytes('SELECT App4');
+  const f = await c.commandBytes('FETCH 1 (BINARY.PEEK[] BODY.PEEK[])');
   const line = f.untagged[0];
   assert.ok(line.toString('latin1').startsWith(`* 1 FETCH (BINARY[] ~{${body.length}}\r\n`));
   assert.ok(literalOf(line).equals(body));
   const bodyPart = line.subarray(line.indexOf('BODY[]'));
   assert.ok(literalOf(bodyPart).equals(body));
-  assert.equal((await c.command('STATUS App4 (MESSAGES)')).untagged[0].toString(), '* STATUS App4 (MESSAGES 1)');
+  assert.equal((await c.commandBytes('STATUS App4 (MESSAGES)')).untagged[0].toString(), '* STATUS App4 (MESSAGES 1)');
   c.close();
 });
 
@@ -152,27 +152,27 @@ test('TOOBIG: a literal over the limit is refused, before "+" for a synchronizin
 
 test('8-bit message bytes round-trip exactly', async () => {
   const c = await ByteClient.connect(srv.port, login);
-  await c.command('CREATE App7');
+  await c.commandBytes('CREATE App7');
   const body = Buffer.concat([
     Buffer.from('Subject: =?ISO-8859-1?Q?caf=E9?=\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\r\n\r\n'),
     Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x0d, 0x0a, 0xc3, 0xa9, 0xff, 0x80, 0x0d, 0x0a]),
     Buffer.from('\u00fcber UTF-8 \u{1f600}\r\n', 'utf8'),
   ]);
-  const r = await c.command(Buffer.concat([Buffer.from(`APPEND App7 {${body.length}+}\r\n`), body]));
+  const r = await c.commandBytes(Buffer.concat([Buffer.from(`APPEND App7 {${body.length}+}\r\n`), body]));
   assert.match(r.tagged, /^b3 OK /);
-  await c.command('EXAMINE App7');
-  const f = await c.command('FETCH 1 (RFC822.SIZE BODY.PEEK[])');
+  await c.commandBytes('EXAMINE App7');
+  const f = await c.commandBytes('FETCH 1 (RFC822.SIZE BODY.PEEK[])');
   const line = f.untagged[0];
   assert.ok(line.toString('latin1').startsWith(`* 1 FETCH (RFC822.SIZE ${body.length} BODY[] {${body.length}}\r\n`));
   assert.ok(literalOf(line).equals(body));
-  const t = await c.command('FETCH 1 BODY.PEEK[TEXT]');
+  const t = await c.commandBytes('FETCH 1 BODY.PEEK[TEXT]');
   assert.ok(literalOf(t.untagged[0]).equals(body.subarray(body.indexOf('\r\n\r\n') + 4)));
   c.close();
 });
 
 test('a 20 MB message streams in and out byte-exact, with partial fetches', async () => {
   const c = await ByteClient.connect(srv.port, login);
-  await c.command('CREATE Big');
+  await c.commandBytes('CREATE Big');
   const head = Buffer.from('Subject: big\r\nContent-Type: application/octet-stream\r\n\r\n');
   const payload = Buffer.alloc(20 * 1024 * 1024);
   for (let i = 0; i < payload.length; i++) payload[i] = i % 78 === 76 ? 13 : i % 78 === 77 ? 10 : 0x21 + ((i * 7) % 94);
@@ -184,15 +184,15 @@ test('a 20 MB message streams in and out byte-exact, with partial fetches', asyn
   c.socket.write(Buffer.concat([body, Buffer.from('\r\n')]));
   const l = await c.line(60_000);
   assert.match(l.toString(), /^big OK \[APPENDUID \d+ 1\] /);
-  await c.command('EXAMINE Big');
-  const f = await c.command('FETCH 1 (RFC822.SIZE BODY.PEEK[])');
+  await c.commandBytes('EXAMINE Big');
+  const f = await c.commandBytes('FETCH 1 (RFC822.SIZE BODY.PEEK[])');
   assert.match(f.untagged[0].subarray(0, 60).toString(), new RegExp(`^\\* 1 FETCH \\(RFC822\\.SIZE ${body.length} BODY\\[\\] \\{${body.length}\\}\\r\\n`));
   assert.ok(literalOf(f.untagged[0]).equals(body), 'BODY[] is byte-exact');
   assert.equal(f.untagged[0].length, f.untagged[0].indexOf('}\r\n') + 3 + body.length + 1, 'only ")" after the literal');
-  const p = await c.command('FETCH 1 BODY.PEEK[]<10485760.1000>');
+  const p = await c.commandBytes('FETCH 1 BODY.PEEK[]<10485760.1000>');
   assert.ok(p.untagged[0].toString('latin1').startsWith('* 1 FETCH (BODY[]<10485760> {1000}\r\n'));
   assert.ok(literalOf(p.untagged[0]).equals(body.subarray(10485760, 10486760)));
-  const tail = await c.command(`FETCH 1 BODY.PEEK[]<${body.length - 10}.100>`);
+  const tail = await c.commandBytes(`FETCH 1 BODY.PEEK[]<${body.length - 10}.100>`);
   assert.ok(literalOf(tail.untagged[0]).equals(body.subarray(body.length - 10)));
   c.close();
 });

@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { RawClient, message } from '../helpers/imap.js';
-import { accounts, ok } from '../helpers/accounts.js';
+import { accounts, ok, listLines as list, DEFAULT_LIST as DEFAULTS } from '../helpers/accounts.js';
 
 let srv: TestServer;
 before(async () => { srv = await startTestServer(); });
@@ -14,22 +14,9 @@ after(async () => { await srv.stop(); });
 
 const { freshUser, connect } = accounts(() => srv, 'lst');
 
-async function list(c: RawClient, args: string): Promise<string[]> {
-  return ok(await c.command(`LIST ${args}`)).untagged;
-}
-
 async function setup(c: RawClient, ...cmds: string[]): Promise<void> {
   for (const cmd of cmds) ok(await c.command(cmd));
 }
-
-const DEFAULTS = [
-  '* LIST (\\HasNoChildren) "/" INBOX',
-  '* LIST (\\HasNoChildren \\Archive) "/" Archive',
-  '* LIST (\\HasNoChildren \\Drafts) "/" Drafts',
-  '* LIST (\\HasNoChildren \\Junk) "/" Junk',
-  '* LIST (\\HasNoChildren \\Sent) "/" Sent',
-  '* LIST (\\HasNoChildren \\Trash) "/" Trash',
-];
 
 // ---------------------------------------------------------------- plain LIST
 

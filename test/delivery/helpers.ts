@@ -1,6 +1,7 @@
 // An LMTP listener on the in-process test server's store, and a tiny LMTP
 // client that sends exact bytes and reads replies (multi-line aware).
 import net from 'node:net';
+import { SocketReader } from '../helpers/socket-reader.js';
 import { startLmtp, type RunningLmtp } from '../../src/delivery/server.js';
 import type { LmtpOptions } from '../../src/delivery/options.js';
 import type { MailStore } from '../../src/store/types.js';
@@ -30,27 +31,13 @@ export async function startTestLmtp(store: MailStore, tweak?: (o: LmtpOptions) =
 }
 
 export class LmtpClient {
-  private buf = '';
-  private waiters: (() => void)[] = [];
-  closed = false;
+  private constructor(
+    readonly socket: net.Socket,
+    private readonly reader: SocketReader,
+  ) {}
 
-  private constructor(readonly socket: net.Socket) {
-    socket.setEncoding('latin1');
-    socket.on('data', (d: string) => {
-      this.buf += d;
-      this.wake();
-    });
-    socket.on('close', () => {
-      this.closed = true;
-      this.wake();
-    });
-    socket.on('error', () => {});
-  }
-
-  private wake() {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
+  get closed(): boolean {
+    return this.reader.closed;
   }
 
   static async connect(target: number | string): Promise<LmtpClient> {
@@ -59,36 +46,29 @@ export class LmtpClient {
       sock.once('connect', () => resolve(sock));
       sock.once('error', reject);
     });
-    return new LmtpClient(s);
+    return new LmtpClient(s, new SocketReader(s));
   }
 
   /** One complete reply (all lines of a multi-line reply), e.g. ["250-a", "250 b"]. */
   async reply(timeoutMs = 10_000): Promise<string[]> {
     const deadline = Date.now() + timeoutMs;
+    const r = this.reader;
     for (;;) {
+      const text = r.buf.toString('latin1');
       const lines: string[] = [];
       let pos = 0;
       for (;;) {
-        const nl = this.buf.indexOf('\r\n', pos);
+        const nl = text.indexOf('\r\n', pos);
         if (nl < 0) break;
-        const line = this.buf.slice(pos, nl);
+        const line = text.slice(pos, nl);
         lines.push(line);
         pos = nl + 2;
         if (/^\d{3} /.test(line) || !/^\d{3}-/.test(line)) {
-          this.buf = this.buf.slice(pos);
+          r.take(pos);
           return lines;
         }
       }
-      if (this.closed) throw new Error(`closed; pending ${JSON.stringify(this.buf)}`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timeout; pending ${JSON.stringify(this.buf)}`);
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, left);
-        this.waiters.push(() => {
-          clearTimeout(t);
-          r();
-        });
-      });
+      await r.more(deadline);
     }
   }
 
@@ -109,15 +89,9 @@ export class LmtpClient {
 
   async waitClosed(timeoutMs = 5000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (!this.closed) {
+    while (!this.reader.closed) {
       if (Date.now() > deadline) throw new Error('not closed');
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, 50);
-        this.waiters.push(() => {
-          clearTimeout(t);
-          r();
-        });
-      });
+      await this.reader.wait(50);
     }
   }
 

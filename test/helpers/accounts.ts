@@ -1,5 +1,6 @@
 // Fresh users per test, so that tests sharing one server never see each
-// other's mailboxes, and the "expect OK" check the transcript tests share.
+// other's mailboxes, the "expect OK" check the transcript tests share, and
+// LIST helpers of the mailbox tests.
 import assert from 'node:assert/strict';
 import { provisionUser } from '../../src/cli/users.js';
 import { RawClient, type Reply } from './imap.js';
@@ -24,3 +25,18 @@ export function ok(r: Reply): Reply {
   assert.match(r.tagged, /^\S+ OK /, r.raw);
   return r;
 }
+
+/** Untagged lines of a LIST/LSUB, as sent (the command must succeed). */
+export async function listLines(c: RawClient, args: string): Promise<string[]> {
+  return ok(await c.command(`LIST ${args}`)).untagged;
+}
+
+/** What `LIST "" "*"` answers for a fresh user: INBOX and the default special-use mailboxes. */
+export const DEFAULT_LIST = [
+  '* LIST (\\HasNoChildren) "/" INBOX',
+  '* LIST (\\HasNoChildren \\Archive) "/" Archive',
+  '* LIST (\\HasNoChildren \\Drafts) "/" Drafts',
+  '* LIST (\\HasNoChildren \\Junk) "/" Junk',
+  '* LIST (\\HasNoChildren \\Sent) "/" Sent',
+  '* LIST (\\HasNoChildren \\Trash) "/" Trash',
+];

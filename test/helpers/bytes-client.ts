@@ -1,7 +1,11 @@
 // A byte-exact IMAP client for tests that compare server answers with
-// recorded bytes: responses are kept as latin1 strings (one char per byte),
-// literals ({n} and literal8 ~{n}) inline, nothing decoded.
+// recorded bytes or carry 8-bit and binary data: each response is framed by
+// its lines and the literals ({n}, literal8 ~{n}) they announce, by length,
+// never by looking for CRLF inside a literal; nothing is decoded. Responses
+// come as Buffers (commandBytes, line) or as latin1 strings, one character
+// per byte (command, response).
 import net from 'node:net';
+import { SocketReader } from './socket-reader.js';
 
 export interface ByteReply {
   /** Untagged responses with literals inline, CRLF at the end removed. */
@@ -10,37 +14,28 @@ export interface ByteReply {
   status: string;
 }
 
+export interface RawByteReply {
+  /** Each untagged response with its literals inline, CRLF removed at the end. */
+  untagged: Buffer[];
+  /** The whole tagged line, tag included. */
+  tagged: string;
+}
+
 export class ByteClient {
-  private buf = Buffer.alloc(0);
-  private waiters: (() => void)[] = [];
   private n = 0;
-  private closed = false;
 
-  private constructor(private socket: net.Socket) {
-    socket.on('data', (d: Buffer) => {
-      this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
-      this.wake();
-    });
-    socket.on('close', () => {
-      this.closed = true;
-      this.wake();
-    });
-    socket.on('error', () => {});
-  }
-
-  private wake() {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
-  }
+  private constructor(
+    readonly socket: net.Socket,
+    private readonly reader: SocketReader,
+  ) {}
 
   static async connect(port: number, login?: [string, string]): Promise<ByteClient> {
     const socket = await new Promise<net.Socket>((resolve, reject) => {
       const s = net.connect({ port, host: '127.0.0.1' }, () => resolve(s));
       s.once('error', reject);
     });
-    const c = new ByteClient(socket);
-    await c.response();
+    const c = new ByteClient(socket, new SocketReader(socket));
+    await c.line();
     if (login) {
       const r = await c.command(`LOGIN ${login[0]} ${login[1]}`);
       if (!r.status.startsWith('OK')) throw new Error(`login: ${r.status}`);
@@ -48,47 +43,49 @@ export class ByteClient {
     return c;
   }
 
-  /** One response (a line and the literals it announces), as latin1, without the final CRLF. */
-  async response(timeoutMs = 15_000): Promise<string> {
+  /** One response: a line and the literals it announces, without the final CRLF. */
+  async line(timeoutMs = 30_000): Promise<Buffer> {
     const deadline = Date.now() + timeoutMs;
+    const r = this.reader;
+    // The current line segment starts at `seg` (0, or just after a literal); the CRLF search resumes at `scan`.
+    let seg = 0;
+    let scan = 0;
     for (;;) {
-      let pos = 0;
       for (;;) {
-        const nl = this.buf.indexOf('\r\n', pos, 'latin1');
-        if (nl < 0) break;
-        const m = /~?\{(\d+)\+?\}$/.exec(this.buf.subarray(Math.max(pos, nl - 24), nl).toString('latin1'));
-        if (!m) {
-          const line = this.buf.subarray(0, nl).toString('latin1');
-          this.buf = this.buf.subarray(nl + 2);
-          return line;
+        const nl = r.buf.indexOf('\r\n', scan, 'latin1');
+        if (nl < 0) {
+          scan = Math.max(seg, r.buf.length - 1);
+          break;
         }
-        const end = nl + 2 + Number(m[1]);
-        if (this.buf.length < end) break;
-        pos = end;
+        const m = /~?\{(\d+)\}$/.exec(r.buf.subarray(Math.max(seg, nl - 24), nl).toString('latin1'));
+        if (!m) return r.take(nl + 2).subarray(0, nl);
+        seg = scan = nl + 2 + Number(m[1]);
+        if (r.buf.length < seg) break;
       }
-      if (this.closed) throw new Error('connection closed');
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timeout; pending ${JSON.stringify(this.buf.subarray(0, 300).toString('latin1'))}`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
+      await r.more(deadline);
     }
   }
 
-  /** Sends `tag command CRLF` (command as bytes or UTF-8 text) and collects the answer. */
-  async command(cmd: string | Buffer): Promise<ByteReply> {
-    const tag = `b${++this.n}`;
+  /** One response as latin1 text. */
+  async response(timeoutMs = 15_000): Promise<string> {
+    return (await this.line(timeoutMs)).toString('latin1');
+  }
+
+  /** Sends `tag command CRLF` (command as bytes or UTF-8 text) and collects the answer as bytes. */
+  async commandBytes(cmd: string | Buffer, tag = `b${++this.n}`): Promise<RawByteReply> {
     this.socket.write(Buffer.concat([Buffer.from(`${tag} `), Buffer.isBuffer(cmd) ? cmd : Buffer.from(cmd, 'utf8'), Buffer.from('\r\n')]));
-    const untagged: string[] = [];
+    const untagged: Buffer[] = [];
     for (;;) {
-      const r = await this.response();
-      if (r.startsWith(`${tag} `)) return { untagged, status: r.slice(tag.length + 1) };
-      untagged.push(r);
+      const l = await this.line();
+      if (l.subarray(0, tag.length + 1).toString('latin1') === `${tag} `) return { untagged, tagged: l.toString('latin1') };
+      untagged.push(l);
     }
+  }
+
+  /** The same, as latin1 text, with the tagged status (tag removed). */
+  async command(cmd: string | Buffer): Promise<ByteReply> {
+    const r = await this.commandBytes(cmd);
+    return { untagged: r.untagged.map((u) => u.toString('latin1')), status: r.tagged.slice(r.tagged.indexOf(' ') + 1) };
   }
 
   /** APPEND with a LITERAL+ literal; returns the tagged status. */
@@ -113,4 +110,13 @@ export class ByteClient {
   close() {
     this.socket.destroy();
   }
+}
+
+/** The bytes of the first literal in `line` (after `{n}\r\n` or `~{n}\r\n`). */
+export function literalOf(line: Buffer): Buffer {
+  const head = line.subarray(0, 300).toString('latin1');
+  const m = /~?\{(\d+)\}\r\n/.exec(head);
+  if (!m) throw new Error(`no literal in ${head}`);
+  const start = m.index + m[0].length;
+  return line.subarray(start, start + Number(m[1]));
 }
