@@ -1,6 +1,6 @@
 // Runs the real `quire` entry point as a child process against a temp data dir.
+import { runProcess, type Run } from '../helpers/process.js';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,26 +16,11 @@ const SQLITE = new URL('../../src/store/sqlite/index.ts', import.meta.url);
 const haveStore = existsSync(SQLITE);
 if (!haveStore) console.log('# SKIP cli.test.ts: src/store/sqlite/index.ts does not exist yet');
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 function quire(args: string[], opts: { stdin?: string; env?: Record<string, string> } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    // A clean environment: no QUIRE_* from the developer's shell.
-    const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('QUIRE_') && v !== undefined) env[k] = v;
-    const child = spawn(TSX, [MAIN, ...args], { cwd: ROOT, env: { ...env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(opts.stdin ?? '');
-  });
+  // A clean environment: no QUIRE_* from the developer's shell.
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('QUIRE_') && v !== undefined) env[k] = v;
+  return runProcess(TSX, [MAIN, ...args], { cwd: ROOT, env: { ...env, ...opts.env }, stdin: opts.stdin });
 }
 
 async function withStore<T>(dataDir: string, fn: (s: MailStore) => Promise<T>): Promise<T> {

@@ -6,6 +6,7 @@
 //   resumes without duplicates; a third run copies nothing;
 // - a renumbered import (target INBOX already holds mail) interrupted between
 //   a batch's commit and its progress record does not duplicate that batch.
+import { withTempStore } from '../helpers/temp-store.js';
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, spawnSync } from 'node:child_process';
@@ -19,7 +20,6 @@ import { SqliteMailStore } from '../../src/store/sqlite/index.js';
 import type { MailStore } from '../../src/store/types.js';
 import { readMaildir } from '../../src/cli/maildir.js';
 import { importFolders } from '../../src/cli/transfer.js';
-import { provisionUser } from '../../src/cli/users.js';
 import { ImapClient, encodeName } from '../../src/cli/imap-client.js';
 import { importImap } from '../../src/cli/imap-import.js';
 import { formatDateTime, parseDateTime } from '../../src/wire/index.js';
@@ -128,16 +128,8 @@ async function fill(c: ImapClient): Promise<void> {
   await c.logout();
 }
 
-async function tempStore(fn: (s: MailStore, userId: number, dir: string) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'quire-bigimport-'));
-  const s = await SqliteMailStore.open({ dataDir: path.join(dir, 'data'), synchronous: 'NORMAL' });
-  try {
-    const u = await provisionUser(s, 'alice', 'secret-a');
-    await fn(s, u.id, dir);
-  } finally {
-    await s.close();
-    await rm(dir, { recursive: true, force: true });
-  }
+function tempStore(fn: (s: MailStore, userId: number, dir: string) => Promise<void>): Promise<void> {
+  return withTempStore('quire-bigimport-', fn);
 }
 
 /** Every message of every folder: UIDVALIDITY, UIDs, bytes, flags and keywords, INTERNALDATE. */

@@ -1,6 +1,7 @@
 // quire import / export: Maildir (Dovecot layout) round trip keeping every
 // byte, flag, keyword, UID, UIDVALIDITY and date; resume; mbox both ways; the
 // CLI commands; and a real Dovecot's Maildir with several folders.
+import { withTempStore } from '../helpers/temp-store.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
@@ -9,12 +10,10 @@ import { mkdir, mkdtemp, readFile, readdir, rm, stat, utimes, writeFile } from '
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SqliteMailStore } from '../../src/store/sqlite/index.js';
 import type { MailStore } from '../../src/store/types.js';
 import { flagsFromName, parseUidList, readMaildir } from '../../src/cli/maildir.js';
 import { exportMaildir, exportMbox, importFolders } from '../../src/cli/transfer.js';
 import { parseMbox } from '../../src/cli/mbox.js';
-import { provisionUser } from '../../src/cli/users.js';
 import { RawClient } from '../helpers/imap.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -23,16 +22,8 @@ async function tmp(prefix: string) {
   return mkdtemp(path.join(tmpdir(), prefix));
 }
 
-async function withStore(fn: (s: MailStore, userId: number, dir: string) => Promise<void>) {
-  const dir = await tmp('quire-import-');
-  const s = await SqliteMailStore.open({ dataDir: path.join(dir, 'data'), synchronous: 'NORMAL' });
-  try {
-    const u = await provisionUser(s, 'alice', 'secret-a');
-    await fn(s, u.id, dir);
-  } finally {
-    await s.close();
-    await rm(dir, { recursive: true, force: true });
-  }
+function withStore(fn: (s: MailStore, userId: number, dir: string) => Promise<void>) {
+  return withTempStore('quire-import-', fn);
 }
 
 interface Fixture {

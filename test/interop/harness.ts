@@ -2,6 +2,7 @@
 // `npm run build && node dist/cli/main.js serve`) as a child process on a
 // private data directory and free ports, so that real third-party clients can
 // talk to it over real sockets. Nothing here imports server code.
+import { runProcess, type Run } from '../helpers/process.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
@@ -125,17 +126,8 @@ function cleanEnv(): Record<string, string> {
   return env;
 }
 
-function run(args: string[], input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { cwd: ROOT, env: cleanEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input ?? '');
-  });
+function run(args: string[], input?: string): Promise<Run> {
+  return runProcess(process.execPath, [MAIN, ...args], { cwd: ROOT, env: cleanEnv(), stdin: input });
 }
 
 /**
