@@ -137,3 +137,23 @@ test('if the indexing thread dies, the server connection checkpoints the WAL aga
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('the server keeps planner statistics, so SEARCH FLAGGED uses its partial index', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'quire-stats-'));
+  try {
+    const s = await SqliteMailStore.open({ dataDir: dir, synchronous: 'NORMAL' });
+    const u = await s.createUser('alice', 'x');
+    const box = await s.createMailbox(u.id, 'INBOX');
+    await s.appendMessages(box.id, Array.from({ length: 400 }, (_, i) => ({ data: msg(i + 1, WORDS[i % 4]!), flags: i % 50 === 0 ? ['\\Flagged'] : ['\\Seen'] })));
+    const db = (s as unknown as { db: Database.Database }).db;
+    const plan = () => JSON.stringify(db.prepare('EXPLAIN QUERY PLAN SELECT m.uid FROM messages m WHERE m.mailbox_id = ? AND ((m.sysflags & 4) != 0) ORDER BY m.uid').all(box.id));
+    assert.doesNotMatch(plan(), /messages_flagged/, 'without statistics SQLite scans the primary key');
+    s.startBackgroundWork();
+    for (let i = 0; i < 300 && !/messages_flagged/.test(plan()); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.match(plan(), /messages_flagged/);
+    assert.deepEqual((await s.searchMeta(box.id, { k: 'flag', flag: '\\Flagged', present: true })).uids, [1, 51, 101, 151, 201, 251, 301, 351]);
+    await s.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -67,26 +67,6 @@ interface UserRow {
 const DELETE_IN_ONE = 1000;
 /** SQLite's default: a commit that grows the WAL past this many pages checkpoints it. */
 const DEFAULT_WAL_AUTOCHECKPOINT = 1000;
-/** Rows ANALYZE samples per index: statistics good enough for the planner in milliseconds, at any size. */
-const ANALYSIS_LIMIT = 1000;
-/** How often a server refreshes the planner's statistics (mailboxes grow). */
-const OPTIMIZE_EVERY_MS = 60 * 60 * 1000;
-
-/**
- * SQLite's planner picks the partial flag indexes (schema V8) over the
- * primary key only when it has statistics; PRAGMA optimize gathers them for
- * tables that changed much since (SQLite's recommended upkeep). Skipped
- * quietly when the database is busy: the next run catches up.
- */
-function refreshPlannerStats(db: Database.Database): void {
-  try {
-    db.pragma(`analysis_limit = ${ANALYSIS_LIMIT}`);
-    db.pragma('optimize = 0x10002');
-  } catch {
-    // e.g. SQLITE_BUSY from a long writer in another process
-  }
-}
-
 /** The full-text indexing thread's module, beside this one (TypeScript when run from source). */
 const TEXT_WORKER = besideThis('text-worker');
 /** The search thread's module (search-worker.ts). */
@@ -265,15 +245,13 @@ export class SqliteMailStore extends AddressOps {
   }
 
   private indexer: Thread | null = null;
-  private optimizer: NodeJS.Timeout | null = null;
 
   /**
    * Starts the full-text indexing thread (text-worker.ts): bodies appended
    * from now on, and any stored before (schema v6) or by other processes,
-   * are indexed off the event loop; the search thread (search-worker.ts);
-   * and refreshes the query planner's statistics now and hourly (a second or
-   * so on a database of 100k messages). Called by `quire serve`; stopped by
-   * close().
+   * are indexed off the event loop (that thread also keeps the WAL
+   * checkpointed and the query planner's statistics fresh); and the search
+   * thread (search-worker.ts). Called by `quire serve`; stopped by close().
    */
   startBackgroundWork(onError: (err: unknown) => void = () => {}): void {
     if (this.indexer || this.closed) return;
@@ -295,9 +273,6 @@ export class SqliteMailStore extends AddressOps {
     // The thread checkpoints the WAL from now on (text-worker.ts checkpoint()): not the commits of this event loop.
     this.db.pragma('wal_autocheckpoint = 0');
     this.startSearcher(onError);
-    refreshPlannerStats(this.db);
-    this.optimizer = setInterval(() => refreshPlannerStats(this.db), OPTIMIZE_EVERY_MS);
-    this.optimizer.unref();
   }
 
   private searcher: Thread | null = null;
@@ -350,7 +325,6 @@ export class SqliteMailStore extends AddressOps {
     if (this.closed) return;
     this.closed = true;
     this.foreign.stop();
-    if (this.optimizer) clearInterval(this.optimizer);
     // Calls already made finish (searches included) before the threads stop.
     await Promise.allSettled([...this.inflight]);
     if (this.searcher) await stopThread(this.searcher, THREAD_STOP_MS);
