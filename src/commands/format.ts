@@ -10,10 +10,10 @@ export function mbox(session: Session, name: string): string {
   return typeof v === 'string' ? v : v.toString('utf8');
 }
 
-/** The FLAGS list of a message as this session sees it (\Recent only for rev1, RFC 3501 §2.3.2). */
 /** Parenthesized flag lists per (shared, frozen) flags array of the store: one string, not one per message. */
 const listed = new WeakMap<readonly string[], string>();
 
+/** The FLAGS list of a message as this session sees it (\Recent only for rev1, RFC 3501 §2.3.2). */
 export function flagsOf(session: Session, m: MessageMeta): string {
   const view = session.selected;
   if (session.recentEnabled && view && view.recent.has(m.uid)) return m.flags.length ? `(${m.flags.join(' ')} \\Recent)` : '(\\Recent)';

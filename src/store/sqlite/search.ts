@@ -42,15 +42,13 @@ export function compileFilter(f: MetaFilter): CompiledFilter {
       case 'none': return '0';
       case 'flag': {
         const bit = SYSTEM_BITS.get(f.flag.toLowerCase());
-        let cond: string;
         // Spelled as the partial indexes of schema V8 (\Flagged, unseen, \Deleted) so SQLite can use them.
         if (bit !== undefined) return f.present ? `(m.sysflags & ${bit}) != 0` : `(m.sysflags & ${bit}) = 0`;
-        else if (f.flag.startsWith('\\')) cond = '0'; // \Recent and unknown system flags are not stored
-        else {
-          // keywords: space-separated, spelled as first seen; ASCII atoms, so lower() is exact.
-          params.push(` ${f.flag.toLowerCase()} `);
-          cond = `instr(' ' || lower(m.keywords) || ' ', ?) > 0`;
-        }
+        // \Recent and unknown system flags are not stored.
+        if (f.flag.startsWith('\\')) return f.present ? '0' : '1';
+        // keywords: space-separated, spelled as first seen; ASCII atoms, so lower() is exact.
+        params.push(` ${f.flag.toLowerCase()} `);
+        const cond = `instr(' ' || lower(m.keywords) || ' ', ?) > 0`;
         return f.present ? cond : `NOT (${cond})`;
       }
       case 'uids': {
