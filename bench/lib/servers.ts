@@ -15,8 +15,8 @@ export const BENCH_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url
 export const ROOT = path.resolve(BENCH_DIR, '..');
 export const DOVECOT_PEER =
   process.env.DOVECOT_PEER_BIN ??
-  [path.resolve(ROOT, '../shared/peers/dovecot/dovecot-peer'), '/work/shared/peers/dovecot/dovecot-peer'].find((p) => existsSync(p)) ??
-  '/work/shared/peers/dovecot/dovecot-peer';
+  // shared/ beside the repository; never a machine path (bench says so and stops when it is missing)
+  path.resolve(ROOT, '../shared/peers/dovecot/dovecot-peer');
 export const HOST = '127.0.0.1';
 
 export interface Server {

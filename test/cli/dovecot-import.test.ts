@@ -6,6 +6,7 @@
 //   resumes without duplicates; a third run copies nothing;
 // - a renumbered import (target INBOX already holds mail) interrupted between
 //   a batch's commit and its progress record does not duplicate that batch.
+import { DOVECOT_PEER } from '../helpers/peer.js';
 import { withTempStore } from '../helpers/temp-store.js';
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,7 +26,7 @@ import { importImap } from '../../src/cli/imap-import.js';
 import { formatDateTime, parseDateTime } from '../../src/wire/index.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const PEER = [path.resolve(ROOT, '../shared/peers/dovecot/dovecot-peer'), '/work/shared/peers/dovecot/dovecot-peer'].find((p) => existsSync(p)) ?? '';
+const PEER = DOVECOT_PEER;
 
 function peer(args: string[]): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => execFile('bash', [PEER, ...args], { timeout: 300_000 }, (e, so, se) => resolve({ code: e ? 1 : 0, out: String(so) + String(se) })));

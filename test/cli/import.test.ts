@@ -1,6 +1,7 @@
 // quire import / export: Maildir (Dovecot layout) round trip keeping every
 // byte, flag, keyword, UID, UIDVALIDITY and date; resume; mbox both ways; the
 // CLI commands; and a real Dovecot's Maildir with several folders.
+import { DOVECOT_PEER } from '../helpers/peer.js';
 import { withTempStore } from '../helpers/temp-store.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -238,7 +239,7 @@ test('quire import maildir / export maildir / export mbox / import mbox on the c
 });
 
 // The peer lives in shared/ beside the checkout (CI clones elsewhere with a copy of shared/ beside it).
-const PEER = [path.resolve(import.meta.dirname, '../../../shared/peers/dovecot/dovecot-peer'), '/work/shared/peers/dovecot/dovecot-peer'].find((p) => existsSync(p)) ?? '';
+const PEER = DOVECOT_PEER;
 
 function peer(args: string[]): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => execFile('bash', [PEER, ...args], { timeout: 300_000 }, (e, so, se) => resolve({ code: e ? 1 : 0, out: String(so) + String(se) })));

@@ -3,7 +3,7 @@
 
 Usage: python3 test/mime/record-dovecot.py [FIXTURE.eml ...]
 
-Needs the local Dovecot peer (/work/shared/peers/dovecot/dovecot-peer start).
+Needs the local Dovecot peer (../shared/peers/dovecot/dovecot-peer start, relative to the repository root).
 Each fixture is APPENDed alone (the same bytes a test APPENDs to Quire) into
 the INBOX of USER (default testuser87; the script EXPUNGES everything in that
 INBOX first) and the raw untagged FETCH answers are written to

@@ -4,6 +4,7 @@
 // what both servers do, tolerant where RFC 9051 / RFC 2180 / RFC 7162 allow a
 // choice. Without Dovecot that half is skipped with a message, except under
 // CI=true, where it must run.
+import { DOVECOT_PEER } from '../helpers/peer.js';
 import { test, before, after, describe } from 'node:test';
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
@@ -43,7 +44,7 @@ function reachable(port: number): Promise<boolean> {
 /** Dovecot's port, starting the peer if needed; a reason string when it cannot run. */
 async function dovecot(): Promise<true | string> {
   if (await reachable(DOVECOT_PORT)) return true;
-  const peer = [join(ROOT, '../shared/peers/dovecot/dovecot-peer'), '/work/shared/peers/dovecot/dovecot-peer'].find((p) => existsSync(p));
+  const peer = DOVECOT_PEER;
   if (!peer) return 'dovecot-peer script not found (../shared/peers/dovecot/dovecot-peer)';
   const r = spawnSync('bash', [peer, 'start'], { encoding: 'utf8', timeout: 300_000 });
   if (r.status !== 0) return `dovecot-peer start failed: ${r.stderr || r.stdout || r.error?.message}`;
