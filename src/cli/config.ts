@@ -16,7 +16,7 @@ import { dirname, join, resolve } from 'node:path';
 import { hostname } from 'node:os';
 import type { Logger, ServerLimits, ServerOptions, ServerTimeouts } from '../server/options.js';
 import type { LmtpOptions } from '../delivery/options.js';
-import { LOG_LEVELS, type LogLevel } from './log.js';
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './log.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -38,6 +38,15 @@ export const DEFAULT_IMAPS_PORT = 1993;
 /** LOGIN/AUTHENTICATE without TLS only from loopback (RFC 9051 §6.2.3 LOGINDISABLED elsewhere). */
 export const DEFAULT_PLAINTEXT_AUTH = 'loopback';
 export const DEFAULT_LOG_LEVEL: LogLevel = 'info';
+// ---- ops: log format and the HTTP admin listener (src/obs) ----
+/** Human-readable lines by default; JSON for log shippers. */
+export const DEFAULT_LOG_FORMAT: LogFormat = 'text';
+/** Admin HTTP listener (metrics, health): loopback only, an unprivileged port near the IMAP ones. */
+export const DEFAULT_ADMIN_HOST = '127.0.0.1';
+export const DEFAULT_ADMIN_PORT = 9143;
+/** Shortest password `quire user add/passwd` accepts (a generated one has 20 characters). */
+export const DEFAULT_MIN_PASSWORD_LENGTH = 8;
+// ---- end ops ----
 export const DEFAULT_SERVER_NAME = 'Quire';
 
 /** 8 KiB before login: LOGIN / AUTHENTICATE PLAIN with long names fit; nothing legitimate needs more. */
@@ -110,11 +119,14 @@ export interface QuireConfig {
   tls: { cert: string | null; key: string | null };
   plaintextAuth: PlaintextAuth;
   logLevel: LogLevel;
+  logFormat: LogFormat;
+  /** HTTP admin listener; port null = off. */
+  admin: { host: string; port: number | null };
   serverName: string;
   limits: ServerLimits;
   timeouts: ServerTimeouts;
   idleKeepaliveMs: number;
-  auth: { failureDelayMs: number; maxFailureDelayMs: number };
+  auth: { failureDelayMs: number; maxFailureDelayMs: number; minPasswordLength: number };
   sqlite: { synchronous: 'FULL' | 'NORMAL' };
   lmtp: {
     host: string[];
@@ -181,6 +193,9 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { key: 'tls.key', env: 'QUIRE_TLS_KEY', flag: '--tls-key', kind: { t: 'optpath' }, default: null, doc: 'PEM private key file; required together with tls.cert.' },
   { key: 'plaintextAuth', env: 'QUIRE_PLAINTEXT_AUTH', flag: '--plaintext-auth', kind: { t: 'enum', values: ['never', 'loopback', 'always'] }, default: DEFAULT_PLAINTEXT_AUTH, doc: 'Where LOGIN/AUTHENTICATE are allowed without TLS: never, loopback (127.0.0.0/8, ::1) or always.' },
   { key: 'logLevel', env: 'QUIRE_LOG_LEVEL', flag: '--log-level', kind: { t: 'enum', values: LOG_LEVELS }, default: DEFAULT_LOG_LEVEL, doc: 'Least severe level logged to stderr: debug, info, warn, error or silent.' },
+  { key: 'logFormat', env: 'QUIRE_LOG_FORMAT', flag: '--log-format', kind: { t: 'enum', values: LOG_FORMATS }, default: DEFAULT_LOG_FORMAT, doc: 'Log format on stderr: text (one human-readable line per record) or json (one JSON object per line). See docs/logging.md.' },
+  { key: 'admin.host', env: 'QUIRE_ADMIN_HOST', flag: '--admin-host', kind: { t: 'string' }, default: DEFAULT_ADMIN_HOST, doc: 'Address of the HTTP admin listener (/metrics, /healthz, /readyz). It has no authentication: keep it on loopback or a management network.' },
+  { key: 'admin.port', env: 'QUIRE_ADMIN_PORT', flag: '--admin-port', kind: { t: 'port' }, default: DEFAULT_ADMIN_PORT, doc: 'Port of the HTTP admin listener; "off" disables it, 0 picks a free port.' },
   { key: 'serverName', env: 'QUIRE_SERVER_NAME', kind: { t: 'string' }, default: DEFAULT_SERVER_NAME, doc: 'Name shown in the greeting and the ID response.' },
   { key: 'limits.preAuthLineLength', env: 'QUIRE_PRE_AUTH_LINE_LENGTH', kind: size(1 * KiB, 1 * MiB), default: DEFAULT_PRE_AUTH_LINE_LENGTH, doc: 'Longest command line before authentication.' },
   { key: 'limits.lineLength', env: 'QUIRE_LINE_LENGTH', kind: size(1 * KiB, 64 * MiB), default: DEFAULT_LINE_LENGTH, doc: 'Longest command line after authentication.' },
@@ -196,6 +211,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { key: 'timeouts.authenticatedMs', env: 'QUIRE_AUTH_TIMEOUT', kind: duration(1 * SECOND, 7 * 24 * HOUR), default: DEFAULT_AUTHENTICATED_TIMEOUT_MS, doc: 'Idle time allowed after authentication, IDLE included (RFC 9051 §5.4: at least 30 min).' },
   { key: 'idleKeepaliveMs', env: 'QUIRE_IDLE_KEEPALIVE', kind: duration(1 * SECOND, 24 * HOUR), default: DEFAULT_IDLE_KEEPALIVE_MS, doc: 'Interval of the untagged keepalive sent during IDLE; below the authenticated timeout.' },
   { key: 'auth.failureDelayMs', env: 'QUIRE_AUTH_FAILURE_DELAY', kind: duration(0, 1 * MINUTE), default: DEFAULT_AUTH_FAILURE_DELAY_MS, doc: 'Delay before answering the first failed login; doubles per further failure (per address and per user name).' },
+  { key: 'auth.minPasswordLength', env: 'QUIRE_MIN_PASSWORD_LENGTH', kind: int(1, 1024), default: DEFAULT_MIN_PASSWORD_LENGTH, doc: 'Shortest password `quire user add --password-stdin` and `quire user passwd --password-stdin` accept.' },
   { key: 'auth.maxFailureDelayMs', env: 'QUIRE_AUTH_MAX_FAILURE_DELAY', kind: duration(0, 10 * MINUTE), default: DEFAULT_AUTH_MAX_FAILURE_DELAY_MS, doc: 'Cap of the failed-login delay.' },
   { key: 'sqlite.synchronous', env: 'QUIRE_SQLITE_SYNCHRONOUS', kind: { t: 'enum', values: ['FULL', 'NORMAL'] }, default: DEFAULT_SQLITE_SYNCHRONOUS, doc: 'SQLite synchronous mode: FULL (durable on power loss) or NORMAL (faster; may lose the last commits on power loss).' },
   { key: 'lmtp.host', env: 'QUIRE_LMTP_HOST', flag: '--lmtp-host', kind: { t: 'hosts' }, default: [DEFAULT_LMTP_HOST], doc: 'Address(es) of the LMTP listener (RFC 2033) the MTA delivers to.' },
@@ -444,6 +460,8 @@ export function loadConfig(opts: LoadConfigOptions = {}): QuireConfig {
     tls: { cert: g('tls.cert'), key: g('tls.key') },
     plaintextAuth: g('plaintextAuth'),
     logLevel: g('logLevel'),
+    logFormat: g('logFormat'),
+    admin: { host: g('admin.host'), port: g('admin.port') },
     serverName: g('serverName'),
     limits: {
       preAuthLineLength: g('limits.preAuthLineLength'),
@@ -459,7 +477,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): QuireConfig {
     },
     timeouts: { preAuthMs: g('timeouts.preAuthMs'), authenticatedMs: g('timeouts.authenticatedMs') },
     idleKeepaliveMs: g('idleKeepaliveMs'),
-    auth: { failureDelayMs: g('auth.failureDelayMs'), maxFailureDelayMs: g('auth.maxFailureDelayMs') },
+    auth: { failureDelayMs: g('auth.failureDelayMs'), maxFailureDelayMs: g('auth.maxFailureDelayMs'), minPasswordLength: g('auth.minPasswordLength') },
     sqlite: { synchronous: g('sqlite.synchronous') },
     lmtp: {
       host: g('lmtp.host'),

@@ -11,13 +11,17 @@ import { Authenticator } from '../auth/authenticator.js';
 import type { MailStore } from '../store/types.js';
 import { StoreError } from '../store/types.js';
 import { ConfigError, configToJson, loadConfig, toLmtpOptions, toServerOptions, type QuireConfig } from './config.js';
-import { createLogger, LOG_LEVELS, type LevelLogger } from './log.js';
+import { createLogger, LOG_FORMATS, LOG_LEVELS, type LevelLogger } from './log.js';
 import { loadOrCreateTls } from './tls.js';
 import { registerMailAdmin } from './mail-admin.js';
 import { registerTransfer } from './transfer.js';
 import { registerMailboxAdmin } from './mailbox-admin.js';
 import { registerDoctor } from './doctor.js';
 import { changePassword, checkPassword, firstUserName, generatePassword, provisionUser, removeUser } from './users.js';
+import { serveLogger, serverReloader, startServeOps, type ServeOps } from './ops-serve.js';
+import { acquireDataLock, clearFirstPassword, dataFlag, LockError, quireCommand, writeFirstPassword } from './ops-safety.js';
+import { instrumentStore } from '../obs/metrics.js';
+import { sessionEvents } from '../obs/session.js';
 
 /** How long a clean shutdown may take before we exit anyway. */
 const SHUTDOWN_TIMEOUT_MS = 10_000;
@@ -100,7 +104,11 @@ function addServeOptions(cmd: Command): Command {
     .addOption(new Option('--log-level <level>', 'log level (default info)').choices([...LOG_LEVELS]))
     .option('--lmtp-host <hosts>', 'address(es) of the LMTP listener, comma-separated (default 127.0.0.1)')
     .option('--lmtp-port <port>', 'port of the LMTP listener, or "off" (default 2424)')
-    .option('--lmtp-socket <path>', 'also listen for LMTP on this Unix socket');
+    .option('--lmtp-socket <path>', 'also listen for LMTP on this Unix socket')
+    // ops: log format and the HTTP admin listener
+    .addOption(new Option('--log-format <format>', 'log format on stderr (default text)').choices([...LOG_FORMATS]))
+    .option('--admin-host <host>', 'address of the HTTP admin listener: /metrics, /healthz, /readyz (default 127.0.0.1)')
+    .option('--admin-port <port>', 'port of the HTTP admin listener, or "off" (default 9143)');
 }
 
 function formatAddr(a: { host: string; port: number }): string {
@@ -109,14 +117,37 @@ function formatAddr(a: { host: string; port: number }): string {
 
 async function serve(flags: Record<string, unknown>): Promise<void> {
   const config = configure(flags, undefined);
-  const log = createLogger({ level: config.logLevel });
+  const log = serveLogger(config);
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  // One server per data directory (ops): refused before anything is created.
+  const releaseLock = acquireDataLock(config.dataDir);
   const tls = await loadOrCreateTls(config, log);
-  const store = await openStore(config, true);
-  let firstUser: { name: string; password: string } | null = null;
-  let server: { close(): Promise<void>; addresses: { imap: { host: string; port: number }[]; imaps: { host: string; port: number }[] } };
+  // Store writes timed at this boundary for /metrics (ops).
+  const store = instrumentStore(await openStore(config, true));
+  let firstUser: { name: string; password: string; file: string } | null = null;
+  let server: Awaited<ReturnType<typeof import('../server/index.js').startServer>>;
   let lmtp: Awaited<ReturnType<typeof import('../delivery/server.js').startLmtp>> | null = null;
+  let ops: ServeOps;
+  let ready = false;
   try {
+    store.startBackgroundWork?.((err) => log.warn('full-text indexing failed', { err: String(err) }));
+    const auth = new Authenticator(store, { baseDelayMs: config.auth.failureDelayMs, maxDelayMs: config.auth.maxFailureDelayMs });
+    const { startServer } = await import('../server/index.js');
+    server = await startServer(store, auth, { ...toServerOptions(config, tls, log), reload: serverReloader(flags, log) });
+    const lmtpOptions = toLmtpOptions(config, log);
+    if (lmtpOptions) {
+      const { startLmtp } = await import('../delivery/server.js');
+      lmtp = await startLmtp(store, lmtpOptions).catch(async (err: unknown) => {
+        await server.close().catch(() => {});
+        throw err;
+      });
+    }
+    ops = await startServeOps({ config, log, servers: [server], tlsFiles: [tls.certPath, tls.keyPath], ready: () => ready }).catch(async (err: unknown) => {
+      await lmtp?.close().catch(() => {});
+      await server.close().catch(() => {});
+      throw err;
+    });
+    // The first user only once the listeners are bound (ops): a failed first start creates nothing to lose.
     if ((await store.countUsers()) === 0) {
       let osName: string | undefined;
       try {
@@ -127,23 +158,20 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
       const name = firstUserName(osName);
       const password = generatePassword();
       await provisionUser(store, name, password);
-      firstUser = { name, password };
-      log.info('created first user', { user: name });
+      const file = await writeFirstPassword(config.dataDir, name, password);
+      firstUser = { name, password, file };
+      log.info('created first user', { user: name, passwordFile: file });
+      const onLogin = (u: string) => {
+        if (u !== name) return;
+        sessionEvents.off('login', onLogin);
+        void clearFirstPassword(config.dataDir, name).then((done) => done && log.info('first login: removed the first-user password file', { user: name, file }));
+      };
+      sessionEvents.on('login', onLogin);
     }
-    store.startBackgroundWork?.((err) => log.warn('full-text indexing failed', { err: String(err) }));
-    const auth = new Authenticator(store, { baseDelayMs: config.auth.failureDelayMs, maxDelayMs: config.auth.maxFailureDelayMs });
-    const { startServer } = await import('../server/index.js');
-    server = await startServer(store, auth, toServerOptions(config, tls, log));
-    const lmtpOptions = toLmtpOptions(config, log);
-    if (lmtpOptions) {
-      const { startLmtp } = await import('../delivery/server.js');
-      lmtp = await startLmtp(store, lmtpOptions).catch(async (err: unknown) => {
-        await server.close().catch(() => {});
-        throw err;
-      });
-    }
+    ready = true;
   } catch (err) {
     await store.close().catch(() => {});
+    releaseLock();
     throw err;
   }
 
@@ -152,6 +180,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
   for (const a of server.addresses.imaps) out.push(`  IMAPS (TLS):       ${formatAddr(a)}`);
   for (const a of lmtp?.addresses.tcp ?? []) out.push(`  LMTP:              ${formatAddr(a)}`);
   if (lmtp?.addresses.socket) out.push(`  LMTP socket:       ${lmtp.addresses.socket}`);
+  if (ops.admin) out.push(`  admin (HTTP):      http://${formatAddr(ops.admin.address)}/metrics, /healthz, /readyz`);
   out.push(`  data directory:    ${config.dataDir}`);
   if (tls.selfSigned) {
     out.push(`  TLS certificate:   self-signed (${tls.certPath})`);
@@ -165,7 +194,8 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
     out.push('');
     out.push(`First start: created user "${firstUser.name}" with password:`);
     out.push(`  ${firstUser.password}`);
-    out.push(`This password is shown only once. Change it with \`quire user passwd ${firstUser.name}\`.`);
+    out.push(`It is also in ${firstUser.file} (mode 0600) until the first login or a password change.`);
+    out.push(`Change it with: ${quireCommand()} user passwd ${firstUser.name}${dataFlag(config.dataDir)}`);
   }
   out.push('');
 
@@ -176,6 +206,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
       process.exit(1);
     }
     closing = true;
+    ready = false;
     log.info('shutting down', { signal });
     const timer = setTimeout(() => {
       log.error('shutdown timed out, exiting', { timeoutMs: SHUTDOWN_TIMEOUT_MS });
@@ -185,6 +216,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
     void (async () => {
       let code = 0;
       try {
+        await ops.close();
         await lmtp?.close();
         await server.close();
       } catch (err) {
@@ -199,6 +231,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
         log.error('error while closing the store', { err });
       }
       log.info('stopped');
+      releaseLock();
       process.exit(code);
     })();
   };
@@ -242,6 +275,7 @@ function buildProgram(): Command {
     .action(async (name: string, opts: Record<string, unknown>) => {
       const password = opts.passwordStdin ? await readPasswordFromStdin() : generatePassword();
       await withStore(opts, false, (store) => changePassword(store, name, password));
+      await clearFirstPassword(configure(opts).dataDir, name);
       process.stdout.write(`changed password of ${name}\n`);
       if (!opts.passwordStdin) process.stdout.write(`password: ${password}\n`);
     });
@@ -269,7 +303,7 @@ function buildProgram(): Command {
 
 function reportError(err: unknown): void {
   if (err instanceof ConfigError) process.stderr.write(`quire: configuration error: ${err.message}\n`);
-  else if (err instanceof StoreError || err instanceof UsageError) process.stderr.write(`quire: ${err.message}\n`);
+  else if (err instanceof StoreError || err instanceof UsageError || err instanceof LockError) process.stderr.write(`quire: ${err.message}\n`);
   else if (err instanceof Error) process.stderr.write(`quire: ${process.env.QUIRE_LOG_STACKS ? (err.stack ?? err.message) : err.message}\n`);
   else process.stderr.write(`quire: ${String(err)}\n`);
 }

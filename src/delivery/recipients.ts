@@ -13,6 +13,7 @@
 
 import { StoreError, type MailStore } from '../store/types.js';
 import type { LmtpOptions } from './options.js';
+import { processMetrics } from '../obs/metrics.js';
 
 export interface DeliveryTarget {
   userId: number;
@@ -125,6 +126,7 @@ export async function deliverTo(
       try {
         const r = await store.appendMessages(mb.id, [{ data, flags: [] }]);
         opts.log.info('delivered', { user: target.userName, mailbox: mb.name, uid: r.uids[0], size: data.length });
+        processMetrics().deliveries.inc({ result: 'delivered' });
         return (a) => `250 2.0.0 <${a}> Saved`;
       } catch (err) {
         if (err instanceof StoreError && (err.kind === 'TRYCREATE' || err.kind === 'NONEXISTENT') && name !== 'INBOX') continue;
@@ -140,6 +142,8 @@ export async function deliverTo(
 
 /** Maps a store failure to the reply of one recipient (RFC 3463 enhanced codes). */
 export function failureReply(err: unknown, address: string, opts: Pick<LmtpOptions, 'overQuota' | 'log'>): string {
+  if (err instanceof StoreError) processMetrics().deliveries.inc({ result: err.kind.toLowerCase() });
+  else processMetrics().deliveries.inc({ result: 'error' });
   if (err instanceof StoreError) {
     switch (err.kind) {
       case 'OVERQUOTA':

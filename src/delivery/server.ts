@@ -7,6 +7,9 @@ import type { MailStore } from '../store/types.js';
 import type { ListenAddress } from '../server/options.js';
 import type { LmtpOptions } from './options.js';
 import { LmtpSession } from './session.js';
+import { newSessionId } from '../obs/log.js';
+import { processMetrics } from '../obs/metrics.js';
+import { childLogger } from '../obs/session.js';
 
 /** Permissions of the Unix socket: owner and group (put the MTA's user in Quire's group). */
 export const LMTP_SOCKET_MODE = 0o660;
@@ -66,6 +69,10 @@ export async function startLmtp(store: MailStore, opts: LmtpOptions): Promise<Ru
       return;
     }
     socket.setNoDelay(true);
+    const log = childLogger(opts.log, { session: newSessionId() });
+    log.info('connection opened', { protocol: 'lmtp', remote: socket.remoteAddress ?? 'local', remotePort: socket.remotePort });
+    processMetrics().connectionsOpened.inc({ protocol: 'lmtp', tls: 'none' });
+    const opened = Date.now();
     const session = new LmtpSession(
       {
         write: (d) => {
@@ -77,7 +84,7 @@ export async function startLmtp(store: MailStore, opts: LmtpOptions): Promise<Ru
         remoteAddress: socket.remoteAddress ?? 'local',
       },
       store,
-      opts,
+      { ...opts, log },
     );
     sessions.set(socket, session);
     socket.setTimeout(opts.timeoutMs);
@@ -85,6 +92,7 @@ export async function startLmtp(store: MailStore, opts: LmtpOptions): Promise<Ru
     socket.on('data', (d: Buffer) => session.receive(d));
     socket.on('error', (err) => opts.log.debug('LMTP socket error', { error: err.message }));
     socket.on('close', () => {
+      log.info('connection closed', { protocol: 'lmtp', durationMs: Date.now() - opened, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten });
       sessions.delete(socket);
       session.close();
     });
@@ -113,11 +121,13 @@ export async function startLmtp(store: MailStore, opts: LmtpOptions): Promise<Ru
     throw err;
   }
   for (const s of servers) s.on('error', (err) => opts.log.error('LMTP listener error', { error: err.message }));
+  const unregister = processMetrics().addConnectionSource('lmtp', () => [['open', sessions.size]]);
 
   return {
     addresses: { tcp, socket: socketPath },
     connectionCount: () => sessions.size,
     async close() {
+      unregister();
       const closing = servers.map((s) => new Promise<void>((r) => s.close(() => r())));
       // A delivery in progress finishes and gets its replies first, so the MTA does not retry a stored message.
       await Promise.all(

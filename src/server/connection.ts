@@ -13,6 +13,9 @@ import { ImapError, type CommandContext, type ConnectionControl, type Output } f
 import type { Change, MailStore } from '../store/types.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { ServerOptions } from './options.js';
+import { newSessionId } from '../obs/log.js';
+import { authFailureReason, ConnectionObserver, type TlsInfo } from '../obs/session.js';
+import type { Token } from '../wire/types.js';
 
 /** Pause reading when this many unparsed bytes wait in the decoder. */
 const READ_HIGH_WATER = 1024 * 1024;
@@ -35,7 +38,8 @@ export interface ConnectionHooks {
   recentClaims: Map<number, number>;
 }
 
-let nextId = 1;
+/** SASL mechanism names used as metric labels; anything else is counted as "other". */
+const KNOWN_MECHANISMS = new Set(['LOGIN', 'PLAIN', 'XOAUTH2', 'OAUTHBEARER', 'SCRAM-SHA-1', 'SCRAM-SHA-256', 'CRAM-MD5', 'EXTERNAL', 'ANONYMOUS']);
 
 export class Connection {
   readonly session: Session;
@@ -55,6 +59,14 @@ export class Connection {
   private claims: Promise<void> = Promise.resolve();
   private corked = false;
   private readonly ctxBase: Omit<CommandContext, 'tag' | 'name'>;
+  /** Logs and metrics of this connection (src/obs/session.ts). */
+  readonly obs: ConnectionObserver;
+  private readonly rawSocket: net.Socket;
+  private tlsInfo: TlsInfo | null = null;
+  /** The user name of the last credential check (for the auth log line; never the password). */
+  private authUser: string | null = null;
+  /** Why the connection ended, for the `connection closed` line. */
+  private closeReason = 'client closed';
 
   constructor(
     socket: net.Socket,
@@ -67,7 +79,23 @@ export class Connection {
   ) {
     this.socket = socket;
     const remote = socket.remoteAddress ?? 'unknown';
-    this.session = new Session(`c${nextId++}`, remote, secure);
+    this.session = new Session(newSessionId(), remote, secure);
+    this.rawSocket = socket;
+    this.obs = new ConnectionObserver(opts.log, this.session.id, 'imap', socket, secure);
+    if (socket instanceof tls.TLSSocket) this.tlsInfo = tlsInfoOf(socket);
+    // The authenticator as commands see it: the same one, with the attempted user name noted for the log.
+    const observedAuth = new Proxy(auth, {
+      get: (target, prop) => {
+        if (prop === 'verify') {
+          return (name: string, password: string, remoteAddress: string) => {
+            this.authUser = name;
+            return target.verify(name, password, remoteAddress);
+          };
+        }
+        const v = Reflect.get(target, prop) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
     this.decoder = new CommandDecoder(this.preAuthLimits());
     const out: Output = {
       untagged: (text) => this.untagged(text),
@@ -92,7 +120,7 @@ export class Connection {
     this.ctxBase = {
       session: this.session,
       store,
-      auth,
+      auth: observedAuth,
       out,
       conn,
       limits: opts.limits,
@@ -157,10 +185,13 @@ export class Connection {
   }
 
   start(): void {
+    this.obs.connectionOpened(this.session.secure);
+    if (this.tlsInfo) this.obs.tlsEstablished('implicit', this.tlsInfo);
     this.resetTimer();
     this.write(`* OK [CAPABILITY ${this.capabilities().join(' ')}] ${this.opts.serverName} ready\r\n`);
     void this.loop().catch((e) => {
-      this.opts.log.error('connection loop failed', { id: this.session.id, error: e instanceof Error ? e.stack : String(e) });
+      this.obs.log.error('connection loop failed', { error: e instanceof Error ? e.stack : String(e) });
+      this.closeReason = 'internal error';
       this.destroy();
     });
   }
@@ -171,7 +202,8 @@ export class Connection {
     if (this.closed) return;
     this.socket.write(data);
     if (this.idling && this.socket.writableLength > MAX_PENDING_OUTPUT) {
-      this.opts.log.warn('client too slow; closing', { id: this.session.id });
+      this.obs.log.warn('client too slow; closing');
+      this.closeReason = 'too slow';
       this.destroy();
     }
   }
@@ -269,6 +301,7 @@ export class Connection {
       if (ev.type === 'error') {
         const code = ev.code;
         if (ev.fatal) {
+          this.closeReason = 'protocol error';
           this.write(`* BYE [${code}] ${responseText(ev.message)}\r\n`);
           this.destroy();
           return;
@@ -296,7 +329,9 @@ export class Connection {
       if (this.socket.writableNeedDrain) await this.waitDrain();
       if (this.closed) return;
       this.cork();
-      const res = await dispatch(ctx, ev.args, this.opts.log);
+      const started = process.hrtime.bigint();
+      const res = await dispatch(ctx, ev.args, this.obs.log);
+      this.observe(ev.name, ev.args, res, started);
       if (this.closed) return;
       if (res.status === 'BAD') {
         this.badCount++;
@@ -315,12 +350,36 @@ export class Connection {
       this.write(`${res.tagged}\r\n`);
       this.uncork();
       if (this.closeAfter) {
+        this.closeReason = 'logout';
         this.socket.end();
         this.closed = true;
         this.cleanup();
         return;
       }
     }
+  }
+
+  /** Metrics and the auth log line for one finished command (src/obs/session.ts). */
+  private observe(name: string, args: Token[], res: { tagged: string; status: string }, started: bigint): void {
+    this.obs.commandDone(name, res.status, Number(process.hrtime.bigint() - started) / 1e9);
+    // Our own tagged line: `tag STATUS [CODE] text`.
+    const code = /^\S+ (?:OK|NO|BAD) \[([A-Z0-9.-]+)/.exec(res.tagged)?.[1];
+    if (code === 'SERVERBUG') this.obs.internalError();
+    if (name !== 'LOGIN' && name !== 'AUTHENTICATE') return;
+    let mechanism = 'LOGIN';
+    if (name === 'AUTHENTICATE') {
+      const a = args[0];
+      const m = a?.kind === 'atom' ? a.value.toUpperCase() : '';
+      mechanism = KNOWN_MECHANISMS.has(m) ? m : 'other';
+    }
+    const ok = res.status === 'OK' && this.session.user !== null;
+    this.obs.auth(ok, {
+      mechanism,
+      user: ok ? this.session.user!.name : this.authUser,
+      reason: ok ? undefined : authFailureReason(code),
+      remote: this.session.remoteAddress,
+    });
+    this.authUser = null;
   }
 
   /** Garbage before authentication gets a clean BYE quickly (STYLE.md habit 15). */
@@ -345,7 +404,11 @@ export class Connection {
     this.socket = secure;
     this.session.secure = true;
     this.bind(secure);
-    secure.on('secure', () => this.resetTimer());
+    secure.on('secure', () => {
+      this.tlsInfo = tlsInfoOf(secure);
+      this.obs.tlsEstablished('starttls', this.tlsInfo);
+      this.resetTimer();
+    });
   }
 
   // ---- mailbox updates
@@ -438,6 +501,7 @@ export class Connection {
     if (this.timer) clearTimeout(this.timer);
     const ms = this.session.state === 'notauth' ? this.opts.timeouts.preAuthMs : this.opts.timeouts.authenticatedMs;
     this.timer = setTimeout(() => {
+      this.closeReason = 'idle timeout';
       this.write('* BYE Autologout; idle for too long\r\n');
       this.destroy();
     }, ms);
@@ -451,6 +515,14 @@ export class Connection {
     this.keepalive = null;
     this.unsubscribe?.();
     this.unsubscribe = null;
+    this.obs.connectionClosed({
+      bytesIn: this.rawSocket.bytesRead,
+      bytesOut: this.rawSocket.bytesWritten,
+      commands: this.commandCount,
+      user: this.session.user?.name ?? null,
+      tls: this.tlsInfo,
+      reason: this.closeReason,
+    });
     this.hooks.onClose(this);
     this.wake();
   }
@@ -464,6 +536,28 @@ export class Connection {
     this.cleanup();
   }
 
+  /** What `quire who` and the connection gauge show of this connection. */
+  info(): { session: string; user: string | null; remote: string; protocol: 'imap'; state: string; since: Date; mailbox: string | null; tls: boolean } {
+    return {
+      session: this.session.id,
+      user: this.session.user?.name ?? null,
+      remote: this.session.remoteAddress,
+      protocol: 'imap',
+      state: this.idling ? 'idle' : this.session.state,
+      since: this.obs.since,
+      mailbox: this.session.selected?.mailboxName ?? null,
+      tls: this.session.secure,
+    };
+  }
+
+  /** Ends the connection on an admin's request (`quire kick`, `quire user del`). */
+  kick(reason: string): void {
+    if (this.closed) return;
+    this.closeReason = reason;
+    this.write(`* BYE ${responseText(reason)}\r\n`);
+    this.destroy();
+  }
+
   /** Bytes written to this client and not yet handed to the kernel. */
   get outputBytes(): number {
     return this.closed ? 0 : this.socket.writableLength;
@@ -471,7 +565,12 @@ export class Connection {
 
   /** Server shutdown: say goodbye. */
   shutdown(): void {
+    this.closeReason = 'server shutdown';
     this.write('* BYE Server shutting down\r\n');
     this.destroy();
   }
+}
+
+function tlsInfoOf(s: tls.TLSSocket): TlsInfo {
+  return { version: s.getProtocol() ?? null, cipher: s.getCipher()?.name ?? null };
 }

@@ -63,4 +63,9 @@ export interface ServerOptions {
   /** User names allowed to administer others (SETQUOTA, RFC 9208). */
   admins?: readonly string[];
   log: Logger;
+  /**
+   * Fresh options for RunningServer.reload() (src/cli re-reads the config and
+   * the certificate files). Listener addresses are not changed by a reload.
+   */
+  reload?: () => Promise<ServerOptions>;
 }

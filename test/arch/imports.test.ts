@@ -41,9 +41,11 @@ const ALLOWED: Record<string, string[]> = {
   auth: ['auth', 'store'],
   session: ['session', 'wire', 'store'],
   commands: ['commands', 'wire', 'session', 'search', 'auth', 'mime', 'store', 'server'],
-  server: ['server', 'wire', 'session', 'commands', 'store', 'auth'],
-  delivery: ['delivery', 'store', 'mime', 'server', 'auth'],
-  cli: ['cli', 'wire', 'mime', 'store', 'search', 'auth', 'session', 'commands', 'server', 'delivery'],
+  server: ['server', 'wire', 'session', 'commands', 'store', 'auth', 'obs'],
+  delivery: ['delivery', 'store', 'mime', 'server', 'auth', 'obs'],
+  // obs: logging, metrics, the admin HTTP listener; takes only types from server/store.
+  obs: ['obs', 'server', 'store'],
+  cli: ['cli', 'wire', 'mime', 'store', 'search', 'auth', 'session', 'commands', 'server', 'delivery', 'obs'],
 };
 
 test('every import respects the layout rules of STYLE.md', () => {
@@ -57,7 +59,7 @@ test('every import respects the layout rules of STYLE.md', () => {
     if (!allowed) { bad.push(`${i.from}: unknown area ${a}`); continue; }
     if (!allowed.includes(b)) bad.push(`${i.from} -> ${i.to}`);
     // commands and session may take only types from store and server (the store is injected).
-    if ((a === 'commands' || a === 'session' || a === 'search') && (b === 'store' || b === 'server') && !i.typeOnly) bad.push(`${i.from} -> ${i.to} (value import; types only)`);
+    if ((a === 'commands' || a === 'session' || a === 'search' || a === 'obs') && (b === 'store' || b === 'server') && !i.typeOnly) bad.push(`${i.from} -> ${i.to} (value import; types only)`);
   }
   assert.deepEqual(bad, []);
 });
