@@ -73,6 +73,12 @@ export function authFailureReason(code: string | undefined): string {
   }
 }
 
+/** An address as admins and fail2ban expect it: IPv4-mapped IPv6 (`::ffff:192.0.2.1`, from a `::` listener) as plain IPv4. */
+export function displayAddress(a: string | undefined): string {
+  if (!a) return 'unknown';
+  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
+}
+
 function clipUser(u: string): string {
   return u.length > MAX_LOGGED_USER_CHARS ? u.slice(0, MAX_LOGGED_USER_CHARS) + '…' : u;
 }
@@ -103,9 +109,9 @@ export class ConnectionObserver {
   connectionOpened(tls: boolean): void {
     this.log.info('connection opened', {
       protocol: this.protocol,
-      remote: this.ep.remoteAddress ?? 'unknown',
+      remote: displayAddress(this.ep.remoteAddress),
       remotePort: this.ep.remotePort,
-      local: this.ep.localAddress,
+      local: displayAddress(this.ep.localAddress),
       localPort: this.ep.localPort,
       tls: tls ? 'implicit' : 'none',
     });
@@ -124,12 +130,13 @@ export class ConnectionObserver {
     const result = ok ? 'success' : 'failure';
     this.metrics.logins.inc({ protocol: this.protocol, mechanism: f.mechanism, result });
     const user = f.user === null ? '-' : clipUser(f.user);
+    const remote = displayAddress(f.remote);
     if (ok) {
-      this.log.info('auth succeeded', { protocol: this.protocol, remote: f.remote, mechanism: f.mechanism, user });
+      this.log.info('auth succeeded', { protocol: this.protocol, remote, mechanism: f.mechanism, user });
       if (f.user !== null) sessionEvents.emit('login', f.user);
     }
     // Field order is part of the format: everything before `user` is server-made.
-    else this.log.warn('auth failed', { protocol: this.protocol, remote: f.remote, mechanism: f.mechanism, reason: f.reason ?? 'invalid-credentials', user });
+    else this.log.warn('auth failed', { protocol: this.protocol, remote, mechanism: f.mechanism, reason: f.reason ?? 'invalid-credentials', user });
   }
 
   /** A command finished: its latency by name and status. */
@@ -148,7 +155,7 @@ export class ConnectionObserver {
     this.closedOnce = true;
     this.log.info('connection closed', {
       protocol: this.protocol,
-      remote: this.ep.remoteAddress ?? 'unknown',
+      remote: displayAddress(this.ep.remoteAddress),
       user: c.user === null ? '-' : clipUser(c.user),
       durationMs: Date.now() - this.opened,
       bytesIn: c.bytesIn,
