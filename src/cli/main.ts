@@ -19,7 +19,7 @@ import { registerMailboxAdmin } from './mailbox-admin.js';
 import { registerDoctor } from './doctor.js';
 import { changePassword, checkPassword, firstUserName, generatePassword, provisionUser, removeUser } from './users.js';
 import { serveLogger, serverReloader, startServeOps, type ServeOps } from './ops-serve.js';
-import { acquireDataLock, clearFirstPassword, dataFlag, LockError, quireCommand, writeFirstPassword } from './ops-safety.js';
+import { acquireDataLock, clearFirstPassword, dataFlag, listenErrorMessage, LockError, quireCommand, writeFirstPassword } from './ops-safety.js';
 import { instrumentStore } from '../obs/metrics.js';
 import { sessionEvents } from '../obs/session.js';
 
@@ -302,7 +302,9 @@ function buildProgram(): Command {
 }
 
 function reportError(err: unknown): void {
-  if (err instanceof ConfigError) process.stderr.write(`quire: configuration error: ${err.message}\n`);
+  const listen = listenErrorMessage(err);
+  if (listen) process.stderr.write(`quire: ${listen}\n`);
+  else if (err instanceof ConfigError) process.stderr.write(`quire: configuration error: ${err.message}\n`);
   else if (err instanceof StoreError || err instanceof UsageError || err instanceof LockError) process.stderr.write(`quire: ${err.message}\n`);
   else if (err instanceof Error) process.stderr.write(`quire: ${process.env.QUIRE_LOG_STACKS ? (err.stack ?? err.message) : err.message}\n`);
   else process.stderr.write(`quire: ${String(err)}\n`);

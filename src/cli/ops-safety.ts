@@ -162,3 +162,17 @@ export function quireCommand(): string {
 export function dataFlag(dataDir: string): string {
   return resolve(dataDir) === resolve('data') ? '' : ` --data ${shellQuote(dataDir)}`;
 }
+
+/** A message for a listener that cannot bind (EADDRINUSE, EACCES), or null for other errors. */
+export function listenErrorMessage(err: unknown): string | null {
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+  if (!(err instanceof Error) || e.syscall !== 'listen') return null;
+  const where = e.address !== undefined ? `${e.address.includes(':') ? `[${e.address}]` : e.address}:${e.port ?? '?'}` : 'the address';
+  if (e.code === 'EADDRINUSE') return `cannot listen on ${where}: address already in use (another server, or another Quire, is on this port; choose another port or stop it)`;
+  if (e.code === 'EACCES') {
+    const low = typeof e.port === 'number' && e.port < 1024 ? ': ports below 1024 need root or the CAP_NET_BIND_SERVICE capability (contrib/systemd/quire.service grants it)' : '';
+    return `cannot listen on ${where}: permission denied (EACCES)${low}`;
+  }
+  if (e.code === 'EADDRNOTAVAIL') return `cannot listen on ${where}: no such local address (EADDRNOTAVAIL)`;
+  return null;
+}
