@@ -21,6 +21,7 @@ import { changePassword, checkPassword, firstUserName, generatePassword, provisi
 import { serveLogger, serverReloader, startServeOps, type ServeOps } from './ops-serve.js';
 import { acquireDataLock, clearFirstPassword, dataFlag, listenErrorMessage, LockError, quireCommand, writeFirstPassword } from './ops-safety.js';
 import { instrumentStore } from '../obs/metrics.js';
+import { kickIfRunning, registerOpsCommands } from './ops-commands.js';
 import { sessionEvents } from '../obs/session.js';
 
 /** How long a clean shutdown may take before we exit anyway. */
@@ -283,7 +284,10 @@ function buildProgram(): Command {
   addStoreOptions(user.command('del').alias('delete').argument('<name>', 'user name').description('delete a user and all their mail')).action(
     async (name: string, opts: Record<string, unknown>) => {
       await withStore(opts, false, (store) => removeUser(store, name));
-      process.stdout.write(`deleted user ${name}\n`);
+      // A running server ends the deleted user's sessions (ops).
+      const kicked = await kickIfRunning(configure(opts).dataDir, name);
+      await clearFirstPassword(configure(opts).dataDir, name);
+      process.stdout.write(`deleted user ${name}${kicked ? ` (ended ${kicked} session${kicked === 1 ? '' : 's'})` : ''}\n`);
     },
   );
 
@@ -297,6 +301,7 @@ function buildProgram(): Command {
   registerTransfer(program, admin);
   registerMailboxAdmin(program, admin);
   registerDoctor(program, admin);
+  registerOpsCommands(program, admin);
 
   return program;
 }

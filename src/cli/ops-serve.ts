@@ -18,6 +18,7 @@ import { processMetrics } from '../obs/metrics.js';
 import { createLogger, type LevelLogger } from './log.js';
 import { loadConfig, toServerOptions, type QuireConfig } from './config.js';
 import { loadOrCreateTls } from './tls.js';
+import { answerControlRequests, clusterBackend, localBackend, startControl, type ControlBackend, type RunningControl } from './ops-control.js';
 
 /** How often the certificate and key files are checked for changes (stat polling: works for symlinks, e.g. certbot's live/). */
 export const CERT_POLL_MS = 5_000;
@@ -72,10 +73,12 @@ export interface ServeOpsInput {
   config: QuireConfig;
   log: LevelLogger;
   /** The running servers that can reload (IMAP today; others as they gain reload()). */
-  servers: Pick<RunningServer, 'reload'>[];
+  servers: Pick<RunningServer, 'reload' | 'sessions' | 'kick'>[];
   /** Certificate and key files to watch (configured or generated). */
   tlsFiles: readonly string[];
   ready: () => boolean;
+  /** False: no control socket (in-process tests that share a data directory). */
+  control?: boolean;
   /** Test hook: certificate polling interval. */
   certPollMs?: number;
 }
@@ -105,9 +108,12 @@ export async function startServeOps(p: ServeOpsInput): Promise<ServeOps> {
   stops.push(watchFiles(p.tlsFiles, () => void reload('certificate files changed'), p.certPollMs));
 
   let admin: RunningAdmin | null = null;
+  let control: RunningControl | null = null;
+  const backend = localBackend(p.servers, () => reload('control socket'));
   if (cluster.isWorker) {
-    // Cross-worker (thin): the primary sends {type:'reload'} on SIGHUP and scrapes metrics over IPC.
+    // Cross-worker (thin): the primary sends {type:'reload'} on SIGHUP, scrapes metrics and asks `who` over IPC.
     exposeMetricsToPrimary();
+    stops.push(answerControlRequests(backend));
     const onMessage = (m: unknown) => {
       if (m && typeof m === 'object' && (m as { type?: unknown }).type === 'reload') void reload('primary');
     };
@@ -119,6 +125,7 @@ export async function startServeOps(p: ServeOpsInput): Promise<ServeOps> {
     process.on('SIGHUP', onHup);
     stops.push(() => process.off('SIGHUP', onHup));
     if (p.config.admin.port !== null) admin = await startAdminOrWarn(p.config, log, p.ready, false);
+    if (p.control !== false) control = await startControlOrWarn(p.config.dataDir, backend, log);
   }
 
   return {
@@ -127,8 +134,19 @@ export async function startServeOps(p: ServeOpsInput): Promise<ServeOps> {
     async close() {
       for (const s of stops) s();
       await admin?.close();
+      await control?.close();
     },
   };
+}
+
+/** The control socket, or null with an error logged (e.g. a data directory path too long for a Unix socket). */
+async function startControlOrWarn(dataDir: string, backend: ControlBackend, log: LevelLogger): Promise<RunningControl | null> {
+  try {
+    return await startControl(dataDir, backend, log);
+  } catch (err) {
+    log.error('control socket not started; quire who/kick/reload/stats will not reach this server (SIGHUP still reloads)', { dataDir, error: err instanceof Error ? err.message : String(err) });
+    return null;
+  }
 }
 
 /**
@@ -162,11 +180,13 @@ export async function startPrimaryOps(config: QuireConfig, log: LevelLogger, rea
   };
   process.on('SIGHUP', onHup);
   const admin = config.admin.port !== null ? await startAdminOrWarn(config, log, ready, true) : null;
+  const control = await startControlOrWarn(config.dataDir, clusterBackend(), log);
   return {
     admin,
     async close() {
       process.off('SIGHUP', onHup);
       await admin?.close();
+      await control?.close();
     },
   };
 }
