@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import type { SessionInfo } from '../server/index.js';
 import type { AdminHelpers } from './mail-admin.js';
 import { controlRequest, NoServerError, type ControlStats } from './ops-control.js';
+import { backup, restore } from './ops-backup.js';
 
 function pad(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
@@ -72,5 +73,17 @@ export function registerOpsCommands(program: Command, h: AdminHelpers): void {
           `memory (RSS)   ${(s.rssBytes / 1024 / 1024).toFixed(1)} MiB`,
         ].join('\n') + '\n',
       );
+    });
+
+  h.addStoreOptions(program.command('backup').argument('<dir>', 'new, empty directory for the backup').description('consistent copy of the store (database and message bodies) while the server keeps running'))
+    .action(async (dir: string, opts: Record<string, unknown>) => {
+      const r = await backup(h.dataDir(opts), dir, (m) => process.stderr.write(`${m}\n`));
+      process.stdout.write(`backup in ${r.dir}: ${r.messages} messages, ${r.bodies} bodies, ${r.bytes} bytes (verified)\n`);
+    });
+
+  h.addStoreOptions(program.command('restore').argument('<dir>', 'a directory made by `quire backup`').description('restore a backup into a new data directory (the server must not be running on it)'))
+    .action(async (dir: string, opts: Record<string, unknown>) => {
+      const r = await restore(dir, h.dataDir(opts), (m) => process.stderr.write(`${m}\n`));
+      process.stdout.write(`restored into ${r.dir}: ${r.messages} messages, ${r.bodies} bodies, ${r.bytes} bytes (verified)\n`);
     });
 }
