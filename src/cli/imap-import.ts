@@ -307,6 +307,8 @@ export function registerImapImport(imp: Command, h: AdminHelpers): void {
           { stateFile, batchMessages: batch, progress: ttyProgress(), warn: (m) => process.stderr.write(`warning: ${m}\n`) },
         ),
       );
+      // An import that found nothing is a mistake (wrong account or server), not a success (ops).
+      if (s.imported === 0 && s.skipped === 0) throw new Error(`found no messages on ${u.host} for ${u.user} (${s.folders} folder(s) scanned)`);
       process.stdout.write(`imported ${s.imported} message(s) into ${s.folders} mailbox(es)${s.skipped ? `; ${s.skipped} already present` : ''}\n`);
     });
 }

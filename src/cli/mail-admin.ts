@@ -83,6 +83,13 @@ export function registerMailAdmin(program: Command, user: Command, h: AdminHelpe
       const limits: { storage?: number | null; messages?: number | null } = {};
       if (typeof opts.storage === 'string') limits.storage = parseLimit(opts.storage, true);
       if (typeof opts.messages === 'string') limits.messages = parseLimit(opts.messages, false);
+      // As in Dovecot (quota_rule storage=0): a limit of 0 means no limit, not "nothing may be stored" (ops).
+      for (const k of ['storage', 'messages'] as const) {
+        if (limits[k] === 0) {
+          limits[k] = null;
+          process.stderr.write(`note: --${k} 0 means unlimited (as in Dovecot); use "none" to say so explicitly\n`);
+        }
+      }
       const q = await h.withStore(opts, false, async (store) => {
         const u = await requireUser(store, name);
         return Object.keys(limits).length > 0 ? store.setQuota(u.id, limits) : store.getQuota(u.id);

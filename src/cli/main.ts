@@ -71,7 +71,7 @@ async function withStore<T>(flags: Record<string, unknown>, create: boolean, fn:
   }
 }
 
-async function readPasswordFromStdin(): Promise<string> {
+async function readPasswordFromStdin(minLength = 1): Promise<string> {
   const chunks: Buffer[] = [];
   let total = 0;
   for await (const chunk of process.stdin) {
@@ -82,7 +82,7 @@ async function readPasswordFromStdin(): Promise<string> {
   }
   // One trailing line break is the terminator of `echo` / a here-string, not part of the password.
   const pw = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
-  const bad = checkPassword(pw);
+  const bad = checkPassword(pw, minLength);
   if (bad) throw new UsageError(`${bad} (read from stdin)`);
   return pw;
 }
@@ -265,7 +265,7 @@ function buildProgram(): Command {
   addStoreOptions(user.command('add').argument('<name>', 'user name').description('create a user with the default mailboxes'))
     .option('--password-stdin', 'read the password from standard input instead of generating one')
     .action(async (name: string, opts: Record<string, unknown>) => {
-      const password = opts.passwordStdin ? await readPasswordFromStdin() : generatePassword();
+      const password = opts.passwordStdin ? await readPasswordFromStdin(configure(opts).auth.minPasswordLength) : generatePassword();
       await withStore(opts, true, (store) => provisionUser(store, name, password));
       process.stdout.write(`created user ${name}\n`);
       if (!opts.passwordStdin) process.stdout.write(`password: ${password}\n`);
@@ -274,7 +274,7 @@ function buildProgram(): Command {
   addStoreOptions(user.command('passwd').argument('<name>', 'user name').description("set a user's password"))
     .option('--password-stdin', 'read the new password from standard input instead of generating one')
     .action(async (name: string, opts: Record<string, unknown>) => {
-      const password = opts.passwordStdin ? await readPasswordFromStdin() : generatePassword();
+      const password = opts.passwordStdin ? await readPasswordFromStdin(configure(opts).auth.minPasswordLength) : generatePassword();
       await withStore(opts, false, (store) => changePassword(store, name, password));
       await clearFirstPassword(configure(opts).dataDir, name);
       process.stdout.write(`changed password of ${name}\n`);

@@ -222,8 +222,11 @@ export function registerTransfer(program: Command, h: AdminHelpers): void {
   const imp = program.command('import').description('import mail into a user\'s mailboxes (resumable)');
   const exp = program.command('export').description('export a user\'s mailboxes');
   registerImapImport(imp, h);
-  const report = (s: ImportSummary) =>
+  const report = (s: ImportSummary, source: string, what: string) => {
+    // An import that found nothing is a mistake (wrong path or format), not a success (ops).
+    if (s.imported === 0 && s.skipped === 0) throw new Error(`found no messages in ${source} (${s.folders} folder(s) scanned; is it ${what}?)`);
     process.stdout.write(`imported ${s.imported} message(s) into ${s.folders} mailbox(es)${s.skipped ? `; ${s.skipped} already present` : ''}\n`);
+  };
 
   h.addStoreOptions(imp.command('maildir').argument('<dir>', 'Maildir root (Dovecot layout: .Folder directories, dovecot-uidlist, dovecot-keywords)'))
     .description('import a Maildir, keeping UIDVALIDITY, UIDs, flags, keywords and dates')
@@ -234,7 +237,7 @@ export function registerTransfer(program: Command, h: AdminHelpers): void {
       const s = await h.withStore(opts, false, async (store) =>
         importFolders(store, (await requireUser(store, String(opts.user))).id, folders, { keepLineEndings: !!opts.keepLineEndings, progress: ttyProgress() }),
       );
-      report(s);
+      report(s, dir, 'a Maildir root with cur/ and new/, or Dovecot .Folder directories');
     });
 
   h.addStoreOptions(imp.command('mbox').argument('<path>', 'an mbox file, or a directory of *.mbox files (sub-directories = hierarchy)'))
@@ -250,7 +253,7 @@ export function registerTransfer(program: Command, h: AdminHelpers): void {
       const s = await h.withStore(opts, false, async (store) =>
         importFolders(store, (await requireUser(store, String(opts.user))).id, folders, { keepLineEndings: !!opts.keepLineEndings, progress: ttyProgress() }),
       );
-      report(s);
+      report(s, p, 'an mbox file, or a directory of *.mbox files');
     });
 
   for (const format of ['maildir', 'mbox'] as const) {

@@ -34,8 +34,10 @@ export function checkUserName(name: string): string | null {
 }
 
 /** Returns an error message if `password` is unusable, else null. */
-export function checkPassword(password: string): string | null {
+export function checkPassword(password: string, minLength = 1): string | null {
   if (password.length === 0) return 'password must not be empty';
+  // Counted in characters (code points), as a user counts them; auth.minPasswordLength (ops).
+  if ([...password].length < minLength) return `password must be at least ${minLength} characters (auth.minPasswordLength)`;
   if (Buffer.byteLength(password, 'utf8') > MAX_PASSWORD_BYTES) return `password must be at most ${MAX_PASSWORD_BYTES} bytes`;
   // NUL cannot be carried by SASL PLAIN; CR/LF cannot be carried by LOGIN.
   if (/[\0\r\n]/.test(password)) return 'password must not contain NUL, CR or LF';

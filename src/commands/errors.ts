@@ -33,7 +33,9 @@ function isStoreError(e: unknown): e is StoreErrorLike {
 /** Turn any thrown value into the ImapError to answer with; `logId` is set for unexpected errors. */
 export function toImapError(e: unknown): { error: ImapError; unexpected: boolean; logId?: string } {
   if (e instanceof ImapError) return { error: e, unexpected: false };
-  if (isStoreError(e)) {
+  // A damaged store (a body file missing while referenced, SQLite corruption) is the admin's problem:
+  // logged with a log id and answered SERVERBUG, like any unexpected error (ops).
+  if (isStoreError(e) && e.kind !== 'CORRUPT') {
     const code = STORE_CODES[e.kind] ?? 'SERVERBUG';
     return { error: new ImapError('NO', e.message, code), unexpected: false };
   }

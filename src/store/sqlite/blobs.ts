@@ -56,6 +56,12 @@ export class BlobFiles {
   readonly blobDir: string;
   readonly tmpDir: string;
   private readonly knownDirs = new Set<string>();
+  /**
+   * Set by the store: whether blob `id` is still referenced. A body file
+   * missing while referenced is damage (CORRUPT, logged with a log id and
+   * reported by doctor), not an expunge race (EXPUNGEISSUED).
+   */
+  isReferenced: ((id: number) => boolean) | null = null;
 
   constructor(
     dataDir: string,
@@ -182,7 +188,7 @@ class FileBody implements MessageBody {
   async read(start: number, end: number): Promise<Buffer> {
     const [s, e] = this.clamp(start, end);
     if (e <= s) return Buffer.alloc(0);
-    const fh = await openBody(this.file);
+    const fh = await openBody(this.file, () => this.files.isReferenced?.(this.id) ?? false);
     try {
       return await readRange(fh, s, e - s);
     } finally {
@@ -194,7 +200,7 @@ class FileBody implements MessageBody {
     const [s, e] = this.clamp(start, end);
     if (e <= s) return;
     const step = Math.max(1, Math.floor(chunkSize));
-    const fh = await openBody(this.file);
+    const fh = await openBody(this.file, () => this.files.isReferenced?.(this.id) ?? false);
     try {
       for (let pos = s; pos < e; pos += step) yield await readRange(fh, pos, Math.min(step, e - pos));
     } finally {
@@ -209,11 +215,12 @@ class FileBody implements MessageBody {
   }
 }
 
-async function openBody(file: string): Promise<fs.FileHandle> {
+async function openBody(file: string, referenced: () => boolean): Promise<fs.FileHandle> {
   try {
     return await fs.open(file, 'r');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      if (referenced()) throw new StoreError('CORRUPT', `message body file ${file} is missing (quire doctor reports it; restore it from a backup)`);
       throw new StoreError('EXPUNGEISSUED', 'message was expunged');
     }
     throw new StoreError('UNAVAILABLE', `cannot read message body: ${(err as Error).message}`);

@@ -153,6 +153,8 @@ export class SqliteMailStore extends AddressOps {
       db.pragma(`synchronous = ${synchronous}`);
       db.pragma('foreign_keys = ON');
       migrate(db);
+      const referenced = db.prepare('SELECT 1 FROM blobs WHERE id = ? AND refcount > 0');
+      blobs.isReferenced = (id) => referenced.get(id) !== undefined;
       const store = new SqliteMailStore(db, blobs, opts.feed ?? new LocalChangeFeed(), owner, synchronous);
       await store.recover();
       store.foreign.start();
