@@ -19,7 +19,7 @@ import { registerMailboxAdmin } from './mailbox-admin.js';
 import { registerDoctor } from './doctor.js';
 import { changePassword, checkPassword, firstUserName, generatePassword, provisionUser, removeUser } from './users.js';
 import { serveLogger, serverReloader, startServeOps, type ServeOps } from './ops-serve.js';
-import { acquireDataLock, clearFirstPassword, dataFlag, listenErrorMessage, LockError, quireCommand, writeFirstPassword } from './ops-safety.js';
+import { acquireDataLock, clearFirstPassword, dataFlag, listenErrorMessage, nativeModuleError, OpsError, quireCommand, writeFirstPassword } from './ops-safety.js';
 import { instrumentStore } from '../obs/metrics.js';
 import { kickIfRunning, registerOpsCommands } from './ops-commands.js';
 import { sessionEvents } from '../obs/session.js';
@@ -57,7 +57,9 @@ async function openStore(config: QuireConfig, create: boolean): Promise<MailStor
     if (!s?.isDirectory()) throw new UsageError(`no data directory at ${config.dataDir} (create a user with \`quire user add\` or start \`quire serve\` first)`);
   }
   // Loaded lazily so that `quire --help` does not load the native SQLite module.
-  const { openSqliteStore } = await import('../store/sqlite/index.js');
+  const { openSqliteStore } = await import('../store/sqlite/index.js').catch((err: Error) => {
+    throw nativeModuleError(err) ?? err;
+  });
   return openSqliteStore({ dataDir: config.dataDir, synchronous: config.sqlite.synchronous });
 }
 
@@ -310,7 +312,7 @@ function reportError(err: unknown): void {
   const listen = listenErrorMessage(err);
   if (listen) process.stderr.write(`quire: ${listen}\n`);
   else if (err instanceof ConfigError) process.stderr.write(`quire: configuration error: ${err.message}\n`);
-  else if (err instanceof StoreError || err instanceof UsageError || err instanceof LockError) process.stderr.write(`quire: ${err.message}\n`);
+  else if (err instanceof StoreError || err instanceof UsageError || err instanceof OpsError) process.stderr.write(`quire: ${err.message}\n`);
   else if (err instanceof Error) process.stderr.write(`quire: ${process.env.QUIRE_LOG_STACKS ? (err.stack ?? err.message) : err.message}\n`);
   else process.stderr.write(`quire: ${String(err)}\n`);
 }

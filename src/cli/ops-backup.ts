@@ -23,7 +23,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DB_FILE } from '../store/sqlite/index.js';
 import { BlobFiles } from '../store/sqlite/blobs.js';
-import { describeFsError, LOCK_FILE } from './ops-safety.js';
+import { describeFsError, LOCK_FILE, OpsError } from './ops-safety.js';
 
 /** Body files copied at once. */
 const COPY_CONCURRENCY = 16;
@@ -42,7 +42,7 @@ export interface BackupResult {
   bytes: number;
 }
 
-export class BackupError extends Error {}
+export class BackupError extends OpsError {}
 
 function fsFail(what: string, path: string, err: unknown): never {
   throw new BackupError(`${what} ${path}: ${describeFsError(err as NodeJS.ErrnoException)}`);

@@ -15,7 +15,9 @@ export const FIRST_PASSWORD_FILE = 'first-user-password.txt';
 /** Longest lock file read (it holds a pid and a line of text). */
 const MAX_LOCK_BYTES = 4096;
 
-export class LockError extends Error {}
+/** An error whose message is meant for the admin as is (printed without a stack). */
+export class OpsError extends Error {}
+export class LockError extends OpsError {}
 
 function pidAlive(pid: number): boolean {
   try {
@@ -175,4 +177,14 @@ export function listenErrorMessage(err: unknown): string | null {
   }
   if (e.code === 'EADDRNOTAVAIL') return `cannot listen on ${where}: no such local address (EADDRNOTAVAIL)`;
   return null;
+}
+
+/** better-sqlite3's native module is missing (its install script was skipped or failed): say how to fix it. */
+export function nativeModuleError(err: Error): Error | null {
+  if (!/Could not locate the bindings file|better_sqlite3\.node|NODE_MODULE_VERSION/.test(err.message)) return null;
+  return new OpsError(
+    'the SQLite module (better-sqlite3) has no native build for this Node.js. npm skips install scripts unless allowed: ' +
+      'reinstall with `npm install -g --allow-scripts=better-sqlite3 quire-mail` (in a checkout: `npm rebuild better-sqlite3`); ' +
+      'where no prebuilt binary fits, it compiles, which needs a C++ toolchain and Python (Debian: apt-get install build-essential python3).',
+  );
 }
