@@ -22,6 +22,8 @@ import { serveLogger, serverReloader, startServeOps, type ServeOps } from './ops
 import { acquireDataLock, clearFirstPassword, dataFlag, listenErrorMessage, nativeModuleError, OpsError, quireCommand, writeFirstPassword } from './ops-safety.js';
 import { instrumentStore } from '../obs/metrics.js';
 import { kickIfRunning, registerOpsCommands } from './ops-commands.js';
+import { openReadOnlyStore, readOnlyReason } from './ops-readonly.js';
+import { join } from 'node:path';
 import { sessionEvents } from '../obs/session.js';
 
 /** How long a clean shutdown may take before we exit anyway. */
@@ -57,9 +59,13 @@ async function openStore(config: QuireConfig, create: boolean): Promise<MailStor
     if (!s?.isDirectory()) throw new UsageError(`no data directory at ${config.dataDir} (create a user with \`quire user add\` or start \`quire serve\` first)`);
   }
   // Loaded lazily so that `quire --help` does not load the native SQLite module.
-  const { openSqliteStore } = await import('../store/sqlite/index.js').catch((err: Error) => {
+  const { openSqliteStore, DB_FILE } = await import('../store/sqlite/index.js').catch((err: Error) => {
     throw nativeModuleError(err) ?? err;
   });
+  // A data directory we may not write (ops): the reading commands still work, writes are refused with the reason.
+  const ro = readOnlyReason(config.dataDir, join(config.dataDir, DB_FILE));
+  if (ro && create) throw new UsageError(`cannot write to the data directory: ${ro}`);
+  if (ro) return openReadOnlyStore(config.dataDir, DB_FILE, ro, (o) => openSqliteStore({ ...o, synchronous: config.sqlite.synchronous }));
   return openSqliteStore({ dataDir: config.dataDir, synchronous: config.sqlite.synchronous });
 }
 

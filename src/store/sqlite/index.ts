@@ -16,6 +16,7 @@ export async function openSqliteStore(opts: {
   dataDir: string;
   synchronous?: 'FULL' | 'NORMAL';
   feed?: ChangeFeed;
+  dbFile?: string;
 }): Promise<MailStore> {
   return SqliteMailStore.open(opts);
 }

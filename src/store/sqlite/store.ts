@@ -46,6 +46,8 @@ export interface SqliteStoreOptions {
   feed?: ChangeFeed;
   /** How long a write waits for another process's lock, in ms. */
   busyTimeoutMs?: number;
+  /** The database file, when not <dataDir>/quire.sqlite3 (a private copy for a read-only data directory: src/cli/ops-readonly.ts). */
+  dbFile?: string;
 }
 
 export const DB_FILE = 'quire.sqlite3';
@@ -147,7 +149,7 @@ export class SqliteMailStore extends AddressOps {
     await blobs.init();
     let db: Database.Database | undefined;
     try {
-      db = new Database(path.join(opts.dataDir, DB_FILE));
+      db = new Database(opts.dbFile ?? path.join(opts.dataDir, DB_FILE));
       db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS}`);
       db.pragma('journal_mode = WAL');
       db.pragma(`synchronous = ${synchronous}`);
