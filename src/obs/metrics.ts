@@ -42,6 +42,8 @@ export const STORE_WRITE_METHODS = [
   'deleteUser',
   'setPasswordHash',
   'setQuota',
+  'addAddress',
+  'removeAddress',
 ] as const;
 
 export class Metrics {
