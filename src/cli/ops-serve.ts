@@ -77,6 +77,11 @@ export interface ServeOpsInput {
   /** Certificate and key files to watch (configured or generated). */
   tlsFiles: readonly string[];
   ready: () => boolean;
+  /**
+   * False when the process model delivers SIGHUP / {type:'reload'} itself and
+   * calls `reload` (or the servers' reload()): then this installs neither handler.
+   */
+  signals?: boolean;
   /** False: no control socket (in-process tests that share a data directory). */
   control?: boolean;
   /** Test hook: certificate polling interval. */
@@ -114,16 +119,20 @@ export async function startServeOps(p: ServeOpsInput): Promise<ServeOps> {
     // Cross-worker (thin): the primary sends {type:'reload'} on SIGHUP, scrapes metrics and asks `who` over IPC.
     exposeMetricsToPrimary();
     stops.push(answerControlRequests(backend));
-    const onMessage = (m: unknown) => {
-      if (m && typeof m === 'object' && (m as { type?: unknown }).type === 'reload') void reload('primary');
-    };
-    process.on('message', onMessage);
-    stops.push(() => process.off('message', onMessage));
+    if (p.signals !== false) {
+      const onMessage = (m: unknown) => {
+        if (m && typeof m === 'object' && (m as { type?: unknown }).type === 'reload') void reload('primary');
+      };
+      process.on('message', onMessage);
+      stops.push(() => process.off('message', onMessage));
+    }
   } else {
     // One process: SIGHUP reloads and never stops the server.
-    const onHup = () => void reload('SIGHUP');
-    process.on('SIGHUP', onHup);
-    stops.push(() => process.off('SIGHUP', onHup));
+    if (p.signals !== false) {
+      const onHup = () => void reload('SIGHUP');
+      process.on('SIGHUP', onHup);
+      stops.push(() => process.off('SIGHUP', onHup));
+    }
     if (p.config.admin.port !== null) admin = await startAdminOrWarn(p.config, log, p.ready, false);
     if (p.control !== false) control = await startControlOrWarn(p.config.dataDir, backend, log);
   }
@@ -173,12 +182,13 @@ async function startAdminOrWarn(config: QuireConfig, log: LevelLogger, ready: ()
  * worker as {type:'reload'}. The primary serves no sessions; /readyz reports
  * `ready()` (e.g. "at least one worker is listening").
  */
-export async function startPrimaryOps(config: QuireConfig, log: LevelLogger, ready: () => boolean): Promise<{ admin: RunningAdmin | null; close(): Promise<void> }> {
+export async function startPrimaryOps(config: QuireConfig, log: LevelLogger, ready: () => boolean, opts: { signals?: boolean } = {}): Promise<{ admin: RunningAdmin | null; close(): Promise<void> }> {
   const onHup = () => {
     log.info('reloading workers', { trigger: 'SIGHUP' });
     for (const w of Object.values(cluster.workers ?? {})) w?.send({ type: 'reload' });
   };
-  process.on('SIGHUP', onHup);
+  // The process model may forward SIGHUP itself (signals: false).
+  if (opts.signals !== false) process.on('SIGHUP', onHup);
   const admin = config.admin.port !== null ? await startAdminOrWarn(config, log, ready, true) : null;
   const control = await startControlOrWarn(config.dataDir, clusterBackend(), log);
   return {
