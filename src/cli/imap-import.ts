@@ -1,4 +1,4 @@
-// `quire import imap://USER@HOST[:PORT]/`: copies every mailbox of another
+// `quire import imap://USER@HOST[:PORT]/` (on imapflow: src/cli/imap-source.ts): copies every mailbox of another
 // IMAP server into a Quire user, with every message's bytes, flags,
 // keywords and INTERNALDATE.
 //
@@ -21,10 +21,10 @@ import { Option, type Command } from 'commander';
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { parseDateTime } from '../wire/index.js';
 import { SYSTEM_FLAGS } from '../commands/args.js';
 import { StoreError, type ImportInput, type MailStore, type MailboxInfo, type SpecialUse } from '../store/types.js';
-import { ImapClient, type ConnectOptions, type ListEntry } from './imap-client.js';
+import type { ConnectOptions, ListEntry } from './imap-client.js';
+import { connectSource, type ImportSource } from './imap-source.js';
 import { ttyProgress, type ImportSummary, type Progress } from './transfer.js';
 import { requireUser, type AdminHelpers } from './mail-admin.js';
 
@@ -37,7 +37,11 @@ const SPECIAL_USE = new Set<string>(['\\All', '\\Archive', '\\Drafts', '\\Flagge
 
 export interface ImapSource extends ConnectOptions {
   user: string;
+  /** The password, or with `oauth` an OAuth 2.0 access token (XOAUTH2 / OAUTHBEARER). */
   password: string;
+  oauth?: boolean;
+  /** PEM CA certificate(s) the source's certificate must chain to. */
+  ca?: string;
 }
 
 export interface ImapImportOptions {
@@ -155,9 +159,17 @@ export async function importImap(store: MailStore, userId: number, source: ImapS
   const warn = opts.warn ?? (() => {});
   const state = await loadState(opts.stateFile);
   const summary: ImportSummary = { folders: 0, imported: 0, skipped: 0 };
-  const client = await ImapClient.connect(source);
+  // imapflow underneath (src/cli/imap-source.ts).
+  const client = await connectSource({
+    host: source.host,
+    port: source.port,
+    security: source.security,
+    insecure: source.insecure,
+    ca: source.ca,
+    user: source.user,
+    ...(source.oauth ? { accessToken: source.password } : { password: source.password }),
+  });
   try {
-    await client.login(source.user, source.password);
     const entries = (await client.list()).filter((e) => !e.attributes.some((a) => /^\\NonExistent$/i.test(a)));
     // INBOX first, then parents before children.
     entries.sort((a, b) => {
@@ -189,7 +201,7 @@ export async function importImap(store: MailStore, userId: number, source: ImapS
 
 async function importFolder(
   store: MailStore,
-  client: ImapClient,
+  client: ImportSource,
   mbAtStart: MailboxInfo,
   name: string,
   src: { uidValidity: number; uidNext: number | null; exists: number },
@@ -242,8 +254,7 @@ async function importFolder(
     const items: ImportInput[] = [];
     for (const f of fetched) {
       if (!f.body) continue; // expunged at the source meanwhile
-      const date = f.internalDate ? parseDateTime(f.internalDate.trim())?.ms : undefined;
-      items.push({ uid: keep ? f.uid : next++, data: f.body, flags: storableFlags(f.flags, o.dropped), internalDate: date ?? Date.now() });
+      items.push({ uid: keep ? f.uid : next++, data: f.body, flags: storableFlags(f.flags, o.dropped), internalDate: f.internalDate ?? Date.now() });
     }
     const lastUid = want[want.length - 1]!;
     if (items.length > 0) await save({ uidValidity: src.uidValidity, lastUid: after, pending: { lastUid, dstUid: items[0]!.uid, dstSize: items[0]!.data.length } });
@@ -286,15 +297,24 @@ export function registerImapImport(imp: Command, h: AdminHelpers): void {
     .addOption(new Option('--starttls', 'STARTTLS on the plain port (default port 143; the default for imap://)').conflicts(['plain']))
     .option('--plain', 'no TLS at all (only on a trusted network: the password travels in clear)')
     .option('--insecure', 'do not verify the server\'s TLS certificate')
+    .option('--ca-file <file>', 'PEM CA certificate(s) to verify the server against (a private CA or a self-signed server)')
     .option('--password-stdin', 'read the source password from standard input')
+    .option('--oauth-token-stdin', 'read an OAuth 2.0 access token from standard input instead of a password (XOAUTH2 / OAUTHBEARER: Gmail, Microsoft 365)')
     .option('--batch <n>', `messages per FETCH and per transaction (default ${IMAP_IMPORT_BATCH_MESSAGES})`)
     .action(async (url: string, opts: Record<string, unknown>) => {
       const u = parseImapUrl(url);
       const security: ConnectOptions['security'] = opts.plain ? 'plain' : opts.tls || (u.tls && !opts.starttls) ? 'tls' : 'starttls';
       const port = u.port ?? (security === 'tls' ? 993 : 143);
       let password = u.password;
-      if (opts.passwordStdin) password = await readStdinPassword();
-      if (password === null) throw new Error('no source password: give --password-stdin');
+      if (opts.passwordStdin && opts.oauthTokenStdin) throw new Error('give --password-stdin or --oauth-token-stdin, not both');
+      if (opts.passwordStdin || opts.oauthTokenStdin) password = await readStdinPassword();
+      if (password === null) throw new Error('no source password: give --password-stdin (or --oauth-token-stdin)');
+      let ca: string | undefined;
+      if (typeof opts.caFile === 'string') {
+        ca = await fs.readFile(opts.caFile, 'utf8').catch((e: Error) => {
+          throw new Error(`cannot read --ca-file ${opts.caFile}: ${e.message}`);
+        });
+      }
       const batch = opts.batch === undefined ? undefined : Number(opts.batch);
       if (batch !== undefined && (!Number.isInteger(batch) || batch < 1)) throw new Error('--batch must be a positive whole number');
       const localUser = String(opts.user);
@@ -303,7 +323,7 @@ export function registerImapImport(imp: Command, h: AdminHelpers): void {
         importImap(
           store,
           (await requireUser(store, localUser)).id,
-          { host: u.host, port, security, insecure: !!opts.insecure, user: u.user, password: password! },
+          { host: u.host, port, security, insecure: !!opts.insecure, ca, oauth: !!opts.oauthTokenStdin, user: u.user, password: password! },
           { stateFile, batchMessages: batch, progress: ttyProgress(), warn: (m) => process.stderr.write(`warning: ${m}\n`) },
         ),
       );
