@@ -7,7 +7,7 @@ import { CommandDecoder, PRE_AUTH_DECODER_LIMITS, DEFAULT_DECODER_LIMITS, respon
 import type { DecoderEvent, DecoderLimits } from '../wire/types.js';
 import { Session } from '../session/session.js';
 import { dispatch } from '../commands/dispatch.js';
-import { capabilities } from '../commands/registry.js';
+import { capabilities, COMMANDS } from '../commands/registry.js';
 import { flagsOf } from '../commands/format.js';
 import { ImapError, type CommandContext, type ConnectionControl, type Output } from '../commands/types.js';
 import type { Change, MailStore } from '../store/types.js';
@@ -361,7 +361,8 @@ export class Connection {
 
   /** Metrics and the auth log line for one finished command (src/obs/session.ts). */
   private observe(name: string, args: Token[], res: { tagged: string; status: string }, started: bigint): void {
-    this.obs.commandDone(name, res.status, Number(process.hrtime.bigint() - started) / 1e9);
+    // Label values from the registry only: a client cannot mint series with made-up command names.
+    this.obs.commandDone(COMMANDS.has(name) ? name : 'UNKNOWN', res.status, Number(process.hrtime.bigint() - started) / 1e9);
     // Our own tagged line: `tag STATUS [CODE] text`.
     const code = /^\S+ (?:OK|NO|BAD) \[([A-Z0-9.-]+)/.exec(res.tagged)?.[1];
     if (code === 'SERVERBUG') this.obs.internalError();
