@@ -25,6 +25,15 @@ export const CERT_POLL_MS = 5_000;
 /** Quiet time after the last change before reloading: a renewal writes the key and the certificate one after the other. */
 export const CERT_DEBOUNCE_MS = 1_000;
 
+/** How often a worker tells the primary its event loop is turning. */
+export const HEARTBEAT_MS = 2_000;
+/**
+ * A worker silent this long is blocked (an event loop stuck in a loop or a
+ * synchronous call): the primary kills it and the process model starts a new one.
+ * Generous, so that a long but legitimate synchronous step on a loaded machine is not mistaken for a hang.
+ */
+export const BLOCKED_WORKER_MS = 60_000;
+
 /** The serve logger: level and format from the configuration. */
 export function serveLogger(config: QuireConfig): LevelLogger {
   return createLogger({ level: config.logLevel, format: config.logFormat });
@@ -84,6 +93,8 @@ export interface ServeOpsInput {
   signals?: boolean;
   /** False: no control socket (in-process tests that share a data directory). */
   control?: boolean;
+  /** Test hook: heartbeat interval of a cluster worker. */
+  heartbeatMs?: number;
   /** Test hook: certificate polling interval. */
   certPollMs?: number;
 }
@@ -119,6 +130,11 @@ export async function startServeOps(p: ServeOpsInput): Promise<ServeOps> {
     // Cross-worker (thin): the primary sends {type:'reload'} on SIGHUP, scrapes metrics and asks `who` over IPC.
     exposeMetricsToPrimary();
     stops.push(answerControlRequests(backend));
+    // Liveness for the primary's blocked-worker detection (startPrimaryOps).
+    const beat = setInterval(() => process.send?.({ type: 'obs:heartbeat' }), p.heartbeatMs ?? HEARTBEAT_MS);
+    beat.unref();
+    process.send?.({ type: 'obs:heartbeat' });
+    stops.push(() => clearInterval(beat));
     if (p.signals !== false) {
       const onMessage = (m: unknown) => {
         if (m && typeof m === 'object' && (m as { type?: unknown }).type === 'reload') void reload('primary');
@@ -182,7 +198,33 @@ async function startAdminOrWarn(config: QuireConfig, log: LevelLogger, ready: ()
  * worker as {type:'reload'}. The primary serves no sessions; /readyz reports
  * `ready()` (e.g. "at least one worker is listening").
  */
-export async function startPrimaryOps(config: QuireConfig, log: LevelLogger, ready: () => boolean, opts: { signals?: boolean } = {}): Promise<{ admin: RunningAdmin | null; close(): Promise<void> }> {
+export async function startPrimaryOps(
+  config: QuireConfig,
+  log: LevelLogger,
+  ready: () => boolean,
+  opts: { signals?: boolean; blockedMs?: number } = {},
+): Promise<{ admin: RunningAdmin | null; close(): Promise<void> }> {
+  // Blocked workers: one that has sent heartbeats and then falls silent is killed (SIGKILL: a stuck
+  // event loop cannot run a SIGTERM handler); the process model restarts it like a crashed one.
+  const blockedMs = opts.blockedMs ?? BLOCKED_WORKER_MS;
+  const lastBeat = new Map<number, number>();
+  const onWorkerMessage = (w: import('node:cluster').Worker, m: unknown) => {
+    if (m && typeof m === 'object' && (m as { type?: unknown }).type === 'obs:heartbeat') lastBeat.set(w.id, Date.now());
+  };
+  const onExit = (w: import('node:cluster').Worker) => lastBeat.delete(w.id);
+  cluster.on('message', onWorkerMessage);
+  cluster.on('exit', onExit);
+  const watchdog = setInterval(() => {
+    const now = Date.now();
+    for (const w of Object.values(cluster.workers ?? {})) {
+      const t = w ? lastBeat.get(w.id) : undefined;
+      if (!w || t === undefined || now - t <= blockedMs) continue;
+      lastBeat.delete(w.id);
+      log.error('worker blocked; killing it so that it is replaced', { worker: w.id, pid: w.process.pid, silentMs: now - t });
+      w.process.kill('SIGKILL');
+    }
+  }, Math.max(100, Math.min(blockedMs / 4, HEARTBEAT_MS)));
+  watchdog.unref();
   const onHup = () => {
     log.info('reloading workers', { trigger: 'SIGHUP' });
     for (const w of Object.values(cluster.workers ?? {})) w?.send({ type: 'reload' });
@@ -194,6 +236,9 @@ export async function startPrimaryOps(config: QuireConfig, log: LevelLogger, rea
   return {
     admin,
     async close() {
+      clearInterval(watchdog);
+      cluster.off('message', onWorkerMessage);
+      cluster.off('exit', onExit);
       process.off('SIGHUP', onHup);
       await admin?.close();
       await control?.close();

@@ -89,8 +89,8 @@ export function formatRecord(time: Date, level: LogLevel, msg: string, fields?: 
   return line;
 }
 
-/** Fields pino adds that the text format prints itself (or not at all). */
-const PINO_KEYS = new Set(['level', 'time', 'msg', 'pid', 'hostname']);
+/** Fields pino adds that the text format prints itself (base is off: no pid or hostname). */
+const PINO_KEYS = new Set(['level', 'time', 'msg']);
 
 /** A pino destination that turns each JSON record into a text line. */
 function textDestination(write: (line: string) => void, now?: () => Date): { write(s: string): void } {

@@ -2,7 +2,8 @@
 // the primary's /metrics merges both workers' registries with their `worker`
 // labels; `quire who` and `quire stats` over the primary's control socket
 // see the sessions of both workers; `quire kick` reaches both; SIGHUP to the
-// primary makes every worker reload without dropping sessions.
+// primary makes every worker reload without dropping sessions; a worker
+// whose event loop hangs is detected (no heartbeat) and killed, and replaced.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -54,6 +55,16 @@ test('two workers: merged metrics, who/stats/kick across workers, SIGHUP reloads
     const kick = await quire(['kick', 'alice']);
     assert.equal(kick.stdout, 'kicked 4 sessions of alice\n');
     for (const c of clients) await until(() => c.closed, 'kicked');
+
+    // A worker whose event loop hangs is detected by its silence and replaced.
+    child.kill('SIGUSR2');
+    await until(() => /ERROR worker blocked; killing it so that it is replaced worker=1 pid=\d+ silentMs=\d+/.test(err), 'the blocked worker detected', 30_000);
+    await until(() => /^respawned$/m.test(out), 'a new worker', 60_000);
+    for (let i = 0; i < 3; i++) {
+      const c = await RawClient.connect(imapPort, { login: ['alice', 'secret-a'] });
+      assert.match((await c.command('NOOP')).tagged, /OK/);
+      await c.close();
+    }
   } finally {
     child.kill('SIGTERM');
   }
