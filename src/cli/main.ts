@@ -151,7 +151,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
         throw err;
       });
     }
-    ops = await startServeOps({ config, log, servers: [server], tlsFiles: [tls.certPath, tls.keyPath], ready: () => ready }).catch(async (err: unknown) => {
+    ops = await startServeOps({ config, log, servers: [server], store, tlsFiles: [tls.certPath, tls.keyPath], ready: () => ready }).catch(async (err: unknown) => {
       await lmtp?.close().catch(() => {});
       await server.close().catch(() => {});
       throw err;

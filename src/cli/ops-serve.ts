@@ -93,6 +93,8 @@ export interface ServeOpsInput {
   signals?: boolean;
   /** False: no control socket (in-process tests that share a data directory). */
   control?: boolean;
+  /** The serving store, for the index backlog gauge (when the backend can count it). */
+  store?: { indexBacklog?(): Promise<number> };
   /** Test hook: heartbeat interval of a cluster worker. */
   heartbeatMs?: number;
   /** Test hook: certificate polling interval. */
@@ -121,6 +123,11 @@ export async function startServeOps(p: ServeOpsInput): Promise<ServeOps> {
   };
 
   const stops: (() => void)[] = [];
+  const store = p.store;
+  if (store?.indexBacklog) {
+    processMetrics().setIndexBacklogSource(() => store.indexBacklog!());
+    stops.push(() => processMetrics().setIndexBacklogSource(null));
+  }
   stops.push(watchFiles(p.tlsFiles, () => void reload('certificate files changed'), p.certPollMs));
 
   let admin: RunningAdmin | null = null;

@@ -50,6 +50,7 @@ export class Metrics {
   readonly registry = new Registry();
   private readonly sources = new Map<Protocol, Set<ConnectionSource>>();
   private readonly commandNames = new Set<string>();
+  private backlog: (() => Promise<number>) | null = null;
 
   readonly connectionsOpened = new Counter({ name: 'quire_connections_opened_total', help: 'Connections accepted', labelNames: ['protocol', 'tls'] as const, registers: [this.registry] });
   readonly connectionsRefused = new Counter({ name: 'quire_connections_refused_total', help: 'Connections refused at accept (limits)', labelNames: ['protocol', 'reason'] as const, registers: [this.registry] });
@@ -89,6 +90,20 @@ export class Metrics {
         }
       },
     });
+    const self = this;
+    new Gauge({
+      name: 'quire_index_backlog',
+      help: 'Message bodies stored but not yet in the full-text index (SEARCH reads them meanwhile)',
+      registers: [this.registry],
+      async collect() {
+        if (!self.backlog) return;
+        try {
+          this.set(await self.backlog());
+        } catch {
+          // the store is closing: keep the last value
+        }
+      },
+    });
     // Process figures, event-loop delay (nodejs_eventloop_lag_*) among them.
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_RESOLUTION_MS });
   }
@@ -99,6 +114,11 @@ export class Metrics {
     if (!set) this.sources.set(protocol, (set = new Set()));
     set.add(src);
     return () => set.delete(src);
+  }
+
+  /** Where quire_index_backlog comes from (the serving store); null to stop. */
+  setIndexBacklogSource(fn: (() => Promise<number>) | null): void {
+    this.backlog = fn;
   }
 
   /** The label for a command name: known names as they are, anything past the cap as "other". */

@@ -202,6 +202,8 @@ export interface MailStore {
 
   /** Starts a long-running server's upkeep (e.g. indexing bodies stored before an index existed); stopped by close(). */
   startBackgroundWork?(onError: (err: unknown) => void): void;
+  /** Bodies stored but not yet in the full-text index (for metrics; capped by the backend). */
+  indexBacklog?(): Promise<number>;
 
   // ---- users
   createUser(name: string, passwordHash: string): Promise<UserInfo>;

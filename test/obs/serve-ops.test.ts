@@ -113,6 +113,7 @@ test('text log: connection, auth, delivery and close lines; no secrets; fail2ban
     assert.ok((sample(body, 'quire_store_write_duration_seconds_count', { op: 'appendMessages', result: 'ok' }) ?? 0) >= 2);
     assert.equal(sample(body, 'quire_lmtp_deliveries_total', { result: 'delivered' }), 1);
     assert.equal(sample(body, 'quire_reloads_total', { result: 'ok' }), 1);
+    assert.ok((sample(body, 'quire_index_backlog') ?? -1) >= 0, 'index backlog exported');
     assert.ok(sample(body, 'nodejs_eventloop_lag_p99_seconds') !== null, 'event-loop delay exported');
     assert.match(body, /worker="0"/);
 

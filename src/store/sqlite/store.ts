@@ -30,6 +30,7 @@ import {
 import { Worker } from 'node:worker_threads';
 import { ForeignWatcher } from './foreign.js';
 import type { TextWorkerData } from './text-worker.js';
+import { FTS_PENDING } from './fulltext.js';
 import type { SearchReply, SearchRequest, SearchWorkerData } from './search-worker.js';
 import type { CompiledFilter } from './search.js';
 import { LocalChangeFeed } from '../feed.js';
@@ -51,6 +52,8 @@ export interface SqliteStoreOptions {
 }
 
 export const DB_FILE = 'quire.sqlite3';
+/** The index backlog is counted up to this many bodies (a scrape stays a few ms even on a huge backlog). */
+const INDEX_BACKLOG_COUNT_CAP = 1_000_000;
 /** Waiting this long for a lock held by another process (e.g. the admin CLI) before failing UNAVAILABLE. */
 const DEFAULT_BUSY_TIMEOUT_MS = 5000;
 /** Blob ids reserved per round trip; one extra commit per this many stored bodies. */
@@ -342,6 +345,11 @@ export class SqliteMailStore extends AddressOps {
       this.db.close();
       releaseOwner(this.owner);
     }
+  }
+
+  /** Bodies waiting for the full-text index, counted up to INDEX_BACKLOG_COUNT_CAP over the partial index blobs_fts_pending. */
+  indexBacklog(): Promise<number> {
+    return this.run(() => this.q(`SELECT count(*) FROM (SELECT 1 FROM blobs WHERE fts = ${FTS_PENDING} LIMIT ${INDEX_BACKLOG_COUNT_CAP})`).pluck().get() as number);
   }
 
   /**
