@@ -3,7 +3,8 @@
 // nothing fails; `--storage 0` means unlimited as in Dovecot; passwords
 // shorter than auth.minPasswordLength are refused.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFirstPassword } from '../../src/cli/ops-safety.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -70,6 +71,13 @@ test('import that finds nothing fails; --storage 0 is unlimited; minimum passwor
   const imp2 = await quire(['import', 'mbox', mbox, '--user', 'carol', '--data', data]);
   assert.notEqual(imp2.code, 0);
   assert.match(imp2.stderr, /found no messages in /);
+
+  // The first user's password file goes away when the password is changed.
+  await writeFirstPassword(data, 'carol', 'short');
+  assert.ok(existsSync(join(data, 'first-user-password.txt')));
+  const pw = await quire(['user', 'passwd', 'carol', '--data', data, '--password-stdin'], { stdin: 'a-longer-password\n' });
+  assert.equal(pw.code, 0, pw.stderr);
+  assert.ok(!existsSync(join(data, 'first-user-password.txt')), 'removed by quire user passwd');
 
   const q = await quire(['user', 'quota', 'carol', '--storage', '0', '--data', data]);
   assert.equal(q.code, 0, q.stderr);
