@@ -1,7 +1,8 @@
 // Safe failures an admin meets: a missing body file is an internal error
 // with a log id (never "expunged") and doctor names it; an import that finds
 // nothing fails; `--storage 0` means unlimited as in Dovecot; passwords
-// shorter than auth.minPasswordLength are refused.
+// shorter than auth.minPasswordLength are refused; a first start that fails
+// on a port in use creates no user.
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { writeFirstPassword } from '../../src/cli/ops-safety.js';
@@ -11,7 +12,8 @@ import { test } from 'node:test';
 import { startTestServer } from '../helpers/server.js';
 import { RawClient, message } from '../helpers/imap.js';
 import { runProcess } from '../helpers/process.js';
-import { cleanEnv, ROOT } from './helpers.js';
+import { cleanEnv, ROOT, startServe } from './helpers.js';
+import net from 'node:net';
 
 function quire(args: string[], opts: { stdin?: string; env?: Record<string, string> } = {}) {
   return runProcess(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], { cwd: ROOT, env: cleanEnv(opts.env), stdin: opts.stdin });
@@ -83,4 +85,28 @@ test('import that finds nothing fails; --storage 0 is unlimited; minimum passwor
   assert.equal(q.code, 0, q.stderr);
   assert.match(q.stdout, /storage \S+ \S+ of unlimited/);
   assert.match(q.stderr, /--storage 0 means unlimited/);
+});
+
+test('a first start that fails on a port in use creates no user; the next start does and shows its password', { timeout: 90_000 }, async () => {
+  const busy = net.createServer();
+  await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()));
+  const port = (busy.address() as net.AddressInfo).port;
+  const data = mkdtempSync(join(tmpdir(), 'quire-busy-'));
+  try {
+    const failed = await quire(['serve', '--data', data, '--imap-port', String(port), '--imaps-port', '0', '--lmtp-port', 'off', '--admin-port', 'off']);
+    assert.notEqual(failed.code, 0);
+    assert.equal(failed.stderr.split('\n').filter((l) => l.startsWith('quire:')).join('\n'), `quire: cannot listen on 127.0.0.1:${port}: address already in use (another server, or another Quire, is on this port; choose another port or stop it)`);
+    assert.ok(!existsSync(join(data, 'first-user-password.txt')));
+    const users = await quire(['user', 'list', '--data', data]);
+    assert.equal(users.stdout, '', 'no user was created');
+  } finally {
+    busy.close();
+  }
+  const ok = await startServe(data, `${data}.log`, ['--admin-port', 'off']);
+  try {
+    assert.match(ok.banner, /First start: created user "[^"]+" with password:\n {2}\S{20,}\n/);
+  } finally {
+    ok.child.kill('SIGTERM');
+  }
+  assert.equal(await ok.exited, 0);
 });
