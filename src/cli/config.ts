@@ -249,7 +249,7 @@ export function describeDefault(k: ConfigKey): string {
 function withUnit(raw: unknown, units: Record<string, number>, what: string): number | string {
   if (typeof raw === 'number') return Number.isSafeInteger(raw) ? raw : `must be a whole number of ${what}`;
   if (typeof raw !== 'string') return `must be a number or a string, got ${JSON.stringify(raw)}`;
-  const m = /^\s*(\d+)\s*([a-zA-Z]*)\s*$/.exec(raw);
+  const m = /^(\d+)\s*([a-zA-Z]*)$/.exec(raw.trim()); // trimmed first: two \s* around an empty unit would backtrack quadratically
   if (!m) return `must be a whole number of ${what} optionally followed by a unit (${Object.keys(units).filter(Boolean).join(', ')}), got ${JSON.stringify(raw)}`;
   const unit = units[m[2]!.toLowerCase()];
   if (unit === undefined) return `unknown unit ${JSON.stringify(m[2])} (use ${Object.keys(units).filter(Boolean).join(', ')})`;
