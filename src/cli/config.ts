@@ -60,6 +60,9 @@ export const DEFAULT_MAX_BAD_COMMANDS = 20;
 export const DEFAULT_MAX_CONNECTIONS_PER_USER = 50;
 /** Simultaneous connections overall: far below the default file-descriptor limit (1024 soft limit is raised by most service managers). */
 export const DEFAULT_MAX_CONNECTIONS = 1000;
+// harden-app (issue 10 item 11): mailboxes per user; the store refuses more with NO [LIMIT].
+export { DEFAULT_MAX_MAILBOXES_PER_USER } from '../store/limits.js';
+import { DEFAULT_MAX_MAILBOXES_PER_USER } from '../store/limits.js';
 /** Idle time before login: a client that connected but does not talk is dropped after a minute. */
 export const DEFAULT_PRE_AUTH_TIMEOUT_MS = 60 * SECOND;
 /** Idle time after login, IDLE included: RFC 9051 §5.4 requires at least 30 minutes. */
@@ -116,6 +119,8 @@ export interface QuireConfig {
   idleKeepaliveMs: number;
   auth: { failureDelayMs: number; maxFailureDelayMs: number };
   sqlite: { synchronous: 'FULL' | 'NORMAL' };
+  /** Mailbox limits enforced by the store for every writer (IMAP, CLI, import). */
+  mailboxes: { maxPerUser: number };
   lmtp: {
     host: string[];
     /** null = TCP listener disabled. */
@@ -192,6 +197,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { key: 'limits.maxBadCommands', env: 'QUIRE_MAX_BAD_COMMANDS', kind: int(1, 1_000_000), default: DEFAULT_MAX_BAD_COMMANDS, doc: 'Syntax errors tolerated before the connection is closed.' },
   { key: 'limits.maxConnectionsPerUser', env: 'QUIRE_MAX_CONNECTIONS_PER_USER', kind: int(1, 1_000_000), default: DEFAULT_MAX_CONNECTIONS_PER_USER, doc: 'Simultaneous connections per user.' },
   { key: 'limits.maxConnections', env: 'QUIRE_MAX_CONNECTIONS', kind: int(1, 1_000_000), default: DEFAULT_MAX_CONNECTIONS, doc: 'Simultaneous connections overall.' },
+  { key: 'mailboxes.maxPerUser', env: 'QUIRE_MAX_MAILBOXES_PER_USER', kind: int(10, 10_000_000), default: DEFAULT_MAX_MAILBOXES_PER_USER, doc: 'Most mailboxes one user may have; CREATE/RENAME beyond it get NO [LIMIT] (INBOX always exists).' },
   { key: 'timeouts.preAuthMs', env: 'QUIRE_PRE_AUTH_TIMEOUT', kind: duration(1 * SECOND, 1 * HOUR), default: DEFAULT_PRE_AUTH_TIMEOUT_MS, doc: 'Idle time allowed before authentication.' },
   { key: 'timeouts.authenticatedMs', env: 'QUIRE_AUTH_TIMEOUT', kind: duration(1 * SECOND, 7 * 24 * HOUR), default: DEFAULT_AUTHENTICATED_TIMEOUT_MS, doc: 'Idle time allowed after authentication, IDLE included (RFC 9051 §5.4: at least 30 min).' },
   { key: 'idleKeepaliveMs', env: 'QUIRE_IDLE_KEEPALIVE', kind: duration(1 * SECOND, 24 * HOUR), default: DEFAULT_IDLE_KEEPALIVE_MS, doc: 'Interval of the untagged keepalive sent during IDLE; below the authenticated timeout.' },
@@ -457,6 +463,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): QuireConfig {
       maxConnectionsPerUser: g('limits.maxConnectionsPerUser'),
       maxConnections: g('limits.maxConnections'),
     },
+    mailboxes: { maxPerUser: g('mailboxes.maxPerUser') },
     timeouts: { preAuthMs: g('timeouts.preAuthMs'), authenticatedMs: g('timeouts.authenticatedMs') },
     idleKeepaliveMs: g('idleKeepaliveMs'),
     auth: { failureDelayMs: g('auth.failureDelayMs'), maxFailureDelayMs: g('auth.maxFailureDelayMs') },

@@ -53,7 +53,7 @@ async function openStore(config: QuireConfig, create: boolean): Promise<MailStor
   }
   // Loaded lazily so that `quire --help` does not load the native SQLite module.
   const { openSqliteStore } = await import('../store/sqlite/index.js');
-  return openSqliteStore({ dataDir: config.dataDir, synchronous: config.sqlite.synchronous });
+  return openSqliteStore({ dataDir: config.dataDir, synchronous: config.sqlite.synchronous, maxMailboxesPerUser: config.mailboxes.maxPerUser });
 }
 
 async function withStore<T>(flags: Record<string, unknown>, create: boolean, fn: (store: MailStore) => Promise<T>): Promise<T> {

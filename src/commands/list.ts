@@ -16,8 +16,9 @@ import type { Session } from '../session/session.js';
 const MAX_LIST_PATTERNS = 64;
 
 interface ListArgs {
-  ref: string;
-  patterns: string[];
+  /** null: a reference or pattern that names no mailbox (see patternText). */
+  ref: string | null;
+  patterns: (string | null)[];
   selSubscribed: boolean;
   selRemote: boolean;
   recursiveMatch: boolean;
@@ -29,17 +30,23 @@ interface ListArgs {
   extended: boolean;
 }
 
-function patternText(t: Token, session: Session): string {
+/**
+ * The text of a reference or pattern, or null when it cannot name any mailbox:
+ * not valid modified UTF-7 for an IMAP4rev1 session (RFC 3501 §5.1.3), or not
+ * valid UTF-8. Such a LIST/LSUB answers OK with no match, as Dovecot does
+ * (RFC 9051 §6.3.9: the reply lists what matches; nothing does).
+ */
+function patternText(t: Token, session: Session): string | null {
   const bytes = astringBytes(t, 'mailbox pattern');
   const text = bytes.toString('utf8');
+  if (!Buffer.from(text, 'utf8').equals(bytes)) return null;
   if (session.utf8Names) return text;
-  // RFC 3501 §5.1.3: IMAP4rev1 names are 7-bit modified UTF-7.
-  if (/[^\x00-\x7f]/.test(text)) throw bad('Pattern is not valid modified UTF-7');
+  if (bytes.some((b) => b > 0x7f)) return null;
   if (!text.includes('&')) return text;
   try {
     return decodeMutf7(text);
   } catch {
-    throw bad('Pattern is not valid modified UTF-7');
+    return null;
   }
 }
 
@@ -131,6 +138,7 @@ export const lsub = defineCommand({
     return { ref, pattern };
   },
   async run(ctx, { ref, pattern }) {
+    if (ref === null || pattern === null) return; // RFC 3501 §6.3.9: no name matches
     const userId = ctx.session.user!.id;
     const subs = await ctx.store.listSubscriptions(userId);
     const all = new Map((await ctx.store.listMailboxes(userId)).map((m) => [m.name, m]));
@@ -185,11 +193,13 @@ async function runList(ctx: CommandContext, a: ListArgs, _verb: 'LIST'): Promise
     ctx.out.untagged(`LIST (\\Noselect) "${SEPARATOR}" ""`);
     return;
   }
+  if (a.ref === null) return; // a reference that names no mailbox: nothing matches
+  const ref = a.ref;
   const mailboxes = await ctx.store.listMailboxes(userId);
   const all = new Map(mailboxes.map((m) => [m.name, m]));
   const parents = parentsOf(all.keys());
   const subs = new Set(a.selSubscribed || a.retSubscribed ? await ctx.store.listSubscriptions(userId) : []);
-  const res = a.patterns.filter((p) => p !== '').map((p) => patternMatcher(a.ref + p));
+  const res = a.patterns.filter((p): p is string => p !== '' && p !== null).map((p) => patternMatcher(ref + p));
   const matches = (n: string) => res.some((re) => re.test(n));
   const filtered = a.selSubscribed || a.selSpecialUse;
   /** RFC 5258 §3.1: selection options combine; a name must satisfy all of them. */

@@ -16,6 +16,7 @@ export async function openSqliteStore(opts: {
   dataDir: string;
   synchronous?: 'FULL' | 'NORMAL';
   feed?: ChangeFeed;
+  maxMailboxesPerUser?: number;
 }): Promise<MailStore> {
   return SqliteMailStore.open(opts);
 }
