@@ -3,6 +3,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import net from 'node:net';
+import { RawClient } from '../helpers/imap.js';
 import { accounts, ok, listLines } from '../helpers/accounts.js';
 
 const LIMIT = 12; // a fresh user has 6 mailboxes (INBOX and the special-use ones)
@@ -41,4 +43,30 @@ test('mailboxes per user: CREATE beyond the limit is NO [LIMIT], also for superi
   ok(await c.command('DELETE renamed'));
   ok(await c.command('CREATE again'));
   await c.close();
+});
+
+test('before login: an ID of the size RFC 2971 allows is answered (30 pairs, 30-octet fields, 1024-octet values)', async () => {
+  const c = await RawClient.connect(srv.port);
+  const pairs = Array.from({ length: 30 }, (_, i) => `"${`field${i}`.padEnd(30, '-')}" "${'v'.repeat(1024)}"`).join(' ');
+  const r = await c.command(`ID (${pairs})`);
+  assert.match(r.tagged, /^t\d+ OK /, r.raw.slice(0, 200));
+  assert.match(r.untagged[0] ?? '', /^\* ID \("name" /);
+  // 31 pairs is more than RFC 2971 §3.3 allows.
+  const more = `${pairs} "extra" "x"`;
+  assert.match((await c.command(`ID (${more})`)).tagged, /^t\d+ BAD /);
+  ok(await c.command('NOOP'));
+  await c.close();
+});
+
+test('an over-long tag is answered with an untagged BAD that does not echo it', async () => {
+  const sock = net.connect(srv.port, '127.0.0.1');
+  let got = '';
+  sock.on('data', (d) => { got += d.toString('latin1'); });
+  await new Promise((r) => sock.once('connect', r));
+  sock.write(`${'T'.repeat(5_000)} NOOP\r\nok1 NOOP\r\n`);
+  for (let i = 0; i < 200 && !got.includes('ok1 OK'); i++) await new Promise((r) => setTimeout(r, 10));
+  sock.destroy();
+  assert.match(got, /\r\n\* BAD \[PARSE\] /);
+  assert.ok(!got.includes('T'.repeat(65)), 'the tag is not reflected');
+  assert.match(got, /ok1 OK/);
 });
