@@ -16,7 +16,7 @@ export {
   LEGACY_HEADER_CHARSET,
 } from './header.js';
 export { parseStructured, parseLanguageList, getParam } from './params.js';
-export { buildEnvelope, envelopeOf, formatEnvelope, parseAddressList, EMPTY_ENVELOPE, MISSING_DOMAIN, MISSING_MAILBOX } from './envelope.js';
+export { addressSearchText, buildEnvelope, envelopeOf, formatEnvelope, parseAddressList, EMPTY_ENVELOPE, MISSING_DOMAIN, MISSING_MAILBOX } from './envelope.js';
 export { formatBodyStructure, formatParams } from './bodystructure.js';
 export { imapString, imapNString, MAX_QUOTED_LENGTH } from './imapstring.js';
 export {
