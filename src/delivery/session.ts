@@ -13,6 +13,7 @@ import { LmtpDecoder, parsePathArg, splitCommand, type DecoderEvent } from './co
 import type { LmtpOptions } from './options.js';
 import { deliverTo, failureReply, isOverQuota, overQuotaReply, resolveRecipient, type DeliveryTarget, type Verdict } from './recipients.js';
 import type { MailStore } from '../store/types.js';
+import { encodeBinaryParts } from '../mime/index.js';
 
 /** Bytes of pipelined commands buffered before we stop reading from the socket until they are handled. */
 const MAX_PENDING_INPUT = 256 * 1024;
@@ -248,7 +249,9 @@ export class LmtpSession {
         return;
       }
       const trace = this.traceHeaders();
-      const data = Buffer.concat([trace, ...chunks], trace.length + size);
+      const joined = Buffer.concat([trace, ...chunks], trace.length + size);
+      // NULs or binary parts (no BINARYMIME here, but a hostile client may send them) are stored base64, as for APPEND.
+      const data = encodeBinaryParts(joined) ?? joined;
       chunks.length = 0;
       // One delivery per distinct target (the same mailbox named twice gets the message once), started together.
       const byTarget = new Map<string, Promise<Verdict>>();

@@ -2,6 +2,7 @@
 // nothing else from src/. See each file for the RFC sections it follows.
 
 export type { Address, Disposition, Envelope, MimeLimits, MimeParam, MimePart } from './types.js';
+export { encodeBinaryParts } from './binary.js';
 export { parseMessage, countLines, walkParts, DEFAULT_LIMITS, MAX_MIME_DEPTH, MAX_MIME_PARTS, MAX_HEADER_BYTES } from './parse.js';
 export {
   Header,
