@@ -1,9 +1,10 @@
 // Binary content at APPEND (issue 10 item 7). RFC 9051 §4.3: an ordinary
-// literal may carry any octet except NUL, so a part stored with raw NULs (or
-// labelled Content-Transfer-Encoding: binary) could not be served by BODY[],
-// BODY[TEXT] or BODY[n]. RFC 3516 §4.3 lets a server that cannot keep binary
-// content convert it to a 7-bit encoding at APPEND; as Dovecot does, such
-// leaf parts are rewritten to base64 before the message is stored. BINARY[n]
+// literal may carry any octet except NUL, so a part stored with raw NULs could
+// not be served by BODY[], BODY[TEXT] or BODY[n]. RFC 3516 §4.3 lets a server
+// that cannot keep binary content convert it at APPEND; as Dovecot does, such
+// leaf parts are rewritten to base64 before the message is stored. (Dovecot
+// also converts binary-labelled parts without NULs; we keep those byte for
+// byte, since any other octet is allowed in a literal.) BINARY[n]
 // decodes them back to the exact bytes that were appended, and sizes, the
 // part tree, RFC822.SIZE and the text index all derive from the stored form.
 // Pure: imports only src/mime.
@@ -14,22 +15,21 @@ import type { MimePart } from './types.js';
 /** Base64 line length (RFC 2045 §6.8: at most 76 characters). */
 const B64_LINE = 76;
 
-/** Whether a leaf part must be re-encoded: declared binary, or NULs in its body. */
+/** Whether a leaf part must be re-encoded: NULs in its body. */
 function needsEncoding(raw: Buffer, p: MimePart): boolean {
   if (p.children || p.message || p.opaque) return false; // containers keep their encoding (RFC 2046 §5.2.1)
-  if (p.encoding === 'binary') return true;
   const nul = raw.indexOf(0, p.bodyStart);
   return nul >= 0 && nul < p.bodyEnd;
 }
 
 /**
- * The message with every binary or NUL-carrying leaf part re-encoded as
- * base64 (its Content-Transfer-Encoding fields replaced by one saying so), or
- * null when nothing needs it — the common case, decided by one byte scan
- * plus a parse only when the bytes contain a NUL or the word "binary".
+ * The message with every NUL-carrying leaf part re-encoded as base64 (its
+ * Content-Transfer-Encoding fields replaced by one saying so), or null when
+ * nothing needs it — the common case, decided by one byte scan (a parse only
+ * when the bytes contain a NUL).
  */
 export function encodeBinaryParts(raw: Buffer): Buffer | null {
-  if (raw.indexOf(0) < 0 && raw.indexOf('binary', 0, 'latin1') < 0 && raw.indexOf('BINARY', 0, 'latin1') < 0 && raw.indexOf('Binary', 0, 'latin1') < 0) return null;
+  if (raw.indexOf(0) < 0) return null;
   const root = parseMessage(raw);
   const parts = [...walkParts(root)].filter((p) => needsEncoding(raw, p)).sort((a, b) => a.headerStart - b.headerStart);
   if (parts.length === 0) return null;

@@ -63,13 +63,14 @@ test('APPEND literal8 with binary parts: BODY[], BODY[TEXT], BODY[n] have no NUL
   c.close();
 });
 
-test('encodeBinaryParts: nothing to do for ordinary mail; LF-only headers keep LF', () => {
+test('encodeBinaryParts: nothing to do without NUL (binary parts without NUL are kept byte for byte); LF-only headers keep LF', () => {
   assert.equal(encodeBinaryParts(bin('Subject: x\r\nContent-Transfer-Encoding: 8bit\r\n\r\ncaf\xe9 binary word\r\n')), null);
+  assert.equal(encodeBinaryParts(bin('Subject: x\r\nContent-Transfer-Encoding: binary\r\n\r\n\xff\r\x01 bare CR\r\n')), null);
   const lf = encodeBinaryParts(Buffer.concat([bin('Subject: x\nContent-Transfer-Encoding: binary\n\n'), Buffer.from([1, 0, 2])]))!;
   assert.equal(lf.toString('latin1'), 'Subject: x\nContent-Transfer-Encoding: base64\n\nAQAC\r\n');
   const noHeader = encodeBinaryParts(Buffer.concat([bin('Subject: y\r\n\r\n'), Buffer.from([0x61, 0, 0x62])]))!;
   assert.equal(noHeader.toString('latin1'), `Subject: y\r\nContent-Transfer-Encoding: base64\r\n\r\n${Buffer.from([0x61, 0, 0x62]).toString('base64')}\r\n`);
-  const long = encodeBinaryParts(Buffer.concat([bin('Content-Transfer-Encoding: binary\r\n\r\n'), Buffer.alloc(300, 7)]))!;
+  const long = encodeBinaryParts(Buffer.concat([bin('Content-Transfer-Encoding: binary\r\n\r\n'), Buffer.alloc(300, 0)]))!;
   const lines = long.toString('latin1').split('\r\n\r\n')[1]!.split('\r\n');
   assert.ok(lines.every((l) => l.length <= 76), 'base64 lines of at most 76 characters (RFC 2045 §6.8)');
 });
