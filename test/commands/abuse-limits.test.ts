@@ -36,6 +36,11 @@ test('mailboxes per user: CREATE beyond the limit is NO [LIMIT], also for superi
   const r = await c.command('CREATE onetoomany');
   assert.match(r.tagged, /^t\d+ NO \[LIMIT\] /, r.tagged);
   assert.match((await c.command('CREATE new/level')).tagged, /^t\d+ NO \[LIMIT\] /);
+  ok(await c.command('DELETE box1'));
+  // One slot left: "deep" fits, "deep/er" does not; the refused CREATE leaves no superior behind.
+  assert.match((await c.command('CREATE deep/er')).tagged, /^t\d+ NO \[LIMIT\] /);
+  assert.deepEqual(await listLines(c, '"" "deep*"'), []);
+  ok(await c.command('CREATE box1'));
   // RENAME into a new hierarchy would create the superior "fresh": refused.
   assert.match((await c.command('RENAME box0 fresh/box0')).tagged, /^t\d+ NO \[LIMIT\] /);
   ok(await c.command('RENAME box0 renamed')); // a plain rename does not add a mailbox
