@@ -69,6 +69,9 @@ export const DEFAULT_MAX_BAD_COMMANDS = 20;
 export const DEFAULT_MAX_CONNECTIONS_PER_USER = 50;
 /** Simultaneous connections overall: far below the default file-descriptor limit (1024 soft limit is raised by most service managers). */
 export const DEFAULT_MAX_CONNECTIONS = 1000;
+// harden-app (issue 10 item 11): mailboxes per user; the store refuses more with NO [LIMIT].
+export { DEFAULT_MAX_MAILBOXES_PER_USER } from '../store/limits.js';
+import { DEFAULT_MAX_MAILBOXES_PER_USER } from '../store/limits.js';
 /** Idle time before login: a client that connected but does not talk is dropped after a minute. */
 export const DEFAULT_PRE_AUTH_TIMEOUT_MS = 60 * SECOND;
 /** Idle time after login, IDLE included: RFC 9051 §5.4 requires at least 30 minutes. */
@@ -128,6 +131,8 @@ export interface QuireConfig {
   idleKeepaliveMs: number;
   auth: { failureDelayMs: number; maxFailureDelayMs: number; minPasswordLength: number };
   sqlite: { synchronous: 'FULL' | 'NORMAL' };
+  /** Mailbox limits enforced by the store for every writer (IMAP, CLI, import). */
+  mailboxes: { maxPerUser: number };
   lmtp: {
     host: string[];
     /** null = TCP listener disabled. */
@@ -207,6 +212,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { key: 'limits.maxBadCommands', env: 'QUIRE_MAX_BAD_COMMANDS', kind: int(1, 1_000_000), default: DEFAULT_MAX_BAD_COMMANDS, doc: 'Syntax errors tolerated before the connection is closed.' },
   { key: 'limits.maxConnectionsPerUser', env: 'QUIRE_MAX_CONNECTIONS_PER_USER', kind: int(1, 1_000_000), default: DEFAULT_MAX_CONNECTIONS_PER_USER, doc: 'Simultaneous connections per user.' },
   { key: 'limits.maxConnections', env: 'QUIRE_MAX_CONNECTIONS', kind: int(1, 1_000_000), default: DEFAULT_MAX_CONNECTIONS, doc: 'Simultaneous connections overall.' },
+  { key: 'mailboxes.maxPerUser', env: 'QUIRE_MAX_MAILBOXES_PER_USER', kind: int(10, 10_000_000), default: DEFAULT_MAX_MAILBOXES_PER_USER, doc: 'Most mailboxes one user may have; CREATE/RENAME beyond it get NO [LIMIT] (INBOX always exists).' },
   { key: 'timeouts.preAuthMs', env: 'QUIRE_PRE_AUTH_TIMEOUT', kind: duration(1 * SECOND, 1 * HOUR), default: DEFAULT_PRE_AUTH_TIMEOUT_MS, doc: 'Idle time allowed before authentication.' },
   { key: 'timeouts.authenticatedMs', env: 'QUIRE_AUTH_TIMEOUT', kind: duration(1 * SECOND, 7 * 24 * HOUR), default: DEFAULT_AUTHENTICATED_TIMEOUT_MS, doc: 'Idle time allowed after authentication, IDLE included (RFC 9051 §5.4: at least 30 min).' },
   { key: 'idleKeepaliveMs', env: 'QUIRE_IDLE_KEEPALIVE', kind: duration(1 * SECOND, 24 * HOUR), default: DEFAULT_IDLE_KEEPALIVE_MS, doc: 'Interval of the untagged keepalive sent during IDLE; below the authenticated timeout.' },
@@ -265,7 +271,7 @@ export function describeDefault(k: ConfigKey): string {
 function withUnit(raw: unknown, units: Record<string, number>, what: string): number | string {
   if (typeof raw === 'number') return Number.isSafeInteger(raw) ? raw : `must be a whole number of ${what}`;
   if (typeof raw !== 'string') return `must be a number or a string, got ${JSON.stringify(raw)}`;
-  const m = /^\s*(\d+)\s*([a-zA-Z]*)\s*$/.exec(raw);
+  const m = /^(\d+)\s*([a-zA-Z]*)$/.exec(raw.trim()); // trimmed first: two \s* around an empty unit would backtrack quadratically
   if (!m) return `must be a whole number of ${what} optionally followed by a unit (${Object.keys(units).filter(Boolean).join(', ')}), got ${JSON.stringify(raw)}`;
   const unit = units[m[2]!.toLowerCase()];
   if (unit === undefined) return `unknown unit ${JSON.stringify(m[2])} (use ${Object.keys(units).filter(Boolean).join(', ')})`;
@@ -475,6 +481,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): QuireConfig {
       maxConnectionsPerUser: g('limits.maxConnectionsPerUser'),
       maxConnections: g('limits.maxConnections'),
     },
+    mailboxes: { maxPerUser: g('mailboxes.maxPerUser') },
     timeouts: { preAuthMs: g('timeouts.preAuthMs'), authenticatedMs: g('timeouts.authenticatedMs') },
     idleKeepaliveMs: g('idleKeepaliveMs'),
     auth: { failureDelayMs: g('auth.failureDelayMs'), maxFailureDelayMs: g('auth.maxFailureDelayMs'), minPasswordLength: g('auth.minPasswordLength') },

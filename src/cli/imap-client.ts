@@ -52,9 +52,9 @@ export class ResponseReader {
       const line = this.buf.subarray(0, nl > 0 && this.buf[nl - 1] === 0x0d ? nl - 1 : nl).toString('latin1');
       this.buf = this.buf.subarray(nl + 1);
       this.cur.lines.push(line);
-      const m = /~?\{(\d+)\+?\}$/.exec(line);
-      if (m) {
-        const n = Number(m[1]);
+      const at = literalMarkerAt(line);
+      if (at >= 0) {
+        const n = Number(line.slice(line.indexOf('{', at) + 1, line.endsWith('+}') ? -2 : -1));
         if (n > CLIENT_MAX_LITERAL) throw new ImapClientError(`literal of ${n} bytes is too large`);
         this.need = n;
         continue;
@@ -82,6 +82,7 @@ export function tokenize(r: RawResponse): Token[] {
   const stack: Token[][] = [root];
   for (let li = 0; li < r.lines.length; li++) {
     const s = r.lines[li]!;
+    const marker = literalMarkerAt(s);
     let i = 0;
     const top = () => stack[stack.length - 1]!;
     while (i < s.length) {
@@ -106,7 +107,7 @@ export function tokenize(r: RawResponse): Token[] {
         }
         top().push({ t: 'str', v: Buffer.from(v, 'latin1') });
         i = j + 1;
-      } else if ((c === '{' || (c === '~' && s[i + 1] === '{')) && /~?\{\d+\+?\}$/.test(s.slice(i))) {
+      } else if ((c === '{' || (c === '~' && s[i + 1] === '{')) && (i === marker || (i === marker + 1 && s[marker] === '~'))) {
         top().push({ t: 'str', v: r.literals[li] ?? Buffer.alloc(0) });
         i = s.length;
       } else {
@@ -269,8 +270,8 @@ export class ImapClient {
   }
 
   private readCapabilityCode(line: string): void {
-    const m = /\[CAPABILITY ([^\]]*)\]/i.exec(line);
-    if (m) this.capabilities = new Set(m[1]!.toUpperCase().split(' ').filter(Boolean));
+    const caps = capabilityCode(line);
+    if (caps) this.capabilities = caps;
   }
 
   async capability(): Promise<Set<string>> {
@@ -338,8 +339,8 @@ export class ImapClient {
     const p = arg(password);
     const r = await this.command('LOGIN ', u, ' ', p);
     if (r.status !== 'OK') throw new ImapClientError(`login failed: ${r.text}`);
-    const cap = /\[CAPABILITY ([^\]]*)\]/i.exec(r.text);
-    if (cap) this.capabilities = new Set(cap[1]!.toUpperCase().split(' ').filter(Boolean));
+    const cap = capabilityCode(r.text);
+    if (cap) this.capabilities = cap;
     else await this.capability();
   }
 
@@ -467,4 +468,28 @@ export function parseFetches(untagged: RawResponse[]): FetchedMessage[] {
     if (m.uid > 0) out.push(m);
   }
   return out;
+}
+
+/**
+ * Where a line's trailing literal marker ("{n}", "{n+}", "~{n}") starts, or -1.
+ * Scans back from the end once: a RegExp tested at every "{" of a hostile
+ * server's line would be quadratic.
+ */
+export function literalMarkerAt(s: string): number {
+  if (!s.endsWith('}')) return -1;
+  let j = s.length - 2;
+  if (s[j] === '+') j--;
+  const digitsEnd = j;
+  while (j >= 0 && s.charCodeAt(j) >= 0x30 && s.charCodeAt(j) <= 0x39) j--;
+  if (j === digitsEnd || s[j] !== '{') return -1;
+  return j > 0 && s[j - 1] === '~' ? j - 1 : j;
+}
+
+/** The capabilities of a "[CAPABILITY ...]" response code in `text`, or null (indexOf, no backtracking RegExp). */
+function capabilityCode(text: string): Set<string> | null {
+  const at = text.toUpperCase().indexOf('[CAPABILITY ');
+  if (at < 0) return null;
+  const end = text.indexOf(']', at);
+  if (end < 0) return null;
+  return new Set(text.slice(at + 12, end).toUpperCase().split(' ').filter(Boolean));
 }

@@ -113,11 +113,21 @@ async function saveState(file: string | null, state: StateFile): Promise<void> {
   await fs.rename(tmp, file);
 }
 
-/** Target name: the source hierarchy with "/" as separator; INBOX normalised (RFC 9051 §5.1). */
+/**
+ * Target name: the source hierarchy with "/" as separator; INBOX normalised
+ * (RFC 9051 §5.1). A remote server may name anything: levels that Quire
+ * refuses (empty, ".", "..", control characters; issue 10 item 4) are escaped
+ * with "_" so the import goes on and no name can become a path.
+ */
 export function targetName(e: ListEntry): string {
   const parts = e.delimiter ? e.name.split(e.delimiter) : [e.name];
   if (parts[0]!.toUpperCase() === 'INBOX') parts[0] = 'INBOX';
-  return parts.map((p) => (e.delimiter === '/' ? p : p.replace(/\//g, '_'))).join('/');
+  return parts
+    .map((p) => (e.delimiter === '/' ? p : p.split('/').join('_')))
+    // eslint-disable-next-line no-control-regex
+    .map((p) => p.replace(/[\x00-\x1f\x7f-\x9f]/g, '_'))
+    .map((p) => (p === '' || p === '.' || p === '..' ? `_${p}` : p))
+    .join('/');
 }
 
 async function ensureMailbox(store: MailStore, userId: number, name: string, specialUse: SpecialUse | null): Promise<MailboxInfo> {

@@ -15,6 +15,10 @@ export function normaliseMailboxName(name: string): string {
   const parts = name.split('/');
   if (parts[0]!.toUpperCase() === 'INBOX') parts[0] = 'INBOX';
   if (parts.some((p) => p === '')) throw new StoreError('CANNOT', `invalid mailbox name ${JSON.stringify(name)} (empty level)`);
+  // As IMAP CREATE/RENAME (issue 10 item 4): no "." / ".." level, no control character.
+  if (parts.some((p) => p === '.' || p === '..')) throw new StoreError('CANNOT', `invalid mailbox name ${JSON.stringify(name)} ("." or ".." level)`);
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f-\x9f]/.test(name)) throw new StoreError('CANNOT', `invalid mailbox name ${JSON.stringify(name)} (control character)`);
   return parts.join('/');
 }
 

@@ -11,6 +11,7 @@
 
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { safeLevels, within } from './fs-names.js';
 import { decodeMutf7, encodeMutf7 } from '../wire/index.js';
 
 export interface SourceMessage {
@@ -56,9 +57,14 @@ export function folderName(dir: string): string {
     .join('/');
 }
 
-/** Maildir++ directory name of a mailbox ("A/B" → ".A.B"). A "." inside a name becomes a level, as in Dovecot. */
+/**
+ * Maildir++ directory name of a mailbox ("A/B" → ".A.B"). A "." inside a name
+ * becomes a level, as in Dovecot. Levels that are empty, "." or ".." are
+ * refused (UnsafeNameError): ".." + "." would name the parent directory.
+ * Modified UTF-7 never yields "/", so the result is one path component.
+ */
 export function folderDir(name: string): string {
-  return '.' + name.split('/').map((p) => encodeMutf7(p)).join('.');
+  return '.' + safeLevels(name).map((p) => encodeMutf7(p)).join('.');
 }
 
 async function readKeywords(dir: string): Promise<Map<number, string>> {
@@ -179,7 +185,7 @@ export class MaildirFolderWriter {
     private readonly uidValidity: number,
     private readonly uidNext: number,
   ) {
-    this.dir = name === 'INBOX' ? root : path.join(root, folderDir(name));
+    this.dir = name === 'INBOX' ? root : within(root, folderDir(name));
   }
 
   async open(): Promise<void> {

@@ -13,6 +13,7 @@
 import type { Command } from 'commander';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { safeLevels, UnsafeNameError, within } from './fs-names.js';
 import { StoreError, type ImportInput, type MailStore, type MailboxInfo } from '../store/types.js';
 import { MaildirFolderWriter, readMaildir, type SourceFolder, type SourceMessage } from './maildir.js';
 import { formatMboxMessage, readMbox, type MboxVariant } from './mbox.js';
@@ -164,6 +165,8 @@ export interface ExportSummary {
   folders: number;
   messages: number;
   droppedKeywords: string[];
+  /** Mailboxes not written because their names cannot be file names (UnsafeNameError texts). */
+  skipped: string[];
 }
 
 async function* eachMessage(store: MailStore, mb: MailboxInfo, crlf: boolean) {
@@ -176,9 +179,16 @@ async function* eachMessage(store: MailStore, mb: MailboxInfo, crlf: boolean) {
 }
 
 export async function exportMaildir(store: MailStore, userId: number, dir: string, opts: { crlf?: boolean; progress?: Progress } = {}): Promise<ExportSummary> {
-  const summary: ExportSummary = { folders: 0, messages: 0, droppedKeywords: [] };
+  const summary: ExportSummary = { folders: 0, messages: 0, droppedKeywords: [], skipped: [] };
   for (const mb of await store.listMailboxes(userId)) {
-    const w = new MaildirFolderWriter(dir, mb.name, mb.uidValidity, mb.uidNext);
+    let w: MaildirFolderWriter;
+    try {
+      w = new MaildirFolderWriter(dir, mb.name, mb.uidValidity, mb.uidNext);
+    } catch (e) {
+      if (!(e instanceof UnsafeNameError)) throw e;
+      summary.skipped.push(e.message);
+      continue;
+    }
     await w.open();
     const total = (await store.mailboxStatus(mb.id)).messages;
     let n = 0;
@@ -195,9 +205,20 @@ export async function exportMaildir(store: MailStore, userId: number, dir: strin
 }
 
 export async function exportMbox(store: MailStore, userId: number, dir: string, opts: { crlf?: boolean; progress?: Progress } = {}): Promise<ExportSummary> {
-  const summary: ExportSummary = { folders: 0, messages: 0, droppedKeywords: [] };
+  const summary: ExportSummary = { folders: 0, messages: 0, droppedKeywords: [], skipped: [] };
   for (const mb of await store.listMailboxes(userId)) {
-    const file = path.join(dir, `${mb.name}.mbox`);
+    // Levels become directories, the last one <level>.mbox, each checked (a name
+    // like "../../escaped" was once written two levels up).
+    let file: string;
+    try {
+      const levels = safeLevels(mb.name);
+      levels[levels.length - 1] += '.mbox';
+      file = within(dir, ...levels);
+    } catch (e) {
+      if (!(e instanceof UnsafeNameError)) throw e;
+      summary.skipped.push(e.message);
+      continue;
+    }
     await fs.mkdir(path.dirname(file), { recursive: true });
     const fh = await fs.open(file, 'w');
     const total = (await store.mailboxStatus(mb.id)).messages;
@@ -270,6 +291,7 @@ export function registerTransfer(program: Command, h: AdminHelpers): void {
         });
         process.stdout.write(`exported ${s.messages} message(s) from ${s.folders} mailbox(es)\n`);
         for (const k of s.droppedKeywords) process.stderr.write(`warning: keyword not representable in Maildir (26 per folder): ${k}\n`);
+        for (const k of s.skipped) process.stderr.write(`warning: skipped ${k}\n`);
       });
   }
 }

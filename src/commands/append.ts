@@ -5,6 +5,7 @@ import { defineCommand, bad, no } from './types.js';
 import { ArgReader, flagArgs, isAtom } from './args.js';
 import { parseDateTime, formatSequenceSet } from '../wire/index.js';
 import type { AppendInput } from '../store/types.js';
+import { encodeBinaryParts } from '../mime/index.js';
 
 /** Most messages in one MULTIAPPEND command. */
 export const MAX_MULTIAPPEND = 1000;
@@ -46,7 +47,10 @@ export default defineCommand({
     const info = await ctx.store.getMailbox(ctx.session.user!.id, mailbox);
     // RFC 9051 §6.3.12: a missing destination answers NO [TRYCREATE].
     if (!info) throw no('Mailbox does not exist', 'TRYCREATE');
-    const res = await ctx.store.appendMessages(info.id, items);
+    // RFC 3516 §4.3 / RFC 9051 §4.3: binary or NUL-carrying parts are stored base64-encoded
+    // (as Dovecot does), so BODY[] never carries NULs in an ordinary literal; BINARY[n] decodes them exactly.
+    const stored = items.map((it) => ({ ...it, data: encodeBinaryParts(it.data) ?? it.data }));
+    const res = await ctx.store.appendMessages(info.id, stored);
     return { code: `APPENDUID ${res.uidValidity} ${formatSequenceSet(res.uids)}`, text: 'APPEND completed' };
   },
 });

@@ -4,7 +4,7 @@
 import type { Token, AtomToken, ListToken } from '../wire/types.js';
 import { decodeMutf7, parseSequenceSet, type SequenceSet } from '../wire/index.js';
 import type { Session } from '../session/session.js';
-import { bad } from './types.js';
+import { bad, no } from './types.js';
 
 /** Longest mailbox name (UTF-8 bytes); long enough for deep real-world folder trees. */
 export const MAX_MAILBOX_NAME_BYTES = 1024;
@@ -113,11 +113,13 @@ export function sequenceSetArg(s: string): SequenceSet {
 export function mailboxName(t: Token, session: Session): string {
   const bytes = astringBytes(t, 'mailbox name');
   let name: string;
-  // RFC 3501 §5.1.3: an IMAP4rev1 client names mailboxes in 7-bit modified UTF-7
-  // (Dovecot answers NO "Mailbox name is not valid mUTF-7"; it is an argument error, so BAD).
-  if (!session.utf8Names && bytes.some((b) => b > 0x7f)) throw bad('Mailbox name is not valid modified UTF-7');
+  // RFC 3501 §5.1.3: an IMAP4rev1 client names mailboxes in 7-bit modified UTF-7.
+  // A well-formed astring naming no possible mailbox is a NO, not a BAD (RFC 9051
+  // §6.3.1/§6.3.4: the name cannot be selected or created; Dovecot answers
+  // NO "Mailbox name is not valid mUTF-7" to SELECT, CREATE, RENAME, DELETE, STATUS, APPEND).
+  if (!session.utf8Names && bytes.some((b) => b > 0x7f)) throw no('Mailbox name is not valid modified UTF-7');
   const text = bytes.toString('utf8');
-  if (!Buffer.from(text, 'utf8').equals(bytes)) throw bad('Mailbox name is not valid UTF-8');
+  if (!Buffer.from(text, 'utf8').equals(bytes)) throw no('Mailbox name is not valid UTF-8');
   if (session.utf8Names) {
     name = text;
   } else if (!text.includes('&')) {
@@ -126,7 +128,7 @@ export function mailboxName(t: Token, session: Session): string {
     try {
       name = decodeMutf7(text);
     } catch {
-      throw bad('Mailbox name is not valid modified UTF-7');
+      throw no('Mailbox name is not valid modified UTF-7');
     }
   }
   return normaliseInbox(name);
@@ -151,6 +153,9 @@ export function invalidNewMailboxName(name: string): string | null {
   const parts = name.split(SEPARATOR);
   if (parts.length > MAX_MAILBOX_DEPTH) return 'Mailbox hierarchy too deep';
   if (parts.some((p) => p.length === 0)) return 'Mailbox name has an empty hierarchy level';
+  // "." and ".." levels mean something to every file system a name may be
+  // exported to (maildir folders, mbox files); Dovecot refuses them too.
+  if (parts.some((p) => p === '.' || p === '..')) return 'Mailbox name has a "." or ".." hierarchy level';
   return null;
 }
 

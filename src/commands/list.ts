@@ -1,7 +1,8 @@
 // LIST — RFC 9051 §6.3.9 with LIST-EXTENDED (RFC 5258), LIST-STATUS
 // (RFC 5819), SPECIAL-USE (RFC 6154) and CHILDREN (RFC 3348) attributes;
 // LSUB — RFC 3501 §6.3.9 (rev1 only, RFC 9051 Appendix E).
-import { defineCommand, bad } from './types.js';
+import { defineCommand, bad, no } from './types.js';
+import { compileListPattern, MAX_LIST_PATTERN_LENGTH, PatternTooLongError, type NameMatcher } from './list-match.js';
 import type { CommandContext } from './types.js';
 import type { Token } from '../wire/types.js';
 import { ArgReader, astringBytes, isAtom, normaliseInbox, SEPARATOR } from './args.js';
@@ -15,8 +16,9 @@ import type { Session } from '../session/session.js';
 const MAX_LIST_PATTERNS = 64;
 
 interface ListArgs {
-  ref: string;
-  patterns: string[];
+  /** null: a reference or pattern that names no mailbox (see patternText). */
+  ref: string | null;
+  patterns: (string | null)[];
   selSubscribed: boolean;
   selRemote: boolean;
   recursiveMatch: boolean;
@@ -28,59 +30,40 @@ interface ListArgs {
   extended: boolean;
 }
 
-function patternText(t: Token, session: Session): string {
+/**
+ * The text of a reference or pattern, or null when it cannot name any mailbox:
+ * not valid modified UTF-7 for an IMAP4rev1 session (RFC 3501 §5.1.3), or not
+ * valid UTF-8. Such a LIST/LSUB answers OK with no match, as Dovecot does
+ * (RFC 9051 §6.3.9: the reply lists what matches; nothing does).
+ */
+function patternText(t: Token, session: Session): string | null {
   const bytes = astringBytes(t, 'mailbox pattern');
   const text = bytes.toString('utf8');
+  if (!Buffer.from(text, 'utf8').equals(bytes)) return null;
   if (session.utf8Names) return text;
-  // RFC 3501 §5.1.3: IMAP4rev1 names are 7-bit modified UTF-7.
-  if (/[^\x00-\x7f]/.test(text)) throw bad('Pattern is not valid modified UTF-7');
+  if (bytes.some((b) => b > 0x7f)) return null;
   if (!text.includes('&')) return text;
   try {
     return decodeMutf7(text);
   } catch {
-    throw bad('Pattern is not valid modified UTF-7');
+    return null;
   }
-}
-
-/** A compiled LIST pattern. */
-export interface NameMatcher {
-  test(name: string): boolean;
-}
-
-function patternRegExp(p: string, flags: string): RegExp {
-  let re = '^';
-  for (const ch of p) {
-    if (ch === '*') re += '.*';
-    else if (ch === '%') re += '[^/]*';
-    else re += ch.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-  }
-  return new RegExp(re + '$', flags);
 }
 
 /**
  * Turn a LIST pattern into a matcher: "*" matches anything, "%" anything but
  * the separator. The INBOX level matches case-insensitively (RFC 9051 §5.1:
  * INBOX is a case-insensitive name), so "inb%" and "*box" find INBOX, as in
- * Dovecot; every other level is case-sensitive.
+ * Dovecot; every other level is case-sensitive. Linear-time, no RegExp
+ * (list-match.ts); a pattern over MAX_LIST_PATTERN_LENGTH is NO [LIMIT].
  */
 export function patternMatcher(pattern: string): NameMatcher {
-  const p = normaliseInbox(pattern);
-  const exact = patternRegExp(p, 's');
-  const loose = patternRegExp(p, 'si');
-  return {
-    test(name: string): boolean {
-      if (exact.test(name)) return true;
-      if ((name !== 'INBOX' && !name.startsWith('INBOX' + SEPARATOR)) || !loose.test(name)) return false;
-      // Try the other spellings of the INBOX level (at most 31; only for INBOX and its children).
-      const rest = name.slice(5);
-      for (let bits = 1; bits < 32; bits++) {
-        let v = '';
-        for (let i = 0; i < 5; i++) v += bits & (1 << i) ? 'inbox'[i] : 'INBOX'[i];
-        if (exact.test(v + rest)) return true;
-      }
-      return false;
-    },
-  };
+  try {
+    return compileListPattern(normaliseInbox(pattern), SEPARATOR);
+  } catch (e) {
+    if (e instanceof PatternTooLongError) throw no(`List pattern too long (at most ${MAX_LIST_PATTERN_LENGTH} characters)`, 'LIMIT');
+    throw e;
+  }
 }
 
 export const list = defineCommand<ListArgs>({
@@ -155,6 +138,7 @@ export const lsub = defineCommand({
     return { ref, pattern };
   },
   async run(ctx, { ref, pattern }) {
+    if (ref === null || pattern === null) return; // RFC 3501 §6.3.9: no name matches
     const userId = ctx.session.user!.id;
     const subs = await ctx.store.listSubscriptions(userId);
     const all = new Map((await ctx.store.listMailboxes(userId)).map((m) => [m.name, m]));
@@ -183,12 +167,19 @@ function cmpNames(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-export async function mailboxAttributes(all: Map<string, MailboxInfo>, name: string): Promise<string[]> {
+/** Names that have at least one child, computed once per command (O(names × depth), not names²). */
+export function parentsOf(names: Iterable<string>): Set<string> {
+  const parents = new Set<string>();
+  for (const n of names) {
+    for (let i = n.indexOf(SEPARATOR); i >= 0; i = n.indexOf(SEPARATOR, i + 1)) parents.add(n.slice(0, i));
+  }
+  return parents;
+}
+
+export async function mailboxAttributes(all: Map<string, MailboxInfo>, name: string, parents: Set<string> = parentsOf(all.keys())): Promise<string[]> {
   const attrs: string[] = [];
   const info = all.get(name);
-  let hasChildren = false;
-  for (const n of all.keys()) if (n.startsWith(name + SEPARATOR)) { hasChildren = true; break; }
-  attrs.push(hasChildren ? '\\HasChildren' : '\\HasNoChildren');
+  attrs.push(parents.has(name) ? '\\HasChildren' : '\\HasNoChildren');
   if (info?.specialUse) attrs.push(info.specialUse);
   return attrs;
 }
@@ -202,16 +193,19 @@ async function runList(ctx: CommandContext, a: ListArgs, _verb: 'LIST'): Promise
     ctx.out.untagged(`LIST (\\Noselect) "${SEPARATOR}" ""`);
     return;
   }
+  if (a.ref === null) return; // a reference that names no mailbox: nothing matches
+  const ref = a.ref;
   const mailboxes = await ctx.store.listMailboxes(userId);
   const all = new Map(mailboxes.map((m) => [m.name, m]));
+  const parents = parentsOf(all.keys());
   const subs = new Set(a.selSubscribed || a.retSubscribed ? await ctx.store.listSubscriptions(userId) : []);
-  const res = a.patterns.filter((p) => p !== '').map((p) => patternMatcher(a.ref + p));
+  const res = a.patterns.filter((p): p is string => p !== '' && p !== null).map((p) => patternMatcher(ref + p));
   const matches = (n: string) => res.some((re) => re.test(n));
   const filtered = a.selSubscribed || a.selSpecialUse;
   /** RFC 5258 §3.1: selection options combine; a name must satisfy all of them. */
   const satisfies = (n: string) => (!a.selSubscribed || subs.has(n)) && (!a.selSpecialUse || !!all.get(n)?.specialUse);
   const attributesOf = async (n: string): Promise<string[]> => {
-    const attrs = all.has(n) ? await mailboxAttributes(all, n) : ['\\NonExistent'];
+    const attrs = all.has(n) ? await mailboxAttributes(all, n, parents) : ['\\NonExistent'];
     if (subs.has(n) && (a.selSubscribed || a.retSubscribed)) attrs.push('\\Subscribed');
     return attrs;
   };
@@ -227,16 +221,16 @@ async function runList(ctx: CommandContext, a: ListArgs, _verb: 'LIST'): Promise
       // RFC 5258 §3.5: a name matching the pattern that has a descendant satisfying the
       // selection carries CHILDINFO. One that does not satisfy the selection itself is
       // returned only if such a descendant is not returned anyway (§3.3 rule 2B), as Dovecot does.
-      const parents = new Map<string, boolean>(); // name -> has a selected descendant outside the pattern
+      const superiors = new Map<string, boolean>(); // name -> has a selected descendant outside the pattern
       for (const n of selected) {
         const parts = n.split(SEPARATOR);
         for (let i = 1; i < parts.length; i++) {
           const p = parts.slice(0, i).join(SEPARATOR);
           if (!matches(p)) continue;
-          parents.set(p, (parents.get(p) ?? false) || !matches(n));
+          superiors.set(p, (superiors.get(p) ?? false) || !matches(n));
         }
       }
-      for (const [p, unreturned] of parents) {
+      for (const [p, unreturned] of superiors) {
         const row = rows.get(p);
         if (row) row.childinfo = true;
         else if (unreturned) rows.set(p, { attrs: await attributesOf(p), childinfo: true });

@@ -4,18 +4,31 @@ import { defineCommand, no, bad } from './types.js';
 import { ArgReader, invalidNewMailboxName, SEPARATOR } from './args.js';
 import type { MailStore } from '../store/types.js';
 
-/** Create the missing superiors of `name` (RFC 9051 §6.3.4: the server SHOULD create them). */
-async function createSuperiors(store: MailStore, userId: number, name: string): Promise<void> {
+/**
+ * Create the missing superiors of `name` (RFC 9051 §6.3.4: the server SHOULD
+ * create them), then run `last` (the CREATE or RENAME itself). If anything
+ * fails — e.g. NO [LIMIT] at the per-user mailbox limit — the superiors
+ * created here are removed again, so a refused command leaves nothing behind.
+ */
+async function withSuperiors(store: MailStore, userId: number, name: string, last: () => Promise<unknown>): Promise<void> {
   const parts = name.split(SEPARATOR);
-  for (let i = 1; i < parts.length; i++) {
-    const parent = parts.slice(0, i).join(SEPARATOR);
-    if (!(await store.getMailbox(userId, parent))) {
-      try {
-        await store.createMailbox(userId, parent);
-      } catch (e) {
-        if (!(e instanceof Error && (e as { kind?: string }).kind === 'ALREADYEXISTS')) throw e;
+  const created: string[] = [];
+  try {
+    for (let i = 1; i < parts.length; i++) {
+      const parent = parts.slice(0, i).join(SEPARATOR);
+      if (!(await store.getMailbox(userId, parent))) {
+        try {
+          await store.createMailbox(userId, parent);
+          created.push(parent);
+        } catch (e) {
+          if (!(e instanceof Error && (e as { kind?: string }).kind === 'ALREADYEXISTS')) throw e;
+        }
       }
     }
+    await last();
+  } catch (e) {
+    for (const p of created.reverse()) await store.deleteMailbox(userId, p).catch(() => undefined);
+    throw e;
   }
 }
 
@@ -38,8 +51,7 @@ export const create = defineCommand({
     if (invalid) throw no(invalid, 'CANNOT');
     const userId = ctx.session.user!.id;
     if (await ctx.store.getMailbox(userId, name)) throw no('Mailbox already exists', 'ALREADYEXISTS');
-    await createSuperiors(ctx.store, userId, name);
-    await ctx.store.createMailbox(userId, name);
+    await withSuperiors(ctx.store, userId, name, () => ctx.store.createMailbox(userId, name));
     return { text: 'CREATE completed' };
   },
 });
@@ -102,8 +114,7 @@ export const rename = defineCommand({
         if (bad) throw no(`Cannot rename inferior mailbox: ${bad}`, 'CANNOT');
       }
     }
-    await createSuperiors(ctx.store, userId, to);
-    await ctx.store.renameMailbox(userId, from, to);
+    await withSuperiors(ctx.store, userId, to, () => ctx.store.renameMailbox(userId, from, to));
     return { text: 'RENAME completed' };
   },
 });

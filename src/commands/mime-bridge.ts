@@ -2,6 +2,7 @@
 // its sections, its decoded text. The tree is parsed at most once per opened
 // message and command.
 import {
+  addressSearchText,
   parseMessage, envelopeOf, formatEnvelope, formatBodyStructure, sectionBytes, sectionRange, binaryContent,
   previewPart, PREVIEW_MAX_INPUT, buildPreview, Header, decodeEncodedWords, searchHeaderText, searchBodyText,
   sentDayOf, type MimePart,
@@ -152,6 +153,8 @@ export async function searchContent(store: MailStore, mailboxId: number, uid: nu
   let bodyText: string | null = null;
   return {
     headerValues: (field) => header.getAll(field).map((v) => decodeEncodedWords(v)),
+    // FROM/TO/CC/BCC keys: the parsed, canonical form (addressSearchText), as the store's header index holds it.
+    addressValues: (field) => header.getAll(field).map((v) => addressSearchText(v)),
     headerText: () => searchHeaderText(raw, root),
     bodyText: () => (bodyText ??= searchBodyText(raw, root)),
     sentDay: () => sentDayOf(header.get('Date')),

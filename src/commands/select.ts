@@ -1,7 +1,7 @@
 // SELECT and EXAMINE — RFC 9051 §6.3.2, §6.3.3; rev1 differences (RECENT,
 // UNSEEN, no LIST response) per RFC 3501 §6.3.1 and RFC 9051 Appendix E;
 // the CONDSTORE and QRESYNC select parameters of RFC 7162 §3.1.8, §3.2.5.
-import { defineCommand, bad, no, type CommandContext } from './types.js';
+import { defineCommand, bad, no, ImapError, type CommandContext } from './types.js';
 import { ArgReader, isAtom, parseNumber, sequenceSetArg } from './args.js';
 import { SelectedView } from '../session/view.js';
 import { flagsOf, mbox, SYSTEM_FLAG_LIST } from './format.js';
@@ -23,6 +23,8 @@ interface SelectArgs {
   mailbox: string;
   condstore: boolean;
   qresync: Qresync | null;
+  /** A name that cannot exist (invalid modified UTF-7): answered NO after closing the current mailbox. */
+  invalid?: ImapError | null;
 }
 
 function explicitRanges(text: string, what: string): SeqRange[] {
@@ -71,7 +73,16 @@ function spec(name: 'SELECT' | 'EXAMINE') {
     rfc: name === 'SELECT' ? 'RFC 9051 §6.3.2, RFC 7162 §3.1.8, §3.2.5' : 'RFC 9051 §6.3.3, RFC 7162 §3.1.8, §3.2.5',
     parse(args, session) {
       const r = new ArgReader(args);
-      const mailbox = r.mailbox(session);
+      // A name that is not valid modified UTF-7 is a NO (as Dovecot answers), and a
+      // failed SELECT still closes the current mailbox (RFC 9051 §6.3.2): keep the error for run.
+      let mailbox = '';
+      let invalid: ImapError | null = null;
+      try {
+        mailbox = r.mailbox(session);
+      } catch (e) {
+        if (!(e instanceof ImapError) || e.status !== 'NO') throw e;
+        invalid = e;
+      }
       // Select parameters (RFC 4466 §2.4): CONDSTORE and QRESYNC (RFC 7162).
       let condstore = false;
       let qresync: Qresync | null = null;
@@ -88,9 +99,13 @@ function spec(name: 'SELECT' | 'EXAMINE') {
           } else throw bad('Unknown SELECT parameter');
         }
       }
-      return { mailbox, condstore, qresync };
+      return { mailbox, condstore, qresync, invalid };
     },
     async run(ctx, a) {
+      if (a.invalid) {
+        closeSelected(ctx);
+        throw a.invalid;
+      }
       if (a.condstore) enableCondstore(ctx);
       return selectMailbox(ctx, a.mailbox, name === 'EXAMINE', a.qresync);
     },
@@ -99,14 +114,7 @@ function spec(name: 'SELECT' | 'EXAMINE') {
 
 export async function selectMailbox(ctx: CommandContext, name: string, readOnly: boolean, qresync: Qresync | null = null) {
   const s = ctx.session;
-  if (s.selected) {
-    // RFC 9051 §6.3.2: selecting closes the current mailbox without expunging;
-    // the CLOSED response code marks the boundary (RFC 9051 §7.1, RFC 7162 §3.2.11).
-    s.selected = null;
-    s.state = 'auth';
-    // RFC 7162 §3.2.11: a server advertising CONDSTORE/QRESYNC sends it to every client.
-    ctx.out.untagged('OK [CLOSED] Previous mailbox closed');
-  }
+  closeSelected(ctx);
   s.savedSearch = [];
   const info = await ctx.store.getMailbox(s.user!.id, name);
   if (!info) throw no('Mailbox does not exist', 'NONEXISTENT');
@@ -185,3 +193,14 @@ async function resync(ctx: CommandContext, view: SelectedView, uidNext: number, 
 
 export const select = spec('SELECT');
 export const examine = spec('EXAMINE');
+
+/** RFC 9051 §6.3.2: selecting (even unsuccessfully) closes the current mailbox without expunging. */
+function closeSelected(ctx: CommandContext): void {
+  const s = ctx.session;
+  if (!s.selected) return;
+  // The CLOSED response code marks the boundary (RFC 9051 §7.1, RFC 7162 §3.2.11).
+  s.selected = null;
+  s.state = 'auth';
+  // RFC 7162 §3.2.11: a server advertising CONDSTORE/QRESYNC sends it to every client.
+  ctx.out.untagged('OK [CLOSED] Previous mailbox closed');
+}

@@ -175,15 +175,27 @@ export interface PathArg {
  * (RFC 5321 §4.1.1.3: MUST accept, SHOULD ignore).
  */
 export function parsePathArg(arg: string, keyword: 'FROM' | 'TO'): PathArg | null {
-  const m = /^([A-Za-z]+):\s*<([^<>]*)>(?:\s+(.*))?$/.exec(arg.trim());
-  if (!m || m[1]!.toUpperCase() !== keyword) return null;
-  let address = m[2]!;
+  // Split by hand: the obvious /^(\w+):\s*<([^<>]*)>(?:\s+(.*))?$/ backtracks
+  // quadratically on a long run of blanks followed by a line terminator.
+  const a = arg.trim();
+  const colon = a.indexOf(':');
+  if (colon <= 0 || !/^[A-Za-z]+$/.test(a.slice(0, colon)) || a.slice(0, colon).toUpperCase() !== keyword) return null;
+  let lt = colon + 1;
+  while (lt < a.length && /\s/.test(a[lt]!)) lt++;
+  if (a[lt] !== '<') return null;
+  const gt = a.indexOf('>', lt + 1);
+  if (gt < 0) return null;
+  let address = a.slice(lt + 1, gt);
+  if (address.includes('<')) return null;
+  const rest = a.slice(gt + 1);
+  if (rest !== '' && !/^\s/.test(rest)) return null;
+  if (/[\n\r\u2028\u2029]/.test(rest)) return null;
   const route = /^@[^:]+:(.*)$/.exec(address);
   if (route) address = route[1]!;
   // eslint-disable-next-line no-control-regex
   if (/[\x00-\x20\x7f]/.test(address.replace(/^".*"(?=@)/, ''))) return null;
   const params = new Map<string, string | null>();
-  for (const p of (m[3] ?? '').split(/\s+/).filter(Boolean)) {
+  for (const p of rest.split(/\s+/).filter(Boolean)) {
     const eq = p.indexOf('=');
     const key = (eq < 0 ? p : p.slice(0, eq)).toUpperCase();
     if (!/^[A-Z0-9][A-Z0-9-]*$/.test(key)) return null;

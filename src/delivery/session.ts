@@ -13,6 +13,7 @@ import { LmtpDecoder, parsePathArg, splitCommand, type DecoderEvent } from './co
 import type { LmtpOptions } from './options.js';
 import { deliverTo, failureReply, isOverQuota, overQuotaReply, resolveRecipient, type DeliveryTarget, type Verdict } from './recipients.js';
 import type { MailStore } from '../store/types.js';
+import { encodeBinaryParts } from '../mime/index.js';
 
 /** Bytes of pipelined commands buffered before we stop reading from the socket until they are handled. */
 const MAX_PENDING_INPUT = 256 * 1024;
@@ -175,6 +176,8 @@ export class LmtpSession {
     if (this.from !== null) return this.badCommand('503 5.5.1 Nested MAIL command');
     const p = parsePathArg(arg, 'FROM');
     if (!p) return this.badCommand('501 5.5.4 Syntax: MAIL FROM:<address>');
+    const eight = eightBitAddress(p.address, 'sender');
+    if (eight) return this.badCommand(eight);
     for (const [key, value] of p.params) {
       if (key === 'SIZE') {
         // RFC 1870 §6.3: a declared size above our limit is refused with 552 at MAIL.
@@ -195,6 +198,8 @@ export class LmtpSession {
     if (this.from === null) return this.badCommand('503 5.5.1 Need MAIL command first');
     const p = parsePathArg(arg, 'TO');
     if (!p || p.address === '') return this.badCommand('501 5.5.4 Syntax: RCPT TO:<address>');
+    const eight = eightBitAddress(p.address, 'recipient');
+    if (eight) return this.badCommand(eight);
     if (p.params.size > 0) return this.badCommand(`555 5.5.4 Unsupported parameter ${[...p.params.keys()][0]}`);
     // RFC 5321 §4.5.3.1.10: too many recipients is a temporary 452 so the client sends the rest later.
     if (this.rcpts.length >= this.opts.limits.maxRecipients) return this.reply('452 4.5.3 Too many recipients');
@@ -219,7 +224,12 @@ export class LmtpSession {
     this.decoder.startData();
   }
 
-  /** Trace fields of final delivery: Return-Path (RFC 5321 §4.4) and Received. */
+  /**
+   * Trace fields of final delivery: Return-Path (RFC 5321 §4.4), Delivered-To
+   * and Received. Delivered-To (RFC 9228) names the recipient, as Dovecot's
+   * LMTP writes it: after Return-Path, the address without brackets, and only
+   * when the transaction has one recipient (the stored copy is shared otherwise).
+   */
   private traceHeaders(): Buffer {
     const date = new Date().toUTCString().replace(/GMT$/, '+0000');
     const from = this.lhlo ?? 'unknown';
@@ -227,7 +237,8 @@ export class LmtpSession {
       `Received: from ${from} (${this.io.remoteAddress})\r\n` +
       `\tby ${this.opts.hostname} (Quire) with LMTP id ${this.id}\r\n` +
       (this.rcpts.length === 1 ? `\tfor <${this.rcpts[0]!.address}>; ${date}\r\n` : `\t; ${date}\r\n`);
-    return Buffer.from(`Return-Path: <${this.from ?? ''}>\r\n${received}`, 'latin1');
+    const deliveredTo = this.rcpts.length === 1 ? `Delivered-To: ${this.rcpts[0]!.address}\r\n` : '';
+    return Buffer.from(`Return-Path: <${this.from ?? ''}>\r\n${deliveredTo}${received}`, 'latin1');
   }
 
   private async finishData(chunks: Buffer[], size: number, tooBig: boolean): Promise<void> {
@@ -238,7 +249,9 @@ export class LmtpSession {
         return;
       }
       const trace = this.traceHeaders();
-      const data = Buffer.concat([trace, ...chunks], trace.length + size);
+      const joined = Buffer.concat([trace, ...chunks], trace.length + size);
+      // NULs or binary parts (no BINARYMIME here, but a hostile client may send them) are stored base64, as for APPEND.
+      const data = encodeBinaryParts(joined) ?? joined;
       chunks.length = 0;
       // One delivery per distinct target (the same mailbox named twice gets the message once), started together.
       const byTarget = new Map<string, Promise<Verdict>>();
@@ -260,4 +273,23 @@ export class LmtpSession {
       this.resetTransaction();
     }
   }
+}
+
+/**
+ * The reply for an address with 8-bit bytes, or null for a 7-bit one. We do
+ * not offer SMTPUTF8 (RFC 6531), so RFC 5321 §4.1.2's ASCII Mailbox syntax
+ * applies: UTF-8 addresses get 553 5.6.7 (RFC 6531 §3.3 and its X.6.7 code,
+ * "non-ASCII addresses not permitted"); bytes that are not even UTF-8 are a
+ * syntax error, 501 5.1.7 / 5.1.3 (RFC 3463 bad sender / destination syntax).
+ * The address is never echoed (it would come back as mojibake).
+ */
+function eightBitAddress(address: string, role: 'sender' | 'recipient'): string | null {
+  // The LMTP line is decoded as latin1: each char is one byte.
+  // eslint-disable-next-line no-control-regex
+  if (!/[^\x00-\x7f]/.test(address)) return null;
+  const bytes = Buffer.from(address, 'latin1');
+  if (Buffer.from(bytes.toString('utf8'), 'utf8').equals(bytes)) {
+    return `553 5.6.7 Non-ASCII ${role} address not permitted (SMTPUTF8 is not offered)`;
+  }
+  return role === 'sender' ? '501 5.1.7 Bad sender address syntax (8-bit bytes)' : '501 5.1.3 Bad recipient address syntax (8-bit bytes)';
 }

@@ -2,7 +2,7 @@
 // Values stay in raw header form (unfolded, no RFC 2047 decoding), as IMAP
 // requires; quoting is removed from display names and local parts.
 
-import { Header } from './header.js';
+import { Header, decodeEncodedWords } from './header.js';
 import { imapNString } from './imapstring.js';
 import type { Address, Envelope, MimePart } from './types.js';
 
@@ -176,13 +176,15 @@ export function parseAddressList(value: string): Address[] | null {
           .map((t) => t.v)
           .join('');
       }
+      // Comments inside <...> are not a name (Dovecot: <user (c)@ (c) domain> has NIL);
+      // one after ">" is, when there is no phrase (a comment attaches to the token before it).
+      const gt = i;
       if (isSp(i, '>')) i++;
-      const name = words.length > 0 ? phrase(words) : firstComment(toks, start, i);
+      const name = words.length > 0 ? phrase(words) : null;
       // skip junk up to the next separator
-      const end = i;
       while (i < n && !isSp(i, ',') && !isSp(i, ';')) i++;
       out.push({
-        name: name ?? firstComment(toks, end, i),
+        name: name ?? firstComment(toks, isSp(gt, '>') ? gt : i, i),
         adl,
         mailbox: local || MISSING_MAILBOX,
         host: host || MISSING_DOMAIN,
@@ -202,6 +204,7 @@ export function parseAddressList(value: string): Address[] | null {
         .join('');
     }
     // skip junk up to the next separator
+    const specEnd = i;
     while (i < n && !isSp(i, ',') && !isSp(i, ';')) i++;
     if (i === start) {
       i++; // a stray special: skip it so we always progress
@@ -209,7 +212,9 @@ export function parseAddressList(value: string): Address[] | null {
     }
     if (local.length === 0 && host.length === 0) continue;
     if (local.length === 0) local = MISSING_MAILBOX;
-    out.push({ name: firstComment(toks, start, i), adl: null, mailbox: local, host: host || MISSING_DOMAIN });
+    // The name of a bare addr-spec is a comment after it ("mary@x.test (Mary)", RFC 5322
+    // §4.4 obs use), not one inside it ("pete(his account)@silly.test").
+    out.push({ name: firstComment(toks, Math.max(start, specEnd - 1), i), adl: null, mailbox: local, host: host || MISSING_DOMAIN });
   }
   if (inGroup) out.push({ name: null, adl: null, mailbox: null, host: null });
   return out.length > 0 ? out : null;
@@ -283,4 +288,50 @@ export function formatEnvelope(env: Envelope): string {
     ].join(' ') +
     ')'
   );
+}
+
+/** RFC 5322 atext plus non-ASCII: a display name made only of these (and no space) is written unquoted. */
+function isAtext(c: string): boolean {
+  return /[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]/.test(c) || c.charCodeAt(0) > 0x7f;
+}
+
+/**
+ * What SEARCH FROM/TO/CC/BCC match (RFC 9051 §6.4.4 leaves the form to the
+ * server): the parsed address list written canonically, as Dovecot searches
+ * it — `"Display Name" <local@domain>` or `local@domain`, names RFC 2047-
+ * decoded and quoted when they are not a single atom, groups as
+ * `group: a@b, c@d;`, comments left out — so "FROM user@domain.org" finds
+ * `<user (comment)@ (comment) domain.org>` and "FROM comment" does not.
+ * Not lower-cased. An unparseable value is searched as it is.
+ */
+export function addressSearchText(value: string): string {
+  const list = parseAddressList(value);
+  if (!list) return decodeEncodedWords(value);
+  let out = '';
+  let sep = '';
+  let inGroup = false;
+  for (const a of list) {
+    if (a.host === null) {
+      if (a.mailbox !== null) {
+        out += `${sep}${decodeEncodedWords(a.mailbox)}:`;
+        sep = ' ';
+        inGroup = true;
+      } else {
+        out += ';';
+        sep = ', ';
+        inGroup = false;
+      }
+      continue;
+    }
+    const spec = a.host === MISSING_DOMAIN ? (a.mailbox ?? '') : `${a.mailbox === MISSING_MAILBOX ? '' : a.mailbox}@${a.host}`;
+    let item = inGroup ? `<${spec}>` : spec; // Dovecot brackets group members: "group: <a@b>, <c@d>;"
+    if (a.name) {
+      const name = decodeEncodedWords(a.name);
+      const quoted = [...name].every(isAtext) ? name : `"${name.replace(/[\\"]/g, '\\$&')}"`;
+      item = `${quoted} <${spec}>`;
+    }
+    out += sep + item;
+    sep = ', ';
+  }
+  return out;
 }

@@ -69,7 +69,11 @@ export function parseHeaderFields(raw: Buffer, start: number, end: number, maxBy
       let c = pos;
       while (c < lineEnd && raw[c] !== COLON && raw[c] !== LF && raw[c] !== CR) c++;
       if (c < lineEnd && raw[c] === COLON) {
-        const name = raw.toString('latin1', pos, c).replace(/[ \t]+$/, '');
+        // Trailing blanks before the colon (RFC 5322 §4.5.2 obs-optional), trimmed by a
+        // loop: /[ \t]+$/ is quadratic on a long run of blanks followed by a non-blank.
+        let nameEnd = c;
+        while (nameEnd > pos && (raw[nameEnd - 1] === SP || raw[nameEnd - 1] === HT)) nameEnd--;
+        const name = raw.toString('latin1', pos, nameEnd);
         if (name.length > 0 && /^[\x21-\x39\x3b-\x7e]+$/.test(name)) {
           cur = { name, lname: name.toLowerCase(), start: pos, end: lineEnd, valueStart: c + 1 };
           fields.push(cur);

@@ -2,6 +2,7 @@
 // nothing else from src/. See each file for the RFC sections it follows.
 
 export type { Address, Disposition, Envelope, MimeLimits, MimeParam, MimePart } from './types.js';
+export { encodeBinaryParts } from './binary.js';
 export { parseMessage, countLines, walkParts, DEFAULT_LIMITS, MAX_MIME_DEPTH, MAX_MIME_PARTS, MAX_HEADER_BYTES } from './parse.js';
 export {
   Header,
@@ -16,7 +17,7 @@ export {
   LEGACY_HEADER_CHARSET,
 } from './header.js';
 export { parseStructured, parseLanguageList, getParam } from './params.js';
-export { buildEnvelope, envelopeOf, formatEnvelope, parseAddressList, EMPTY_ENVELOPE, MISSING_DOMAIN, MISSING_MAILBOX } from './envelope.js';
+export { addressSearchText, buildEnvelope, envelopeOf, formatEnvelope, parseAddressList, EMPTY_ENVELOPE, MISSING_DOMAIN, MISSING_MAILBOX } from './envelope.js';
 export { formatBodyStructure, formatParams } from './bodystructure.js';
 export { imapString, imapNString, MAX_QUOTED_LENGTH } from './imapstring.js';
 export {

@@ -8,7 +8,7 @@
 
 import { buildEnvelope } from './envelope.js';
 import { findHeaderEnd, Header } from './header.js';
-import { getParam, parseLanguageList, parseStructured } from './params.js';
+import { getParam, parseLanguageList, parseStructured, stripComments } from './params.js';
 import type { Disposition, MimeLimits, MimePart } from './types.js';
 
 /** Nesting deeper than this is never seen in legitimate mail and only costs recursion (and stack). */
@@ -112,7 +112,7 @@ function parseEntity(ctx: Ctx, start: number, end: number, depth: number, inDige
     }
   }
   const cte = header.get('content-transfer-encoding');
-  const encoding = cte ? cte.replace(/\([^)]*\)/g, '').trim().toLowerCase() || '7bit' : '7bit';
+  const encoding = cte ? stripComments(cte).trim().toLowerCase() || '7bit' : '7bit';
   let disposition: Disposition | null = null;
   const cd = header.get('content-disposition');
   if (cd !== null) {

@@ -17,6 +17,8 @@ const YIELD_EVERY = 2000;
 export interface MessageContent {
   /** Decoded (RFC 2047, charset) values of every header field named `field`. */
   headerValues(field: string): string[];
+  /** The field's values as parsed addresses in canonical form (FROM/TO/CC/BCC keys; see mime addressSearchText). */
+  addressValues(field: string): string[];
   /** All header fields decoded, as text (for TEXT). */
   headerText(): string;
   /** Decoded text of the body parts (for BODY and TEXT). */
@@ -156,13 +158,15 @@ export async function evaluate(program: Criterion, target: SearchTarget): Promis
         case 'header': {
           const needle = c.value.toLowerCase();
           const field = c.field.toLowerCase();
-          if (needle !== '' && INDEXED_FIELDS.has(field)) {
+          // The index holds address fields as parsed addresses: only the address keys may use them.
+          if (needle !== '' && INDEXED_FIELDS.has(field) && (field === 'subject' || c.address)) {
             const v = target.index?.get(uid)?.[field as 'from' | 'to' | 'cc' | 'bcc' | 'subject'];
             if (typeof v === 'string') return v.includes(needle);
           }
           const ct = await getContent();
           if (!ct) return false;
-          return ct.headerValues(c.field).some((v) => v.toLowerCase().includes(needle));
+          const values = c.address ? ct.addressValues(c.field) : ct.headerValues(c.field);
+          return values.some((v) => v.toLowerCase().includes(needle));
         }
         case 'body': {
           const ct = await getContent();

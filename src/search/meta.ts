@@ -42,8 +42,10 @@ export function toMetaFilter(c: Criterion, v: ViewFacts): MetaFilter | null {
     case 'modseq': return { k: 'modseq', modseq: c.modseq };
     case 'header': {
       // The index holds From/To/Cc/Bcc/Subject; an empty needle asks whether the field exists (read the message).
+      // Address fields are indexed as parsed addresses: only FROM/TO/CC/BCC keys (c.address) may use them.
       const field = c.field.toLowerCase();
-      if (c.value === '' || !(field === 'from' || field === 'to' || field === 'cc' || field === 'bcc' || field === 'subject')) return null;
+      const indexed = field === 'subject' || (!!c.address && (field === 'from' || field === 'to' || field === 'cc' || field === 'bcc'));
+      if (c.value === '' || !indexed) return null;
       return { k: 'header', field, value: c.value.toLowerCase() };
     }
     case 'sentbefore': case 'senton': case 'sentsince': return { k: c.k, day: Math.floor(dateToUtcMs(c.date) / DAY_MS) };

@@ -15,7 +15,12 @@ export type Criterion =
   | { k: 'larger' | 'smaller'; n: number }
   | { k: 'before' | 'on' | 'since'; date: ImapDate }
   | { k: 'sentbefore' | 'senton' | 'sentsince'; date: ImapDate }
-  | { k: 'header'; field: string; value: string }
+  /**
+   * `address`: FROM/TO/CC/BCC keys, matched against the parsed addresses
+   * (mime addressSearchText), as Dovecot does; HEADER <field> matches the
+   * decoded raw field (Dovecot: HEADER FROM "comment" finds the comment).
+   */
+  | { k: 'header'; field: string; value: string; address?: boolean }
   | { k: 'body' | 'text'; value: string }
   | { k: 'modseq'; modseq: number }
   | { k: 'not'; c: Criterion }
@@ -106,7 +111,7 @@ export function parseProgram(tokens: Token[], opts: ParseOptions): Criterion {
       const [flag, present] = FLAG_KEYS[name];
       return { k: 'flag', flag, present };
     }
-    if (name in ADDRESS_KEYS) return { k: 'header', field: ADDRESS_KEYS[name], value: needText() };
+    if (name in ADDRESS_KEYS) return { k: 'header', field: ADDRESS_KEYS[name], value: needText(), address: name !== 'SUBJECT' };
     switch (name) {
       case 'ALL': return { k: 'all' };
       case 'NEW': return { k: 'new' };

@@ -340,6 +340,10 @@ export class Connection {
           this.destroy();
           return;
         }
+      } else {
+        // Consecutive errors count, not a lifetime total: a long session with an
+        // occasional mistake is never cut off; a client that only sends garbage is.
+        this.badCount = 0;
       }
       if (this.tlsAfter) {
         this.tlsAfter = false;

@@ -1,7 +1,7 @@
 // The stored MIME structure of a message body, shared by every backend:
 // computed once when a body is stored (src/mime), read back on FETCH.
 import {
-  deserializeStructure, parseMessage, serializeStructure, Header, decodeEncodedWords, sentDayOf, searchHeaderText, searchBodyText, type MimePart,
+  addressSearchText, deserializeStructure, parseMessage, serializeStructure, Header, decodeEncodedWords, sentDayOf, searchHeaderText, searchBodyText, type MimePart,
 } from '../mime/index.js';
 import type { HeaderIndex } from './types.js';
 
@@ -23,11 +23,17 @@ export function loadStructure(json: string | null | undefined): MimePart | null 
 /** Longest indexed value per header field (characters); longer values are cut, searches then read the message. */
 export const MAX_INDEXED_FIELD = 2000;
 
-/** Searchable header values: all fields of the name, RFC 2047-decoded, lower-cased, joined by newlines. */
+/**
+ * Searchable header values: all fields of the name, RFC 2047-decoded (address
+ * fields in their parsed canonical form, addressSearchText: the evaluator
+ * compares the same text, so the index rules out exactly what it would),
+ * lower-cased, joined by newlines.
+ */
 function indexed(header: Header, name: string): string | null {
   const values = header.getAll(name);
   if (values.length === 0) return '';
-  const text = values.map((v) => decodeEncodedWords(v)).join('\n').toLowerCase();
+  const address = name !== 'Subject';
+  const text = values.map((v) => (address ? addressSearchText(v) : decodeEncodedWords(v))).join('\n').toLowerCase();
   return text.length > MAX_INDEXED_FIELD ? null : text;
 }
 

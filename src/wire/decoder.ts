@@ -29,7 +29,7 @@
 // - Section atoms (BODY[...] etc.) have their `value` upper-cased.
 
 import type { AtomToken, DecoderEvent, DecoderLimits, ListToken, StringToken, Token } from './types.js';
-import { MAX_DISCARD_LITERAL } from './limits.js';
+import { ID_LINE_LENGTH, MAX_DISCARD_LITERAL, MAX_TAG_LENGTH } from './limits.js';
 
 export type DecoderErrorEvent = Extract<DecoderEvent, { type: 'error' }>;
 type ErrorCode = DecoderErrorEvent['code'];
@@ -291,9 +291,26 @@ export class CommandDecoder {
     }
   }
 
+  /**
+   * The line length allowed for the current line: maxLineLength, or
+   * ID_LINE_LENGTH for a command line that starts with "<tag> ID " (RFC 2971
+   * §3.3 allows ~32 KB, more than the pre-auth limit).
+   */
+  private lineLimit(): number {
+    const base = this.limits.maxLineLength;
+    if (base >= ID_LINE_LENGTH || this.mode !== 'idle') return base;
+    const b = this.buf;
+    let p = this.start;
+    const end = Math.min(this.end, this.start + MAX_TAG_LENGTH + 4);
+    while (p < end && isTagByte(b[p]!)) p++;
+    if (p === this.start || p + 3 >= this.end) return base;
+    const isId = b[p] === SP && (b[p + 1]! | 0x20) === 0x69 && (b[p + 2]! | 0x20) === 0x64 && b[p + 3] === SP;
+    return isId ? ID_LINE_LENGTH : base;
+  }
+
   /** Absolute index of the LF ending the current line, NEED_MORE, or TOO_LONG. */
   private findLine(): number {
-    const limit = this.limits.maxLineLength + 2; // content + CR + LF
+    const limit = this.lineLimit() + 2; // content + CR + LF
     const searchEnd = Math.min(this.end, this.start + limit);
     const from = this.start + this.scanned;
     if (from < searchEnd) {
@@ -422,7 +439,8 @@ export class CommandDecoder {
   }
 
   private processLine(lineStart: number, contentEnd: number, lineEnd: number): DecoderEvent | true {
-    if (contentEnd - lineStart > this.limits.maxLineLength) {
+    const lineLimit = this.lineLimit();
+    if (contentEnd - lineStart > lineLimit) {
       const tag = this.cmd ? this.cmd.tag : peekTag(this.buf, lineStart, contentEnd);
       return this.abort('TOOBIG', 'line too long', tag, lineStart, contentEnd);
     }
@@ -430,7 +448,11 @@ export class CommandDecoder {
     if (this.mode === 'idle') {
       if (contentEnd === lineStart) return true; // empty line: ignored (see header)
       // RFC 9051 §9: command = tag SP (command-any / ...) CRLF
-      while (p < contentEnd && isTagByte(this.buf[p]!)) p++;
+      while (p < contentEnd && p - lineStart <= MAX_TAG_LENGTH && isTagByte(this.buf[p]!)) p++;
+      if (p - lineStart > MAX_TAG_LENGTH) {
+        // Not echoed: the answer is an untagged BAD (see MAX_TAG_LENGTH).
+        return this.abort('PARSE', `tag longer than ${MAX_TAG_LENGTH} characters`, undefined, lineStart, contentEnd);
+      }
       if (p === lineStart || (p < contentEnd && this.buf[p] !== SP)) {
         return this.abort('PARSE', 'missing or invalid tag', undefined, lineStart, contentEnd);
       }
@@ -448,7 +470,7 @@ export class CommandDecoder {
     }
     const cmd = this.cmd!;
     cmd.size += lineEnd - lineStart;
-    if (cmd.size > this.limits.maxCommandSize) {
+    if (cmd.size > Math.max(this.limits.maxCommandSize, lineLimit + 2)) {
       return this.abort('TOOBIG', 'command too large', cmd.tag, lineStart, contentEnd);
     }
     let res: FragmentResult;
@@ -704,7 +726,7 @@ function trailingNonSyncLiteral(line: Buffer): number {
 /** The tag at the start of a (possibly incomplete) line, if it is well-formed and followed by SP. */
 function peekTag(buf: Buffer, start: number, end: number): string | undefined {
   let p = start;
-  while (p < end && p - start < 1024 && isTagByte(buf[p]!)) p++;
-  if (p === start || p >= end || buf[p] !== SP) return undefined;
+  while (p < end && p - start <= MAX_TAG_LENGTH && isTagByte(buf[p]!)) p++;
+  if (p === start || p >= end || buf[p] !== SP || p - start > MAX_TAG_LENGTH) return undefined;
   return buf.toString('latin1', start, p);
 }

@@ -11,6 +11,20 @@ const MiB = 1024 * KiB;
 export const MAX_LINE_LENGTH = 64 * KiB;
 /** Pre-auth line length: LOGIN / AUTHENTICATE / STARTTLS need little; keeps unauthenticated memory small. */
 export const PRE_AUTH_LINE_LENGTH = 8 * KiB;
+/**
+ * Longest tag. RFC 9051 §9 sets none; clients use a few characters ("A1",
+ * "12"). A longer tag is answered with an untagged BAD that does not echo it:
+ * reflecting kilobytes of client text is an ingredient of cross-protocol
+ * attacks (ALPACA, 2021). Dovecot echoes any length.
+ */
+export const MAX_TAG_LENGTH = 64;
+/**
+ * Longest line of an ID command (RFC 2971 §3.3: at most 30 pairs, fields of
+ * 30 octets, values of 1024, ~32 KB quoted), accepted even before login where
+ * other lines are limited to PRE_AUTH_LINE_LENGTH. Only a line that starts
+ * with "<tag> ID " gets it; the ID command itself checks the RFC 2971 shape.
+ */
+export const ID_LINE_LENGTH = 34 * KiB;
 /** Largest literal (APPENDLIMIT, RFC 7889): one message must exist in memory once while it is stored. */
 export const MAX_LITERAL_SIZE = 64 * MiB;
 /** Pre-auth literal: a user name or password never needs more. */

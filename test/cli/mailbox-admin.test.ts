@@ -18,6 +18,9 @@ test('mailbox names: INBOX is case-insensitive, empty levels are refused', () =>
   assert.equal(normaliseMailboxName('Inbox/Sub'), 'INBOX/Sub');
   assert.equal(normaliseMailboxName('Lists/inbox'), 'Lists/inbox');
   assert.throws(() => normaliseMailboxName('a//b'), /empty level/);
+  assert.throws(() => normaliseMailboxName('../../escaped'), /"\." or "\.\." level/);
+  assert.throws(() => normaliseMailboxName('a/./b'), /"\." or "\.\." level/);
+  assert.throws(() => normaliseMailboxName('a\nb'), /control character/);
 });
 
 test('quire mailbox create / rename / list / stats / delete', async () => {
@@ -43,6 +46,11 @@ test('quire mailbox create / rename / list / stats / delete', async () => {
     assert.equal(r.stdout, 'created Lists/Work\n');
     r = run('rename', 'Old', 'Lists/Old');
     assert.equal(r.status, 0, r.stderr);
+    for (const bad of [['create', '../../escaped'], ['create', 'a/./b'], ['create', 'x\u0001y'], ['rename', 'Lists/Old', 'Lists/..']]) {
+      r = run(...bad);
+      assert.notEqual(r.status, 0, `${bad.join(' ')}: ${r.stdout}`);
+      assert.match(r.stderr, /invalid mailbox name/);
+    }
     r = run('list');
     assert.equal(r.status, 0, r.stderr);
     const names = r.stdout.trim().split('\n').map((l) => l.split('\t'));

@@ -73,22 +73,26 @@ test('synchronizing literal: "+" continuation, then the message', async () => {
   await c.close();
 });
 
-test('literal8 ~{n} carries NUL bytes; BINARY[] returns them as literal8', async () => {
+test('literal8 ~{n} carries NUL bytes: stored base64 (RFC 3516 §4.3), BINARY[1] returns them exactly, BODY[] has no NUL', async () => {
   const c = await ByteClient.connect(srv.port, login);
   await c.commandBytes('CREATE App4');
-  const body = Buffer.concat([Buffer.from('Subject: nul\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\nab'), Buffer.from([0, 1, 0xff, 0]), Buffer.from('cd')]);
+  const payload = Buffer.concat([Buffer.from('ab'), Buffer.from([0, 1, 0xff, 0]), Buffer.from('cd')]);
+  const body = Buffer.concat([Buffer.from('Subject: nul\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n'), payload]);
   const r = await c.commandBytes(Buffer.concat([Buffer.from(`APPEND App4 ~{${body.length}+}\r\n`), body]));
   assert.match(r.tagged, /^b3 OK \[APPENDUID \d+ 1\] /);
   // A plain literal may not contain NUL (RFC 9051 §4.3).
   const nul = await c.commandBytes(Buffer.concat([Buffer.from(`APPEND App4 {${body.length}+}\r\n`), body]));
   assert.match(nul.tagged, /^b4 BAD /);
   await c.commandBytes('SELECT App4');
-  const f = await c.commandBytes('FETCH 1 (BINARY.PEEK[] BODY.PEEK[])');
+  const f = await c.commandBytes('FETCH 1 (BINARY.PEEK[1] BINARY.SIZE[1] BODY.PEEK[] RFC822.SIZE)');
   const line = f.untagged[0];
-  assert.ok(line.toString('latin1').startsWith(`* 1 FETCH (BINARY[] ~{${body.length}}\r\n`));
-  assert.ok(literalOf(line).equals(body));
-  const bodyPart = line.subarray(line.indexOf('BODY[]'));
-  assert.ok(literalOf(bodyPart).equals(body));
+  assert.ok(line.toString('latin1').startsWith(`* 1 FETCH (BINARY[1] ~{${payload.length}}\r\n`), line.toString('latin1'));
+  assert.ok(literalOf(line).equals(payload));
+  assert.match(line.toString('latin1'), new RegExp(`BINARY.SIZE\\[1\\] ${payload.length} `));
+  const stored = literalOf(line.subarray(line.indexOf('BODY[]')));
+  // As Dovecot answers: the part re-encoded as base64, its CTE field saying so.
+  assert.equal(stored.toString('latin1'), `Subject: nul\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n${payload.toString('base64')}\r\n`);
+  assert.match(line.toString('latin1'), new RegExp(`RFC822.SIZE ${stored.length}\\b`));
   assert.equal((await c.commandBytes('STATUS App4 (MESSAGES)')).untagged[0].toString(), '* STATUS App4 (MESSAGES 1)');
   c.close();
 });

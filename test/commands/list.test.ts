@@ -399,3 +399,36 @@ test('STATUS and LIST names under IMAP4rev2 are UTF-8', async () => {
   assert.deepEqual(await list(c, '"" "Entw&APw-*"'), []);
   await c.close();
 });
+
+// ---------------------------------------------------------------- hostile patterns (issue 10 item 1)
+
+test('LIST/LSUB with backtracking-prone patterns answer at once; a second connection is not stalled', { timeout: 20_000 }, async () => {
+  const c = await connect();
+  const other = await connect();
+  const long = 'abcdefghij'.repeat(3); // 30 characters: the old RegExp took 8 s for "%*%*%*%*%*x" here
+  await setup(c, `CREATE ${long}`, `CREATE ${long}/${long}`, `SUBSCRIBE ${long}`);
+  const t0 = Date.now();
+  const pending = c.command(`LIST "" "${'%*'.repeat(40)}q"`);
+  ok(await other.command('NOOP')); // answered while the hostile LIST runs (or after it, within ms)
+  assert.deepEqual((ok(await pending)).untagged, []);
+  assert.deepEqual(await list(c, `"" "${'%*'.repeat(40)}j"`), [`* LIST (\\HasChildren) "/" ${long}`, `* LIST (\\HasNoChildren) "/" ${long}/${long}`]);
+  assert.deepEqual(ok(await c.command(`LSUB "" "${'%*'.repeat(40)}q"`)).untagged, []);
+  assert.deepEqual(ok(await c.command(`LSUB "" "${'%'.repeat(40)}j"`)).untagged, [`* LSUB () "/" ${long}`]);
+  assert.ok(Date.now() - t0 < 5_000, `took ${Date.now() - t0} ms`);
+  await c.close();
+  await other.close();
+});
+
+test('LIST: an over-long pattern matches nothing or gets NO [LIMIT]; regex syntax is literal', async () => {
+  const c = await connect();
+  // More literal characters than any name can have: no match (Dovecot answers OK too).
+  assert.deepEqual(await list(c, `"" "${'a'.repeat(5000)}"`), []);
+  // Long only through its wildcards: refused with a response code, not parsed into a huge automaton.
+  const r = await c.command(`LIST "" "${'%a'.repeat(600)}"`);
+  assert.match(r.tagged, /^\S+ NO \[LIMIT\] /);
+  await setup(c, 'CREATE "a(b)+c"', 'CREATE "x[y]"');
+  assert.deepEqual(await list(c, '"" "a(b)+%"'), ['* LIST (\\HasNoChildren) "/" "a(b)+c"']);
+  assert.deepEqual(await list(c, '"" "x[y]"'), ['* LIST (\\HasNoChildren) "/" x[y]']);
+  assert.deepEqual(await list(c, '"" "x[%"'), ['* LIST (\\HasNoChildren) "/" x[y]']);
+  await c.close();
+});

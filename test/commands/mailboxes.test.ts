@@ -56,6 +56,13 @@ test('CREATE: invalid names are NO [CANNOT] and create nothing, not even superio
     ['CREATE "a//b"', 'Mailbox name has an empty hierarchy level'],
     ['CREATE "/lead"', 'Mailbox name has an empty hierarchy level'],
     ['CREATE "/"', 'Mailbox name has an empty hierarchy level'],
+    // "." and ".." levels would be paths once exported to files (issue 10 item 4; Dovecot refuses them too).
+    ['CREATE "."', 'Mailbox name has a "." or ".." hierarchy level'],
+    ['CREATE ".."', 'Mailbox name has a "." or ".." hierarchy level'],
+    ['CREATE "p/../../escaped"', 'Mailbox name has a "." or ".." hierarchy level'],
+    ['CREATE "p/./x"', 'Mailbox name has a "." or ".." hierarchy level'],
+    ['CREATE "p/.."', 'Mailbox name has a "." or ".." hierarchy level'],
+    [Buffer.from('CREATE {5+}\r\np/a\nb'), 'Mailbox name contains control characters'],
     ['CREATE ""', 'Empty mailbox name'],
     ['CREATE "p/wild*"', 'Mailbox name contains wildcard characters'],
     ['CREATE "p/100%"', 'Mailbox name contains wildcard characters'],
@@ -201,9 +208,12 @@ test('RENAME: errors (missing source, existing target, own child, bad names)', a
   assert.equal((await c.command('RENAME src "a//b"')).tagged, 't8 NO [CANNOT] Mailbox name has an empty hierarchy level');
   assert.equal((await c.command('RENAME src "a*"')).tagged, 't9 NO [CANNOT] Mailbox name contains wildcard characters');
   assert.match((await c.command('RENAME src')).tagged, /^t10 BAD /);
+  assert.match((await c.command('RENAME src "../../escaped"')).tagged, /^t\d+ NO \[CANNOT\] Mailbox name has a "\." or "\.\." hierarchy level$/);
+  assert.match((await c.command('RENAME src "x/./y"')).tagged, /^t\d+ NO \[CANNOT\] /);
+  assert.match((await c.command('RENAME INBOX "x/.."')).tagged, /^t\d+ NO \[CANNOT\] /);
   // A rename whose children would exceed the depth limit is refused as a whole.
   const deep = Array.from({ length: 32 }, (_, i) => `d${i}`).join('/');
-  assert.match((await c.command(`RENAME src "${deep}"`)).tagged, /^t11 NO \[CANNOT\] /);
+  assert.match((await c.command(`RENAME src "${deep}"`)).tagged, /^t14 NO \[CANNOT\] /);
   assert.deepEqual(await list(c, '"" "*"'), [
     ...DEFAULTS,
     '* LIST (\\HasChildren) "/" src',
@@ -384,31 +394,44 @@ test('non-ASCII names: modified UTF-7 for IMAP4rev1, UTF-8 after ENABLE IMAP4rev
   await v2.close();
 });
 
-test('invalid modified UTF-7 from an IMAP4rev1 client is BAD', async () => {
+test('invalid modified UTF-7 from an IMAP4rev1 client is NO; LIST and LSUB match nothing', async () => {
   const c = await connect();
-  // Dovecot answers these with a tagged NO "Mailbox name is not valid mUTF-7"; a name that
-  // cannot be decoded is an argument error here, so BAD (RFC 9051 §7.1.5).
+  // RFC 9051 §6.3.x: a well-formed name that cannot name a mailbox is a NO; Dovecot answers
+  // NO "Mailbox name is not valid mUTF-7" to each of these and OK with no match to LIST/LSUB.
   for (const name of ['"Bad&Jjo"', '"&AGE-"', '"&APw"', '"&U,B!-"', '"a&Jjo-&AKM-"', '"&2D0-"']) {
     const r = await c.command(`CREATE ${name}`);
-    assert.match(r.tagged, /^t\d+ BAD Mailbox name is not valid modified UTF-7$/, `${name}: ${r.tagged}`);
+    assert.match(r.tagged, /^t\d+ NO Mailbox name is not valid modified UTF-7$/, `${name}: ${r.tagged}`);
   }
-  for (const cmd of ['SELECT "&AGE-"', 'STATUS "&AGE-" (MESSAGES)', 'DELETE "&AGE-"', 'RENAME INBOX "&AGE-"', 'SUBSCRIBE "&AGE-"']) {
-    assert.match((await c.command(cmd)).tagged, /^t\d+ BAD /, cmd);
+  for (const cmd of ['SELECT "&AGE-"', 'EXAMINE "&AGE-"', 'STATUS "&AGE-" (MESSAGES)', 'DELETE "&AGE-"', 'RENAME INBOX "&AGE-"', 'RENAME "&AGE-" x',
+    'SUBSCRIBE "&AGE-"', 'UNSUBSCRIBE "&AGE-"', 'APPEND "&AGE-" {3+}\r\nabc', 'COPY 1 "&AGE-"']) {
+    if (cmd.startsWith('COPY')) ok(await c.command('SELECT INBOX'));
+    assert.match((await c.command(cmd)).tagged, /^t\d+ NO /, cmd);
   }
-  assert.match((await c.command('LIST "" "&AGE-*"')).tagged, /^t\d+ BAD Pattern is not valid modified UTF-7$/);
+  assert.deepEqual(await list(c, '"" "&AGE-*"'), []);
+  assert.deepEqual(await list(c, '"&AGE-" "*"'), []);
+  assert.deepEqual(ok(await c.command('LSUB "" "&AGE-*"')).untagged, []);
   // 8-bit names are not modified UTF-7 either (Dovecot: NO "Mailbox name is not valid mUTF-7").
-  assert.match((await c.command('CREATE "Entwürfe"')).tagged, /^t\d+ BAD Mailbox name is not valid modified UTF-7$/);
-  assert.match((await c.command('LIST "" "Entwü*"')).tagged, /^t\d+ BAD Pattern is not valid modified UTF-7$/);
+  assert.match((await c.command('CREATE "Entwürfe"')).tagged, /^t\d+ NO Mailbox name is not valid modified UTF-7$/);
+  assert.deepEqual(await list(c, '"" "Entwü*"'), []);
   assert.deepEqual(await list(c, '"" "*"'), DEFAULTS);
+  await c.close();
+});
+
+test('a failed SELECT of an invalid name still closes the selected mailbox (RFC 9051 §6.3.2)', async () => {
+  const c = await connect();
+  ok(await c.command('SELECT INBOX'));
+  const r = await c.command('SELECT "&AGE-"');
+  assert.match(r.tagged, /^t\d+ NO /);
+  assert.match((await c.command('FETCH 1 FLAGS')).tagged, /^t\d+ BAD \[CLIENTBUG\] No mailbox selected/);
   await c.close();
 });
 
 test('IMAP4rev2: names must be valid Net-Unicode (UTF-8, NFC, no controls)', async () => {
   const c = await connect();
   ok(await c.command('ENABLE IMAP4rev2'));
-  // Invalid UTF-8 is a syntax error.
+  // Invalid UTF-8 names no mailbox: NO (as for invalid modified UTF-7).
   const bin = Buffer.concat([Buffer.from('CREATE {4+}\r\nab'), Buffer.from([0xc3, 0x28])]);
-  assert.match((await c.command(bin)).tagged, /^t3 BAD Mailbox name is not valid UTF-8$/);
+  assert.match((await c.command(bin)).tagged, /^t3 NO Mailbox name is not valid UTF-8$/);
   // RFC 9051 §5.1: the server MUST prohibit 8-bit names that are not Net-Unicode (RFC 5198: NFC, no C1 controls).
   const decomposed = 'Entwu\u0308rfe';
   assert.match((await c.command(`CREATE "${decomposed}"`)).tagged, /^t4 NO \[CANNOT\] /);

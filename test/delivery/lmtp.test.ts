@@ -40,8 +40,8 @@ async function inbox(ts: TestServer, user: string, mailbox = 'INBOX'): Promise<B
 /** The message as delivered, without the trace fields Quire prepends. */
 function withoutTrace(b: Buffer): string {
   const s = b.toString('latin1');
-  assert.match(s, /^Return-Path: <[^>]*>\r\nReceived: from /);
-  return s.replace(/^Return-Path: [^\r]*\r\nReceived: [^\r]*\r\n(?:\t[^\r]*\r\n)*/, '');
+  assert.match(s, /^Return-Path: <[^>]*>\r\n(?:Delivered-To: [^\r]*\r\n)?Received: from /);
+  return s.replace(/^Return-Path: [^\r]*\r\n(?:Delivered-To: [^\r]*\r\n)?Received: [^\r]*\r\n(?:\t[^\r]*\r\n)*/, '');
 }
 
 test('greeting, LHLO capabilities, HELO/EHLO refused (RFC 2033 §4.1)', async () => {

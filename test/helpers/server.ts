@@ -36,9 +36,11 @@ const quiet: Logger = { debug() {}, info() {}, warn() {}, error: (m, f) => conso
 export async function startTestServer(opts: {
   users?: [string, string][];
   tweak?: (o: ServerOptions) => void;
+  /** Store limits (e.g. a small maxMailboxesPerUser). */
+  storeOptions?: { maxMailboxesPerUser?: number };
 } = {}): Promise<TestServer> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'quire-test-'));
-  const store = await openSqliteStore({ dataDir, synchronous: 'NORMAL' });
+  const store = await openSqliteStore({ dataDir, synchronous: 'NORMAL', ...opts.storeOptions });
   for (const [u, p] of opts.users ?? [['alice', 'secret-a'], ['bob', 'secret-b']]) await provisionUser(store, u, p);
   const config = loadConfig({ env: {}, flags: { data: dataDir } });
   const tls = await sharedTls();

@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkFixture, makeDecoder, simplify, type Fixture } from './helpers.js';
+import { checkFixture, makeDecoder, runChunks, simplify, type Fixture } from './helpers.js';
 
 const SMALL = { maxLineLength: 64, maxLiteralSize: 100, maxNonSyncLiteral: 20, maxCommandSize: 300, maxDepth: 4, maxTokens: 30, maxDiscardLiteral: 150 };
 
@@ -37,6 +37,10 @@ const fixtures: Fixture[] = [
     input: 'a uid fetch 1:4 (FLAGS)\r\n',
     events: [['command', 'a', 'UID FETCH', ['1:4', ['FLAGS']]]],
   },
+  // ---- tag length (issue 10 item 10): the longest tag passes, a longer one is an untagged BAD, never echoed
+  { name: 'tag of MAX_TAG_LENGTH', input: `${'t'.repeat(64)} NOOP\r\n`, events: [['command', 't'.repeat(64), 'NOOP', []]] },
+  { name: 'tag over MAX_TAG_LENGTH', input: `${'t'.repeat(65)} NOOP\r\nb NOOP\r\n`, events: [['error', 'PARSE', null, false], ['command', 'b', 'NOOP', []]] },
+  { name: 'huge tag with a literal', input: `${'t'.repeat(5000)} LOGIN {3}\r\nb NOOP\r\n`, events: [['error', 'PARSE', null, false], ['command', 'b', 'NOOP', []]] },
   { name: 'UID without sub-command', input: 'a UID\r\n', events: [['error', 'PARSE', 'a', false]] },
   { name: 'UID followed by a string', input: 'a UID "FETCH"\r\n', events: [['error', 'PARSE', 'a', false]] },
   { name: 'command name must be an atom', input: 'a "NOOP"\r\n', events: [['error', 'PARSE', 'a', false]] },
@@ -436,4 +440,26 @@ test('after a fatal error nothing more is decoded', () => {
   dec.push(Buffer.from('b NOOP\r\n'));
   assert.equal(dec.next(), null);
   assert.equal(dec.bufferedBytes, 0);
+});
+
+// ---- ID of the size RFC 2971 §3.3 allows, before login (issue 10 item 9)
+test('an ID line of RFC 2971 maximum size passes the pre-auth line limit; other long lines do not', async () => {
+  const { PRE_AUTH_DECODER_LIMITS, ID_LINE_LENGTH } = await import('../../src/wire/limits.js');
+  const pairs = Array.from({ length: 30 }, (_, i) => `"${`f${i}`.padEnd(30, 'x')}" "${'v'.repeat(1024)}"`).join(' ');
+  const id = Buffer.from(`a1 id (${pairs})\r\nb NOOP\r\n`);
+  assert.ok(id.length > PRE_AUTH_DECODER_LIMITS.maxLineLength * 3);
+  for (const chunks of [[id], Array.from({ length: Math.ceil(id.length / 1000) }, (_, i) => id.subarray(i * 1000, (i + 1) * 1000))]) {
+    const ev = runChunks(chunks, PRE_AUTH_DECODER_LIMITS);
+    assert.equal(ev.length, 2);
+    assert.deepEqual(ev[0]!.slice(0, 3), ['command', 'a1', 'ID']);
+    assert.deepEqual(ev[1], ['command', 'b', 'NOOP', []]);
+  }
+  // The same size under another command is still too long before login.
+  const noop = Buffer.from(`a1 NOOP (${pairs})\r\nb NOOP\r\n`);
+  assert.deepEqual(runChunks([noop], PRE_AUTH_DECODER_LIMITS)[0]!.slice(0, 3), ['error', 'TOOBIG', 'a1']);
+  // And ID has its own bound: a longer ID line is refused, memory stays bounded.
+  const huge = Buffer.from(`a1 ID ("x" "${'v'.repeat(ID_LINE_LENGTH)}")\r\nb NOOP\r\n`);
+  const ev = runChunks([huge], PRE_AUTH_DECODER_LIMITS);
+  assert.deepEqual(ev[0]!.slice(0, 3), ['error', 'TOOBIG', 'a1']);
+  assert.deepEqual(ev.at(-1), ['command', 'b', 'NOOP', []]);
 });

@@ -17,6 +17,7 @@ export async function openSqliteStore(opts: {
   synchronous?: 'FULL' | 'NORMAL';
   feed?: ChangeFeed;
   dbFile?: string;
+  maxMailboxesPerUser?: number;
 }): Promise<MailStore> {
   return SqliteMailStore.open(opts);
 }

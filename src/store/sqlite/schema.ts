@@ -264,7 +264,15 @@ INSERT INTO blob_text (blob_text, rank) VALUES ('deletemerge', 0);
 INSERT INTO blob_text (blob_text, rank) VALUES ('crisismerge', 1000);
 `;
 
-export const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10];
+// harden-app (issue 10 item 8): the SEARCH header index holds FROM/TO/CC/BCC as
+// parsed addresses now (structure.ts addressSearchText), not raw text with
+// comments. Rows indexed before are marked unindexed: SEARCH reads those
+// messages (correct, slower) until `quire doctor --repair` describes them again.
+const V_ADDRESS_INDEX = `
+UPDATE blobs SET indexed = 0 WHERE indexed = 1;
+`;
+
+export const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V_ADDRESS_INDEX];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** Brings the database to SCHEMA_VERSION; refuses a database from a newer Quire. */

@@ -39,6 +39,7 @@ import { migrate } from './schema.js';
 import { type MailboxRow } from './messages.js';
 import { AddressOps, OVERQUOTA_MARK } from './addresses.js';
 import { runDoctor, type DoctorReport } from './doctor.js';
+import { DEFAULT_MAX_MAILBOXES_PER_USER } from '../limits.js';
 
 export interface SqliteStoreOptions {
   dataDir: string;
@@ -49,7 +50,10 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
   /** The database file, when not <dataDir>/quire.sqlite3 (a private copy for a read-only data directory: src/cli/ops-readonly.ts). */
   dbFile?: string;
+  /** Most mailboxes one user may have (DEFAULT_MAX_MAILBOXES_PER_USER); INBOX is always allowed. */
+  maxMailboxesPerUser?: number;
 }
+
 
 export const DB_FILE = 'quire.sqlite3';
 /** The index backlog is counted up to this many bodies (a scrape stays a few ms even on a huge backlog). */
@@ -132,6 +136,7 @@ export class SqliteMailStore extends AddressOps {
   private blobNext = 0;
   private blobEnd = 0;
   private readonly foreign: ForeignWatcher;
+  private maxMailboxesPerUser = DEFAULT_MAX_MAILBOXES_PER_USER;
 
   private constructor(
     db: Database.Database,
@@ -161,6 +166,7 @@ export class SqliteMailStore extends AddressOps {
       const referenced = db.prepare('SELECT 1 FROM blobs WHERE id = ? AND refcount > 0');
       blobs.isReferenced = (id) => referenced.get(id) !== undefined;
       const store = new SqliteMailStore(db, blobs, opts.feed ?? new LocalChangeFeed(), owner, synchronous);
+      if (opts.maxMailboxesPerUser !== undefined) store.maxMailboxesPerUser = opts.maxMailboxesPerUser;
       await store.recover();
       store.foreign.start();
       return store;
@@ -598,6 +604,10 @@ export class SqliteMailStore extends AddressOps {
   // ---- helpers
 
   private insertMailbox(userId: number, name: string, specialUse: SpecialUse | null): number {
+    if (name !== 'INBOX') {
+      const n = this.qp('SELECT COUNT(*) FROM mailboxes WHERE user_id = ?').get(userId) as number;
+      if (n >= this.maxMailboxesPerUser) throw new StoreError('LIMIT', `too many mailboxes (at most ${this.maxMailboxesPerUser})`);
+    }
     const uidValidity = this.nextUidValidity();
     return this.qp('INSERT INTO mailboxes (user_id, name, uid_validity, special_use) VALUES (?, ?, ?, ?) RETURNING id').get(userId, name, uidValidity, specialUse) as number;
   }
@@ -659,9 +669,20 @@ function userInfo(r: UserRow): UserInfo {
   return { id: r.id, name: r.name, passwordHash: r.password_hash, createdAt: new Date(r.created_at) };
 }
 
+/**
+ * Names every writer (IMAP, LMTP, the CLI, import) may create: no empty, "."
+ * or ".." hierarchy level and no control character, so that no name can mean
+ * a path when it is exported to files (issue 10 item 4). Names stored before
+ * this rule stay usable; only new names are checked.
+ */
 function checkMailboxName(name: string): void {
   if (name.length === 0) throw new StoreError('CANNOT', 'empty mailbox name');
   if (Buffer.byteLength(name) > MAX_MAILBOX_NAME_BYTES) throw new StoreError('LIMIT', 'mailbox name too long');
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f-\x9f]/.test(name)) throw new StoreError('CANNOT', 'mailbox name contains control characters');
+  for (const level of name.split('/')) {
+    if (level === '' || level === '.' || level === '..') throw new StoreError('CANNOT', `mailbox name has an empty, "." or ".." level`);
+  }
 }
 
 /** Maps anything thrown below the contract to the closed StoreError set. */
