@@ -3,6 +3,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { hashPassword } from '../auth/password.js';
+import { storeScramVerifier } from '../auth/userdb/builtin.js';
 import { StoreError, type MailStore, type SpecialUse, type UserInfo } from '../store/types.js';
 
 /** Mailboxes every new user gets (RFC 6154 special-use attributes where one applies). */
@@ -74,6 +75,7 @@ export async function provisionUser(store: MailStore, name: string, password: st
   if (await store.getUser(name)) throw new StoreError('ALREADYEXISTS', `user ${name} already exists`);
   const user = await store.createUser(name, await hashPassword(password));
   try {
+    await storeScramVerifier(store, user.id, password);
     await ensureDefaultMailboxes(store, user.id);
   } catch (err) {
     await store.deleteUser(user.id).catch(() => {});
@@ -89,6 +91,8 @@ export async function changePassword(store: MailStore, name: string, password: s
   const user = await store.getUser(name);
   if (!user) throw new StoreError('NONEXISTENT', `no such user: ${name}`);
   await store.setPasswordHash(user.id, await hashPassword(password));
+  // The SCRAM verifier follows the password (RFC 5802 §5.1); a stale one would keep the old password working.
+  await storeScramVerifier(store, user.id, password);
   return user;
 }
 

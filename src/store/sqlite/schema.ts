@@ -264,7 +264,24 @@ INSERT INTO blob_text (blob_text, rank) VALUES ('deletemerge', 0);
 INSERT INTO blob_text (blob_text, rank) VALUES ('crisismerge', 1000);
 `;
 
-export const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10];
+// V_AUTH (issue 16): per-user credentials besides the password hash, opaque
+// to the store and written by src/auth: the SCRAM verifier (kind
+// 'scram-sha-256', name ''; RFC 5802 §5.1 StoredKey/ServerKey/salt/iterations)
+// and named application passwords (kind 'app'). Users created before this get
+// their verifier at their next successful password login or `quire user passwd`.
+const V_AUTH = `
+CREATE TABLE credentials (
+  user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  kind       TEXT NOT NULL,
+  name       TEXT NOT NULL,
+  secret     TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  last_used  INTEGER,
+  PRIMARY KEY (user_id, kind, name)
+) WITHOUT ROWID;
+`;
+
+export const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V_AUTH];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** Brings the database to SCHEMA_VERSION; refuses a database from a newer Quire. */
