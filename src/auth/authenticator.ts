@@ -74,6 +74,8 @@ export interface AuthenticatorOptions {
   provision?: (account: Account) => Promise<UserInfo>;
   /** OAUTHBEARER / XOAUTH2 token validation; the mechanisms are offered only when set. */
   bearer?: BearerValidator;
+  /** SASL mechanisms an admin allows (upper-case names); default all that are usable. */
+  mechanisms?: readonly string[];
 }
 
 /** Who logged in, how (for the session and the log). */
@@ -194,6 +196,7 @@ export class Authenticator implements ScramCredentialSource {
   private readonly cacheMs: number;
   private readonly provision: ((account: Account) => Promise<UserInfo>) | null;
   readonly bearer: BearerValidator | null;
+  private readonly enabled: Set<string> | null;
 
   constructor(
     private readonly store: MailStore,
@@ -212,6 +215,12 @@ export class Authenticator implements ScramCredentialSource {
     this.cacheMs = opts.cacheMs ?? VERIFIED_CACHE_MS;
     this.provision = opts.provision ?? null;
     this.bearer = opts.bearer ?? null;
+    this.enabled = opts.mechanisms ? new Set(opts.mechanisms.map((m) => m.toUpperCase())) : null;
+  }
+
+  /** Whether the admin allows mechanism `name` (mechanisms.ts asks before offering it). */
+  mechanismEnabled(name: string): boolean {
+    return this.enabled === null || this.enabled.has(name);
   }
 
   /** Whether SCRAM can be offered (the user database holds verifiers). */

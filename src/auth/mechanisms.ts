@@ -60,7 +60,7 @@ export function registerMechanism(d: MechanismDescriptor, first = false): void {
 
 /** The mechanism names to advertise on a connection, most preferred first. */
 export function mechanismsFor(facts: ConnectionFacts, auth: Authenticator): string[] {
-  return REGISTRY.filter((m) => m.offered(facts, auth)).map((m) => m.name);
+  return REGISTRY.filter((m) => auth.mechanismEnabled(m.name) && m.offered(facts, auth)).map((m) => m.name);
 }
 
 /** One step of an exchange as the protocol sees it. */
