@@ -17,7 +17,7 @@
 
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
-import type { MailStore, UserInfo } from '../store/types.js';
+import { StoreError, type MailStore, type UserInfo } from '../store/types.js';
 import { verifyDummy } from './password.js';
 import { SCRAM_SALT_BYTES, type ScramCredentialSource, type ScramCredentials, type ScramHash } from './scram.js';
 import type { Account, UserDb, UserEntry } from './userdb/types.js';
@@ -256,7 +256,7 @@ export class Authenticator implements ScramCredentialSource {
       await verifyDummy(password);
       return this.fail(authcid, remoteAddress, mechanism, 'account locked out after repeated failures');
     }
-    const entry = plausible ? await this.userdb.find(authcid) : null;
+    const entry = plausible ? await this.findEntry(authcid) : null;
     let credential: string | null = null;
     let cached = false;
     if (entry) {
@@ -282,7 +282,7 @@ export class Authenticator implements ScramCredentialSource {
    */
   async verifiedLogin(authcid: string, authzid: string, remoteAddress: string, mechanism: string, credential: string): Promise<LoginResult | null> {
     if (this.lockedOut(authcid)) return this.fail(authcid, remoteAddress, mechanism, 'account locked out after repeated failures');
-    const entry = await this.userdb.find(authcid);
+    const entry = await this.findEntry(authcid);
     if (!entry) return this.fail(authcid, remoteAddress, mechanism, 'unknown user');
     return this.complete(entry, authcid, authzid, remoteAddress, mechanism, credential, false);
   }
@@ -311,7 +311,7 @@ export class Authenticator implements ScramCredentialSource {
       if (!this.masters.has(authcid.toLowerCase()) && !this.masters.has(account.name.toLowerCase())) {
         return this.fail(authcid, remoteAddress, mechanism, `not allowed to log in as ${authzid.slice(0, MAX_KEY_NAME_LENGTH)}`);
       }
-      const target = await this.userdb.find(authzid);
+      const target = await this.findEntry(authzid);
       if (!target) return this.fail(authcid, remoteAddress, mechanism, `master login: no such user ${authzid.slice(0, MAX_KEY_NAME_LENGTH)}`);
       master = account.name;
       account = target.account;
@@ -330,6 +330,16 @@ export class Authenticator implements ScramCredentialSource {
     else if (credential !== '') fields.credential = credential;
     this.log?.info(master ? 'auth succeeded (master user)' : 'auth succeeded', fields);
     return { user, authcid, master, credential, mechanism, cached };
+  }
+
+  /** A user database lookup; an unreachable database is UNAVAILABLE (NO [UNAVAILABLE], RFC 5530), never a counted failure. */
+  private async findEntry(name: string): Promise<UserEntry | null> {
+    try {
+      return await this.userdb.find(name);
+    } catch (e) {
+      this.log?.warn('auth: user database unavailable', { userdb: this.userdb.kind, user: name.slice(0, MAX_KEY_NAME_LENGTH), error: e instanceof Error ? e.message : String(e) });
+      throw new StoreError('UNAVAILABLE', `user database (${this.userdb.kind}) unavailable`);
+    }
   }
 
   /** The local store user for an account (created on first login for external databases; quota and aliases applied). */
@@ -360,7 +370,7 @@ export class Authenticator implements ScramCredentialSource {
 
   async scramCredentials(authcid: string, hash: ScramHash): Promise<ScramCredentials | null> {
     if (hash !== 'sha256' || !this.userdb.scram || authcid.length > MAX_KEY_NAME_LENGTH) return null;
-    const entry = await this.userdb.find(authcid);
+    const entry = await this.findEntry(authcid);
     return (await entry?.scram?.()) ?? null;
   }
 

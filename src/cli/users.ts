@@ -84,6 +84,31 @@ export async function provisionUser(store: MailStore, name: string, password: st
   return user;
 }
 
+/** Password hash of users whose password lives in an external user database: it matches no password. */
+export const EXTERNAL_PASSWORD_HASH = '!external';
+
+/**
+ * The local user holding the mail of an account from an external user
+ * database (passwd-file, LDAP, SQL), created at its first login with the
+ * default mailboxes. Idempotent.
+ */
+export async function provisionExternalUser(store: MailStore, name: string): Promise<UserInfo> {
+  const bad = checkUserName(name);
+  if (bad) throw new Error(bad);
+  const existing = await store.getUser(name);
+  if (existing) return existing;
+  let user: UserInfo;
+  try {
+    user = await store.createUser(name, EXTERNAL_PASSWORD_HASH);
+  } catch (err) {
+    // Another worker created it first.
+    if (err instanceof StoreError && err.kind === 'ALREADYEXISTS') return (await store.getUser(name))!;
+    throw err;
+  }
+  await ensureDefaultMailboxes(store, user.id);
+  return user;
+}
+
 /** Sets a new password for an existing user; NONEXISTENT if there is no such user. */
 export async function changePassword(store: MailStore, name: string, password: string): Promise<UserInfo> {
   const bad = checkPassword(password);
