@@ -264,7 +264,7 @@ export class Authenticator implements ScramCredentialSource {
       if (hit !== null) {
         credential = hit;
         cached = true;
-      } else credential = await entry.checkPassword(password);
+      } else credential = await this.check(entry, authcid, password);
     } else await verifyDummy(password);
     if (!entry || credential === null) return this.fail(authcid, remoteAddress, mechanism, entry ? 'wrong password' : 'unknown user');
     if (!cached) {
@@ -336,6 +336,15 @@ export class Authenticator implements ScramCredentialSource {
   private async findEntry(name: string): Promise<UserEntry | null> {
     try {
       return await this.userdb.find(name);
+    } catch (e) {
+      this.log?.warn('auth: user database unavailable', { userdb: this.userdb.kind, user: name.slice(0, MAX_KEY_NAME_LENGTH), error: e instanceof Error ? e.message : String(e) });
+      throw new StoreError('UNAVAILABLE', `user database (${this.userdb.kind}) unavailable`);
+    }
+  }
+
+  private async check(entry: UserEntry, name: string, password: string): Promise<string | null> {
+    try {
+      return await entry.checkPassword(password);
     } catch (e) {
       this.log?.warn('auth: user database unavailable', { userdb: this.userdb.kind, user: name.slice(0, MAX_KEY_NAME_LENGTH), error: e instanceof Error ? e.message : String(e) });
       throw new StoreError('UNAVAILABLE', `user database (${this.userdb.kind}) unavailable`);
