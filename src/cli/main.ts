@@ -7,7 +7,8 @@ import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
-import { Authenticator } from '../auth/authenticator.js';
+import { buildAuthenticator } from './auth-config.js';
+import { registerAppPasswords } from './app-passwords.js';
 import type { MailStore } from '../store/types.js';
 import { StoreError } from '../store/types.js';
 import { ConfigError, configToJson, loadConfig, toLmtpOptions, toServerOptions, type QuireConfig } from './config.js';
@@ -117,7 +118,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
   let server: { close(): Promise<void>; addresses: { imap: { host: string; port: number }[]; imaps: { host: string; port: number }[] } };
   let lmtp: Awaited<ReturnType<typeof import('../delivery/server.js').startLmtp>> | null = null;
   try {
-    if ((await store.countUsers()) === 0) {
+    if (config.userdb.driver === 'builtin' && (await store.countUsers()) === 0) {
       let osName: string | undefined;
       try {
         osName = userInfo().username;
@@ -131,7 +132,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
       log.info('created first user', { user: name });
     }
     store.startBackgroundWork?.((err) => log.warn('full-text indexing failed', { err: String(err) }));
-    const auth = new Authenticator(store, { baseDelayMs: config.auth.failureDelayMs, maxDelayMs: config.auth.maxFailureDelayMs });
+    const auth = buildAuthenticator(config, store, log);
     const { startServer } = await import('../server/index.js');
     server = await startServer(store, auth, toServerOptions(config, tls, log));
     const lmtpOptions = toLmtpOptions(config, log);
@@ -260,6 +261,7 @@ function buildProgram(): Command {
 
   const admin = { addStoreOptions, withStore, dataDir: (flags: Record<string, unknown>) => configure(flags).dataDir };
   registerMailAdmin(program, user, admin);
+  registerAppPasswords(user, admin);
   registerTransfer(program, admin);
   registerMailboxAdmin(program, admin);
   registerDoctor(program, admin);
