@@ -351,6 +351,17 @@ export class Authenticator implements ScramCredentialSource {
     }
   }
 
+  /**
+   * The local user of an account the user database knows, created if needed
+   * (LMTP delivery to an external account that has not logged in yet); null
+   * for an unknown name. No password is involved and nothing is counted.
+   */
+  async localUserFor(name: string): Promise<UserInfo | null> {
+    if (name.length === 0 || name.length > MAX_KEY_NAME_LENGTH) return null;
+    const entry = await this.findEntry(name);
+    return entry ? this.localUser(entry.account) : null;
+  }
+
   /** The local store user for an account (created on first login for external databases; quota and aliases applied). */
   private async localUser(account: Account): Promise<UserInfo | null> {
     let user = await this.store.getUser(account.name);

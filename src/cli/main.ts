@@ -136,6 +136,8 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
     const { startServer } = await import('../server/index.js');
     server = await startServer(store, auth, toServerOptions(config, tls, log));
     const lmtpOptions = toLmtpOptions(config, log);
+    // Mail for an external account that has not logged in yet: its local user is created at delivery.
+    if (lmtpOptions && config.userdb.driver !== 'builtin') lmtpOptions.externalUser = (n) => auth.localUserFor(n);
     if (lmtpOptions) {
       const { startLmtp } = await import('../delivery/server.js');
       lmtp = await startLmtp(store, lmtpOptions).catch(async (err: unknown) => {

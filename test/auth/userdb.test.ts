@@ -120,6 +120,23 @@ test('passwd-file through IMAP: provisioning, quota and aliases from extra field
   }
 });
 
+test('LMTP recipients: an external account that never logged in gets its local user at delivery', async () => {
+  const file = passwdFile([`zoe:{PLAIN}zoe-pw::::::userdb_aliases=z@example.org`]);
+  const srv = await serverWith(new PasswdFileUserDb({ path: file }));
+  try {
+    const { resolveRecipient } = await import('../../src/delivery/recipients.js');
+    const opts = { subaddress: 'folder' as const, recipientDelimiter: '+', externalUser: (n: string) => srv.auth.localUserFor(n) };
+    assert.equal(await resolveRecipient(srv.store, 'zoe@example.org', { subaddress: 'folder', recipientDelimiter: '+' }), null, 'without the hook: unknown');
+    const t = await resolveRecipient(srv.store, 'zoe+lists@example.org', opts);
+    assert.equal(t?.userName, 'zoe');
+    assert.equal(t?.mailbox, 'INBOX');
+    assert.ok(await srv.store.findAddress('z@example.org'), 'aliases applied at provisioning');
+    assert.equal(await resolveRecipient(srv.store, 'nobody@example.org', opts), null);
+  } finally {
+    await srv.stop();
+  }
+});
+
 test('PostgreSQL query user database: password schemes, quota, aliases, several rows refused, outage is UNAVAILABLE', async (t) => {
   const conn = process.env.QUIRE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
   const admin = new pg.Client({ connectionString: conn });
