@@ -2,7 +2,7 @@
 // LDAP userPassword and SQL user databases:
 //   {SHA512-CRYPT} $6$ / {SHA256-CRYPT} $5$   SHA-crypt (Drepper, "Unix crypt
 //                                             using SHA-256 and SHA-512", 2008)
-//   {BLF-CRYPT} $2y$/$2b$/$2a$                bcrypt (bcryptjs)
+//   {BLF-CRYPT} $2y$/$2b$/$2a$                bcrypt (bcryptjs, in worker threads: bcrypt-thread.ts)
 //   {ARGON2ID} / {ARGON2I} $argon2id$...      Argon2 (RFC 9106; the `argon2` native module)
 //   {SSHA512} {SSHA256} {SSHA}                base64(H(password + salt) + salt)
 //   {SHA512} {SHA256} {SHA} ({SHA1})          base64(H(password))
@@ -14,13 +14,14 @@
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createRequire } from 'node:module';
+import { bcryptCompare } from './bcrypt-thread.js';
 import { decodeScramCredentials, deriveScramCredentials, type ScramCredentials } from '../scram.js';
 
 /** SHA-crypt bounds (the spec's): rounds 1000..999,999,999, default 5000; salt up to 16 characters. */
 const SHACRYPT_DEFAULT_ROUNDS = 5000;
 const SHACRYPT_MIN_ROUNDS = 1000;
 /** Upper bound we accept from a stored hash: a hostile entry must not cost us minutes (the spec allows 999,999,999). */
-export const SHACRYPT_MAX_ROUNDS = 10_000_000;
+export const SHACRYPT_MAX_ROUNDS = 1_000_000;
 const SHACRYPT_SALT_MAX = 16;
 /** bcrypt cost bound we accept (2^cost rounds). */
 const BCRYPT_MAX_COST = 17;
@@ -50,8 +51,29 @@ function repeatTo(src: Buffer, len: number): Buffer {
   return out;
 }
 
+/** Rounds of SHA-crypt computed between two yields to the event loop (about 2 ms of work). */
+const SHACRYPT_ROUNDS_PER_SLICE = 1000;
+
 /** SHA-crypt of `password` with the settings of `setting` ("$6$rounds=N$salt$..." or "$5$salt"); null if malformed. */
 export function shaCrypt(password: string, setting: string): string | null {
+  const it = shaCryptSteps(password, setting);
+  for (;;) {
+    const r = it.next();
+    if (r.done) return r.value;
+  }
+}
+
+/** The same, yielding to the event loop every SHACRYPT_ROUNDS_PER_SLICE rounds (a stored hash may ask for millions). */
+export async function shaCryptAsync(password: string, setting: string): Promise<string | null> {
+  const it = shaCryptSteps(password, setting);
+  for (;;) {
+    const r = it.next();
+    if (r.done) return r.value;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
+function* shaCryptSteps(password: string, setting: string): Generator<void, string | null> {
   const m = /^\$([56])\$(?:rounds=(\d+)\$)?([^$]*)/.exec(setting);
   if (!m) return null;
   const algo = m[1] === '6' ? 'sha512' : 'sha256';
@@ -96,6 +118,7 @@ export function shaCrypt(password: string, setting: string): string | null {
     if (i % 7 !== 0) c.update(P);
     c.update(i & 1 ? C : P);
     C = c.digest();
+    if (i % SHACRYPT_ROUNDS_PER_SLICE === SHACRYPT_ROUNDS_PER_SLICE - 1) yield;
   }
   // Step 22: the encoding.
   let enc = '';
@@ -112,7 +135,6 @@ function safeEqual(a: string | Buffer, b: string | Buffer): boolean {
 }
 
 const requireCjs = createRequire(import.meta.url);
-let bcrypt: { compare(pw: string, hash: string): Promise<boolean> } | null = null;
 let argon2: { verify(hash: string, pw: string): Promise<boolean> } | null | undefined;
 
 function loadArgon2(): typeof argon2 {
@@ -147,15 +169,14 @@ function saltedDigest(algo: string, hashLen: number, value: string, password: st
 /** crypt(3)-style values, by their $id$ prefix. */
 async function verifyCrypt(value: string, password: string): Promise<boolean> {
   if (value.startsWith('$6$') || value.startsWith('$5$')) {
-    const got = shaCrypt(password, value);
+    const got = await shaCryptAsync(password, value);
     return got !== null && safeEqual(got, value);
   }
   const bc = /^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$/.exec(value);
   if (bc) {
     if (Number(bc[1]) > BCRYPT_MAX_COST) throw new UnsupportedScheme(`bcrypt cost ${bc[1]} above ${BCRYPT_MAX_COST}`);
-    bcrypt ??= requireCjs('bcryptjs') as NonNullable<typeof bcrypt>;
     // bcryptjs knows $2a$/$2b$; $2y$ (PHP's and Dovecot's name) is the same algorithm.
-    return bcrypt.compare(password, value.replace(/^\$2y\$/, '$2b$'));
+    return bcryptCompare(password, value.replace(/^\$2y\$/, '$2b$'));
   }
   if (value.startsWith('$argon2')) {
     const a = loadArgon2();
