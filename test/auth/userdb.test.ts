@@ -53,6 +53,29 @@ test('every Dovecot scheme made by doveadm pw verifies, and a wrong password doe
   await assert.rejects(verifyScheme('{NTLM}abc', PW), /not supported/);
 });
 
+test('slow schemes do not stall the event loop (bcrypt in worker threads, SHA-crypt in slices)', async () => {
+  const { createRequire } = await import('node:module');
+  const { monitorEventLoopDelay, performance } = await import('node:perf_hooks');
+  const bcrypt = createRequire(import.meta.url)('bcryptjs') as { hashSync(p: string, r: number): string };
+  const bc = '{BLF-CRYPT}' + bcrypt.hashSync(PW, 12);
+  // bcrypt: the main thread stays mostly idle while the comparisons run (in bcryptjs's own async API it would be ~100% busy).
+  await verifyScheme(bc, 'warm-up the worker');
+  const elu0 = performance.eventLoopUtilization();
+  assert.deepEqual(await Promise.all([verifyScheme(bc, PW), verifyScheme(bc, 'no')]), [true, false]);
+  const elu = performance.eventLoopUtilization(elu0);
+  assert.ok(elu.utilization < 0.5, `event loop utilization during bcrypt ${elu.utilization.toFixed(2)}`);
+  // SHA-crypt with many rounds runs on this thread in slices: no single long stall (unsliced, the whole
+  // computation, well over a second here, would be one).
+  const sc = '{SHA512-CRYPT}' + shaCrypt(PW, '$6$rounds=200000$eventloop');
+  const h = monitorEventLoopDelay({ resolution: 5 });
+  h.enable();
+  const t0 = Date.now();
+  assert.equal(await verifyScheme(sc, PW), true);
+  h.disable();
+  const took = Date.now() - t0;
+  assert.ok(h.max / 1e6 < Math.max(500, took / 3), `max event loop delay ${(h.max / 1e6).toFixed(0)} ms over ${took} ms`);
+});
+
 function passwdFile(lines: string[]): string {
   const f = join(dir, `users-${randomBytes(4).toString('hex')}`);
   writeFileSync(f, lines.join('\n') + '\n');
