@@ -269,8 +269,9 @@ INSERT INTO blob_text (blob_text, rank) VALUES ('crisismerge', 1000);
 // 'scram-sha-256', name ''; RFC 5802 §5.1 StoredKey/ServerKey/salt/iterations)
 // and named application passwords (kind 'app'). Users created before this get
 // their verifier at their next successful password login or `quire user passwd`.
+// IF NOT EXISTS: tests that rewind a store's user_version re-run it on a database that has the table.
 const V_AUTH = `
-CREATE TABLE credentials (
+CREATE TABLE IF NOT EXISTS credentials (
   user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
   kind       TEXT NOT NULL,
   name       TEXT NOT NULL,
