@@ -5,7 +5,7 @@
 //                    [--seed N] [--cache DIR] [--port-base N] [--no-dovecot]
 //                    [--profile] [--markdown FILE] [--raise-inotify] [--budget S]
 //
-// Scenarios: select fetch-flags fetch-200 search store append conns idle-push
+// Scenarios: select fetch-flags fetch-200 search store append conns idle-push auth
 // (see BENCHMARKS.md for what each measures). Corpora and loaded stores are
 // cached under --cache (default bench/.cache) keyed by seed and size.
 import { spawn } from 'node:child_process';
@@ -40,13 +40,74 @@ import {
 } from './lib/servers.js';
 import { appendRange, cheapQuireHash, fingerprint, loadDovecot, loadQuire } from './lib/load.js';
 import { runIdlePush } from './idle-push.js';
+import { runAuthLogins, type BenchMechanism } from './auth-logins.js';
+import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { summarizeProfiles } from './lib/profile.js';
 
-const ALL_SCENARIOS = ['select', 'fetch-flags', 'fetch-200', 'search', 'store', 'append', 'conns', 'idle-push'] as const;
+const ALL_SCENARIOS = ['select', 'fetch-flags', 'fetch-200', 'search', 'store', 'append', 'conns', 'idle-push', 'auth'] as const;
 type Scenario = (typeof ALL_SCENARIOS)[number];
 const PASS = 'pass';
 /** Users that hold the idle connections (connections are spread over them). */
 const IDLE_USERS = 10;
+/** Users of the auth scenario: each mechanism gets its own slice, each user's first login is the cold one. */
+const AUTH_USERS = 40;
+const AUTH_MECHANISMS: BenchMechanism[] = ['LOGIN', 'PLAIN', 'SCRAM-SHA-256', 'OAUTHBEARER'];
+const authUsers = Array.from({ length: AUTH_USERS }, (_, i) => `auth${i + 1}`);
+/** The auth scenario's token issuer: a key made at each run, its JWKS written beside Quire's data. */
+const BENCH_ISSUER = 'https://bench-issuer.invalid/';
+const BENCH_AUDIENCE = 'quire-bench';
+let benchKey: KeyObject | null = null;
+
+function benchToken(user: string): string {
+  const b = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  const data = `${b({ alg: 'ES256', kid: 'bench', typ: 'at+jwt' })}.${b({ iss: BENCH_ISSUER, aud: BENCH_AUDIENCE, sub: user, exp: now + 3600, iat: now })}`;
+  return `${data}.${sign('sha256', Buffer.from(data), { key: benchKey!, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
+}
+
+/** Writes the issuer's JWKS and points Quire's quire.json at it (other settings in the file are kept). */
+function writeBenchOAuth(dataDir: string): void {
+  const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  benchKey = pair.privateKey;
+  const jwks = path.join(dataDir, 'bench-jwks.json');
+  writeFileSync(jwks, JSON.stringify({ keys: [{ ...pair.publicKey.export({ format: 'jwk' }), kid: 'bench', alg: 'ES256', use: 'sig' }] }));
+  const cfgFile = path.join(dataDir, 'quire.json');
+  let cfg: Record<string, unknown> = {};
+  try {
+    cfg = JSON.parse(readFileSync(cfgFile, 'utf8')) as Record<string, unknown>;
+  } catch {
+    /* none yet */
+  }
+  cfg.oauth = { issuers: [{ issuer: BENCH_ISSUER, audience: BENCH_AUDIENCE, jwks, algorithms: ['ES256'], userClaim: 'sub' }] };
+  writeFileSync(cfgFile, JSON.stringify(cfg, null, 2));
+}
+
+async function scAuth(o: Options, t: Target): Promise<void> {
+  const g = 'Logins (one connection each: connect, authenticate, tagged OK)';
+  const users = o.quick ? authUsers.slice(0, AUTH_MECHANISMS.length * 3) : authUsers;
+  const res = await runAuthLogins({
+    host: HOST,
+    port: t.server.port,
+    users,
+    pass: PASS,
+    mechanisms: AUTH_MECHANISMS,
+    repeats: o.quick ? 2 : 5,
+    token: benchToken,
+    log,
+  });
+  for (const r of res) {
+    const cold = row(g, `${r.mechanism}: cold (first login of a user after start)`, 'ms');
+    const cached = row(g, `· ${r.mechanism}: cached (the same users again)`, 'ms');
+    if (!r.offered) {
+      cold.notes[t.name] = 'not offered';
+      cached.notes[t.name] = 'not offered';
+      continue;
+    }
+    for (const v of r.coldMs) record(cold, t.name, v);
+    for (const v of r.cachedMs) record(cached, t.name, v);
+    if (r.failures) cold.notes[t.name] = `(${r.failures} failed)`;
+  }
+}
 
 // ---------------------------------------------------------------- options
 
@@ -583,7 +644,8 @@ async function setupQuire(o: Options, main: string, corpus: Corpus, port: number
   mkdirSync(dataDir, { recursive: true });
   const have = quireUsers(main, dataDir);
   const idle = Array.from({ length: IDLE_USERS }, (_, i) => `idle${i + 1}`);
-  for (const u of ['benchappend', 'push', ...idle]) if (!have.has(u)) quireUserAdd(main, dataDir, u, PASS);
+  for (const u of ['benchappend', 'push', ...idle, ...authUsers]) if (!have.has(u)) quireUserAdd(main, dataDir, u, PASS);
+  if (o.scenarios.includes('auth')) writeBenchOAuth(dataDir);
   // Cheap hashes (scrypt ln=10) for the users of the many-connection scenarios; LOGIN cost is measured with bench<size>.
   setQuireHashes(dataDir, ['push', ...idle]);
   for (const size of o.sizes) {
@@ -644,7 +706,7 @@ async function setupDovecot(o: Options, corpus: Corpus, p: DovecotPeer): Promise
   const marker = readMarker(markerFile);
   const have = dovecotUsers(p);
   const idle = Array.from({ length: IDLE_USERS }, (_, i) => `idle${i + 1}`);
-  for (const u of ['benchappend', 'push', ...idle, ...o.sizes.map((s) => `bench${label(s)}`)]) if (!have.has(u)) peerCmd(p, 'adduser', u, PASS);
+  for (const u of ['benchappend', 'push', ...idle, ...authUsers, ...o.sizes.map((s) => `bench${label(s)}`)]) if (!have.has(u)) peerCmd(p, 'adduser', u, PASS);
   const server = await startDovecot(p);
   for (const size of o.sizes) {
     if (marker.sizes.includes(size)) continue;
@@ -726,6 +788,9 @@ async function main(): Promise<void> {
               break;
             case 'idle-push':
               await scIdlePush(o, t);
+              break;
+            case 'auth':
+              await scAuth(o, t);
               break;
           }
         } catch (e) {

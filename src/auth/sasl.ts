@@ -16,7 +16,13 @@ export type SaslStep =
   | { type: 'challenge'; data: Buffer }
   /** Credentials to check; the mechanism itself never sees the user store. */
   | { type: 'done'; authcid: string; password: string; authzid: string }
-  | { type: 'fail'; reason: string };
+  /**
+   * The mechanism proved the identity itself (SCRAM proof, bearer token).
+   * `method` names what was verified, for the log.
+   */
+  | { type: 'verified'; authcid: string; authzid: string; method: string }
+  /** `authcid`, when known, is charged the failure delay like a wrong password. */
+  | { type: 'fail'; reason: string; authcid?: string };
 
 export interface SaslMechanism {
   /** Upper-case IANA name, as advertised in AUTH=<name>. */
@@ -25,13 +31,13 @@ export interface SaslMechanism {
    * Feed the next client response: null when the client has sent nothing yet
    * (no initial response), otherwise the decoded bytes (possibly empty).
    */
-  step(clientResponse: Buffer | null): SaslStep;
+  step(clientResponse: Buffer | null): SaslStep | Promise<SaslStep>;
 }
 
-/** Mechanisms we implement, in the order to advertise them. */
+/** Mechanisms that need nothing but a password check (see mechanisms.ts for the full registry). */
 export const SASL_MECHANISMS: readonly string[] = ['PLAIN'];
 
-/** A mechanism instance for `name` (case-insensitive), or null if unsupported. */
+/** A password mechanism instance for `name` (case-insensitive), or null. */
 export function createMechanism(name: string): SaslMechanism | null {
   switch (name.toUpperCase()) {
     case 'PLAIN':
@@ -53,8 +59,9 @@ function decodeUtf8(b: Buffer): string | null {
 
 /**
  * RFC 4616 PLAIN: message = [authzid] NUL authcid NUL passwd, all UTF-8.
- * We do not implement proxy authorisation: authzid must be empty or equal to
- * authcid (RFC 4616 §2 lets the server refuse any other identity).
+ * An authzid other than authcid asks to act as another user: the
+ * authenticator allows it only for master users (RFC 4616 §2 lets the
+ * server refuse any other identity).
  */
 export class PlainMechanism implements SaslMechanism {
   readonly name = 'PLAIN';
@@ -90,7 +97,6 @@ export class PlainMechanism implements SaslMechanism {
     // RFC 4616 §2: authcid and passwd are 1*SAFE.
     if (authcid.length === 0) return this.fail('empty authentication identity');
     if (password.length === 0) return this.fail('empty password');
-    if (authzid !== '' && authzid !== authcid) return this.fail('authorization identity must be empty or equal to the authentication identity');
     return { type: 'done', authcid, password, authzid };
   }
 }

@@ -17,6 +17,9 @@ import { hostname } from 'node:os';
 import type { Logger, ServerLimits, ServerOptions, ServerTimeouts } from '../server/options.js';
 import type { LmtpOptions } from '../delivery/options.js';
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './log.js';
+import { parseOAuthConfig, parseUserdbConfig, type AuthPolicyConfig, type UserdbConfig } from './auth-config.js';
+import type { OAuthConfig } from '../auth/oauth.js';
+import { DEFAULT_MASTER_SEPARATOR, VERIFIED_CACHE_MS } from '../auth/authenticator.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -129,7 +132,11 @@ export interface QuireConfig {
   limits: ServerLimits;
   timeouts: ServerTimeouts;
   idleKeepaliveMs: number;
-  auth: { failureDelayMs: number; maxFailureDelayMs: number; minPasswordLength: number };
+  auth: AuthPolicyConfig & { minPasswordLength: number };
+  /** Where accounts live (src/cli/auth-config.ts; docs/config.md "Authentication"). */
+  userdb: UserdbConfig;
+  /** OAUTHBEARER / XOAUTH2 token validation, or null (mechanisms not offered). */
+  oauth: OAuthConfig | null;
   sqlite: { synchronous: 'FULL' | 'NORMAL' };
   /** Mailbox limits enforced by the store for every writer (IMAP, CLI, import). */
   mailboxes: { maxPerUser: number };
@@ -170,7 +177,9 @@ type Kind =
   | { t: 'size'; min: number; max: number }
   | { t: 'duration'; min: number; max: number }
   | { t: 'int'; min: number; max: number }
-  | { t: 'enum'; values: readonly string[] };
+  | { t: 'enum'; values: readonly string[] }
+  /** A structured block (config file, or JSON text in the environment), checked by its own parser. */
+  | { t: 'json'; parse: (raw: unknown, where: string, baseDir: string) => unknown };
 
 export interface ConfigKey {
   /** Dotted JSON path. */
@@ -219,6 +228,14 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { key: 'auth.failureDelayMs', env: 'QUIRE_AUTH_FAILURE_DELAY', kind: duration(0, 1 * MINUTE), default: DEFAULT_AUTH_FAILURE_DELAY_MS, doc: 'Delay before answering the first failed login; doubles per further failure (per address and per user name).' },
   { key: 'auth.minPasswordLength', env: 'QUIRE_MIN_PASSWORD_LENGTH', kind: int(1, 1024), default: DEFAULT_MIN_PASSWORD_LENGTH, doc: 'Shortest password `quire user add --password-stdin` and `quire user passwd --password-stdin` accept.' },
   { key: 'auth.maxFailureDelayMs', env: 'QUIRE_AUTH_MAX_FAILURE_DELAY', kind: duration(0, 10 * MINUTE), default: DEFAULT_AUTH_MAX_FAILURE_DELAY_MS, doc: 'Cap of the failed-login delay.' },
+  // ---- authentication (issue 16; src/cli/auth-config.ts)
+  { key: 'auth.mechanisms', env: 'QUIRE_AUTH_MECHANISMS', kind: { t: 'names' }, default: [], doc: 'SASL mechanisms to offer (e.g. SCRAM-SHA-256-PLUS,SCRAM-SHA-256,PLAIN). Empty: every mechanism that is usable.' },
+  { key: 'auth.masterUsers', env: 'QUIRE_AUTH_MASTER_USERS', kind: { t: 'names' }, default: [], doc: 'Accounts that may log in as any user: "user*master" with the master\'s password, or SASL PLAIN with authzid=user. Logged as master logins.' },
+  { key: 'auth.masterSeparator', env: 'QUIRE_AUTH_MASTER_SEPARATOR', kind: { t: 'string' }, default: DEFAULT_MASTER_SEPARATOR, doc: 'Separator of "user*master" login names.' },
+  { key: 'auth.lockoutThreshold', env: 'QUIRE_AUTH_LOCKOUT_THRESHOLD', kind: int(0, 1_000_000), default: 0, doc: 'Failed logins of one user name (per worker, within 15 min) after which even the right password is refused until 15 min pass without failures. 0: no lockout.' },
+  { key: 'auth.cacheMs', env: 'QUIRE_AUTH_CACHE', kind: duration(0, 24 * HOUR), default: VERIFIED_CACHE_MS, doc: 'How long a verified password is remembered (skips the slow hash on reconnects); 0 disables the cache.' },
+  { key: 'userdb', env: 'QUIRE_USERDB', kind: { t: 'json', parse: parseUserdbConfig }, default: { driver: 'builtin' }, doc: 'User database: {"driver":"builtin"}, "passwd-file", "ldap" or "sql" with its settings (see "User databases" below).' },
+  { key: 'oauth', env: 'QUIRE_OAUTH', kind: { t: 'json', parse: parseOAuthConfig }, default: null, doc: 'OAuth 2.0 bearer tokens for OAUTHBEARER/XOAUTH2: issuers (JWKS) and/or introspection (see "OAuth" below). Unset: not offered.' },
   { key: 'sqlite.synchronous', env: 'QUIRE_SQLITE_SYNCHRONOUS', kind: { t: 'enum', values: ['FULL', 'NORMAL'] }, default: DEFAULT_SQLITE_SYNCHRONOUS, doc: 'SQLite synchronous mode: FULL (durable on power loss) or NORMAL (faster; may lose the last commits on power loss).' },
   { key: 'lmtp.host', env: 'QUIRE_LMTP_HOST', flag: '--lmtp-host', kind: { t: 'hosts' }, default: [DEFAULT_LMTP_HOST], doc: 'Address(es) of the LMTP listener (RFC 2033) the MTA delivers to.' },
   { key: 'lmtp.port', env: 'QUIRE_LMTP_PORT', flag: '--lmtp-port', kind: { t: 'port' }, default: DEFAULT_LMTP_PORT, doc: 'Port of the LMTP listener; "off" disables it, 0 picks a free port.' },
@@ -262,6 +279,7 @@ function fmtMs(n: number): string {
 export function describeDefault(k: ConfigKey): string {
   const d = k.default;
   if (d === null) return '(unset)';
+  if (k.kind.t === 'json') return JSON.stringify(d);
   if (Array.isArray(d)) return d.join(',');
   if (k.kind.t === 'size') return `${d} (${fmtBytes(d as number)})`;
   if (k.kind.t === 'duration') return `${d} (${fmtMs(d as number)})`;
@@ -329,6 +347,21 @@ function parseValue(def: ConfigKey, raw: unknown, where: string, baseDir: string
       const show = k.t === 'size' ? fmtBytes : k.t === 'duration' ? fmtMs : String;
       if (n < k.min || n > k.max) return fail(`must be between ${show(k.min)} and ${show(k.max)}, got ${show(n)}`);
       return n;
+    }
+    case 'json': {
+      let v = raw;
+      if (typeof raw === 'string') {
+        try {
+          v = JSON.parse(raw);
+        } catch {
+          return fail('must be a JSON object');
+        }
+      }
+      try {
+        return k.parse(v, where, baseDir);
+      } catch (e) {
+        return fail(e instanceof Error ? e.message : String(e));
+      }
     }
     case 'enum': {
       const v = typeof raw === 'string' ? raw.trim() : raw;
@@ -484,7 +517,18 @@ export function loadConfig(opts: LoadConfigOptions = {}): QuireConfig {
     mailboxes: { maxPerUser: g('mailboxes.maxPerUser') },
     timeouts: { preAuthMs: g('timeouts.preAuthMs'), authenticatedMs: g('timeouts.authenticatedMs') },
     idleKeepaliveMs: g('idleKeepaliveMs'),
-    auth: { failureDelayMs: g('auth.failureDelayMs'), maxFailureDelayMs: g('auth.maxFailureDelayMs'), minPasswordLength: g('auth.minPasswordLength') },
+    auth: {
+      failureDelayMs: g('auth.failureDelayMs'),
+      maxFailureDelayMs: g('auth.maxFailureDelayMs'),
+      minPasswordLength: g('auth.minPasswordLength'),
+      mechanisms: g('auth.mechanisms'),
+      masterUsers: g('auth.masterUsers'),
+      masterSeparator: g('auth.masterSeparator'),
+      lockoutThreshold: g('auth.lockoutThreshold'),
+      cacheMs: g('auth.cacheMs'),
+    },
+    userdb: g('userdb'),
+    oauth: g('oauth'),
     sqlite: { synchronous: g('sqlite.synchronous') },
     lmtp: {
       host: g('lmtp.host'),

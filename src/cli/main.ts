@@ -7,7 +7,8 @@ import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
-import { Authenticator } from '../auth/authenticator.js';
+import { buildAuthenticator } from './auth-config.js';
+import { registerAppPasswords } from './app-passwords.js';
 import type { MailStore } from '../store/types.js';
 import { StoreError } from '../store/types.js';
 import { ConfigError, configToJson, loadConfig, toLmtpOptions, toServerOptions, type QuireConfig } from './config.js';
@@ -140,10 +141,12 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
   let ready = false;
   try {
     store.startBackgroundWork?.((err) => log.warn('full-text indexing failed', { err: String(err) }));
-    const auth = new Authenticator(store, { baseDelayMs: config.auth.failureDelayMs, maxDelayMs: config.auth.maxFailureDelayMs });
+    const auth = buildAuthenticator(config, store, log);
     const { startServer } = await import('../server/index.js');
     server = await startServer(store, auth, { ...toServerOptions(config, tls, log), reload: serverReloader(flags, log) });
     const lmtpOptions = toLmtpOptions(config, log);
+    // Mail for an external account that has not logged in yet: its local user is created at delivery.
+    if (lmtpOptions && config.userdb.driver !== 'builtin') lmtpOptions.externalUser = (n) => auth.localUserFor(n);
     if (lmtpOptions) {
       const { startLmtp } = await import('../delivery/server.js');
       lmtp = await startLmtp(store, lmtpOptions).catch(async (err: unknown) => {
@@ -157,7 +160,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
       throw err;
     });
     // The first user only once the listeners are bound (ops): a failed first start creates nothing to lose.
-    if ((await store.countUsers()) === 0) {
+    if (config.userdb.driver === 'builtin' && (await store.countUsers()) === 0) {
       let osName: string | undefined;
       try {
         osName = userInfo().username;
@@ -306,6 +309,7 @@ function buildProgram(): Command {
 
   const admin = { addStoreOptions, withStore, dataDir: (flags: Record<string, unknown>) => configure(flags).dataDir };
   registerMailAdmin(program, user, admin);
+  registerAppPasswords(user, admin);
   registerTransfer(program, admin);
   registerMailboxAdmin(program, admin);
   registerDoctor(program, admin);

@@ -3,6 +3,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { hashPassword } from '../auth/password.js';
+import { storeScramVerifier } from '../auth/userdb/builtin.js';
 import { StoreError, type MailStore, type SpecialUse, type UserInfo } from '../store/types.js';
 
 /** Mailboxes every new user gets (RFC 6154 special-use attributes where one applies). */
@@ -76,11 +77,37 @@ export async function provisionUser(store: MailStore, name: string, password: st
   if (await store.getUser(name)) throw new StoreError('ALREADYEXISTS', `user ${name} already exists`);
   const user = await store.createUser(name, await hashPassword(password));
   try {
+    await storeScramVerifier(store, user.id, password);
     await ensureDefaultMailboxes(store, user.id);
   } catch (err) {
     await store.deleteUser(user.id).catch(() => {});
     throw err;
   }
+  return user;
+}
+
+/** Password hash of users whose password lives in an external user database: it matches no password. */
+export const EXTERNAL_PASSWORD_HASH = '!external';
+
+/**
+ * The local user holding the mail of an account from an external user
+ * database (passwd-file, LDAP, SQL), created at its first login with the
+ * default mailboxes. Idempotent.
+ */
+export async function provisionExternalUser(store: MailStore, name: string): Promise<UserInfo> {
+  const bad = checkUserName(name);
+  if (bad) throw new Error(bad);
+  const existing = await store.getUser(name);
+  if (existing) return existing;
+  let user: UserInfo;
+  try {
+    user = await store.createUser(name, EXTERNAL_PASSWORD_HASH);
+  } catch (err) {
+    // Another worker created it first.
+    if (err instanceof StoreError && err.kind === 'ALREADYEXISTS') return (await store.getUser(name))!;
+    throw err;
+  }
+  await ensureDefaultMailboxes(store, user.id);
   return user;
 }
 
@@ -91,6 +118,8 @@ export async function changePassword(store: MailStore, name: string, password: s
   const user = await store.getUser(name);
   if (!user) throw new StoreError('NONEXISTENT', `no such user: ${name}`);
   await store.setPasswordHash(user.id, await hashPassword(password));
+  // The SCRAM verifier follows the password (RFC 5802 §5.1); a stale one would keep the old password working.
+  await storeScramVerifier(store, user.id, password);
   return user;
 }
 

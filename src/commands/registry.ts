@@ -42,6 +42,8 @@ export interface CapabilityContext {
   /** LOGIN / AUTHENTICATE allowed now. */
   plaintextAllowed: boolean;
   maxMessageSize: number;
+  /** SASL mechanisms offered now (src/auth/mechanisms.ts mechanismsFor), advertised as AUTH=<name>. */
+  mechanisms: readonly string[];
 }
 
 /** The capability list for a connection in its current state. */
@@ -52,7 +54,7 @@ export function capabilities(c: CapabilityContext): string[] {
   if (COMMANDS.has('IDLE')) caps.push('IDLE');
   if (!c.authenticated) {
     if (COMMANDS.has('STARTTLS') && c.tlsAvailable && !c.secure) caps.push('STARTTLS');
-    if (c.plaintextAllowed) caps.push('AUTH=PLAIN');
+    if (c.plaintextAllowed) for (const m of c.mechanisms) caps.push(`AUTH=${m}`);
     else caps.push('LOGINDISABLED');
     return caps;
   }

@@ -7,6 +7,7 @@ import type { MailStore } from '../store/types.js';
 import type { Session, SessionState } from '../session/session.js';
 import type { ServerLimits } from '../server/options.js';
 import type { Authenticator } from '../auth/authenticator.js';
+import type { ConnectionFacts } from '../auth/facts.js';
 
 /** RFC 5530 response codes plus the RFC 9051 / extension codes we emit. Never invent codes. */
 export type ResponseCode =
@@ -111,6 +112,8 @@ export interface CommandContext {
   capabilities(): string[];
   /** Whether LOGIN/AUTHENTICATE are allowed on this connection right now (LOGINDISABLED otherwise). */
   plaintextAllowed(): boolean;
+  /** What SASL mechanisms need to know about the connection (TLS, channel binding). */
+  authFacts(): ConnectionFacts;
   /** Subscribe the session to its user's change feed (after login). */
   attachUser(): void;
   /** Send pending mailbox updates now (EXPUNGE only if allowed). */

@@ -32,5 +32,11 @@ export interface LmtpOptions {
   subaddress: 'folder' | 'inbox';
   /** Separator of the detail part in a local part (user+detail). Empty string: no sub-addressing. */
   recipientDelimiter: string;
+  /**
+   * Accounts of an external user database (src/auth/userdb) that have no
+   * local user yet (never logged in): resolves a name to its local user,
+   * creating it, or null when the database does not know the name.
+   */
+  externalUser?: (name: string) => Promise<{ id: number; name: string } | null>;
   log: Logger;
 }

@@ -32,7 +32,7 @@ export function splitAddress(address: string): { local: string; domain: string }
   return { local, domain };
 }
 
-async function userFor(store: MailStore, local: string, domain: string): Promise<{ id: number; name: string } | null> {
+async function userFor(store: MailStore, local: string, domain: string, external?: LmtpOptions['externalUser']): Promise<{ id: number; name: string } | null> {
   const full = domain ? `${local}@${domain}` : local;
   const owned = await store.findAddress(full);
   if (owned) {
@@ -43,7 +43,18 @@ async function userFor(store: MailStore, local: string, domain: string): Promise
     const u = await store.getUser(full);
     if (u) return u;
   }
-  if (local.length > 0) return store.getUser(local);
+  if (local.length > 0) {
+    const u = await store.getUser(local);
+    if (u) return u;
+  }
+  // An account of an external user database that has not logged in yet (issue 16).
+  if (external) {
+    if (domain) {
+      const u = await external(full);
+      if (u) return u;
+    }
+    if (local.length > 0) return external(local);
+  }
   return null;
 }
 
@@ -51,17 +62,17 @@ async function userFor(store: MailStore, local: string, domain: string): Promise
 export async function resolveRecipient(
   store: MailStore,
   address: string,
-  opts: Pick<LmtpOptions, 'subaddress' | 'recipientDelimiter'>,
+  opts: Pick<LmtpOptions, 'subaddress' | 'recipientDelimiter' | 'externalUser'>,
 ): Promise<DeliveryTarget | null> {
   const { local, domain } = splitAddress(address);
   if (local.length === 0 && domain.length === 0) return null;
-  let user = await userFor(store, local, domain);
+  let user = await userFor(store, local, domain, opts.externalUser);
   let detail: string | null = null;
   const delim = opts.recipientDelimiter;
   if (!user && delim && local.includes(delim)) {
     const i = local.indexOf(delim);
     detail = local.slice(i + delim.length);
-    user = await userFor(store, local.slice(0, i), domain);
+    user = await userFor(store, local.slice(0, i), domain, opts.externalUser);
   }
   if (!user && domain) {
     const catchAll = await store.findAddress(`@${domain}`);

@@ -12,6 +12,8 @@ import { flagsOf } from '../commands/format.js';
 import { ImapError, type CommandContext, type ConnectionControl, type Output } from '../commands/types.js';
 import type { Change, MailStore } from '../store/types.js';
 import type { Authenticator } from '../auth/authenticator.js';
+import { tlsChannelBinding, type ConnectionFacts } from '../auth/facts.js';
+import { mechanismsFor } from '../auth/mechanisms.js';
 import type { ServerOptions } from './options.js';
 import { newSessionId } from '../obs/log.js';
 import { authFailureReason, ConnectionObserver, type TlsInfo } from '../obs/session.js';
@@ -128,6 +130,7 @@ export class Connection {
       admins: opts.admins ?? [],
       capabilities: () => this.capabilities(),
       plaintextAllowed: () => this.plaintextAllowed(),
+      authFacts: () => this.authFacts(),
       attachUser: () => this.attachUser(),
       flushUpdates: (allowExpunge) => this.flushUpdates(allowExpunge),
       settled: () => this.claims,
@@ -160,7 +163,15 @@ export class Connection {
       tlsAvailable: this.tlsAvailable,
       plaintextAllowed: this.plaintextAllowed(),
       maxMessageSize: this.opts.limits.maxMessageSize,
+      mechanisms: this.session.state === 'notauth' ? mechanismsFor(this.authFacts(), this.auth) : [],
     });
+  }
+
+  /** For SASL (src/auth): TLS state and channel binding of this connection. */
+  private authFacts(): ConnectionFacts {
+    const facts: ConnectionFacts = { remoteAddress: this.session.remoteAddress, secure: this.session.secure, plaintextAllowed: this.plaintextAllowed() };
+    if (this.socket instanceof tls.TLSSocket) facts.channelBinding = tlsChannelBinding(this.socket);
+    return facts;
   }
 
   private plaintextAllowed(): boolean {

@@ -38,6 +38,16 @@ export interface UserInfo {
   createdAt: Date;
 }
 
+/** A stored credential; `secret` is opaque to the store (an encoding from src/auth). */
+export interface CredentialInfo {
+  userId: number;
+  kind: string;
+  name: string;
+  secret: string;
+  createdAt: Date;
+  lastUsed: Date | null;
+}
+
 /** RFC 6154 special-use attributes. */
 export type SpecialUse = '\\All' | '\\Archive' | '\\Drafts' | '\\Flagged' | '\\Junk' | '\\Sent' | '\\Trash';
 
@@ -214,6 +224,16 @@ export interface MailStore {
   deleteUser(userId: number): Promise<void>;
   listUsers(): Promise<UserInfo[]>;
   countUsers(): Promise<number>;
+
+  // ---- credentials besides the password hash (src/auth: SCRAM verifiers, application passwords)
+  /** The user's credentials of `kind`, sorted by name. */
+  listCredentials(userId: number, kind: string): Promise<CredentialInfo[]>;
+  /** Creates or replaces the credential (userId, kind, name). NONEXISTENT for an unknown user. */
+  setCredential(userId: number, kind: string, name: string, secret: string): Promise<void>;
+  /** Removes it; false if there was none. `name` undefined removes every credential of `kind`. */
+  deleteCredential(userId: number, kind: string, name?: string): Promise<boolean>;
+  /** Records a use (application passwords: `quire user app-password list` shows it). */
+  touchCredential(userId: number, kind: string, name: string, at: Date): Promise<void>;
 
   // ---- mailboxes. Names are full UTF-8 paths with "/"; callers normalise INBOX.
   listMailboxes(userId: number): Promise<MailboxInfo[]>;

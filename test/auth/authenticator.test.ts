@@ -10,7 +10,11 @@ async function fakeStore(users: Record<string, string>): Promise<MailStore> {
   for (const [name, pw] of Object.entries(users)) {
     byName.set(name.toLowerCase(), { id: id++, name, passwordHash: await hashPassword(pw), createdAt: new Date() });
   }
-  return { getUser: async (name: string) => byName.get(name.toLowerCase()) ?? null } as unknown as MailStore;
+  return {
+    getUser: async (name: string) => byName.get(name.toLowerCase()) ?? null,
+    listCredentials: async () => [],
+    setCredential: async () => {},
+  } as unknown as MailStore;
 }
 
 async function timed<T>(p: Promise<T>): Promise<[T, number]> {

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
-import { Authenticator } from '../../src/auth/authenticator.js';
+import { Authenticator, type AuthenticatorOptions } from '../../src/auth/authenticator.js';
 import { startServer, type RunningServer } from '../../src/server/index.js';
 import { loadConfig, toServerOptions } from '../../src/cli/config.js';
 import { loadOrCreateTls } from '../../src/cli/tls.js';
@@ -15,6 +15,7 @@ import type { ServerOptions, Logger } from '../../src/server/options.js';
 export interface TestServer {
   store: MailStore;
   server: RunningServer;
+  auth: Authenticator;
   port: number;
   tlsPort: number;
   cert: string;
@@ -38,6 +39,8 @@ export async function startTestServer(opts: {
   tweak?: (o: ServerOptions) => void;
   /** Store limits (e.g. a small maxMailboxesPerUser). */
   storeOptions?: { maxMailboxesPerUser?: number };
+  /** Authenticator options beyond the short test delays (user database, master users, bearer tokens). */
+  auth?: Omit<AuthenticatorOptions, 'baseDelayMs' | 'maxDelayMs'>;
 } = {}): Promise<TestServer> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'quire-test-'));
   const store = await openSqliteStore({ dataDir, synchronous: 'NORMAL', ...opts.storeOptions });
@@ -58,11 +61,12 @@ export async function startTestServer(opts: {
   opts.tweak?.(so);
   // As `quire serve` does: the full-text indexing thread.
   store.startBackgroundWork?.((err) => log.error('full-text indexing failed', { err: String(err) }));
-  const auth = new Authenticator(store, { baseDelayMs: 20, maxDelayMs: 100 });
+  const auth = new Authenticator(store, { baseDelayMs: 20, maxDelayMs: 100, ...opts.auth });
   const server = await startServer(store, auth, so);
   return {
     store,
     server,
+    auth,
     port: server.addresses.imap[0]?.port ?? 0,
     tlsPort: server.addresses.imaps[0]?.port ?? 0,
     cert: String(tls.cert),

@@ -272,7 +272,25 @@ const V_ADDRESS_INDEX = `
 UPDATE blobs SET indexed = 0 WHERE indexed = 1;
 `;
 
-export const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V_ADDRESS_INDEX];
+// V_AUTH (issue 16): per-user credentials besides the password hash, opaque
+// to the store and written by src/auth: the SCRAM verifier (kind
+// 'scram-sha-256', name ''; RFC 5802 §5.1 StoredKey/ServerKey/salt/iterations)
+// and named application passwords (kind 'app'). Users created before this get
+// their verifier at their next successful password login or `quire user passwd`.
+// IF NOT EXISTS: tests that rewind a store's user_version re-run it on a database that has the table.
+const V_AUTH = `
+CREATE TABLE IF NOT EXISTS credentials (
+  user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  kind       TEXT NOT NULL,
+  name       TEXT NOT NULL,
+  secret     TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  last_used  INTEGER,
+  PRIMARY KEY (user_id, kind, name)
+) WITHOUT ROWID;
+`;
+
+export const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V_ADDRESS_INDEX, V_AUTH];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** Brings the database to SCHEMA_VERSION; refuses a database from a newer Quire. */

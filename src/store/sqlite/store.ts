@@ -26,6 +26,7 @@ import {
   type MailboxStatus,
   type SpecialUse,
   type UserInfo,
+  type CredentialInfo,
 } from '../types.js';
 import { Worker } from 'node:worker_threads';
 import { ForeignWatcher } from './foreign.js';
@@ -423,6 +424,7 @@ export class SqliteMailStore extends AddressOps {
         }
         this.q('DELETE FROM subscriptions WHERE user_id = ?').run(userId);
         this.q('DELETE FROM retired_names WHERE user_id = ?').run(userId);
+        this.q('DELETE FROM credentials WHERE user_id = ?').run(userId);
         this.q('DELETE FROM users WHERE id = ?').run(userId);
       });
       await this.purgeTrash();
@@ -435,6 +437,43 @@ export class SqliteMailStore extends AddressOps {
 
   countUsers(): Promise<number> {
     return this.run(() => this.qp('SELECT count(*) FROM users').get() as number);
+  }
+
+  // ---- credentials (src/auth)
+
+  listCredentials(userId: number, kind: string): Promise<CredentialInfo[]> {
+    return this.run(() =>
+      (this.q('SELECT * FROM credentials WHERE user_id = ? AND kind = ? ORDER BY name').all(userId, kind) as CredentialRow[]).map(credentialInfo),
+    );
+  }
+
+  setCredential(userId: number, kind: string, name: string, secret: string): Promise<void> {
+    return this.run(() => {
+      this.write(() => {
+        if (!this.q('SELECT 1 FROM users WHERE id = ?').get(userId)) throw new StoreError('NONEXISTENT', 'no such user');
+        this.q(
+          `INSERT INTO credentials (user_id, kind, name, secret, created_at) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT (user_id, kind, name) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at, last_used = NULL`,
+        ).run(userId, kind, name, secret, Date.now());
+      });
+    });
+  }
+
+  deleteCredential(userId: number, kind: string, name?: string): Promise<boolean> {
+    return this.run(() => {
+      const r = this.write(() =>
+        name === undefined
+          ? this.q('DELETE FROM credentials WHERE user_id = ? AND kind = ?').run(userId, kind)
+          : this.q('DELETE FROM credentials WHERE user_id = ? AND kind = ? AND name = ?').run(userId, kind, name),
+      );
+      return r.changes > 0;
+    });
+  }
+
+  touchCredential(userId: number, kind: string, name: string, at: Date): Promise<void> {
+    return this.run(() => {
+      this.write(() => this.q('UPDATE credentials SET last_used = ? WHERE user_id = ? AND kind = ? AND name = ?').run(at.getTime(), userId, kind, name));
+    });
   }
 
   // ---- mailboxes
@@ -663,6 +702,19 @@ function mailboxInfo(r: MailboxInfoRow): MailboxInfo {
     specialUse: r.special_use as SpecialUse | null,
     subscribed: r.subscribed !== 0,
   };
+}
+
+interface CredentialRow {
+  user_id: number;
+  kind: string;
+  name: string;
+  secret: string;
+  created_at: number;
+  last_used: number | null;
+}
+
+function credentialInfo(r: CredentialRow): CredentialInfo {
+  return { userId: r.user_id, kind: r.kind, name: r.name, secret: r.secret, createdAt: new Date(r.created_at), lastUsed: r.last_used === null ? null : new Date(r.last_used) };
 }
 
 function userInfo(r: UserRow): UserInfo {
