@@ -170,6 +170,7 @@ async function runFetch(ctx: CommandContext, a: FetchArgs, uidMode: boolean) {
     uids = uids.filter((u) => changed.has(u));
   }
   const markSeen = !view.readOnly && items.some(setsSeen);
+  const showsFlags = items.some((i) => i.kind === 'FLAGS');
   const wantBody = items.some(needsBody);
   let missing = 0;
   const seenNow = new Set<number>();
@@ -195,6 +196,10 @@ async function runFetch(ctx: CommandContext, a: FetchArgs, uidMode: boolean) {
         const seq = view.seqOf(m.uid);
         if (!seq) continue;
         const seen = seenNow.has(m.uid);
+        if (showsFlags || seen) {
+          const kw = view.keywordResponses(m.flags);
+          if (kw) for (const l of kw) text += `* ${l}\r\n`;
+        }
         text += renderMetaLine(s, seq, m, seen && s.condstore ? withUidModseq(items) : items, seen);
       }
       ctx.out.raw(text);
@@ -221,6 +226,10 @@ async function runFetch(ctx: CommandContext, a: FetchArgs, uidMode: boolean) {
           continue;
         }
         const seen = seenNow.has(m.uid);
+        if (showsFlags || seen) {
+          const kw = view.keywordResponses(m.flags);
+          if (kw) for (const l of kw) ctx.out.untagged(l);
+        }
         const its = seen && s.condstore ? withUidModseq(items) : items;
         await renderMessage(ctx, seq, m, body, its, seen);
       }

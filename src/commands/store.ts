@@ -91,6 +91,9 @@ async function runStore(ctx: CommandContext, a: StoreArgs, uidMode: boolean) {
       if (modified.has(m.uid)) continue;
       const seq = view.seqOf(m.uid);
       if (!seq) continue;
+      // A keyword another session defined after our flush is announced first (RFC 9051 §7.5.2).
+      const kw = view.keywordResponses(m.flags);
+      if (kw) for (const l of kw) ctx.out.untagged(l);
       // RFC 7162 §3.2.4: once CONDSTORE is on, FETCH responses carry UID and MODSEQ.
       const items = s.condstore ? `UID ${m.uid} FLAGS ${flagsOf(s, m)} MODSEQ (${m.modseq})` : `${uidMode ? `UID ${m.uid} ` : ''}FLAGS ${flagsOf(s, m)}`;
       ctx.out.untagged(`${seq} FETCH (${items})`);
