@@ -75,6 +75,31 @@ export async function summarizeProfiles(target: string, top = 25): Promise<strin
   return `${file}\n${summarizeProfile(p, top)}`;
 }
 
+/**
+ * Summarises every profile directly in `dir` (one per process: the primary
+ * and each worker of `quire serve --workers N`), merged into one table.
+ */
+export async function summarizeProfileDir(dir: string, top = 25): Promise<string> {
+  const files = (await fs.readdir(dir)).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(dir, f));
+  if (!files.length) return `no .cpuprofile in ${dir}`;
+  const merged: Profile = { nodes: [], samples: [], timeDeltas: [], startTime: 0, endTime: 0 };
+  let base = 0;
+  for (const f of files) {
+    const p = JSON.parse(await fs.readFile(f, 'utf8')) as Profile;
+    let max = 0;
+    for (const n of p.nodes) {
+      merged.nodes.push({ ...n, id: n.id + base, children: n.children?.map((c) => c + base) });
+      if (n.id > max) max = n.id;
+    }
+    for (let i = 0; i < p.samples.length; i++) {
+      merged.samples.push(p.samples[i]! + base);
+      merged.timeDeltas.push(p.timeDeltas[i] ?? 0);
+    }
+    base += max + 1;
+  }
+  return `${files.length} profile(s) in ${dir}\n${summarizeProfile(merged, top)}`;
+}
+
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const [target, top] = process.argv.slice(2);
   if (!target) {
