@@ -44,7 +44,7 @@ import {
 import { appendRange, cheapQuireHash, fingerprint, loadDovecot, loadQuire } from './lib/load.js';
 import { runIdlePush } from './idle-push.js';
 import { summarizeProfileDir } from './lib/profile.js';
-import { MIXED_USERS, runMixedPoint, type MixedPointResult } from './lib/mixed.js';
+import { MIXED_USERS, cpuSeconds, runMixedPoint, type MixedPointResult } from './lib/mixed.js';
 
 const ALL_SCENARIOS = ['select', 'fetch-flags', 'fetch-200', 'search', 'store', 'append', 'conns', 'idle-push', 'mixed'] as const;
 type Scenario = (typeof ALL_SCENARIOS)[number];
@@ -324,16 +324,38 @@ async function withSelected<T>(t: Target, size: number, fn: (c: ImapClient) => P
   }
 }
 
+/**
+ * Server CPU per command (utime+stime of all the server's processes, from
+ * /proc, over `n` runs one after the other): unlike wall time it hardly moves
+ * when other programs share the machine.
+ */
+async function serverCpuMs(t: Target, c: ImapClient, cmd: string, n: number): Promise<number> {
+  await c.command(cmd);
+  const before = cpuSeconds(t.server.pids());
+  for (let i = 0; i < n; i++) await c.command(cmd);
+  return ((cpuSeconds(t.server.pids()) - before) * 1000) / n;
+}
+
+/** Runs of a command whose server CPU is measured (enough for /proc's 10 ms ticks). */
+const cpuRuns = (o: Options, ms: number) => Math.max(20, Math.ceil((o.quick ? 500 : 2000) / Math.max(ms, 1)));
+
 async function scFetchFlags(o: Options, t: Target, size: number): Promise<void> {
   const g = `UID FETCH 1:* (UID FLAGS) (${label(size)})`;
   const r = row(g, `UID FETCH 1:* (UID FLAGS), ${label(size)} messages`, 'ms');
-  await withSelected(t, size, (c) =>
-    repeat(o, g, t, async () => {
+  const r2 = row(g, `UID FETCH 1:* (FLAGS), ${label(size)} messages`, 'ms');
+  const rCpu = row(g, '· server CPU per UID FETCH 1:* (FLAGS), from /proc', 'ms');
+  await withSelected(t, size, async (c) => {
+    await repeat(o, g, t, async () => {
       const x = await c.command('UID FETCH 1:* (UID FLAGS)');
       if (x.untagged < size) throw new Error(`only ${x.untagged} FETCH responses for ${size} messages`);
-      return [[r, x.ms]];
-    }),
-  );
+      const y = await c.command('UID FETCH 1:* (FLAGS)');
+      return [
+        [r, x.ms],
+        [r2, y.ms],
+      ];
+    });
+    record(rCpu, t.name, await serverCpuMs(t, c, 'UID FETCH 1:* (FLAGS)', cpuRuns(o, size / 2000)));
+  });
 }
 
 const FETCH_200_ITEMS = '(UID FLAGS ENVELOPE BODYSTRUCTURE BODY.PEEK[HEADER.FIELDS (From To Subject Date)])';
@@ -341,13 +363,21 @@ const FETCH_200_ITEMS = '(UID FLAGS ENVELOPE BODYSTRUCTURE BODY.PEEK[HEADER.FIEL
 async function scFetch200(o: Options, t: Target, size: number): Promise<void> {
   const g = `FETCH newest 200 (${label(size)})`;
   const r = row(g, `FETCH newest 200 ${FETCH_200_ITEMS}, ${label(size)}`, 'ms');
-  await withSelected(t, size, (c) =>
-    repeat(o, g, t, async () => {
-      const x = await c.command(`FETCH ${Math.max(1, size - 199)}:* ${FETCH_200_ITEMS}`);
+  const r2 = row(g, `FETCH newest 200 (ENVELOPE BODYSTRUCTURE), ${label(size)}`, 'ms');
+  const rCpu = row(g, '· server CPU per FETCH newest 200 (ENVELOPE BODYSTRUCTURE), from /proc', 'ms');
+  const range = `${Math.max(1, size - 199)}:*`;
+  await withSelected(t, size, async (c) => {
+    await repeat(o, g, t, async () => {
+      const x = await c.command(`FETCH ${range} ${FETCH_200_ITEMS}`);
       if (x.untagged < Math.min(200, size)) throw new Error(`only ${x.untagged} FETCH responses`);
-      return [[r, x.ms]];
-    }),
-  );
+      const y = await c.command(`FETCH ${range} (ENVELOPE BODYSTRUCTURE)`);
+      return [
+        [r, x.ms],
+        [r2, y.ms],
+      ];
+    });
+    record(rCpu, t.name, await serverCpuMs(t, c, `FETCH ${range} (ENVELOPE BODYSTRUCTURE)`, cpuRuns(o, 2)));
+  });
 }
 
 const searchCounts: Record<string, Partial<Record<Server['name'], number>>> = {};

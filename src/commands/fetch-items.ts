@@ -4,8 +4,8 @@
 import type { CommandContext } from './types.js';
 import type { MessageBody, MessageMeta } from '../store/types.js';
 import { formatDateTime } from '../wire/index.js';
-import { flagsOf } from './format.js';
-import { extractSection, messageStructure, renderEnvelope, renderBodyStructure, binarySection, previewText } from './mime-bridge.js';
+import { flagsOf, flagList, flagListRecent } from './format.js';
+import { extractSection, messageStructure, structureNow, renderEnvelope, renderBodyStructure, binarySection, previewText } from './mime-bridge.js';
 import { nstring } from '../wire/index.js';
 
 export interface SectionSpec {
@@ -66,6 +66,151 @@ export function renderMetaLine(s: CommandContext['session'], seq: number, meta: 
   return `* ${seq} FETCH (${parts.join(' ')})\r\n`;
 }
 
+const META_UID = 0;
+const META_FLAGS = 1;
+const META_INTERNALDATE = 2;
+const META_SIZE = 3;
+const META_MODSEQ = 4;
+
+/** Bytes of a rendered line besides the flags (sequence number, UID, INTERNALDATE, size, modseq and item names). */
+const META_LINE_FIXED_MAX = 160;
+/** Size of the byte chunks meta lines are written into (a batch of lines leaves in a few of them). */
+const META_CHUNK_BYTES = 256 * 1024;
+
+const ascii = (t: string) => Buffer.from(t, 'latin1');
+const B_PREFIX = ascii('* ');
+const B_FETCH = ascii(' FETCH (');
+const B_END = ascii(')\r\n');
+const B_ITEM: Record<number, Buffer> = {
+  [META_UID]: ascii('UID '),
+  [META_FLAGS]: ascii('FLAGS '),
+  [META_INTERNALDATE]: ascii('INTERNALDATE "'),
+  [META_SIZE]: ascii('RFC822.SIZE '),
+  [META_MODSEQ]: ascii('MODSEQ ('),
+};
+
+/** Flag lists as bytes, one per shared frozen flags array of the store, without and with \Recent. */
+const flagBytes = new WeakMap<readonly string[], Buffer>();
+const flagBytesRecent = new WeakMap<readonly string[], Buffer>();
+
+/**
+ * Many FETCH responses with the same metadata-only items (the flags resync of
+ * a caching client: UID FETCH 1:* (FLAGS) over a whole mailbox), written as
+ * bytes straight into large chunks: no string per line, no encoding at write,
+ * little garbage. Returns null when an item needs the message bytes.
+ */
+export class MetaLineWriter {
+  private buf: Buffer = Buffer.allocUnsafe(0);
+  private pos = 0;
+  private lastFlags: readonly string[] | null = null;
+  private lastFlagBytes: Buffer = ascii('()');
+  private lastFlagsR: readonly string[] | null = null;
+  private lastFlagBytesR: Buffer = ascii('(\\Recent)');
+  private readonly needsFlags: boolean;
+
+  private constructor(
+    private readonly codes: number[],
+    private readonly recent: ReadonlySet<number> | null,
+  ) {
+    this.needsFlags = codes.includes(META_FLAGS);
+  }
+
+  static for(s: CommandContext['session'], items: FetchItem[]): MetaLineWriter | null {
+    const codes: number[] = [];
+    for (const i of items) {
+      switch (i.kind) {
+        case 'UID': codes.push(META_UID); break;
+        case 'FLAGS': codes.push(META_FLAGS); break;
+        case 'INTERNALDATE': codes.push(META_INTERNALDATE); break;
+        case 'RFC822.SIZE': codes.push(META_SIZE); break;
+        case 'MODSEQ': codes.push(META_MODSEQ); break;
+        default: return null;
+      }
+    }
+    const view = s.selected;
+    return new MetaLineWriter(codes, s.recentEnabled && view ? view.recent : null);
+  }
+
+  private flagsOf(m: MessageMeta): Buffer {
+    const f = m.flags;
+    const recent = this.recent !== null && this.recent.has(m.uid);
+    if (recent) {
+      if (f === this.lastFlagsR) return this.lastFlagBytesR;
+      if (!Object.isFrozen(f)) return Buffer.from(flagListRecent(f), 'utf8');
+      let b = flagBytesRecent.get(f);
+      if (b === undefined) flagBytesRecent.set(f, (b = Buffer.from(flagListRecent(f), 'utf8')));
+      this.lastFlagsR = f;
+      return (this.lastFlagBytesR = b);
+    }
+    if (f === this.lastFlags) return this.lastFlagBytes;
+    if (!Object.isFrozen(f)) return Buffer.from(flagList(f), 'utf8');
+    let b = flagBytes.get(f);
+    if (b === undefined) flagBytes.set(f, (b = Buffer.from(flagList(f), 'utf8')));
+    this.lastFlags = f;
+    return (this.lastFlagBytes = b);
+  }
+
+  private num(n: number): void {
+    const b = this.buf;
+    let p = this.pos;
+    if (n < 10) {
+      b[p++] = 48 + n;
+    } else {
+      let digits = 1;
+      for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
+      p += digits;
+      for (let k = p - 1, x = n; k >= this.pos; k--, x = Math.floor(x / 10)) b[k] = 48 + (x % 10);
+    }
+    this.pos = p;
+  }
+
+  private put(src: Buffer): void {
+    const b = this.buf;
+    let p = this.pos;
+    for (let k = 0; k < src.length; k++) b[p++] = src[k]!;
+    this.pos = p;
+  }
+
+  /** Appends the response for message `meta` at sequence number `seq`; `out` receives full chunks. */
+  line(seq: number, meta: MessageMeta, out: (chunk: Buffer) => void): void {
+    const fb = this.needsFlags ? this.flagsOf(meta) : null;
+    const need = META_LINE_FIXED_MAX + (fb ? fb.length : 0);
+    if (this.pos + need > this.buf.length) {
+      this.take(out);
+      this.buf = Buffer.allocUnsafe(Math.max(META_CHUNK_BYTES, need));
+    }
+    this.put(B_PREFIX);
+    this.num(seq);
+    this.put(B_FETCH);
+    const codes = this.codes;
+    for (let k = 0; k < codes.length; k++) {
+      if (k > 0) this.buf[this.pos++] = 32;
+      const c = codes[k]!;
+      this.put(B_ITEM[c]!);
+      switch (c) {
+        case META_UID: this.num(meta.uid); break;
+        case META_FLAGS: this.put(fb!); break;
+        case META_INTERNALDATE:
+          this.pos += this.buf.write(formatDateTime(meta.internalDate), this.pos, 'latin1');
+          this.buf[this.pos++] = 34;
+          break;
+        case META_SIZE: this.num(meta.size); break;
+        default:
+          this.num(meta.modseq);
+          this.buf[this.pos++] = 41;
+      }
+    }
+    this.put(B_END);
+  }
+
+  /** Hands over what is written so far. */
+  take(out: (chunk: Buffer) => void): void {
+    if (this.pos > 0) out(this.buf.subarray(0, this.pos));
+    this.buf = this.buf.subarray(this.pos);
+    this.pos = 0;
+  }
+}
+
 export async function renderMessage(
   ctx: CommandContext,
   seq: number,
@@ -85,19 +230,18 @@ export async function renderMessage(
   };
   const flush = () => {
     if (parts.length === 0) return;
-    // Adjacent text is joined before encoding: one Buffer per run of text, not per item.
-    const bufs: Buffer[] = [];
+    // Adjacent text is joined; the connection gathers the pieces of the whole
+    // command into one write (no Buffer per response here).
     let text = '';
     for (const p of parts) {
       if (typeof p === 'string') text += p;
       else {
-        if (text) bufs.push(Buffer.from(text, 'utf8'));
+        if (text) out.raw(text);
         text = '';
-        bufs.push(p);
+        out.raw(p);
       }
     }
-    if (text) bufs.push(Buffer.from(text, 'utf8'));
-    out.raw(bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs));
+    if (text) out.raw(text);
     parts.length = 0;
   };
   const literalHeader = (n: number, binary = false) => `${binary ? '~' : ''}{${n}}\r\n`;
@@ -138,20 +282,20 @@ export async function renderMessage(
         if (item.kind === 'FLAGS') flagsSent = true;
         break;
       case 'ENVELOPE': {
-        const st = await messageStructure(body!);
+        const st = structureNow(body!) ?? (await messageStructure(body!));
         add('ENVELOPE ');
         parts.push(renderEnvelope(st));
         break;
       }
       case 'BODY':
       case 'BODYSTRUCTURE': {
-        const st = await messageStructure(body!);
+        const st = structureNow(body!) ?? (await messageStructure(body!));
         add(`${item.kind} `);
         parts.push(renderBodyStructure(st, item.kind === 'BODYSTRUCTURE'));
         break;
       }
       case 'PREVIEW': {
-        const st = await messageStructure(body!);
+        const st = structureNow(body!) ?? (await messageStructure(body!));
         add('PREVIEW ');
         parts.push(nstring(await previewText(body!, st)));
         break;

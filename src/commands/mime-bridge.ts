@@ -24,6 +24,21 @@ const cache = new WeakMap<MessageBody, ParsedMessage>();
  * when it has it (no message bytes are read then), else parsed now.
  */
 export async function messageStructure(body: MessageBody): Promise<ParsedMessage> {
+  return structureNow(body) ?? parsedNow(body);
+}
+
+/** The part tree when the store has it (no parsing, no await: a message list's ENVELOPE and BODYSTRUCTURE), else null. */
+export function structureNow(body: MessageBody): ParsedMessage | null {
+  let p = cache.get(body);
+  if (p) return p;
+  if (!body.structure) return null;
+  let rawP: Promise<Buffer> | null = null;
+  p = { root: body.structure, raw: () => (rawP ??= body.read(0, body.size)) };
+  cache.set(body, p);
+  return p;
+}
+
+async function parsedNow(body: MessageBody): Promise<ParsedMessage> {
   let p = cache.get(body);
   if (!p) {
     let rawP: Promise<Buffer> | null = null;

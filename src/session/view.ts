@@ -38,6 +38,8 @@ export class SelectedView {
   private readonly keywords = new Map<string, string>();
   /** Frozen flag lists of the store whose keywords are all in `keywords` (see keywordResponses). */
   private readonly checkedFlagLists = new WeakSet<readonly string[]>();
+  /** The last of them (neighbouring messages mostly share one). */
+  private lastChecked: readonly string[] | null = null;
 
   constructor(
     readonly mailboxId: number,
@@ -87,11 +89,17 @@ export class SelectedView {
    * null. Shared frozen flag lists of the store are checked once.
    */
   keywordResponses(flags: readonly string[]): string[] | null {
-    if (flags.length === 0) return null;
+    if (flags.length === 0 || flags === this.lastChecked) return null;
     const frozen = Object.isFrozen(flags);
-    if (frozen && this.checkedFlagLists.has(flags)) return null;
+    if (frozen && this.checkedFlagLists.has(flags)) {
+      this.lastChecked = flags;
+      return null;
+    }
     const added = this.noteKeywords(flags);
-    if (frozen) this.checkedFlagLists.add(flags);
+    if (frozen) {
+      this.checkedFlagLists.add(flags);
+      this.lastChecked = flags;
+    }
     return added ? this.flagsResponses() : null;
   }
 
