@@ -74,7 +74,12 @@ const META_MODSEQ = 4;
 
 /** Bytes of a rendered line besides the flags (sequence number, UID, INTERNALDATE, size, modseq and item names). */
 const META_LINE_FIXED_MAX = 160;
-/** Size of the byte chunks meta lines are written into (a batch of lines leaves in a few of them). */
+/**
+ * Byte chunks meta lines are written into: the first is small (from Node's
+ * shared pool: a 30-message mailbox costs no big allocation), each next one
+ * twice the last, up to the largest (a big batch leaves in a few of them).
+ */
+const META_FIRST_CHUNK_BYTES = 4 * 1024;
 const META_CHUNK_BYTES = 256 * 1024;
 
 const ascii = (t: string) => Buffer.from(t, 'latin1');
@@ -107,6 +112,7 @@ export class MetaLineWriter {
   private lastFlagsR: readonly string[] | null = null;
   private lastFlagBytesR: Buffer = ascii('(\\Recent)');
   private readonly needsFlags: boolean;
+  private chunkBytes = META_FIRST_CHUNK_BYTES / 2;
 
   private constructor(
     private readonly codes: number[],
@@ -177,7 +183,8 @@ export class MetaLineWriter {
     const need = META_LINE_FIXED_MAX + (fb ? fb.length : 0);
     if (this.pos + need > this.buf.length) {
       this.take(out);
-      this.buf = Buffer.allocUnsafe(Math.max(META_CHUNK_BYTES, need));
+      this.chunkBytes = Math.min(META_CHUNK_BYTES, this.chunkBytes * 2);
+      this.buf = Buffer.allocUnsafe(Math.max(this.chunkBytes, need));
     }
     this.put(B_PREFIX);
     this.num(seq);

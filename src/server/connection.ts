@@ -29,6 +29,8 @@ const MAX_PENDING_OUTPUT = 4 * 1024 * 1024;
  * answers stream. Pieces at least this big are written as they are.
  */
 const OUTPUT_COALESCE_BYTES = 64 * 1024;
+/** Buffers (message bytes) at least this big are handed to the socket as they are, never copied into the gathered output. */
+const OUTPUT_DIRECT_BUFFER_BYTES = 2 * 1024;
 
 export interface ConnectionHooks {
   onUserAttach(conn: Connection, userId: number): boolean;
@@ -180,7 +182,7 @@ export class Connection {
   private write(data: string | Buffer): void {
     if (this.closed) return;
     if (this.corked) {
-      if (data.length >= OUTPUT_COALESCE_BYTES) {
+      if (data.length >= OUTPUT_COALESCE_BYTES || (typeof data !== 'string' && data.length >= OUTPUT_DIRECT_BUFFER_BYTES)) {
         this.flushOutput();
         this.socket.write(data);
         return;
@@ -207,7 +209,7 @@ export class Connection {
     } else this.write(Buffer.concat([Buffer.from('* '), ...text.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p)), Buffer.from('\r\n')]));
   }
 
-  /** Writes the gathered output as one chunk: one string, or one Buffer when literal bytes are among it. */
+  /** Writes the gathered output as one chunk: one string, or one Buffer when small literal bytes are among it. */
   private flushOutput(): void {
     const parts = this.outParts;
     if (parts.length === 0) return;
