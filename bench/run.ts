@@ -621,6 +621,7 @@ async function scMixed(o: Options, targets: Target[], corpus: Corpus): Promise<v
       const rErr = row(g, '· consistency errors seen by the clients', 'count', 'none');
       const rFail = row(g, '· failed commands / dropped connections', 'count', 'none');
       const rSrv = row(g, '· server CPU use (cores busy)', 'cores', 'none');
+      const rSys = row(g, '· share of the server CPU in the kernel', '%', 'none');
       const rGen = row(g, '· load generator CPU use (cores busy; near 1: the clients limit)', 'cores', 'none');
       for (const t of targets) {
         try {
@@ -638,6 +639,7 @@ async function scMixed(o: Options, targets: Target[], corpus: Corpus): Promise<v
           record(rErr, t.name, res.errors);
           record(rFail, t.name, res.failures);
           record(rSrv, t.name, res.cpuSeconds / res.seconds);
+          record(rSys, t.name, res.systemShare * 100);
           record(rGen, t.name, res.clientCpuShare);
           log(`  ${t.name} ${g}: ${res.opsPerSec.toFixed(0)} ops/s, ${res.cpuPer1000.toFixed(3)} CPU s/1k ops, ${res.errors} errors, ${res.failures} failures; server ${(res.cpuSeconds / res.seconds).toFixed(2)} cores, load generator ${res.clientCpuShare.toFixed(2)}`);
           if (res.errors) log(`    errors by kind: ${JSON.stringify(res.errorKinds)}`);

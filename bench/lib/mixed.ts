@@ -100,6 +100,8 @@ export interface MixedPointResult {
   opsPerSec: number;
   cpuSeconds: number;
   cpuPer1000: number;
+  /** Part of the server's CPU spent in the kernel (system calls: sockets, files, fsync). */
+  systemShare: number;
   /** CPU the load generator (this process) used, in cores (1 = one core busy): near 1, the clients are the bottleneck. */
   clientCpuShare: number;
   errors: number;
@@ -130,18 +132,25 @@ function ticksPerSecond(): number {
 
 /** CPU seconds used by `pids` (utime+stime) and by the children they reaped (cutime+cstime). */
 export function cpuSeconds(pids: number[]): number {
+  return cpuTimes(pids).total;
+}
+
+/** The same, split: user and kernel (system) seconds. */
+export function cpuTimes(pids: number[]): { total: number; system: number } {
   let ticks = 0;
+  let sys = 0;
   for (const pid of pids) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       // Fields after "(comm)": state is field 3, utime 14, stime 15, cutime 16, cstime 17.
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+      sys += Number(f[12]) + Number(f[14]);
     } catch {
       // exited meanwhile (its time moved to its parent's cutime)
     }
   }
-  return ticks / ticksPerSecond();
+  return { total: ticks / ticksPerSecond(), system: sys / ticksPerSecond() };
 }
 
 // ---------------------------------------------------------------- response parsing
@@ -667,14 +676,16 @@ export async function runMixedPoint(
   });
   // A short warm-up (JIT, caches), then the timed window.
   await new Promise((r) => setTimeout(r, Math.min(2000, o.seconds * 200)));
-  const cpu0 = cpuSeconds(t.pids());
+  const cpu0 = cpuTimes(t.pids());
   const self0 = process.cpuUsage();
   const t0 = performance.now();
   stats.counting = true;
   await new Promise((r) => setTimeout(r, o.seconds * 1000));
   stats.counting = false;
   const elapsed = (performance.now() - t0) / 1000;
-  const cpu = cpuSeconds(t.pids()) - cpu0;
+  const cpu1 = cpuTimes(t.pids());
+  const cpu = cpu1.total - cpu0.total;
+  const cpuSys = cpu1.system - cpu0.system;
   const self = process.cpuUsage(self0);
   stop = true;
   await Promise.all(loops);
@@ -697,6 +708,7 @@ export async function runMixedPoint(
     opsPerSec: stats.ops / elapsed,
     cpuSeconds: cpu,
     cpuPer1000: (cpu * 1000) / Math.max(1, stats.ops),
+    systemShare: cpu > 0 ? cpuSys / cpu : 0,
     clientCpuShare: (self.user + self.system) / 1e6 / elapsed,
     errors: stats.errors,
     errorKinds: Object.fromEntries(stats.byKind),
