@@ -5,7 +5,7 @@ import type { CommandContext } from './types.js';
 import type { MessageBody, MessageMeta } from '../store/types.js';
 import { formatDateTime } from '../wire/index.js';
 import { flagsOf, flagList, flagListRecent } from './format.js';
-import { extractSection, messageStructure, structureNow, renderEnvelope, renderBodyStructure, binarySection, previewText } from './mime-bridge.js';
+import { extractSection, messageStructure, localStructure, renderEnvelope, renderBodyStructure, binarySection, previewText, type ParsedMessage } from './mime-bridge.js';
 import { nstring } from '../wire/index.js';
 
 export interface SectionSpec {
@@ -253,6 +253,9 @@ export async function renderMessage(
   };
   const literalHeader = (n: number, binary = false) => `${binary ? '~' : ''}{${n}}\r\n`;
   let flagsSent = false;
+  // The part tree, once per response; from the store's tree without touching the per-body cache (a WeakMap
+  // entry per message of a list is garbage the collector has to trace).
+  let structure: ParsedMessage | null = null;
   // Decode BINARY sections first: an unknown encoding must fail the command
   // (NO [UNKNOWN-CTE], RFC 3516 §4.3) before any byte of this response is written.
   const binaries = new Map<FetchItem, Buffer>();
@@ -289,20 +292,20 @@ export async function renderMessage(
         if (item.kind === 'FLAGS') flagsSent = true;
         break;
       case 'ENVELOPE': {
-        const st = structureNow(body!) ?? (await messageStructure(body!));
+        const st = structure ?? (structure = localStructure(body!) ?? (await messageStructure(body!)));
         add('ENVELOPE ');
         parts.push(renderEnvelope(st));
         break;
       }
       case 'BODY':
       case 'BODYSTRUCTURE': {
-        const st = structureNow(body!) ?? (await messageStructure(body!));
+        const st = structure ?? (structure = localStructure(body!) ?? (await messageStructure(body!)));
         add(`${item.kind} `);
         parts.push(renderBodyStructure(st, item.kind === 'BODYSTRUCTURE'));
         break;
       }
       case 'PREVIEW': {
-        const st = structureNow(body!) ?? (await messageStructure(body!));
+        const st = structure ?? (structure = localStructure(body!) ?? (await messageStructure(body!)));
         add('PREVIEW ');
         parts.push(nstring(await previewText(body!, st)));
         break;

@@ -38,6 +38,13 @@ export function structureNow(body: MessageBody): ParsedMessage | null {
   return p;
 }
 
+/** The store's part tree as a ParsedMessage for one use, not cached (null when the store has none). */
+export function localStructure(body: MessageBody): ParsedMessage | null {
+  if (!body.structure) return null;
+  let rawP: Promise<Buffer> | null = null;
+  return { root: body.structure, raw: () => (rawP ??= body.read(0, body.size)) };
+}
+
 async function parsedNow(body: MessageBody): Promise<ParsedMessage> {
   let p = cache.get(body);
   if (!p) {
