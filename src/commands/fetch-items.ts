@@ -83,9 +83,9 @@ const META_FIRST_CHUNK_BYTES = 4 * 1024;
 const META_CHUNK_BYTES = 256 * 1024;
 
 const ascii = (t: string) => Buffer.from(t, 'latin1');
-const B_PREFIX = ascii('* ');
 const B_FETCH = ascii(' FETCH (');
 const B_END = ascii(')\r\n');
+const B_SPACE = ascii(' ');
 const B_ITEM: Record<number, Buffer> = {
   [META_UID]: ascii('UID '),
   [META_FLAGS]: ascii('FLAGS '),
@@ -119,7 +119,10 @@ export class MetaLineWriter {
     private readonly recent: ReadonlySet<number> | null,
   ) {
     this.needsFlags = codes.includes(META_FLAGS);
+    // The constant bytes before each item's value, separators included: " FETCH (UID ", " FLAGS ", ...
+    this.heads = codes.map((c, k) => Buffer.concat([k === 0 ? B_FETCH : B_SPACE, B_ITEM[c]!]));
   }
+  private readonly heads: Buffer[];
 
   static for(s: CommandContext['session'], items: FetchItem[]): MetaLineWriter | null {
     const codes: number[] = [];
@@ -158,16 +161,20 @@ export class MetaLineWriter {
 
   private num(n: number): void {
     const b = this.buf;
-    let p = this.pos;
     if (n < 10) {
-      b[p++] = 48 + n;
-    } else {
-      let digits = 1;
-      for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
-      p += digits;
-      for (let k = p - 1, x = n; k >= this.pos; k--, x = Math.floor(x / 10)) b[k] = 48 + (x % 10);
+      b[this.pos++] = 48 + n;
+      return;
     }
-    this.pos = p;
+    // Digits from the right into place (numbers here are below 2^53: integer arithmetic in doubles is exact).
+    let digits = 1;
+    for (let p10 = 10; p10 <= n; p10 *= 10) digits++;
+    let k = this.pos + digits - 1;
+    for (let x = n; x > 0; k--) {
+      const q = Math.floor(x / 10);
+      b[k] = 48 + (x - q * 10);
+      x = q;
+    }
+    this.pos += digits;
   }
 
   private put(src: Buffer): void {
@@ -186,15 +193,14 @@ export class MetaLineWriter {
       this.chunkBytes = Math.min(META_CHUNK_BYTES, this.chunkBytes * 2);
       this.buf = Buffer.allocUnsafe(Math.max(this.chunkBytes, need));
     }
-    this.put(B_PREFIX);
+    this.buf[this.pos++] = 42; // "* "
+    this.buf[this.pos++] = 32;
     this.num(seq);
-    this.put(B_FETCH);
     const codes = this.codes;
+    const heads = this.heads;
     for (let k = 0; k < codes.length; k++) {
-      if (k > 0) this.buf[this.pos++] = 32;
-      const c = codes[k]!;
-      this.put(B_ITEM[c]!);
-      switch (c) {
+      this.put(heads[k]!);
+      switch (codes[k]) {
         case META_UID: this.num(meta.uid); break;
         case META_FLAGS: this.put(fb!); break;
         case META_INTERNALDATE:
