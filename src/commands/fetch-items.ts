@@ -94,6 +94,41 @@ const B_ITEM: Record<number, Buffer> = {
   [META_MODSEQ]: ascii('MODSEQ ('),
 };
 
+/** Writes the decimal digits of `n` (an integer below 2^53) at `p`; returns the position after them. */
+function putNum(b: Buffer, p: number, n: number): number {
+  if (n < 10) {
+    b[p] = 48 + n;
+    return p + 1;
+  }
+  let digits = 1;
+  for (let p10 = 10; p10 <= n; p10 *= 10) digits++;
+  let k = p + digits - 1;
+  if (n <= 0x7fffffff) {
+    // Small integers: integer division.
+    for (let x = n; x > 0; k--) {
+      const q = (x / 10) | 0;
+      b[k] = 48 + (x - q * 10);
+      x = q;
+    }
+  } else {
+    for (let x = n; x > 0; k--) {
+      const q = Math.floor(x / 10);
+      b[k] = 48 + (x - q * 10);
+      x = q;
+    }
+  }
+  return p + digits;
+}
+
+/** Copies `src` (a few bytes) to `b` at `p`; returns the position after it. */
+function putBytes(b: Buffer, p: number, src: Buffer): number {
+  for (let k = 0; k < src.length; k++) b[p++] = src[k]!;
+  return p;
+}
+
+/** Flag arrays remembered by identity per writer (see flagsOf). */
+const FLAG_SLOTS = 4;
+
 /** Flag lists as bytes, one per shared frozen flags array of the store, without and with \Recent. */
 const flagBytes = new WeakMap<readonly string[], Buffer>();
 const flagBytesRecent = new WeakMap<readonly string[], Buffer>();
@@ -107,10 +142,9 @@ const flagBytesRecent = new WeakMap<readonly string[], Buffer>();
 export class MetaLineWriter {
   private buf: Buffer = Buffer.allocUnsafe(0);
   private pos = 0;
-  private lastFlags: readonly string[] | null = null;
-  private lastFlagBytes: Buffer = ascii('()');
-  private lastFlagsR: readonly string[] | null = null;
-  private lastFlagBytesR: Buffer = ascii('(\\Recent)');
+  private readonly slotKeys: (readonly string[] | null)[] = new Array<readonly string[] | null>(2 * FLAG_SLOTS).fill(null);
+  private readonly slotVals: Buffer[] = new Array<Buffer>(2 * FLAG_SLOTS);
+  private readonly nextSlot = [0, 0];
   private readonly needsFlags: boolean;
   private chunkBytes = META_FIRST_CHUNK_BYTES / 2;
 
@@ -143,45 +177,20 @@ export class MetaLineWriter {
   private flagsOf(m: MessageMeta): Buffer {
     const f = m.flags;
     const recent = this.recent !== null && this.recent.has(m.uid);
-    if (recent) {
-      if (f === this.lastFlagsR) return this.lastFlagBytesR;
-      if (!Object.isFrozen(f)) return Buffer.from(flagListRecent(f), 'utf8');
-      let b = flagBytesRecent.get(f);
-      if (b === undefined) flagBytesRecent.set(f, (b = Buffer.from(flagListRecent(f), 'utf8')));
-      this.lastFlagsR = f;
-      return (this.lastFlagBytesR = b);
-    }
-    if (f === this.lastFlags) return this.lastFlagBytes;
-    if (!Object.isFrozen(f)) return Buffer.from(flagList(f), 'utf8');
-    let b = flagBytes.get(f);
-    if (b === undefined) flagBytes.set(f, (b = Buffer.from(flagList(f), 'utf8')));
-    this.lastFlags = f;
-    return (this.lastFlagBytes = b);
-  }
-
-  private num(n: number): void {
-    const b = this.buf;
-    if (n < 10) {
-      b[this.pos++] = 48 + n;
-      return;
-    }
-    // Digits from the right into place (numbers here are below 2^53: integer arithmetic in doubles is exact).
-    let digits = 1;
-    for (let p10 = 10; p10 <= n; p10 *= 10) digits++;
-    let k = this.pos + digits - 1;
-    for (let x = n; x > 0; k--) {
-      const q = Math.floor(x / 10);
-      b[k] = 48 + (x - q * 10);
-      x = q;
-    }
-    this.pos += digits;
-  }
-
-  private put(src: Buffer): void {
-    const b = this.buf;
-    let p = this.pos;
-    for (let k = 0; k < src.length; k++) b[p++] = src[k]!;
-    this.pos = p;
+    // The last few flag arrays seen (a mailbox has a handful of flag combinations): identity checks before the WeakMap.
+    // Slots 0..FLAG_SLOTS-1 without \Recent, FLAG_SLOTS.. with it.
+    const base = recent ? FLAG_SLOTS : 0;
+    const keys = this.slotKeys;
+    for (let k = base; k < base + FLAG_SLOTS; k++) if (keys[k] === f) return this.slotVals[k]!;
+    if (!Object.isFrozen(f)) return Buffer.from(recent ? flagListRecent(f) : flagList(f), 'utf8');
+    const map = recent ? flagBytesRecent : flagBytes;
+    let b = map.get(f);
+    if (b === undefined) map.set(f, (b = Buffer.from(recent ? flagListRecent(f) : flagList(f), 'utf8')));
+    const slot = base + this.nextSlot[recent ? 1 : 0]!;
+    this.nextSlot[recent ? 1 : 0] = (slot - base + 1) % FLAG_SLOTS;
+    keys[slot] = f;
+    this.slotVals[slot] = b;
+    return b;
   }
 
   /** Appends the response for message `meta` at sequence number `seq`; `out` receives full chunks. */
@@ -193,27 +202,30 @@ export class MetaLineWriter {
       this.chunkBytes = Math.min(META_CHUNK_BYTES, this.chunkBytes * 2);
       this.buf = Buffer.allocUnsafe(Math.max(this.chunkBytes, need));
     }
-    this.buf[this.pos++] = 42; // "* "
-    this.buf[this.pos++] = 32;
-    this.num(seq);
+    // Locals, not fields, while the line is written (the hot loop of a flags resync).
+    const b = this.buf;
+    let p = this.pos;
+    b[p++] = 42; // "* "
+    b[p++] = 32;
+    p = putNum(b, p, seq);
     const codes = this.codes;
     const heads = this.heads;
     for (let k = 0; k < codes.length; k++) {
-      this.put(heads[k]!);
+      p = putBytes(b, p, heads[k]!);
       switch (codes[k]) {
-        case META_UID: this.num(meta.uid); break;
-        case META_FLAGS: this.put(fb!); break;
+        case META_UID: p = putNum(b, p, meta.uid); break;
+        case META_FLAGS: p = putBytes(b, p, fb!); break;
         case META_INTERNALDATE:
-          this.pos += this.buf.write(formatDateTime(meta.internalDate), this.pos, 'latin1');
-          this.buf[this.pos++] = 34;
+          p += b.write(formatDateTime(meta.internalDate), p, 'latin1');
+          b[p++] = 34;
           break;
-        case META_SIZE: this.num(meta.size); break;
+        case META_SIZE: p = putNum(b, p, meta.size); break;
         default:
-          this.num(meta.modseq);
-          this.buf[this.pos++] = 41;
+          p = putNum(b, p, meta.modseq);
+          b[p++] = 41;
       }
     }
-    this.put(B_END);
+    this.pos = putBytes(b, p, B_END);
   }
 
   /** Hands over what is written so far. */
