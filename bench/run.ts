@@ -4,9 +4,12 @@
 //   npm run bench -- SCENARIO[,SCENARIO] [--sizes 1k,10k] [--quick] [--runs N]
 //                    [--seed N] [--cache DIR] [--port-base N] [--no-dovecot]
 //                    [--profile] [--markdown FILE] [--raise-inotify] [--budget S]
+//                    [--clients 10,50,200] [--seconds S] [--workers N] [--dovecot-port N]
 //
-// Scenarios: select fetch-flags fetch-200 search store append conns idle-push auth
-// (see BENCHMARKS.md for what each measures). Corpora and loaded stores are
+// Scenarios: select fetch-flags fetch-200 search store append conns idle-push
+// mixed auth (see BENCHMARKS.md for what each measures). `mixed` alone loads no
+// big mailbox (unless --sizes is given); --workers N (or QUIRE_BENCH_WORKERS)
+// is passed to `quire serve`. Corpora and loaded stores are
 // cached under --cache (default bench/.cache) keyed by seed and size.
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -42,9 +45,10 @@ import { appendRange, cheapQuireHash, fingerprint, loadDovecot, loadQuire } from
 import { runIdlePush } from './idle-push.js';
 import { runAuthLogins, type BenchMechanism } from './auth-logins.js';
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { summarizeProfiles } from './lib/profile.js';
+import { summarizeProfileDir } from './lib/profile.js';
+import { MIXED_USERS, cpuTimes, runMixedPoint, type MixedPointResult } from './lib/mixed.js';
 
-const ALL_SCENARIOS = ['select', 'fetch-flags', 'fetch-200', 'search', 'store', 'append', 'conns', 'idle-push', 'auth'] as const;
+const ALL_SCENARIOS = ['select', 'fetch-flags', 'fetch-200', 'search', 'store', 'append', 'conns', 'idle-push', 'mixed', 'auth'] as const;
 type Scenario = (typeof ALL_SCENARIOS)[number];
 const PASS = 'pass';
 /** Users that hold the idle connections (connections are spread over them). */
@@ -119,6 +123,8 @@ interface Options {
   seed: number;
   cache: string;
   portBase: number;
+  /** The private Dovecot's IMAP port (default port base + 143; its LMTP is port base + 24). */
+  dovecotPort: number;
   dovecot: boolean;
   profile: boolean;
   markdown: string | null;
@@ -126,6 +132,12 @@ interface Options {
   raiseInotify: boolean;
   /** Seconds a (scenario, server, size) may spend on timed runs before it stops repeating. */
   budgetS: number;
+  /** Client counts of the mixed load. */
+  clients: number[];
+  /** Seconds each mixed-load point is measured. */
+  seconds: number;
+  /** `quire serve --workers N` (null: serve's default). */
+  workers: number | null;
 }
 
 function parseSize(s: string): number {
@@ -143,11 +155,15 @@ function parseArgs(argv: string[]): Options {
     seed: 1,
     cache: process.env.QUIRE_BENCH_CACHE ?? path.join(BENCH_DIR, '.cache'),
     portBase: 17100,
+    dovecotPort: 0,
     dovecot: true,
     profile: false,
     markdown: null,
     raiseInotify: false,
     budgetS: 0,
+    clients: [],
+    seconds: 0,
+    workers: process.env.QUIRE_BENCH_WORKERS ? Number(process.env.QUIRE_BENCH_WORKERS) : null,
   };
   let sizesGiven = false;
   for (let i = 0; i < argv.length; i++) {
@@ -165,11 +181,15 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--seed') o.seed = Number(val());
     else if (a === '--cache') o.cache = path.resolve(val());
     else if (a === '--port-base') o.portBase = Number(val());
+    else if (a === '--dovecot-port') o.dovecotPort = Number(val());
     else if (a === '--no-dovecot') o.dovecot = false;
     else if (a === '--profile') o.profile = true;
     else if (a === '--markdown') o.markdown = path.resolve(val());
     else if (a === '--budget') o.budgetS = Number(val());
     else if (a === '--raise-inotify') o.raiseInotify = true;
+    else if (a === '--clients') o.clients = val().split(',').map(Number);
+    else if (a === '--seconds') o.seconds = Number(val());
+    else if (a === '--workers') o.workers = Number(val());
     else if (a === '--help' || a === '-h') {
       console.log(readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(0, 10).join('\n'));
       process.exit(0);
@@ -182,7 +202,13 @@ function parseArgs(argv: string[]): Options {
   }
   if (o.scenarios.length === 0) o.scenarios = [...ALL_SCENARIOS];
   if (o.quick && !sizesGiven) o.sizes = [1000];
+  // The mixed load has its own small mailboxes: alone, it needs no big one.
+  if (!sizesGiven && o.scenarios.every((s) => s === 'mixed')) o.sizes = [];
+  if (!o.clients.length) o.clients = o.quick ? [10, 50] : [10, 50, 200];
+  if (!o.seconds) o.seconds = o.quick ? 6 : 20;
+  if (o.workers !== null && !(Number.isInteger(o.workers) && o.workers > 0)) throw new Error('--workers needs a positive integer');
   o.sizes.sort((a, b) => a - b);
+  if (!o.dovecotPort) o.dovecotPort = o.portBase + 143;
   if (!o.runs) o.runs = o.quick ? 3 : 5;
   if (!o.budgetS) o.budgetS = o.quick ? 15 : 90;
   return o;
@@ -359,16 +385,42 @@ async function withSelected<T>(t: Target, size: number, fn: (c: ImapClient) => P
   }
 }
 
+/**
+ * Server CPU per command (utime+stime of all the server's processes, from
+ * /proc, over `n` runs one after the other): unlike wall time it hardly moves
+ * when other programs share the machine.
+ */
+async function serverCpuMs(t: Target, c: ImapClient, cmd: string, n: number): Promise<{ ms: number; kernelMs: number }> {
+  await c.command(cmd);
+  const before = cpuTimes(t.server.pids());
+  for (let i = 0; i < n; i++) await c.command(cmd);
+  const after = cpuTimes(t.server.pids());
+  return { ms: ((after.total - before.total) * 1000) / n, kernelMs: ((after.system - before.system) * 1000) / n };
+}
+
+/** Runs of a command whose server CPU is measured (enough for /proc's 10 ms ticks). */
+const cpuRuns = (o: Options, ms: number) => Math.max(20, Math.ceil((o.quick ? 500 : 2000) / Math.max(ms, 1)));
+
 async function scFetchFlags(o: Options, t: Target, size: number): Promise<void> {
   const g = `UID FETCH 1:* (UID FLAGS) (${label(size)})`;
   const r = row(g, `UID FETCH 1:* (UID FLAGS), ${label(size)} messages`, 'ms');
-  await withSelected(t, size, (c) =>
-    repeat(o, g, t, async () => {
+  const r2 = row(g, `UID FETCH 1:* (FLAGS), ${label(size)} messages`, 'ms');
+  const rCpu = row(g, '· server CPU per UID FETCH 1:* (FLAGS), from /proc', 'ms');
+  const rKernel = row(g, '· · of which in the kernel (system time)', 'ms');
+  await withSelected(t, size, async (c) => {
+    await repeat(o, g, t, async () => {
       const x = await c.command('UID FETCH 1:* (UID FLAGS)');
       if (x.untagged < size) throw new Error(`only ${x.untagged} FETCH responses for ${size} messages`);
-      return [[r, x.ms]];
-    }),
-  );
+      const y = await c.command('UID FETCH 1:* (FLAGS)');
+      return [
+        [r, x.ms],
+        [r2, y.ms],
+      ];
+    });
+    const cpu = await serverCpuMs(t, c, 'UID FETCH 1:* (FLAGS)', cpuRuns(o, size / 2000));
+    record(rCpu, t.name, cpu.ms);
+    record(rKernel, t.name, cpu.kernelMs);
+  });
 }
 
 const FETCH_200_ITEMS = '(UID FLAGS ENVELOPE BODYSTRUCTURE BODY.PEEK[HEADER.FIELDS (From To Subject Date)])';
@@ -376,13 +428,24 @@ const FETCH_200_ITEMS = '(UID FLAGS ENVELOPE BODYSTRUCTURE BODY.PEEK[HEADER.FIEL
 async function scFetch200(o: Options, t: Target, size: number): Promise<void> {
   const g = `FETCH newest 200 (${label(size)})`;
   const r = row(g, `FETCH newest 200 ${FETCH_200_ITEMS}, ${label(size)}`, 'ms');
-  await withSelected(t, size, (c) =>
-    repeat(o, g, t, async () => {
-      const x = await c.command(`FETCH ${Math.max(1, size - 199)}:* ${FETCH_200_ITEMS}`);
+  const r2 = row(g, `FETCH newest 200 (ENVELOPE BODYSTRUCTURE), ${label(size)}`, 'ms');
+  const rCpu = row(g, '· server CPU per FETCH newest 200 (ENVELOPE BODYSTRUCTURE), from /proc', 'ms');
+  const rKernel = row(g, '· · of which in the kernel (system time)', 'ms');
+  const range = `${Math.max(1, size - 199)}:*`;
+  await withSelected(t, size, async (c) => {
+    await repeat(o, g, t, async () => {
+      const x = await c.command(`FETCH ${range} ${FETCH_200_ITEMS}`);
       if (x.untagged < Math.min(200, size)) throw new Error(`only ${x.untagged} FETCH responses`);
-      return [[r, x.ms]];
-    }),
-  );
+      const y = await c.command(`FETCH ${range} (ENVELOPE BODYSTRUCTURE)`);
+      return [
+        [r, x.ms],
+        [r2, y.ms],
+      ];
+    });
+    const cpu = await serverCpuMs(t, c, `FETCH ${range} (ENVELOPE BODYSTRUCTURE)`, cpuRuns(o, 2));
+    record(rCpu, t.name, cpu.ms);
+    record(rKernel, t.name, cpu.kernelMs);
+  });
 }
 
 const searchCounts: Record<string, Partial<Record<Server['name'], number>>> = {};
@@ -613,6 +676,74 @@ async function scIdlePush(o: Options, t: Target): Promise<void> {
   restoreInotify = null;
 }
 
+const mixedResults: (MixedPointResult & { server: string })[] = [];
+
+async function scMixed(o: Options, targets: Target[], corpus: Corpus): Promise<void> {
+  for (const logins of [false, true]) {
+    for (const n of o.clients) {
+      const g = `mixed load, ${n} clients${logins ? ', LOGIN/LOGOUT in the mix' : ''}`;
+      const rOps = row(g, `mixed load: ${n} clients, ${o.seconds} s${logins ? ', with LOGIN/LOGOUT' : ''}: throughput`, 'ops/s', 'higher');
+      const rCpu = row(g, '· server CPU per 1,000 operations (all its processes)', 'CPU s', 'lower');
+      const rP50 = row(g, '· latency p50, all commands', 'ms');
+      const rP99 = row(g, '· latency p99, all commands', 'ms');
+      const rErr = row(g, '· consistency errors seen by the clients', 'count', 'none');
+      const rFail = row(g, '· failed commands / dropped connections', 'count', 'none');
+      const rSrv = row(g, '· server CPU use (cores busy)', 'cores', 'none');
+      const rSys = row(g, '· share of the server CPU in the kernel', '%', 'none');
+      const rGen = row(g, '· load generator CPU use (cores busy; near 1: the clients limit)', 'cores', 'none');
+      for (const t of targets) {
+        try {
+          await t.server.eventLoopDelay?.();
+          const res = await withTimeout(`${g} (${t.name})`, (o.seconds + 300) * 1000, () =>
+            runMixedPoint({ name: t.name, port: t.server.port, pids: () => t.server.pids() }, { clients: n, logins, seconds: o.seconds, seed: o.seed, corpus, log }),
+          );
+          const eld = await t.server.eventLoopDelay?.();
+          if (eld) eldRows.push({ scenario: g, eld });
+          mixedResults.push({ ...res, server: t.name });
+          record(rOps, t.name, res.opsPerSec);
+          record(rCpu, t.name, res.cpuPer1000);
+          record(rP50, t.name, res.overall.p50);
+          record(rP99, t.name, res.overall.p99);
+          record(rErr, t.name, res.errors);
+          record(rFail, t.name, res.failures);
+          record(rSrv, t.name, res.cpuSeconds / res.seconds);
+          record(rSys, t.name, res.systemShare * 100);
+          record(rGen, t.name, res.clientCpuShare);
+          log(`  ${t.name} ${g}: ${res.opsPerSec.toFixed(0)} ops/s, ${res.cpuPer1000.toFixed(3)} CPU s/1k ops, ${res.errors} errors, ${res.failures} failures; server ${(res.cpuSeconds / res.seconds).toFixed(2)} cores, load generator ${res.clientCpuShare.toFixed(2)}`);
+          if (res.errors) log(`    errors by kind: ${JSON.stringify(res.errorKinds)}`);
+          for (const e of res.samples) log(`    ${e}`);
+        } catch (e) {
+          rOps.notes[t.name] = `failed: ${e instanceof Error ? e.message : e}`;
+          log(`  ${t.name} ${g}: ${rOps.notes[t.name]}`);
+        }
+      }
+    }
+  }
+}
+
+/** Per-command latency of each mixed-load point, Quire beside Dovecot. */
+function mixedTables(): string {
+  if (!mixedResults.length) return '';
+  const out: string[] = ['', 'Mixed load, latency per command (ms, p50 / p99; n = commands in the timed window):'];
+  const points = [...new Set(mixedResults.map((r) => `${r.clients}|${r.logins}`))];
+  for (const p of points) {
+    const [n, logins] = p.split('|');
+    const rs = mixedResults.filter((r) => `${r.clients}|${r.logins}` === p);
+    const servers = rs.map((r) => r.server);
+    out.push('', `${n} clients on ${rs[0]!.users} users${logins === 'true' ? ', LOGIN/LOGOUT in the mix' : ''}:`, '');
+    out.push(`| command | ${servers.map((s) => `${s} p50 / p99 (n)`).join(' | ')} |`, `|---|${servers.map(() => '---').join('|')}|`);
+    const kinds = [...new Set(rs.flatMap((r) => Object.keys(r.latency)))].sort();
+    for (const k of kinds) {
+      const cells = rs.map((r) => {
+        const l = r.latency[k as keyof typeof r.latency];
+        return l ? `${fmt(l.p50)} / ${fmt(l.p99)} (${l.n})` : '–';
+      });
+      out.push(`| ${k} | ${cells.join(' | ')} |`);
+    }
+  }
+  return out.join('\n');
+}
+
 // ---------------------------------------------------------------- setup
 
 interface LoadedMarker {
@@ -637,17 +768,22 @@ function setQuireHashes(dataDir: string, names: string[]): void {
   }
 }
 
+/** Where this run's Quire writes its CPU profiles (--profile). */
+let profileDir: string | null = null;
+
 async function setupQuire(o: Options, main: string, corpus: Corpus, port: number): Promise<Server> {
+  if (o.profile) profileDir = path.join(o.cache, 'profiles', new Date().toISOString().replace(/[:.]/g, '-'));
   const dataDir = path.join(o.cache, `quire-s${o.seed}`);
   const markerFile = path.join(dataDir, 'bench-loaded.json');
   const marker = readMarker(markerFile);
   mkdirSync(dataDir, { recursive: true });
   const have = quireUsers(main, dataDir);
   const idle = Array.from({ length: IDLE_USERS }, (_, i) => `idle${i + 1}`);
-  for (const u of ['benchappend', 'push', ...idle, ...authUsers]) if (!have.has(u)) quireUserAdd(main, dataDir, u, PASS);
+  for (const u of ['benchappend', 'push', ...idle, ...MIXED_USERS, ...authUsers]) if (!have.has(u)) quireUserAdd(main, dataDir, u, PASS);
   if (o.scenarios.includes('auth')) writeBenchOAuth(dataDir);
-  // Cheap hashes (scrypt ln=10) for the users of the many-connection scenarios; LOGIN cost is measured with bench<size>.
-  setQuireHashes(dataDir, ['push', ...idle]);
+  // Cheap hashes (scrypt ln=10) for the users of the many-connection scenarios
+  // and the mixed load (Dovecot's peer stores PLAIN passwords); LOGIN cost is measured with bench<size>.
+  setQuireHashes(dataDir, ['push', ...idle, ...MIXED_USERS]);
   for (const size of o.sizes) {
     const u = `bench${label(size)}`;
     if (marker.sizes.includes(size)) continue;
@@ -661,7 +797,8 @@ async function setupQuire(o: Options, main: string, corpus: Corpus, port: number
   const server = await startQuire(main, {
     dataDir,
     port,
-    cpuProfDir: o.profile ? path.join(o.cache, 'profiles', new Date().toISOString().replace(/[:.]/g, '-')) : undefined,
+    cpuProfDir: profileDir ?? undefined,
+    serveArgs: o.workers !== null ? ['--workers', String(o.workers)] : [],
     log,
   });
   for (const size of o.sizes) {
@@ -706,7 +843,7 @@ async function setupDovecot(o: Options, corpus: Corpus, p: DovecotPeer): Promise
   const marker = readMarker(markerFile);
   const have = dovecotUsers(p);
   const idle = Array.from({ length: IDLE_USERS }, (_, i) => `idle${i + 1}`);
-  for (const u of ['benchappend', 'push', ...idle, ...authUsers, ...o.sizes.map((s) => `bench${label(s)}`)]) if (!have.has(u)) peerCmd(p, 'adduser', u, PASS);
+  for (const u of ['benchappend', 'push', ...idle, ...MIXED_USERS, ...authUsers, ...o.sizes.map((s) => `bench${label(s)}`)]) if (!have.has(u)) peerCmd(p, 'adduser', u, PASS);
   const server = await startDovecot(p);
   for (const size of o.sizes) {
     if (marker.sizes.includes(size)) continue;
@@ -724,7 +861,7 @@ async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   mkdirSync(o.cache, { recursive: true });
   const m = machineInfo();
-  const needCorpus = Math.max(...o.sizes, o.scenarios.includes('append') ? (o.quick ? 1000 : 10_000) : 0);
+  const needCorpus = Math.max(...o.sizes, o.scenarios.includes('append') ? (o.quick ? 1000 : 10_000) : 0, o.scenarios.includes('mixed') ? 1000 : 0);
   log(`scenarios: ${o.scenarios.join(' ')}; sizes: ${o.sizes.map(label).join(',')}; runs: ${o.runs}; seed: ${o.seed}; cache: ${o.cache}`);
   const corpus = await ensureCorpus(o.cache, o.seed, needCorpus, log);
   const main = buildQuire(log);
@@ -747,7 +884,7 @@ async function main(): Promise<void> {
     if (why) log(`Dovecot column skipped: ${why}`);
     else {
       dversion = dovecotVersion();
-      const p = dovecotPeer(path.join(o.cache, `dovecot-s${o.seed}`), o.portBase + 143, o.portBase + 24);
+      const p = dovecotPeer(path.join(o.cache, `dovecot-s${o.seed}`), o.dovecotPort, o.portBase + 24);
       const d = await setupDovecot(o, corpus, p);
       started.push(d);
       targets.push({ server: d, name: 'dovecot' });
@@ -762,6 +899,11 @@ async function main(): Promise<void> {
 
     for (const sc of o.scenarios) {
       log(`scenario ${sc}`);
+      if (sc === 'mixed') {
+        // Points interleave the servers, so a busy machine hurts both alike.
+        await scMixed(o, targets, corpus);
+        continue;
+      }
       for (const t of targets) {
         try {
           switch (sc) {
@@ -815,17 +957,15 @@ async function main(): Promise<void> {
     table(),
     '',
     counts.length ? `SEARCH hit counts (sanity check): ${counts.join('; ')}` : '',
+    mixedTables(),
     ...idlePushNotes.map((n) => `Note (IDLE push, Dovecot): ${n}.`),
   ].join('\n');
   console.log('\n' + text);
   const results = path.join(o.cache, `results-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(results, JSON.stringify({ machine: m, dovecot: dversion, options: o, rows, eldRows, searchCounts }, null, 1));
+  writeFileSync(results, JSON.stringify({ machine: m, dovecot: dversion, options: o, rows, eldRows, searchCounts, mixed: mixedResults }, null, 1));
   log(`results: ${results}`);
   if (o.markdown) writeFileSync(o.markdown, text + '\n');
-  if (o.profile) {
-    const dir = path.join(o.cache, 'profiles');
-    console.log('\n' + (await summarizeProfiles(dir)));
-  }
+  if (o.profile && profileDir) console.log('\n' + (await summarizeProfileDir(profileDir)));
 }
 
 main().catch((e: unknown) => {

@@ -75,6 +75,42 @@ export async function summarizeProfiles(target: string, top = 25): Promise<strin
   return `${file}\n${summarizeProfile(p, top)}`;
 }
 
+/**
+ * Summarises every profile directly in `dir`: the main threads of all
+ * processes of one run (the primary and each worker of `quire serve
+ * --workers N`) merged into one table, and the other threads (full-text
+ * indexing) into another. Node names the files CPU.<date>.<pid>.<thread>.<n>.
+ */
+export async function summarizeProfileDir(dir: string, top = 25): Promise<string> {
+  const files = (await fs.readdir(dir)).filter((f) => f.endsWith('.cpuprofile'));
+  if (!files.length) return `no .cpuprofile in ${dir}`;
+  const isMain = (f: string) => f.split('.')[4] === '0';
+  const out: string[] = [];
+  for (const [what, group] of [
+    ['main threads', files.filter(isMain)],
+    ['other threads', files.filter((f) => !isMain(f))],
+  ] as const) {
+    if (!group.length) continue;
+    const merged: Profile = { nodes: [], samples: [], timeDeltas: [], startTime: 0, endTime: 0 };
+    let base = 0;
+    for (const f of group) {
+      const p = JSON.parse(await fs.readFile(path.join(dir, f), 'utf8')) as Profile;
+      let max = 0;
+      for (const n of p.nodes) {
+        merged.nodes.push({ ...n, id: n.id + base, children: n.children?.map((c) => c + base) });
+        if (n.id > max) max = n.id;
+      }
+      for (let i = 0; i < p.samples.length; i++) {
+        merged.samples.push(p.samples[i]! + base);
+        merged.timeDeltas.push(p.timeDeltas[i] ?? 0);
+      }
+      base += max + 1;
+    }
+    out.push(`${what}: ${group.length} profile(s) in ${dir}`, summarizeProfile(merged, top), '');
+  }
+  return out.join('\n');
+}
+
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const [target, top] = process.argv.slice(2);
   if (!target) {

@@ -93,6 +93,8 @@ export interface QuireStartOptions {
   dataDir: string;
   port: number;
   cpuProfDir?: string;
+  /** More `quire serve` arguments (e.g. `--workers N`). */
+  serveArgs?: string[];
   log: (s: string) => void;
 }
 
@@ -131,7 +133,7 @@ export async function startQuire(main: string, o: QuireStartOptions): Promise<Se
   const preload = path.join(BENCH_DIR, 'lib', 'eld-preload.mjs');
   const nodeArgs = ['--expose-gc', '--import', preload];
   if (o.cpuProfDir) nodeArgs.push('--cpu-prof', '--cpu-prof-dir', o.cpuProfDir);
-  const args = [...nodeArgs, main, 'serve', '--data', o.dataDir, '--imap-port', String(o.port), '--imaps-port', 'off'];
+  const args = [...nodeArgs, main, 'serve', '--data', o.dataDir, '--imap-port', String(o.port), '--imaps-port', 'off', '--lmtp-port', 'off', ...(o.serveArgs ?? [])];
   // Raise the soft fd limit to the hard one for 10k connections.
   const child: ChildProcess = spawn('bash', ['-c', 'ulimit -n "$(ulimit -Hn)"; exec "$0" "$@"', process.execPath, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -34,7 +34,8 @@ export async function dispatch(ctx: CommandContext, args: Token[], log: Logger):
   try {
     const parsed = spec.parse(args, s);
     const result = await spec.run(ctx, parsed);
-    if (s.selected) {
+    // RFC 9051 §6.1.3: LOGOUT answers `* BYE` and then the tagged OK, nothing in between.
+    if (s.selected && s.state !== 'logout') {
       await ctx.settled();
       ctx.flushUpdates(expungeAllowed);
     }

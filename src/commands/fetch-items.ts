@@ -4,8 +4,8 @@
 import type { CommandContext } from './types.js';
 import type { MessageBody, MessageMeta } from '../store/types.js';
 import { formatDateTime } from '../wire/index.js';
-import { flagsOf } from './format.js';
-import { extractSection, messageStructure, renderEnvelope, renderBodyStructure, binarySection, previewText } from './mime-bridge.js';
+import { flagsOf, flagList, flagListRecent } from './format.js';
+import { extractSection, messageStructure, localStructure, renderEnvelope, renderBodyStructure, binarySection, previewText, type ParsedMessage } from './mime-bridge.js';
 import { nstring } from '../wire/index.js';
 
 export interface SectionSpec {
@@ -66,6 +66,176 @@ export function renderMetaLine(s: CommandContext['session'], seq: number, meta: 
   return `* ${seq} FETCH (${parts.join(' ')})\r\n`;
 }
 
+const META_UID = 0;
+const META_FLAGS = 1;
+const META_INTERNALDATE = 2;
+const META_SIZE = 3;
+const META_MODSEQ = 4;
+
+/** Bytes of a rendered line besides the flags (sequence number, UID, INTERNALDATE, size, modseq and item names). */
+const META_LINE_FIXED_MAX = 160;
+/**
+ * Byte chunks meta lines are written into: the first is small (from Node's
+ * shared pool: a 30-message mailbox costs no big allocation), each next one
+ * twice the last, up to the largest (a big batch leaves in a few of them).
+ */
+const META_FIRST_CHUNK_BYTES = 4 * 1024;
+const META_CHUNK_BYTES = 256 * 1024;
+
+const ascii = (t: string) => Buffer.from(t, 'latin1');
+const B_FETCH = ascii(' FETCH (');
+const B_END = ascii(')\r\n');
+const B_SPACE = ascii(' ');
+const B_ITEM: Record<number, Buffer> = {
+  [META_UID]: ascii('UID '),
+  [META_FLAGS]: ascii('FLAGS '),
+  [META_INTERNALDATE]: ascii('INTERNALDATE "'),
+  [META_SIZE]: ascii('RFC822.SIZE '),
+  [META_MODSEQ]: ascii('MODSEQ ('),
+};
+
+/** Writes the decimal digits of `n` (an integer below 2^53) at `p`; returns the position after them. */
+function putNum(b: Buffer, p: number, n: number): number {
+  if (n < 10) {
+    b[p] = 48 + n;
+    return p + 1;
+  }
+  let digits = 1;
+  for (let p10 = 10; p10 <= n; p10 *= 10) digits++;
+  let k = p + digits - 1;
+  if (n <= 0x7fffffff) {
+    // Small integers: integer division.
+    for (let x = n; x > 0; k--) {
+      const q = (x / 10) | 0;
+      b[k] = 48 + (x - q * 10);
+      x = q;
+    }
+  } else {
+    for (let x = n; x > 0; k--) {
+      const q = Math.floor(x / 10);
+      b[k] = 48 + (x - q * 10);
+      x = q;
+    }
+  }
+  return p + digits;
+}
+
+/** Copies `src` (a few bytes) to `b` at `p`; returns the position after it. */
+function putBytes(b: Buffer, p: number, src: Buffer): number {
+  for (let k = 0; k < src.length; k++) b[p++] = src[k]!;
+  return p;
+}
+
+/** Flag arrays remembered by identity per writer (see flagsOf). */
+const FLAG_SLOTS = 4;
+
+/** Flag lists as bytes, one per shared frozen flags array of the store, without and with \Recent. */
+const flagBytes = new WeakMap<readonly string[], Buffer>();
+const flagBytesRecent = new WeakMap<readonly string[], Buffer>();
+
+/**
+ * Many FETCH responses with the same metadata-only items (the flags resync of
+ * a caching client: UID FETCH 1:* (FLAGS) over a whole mailbox), written as
+ * bytes straight into large chunks: no string per line, no encoding at write,
+ * little garbage. Returns null when an item needs the message bytes.
+ */
+export class MetaLineWriter {
+  private buf: Buffer = Buffer.allocUnsafe(0);
+  private pos = 0;
+  private readonly slotKeys: (readonly string[] | null)[] = new Array<readonly string[] | null>(2 * FLAG_SLOTS).fill(null);
+  private readonly slotVals: Buffer[] = new Array<Buffer>(2 * FLAG_SLOTS);
+  private readonly nextSlot = [0, 0];
+  private readonly needsFlags: boolean;
+  private chunkBytes = META_FIRST_CHUNK_BYTES / 2;
+
+  private constructor(
+    private readonly codes: number[],
+    private readonly recent: ReadonlySet<number> | null,
+  ) {
+    this.needsFlags = codes.includes(META_FLAGS);
+    // The constant bytes before each item's value, separators included: " FETCH (UID ", " FLAGS ", ...
+    this.heads = codes.map((c, k) => Buffer.concat([k === 0 ? B_FETCH : B_SPACE, B_ITEM[c]!]));
+  }
+  private readonly heads: Buffer[];
+
+  static for(s: CommandContext['session'], items: FetchItem[]): MetaLineWriter | null {
+    const codes: number[] = [];
+    for (const i of items) {
+      switch (i.kind) {
+        case 'UID': codes.push(META_UID); break;
+        case 'FLAGS': codes.push(META_FLAGS); break;
+        case 'INTERNALDATE': codes.push(META_INTERNALDATE); break;
+        case 'RFC822.SIZE': codes.push(META_SIZE); break;
+        case 'MODSEQ': codes.push(META_MODSEQ); break;
+        default: return null;
+      }
+    }
+    const view = s.selected;
+    return new MetaLineWriter(codes, s.recentEnabled && view ? view.recent : null);
+  }
+
+  private flagsOf(m: MessageMeta): Buffer {
+    const f = m.flags;
+    const recent = this.recent !== null && this.recent.has(m.uid);
+    // The last few flag arrays seen (a mailbox has a handful of flag combinations): identity checks before the WeakMap.
+    // Slots 0..FLAG_SLOTS-1 without \Recent, FLAG_SLOTS.. with it.
+    const base = recent ? FLAG_SLOTS : 0;
+    const keys = this.slotKeys;
+    for (let k = base; k < base + FLAG_SLOTS; k++) if (keys[k] === f) return this.slotVals[k]!;
+    if (!Object.isFrozen(f)) return Buffer.from(recent ? flagListRecent(f) : flagList(f), 'utf8');
+    const map = recent ? flagBytesRecent : flagBytes;
+    let b = map.get(f);
+    if (b === undefined) map.set(f, (b = Buffer.from(recent ? flagListRecent(f) : flagList(f), 'utf8')));
+    const slot = base + this.nextSlot[recent ? 1 : 0]!;
+    this.nextSlot[recent ? 1 : 0] = (slot - base + 1) % FLAG_SLOTS;
+    keys[slot] = f;
+    this.slotVals[slot] = b;
+    return b;
+  }
+
+  /** Appends the response for message `meta` at sequence number `seq`; `out` receives full chunks. */
+  line(seq: number, meta: MessageMeta, out: (chunk: Buffer) => void): void {
+    const fb = this.needsFlags ? this.flagsOf(meta) : null;
+    const need = META_LINE_FIXED_MAX + (fb ? fb.length : 0);
+    if (this.pos + need > this.buf.length) {
+      this.take(out);
+      this.chunkBytes = Math.min(META_CHUNK_BYTES, this.chunkBytes * 2);
+      this.buf = Buffer.allocUnsafe(Math.max(this.chunkBytes, need));
+    }
+    // Locals, not fields, while the line is written (the hot loop of a flags resync).
+    const b = this.buf;
+    let p = this.pos;
+    b[p++] = 42; // "* "
+    b[p++] = 32;
+    p = putNum(b, p, seq);
+    const codes = this.codes;
+    const heads = this.heads;
+    for (let k = 0; k < codes.length; k++) {
+      p = putBytes(b, p, heads[k]!);
+      switch (codes[k]) {
+        case META_UID: p = putNum(b, p, meta.uid); break;
+        case META_FLAGS: p = putBytes(b, p, fb!); break;
+        case META_INTERNALDATE:
+          p += b.write(formatDateTime(meta.internalDate), p, 'latin1');
+          b[p++] = 34;
+          break;
+        case META_SIZE: p = putNum(b, p, meta.size); break;
+        default:
+          p = putNum(b, p, meta.modseq);
+          b[p++] = 41;
+      }
+    }
+    this.pos = putBytes(b, p, B_END);
+  }
+
+  /** Hands over what is written so far. */
+  take(out: (chunk: Buffer) => void): void {
+    if (this.pos > 0) out(this.buf.subarray(0, this.pos));
+    this.buf = this.buf.subarray(this.pos);
+    this.pos = 0;
+  }
+}
+
 export async function renderMessage(
   ctx: CommandContext,
   seq: number,
@@ -85,23 +255,25 @@ export async function renderMessage(
   };
   const flush = () => {
     if (parts.length === 0) return;
-    // Adjacent text is joined before encoding: one Buffer per run of text, not per item.
-    const bufs: Buffer[] = [];
+    // Adjacent text is joined; the connection gathers the pieces of the whole
+    // command into one write (no Buffer per response here).
     let text = '';
     for (const p of parts) {
       if (typeof p === 'string') text += p;
       else {
-        if (text) bufs.push(Buffer.from(text, 'utf8'));
+        if (text) out.raw(text);
         text = '';
-        bufs.push(p);
+        out.raw(p);
       }
     }
-    if (text) bufs.push(Buffer.from(text, 'utf8'));
-    out.raw(bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs));
+    if (text) out.raw(text);
     parts.length = 0;
   };
   const literalHeader = (n: number, binary = false) => `${binary ? '~' : ''}{${n}}\r\n`;
   let flagsSent = false;
+  // The part tree, once per response; from the store's tree without touching the per-body cache (a WeakMap
+  // entry per message of a list is garbage the collector has to trace).
+  let structure: ParsedMessage | null = null;
   // Decode BINARY sections first: an unknown encoding must fail the command
   // (NO [UNKNOWN-CTE], RFC 3516 §4.3) before any byte of this response is written.
   const binaries = new Map<FetchItem, Buffer>();
@@ -138,20 +310,20 @@ export async function renderMessage(
         if (item.kind === 'FLAGS') flagsSent = true;
         break;
       case 'ENVELOPE': {
-        const st = await messageStructure(body!);
+        const st = structure ?? (structure = localStructure(body!) ?? (await messageStructure(body!)));
         add('ENVELOPE ');
         parts.push(renderEnvelope(st));
         break;
       }
       case 'BODY':
       case 'BODYSTRUCTURE': {
-        const st = await messageStructure(body!);
+        const st = structure ?? (structure = localStructure(body!) ?? (await messageStructure(body!)));
         add(`${item.kind} `);
         parts.push(renderBodyStructure(st, item.kind === 'BODYSTRUCTURE'));
         break;
       }
       case 'PREVIEW': {
-        const st = await messageStructure(body!);
+        const st = structure ?? (structure = localStructure(body!) ?? (await messageStructure(body!)));
         add('PREVIEW ');
         parts.push(nstring(await previewText(body!, st)));
         break;

@@ -8,12 +8,20 @@ import { normalizeRanges, type SequenceSet } from '../wire/index.js';
 import { enableCondstore, vanishedSince } from './condstore.js';
 import { prefetch } from './mime-bridge.js';
 import type { MessageBody } from '../store/types.js';
-import { renderMessage, renderMetaLine, type FetchItem, type SectionSpec, needsBody, setsSeen } from './fetch-items.js';
+import { renderMessage, renderMetaLine, MetaLineWriter, type FetchItem, type SectionSpec, needsBody, setsSeen } from './fetch-items.js';
 
 /** Most messages whose metadata is loaded at once; bounds memory on `1:*` over 100k messages. */
 const FETCH_BATCH = 1000;
+/**
+ * The same when no message bytes are needed (flags resync): a batch of lines
+ * costs well under a millisecond to render, and fewer batches mean fewer
+ * store round trips and event-loop turns per command.
+ */
+const FETCH_META_BATCH = 5000;
 /** Messages whose reads are started together (bounded: each holds its header bytes). */
 const PREFETCH_GROUP = 32;
+/** Messages opened together when nothing is read ahead (ENVELOPE, BODYSTRUCTURE from the stored part tree): one store call for a page of a message list. */
+const OPEN_GROUP = 256;
 /** Most data items in one FETCH. */
 const MAX_FETCH_ITEMS = 100;
 
@@ -170,11 +178,27 @@ async function runFetch(ctx: CommandContext, a: FetchArgs, uidMode: boolean) {
     uids = uids.filter((u) => changed.has(u));
   }
   const markSeen = !view.readOnly && items.some(setsSeen);
+  const showsFlags = items.some((i) => i.kind === 'FLAGS');
   const wantBody = items.some(needsBody);
   let missing = 0;
   const seenNow = new Set<number>();
-  for (let i = 0; i < uids.length; i += FETCH_BATCH) {
-    const batch = uids.slice(i, i + FETCH_BATCH);
+  const fast = wantBody ? null : MetaLineWriter.for(s, items);
+  const emit = (chunk: Buffer) => ctx.out.raw(chunk);
+  // Sequence numbers of ascending UIDs, found by walking the view from the last one (no search per message).
+  let cursor = 0;
+  const seqOf = (uid: number): number => {
+    const a = view.uids;
+    if (cursor < a.length && a[cursor]! <= uid) {
+      while (cursor < a.length && a[cursor]! < uid) cursor++;
+      if (a[cursor] === uid) return ++cursor;
+    }
+    const seq = view.seqOf(uid);
+    if (seq) cursor = seq;
+    return seq;
+  };
+  const batchSize = wantBody ? FETCH_BATCH : FETCH_META_BATCH;
+  for (let i = 0; i < uids.length; i += batchSize) {
+    const batch = uids.slice(i, i + batchSize);
     let metas = await ctx.store.getMessages(view.mailboxId, batch);
     if (markSeen) {
       const unseen = metas.filter((m) => !m.flags.includes('\\Seen')).map((m) => m.uid);
@@ -190,21 +214,32 @@ async function runFetch(ctx: CommandContext, a: FetchArgs, uidMode: boolean) {
     missing += batch.length - metas.length;
     if (!wantBody) {
       // Metadata only: the whole batch leaves in one write.
-      let text = '';
       for (const m of metas) {
-        const seq = view.seqOf(m.uid);
+        const seq = seqOf(m.uid);
         if (!seq) continue;
-        const seen = seenNow.has(m.uid);
-        text += renderMetaLine(s, seq, m, seen && s.condstore ? withUidModseq(items) : items, seen);
+        const seen = seenNow.size > 0 && seenNow.has(m.uid);
+        if (showsFlags || seen) {
+          const kw = view.keywordResponses(m.flags);
+          if (kw) {
+            fast?.take(emit);
+            for (const l of kw) ctx.out.untagged(l);
+          }
+        }
+        if (fast && !seen) fast.line(seq, m, emit);
+        else {
+          fast?.take(emit);
+          ctx.out.raw(renderMetaLine(s, seq, m, seen && s.condstore ? withUidModseq(items) : items, seen));
+        }
       }
-      ctx.out.raw(text);
+      fast?.take(emit);
       metas = [];
     }
     // Open a group of messages and start their reads together; render in order.
     const sections = items.flatMap((i) => ('section' in i ? [i.section] : i.kind === 'RFC822.HEADER' ? [{ path: [], kind: 'HEADER' as const }] : []));
     const opened = new Map<number, MessageBody | null>();
-    for (let g = 0; g < metas.length; g += PREFETCH_GROUP) {
-      const group = metas.slice(g, g + PREFETCH_GROUP);
+    const groupSize = sections.length ? PREFETCH_GROUP : OPEN_GROUP;
+    for (let g = 0; g < metas.length; g += groupSize) {
+      const group = metas.slice(g, g + groupSize);
       const bodies = await ctx.store.openMessages(view.mailboxId, group.map((m) => m.uid));
       group.forEach((m, k) => opened.set(m.uid, bodies[k] ?? null));
       if (sections.length) {
@@ -221,13 +256,17 @@ async function runFetch(ctx: CommandContext, a: FetchArgs, uidMode: boolean) {
           continue;
         }
         const seen = seenNow.has(m.uid);
+        if (showsFlags || seen) {
+          const kw = view.keywordResponses(m.flags);
+          if (kw) for (const l of kw) ctx.out.untagged(l);
+        }
         const its = seen && s.condstore ? withUidModseq(items) : items;
         await renderMessage(ctx, seq, m, body, its, seen);
       }
     }
     await ctx.out.drain();
     // Let other connections run between batches (STYLE.md habit 14).
-    if (i + FETCH_BATCH < uids.length) await new Promise((r) => setImmediate(r));
+    if (i + batchSize < uids.length) await new Promise((r) => setImmediate(r));
   }
   if (missing > 0) {
     // RFC 9051 §7.1 EXPUNGEISSUED: some requested messages were expunged by another session.

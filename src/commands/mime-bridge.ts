@@ -25,6 +25,28 @@ const cache = new WeakMap<MessageBody, ParsedMessage>();
  * when it has it (no message bytes are read then), else parsed now.
  */
 export async function messageStructure(body: MessageBody): Promise<ParsedMessage> {
+  return structureNow(body) ?? parsedNow(body);
+}
+
+/** The part tree when the store has it (no parsing, no await: a message list's ENVELOPE and BODYSTRUCTURE), else null. */
+export function structureNow(body: MessageBody): ParsedMessage | null {
+  let p = cache.get(body);
+  if (p) return p;
+  if (!body.structure) return null;
+  let rawP: Promise<Buffer> | null = null;
+  p = { root: body.structure, raw: () => (rawP ??= body.read(0, body.size)) };
+  cache.set(body, p);
+  return p;
+}
+
+/** The store's part tree as a ParsedMessage for one use, not cached (null when the store has none). */
+export function localStructure(body: MessageBody): ParsedMessage | null {
+  if (!body.structure) return null;
+  let rawP: Promise<Buffer> | null = null;
+  return { root: body.structure, raw: () => (rawP ??= body.read(0, body.size)) };
+}
+
+async function parsedNow(body: MessageBody): Promise<ParsedMessage> {
   let p = cache.get(body);
   if (!p) {
     let rawP: Promise<Buffer> | null = null;

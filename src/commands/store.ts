@@ -86,11 +86,14 @@ async function runStore(ctx: CommandContext, a: StoreArgs, uidMode: boolean) {
   ctx.flushUpdates(uidMode);
   const modified = new Set(res.modified);
   if (!a.silent && live.length) {
-    const metas = await ctx.store.getMessages(view.mailboxId, live);
+    const metas = changedOnly(res, live, view.highestModseq) ?? (await ctx.store.getMessages(view.mailboxId, live));
     for (const m of metas) {
       if (modified.has(m.uid)) continue;
       const seq = view.seqOf(m.uid);
       if (!seq) continue;
+      // A keyword another session defined after our flush is announced first (RFC 9051 §7.5.2).
+      const kw = view.keywordResponses(m.flags);
+      if (kw) for (const l of kw) ctx.out.untagged(l);
       // RFC 7162 §3.2.4: once CONDSTORE is on, FETCH responses carry UID and MODSEQ.
       const items = s.condstore ? `UID ${m.uid} FLAGS ${flagsOf(s, m)} MODSEQ (${m.modseq})` : `${uidMode ? `UID ${m.uid} ` : ''}FLAGS ${flagsOf(s, m)}`;
       ctx.out.untagged(`${seq} FETCH (${items})`);
@@ -115,6 +118,21 @@ async function runStore(ctx: CommandContext, a: StoreArgs, uidMode: boolean) {
     return { status: 'NO' as const, code: 'EXPUNGEISSUED', text: 'Some messages were expunged' };
   }
   return { text: 'STORE completed' };
+}
+
+/**
+ * The messages' flags as this STORE left them, without asking the store again,
+ * when every one of them changed and the client has been told of no later
+ * change (the view's HIGHESTMODSEQ skips this session's own changes, so it is
+ * at most the STORE's modseq then); else null (read them). Saves one store
+ * round trip per STORE of a client toggling a flag.
+ */
+function changedOnly(res: StoreFlagsResult, live: number[], seenModseq: number): StoreFlagsResult['changed'] | null {
+  if (res.changed.length !== live.length || res.modified.length) return null;
+  let max = 0;
+  for (const m of res.changed) if (m.modseq > max) max = m.modseq;
+  if (seenModseq > max) return null;
+  return res.changed.slice().sort((x, y) => x.uid - y.uid);
 }
 
 export const store = spec(false);

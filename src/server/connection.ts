@@ -27,6 +27,15 @@ const MAX_RECENT_CLAIMS = 100_000;
 const PRE_AUTH_MAX_BAD = 3;
 /** Untagged responses queued for an idle client before it is disconnected as too slow. */
 const MAX_PENDING_OUTPUT = 4 * 1024 * 1024;
+/**
+ * While a command runs, its responses are gathered and leave in one socket
+ * write (one chunk, one system call) when it completes; past this many
+ * bytes (chars) they are written out at once, so memory stays bounded and big
+ * answers stream. Pieces at least this big are written as they are.
+ */
+const OUTPUT_COALESCE_BYTES = 64 * 1024;
+/** Buffers (message bytes) at least this big are handed to the socket as they are, never copied into the gathered output. */
+const OUTPUT_DIRECT_BUFFER_BYTES = 2 * 1024;
 
 export interface ConnectionHooks {
   onUserAttach(conn: Connection, userId: number): boolean;
@@ -60,6 +69,9 @@ export class Connection {
   /** \Recent claims in flight for appended messages (see onChange). */
   private claims: Promise<void> = Promise.resolve();
   private corked = false;
+  /** Output gathered while corked (see OUTPUT_COALESCE_BYTES), and its length. */
+  private outParts: (string | Buffer)[] = [];
+  private outLen = 0;
   private readonly ctxBase: Omit<CommandContext, 'tag' | 'name'>;
   /** Logs and metrics of this connection (src/obs/session.ts). */
   readonly obs: ConnectionObserver;
@@ -211,6 +223,17 @@ export class Connection {
 
   private write(data: string | Buffer): void {
     if (this.closed) return;
+    if (this.corked) {
+      if (data.length >= OUTPUT_COALESCE_BYTES || (typeof data !== 'string' && data.length >= OUTPUT_DIRECT_BUFFER_BYTES)) {
+        this.flushOutput();
+        this.socket.write(data);
+        return;
+      }
+      this.outParts.push(data);
+      this.outLen += data.length;
+      if (this.outLen >= OUTPUT_COALESCE_BYTES) this.flushOutput();
+      return;
+    }
     this.socket.write(data);
     if (this.idling && this.socket.writableLength > MAX_PENDING_OUTPUT) {
       this.obs.log.warn('client too slow; closing');
@@ -221,7 +244,37 @@ export class Connection {
 
   private untagged(text: string | (string | Buffer)[]): void {
     if (typeof text === 'string') this.write(`* ${text}\r\n`);
-    else this.write(Buffer.concat([Buffer.from('* '), ...text.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p)), Buffer.from('\r\n')]));
+    else if (this.corked) {
+      // Gathered with the rest of the command's output (no per-response Buffer).
+      this.write('* ');
+      for (const p of text) this.write(p);
+      this.write('\r\n');
+    } else this.write(Buffer.concat([Buffer.from('* '), ...text.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p)), Buffer.from('\r\n')]));
+  }
+
+  /** Writes the gathered output as one chunk: one string, or one Buffer when small literal bytes are among it. */
+  private flushOutput(): void {
+    const parts = this.outParts;
+    if (parts.length === 0) return;
+    this.outParts = [];
+    this.outLen = 0;
+    if (this.closed) return;
+    if (parts.length === 1) {
+      this.socket.write(parts[0]!);
+      return;
+    }
+    let text = true;
+    for (const p of parts) if (typeof p !== 'string') text = false;
+    if (text) {
+      this.socket.write((parts as string[]).join(''));
+      return;
+    }
+    let bytes = 0;
+    for (const p of parts) bytes += typeof p === 'string' ? Buffer.byteLength(p, 'utf8') : p.length;
+    const buf = Buffer.allocUnsafe(bytes);
+    let off = 0;
+    for (const p of parts) off += typeof p === 'string' ? buf.write(p, off, 'utf8') : p.copy(buf, off);
+    this.socket.write(buf);
   }
 
   /**
@@ -238,6 +291,7 @@ export class Connection {
 
   private uncork(): void {
     if (this.corked) {
+      this.flushOutput();
       this.corked = false;
       this.socket.uncork();
     }
@@ -576,7 +630,7 @@ export class Connection {
 
   /** Bytes written to this client and not yet handed to the kernel. */
   get outputBytes(): number {
-    return this.closed ? 0 : this.socket.writableLength;
+    return this.closed ? 0 : this.socket.writableLength + this.outLen;
   }
 
   /** Server shutdown: say goodbye. */

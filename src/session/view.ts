@@ -36,6 +36,10 @@ export class SelectedView {
   private pendingExpungeModseq = Infinity;
   /** Keywords the client has been told about (lower case -> spelling), for FLAGS / PERMANENTFLAGS updates. */
   private readonly keywords = new Map<string, string>();
+  /** Frozen flag lists of the store whose keywords are all in `keywords` (see keywordResponses). */
+  private readonly checkedFlagLists = new WeakSet<readonly string[]>();
+  /** The last of them (neighbouring messages mostly share one). */
+  private lastChecked: readonly string[] | null = null;
 
   constructor(
     readonly mailboxId: number,
@@ -66,6 +70,37 @@ export class SelectedView {
       }
     }
     return added;
+  }
+
+  /**
+   * RFC 9051 §7.3.5 / RFC 3501 §7.2.6: the FLAGS response is sent again when the
+   * set of defined flags changes; PERMANENTFLAGS with it (as SELECT sent it).
+   */
+  private flagsResponses(): string[] {
+    const flags = [...SYSTEM_FLAGS, ...this.keywords.values()].join(' ');
+    return [`FLAGS (${flags})`, `OK [PERMANENTFLAGS (${this.readOnly ? '' : `${flags} \\*`})] Flags permitted`];
+  }
+
+  /**
+   * Before a FETCH response shows `flags` (read from the store, possibly ahead
+   * of the queued change that brought a new keyword): the untagged FLAGS and
+   * PERMANENTFLAGS responses to send first when a keyword is new to the
+   * client (RFC 9051 §7.5.2 FLAGS: a keyword in FETCH is one FLAGS defined), or
+   * null. Shared frozen flag lists of the store are checked once.
+   */
+  keywordResponses(flags: readonly string[]): string[] | null {
+    if (flags.length === 0 || flags === this.lastChecked) return null;
+    const frozen = Object.isFrozen(flags);
+    if (frozen && this.checkedFlagLists.has(flags)) {
+      this.lastChecked = flags;
+      return null;
+    }
+    const added = this.noteKeywords(flags);
+    if (frozen) {
+      this.checkedFlagLists.add(flags);
+      this.lastChecked = flags;
+    }
+    return added ? this.flagsResponses() : null;
   }
 
   get exists(): number {
@@ -139,9 +174,10 @@ export class SelectedView {
     const out: string[] = [];
     const queue = this.queue;
     this.queue = [];
-    let existsChanged = false;
     let keywordsChanged = false;
     const flagLines = new Map<number, MessageMeta>();
+    // Messages added to the view by this flush: the client has not been told about them yet.
+    let fresh: Set<number> | null = null;
     for (const c of queue) {
       if (c.kind === 'append') {
         for (const m of c.messages) {
@@ -149,7 +185,7 @@ export class SelectedView {
           if (this.noteKeywords(m.flags)) keywordsChanged = true;
           this.uids.push(m.uid);
           this.maxUid = m.uid;
-          existsChanged = true;
+          (fresh ??= new Set()).add(m.uid);
         }
         if (c.modseq > this.highestModseq) this.highestModseq = c.modseq;
       } else if (c.kind === 'flags') {
@@ -163,8 +199,17 @@ export class SelectedView {
         if (c.modseq > this.highestModseq) this.highestModseq = c.modseq;
       } else if (c.kind === 'expunge') {
         for (const uid of c.uids) {
-          if (this.seqOf(uid) !== 0) this.expungedPending.add(uid);
           flagLines.delete(uid);
+          if (fresh?.delete(uid)) {
+            // Appended and expunged between two flushes: the client never learnt
+            // of it, so it gets neither EXISTS nor EXPUNGE for it (RFC 9051 §7.5.1:
+            // EXPUNGE names a message the client knows; Dovecot sends nothing).
+            const seq = this.seqOf(uid);
+            if (seq) this.uids.splice(seq - 1, 1);
+            this.recent.delete(uid);
+            continue;
+          }
+          if (this.seqOf(uid) !== 0) this.expungedPending.add(uid);
         }
         if (c.modseq > this.highestModseq) this.highestModseq = c.modseq;
       }
@@ -188,13 +233,10 @@ export class SelectedView {
       }
       for (const u of gone) this.recent.delete(u);
     }
-    if (keywordsChanged) {
-      // RFC 9051 §7.3.5 / RFC 3501 §7.2.6: the FLAGS response is sent again when the
-      // set of defined flags changes; PERMANENTFLAGS with it (as SELECT sent it).
-      const flags = [...SYSTEM_FLAGS, ...this.keywords.values()].join(' ');
-      out.push(`FLAGS (${flags})`);
-      out.push(`OK [PERMANENTFLAGS (${this.readOnly ? '' : `${flags} \\*`})] Flags permitted`);
-    }
+    if (keywordsChanged) out.push(...this.flagsResponses());
+    // EXISTS after the EXPUNGEs: it counts what is left plus the new messages
+    // (RFC 9051 §7.4.1); only when new messages were added.
+    const existsChanged = fresh !== null && fresh.size > 0;
     if (existsChanged) {
       out.push(`${this.uids.length} EXISTS`);
       if (opts.recentEnabled) out.push(`${this.recent.size} RECENT`);
