@@ -65,6 +65,7 @@ export function capabilities(c: CapabilityContext): string[] {
     'LIST-EXTENDED', // RFC 5258
     'LIST-STATUS', // RFC 5819
     'SPECIAL-USE', // RFC 6154
+    'CREATE-SPECIAL-USE', // RFC 6154 §3
     'STATUS=SIZE', // RFC 8438
     'MULTIAPPEND', // RFC 3502
     'ESEARCH', // RFC 4731
