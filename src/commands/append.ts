@@ -10,6 +10,29 @@ import { encodeBinaryParts } from '../mime/index.js';
 /** Most messages in one MULTIAPPEND command. */
 export const MAX_MULTIAPPEND = 1000;
 
+/**
+ * One message of APPEND (RFC 9051 §6.3.12 / RFC 3502 append-message), also
+ * REPLACE's (RFC 8508 §5): [flag-list] [date-time] literal.
+ */
+export function appendMessage(r: ArgReader): AppendInput {
+  let flags: string[] = [];
+  let internalDate: number | undefined;
+  let t = r.next('message');
+  if (t.kind === 'list') {
+    flags = flagArgs(t.items);
+    t = r.next('message');
+  }
+  if (t.kind === 'string' && !t.literal) {
+    const dt = parseDateTime(t.bytes.toString('latin1'));
+    if (!dt) throw bad('Invalid date-time');
+    internalDate = dt.ms;
+    t = r.next('message');
+  }
+  if (isAtom(t, 'UTF8') || isAtom(t, 'CATENATE')) throw bad(`${t.value} is not supported`);
+  if (t.kind !== 'string' || !t.literal) throw bad('Message must be a literal');
+  return { data: t.bytes, flags, internalDate };
+}
+
 export default defineCommand({
   name: 'APPEND',
   states: ['auth', 'selected'],
@@ -19,22 +42,7 @@ export default defineCommand({
     const mailbox = r.mailbox(session);
     const items: AppendInput[] = [];
     while (!r.done) {
-      let flags: string[] = [];
-      let internalDate: number | undefined;
-      let t = r.next('message');
-      if (t.kind === 'list') {
-        flags = flagArgs(t.items);
-        t = r.next('message');
-      }
-      if (t.kind === 'string' && !t.literal) {
-        const dt = parseDateTime(t.bytes.toString('latin1'));
-        if (!dt) throw bad('Invalid date-time');
-        internalDate = dt.ms;
-        t = r.next('message');
-      }
-      if (isAtom(t, 'UTF8') || isAtom(t, 'CATENATE')) throw bad(`${t.value} is not supported`);
-      if (t.kind !== 'string' || !t.literal) throw bad('Message must be a literal');
-      items.push({ data: t.bytes, flags, internalDate });
+      items.push(appendMessage(r));
       if (items.length > MAX_MULTIAPPEND) throw bad('Too many messages in one APPEND', 'LIMIT');
     }
     if (items.length === 0) throw bad('Missing message');

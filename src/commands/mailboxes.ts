@@ -2,7 +2,8 @@
 // (§6.3.6), SUBSCRIBE (§6.3.7), UNSUBSCRIBE (§6.3.8), NAMESPACE (§6.3.10, RFC 2342).
 import { defineCommand, no, bad } from './types.js';
 import { ArgReader, invalidNewMailboxName, SEPARATOR } from './args.js';
-import type { MailStore } from '../store/types.js';
+import type { MailStore, SpecialUse } from '../store/types.js';
+import type { Token } from '../wire/types.js';
 
 /**
  * Create the missing superiors of `name` (RFC 9051 §6.3.4: the server SHOULD
@@ -32,6 +33,38 @@ async function withSuperiors(store: MailStore, userId: number, name: string, las
   }
 }
 
+/**
+ * Special uses CREATE can assign (RFC 6154 §2). \All and \Flagged name virtual
+ * views of other mailboxes' messages, which this store does not build; a mailbox
+ * carries one special use.
+ */
+const CREATABLE_USES: readonly SpecialUse[] = ['\\Archive', '\\Drafts', '\\Junk', '\\Sent', '\\Trash'];
+
+type CreateUse = { specialUse: SpecialUse | null } | { refused: string };
+
+/** The USE parameter of CREATE (RFC 6154 §3, §6 ABNF: "USE" SP "(" [use-attr *(SP use-attr)] ")"). */
+function createUse(params: Token[]): CreateUse {
+  let result: CreateUse = { specialUse: null };
+  if (params.length % 2 !== 0) throw bad('CREATE parameters come in name/value pairs');
+  for (let i = 0; i < params.length; i += 2) {
+    const key = params[i];
+    const value = params[i + 1];
+    if (key.kind !== 'atom' || key.value.toUpperCase() !== 'USE') throw bad('Unknown CREATE parameter');
+    if (value.kind !== 'list') throw bad('USE takes a list of special-use attributes');
+    const attrs: string[] = [];
+    for (const a of value.items) {
+      if (a.kind !== 'atom' || !a.value.startsWith('\\') || a.value.length < 2) throw bad('USE takes special-use attributes');
+      attrs.push(a.value);
+    }
+    if (attrs.length === 0) continue;
+    if (attrs.length > 1) return { refused: 'A mailbox can have only one special use' };
+    const found = CREATABLE_USES.find((u) => u.toLowerCase() === attrs[0].toLowerCase());
+    result = found ? { specialUse: found } : { refused: `${attrs[0]} not supported` };
+    if (!found) return result;
+  }
+  return result;
+}
+
 export const create = defineCommand({
   name: 'CREATE',
   states: ['auth', 'selected'],
@@ -39,19 +72,23 @@ export const create = defineCommand({
   parse(args, session) {
     const r = new ArgReader(args);
     let name = r.mailbox(session);
-    // CREATE parameters (RFC 4466 §2.2, e.g. USE for RFC 6154 CREATE-SPECIAL-USE) are not offered.
+    // RFC 4466 §2.2 create-param list; the only parameter offered is USE (RFC 6154 §3).
+    const params = r.optionalList();
     r.end();
+    const use = params ? createUse(params) : null;
     // A trailing separator declares intent to create children; the name is created without it.
     while (name.length > 1 && name.endsWith(SEPARATOR)) name = name.slice(0, -1);
-    return { name };
+    return { name, use };
   },
-  async run(ctx, { name }) {
+  async run(ctx, { name, use }) {
     if (name === 'INBOX') throw no('INBOX always exists', 'ALREADYEXISTS');
     const invalid = invalidNewMailboxName(name);
     if (invalid) throw no(invalid, 'CANNOT');
+    // RFC 6154 §3: a special use the server cannot assign means no mailbox, NO [USEATTR].
+    if (use && 'refused' in use) throw no(use.refused, 'USEATTR');
     const userId = ctx.session.user!.id;
     if (await ctx.store.getMailbox(userId, name)) throw no('Mailbox already exists', 'ALREADYEXISTS');
-    await withSuperiors(ctx.store, userId, name, () => ctx.store.createMailbox(userId, name));
+    await withSuperiors(ctx.store, userId, name, () => ctx.store.createMailbox(userId, name, use?.specialUse ?? null));
     return { text: 'CREATE completed' };
   },
 });

@@ -22,6 +22,7 @@ import { copy, uidCopy, move, uidMove } from './copy.js';
 import { search, uidSearch } from './search.js';
 import idle from './idle.js';
 import { getquota, getquotaroot, setquota } from './quota.js';
+import { replace, uidReplace } from './replace.js';
 
 const ALL: CommandSpec<any>[] = [
   capability, noop, check, logout, id, enable, starttls, login, authenticate,
@@ -29,6 +30,7 @@ const ALL: CommandSpec<any>[] = [
   list, lsub, status, close, unselect, expunge, uidExpunge, append,
   fetch, uidFetch, store, uidStore, copy, uidCopy, move, uidMove, search, uidSearch, idle,
   getquota, getquotaroot, setquota,
+  replace, uidReplace, // RFC 8508
 ];
 
 export const COMMANDS = new Map<string, CommandSpec<any>>(ALL.map((c) => [c.name, c]));
@@ -67,6 +69,7 @@ export function capabilities(c: CapabilityContext): string[] {
     'LIST-EXTENDED', // RFC 5258
     'LIST-STATUS', // RFC 5819
     'SPECIAL-USE', // RFC 6154
+    'CREATE-SPECIAL-USE', // RFC 6154 §3
     'STATUS=SIZE', // RFC 8438
     'MULTIAPPEND', // RFC 3502
     'ESEARCH', // RFC 4731
@@ -80,5 +83,6 @@ export function capabilities(c: CapabilityContext): string[] {
   // RFC 9208: per-user storage and message-count limits; SETQUOTA (QUOTASET) answers NOPERM to non-admins.
   if (COMMANDS.has('GETQUOTA')) caps.push('QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE');
   if (COMMANDS.has('SETQUOTA')) caps.push('QUOTASET');
+  if (COMMANDS.has('REPLACE')) caps.push('REPLACE'); // RFC 8508 §3.1
   return caps;
 }

@@ -36,7 +36,8 @@ export type ResponseCode =
   | 'UNKNOWN-CTE'
   | 'BADCHARSET'
   | 'NOTSAVED'
-  | 'HASCHILDREN';
+  | 'HASCHILDREN'
+  | 'USEATTR'; // RFC 6154 §6
 
 export class ImapError extends Error {
   constructor(

@@ -286,6 +286,12 @@ export interface MailStore {
   storeFlags(mailboxId: number, uids: number[], op: FlagOp, flags: Flag[], unchangedSince?: number): Promise<StoreFlagsResult>;
   /** Copies the UIDs that exist, ascending, into `destMailboxId` (TRYCREATE if it is gone). */
   copyMessages(sourceMailboxId: number, uids: number[], destMailboxId: number): Promise<CopyResult>;
+  /**
+   * REPLACE (RFC 8508 §3.4): removes `uid` from the source mailbox and appends
+   * `item` to the destination atomically (quota counts the net change); fails
+   * with EXPUNGEISSUED, appending nothing, when that message is already gone.
+   */
+  replaceMessage(sourceMailboxId: number, uid: number, destMailboxId: number, item: AppendInput): Promise<AppendResult>;
   /** Atomic copy + expunge (RFC 6851). */
   moveMessages(sourceMailboxId: number, uids: number[], destMailboxId: number): Promise<CopyResult>;
   /** Expunges messages flagged \Deleted (restricted to `uids` when given); returns the expunged UIDs ascending. */

@@ -497,6 +497,33 @@ export function runStoreContract(name: string, open: () => Promise<StoreHarness>
           await assertStatusConsistent(store, dst.id);
         }));
 
+      test('replaceMessage: expunge and append in one step, modseqs ascending, nothing done when the source is gone', () =>
+        withStore(async ({ store, userId }) => {
+          const d = await store.createMailbox(userId, 'Drafts');
+          const s = await store.createMailbox(userId, 'Sent');
+          await store.appendMessages(d.id, [1, 2].map((i) => ({ data: msg(i), flags: [] })));
+          const before = await store.mailboxStatus(d.id);
+          const seen: string[] = [];
+          const off = store.feed.subscribe(userId, (c) => seen.push(`${c.kind}:${'modseq' in c ? c.modseq : ''}`));
+          const r = await store.replaceMessage(d.id, 1, d.id, { data: msg('v2'), flags: ['\\Draft'] });
+          off();
+          assert.deepEqual(r.uids, [3]);
+          assert.deepEqual(uids(await store.listMessages(d.id)), [2, 3]);
+          assert.deepEqual(await (await store.openMessage(d.id, 3))!.read(0, 1e6), msg('v2'));
+          const h = before.highestModseq;
+          assert.deepEqual(seen, [`expunge:${h + 1}`, `append:${h + 2}`]);
+          assert.equal((await store.mailboxStatus(d.id)).highestModseq, h + 2);
+          const moved = await store.replaceMessage(d.id, 2, s.id, { data: msg('sent'), flags: ['\\Seen'] });
+          assert.deepEqual(moved.uids, [1]);
+          assert.deepEqual(uids(await store.listMessages(d.id)), [3]);
+          await rejectsKind(store.replaceMessage(d.id, 2, s.id, { data: msg('again'), flags: [] }), 'EXPUNGEISSUED');
+          await rejectsKind(store.replaceMessage(d.id, 3, 424242, { data: msg('x'), flags: [] }), 'TRYCREATE');
+          assert.deepEqual(uids(await store.listMessages(s.id)), [1]);
+          assert.deepEqual(uids(await store.listMessages(d.id)), [3]);
+          await assertStatusConsistent(store, d.id);
+          await assertStatusConsistent(store, s.id);
+        }));
+
       test('expunge removes \\Deleted messages, optionally limited to UIDs', () =>
         withStore(async ({ store, userId }) => {
           const box = await store.createMailbox(userId, 'INBOX');

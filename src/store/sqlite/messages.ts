@@ -228,39 +228,80 @@ export abstract class MessageOps {
         items.map((it) => it.data),
       );
       try {
-        return this.write((emit) => {
-          const mb = this.existing(mailboxId, 'TRYCREATE');
-          if (mb.uid_next + items.length - 1 > MAX_UID) throw new StoreError('LIMIT', 'mailbox UID space exhausted');
-          const kw = new KeywordTable(this, mailboxId);
-          const modseq = mb.highest_modseq + 1;
-          const now = Date.now();
-          const insMsg = this.q(
-            `INSERT INTO messages (mailbox_id, uid, blob_id, sysflags, keywords, internal_date, size, modseq)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-          );
-          const metas: MessageMeta[] = [];
-          items.forEach((it, i) => {
-            this.insertBody(ids[i]!, it.data.length, described[i]!);
-            const uid = mb.uid_next + i;
-            const { sys, keywords } = parsed[i]!;
-            const kwCol = encodeKeywords(kw.resolve(keywords));
-            const date = it.internalDate ?? now;
-            const size = it.data.length;
-            insMsg.run(mailboxId, uid, ids[i]!, sys, kwCol, date, size, modseq);
-            metas.push({ uid, flags: decodeFlags(sys, kwCol), internalDate: date, size, modseq });
-          });
-          this.q('UPDATE mailboxes SET uid_next = ?, highest_modseq = ? WHERE id = ?').run(
-            mb.uid_next + items.length,
-            modseq,
-            mailboxId,
-          );
-          emit({ kind: 'append', userId: mb.user_id, mailboxId, modseq, messages: metas });
-          return { uidValidity: mb.uid_validity, uids: metas.map((m) => m.uid) };
+        return this.write((emit) => this.appendInTx(mailboxId, items, ids, described, parsed, emit));
+      } catch (err) {
+        await this.blobs.unlinkAll(ids).catch(() => undefined);
+        throw err;
+      }
+    });
+  }
+
+  /** The rows of an APPEND whose bodies are already written (ids, parsed trees and flags in item order). */
+  private appendInTx(
+    mailboxId: number,
+    items: readonly AppendInput[],
+    ids: readonly number[],
+    described: readonly ReturnType<typeof describeMessage>[],
+    parsed: readonly ReturnType<typeof parseFlags>[],
+    emit: (c: Change) => void,
+  ): AppendResult {
+    const mb = this.existing(mailboxId, 'TRYCREATE');
+    if (mb.uid_next + items.length - 1 > MAX_UID) throw new StoreError('LIMIT', 'mailbox UID space exhausted');
+    const kw = new KeywordTable(this, mailboxId);
+    const modseq = mb.highest_modseq + 1;
+    const now = Date.now();
+    const insMsg = this.q(
+      `INSERT INTO messages (mailbox_id, uid, blob_id, sysflags, keywords, internal_date, size, modseq)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const metas: MessageMeta[] = [];
+    items.forEach((it, i) => {
+      this.insertBody(ids[i]!, it.data.length, described[i]!);
+      const uid = mb.uid_next + i;
+      const { sys, keywords } = parsed[i]!;
+      const kwCol = encodeKeywords(kw.resolve(keywords));
+      const date = it.internalDate ?? now;
+      const size = it.data.length;
+      insMsg.run(mailboxId, uid, ids[i]!, sys, kwCol, date, size, modseq);
+      metas.push({ uid, flags: decodeFlags(sys, kwCol), internalDate: date, size, modseq });
+    });
+    this.q('UPDATE mailboxes SET uid_next = ?, highest_modseq = ? WHERE id = ?').run(
+      mb.uid_next + items.length,
+      modseq,
+      mailboxId,
+    );
+    emit({ kind: 'append', userId: mb.user_id, mailboxId, modseq, messages: metas });
+    return { uidValidity: mb.uid_validity, uids: metas.map((m) => m.uid) };
+  }
+
+  /**
+   * REPLACE (RFC 8508 §3.4): `uid` leaves the source mailbox and `item` is
+   * appended to the destination in one transaction, the removal first so
+   * that quota sees only the net change. A source message that is already
+   * gone fails the whole command (EXPUNGEISSUED) and appends nothing.
+   */
+  replaceMessage(sourceMailboxId: number, uid: number, destMailboxId: number, item: AppendInput): Promise<AppendResult> {
+    return this.run(async () => {
+      const parsed = [parseFlags(item.flags)];
+      this.existing(sourceMailboxId);
+      this.existing(destMailboxId, 'TRYCREATE');
+      const described = [describeMessage(item.data)];
+      const ids = this.allocBlobIds(1);
+      await this.blobs.writeAll(ids, [item.data]);
+      let result: AppendResult;
+      try {
+        result = await this.write((emit) => {
+          const src = this.existing(sourceMailboxId);
+          if (this.rowsFor(sourceMailboxId, [uid]).length === 0) throw new StoreError('EXPUNGEISSUED', 'the message to replace no longer exists');
+          this.removeInTx(src, [uid], emit);
+          return this.appendInTx(destMailboxId, [item], ids, described, parsed, emit);
         });
       } catch (err) {
         await this.blobs.unlinkAll(ids).catch(() => undefined);
         throw err;
       }
+      await this.purgeTrash();
+      return result;
     });
   }
 
