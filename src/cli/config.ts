@@ -86,6 +86,10 @@ export const DEFAULT_LMTP_MAX_CONNECTIONS = 100;
 export const DEFAULT_LMTP_TIMEOUT_MS = 5 * MINUTE;
 /** Over-quota recipients get 452 4.2.2 so the MTA retries while the user makes room (its queue lifetime still bounds it). */
 export const DEFAULT_LMTP_OVER_QUOTA = 'temporary';
+/** 0: one serving process per core (os.availableParallelism()), the most a machine can use. */
+export const DEFAULT_WORKERS = 0;
+/** More workers than this only costs memory: each holds a SQLite connection, caches and two threads. */
+export const MAX_WORKERS = 256;
 /** user+folder@domain delivers into an existing "folder". */
 export const DEFAULT_LMTP_SUBADDRESS = 'folder';
 export const DEFAULT_LMTP_RECIPIENT_DELIMITER = '+';
@@ -132,6 +136,8 @@ export interface QuireConfig {
   };
   /** User names allowed to administer others over IMAP (SETQUOTA, RFC 9208 §4.1.3). */
   admins: string[];
+  /** Serving processes (0 = one per core). */
+  workers: number;
   /** The config file that was read (absolute path), or null. Not a setting. */
   configFile: string | null;
 }
@@ -209,10 +215,12 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { key: 'lmtp.subaddress', env: 'QUIRE_LMTP_SUBADDRESS', kind: { t: 'enum', values: ['folder', 'inbox', 'off'] }, default: DEFAULT_LMTP_SUBADDRESS, doc: 'user+detail@domain: folder (deliver into the existing folder "detail", else INBOX), inbox (always INBOX) or off (no sub-addressing).' },
   { key: 'lmtp.recipientDelimiter', env: 'QUIRE_LMTP_RECIPIENT_DELIMITER', kind: { t: 'string' }, default: DEFAULT_LMTP_RECIPIENT_DELIMITER, doc: 'Separator between user and detail in a sub-address.' },
   { key: 'admins', env: 'QUIRE_ADMINS', kind: { t: 'names' }, default: [], doc: 'User names allowed to change quotas over IMAP (SETQUOTA); comma-separated or a JSON array. Empty: nobody (use `quire user quota`).' },
+  // ---- process model (cores)
+  { key: 'workers', env: 'QUIRE_WORKERS', flag: '--workers', kind: int(0, MAX_WORKERS), default: DEFAULT_WORKERS, doc: 'Serving processes sharing the listeners and the store; 0 = one per core (os.availableParallelism()); 1 = a single process, no cluster.' },
 ];
 
 /** Environment variables that are not settings but are understood. */
-export const OTHER_ENV = ['QUIRE_CONFIG', 'QUIRE_LOG_STACKS'] as const;
+export const OTHER_ENV = ['QUIRE_CONFIG', 'QUIRE_LOG_STACKS', 'QUIRE_WORKER_ID', 'QUIRE_DEBUG_WORKER_GREETING'] as const;
 
 const SECTIONS = new Set(CONFIG_KEYS.filter((k) => k.key.includes('.')).map((k) => k.key.split('.')[0]!));
 const BY_KEY = new Map(CONFIG_KEYS.map((k) => [k.key, k]));
@@ -474,6 +482,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): QuireConfig {
       recipientDelimiter: g('lmtp.recipientDelimiter'),
     },
     admins: g('admins'),
+    workers: g('workers'),
     configFile,
   };
   validate(config, warn);

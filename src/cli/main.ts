@@ -6,21 +6,16 @@
 import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
-import { userInfo } from 'node:os';
-import { Authenticator } from '../auth/authenticator.js';
 import type { MailStore } from '../store/types.js';
 import { StoreError } from '../store/types.js';
-import { ConfigError, configToJson, loadConfig, toLmtpOptions, toServerOptions, type QuireConfig } from './config.js';
+import { ConfigError, configToJson, loadConfig, type QuireConfig } from './config.js';
 import { createLogger, LOG_LEVELS, type LevelLogger } from './log.js';
-import { loadOrCreateTls } from './tls.js';
 import { registerMailAdmin } from './mail-admin.js';
 import { registerTransfer } from './transfer.js';
 import { registerMailboxAdmin } from './mailbox-admin.js';
 import { registerDoctor } from './doctor.js';
-import { changePassword, checkPassword, firstUserName, generatePassword, provisionUser, removeUser } from './users.js';
+import { changePassword, checkPassword, generatePassword, provisionUser, removeUser } from './users.js';
 
-/** How long a clean shutdown may take before we exit anyway. */
-const SHUTDOWN_TIMEOUT_MS = 10_000;
 /** Longest password read from stdin (it is checked again by checkPassword). */
 const MAX_STDIN_PASSWORD_BYTES = 64 * 1024;
 
@@ -100,112 +95,14 @@ function addServeOptions(cmd: Command): Command {
     .addOption(new Option('--log-level <level>', 'log level (default info)').choices([...LOG_LEVELS]))
     .option('--lmtp-host <hosts>', 'address(es) of the LMTP listener, comma-separated (default 127.0.0.1)')
     .option('--lmtp-port <port>', 'port of the LMTP listener, or "off" (default 2424)')
-    .option('--lmtp-socket <path>', 'also listen for LMTP on this Unix socket');
-}
-
-function formatAddr(a: { host: string; port: number }): string {
-  return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+    .option('--lmtp-socket <path>', 'also listen for LMTP on this Unix socket')
+    .option('--workers <n>', 'serving processes (default 0 = one per core; 1 = a single process)');
 }
 
 async function serve(flags: Record<string, unknown>): Promise<void> {
-  const config = configure(flags, undefined);
-  const log = createLogger({ level: config.logLevel });
-  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  const tls = await loadOrCreateTls(config, log);
-  const store = await openStore(config, true);
-  let firstUser: { name: string; password: string } | null = null;
-  let server: { close(): Promise<void>; addresses: { imap: { host: string; port: number }[]; imaps: { host: string; port: number }[] } };
-  let lmtp: Awaited<ReturnType<typeof import('../delivery/server.js').startLmtp>> | null = null;
-  try {
-    if ((await store.countUsers()) === 0) {
-      let osName: string | undefined;
-      try {
-        osName = userInfo().username;
-      } catch {
-        osName = undefined;
-      }
-      const name = firstUserName(osName);
-      const password = generatePassword();
-      await provisionUser(store, name, password);
-      firstUser = { name, password };
-      log.info('created first user', { user: name });
-    }
-    store.startBackgroundWork?.((err) => log.warn('full-text indexing failed', { err: String(err) }));
-    const auth = new Authenticator(store, { baseDelayMs: config.auth.failureDelayMs, maxDelayMs: config.auth.maxFailureDelayMs });
-    const { startServer } = await import('../server/index.js');
-    server = await startServer(store, auth, toServerOptions(config, tls, log));
-    const lmtpOptions = toLmtpOptions(config, log);
-    if (lmtpOptions) {
-      const { startLmtp } = await import('../delivery/server.js');
-      lmtp = await startLmtp(store, lmtpOptions).catch(async (err: unknown) => {
-        await server.close().catch(() => {});
-        throw err;
-      });
-    }
-  } catch (err) {
-    await store.close().catch(() => {});
-    throw err;
-  }
-
-  const out: string[] = ['', 'Quire is running.'];
-  for (const a of server.addresses.imap) out.push(`  IMAP (STARTTLS):   ${formatAddr(a)}`);
-  for (const a of server.addresses.imaps) out.push(`  IMAPS (TLS):       ${formatAddr(a)}`);
-  for (const a of lmtp?.addresses.tcp ?? []) out.push(`  LMTP:              ${formatAddr(a)}`);
-  if (lmtp?.addresses.socket) out.push(`  LMTP socket:       ${lmtp.addresses.socket}`);
-  out.push(`  data directory:    ${config.dataDir}`);
-  if (tls.selfSigned) {
-    out.push(`  TLS certificate:   self-signed (${tls.certPath})`);
-    out.push(`  SHA-256:           ${tls.fingerprint256}`);
-    out.push('  Your mail client will warn about the certificate; accept it only if the fingerprint matches.');
-  } else {
-    out.push(`  TLS certificate:   ${tls.certPath} (SHA-256 ${tls.fingerprint256})`);
-  }
-  if (config.plaintextAuth !== 'never') out.push(`  Login without TLS: ${config.plaintextAuth === 'loopback' ? 'allowed from loopback only' : 'allowed everywhere (!)'}`);
-  if (firstUser) {
-    out.push('');
-    out.push(`First start: created user "${firstUser.name}" with password:`);
-    out.push(`  ${firstUser.password}`);
-    out.push(`This password is shown only once. Change it with \`quire user passwd ${firstUser.name}\`.`);
-  }
-  out.push('');
-
-  let closing = false;
-  const shutdown = (signal: string): void => {
-    if (closing) {
-      log.warn('second signal, exiting immediately', { signal });
-      process.exit(1);
-    }
-    closing = true;
-    log.info('shutting down', { signal });
-    const timer = setTimeout(() => {
-      log.error('shutdown timed out, exiting', { timeoutMs: SHUTDOWN_TIMEOUT_MS });
-      process.exit(1);
-    }, SHUTDOWN_TIMEOUT_MS);
-    timer.unref();
-    void (async () => {
-      let code = 0;
-      try {
-        await lmtp?.close();
-        await server.close();
-      } catch (err) {
-        code = 1;
-        log.error('error while closing the server', { err });
-      }
-      try {
-        // The store closes last: sessions may still be writing while the server drains.
-        await store.close();
-      } catch (err) {
-        code = 1;
-        log.error('error while closing the store', { err });
-      }
-      log.info('stopped');
-      process.exit(code);
-    })();
-  };
-  process.on('SIGINT', () => shutdown('SIGINT'));
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  // The banner last: whoever waits for it may signal us at once, and the handlers are in place.
-  process.stdout.write(out.join('\n') + '\n');
+  // The process model (one process, or a cluster of workers) lives in serve.ts.
+  const { serve: run } = await import('./serve.js');
+  await run(flags, { configure });
 }
 
 function buildProgram(): Command {
