@@ -18,7 +18,7 @@
 //     keeps dying.
 // Worker messages are namespaced by feature ('serve:', 'bus:', 'reload').
 // With QUIRE_DEBUG_WORKER_GREETING=1 each worker names itself in the IMAP
-// greeting ("Quire worker 2 ready"): the multi-worker tests use it to find
+// greeting ("Quire worker 2 pid 1234 ready"): the multi-worker tests use it to find
 // connections on different workers.
 import cluster, { type Worker } from 'node:cluster';
 import { mkdir } from 'node:fs/promises';
@@ -373,7 +373,7 @@ async function runWorker(flags: Record<string, unknown>, ctx: ServeContext, slot
       limits: { ...config.limits, maxConnections: Math.ceil(config.limits.maxConnections / Math.max(1, workerCount(config))) },
       lmtp: { ...config.lmtp, socket: slot === 1 ? config.lmtp.socket : null },
     };
-    const name = process.env.QUIRE_DEBUG_WORKER_GREETING === '1' ? `${config.serverName} worker ${slot}` : undefined;
+    const name = process.env.QUIRE_DEBUG_WORKER_GREETING === '1' ? `${config.serverName} worker ${slot} pid ${process.pid}` : undefined;
     const started = await startListeners(share, store, tls, log, name).catch(async (err: unknown) => {
       await store.close().catch(() => {});
       throw err;

@@ -43,7 +43,8 @@ const ALLOWED: Record<string, string[]> = {
   commands: ['commands', 'wire', 'session', 'search', 'auth', 'mime', 'store', 'server'],
   server: ['server', 'wire', 'session', 'commands', 'store', 'auth'],
   delivery: ['delivery', 'store', 'mime', 'server', 'auth'],
-  cli: ['cli', 'wire', 'mime', 'store', 'search', 'auth', 'session', 'commands', 'server', 'delivery'],
+  bus: ['bus', 'store'],
+  cli: ['cli', 'wire', 'mime', 'store', 'search', 'auth', 'session', 'commands', 'server', 'delivery', 'bus'],
 };
 
 test('every import respects the layout rules of STYLE.md', () => {
