@@ -4,6 +4,7 @@
 //   npm run bench -- SCENARIO[,SCENARIO] [--sizes 1k,10k] [--quick] [--runs N]
 //                    [--seed N] [--cache DIR] [--port-base N] [--no-dovecot]
 //                    [--profile] [--markdown FILE] [--raise-inotify] [--budget S]
+//                    [--workers N]  (Quire's serving processes; default one per core)
 //
 // Scenarios: select fetch-flags fetch-200 search store append conns idle-push
 // (see BENCHMARKS.md for what each measures). Corpora and loaded stores are
@@ -65,6 +66,8 @@ interface Options {
   raiseInotify: boolean;
   /** Seconds a (scenario, server, size) may spend on timed runs before it stops repeating. */
   budgetS: number;
+  /** Quire's --workers (undefined: its default, one per core). */
+  workers?: number;
 }
 
 function parseSize(s: string): number {
@@ -109,6 +112,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--markdown') o.markdown = path.resolve(val());
     else if (a === '--budget') o.budgetS = Number(val());
     else if (a === '--raise-inotify') o.raiseInotify = true;
+    else if (a === '--workers') o.workers = Number(val());
     else if (a === '--help' || a === '-h') {
       console.log(readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(0, 10).join('\n'));
       process.exit(0);
@@ -599,6 +603,7 @@ async function setupQuire(o: Options, main: string, corpus: Corpus, port: number
   const server = await startQuire(main, {
     dataDir,
     port,
+    workers: o.workers,
     cpuProfDir: o.profile ? path.join(o.cache, 'profiles', new Date().toISOString().replace(/[:.]/g, '-')) : undefined,
     log,
   });
