@@ -70,7 +70,7 @@ export const DEFAULT_IDLE_KEEPALIVE_MS = 2 * MINUTE;
 export const DEFAULT_AUTH_FAILURE_DELAY_MS = 1 * SECOND;
 /** Cap of the failed-login delay. */
 export const DEFAULT_AUTH_MAX_FAILURE_DELAY_MS = 15 * SECOND;
-/** SQLite durability: FULL syncs the WAL on every commit, so an acknowledged APPEND survives power loss. */
+/** SQLite durability: FULL makes every acknowledged write wait for an fdatasync of the WAL (shared by concurrent commits: group commit), so an acknowledged APPEND survives power loss. */
 export const DEFAULT_SQLITE_SYNCHRONOUS = 'FULL';
 /** LMTP (RFC 2033) for the MTA's final delivery: loopback only (RFC 2033 §5: not across wide area networks). */
 export const DEFAULT_LMTP_HOST = '127.0.0.1';
@@ -203,7 +203,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { key: 'idleKeepaliveMs', env: 'QUIRE_IDLE_KEEPALIVE', kind: duration(1 * SECOND, 24 * HOUR), default: DEFAULT_IDLE_KEEPALIVE_MS, doc: 'Interval of the untagged keepalive sent during IDLE; below the authenticated timeout.' },
   { key: 'auth.failureDelayMs', env: 'QUIRE_AUTH_FAILURE_DELAY', kind: duration(0, 1 * MINUTE), default: DEFAULT_AUTH_FAILURE_DELAY_MS, doc: 'Delay before answering the first failed login; doubles per further failure (per address and per user name).' },
   { key: 'auth.maxFailureDelayMs', env: 'QUIRE_AUTH_MAX_FAILURE_DELAY', kind: duration(0, 10 * MINUTE), default: DEFAULT_AUTH_MAX_FAILURE_DELAY_MS, doc: 'Cap of the failed-login delay.' },
-  { key: 'sqlite.synchronous', env: 'QUIRE_SQLITE_SYNCHRONOUS', kind: { t: 'enum', values: ['FULL', 'NORMAL'] }, default: DEFAULT_SQLITE_SYNCHRONOUS, doc: 'SQLite synchronous mode: FULL (durable on power loss) or NORMAL (faster; may lose the last commits on power loss).' },
+  { key: 'sqlite.synchronous', env: 'QUIRE_SQLITE_SYNCHRONOUS', kind: { t: 'enum', values: ['FULL', 'NORMAL'] }, default: DEFAULT_SQLITE_SYNCHRONOUS, doc: 'Durability: FULL (acknowledged writes survive power loss: they wait for a group-committed fdatasync of the WAL, run off the event loop) or NORMAL (no sync; may lose the last commits on power loss).' },
   { key: 'lmtp.host', env: 'QUIRE_LMTP_HOST', flag: '--lmtp-host', kind: { t: 'hosts' }, default: [DEFAULT_LMTP_HOST], doc: 'Address(es) of the LMTP listener (RFC 2033) the MTA delivers to.' },
   { key: 'lmtp.port', env: 'QUIRE_LMTP_PORT', flag: '--lmtp-port', kind: { t: 'port' }, default: DEFAULT_LMTP_PORT, doc: 'Port of the LMTP listener; "off" disables it, 0 picks a free port.' },
   { key: 'lmtp.socket', env: 'QUIRE_LMTP_SOCKET', flag: '--lmtp-socket', kind: { t: 'optpath' }, default: null, doc: 'Unix socket for LMTP (mode 0660; a stale socket file is replaced). Unset: none.' },

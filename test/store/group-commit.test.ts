@@ -96,6 +96,32 @@ test('a writer first publishes what another connection committed to the same mai
   });
 });
 
+test('a mailbox another connection created and filled: the first write here publishes its messages first; a MOVE within one mailbox is not reported twice', async () => {
+  await withDir(async (dir) => {
+    const a = await SqliteMailStore.open({ dataDir: dir, synchronous: 'NORMAL' });
+    const u = await a.createUser('u', 'h');
+    const b = await SqliteMailStore.open({ dataDir: dir, synchronous: 'NORMAL' });
+    try {
+      const seen: Change[] = [];
+      b.feed.subscribe(u.id, (c) => seen.push(c));
+      const box = await a.createMailbox(u.id, 'New');
+      await a.appendMessages(box.id, [{ data: msg(1), flags: [] }, { data: msg(2), flags: [] }]);
+      await b.appendMessages(box.id, [{ data: msg(3), flags: [] }]);
+      const appended = seen.filter((c) => c.kind === 'append').map((c) => (c as { messages: { uid: number }[] }).messages.map((m) => m.uid));
+      assert.deepEqual(appended, [[1, 2], [3]]);
+      seen.length = 0;
+      await b.moveMessages(box.id, [1], box.id);
+      assert.deepEqual(
+        seen.map((c) => c.kind),
+        ['append', 'expunge'],
+      );
+    } finally {
+      await b.close();
+      await a.close();
+    }
+  });
+});
+
 test('mailboxes created, renamed and deleted by another connection become change records', async () => {
   await withDir(async (dir) => {
     const a = await SqliteMailStore.open({ dataDir: dir, synchronous: 'NORMAL' });

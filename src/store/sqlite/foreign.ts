@@ -93,14 +93,20 @@ export class ForeignWatcher {
     if (c.kind === 'append') for (const m of c.messages) if (m.uid >= k.uidNext) k.uidNext = m.uid + 1;
   }
 
-  /** The records of one mailbox's foreign changes since it was last looked at (`row` read just now). */
-  catchUp(r: WatchedRow, out: Change[]): void {
-    const k = this.known.get(r.id);
+  /**
+   * The records of one mailbox's foreign changes since it was last looked at
+   * (`r` read just now). `inTransaction`: read inside this process's write
+   * transaction, before it changed the mailbox (the store calls this once
+   * per mailbox and transaction).
+   */
+  catchUp(r: WatchedRow, out: Change[], inTransaction = false): void {
+    let k = this.known.get(r.id);
     if (!k) {
-      // A mailbox created elsewhere: from now on its changes are followed.
-      this.remember(r);
-      out.push({ kind: 'mailbox-create', userId: r.user_id, mailboxId: r.id, name: r.name });
-      return;
+      // A mailbox created elsewhere (or by this very transaction): from now on its changes are followed,
+      // and what it already holds is reported as appended (a session that listed it already ignores those).
+      k = { userId: r.user_id, name: r.name, modseq: 0, uidNext: 1 };
+      this.known.set(r.id, k);
+      if (!inTransaction) out.push({ kind: 'mailbox-create', userId: r.user_id, mailboxId: r.id, name: r.name });
     }
     if (k.name !== r.name) {
       out.push({ kind: 'mailbox-rename', userId: r.user_id, mailboxId: r.id, oldName: k.name, name: r.name });

@@ -296,10 +296,12 @@ export class SqliteMailStore extends AddressOps {
       result = await this.transact(() => {
         changes.length = 0;
         this.txForeign = foreign;
+        this.txCaught.clear();
         try {
           return fn((c) => changes.push(c));
         } finally {
           this.txForeign = null;
+          this.txCaught.clear();
         }
       });
     } catch (err) {
@@ -424,17 +426,27 @@ export class SqliteMailStore extends AddressOps {
     });
   }
 
-  /** Inside a write transaction, a mailbox row read is the moment to publish another writer's changes to it first. */
-  protected override mailboxById(id: number): MailboxRow | undefined {
-    const row = super.mailboxById(id);
-    if (row && this.txForeign) this.foreign.catchUp(row as WatchedRow, this.txForeign);
+  /**
+   * Inside a write transaction, the first read of a mailbox row (before the
+   * transaction changes that mailbox) is the moment to publish another
+   * writer's changes to it first.
+   */
+  private caughtUp(row: MailboxRow | undefined): MailboxRow | undefined {
+    if (row && this.txForeign && !this.txCaught.has(row.id)) {
+      this.txCaught.add(row.id);
+      this.foreign.catchUp(row as WatchedRow, this.txForeign, true);
+    }
     return row;
   }
 
+  private readonly txCaught = new Set<number>();
+
+  protected override mailboxById(id: number): MailboxRow | undefined {
+    return this.caughtUp(super.mailboxById(id));
+  }
+
   protected override mailboxByName(userId: number, name: string): MailboxRow | undefined {
-    const row = super.mailboxByName(userId, name);
-    if (row && this.txForeign) this.foreign.catchUp(row as WatchedRow, this.txForeign);
-    return row;
+    return this.caughtUp(super.mailboxByName(userId, name));
   }
 
   protected override async allocBlobIds(n: number): Promise<number[]> {
