@@ -241,7 +241,7 @@ async function runPrimary(config: QuireConfig, log: LevelLogger, tls: TlsMateria
   const { LocalWriteGate } = await import('../store/sqlite/index.js');
   const gate = new LocalWriteGate();
   // The primary's store: schema migration and the first user happen once, here; it runs the indexing thread.
-  const store = await openStore(config, { writeGate: gate });
+  const store = await openStore(config, { writeGate: gate, followOthers: false });
   let firstUser: { name: string; password: string } | null;
   try {
     firstUser = await ensureFirstUser(store, log);

@@ -62,6 +62,12 @@ export interface SqliteStoreOptions {
   writeGate?: WriteGate;
   /** Called once the changes of a commit are durable and published here (the change bus relays it to other workers). */
   onCommit?: (hint: ChangeHint) => void;
+  /**
+   * Follow other connections' commits (ForeignWatcher) and publish them on
+   * the feed (default true). A process without sessions (the cluster's
+   * primary) turns it off.
+   */
+  followOthers?: boolean;
 }
 
 /** A FIFO lock over write transactions (see SqliteStoreOptions.writeGate). */
@@ -109,6 +115,8 @@ const DEFAULT_BUSY_TIMEOUT_MS = 5000;
 /** First and longest pause between attempts at the write lock held by a process outside the gate (ms). */
 const BUSY_RETRY_FIRST_MS = 1;
 const BUSY_RETRY_MAX_MS = 50;
+/** Mailboxes named by hints caught up one by one in a turn; beyond this, one look at all of them is cheaper. */
+const MAX_WOKEN_MAILBOXES = 256;
 /** Blob ids reserved per round trip; one extra commit per this many stored bodies. */
 const BLOB_ID_BLOCK = 1024;
 /** Longest mailbox name in bytes (RFC 9051 leaves it to the server; keeps LIST output sane). */
@@ -238,7 +246,8 @@ export class SqliteMailStore extends AddressOps {
       // From now on a locked database never puts this thread to sleep: write() retries asynchronously
       // (readers never wait for a lock in WAL mode).
       db.pragma('busy_timeout = 0');
-      store.foreign.start(() => store.wake(null));
+      if (opts.followOthers !== false) store.foreign.start(() => store.wake(null));
+      else store.ignoreOthers = true;
       return store;
     } catch (err) {
       db?.close();
@@ -394,11 +403,16 @@ export class SqliteMailStore extends AddressOps {
    * event loop; deferred while this process's own commits await publication.
    */
   wake(hint: ChangeHint | null): void {
+    if (hint?.kind === 'append') this.kickIndexer();
+    if (this.ignoreOthers) return;
     if (hint === null || hint.kind === 'mailboxes') this.woken = null;
     else this.woken?.add(hint.mailboxId);
-    if (hint?.kind === 'append') this.kickIndexer();
+    if (this.woken && this.woken.size > MAX_WOKEN_MAILBOXES) this.woken = null;
     this.scheduleWake();
   }
+
+  /** Without followOthers: hints only wake the indexing thread. */
+  private ignoreOthers = false;
 
   private scheduleWake(): void {
     if (this.wakeScheduled || this.closed) return;
