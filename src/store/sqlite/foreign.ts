@@ -51,9 +51,9 @@ export class ForeignWatcher {
     this.byId = db.prepare('SELECT id, user_id, name, highest_modseq, uid_next FROM mailboxes WHERE id = ?');
     this.all = db.prepare('SELECT id, user_id, name, highest_modseq, uid_next FROM mailboxes');
     this.changed = db
-      .prepare('SELECT uid, sysflags, keywords, internal_date, size, modseq FROM messages WHERE mailbox_id = ? AND modseq > ? ORDER BY uid')
+      .prepare('SELECT uid, sysflags, keywords, internal_date, size, modseq FROM messages WHERE mailbox_id = ? AND modseq > ? AND modseq <= ? ORDER BY uid')
       .raw();
-    this.expunged = db.prepare('SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid').pluck();
+    this.expunged = db.prepare('SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? AND modseq <= ? ORDER BY uid').pluck();
     this.dataVersion = db.pragma('data_version', { simple: true }) as number;
     for (const r of this.all.all() as WatchedRow[]) this.remember(r);
   }
@@ -99,7 +99,7 @@ export class ForeignWatcher {
    * transaction, before it changed the mailbox (the store calls this once
    * per mailbox and transaction).
    */
-  catchUp(r: WatchedRow, out: Change[], inTransaction = false): void {
+  catchUp(r: WatchedRow, out: Change[], inTransaction = false, upTo = Infinity): void {
     let k = this.known.get(r.id);
     if (!k) {
       // A mailbox created elsewhere (or by this very transaction): from now on its changes are followed,
@@ -112,25 +112,34 @@ export class ForeignWatcher {
       out.push({ kind: 'mailbox-rename', userId: r.user_id, mailboxId: r.id, oldName: k.name, name: r.name });
       k.name = r.name;
     }
-    if (r.highest_modseq <= k.modseq) return;
-    const rowsChanged = this.changed.all(r.id, k.modseq) as [number, number, string, number, number, number][];
+    // Up to `upTo` only (a hint's modseq: what its sender has made durable), the rest later.
+    const until = Math.min(r.highest_modseq, upTo);
+    if (until <= k.modseq) return;
+    const rowsChanged = this.changed.all(r.id, k.modseq, until) as [number, number, string, number, number, number][];
     const metas = rowsChanged.map(([uid, sys, kw, date, size, modseq]) => ({ uid, flags: decodeFlags(sys, kw), internalDate: date, size, modseq }));
     const appended = metas.filter((m) => m.uid >= k.uidNext);
     const flagged = metas.filter((m) => m.uid < k.uidNext);
-    const gone = this.expunged.all(r.id, k.modseq) as number[];
-    const base = { userId: r.user_id, mailboxId: r.id, modseq: r.highest_modseq };
-    k.modseq = r.highest_modseq;
-    k.uidNext = Math.max(k.uidNext, r.uid_next);
+    const gone = this.expunged.all(r.id, k.modseq, until) as number[];
+    const base = { userId: r.user_id, mailboxId: r.id, modseq: until };
+    k.modseq = until;
+    // A message appended at or below `until` but changed again above it is reported (as appended) later.
+    if (until === r.highest_modseq) k.uidNext = Math.max(k.uidNext, r.uid_next);
+    else for (const m of appended) if (m.uid >= k.uidNext) k.uidNext = m.uid + 1;
     if (appended.length) out.push({ kind: 'append', ...base, messages: appended });
     if (flagged.length) out.push({ kind: 'flags', ...base, messages: flagged });
     if (gone.length) out.push({ kind: 'expunge', ...base, uids: gone });
   }
 
-  /** Foreign changes of the given mailboxes (a hint named them); a vanished one is found by the next poll(). */
-  pollMailboxes(ids: Iterable<number>, out: Change[]): void {
-    for (const id of ids) {
+  /**
+   * Foreign changes of the mailboxes hints named, each up to the hint's
+   * modseq (durable: its sender synced the WAL before hinting, and every
+   * commit of a lower modseq precedes it in the WAL); a vanished mailbox is
+   * found by the next poll().
+   */
+  pollMailboxes(upTo: ReadonlyMap<number, number>, out: Change[]): void {
+    for (const [id, modseq] of upTo) {
       const r = this.byId.get(id) as WatchedRow | undefined;
-      if (r) this.catchUp(r, out);
+      if (r) this.catchUp(r, out, false, modseq);
     }
   }
 

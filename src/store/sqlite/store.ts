@@ -200,8 +200,8 @@ export class SqliteMailStore extends AddressOps {
   private readonly unpublished: { sync: number; changes: Change[]; relay: boolean }[] = [];
   /** Inside a write transaction: foreign changes caught up while reading a mailbox row (published before the transaction's own). */
   private txForeign: Change[] | null = null;
-  /** Mailboxes named by change-bus hints, caught up at the next turn (null: a full poll is due). */
-  private woken: Set<number> | null = new Set();
+  /** Mailboxes named by change-bus hints with the highest modseq hinted, caught up at the next turn (null: a full poll is due). */
+  private woken: Map<number, number> | null = new Map();
   private wakeScheduled = false;
 
   private constructor(
@@ -406,7 +406,7 @@ export class SqliteMailStore extends AddressOps {
     if (hint?.kind === 'append') this.kickIndexer();
     if (this.ignoreOthers) return;
     if (hint === null || hint.kind === 'mailboxes') this.woken = null;
-    else this.woken?.add(hint.mailboxId);
+    else if (this.woken) this.woken.set(hint.mailboxId, Math.max(hint.modseq, this.woken.get(hint.mailboxId) ?? 0));
     if (this.woken && this.woken.size > MAX_WOKEN_MAILBOXES) this.woken = null;
     this.scheduleWake();
   }
@@ -424,19 +424,21 @@ export class SqliteMailStore extends AddressOps {
         this.wakeDeferred = true; // after them, so records stay in commit order
         return;
       }
-      const ids = this.woken;
-      this.woken = new Set();
+      const upTo = this.woken;
+      this.woken = new Map();
       const out: Change[] = [];
       try {
-        if (ids === null) this.foreign.poll(out);
-        else this.foreign.pollMailboxes(ids, out);
+        if (upTo === null) this.foreign.poll(out);
+        else this.foreign.pollMailboxes(upTo, out);
       } catch {
         // A closing database or an I/O error: the periodic poll tries again.
         this.woken = null;
       }
       if (out.length === 0) return;
-      // Another worker's commits are published once they are durable here too (its sync may still be running).
-      this.enqueue(out, false);
+      // What hints named is durable already (up to their modseqs); what a poll found (a CLI process's
+      // commit, say) is published once a sync here has made it durable too.
+      if (upTo === null) this.enqueue(out, false);
+      else this.publish(out, false);
     });
   }
 
