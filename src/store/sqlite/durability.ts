@@ -73,11 +73,6 @@ export class WalSync {
     return this.wait(this.next());
   }
 
-  /** The sync number whose completion is being waited for (0 when idle). */
-  get pending(): boolean {
-    return this.wanted > this.done;
-  }
-
   private start(): void {
     this.running = true;
     const n = ++this.started;
