@@ -84,3 +84,23 @@ test('hints reach every other worker, not the sender, and the primary hears them
   assert.deepEqual(got, [[], [hint], [hint]]);
   assert.deepEqual(heard, [hint]);
 });
+
+test('the local bus: a participant hears the others, never itself, on a later turn', async () => {
+  const { LocalChangeBus } = await import('../../src/bus/local.js');
+  const bus = new LocalChangeBus();
+  const [p1, p2] = [bus.join(), bus.join()];
+  const got1: ChangeHint[] = [];
+  const got2: ChangeHint[] = [];
+  p1.subscribe((h) => got1.push(h));
+  p2.subscribe((h) => got2.push(h));
+  const hint: ChangeHint = { userId: 1, mailboxId: 2, modseq: 3, kind: 'messages' };
+  p1.publish(hint);
+  assert.deepEqual(got2, [], 'not inside the publisher');
+  await tick();
+  assert.deepEqual(got1, []);
+  assert.deepEqual(got2, [hint]);
+  await p2.close();
+  p1.publish(hint);
+  await tick();
+  assert.equal(got2.length, 1);
+});
