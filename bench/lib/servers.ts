@@ -95,6 +95,8 @@ export interface QuireStartOptions {
   cpuProfDir?: string;
   /** More `quire serve` arguments (e.g. `--workers N`). */
   serveArgs?: string[];
+  /** `quire serve --workers N` (undefined: Quire's default, one per core). */
+  workers?: number;
   log: (s: string) => void;
 }
 
@@ -134,6 +136,7 @@ export async function startQuire(main: string, o: QuireStartOptions): Promise<Se
   const nodeArgs = ['--expose-gc', '--import', preload];
   if (o.cpuProfDir) nodeArgs.push('--cpu-prof', '--cpu-prof-dir', o.cpuProfDir);
   const args = [...nodeArgs, main, 'serve', '--data', o.dataDir, '--imap-port', String(o.port), '--imaps-port', 'off', '--lmtp-port', 'off', ...(o.serveArgs ?? [])];
+  if (o.workers !== undefined) args.push('--workers', String(o.workers));
   // Raise the soft fd limit to the hard one for 10k connections.
   const child: ChildProcess = spawn('bash', ['-c', 'ulimit -n "$(ulimit -Hn)"; exec "$0" "$@"', process.execPath, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -187,23 +190,29 @@ export async function startQuire(main: string, o: QuireStartOptions): Promise<Se
     name: 'quire',
     port: o.port,
     pids: () => [pid, ...descendants(pid)],
+    // With workers (node:cluster) every process answers: the primary and each worker.
     async gc() {
       if (exited) return;
-      const p = new Promise<void>((r) => {
+      const all = [pid, ...descendants(pid)];
+      const p = Promise.all(all.map(() => new Promise<void>((r) => {
         gcWaiters.push(r);
         setTimeout(r, 10_000);
-      });
-      process.kill(pid, 'SIGWINCH');
+      })));
+      for (const x of all) process.kill(x, 'SIGWINCH');
       await p;
     },
     async eventLoopDelay() {
       if (exited) return null;
-      const p = new Promise<EldStats | null>((r) => {
+      const all = [pid, ...descendants(pid)];
+      const p = Promise.all(all.map(() => new Promise<EldStats | null>((r) => {
         eldWaiters.push(r);
         setTimeout(() => r(null), 5000);
-      });
-      process.kill(pid, 'SIGUSR2');
-      return p;
+      })));
+      for (const x of all) process.kill(x, 'SIGUSR2');
+      const got = (await p).filter((s): s is EldStats => s !== null);
+      if (got.length === 0) return null;
+      // The worst event loop of the server's processes.
+      return { p50: Math.max(...got.map((s) => s.p50)), p99: Math.max(...got.map((s) => s.p99)), max: Math.max(...got.map((s) => s.max)), mean: Math.max(...got.map((s) => s.mean)) };
     },
     async stop() {
       if (exited) return;

@@ -85,7 +85,7 @@ export const DEFAULT_IDLE_KEEPALIVE_MS = 2 * MINUTE;
 export const DEFAULT_AUTH_FAILURE_DELAY_MS = 1 * SECOND;
 /** Cap of the failed-login delay. */
 export const DEFAULT_AUTH_MAX_FAILURE_DELAY_MS = 15 * SECOND;
-/** SQLite durability: FULL syncs the WAL on every commit, so an acknowledged APPEND survives power loss. */
+/** SQLite durability: FULL makes every acknowledged write wait for an fdatasync of the WAL (shared by concurrent commits: group commit), so an acknowledged APPEND survives power loss. */
 export const DEFAULT_SQLITE_SYNCHRONOUS = 'FULL';
 /** LMTP (RFC 2033) for the MTA's final delivery: loopback only (RFC 2033 §5: not across wide area networks). */
 export const DEFAULT_LMTP_HOST = '127.0.0.1';
@@ -101,6 +101,10 @@ export const DEFAULT_LMTP_MAX_CONNECTIONS = 100;
 export const DEFAULT_LMTP_TIMEOUT_MS = 5 * MINUTE;
 /** Over-quota recipients get 452 4.2.2 so the MTA retries while the user makes room (its queue lifetime still bounds it). */
 export const DEFAULT_LMTP_OVER_QUOTA = 'temporary';
+/** 0: one serving process per core (os.availableParallelism()), the most a machine can use. */
+export const DEFAULT_WORKERS = 0;
+/** More workers than this only costs memory: each holds a SQLite connection, caches and two threads. */
+export const MAX_WORKERS = 256;
 /** user+folder@domain delivers into an existing "folder". */
 export const DEFAULT_LMTP_SUBADDRESS = 'folder';
 export const DEFAULT_LMTP_RECIPIENT_DELIMITER = '+';
@@ -156,6 +160,8 @@ export interface QuireConfig {
   };
   /** User names allowed to administer others over IMAP (SETQUOTA, RFC 9208 §4.1.3). */
   admins: string[];
+  /** Serving processes (0 = one per core). */
+  workers: number;
   /** The config file that was read (absolute path), or null. Not a setting. */
   configFile: string | null;
 }
@@ -236,7 +242,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { key: 'auth.cacheMs', env: 'QUIRE_AUTH_CACHE', kind: duration(0, 24 * HOUR), default: VERIFIED_CACHE_MS, doc: 'How long a verified password is remembered (skips the slow hash on reconnects); 0 disables the cache.' },
   { key: 'userdb', env: 'QUIRE_USERDB', kind: { t: 'json', parse: parseUserdbConfig }, default: { driver: 'builtin' }, doc: 'User database: {"driver":"builtin"}, "passwd-file", "ldap" or "sql" with its settings (see "User databases" below).' },
   { key: 'oauth', env: 'QUIRE_OAUTH', kind: { t: 'json', parse: parseOAuthConfig }, default: null, doc: 'OAuth 2.0 bearer tokens for OAUTHBEARER/XOAUTH2: issuers (JWKS) and/or introspection (see "OAuth" below). Unset: not offered.' },
-  { key: 'sqlite.synchronous', env: 'QUIRE_SQLITE_SYNCHRONOUS', kind: { t: 'enum', values: ['FULL', 'NORMAL'] }, default: DEFAULT_SQLITE_SYNCHRONOUS, doc: 'SQLite synchronous mode: FULL (durable on power loss) or NORMAL (faster; may lose the last commits on power loss).' },
+  { key: 'sqlite.synchronous', env: 'QUIRE_SQLITE_SYNCHRONOUS', kind: { t: 'enum', values: ['FULL', 'NORMAL'] }, default: DEFAULT_SQLITE_SYNCHRONOUS, doc: 'Durability: FULL (acknowledged writes survive power loss: they wait for a group-committed fdatasync of the WAL, run off the event loop) or NORMAL (no sync; may lose the last commits on power loss).' },
   { key: 'lmtp.host', env: 'QUIRE_LMTP_HOST', flag: '--lmtp-host', kind: { t: 'hosts' }, default: [DEFAULT_LMTP_HOST], doc: 'Address(es) of the LMTP listener (RFC 2033) the MTA delivers to.' },
   { key: 'lmtp.port', env: 'QUIRE_LMTP_PORT', flag: '--lmtp-port', kind: { t: 'port' }, default: DEFAULT_LMTP_PORT, doc: 'Port of the LMTP listener; "off" disables it, 0 picks a free port.' },
   { key: 'lmtp.socket', env: 'QUIRE_LMTP_SOCKET', flag: '--lmtp-socket', kind: { t: 'optpath' }, default: null, doc: 'Unix socket for LMTP (mode 0660; a stale socket file is replaced). Unset: none.' },
@@ -248,10 +254,12 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { key: 'lmtp.subaddress', env: 'QUIRE_LMTP_SUBADDRESS', kind: { t: 'enum', values: ['folder', 'inbox', 'off'] }, default: DEFAULT_LMTP_SUBADDRESS, doc: 'user+detail@domain: folder (deliver into the existing folder "detail", else INBOX), inbox (always INBOX) or off (no sub-addressing).' },
   { key: 'lmtp.recipientDelimiter', env: 'QUIRE_LMTP_RECIPIENT_DELIMITER', kind: { t: 'string' }, default: DEFAULT_LMTP_RECIPIENT_DELIMITER, doc: 'Separator between user and detail in a sub-address.' },
   { key: 'admins', env: 'QUIRE_ADMINS', kind: { t: 'names' }, default: [], doc: 'User names allowed to change quotas over IMAP (SETQUOTA); comma-separated or a JSON array. Empty: nobody (use `quire user quota`).' },
+  // ---- process model (cores)
+  { key: 'workers', env: 'QUIRE_WORKERS', flag: '--workers', kind: int(0, MAX_WORKERS), default: DEFAULT_WORKERS, doc: 'Serving processes sharing the listeners and the store; 0 = one per core (os.availableParallelism()); 1 = a single process, no cluster.' },
 ];
 
 /** Environment variables that are not settings but are understood. */
-export const OTHER_ENV = ['QUIRE_CONFIG', 'QUIRE_LOG_STACKS'] as const;
+export const OTHER_ENV = ['QUIRE_CONFIG', 'QUIRE_LOG_STACKS', 'QUIRE_WORKER_ID', 'QUIRE_DEBUG_WORKER_GREETING'] as const;
 
 const SECTIONS = new Set(CONFIG_KEYS.filter((k) => k.key.includes('.')).map((k) => k.key.split('.')[0]!));
 const BY_KEY = new Map(CONFIG_KEYS.map((k) => [k.key, k]));
@@ -543,6 +551,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): QuireConfig {
       recipientDelimiter: g('lmtp.recipientDelimiter'),
     },
     admins: g('admins'),
+    workers: g('workers'),
     configFile,
   };
   validate(config, warn);

@@ -27,8 +27,6 @@ import { openReadOnlyStore, readOnlyReason } from './ops-readonly.js';
 import { join } from 'node:path';
 import { sessionEvents } from '../obs/session.js';
 
-/** How long a clean shutdown may take before we exit anyway. */
-const SHUTDOWN_TIMEOUT_MS = 10_000;
 /** Longest password read from stdin (it is checked again by checkPassword). */
 const MAX_STDIN_PASSWORD_BYTES = 64 * 1024;
 
@@ -118,139 +116,14 @@ function addServeOptions(cmd: Command): Command {
     // ops: log format and the HTTP admin listener
     .addOption(new Option('--log-format <format>', 'log format on stderr (default text)').choices([...LOG_FORMATS]))
     .option('--admin-host <host>', 'address of the HTTP admin listener: /metrics, /healthz, /readyz (default 127.0.0.1)')
-    .option('--admin-port <port>', 'port of the HTTP admin listener, or "off" (default 9143)');
-}
-
-function formatAddr(a: { host: string; port: number }): string {
-  return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+    .option('--admin-port <port>', 'port of the HTTP admin listener, or "off" (default 9143)')
+    .option('--workers <n>', 'serving processes (default 0 = one per core; 1 = a single process)');
 }
 
 async function serve(flags: Record<string, unknown>): Promise<void> {
-  const config = configure(flags, undefined);
-  const log = serveLogger(config);
-  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  // One server per data directory (ops): refused before anything is created.
-  const releaseLock = acquireDataLock(config.dataDir);
-  const tls = await loadOrCreateTls(config, log);
-  // Store writes timed at this boundary for /metrics (ops).
-  const store = instrumentStore(await openStore(config, true));
-  let firstUser: { name: string; password: string; file: string } | null = null;
-  let server: Awaited<ReturnType<typeof import('../server/index.js').startServer>>;
-  let lmtp: Awaited<ReturnType<typeof import('../delivery/server.js').startLmtp>> | null = null;
-  let ops: ServeOps;
-  let ready = false;
-  try {
-    store.startBackgroundWork?.((err) => log.warn('full-text indexing failed', { err: String(err) }));
-    const auth = buildAuthenticator(config, store, log);
-    const { startServer } = await import('../server/index.js');
-    server = await startServer(store, auth, { ...toServerOptions(config, tls, log), reload: serverReloader(flags, log) });
-    const lmtpOptions = toLmtpOptions(config, log);
-    // Mail for an external account that has not logged in yet: its local user is created at delivery.
-    if (lmtpOptions && config.userdb.driver !== 'builtin') lmtpOptions.externalUser = (n) => auth.localUserFor(n);
-    if (lmtpOptions) {
-      const { startLmtp } = await import('../delivery/server.js');
-      lmtp = await startLmtp(store, lmtpOptions).catch(async (err: unknown) => {
-        await server.close().catch(() => {});
-        throw err;
-      });
-    }
-    ops = await startServeOps({ config, log, servers: [server], store, tlsFiles: [tls.certPath, tls.keyPath], ready: () => ready }).catch(async (err: unknown) => {
-      await lmtp?.close().catch(() => {});
-      await server.close().catch(() => {});
-      throw err;
-    });
-    // The first user only once the listeners are bound (ops): a failed first start creates nothing to lose.
-    if (config.userdb.driver === 'builtin' && (await store.countUsers()) === 0) {
-      let osName: string | undefined;
-      try {
-        osName = userInfo().username;
-      } catch {
-        osName = undefined;
-      }
-      const name = firstUserName(osName);
-      const password = generatePassword();
-      await provisionUser(store, name, password);
-      const file = await writeFirstPassword(config.dataDir, name, password);
-      firstUser = { name, password, file };
-      log.info('created first user', { user: name, passwordFile: file });
-      const onLogin = (u: string) => {
-        if (u !== name) return;
-        sessionEvents.off('login', onLogin);
-        void clearFirstPassword(config.dataDir, name).then((done) => done && log.info('first login: removed the first-user password file', { user: name, file }));
-      };
-      sessionEvents.on('login', onLogin);
-    }
-    ready = true;
-  } catch (err) {
-    await store.close().catch(() => {});
-    releaseLock();
-    throw err;
-  }
-
-  const out: string[] = ['', 'Quire is running.'];
-  for (const a of server.addresses.imap) out.push(`  IMAP (STARTTLS):   ${formatAddr(a)}`);
-  for (const a of server.addresses.imaps) out.push(`  IMAPS (TLS):       ${formatAddr(a)}`);
-  for (const a of lmtp?.addresses.tcp ?? []) out.push(`  LMTP:              ${formatAddr(a)}`);
-  if (lmtp?.addresses.socket) out.push(`  LMTP socket:       ${lmtp.addresses.socket}`);
-  if (ops.admin) out.push(`  admin (HTTP):      http://${formatAddr(ops.admin.address)}/metrics, /healthz, /readyz`);
-  out.push(`  data directory:    ${config.dataDir}`);
-  if (tls.selfSigned) {
-    out.push(`  TLS certificate:   self-signed (${tls.certPath})`);
-    out.push(`  SHA-256:           ${tls.fingerprint256}`);
-    out.push('  Your mail client will warn about the certificate; accept it only if the fingerprint matches.');
-  } else {
-    out.push(`  TLS certificate:   ${tls.certPath} (SHA-256 ${tls.fingerprint256})`);
-  }
-  if (config.plaintextAuth !== 'never') out.push(`  Login without TLS: ${config.plaintextAuth === 'loopback' ? 'allowed from loopback only' : 'allowed everywhere (!)'}`);
-  if (firstUser) {
-    out.push('');
-    out.push(`First start: created user "${firstUser.name}" with password:`);
-    out.push(`  ${firstUser.password}`);
-    out.push(`It is also in ${firstUser.file} (mode 0600) until the first login or a password change.`);
-    out.push(`Change it with: ${quireCommand()} user passwd ${firstUser.name}${dataFlag(config.dataDir)}`);
-  }
-  out.push('');
-
-  let closing = false;
-  const shutdown = (signal: string): void => {
-    if (closing) {
-      log.warn('second signal, exiting immediately', { signal });
-      process.exit(1);
-    }
-    closing = true;
-    ready = false;
-    log.info('shutting down', { signal });
-    const timer = setTimeout(() => {
-      log.error('shutdown timed out, exiting', { timeoutMs: SHUTDOWN_TIMEOUT_MS });
-      process.exit(1);
-    }, SHUTDOWN_TIMEOUT_MS);
-    timer.unref();
-    void (async () => {
-      let code = 0;
-      try {
-        await ops.close();
-        await lmtp?.close();
-        await server.close();
-      } catch (err) {
-        code = 1;
-        log.error('error while closing the server', { err });
-      }
-      try {
-        // The store closes last: sessions may still be writing while the server drains.
-        await store.close();
-      } catch (err) {
-        code = 1;
-        log.error('error while closing the store', { err });
-      }
-      log.info('stopped');
-      releaseLock();
-      process.exit(code);
-    })();
-  };
-  process.on('SIGINT', () => shutdown('SIGINT'));
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  // The banner last: whoever waits for it may signal us at once, and the handlers are in place.
-  process.stdout.write(out.join('\n') + '\n');
+  // The process model (one process, or a cluster of workers) lives in serve.ts.
+  const { serve: run } = await import('./serve.js');
+  await run(flags, { configure });
 }
 
 function buildProgram(): Command {

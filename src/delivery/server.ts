@@ -53,7 +53,8 @@ async function clearStaleSocket(path: string): Promise<void> {
 function listenUnix(server: net.Server, path: string): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(path, () => {
+    // exclusive: under node:cluster the worker owns the socket itself (only one worker listens on it, see src/cli/serve.ts).
+    server.listen({ path, exclusive: true }, () => {
       server.off('error', reject);
       resolve();
     });

@@ -200,6 +200,19 @@ export type Change =
 
 export type ChangeListener = (change: Change) => void;
 
+/**
+ * A wake-up hint sent between the workers of a server (and later between
+ * nodes) after a commit: where to look, never what changed. Receivers catch
+ * up from the database (src/bus). 'mailboxes': mailboxes were created,
+ * renamed or deleted, or several changed: look at all of the user's.
+ */
+export interface ChangeHint {
+  userId: number;
+  mailboxId: number;
+  modseq: number;
+  kind: 'append' | 'messages' | 'mailboxes';
+}
+
 /** The change feed: an interface so a multi-node store can carry it between processes. */
 export interface ChangeFeed {
   /** Receive every change of `userId` committed from now on; returns an unsubscribe function. */
@@ -210,8 +223,11 @@ export interface ChangeFeed {
 export interface MailStore {
   readonly feed: ChangeFeed;
 
-  /** Starts a long-running server's upkeep (e.g. indexing bodies stored before an index existed); stopped by close(). */
-  startBackgroundWork?(onError: (err: unknown) => void): void;
+  /**
+   * Starts a long-running server's upkeep (e.g. indexing bodies stored before an index existed); stopped by close().
+   * With `indexer: false` another process of the same server does the indexing (and the SQLite WAL checkpoints).
+   */
+  startBackgroundWork?(onError: (err: unknown) => void, opts?: { indexer?: boolean; search?: boolean }): void;
   /** Bodies stored but not yet in the full-text index (for metrics; capped by the backend). */
   indexBacklog?(): Promise<number>;
 

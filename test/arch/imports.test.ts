@@ -45,7 +45,8 @@ const ALLOWED: Record<string, string[]> = {
   delivery: ['delivery', 'store', 'mime', 'server', 'auth', 'obs'],
   // obs: logging, metrics, the admin HTTP listener; takes only types from server/store.
   obs: ['obs', 'server', 'store'],
-  cli: ['cli', 'wire', 'mime', 'store', 'search', 'auth', 'session', 'commands', 'server', 'delivery', 'obs'],
+  bus: ['bus', 'store'],
+  cli: ['cli', 'wire', 'mime', 'store', 'search', 'auth', 'session', 'commands', 'server', 'delivery', 'obs', 'bus'],
 };
 
 test('every import respects the layout rules of STYLE.md', () => {

@@ -119,9 +119,9 @@ export abstract class AddressOps extends MessageOps {
   }
 
   removeAddress(address: string): Promise<void> {
-    return this.run(() => {
+    return this.run(async () => {
       const a = normaliseAddress(address);
-      const r = this.write(() => this.q('DELETE FROM addresses WHERE address = ?').run(a));
+      const r = await this.write(() => this.q('DELETE FROM addresses WHERE address = ?').run(a));
       if (r.changes === 0) throw new StoreError('NONEXISTENT', `nobody owns ${a}`);
     });
   }
@@ -195,10 +195,10 @@ export abstract class AddressOps extends MessageOps {
       }
       if (!this.mailboxById(mailboxId)) throw new StoreError('TRYCREATE', 'no such mailbox');
       const described = items.map((it) => describeMessage(it.data));
-      const ids = items.length > 0 ? this.allocBlobIds(items.length) : [];
+      const ids = items.length > 0 ? await this.allocBlobIds(items.length) : [];
       if (ids.length > 0) await this.blobs.writeAll(ids, items.map((it) => it.data));
       try {
-        return this.write((emit) => {
+        return await this.write((emit) => {
           const mb = this.mailboxById(mailboxId);
           if (!mb) throw new StoreError('TRYCREATE', 'no such mailbox');
           let uidNext = mb.uid_next;

@@ -92,7 +92,7 @@ export function storePendingTexts(prepare: (sql: string) => Database.Statement, 
 export async function indexPendingBodies(
   prepare: (sql: string) => Database.Statement,
   pathOf: (id: number) => string,
-  tx: (fn: () => void) => void,
+  tx: (fn: () => void) => void | Promise<void>,
   max: number,
 ): Promise<number> {
   const ids = pendingBodies(prepare, max);
@@ -101,6 +101,6 @@ export async function indexPendingBodies(
     const data = await fs.readFile(pathOf(id)).catch(() => null);
     texts.push([id, data ? pendingText(() => data) : null]);
   }
-  if (texts.length) tx(() => storePendingTexts(prepare, texts));
+  if (texts.length) await tx(() => storePendingTexts(prepare, texts));
   return ids.length;
 }

@@ -1,9 +1,9 @@
 // Entry point of the embedded SQLite backend.
 
-import type { ChangeFeed, MailStore } from '../types.js';
-import { SqliteMailStore } from './store.js';
+import type { MailStore } from '../types.js';
+import { SqliteMailStore, type SqliteStoreOptions } from './store.js';
 
-export { SqliteMailStore, DB_FILE } from './store.js';
+export { SqliteMailStore, DB_FILE, LocalWriteGate, type SqliteStoreOptions, type WriteGate } from './store.js';
 export { MAX_KEYWORDS_PER_MAILBOX } from './flags.js';
 export type { DoctorFinding, DoctorReport } from './doctor.js';
 
@@ -12,12 +12,6 @@ export type { DoctorFinding, DoctorReport } from './doctor.js';
  * `blobs/` and `tmp/`. `synchronous` FULL (default) makes acknowledged mail
  * survive power loss; NORMAL only a crash of the process.
  */
-export async function openSqliteStore(opts: {
-  dataDir: string;
-  synchronous?: 'FULL' | 'NORMAL';
-  feed?: ChangeFeed;
-  dbFile?: string;
-  maxMailboxesPerUser?: number;
-}): Promise<MailStore> {
+export async function openSqliteStore(opts: SqliteStoreOptions): Promise<MailStore & Pick<SqliteMailStore, 'wake'>> {
   return SqliteMailStore.open(opts);
 }

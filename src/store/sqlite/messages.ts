@@ -127,9 +127,11 @@ export abstract class MessageOps {
   ) {}
 
   protected abstract run<T>(fn: () => T | Promise<T>): Promise<T>;
-  protected abstract write<T>(fn: (emit: (c: Change) => void) => T): T;
-  protected abstract relaxed<T>(fn: () => T): T;
-  protected abstract allocBlobIds(n: number): number[];
+  /** One write transaction; resolves once it is durable and its changes are published. */
+  protected abstract write<T>(fn: (emit: (c: Change) => void) => T): Promise<T>;
+  /** A write transaction whose loss on power failure is harmless (nothing to publish). */
+  protected abstract relaxed<T>(fn: () => T): Promise<T>;
+  protected abstract allocBlobIds(n: number): Promise<number[]>;
 
   /** A cached prepared statement. */
   q(sql: string): Database.Statement {
@@ -204,7 +206,7 @@ export abstract class MessageOps {
       if (ids.length === 0) return;
       await this.blobs.unlinkAll(ids);
       // Losing this delete on power failure only means unlinking again at the next open.
-      this.relaxed(() => {
+      await this.relaxed(() => {
         const del = this.q('DELETE FROM blob_trash WHERE id = ?');
         for (const id of ids) del.run(id);
       });
@@ -222,13 +224,13 @@ export abstract class MessageOps {
       if (items.length === 0) return { uidValidity: first.uid_validity, uids: [] };
       // Parsed before the transaction: the tree and index are kept with the body (schema V2, V5).
       const described = items.map((it) => describeMessage(it.data));
-      const ids = this.allocBlobIds(items.length);
+      const ids = await this.allocBlobIds(items.length);
       await this.blobs.writeAll(
         ids,
         items.map((it) => it.data),
       );
       try {
-        return this.write((emit) => this.appendInTx(mailboxId, items, ids, described, parsed, emit));
+        return await this.write((emit) => this.appendInTx(mailboxId, items, ids, described, parsed, emit));
       } catch (err) {
         await this.blobs.unlinkAll(ids).catch(() => undefined);
         throw err;
@@ -286,7 +288,7 @@ export abstract class MessageOps {
       this.existing(sourceMailboxId);
       this.existing(destMailboxId, 'TRYCREATE');
       const described = [describeMessage(item.data)];
-      const ids = this.allocBlobIds(1);
+      const ids = await this.allocBlobIds(1);
       await this.blobs.writeAll(ids, [item.data]);
       let result: AppendResult;
       try {
@@ -437,7 +439,7 @@ export abstract class MessageOps {
       const out: StoreFlagsResult = { changed: [], modified: [] };
       for (let i = 0; i < sorted.length || i === 0; i += STORE_BATCH) {
         if (i > 0) await new Promise((r) => setImmediate(r));
-        const part = this.storeChunk(mailboxId, sorted.length <= STORE_BATCH ? sorted : sorted.slice(i, i + STORE_BATCH), op, sys, keywords, unchangedSince);
+        const part = await this.storeChunk(mailboxId, sorted.length <= STORE_BATCH ? sorted : sorted.slice(i, i + STORE_BATCH), op, sys, keywords, unchangedSince);
         for (const m of part.changed) out.changed.push(m);
         for (const u of part.modified) out.modified.push(u);
       }
@@ -445,7 +447,7 @@ export abstract class MessageOps {
     });
   }
 
-  private storeChunk(mailboxId: number, uids: readonly number[], op: FlagOp, sys: number, keywords: string[], unchangedSince: number | undefined): StoreFlagsResult {
+  private storeChunk(mailboxId: number, uids: readonly number[], op: FlagOp, sys: number, keywords: string[], unchangedSince: number | undefined): Promise<StoreFlagsResult> {
     return this.write((emit) => {
       const mb = this.existing(mailboxId);
       const rows = uids.length === 0 ? [] : this.rowsFor(mailboxId, uids);
@@ -506,12 +508,14 @@ export abstract class MessageOps {
       // change record, so expunging 100k messages never holds the event loop
       // (or the write lock) for long. Others see the messages go in steps, as
       // RFC 9051 §7.5.1 allows (each EXPUNGE response stands on its own).
+      // Nothing flagged \Deleted (the counter kept by the triggers of schema.ts): no transaction, no scan, no sync.
+      if (this.existing(mailboxId).deleted_count === 0) return [];
       const want = uids === undefined ? null : [...new Set(uids)].sort((a, b) => a - b);
       const all: number[] = [];
       let lastUid = 0;
       let cursor = 0;
       for (;;) {
-        const gone = this.write((emit) => {
+        const gone = await this.write((emit) => {
           const mb = this.existing(mailboxId);
           let list: number[];
           if (want === null) {
@@ -543,7 +547,7 @@ export abstract class MessageOps {
    */
   protected async drainMailbox(mailboxId: number): Promise<void> {
     for (;;) {
-      const n = this.write((emit) => {
+      const n = await this.write((emit) => {
         const mb = this.mailboxById(mailboxId);
         if (!mb) return 0;
         const list = this.qp('SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid LIMIT ?').all(mailboxId, REMOVE_BATCH) as number[];

@@ -22,6 +22,7 @@ import {
   StoreError,
   type Change,
   type ChangeFeed,
+  type ChangeHint,
   type MailboxInfo,
   type MailboxStatus,
   type SpecialUse,
@@ -29,7 +30,8 @@ import {
   type CredentialInfo,
 } from '../types.js';
 import { Worker } from 'node:worker_threads';
-import { ForeignWatcher } from './foreign.js';
+import { ForeignWatcher, type WatchedRow } from './foreign.js';
+import { WalSync } from './durability.js';
 import type { TextWorkerData } from './text-worker.js';
 import { FTS_PENDING } from './fulltext.js';
 import type { SearchReply, SearchRequest, SearchWorkerData } from './search-worker.js';
@@ -44,7 +46,11 @@ import { DEFAULT_MAX_MAILBOXES_PER_USER } from '../limits.js';
 
 export interface SqliteStoreOptions {
   dataDir: string;
-  /** FULL (default): acknowledged mail survives power loss. NORMAL: survives a process crash only. */
+  /**
+   * FULL (default): acknowledged mail survives power loss (a group-committed
+   * fdatasync of the WAL, off the event loop: durability.ts). NORMAL:
+   * survives a process crash only.
+   */
   synchronous?: 'FULL' | 'NORMAL';
   feed?: ChangeFeed;
   /** How long a write waits for another process's lock, in ms. */
@@ -53,6 +59,61 @@ export interface SqliteStoreOptions {
   dbFile?: string;
   /** Most mailboxes one user may have (DEFAULT_MAX_MAILBOXES_PER_USER); INBOX is always allowed. */
   maxMailboxesPerUser?: number;
+  /**
+   * Serialises the write transactions of every connection that shares it
+   * (this process's, its indexing thread's, and with a cluster gate every
+   * worker's), granted in FIFO order and awaited asynchronously, so no
+   * writer sleeps on the event loop in SQLite's busy handler. Default: one
+   * gate for this process.
+   */
+  writeGate?: WriteGate;
+  /** Called once the changes of a commit are durable and published here (the change bus relays it to other workers). */
+  onCommit?: (hint: ChangeHint) => void;
+  /**
+   * Follow other connections' commits (ForeignWatcher) and publish them on
+   * the feed (default true). A process without sessions (the cluster's
+   * primary) turns it off.
+   */
+  followOthers?: boolean;
+}
+
+/** A FIFO lock over write transactions (see SqliteStoreOptions.writeGate). */
+export interface WriteGate {
+  /** Resolves with the release function once the caller may begin its transaction. */
+  acquire(): Promise<() => void>;
+}
+
+/** The in-process WriteGate: first come, first served. */
+export class LocalWriteGate implements WriteGate {
+  private held = false;
+  private readonly queue: (() => void)[] = [];
+
+  acquire(): Promise<() => void> {
+    return new Promise((resolve) => {
+      const grant = () => {
+        this.held = true;
+        let released = false;
+        resolve(() => {
+          if (released) return;
+          released = true;
+          this.release();
+        });
+      };
+      if (!this.held) grant();
+      else this.queue.push(grant);
+    });
+  }
+
+  private release(): void {
+    const next = this.queue.shift();
+    if (next) next();
+    else this.held = false;
+  }
+
+  /** Writers waiting (for tests and metrics). */
+  get waiting(): number {
+    return this.queue.length;
+  }
 }
 
 
@@ -61,6 +122,11 @@ export const DB_FILE = 'quire.sqlite3';
 const INDEX_BACKLOG_COUNT_CAP = 1_000_000;
 /** Waiting this long for a lock held by another process (e.g. the admin CLI) before failing UNAVAILABLE. */
 const DEFAULT_BUSY_TIMEOUT_MS = 5000;
+/** First and longest pause between attempts at the write lock held by a process outside the gate (ms). */
+const BUSY_RETRY_FIRST_MS = 1;
+const BUSY_RETRY_MAX_MS = 50;
+/** Mailboxes named by hints caught up one by one in a turn; beyond this, one look at all of them is cheaper. */
+const MAX_WOKEN_MAILBOXES = 256;
 /** Blob ids reserved per round trip; one extra commit per this many stored bodies. */
 const BLOB_ID_BLOCK = 1024;
 /** Longest mailbox name in bytes (RFC 9051 leaves it to the server; keeps LIST output sane). */
@@ -138,16 +204,36 @@ export class SqliteMailStore extends AddressOps {
   private blobEnd = 0;
   private readonly foreign: ForeignWatcher;
   private maxMailboxesPerUser = DEFAULT_MAX_MAILBOXES_PER_USER;
+  /** Group commit of durable writes (null with synchronous NORMAL). */
+  private readonly walSync: WalSync | null;
+  private readonly gate: WriteGate;
+  /** Committed changes not yet published, in commit order, each waiting for its WAL sync. */
+  private readonly unpublished: { sync: number; changes: Change[]; relay: boolean }[] = [];
+  /** Inside a write transaction: foreign changes caught up while reading a mailbox row (published before the transaction's own). */
+  private txForeign: Change[] | null = null;
+  /** Mailboxes named by change-bus hints with the highest modseq hinted, caught up at the next turn (null: a full poll is due). */
+  private woken: Map<number, number> | null = new Map();
+  private wakeScheduled = false;
 
   private constructor(
     db: Database.Database,
     blobs: BlobFiles,
     feed: ChangeFeed,
     private readonly owner: string,
-    private readonly synchronous: 'FULL' | 'NORMAL',
+    synchronous: 'FULL' | 'NORMAL',
+    private readonly busyTimeoutMs: number,
+    gate: WriteGate | undefined,
+    private readonly onCommit: ((hint: ChangeHint) => void) | undefined,
   ) {
     super(db, blobs, feed);
-    this.foreign = new ForeignWatcher(db, feed);
+    this.foreign = new ForeignWatcher(db);
+    this.gate = gate ?? new LocalWriteGate();
+    this.walSync = synchronous === 'FULL' ? new WalSync(`${db.name}-wal`, (n) => this.publishUpTo(n)) : null;
+  }
+
+  /** WAL syncs performed so far (group commit: fewer than durable commits under concurrency). */
+  walSyncCount(): number {
+    return this.walSync?.syncs ?? 0;
   }
 
   static async open(opts: SqliteStoreOptions): Promise<SqliteMailStore> {
@@ -158,18 +244,24 @@ export class SqliteMailStore extends AddressOps {
     await blobs.init();
     let db: Database.Database | undefined;
     try {
+      const busyTimeoutMs = opts.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
       db = new Database(opts.dbFile ?? path.join(opts.dataDir, DB_FILE));
-      db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS}`);
+      db.pragma(`busy_timeout = ${busyTimeoutMs}`);
       db.pragma('journal_mode = WAL');
-      db.pragma(`synchronous = ${synchronous}`);
+      // Commits never sync on this thread: durable ones wait for WalSync's group commit (durability.ts).
+      db.pragma('synchronous = NORMAL');
       db.pragma('foreign_keys = ON');
       migrate(db);
       const referenced = db.prepare('SELECT 1 FROM blobs WHERE id = ? AND refcount > 0');
       blobs.isReferenced = (id) => referenced.get(id) !== undefined;
-      const store = new SqliteMailStore(db, blobs, opts.feed ?? new LocalChangeFeed(), owner, synchronous);
+      const store = new SqliteMailStore(db, blobs, opts.feed ?? new LocalChangeFeed(), owner, synchronous, busyTimeoutMs, opts.writeGate, opts.onCommit);
       if (opts.maxMailboxesPerUser !== undefined) store.maxMailboxesPerUser = opts.maxMailboxesPerUser;
       await store.recover();
-      store.foreign.start();
+      // From now on a locked database never puts this thread to sleep: write() retries asynchronously
+      // (readers never wait for a lock in WAL mode).
+      db.pragma('busy_timeout = 0');
+      if (opts.followOthers !== false) store.foreign.start(() => store.wake(null));
+      else store.ignoreOthers = true;
       return store;
     } catch (err) {
       db?.close();
@@ -214,35 +306,185 @@ export class SqliteMailStore extends AddressOps {
     }
   }
 
-  /** Runs `fn` in one IMMEDIATE transaction; publishes what it emitted after the commit. */
-  protected override write<T>(fn: (emit: (c: Change) => void) => T): T {
+  /**
+   * Runs `fn` in one IMMEDIATE transaction, holding the write gate; resolves
+   * once the commit is durable (group commit, durability.ts), after its
+   * change records were published, in commit order (STYLE habit 10).
+   */
+  protected override async write<T>(fn: (emit: (c: Change) => void) => T): Promise<T> {
     const changes: Change[] = [];
-    const result = this.db.transaction(() => fn((c) => changes.push(c))).immediate();
-    for (const c of changes) {
-      this.foreign.noteLocal(c);
-      this.feed.publish(c);
-      if (c.kind === 'append') this.kickIndexer();
+    const foreign: Change[] = [];
+    let result: T;
+    try {
+      result = await this.transact(() => {
+        changes.length = 0;
+        this.txForeign = foreign;
+        this.txCaught.clear();
+        try {
+          return fn((c) => changes.push(c));
+        } finally {
+          this.txForeign = null;
+          this.txCaught.clear();
+        }
+      });
+    } catch (err) {
+      // Another writer's changes seen before the failure are still news to this process's sessions.
+      if (foreign.length) this.enqueue(foreign, false);
+      throw err;
     }
+    for (const c of changes) this.foreign.noteLocal(c);
+    const sync = this.enqueue(foreign.length ? foreign.concat(changes) : changes);
+    if (sync > 0) await this.walSync!.wait(sync);
     return result;
   }
 
-  /** A transaction whose loss on power failure is harmless: committed without its own fsync. */
-  protected override relaxed<T>(fn: () => T): T {
-    if (this.synchronous === 'NORMAL') return this.db.transaction(fn).immediate();
-    this.db.pragma('synchronous = NORMAL');
+  /** A transaction whose loss on power failure is harmless: no WAL sync awaited, nothing published. */
+  protected override relaxed<T>(fn: () => T): Promise<T> {
+    return this.transact(fn);
+  }
+
+  /**
+   * One IMMEDIATE transaction under the write gate. A lock held by a
+   * process outside the gate (the admin CLI) is retried with growing pauses
+   * that leave the event loop free, up to busyTimeoutMs, then UNAVAILABLE.
+   */
+  private async transact<T>(fn: () => T): Promise<T> {
+    const release = await this.gate.acquire();
     try {
-      return this.db.transaction(fn).immediate();
+      const deadline = performance.now() + this.busyTimeoutMs;
+      for (let pause = BUSY_RETRY_FIRST_MS; ; pause = Math.min(pause * 2, BUSY_RETRY_MAX_MS)) {
+        try {
+          return this.db.transaction(fn).immediate();
+        } catch (err) {
+          if ((err as { code?: unknown })?.code !== 'SQLITE_BUSY' || performance.now() >= deadline) throw err;
+        }
+        await new Promise((r) => setTimeout(r, pause));
+      }
     } finally {
-      this.db.pragma(`synchronous = ${this.synchronous}`);
+      release();
     }
   }
 
-  protected override allocBlobIds(n: number): number[] {
+  /**
+   * Queues committed changes for publication after the next WAL sync (at
+   * once without group commit); returns the sync to wait for, 0 for none.
+   */
+  private enqueue(changes: Change[], relay = true): number {
+    if (!this.walSync) {
+      this.publish(changes, relay);
+      return 0;
+    }
+    const sync = this.walSync.next();
+    if (changes.length) this.unpublished.push({ sync, changes, relay });
+    return sync;
+  }
+
+  /** Publishes the queued changes made durable by sync `n` (runs before that sync's waiters resume). */
+  private publishUpTo(n: number): void {
+    while (this.unpublished.length && this.unpublished[0]!.sync <= n) {
+      const b = this.unpublished.shift()!;
+      this.publish(b.changes, b.relay);
+    }
+    if (this.unpublished.length === 0 && this.wakeDeferred) {
+      this.wakeDeferred = false;
+      this.scheduleWake();
+    }
+  }
+
+  private publish(changes: Change[], relay: boolean): void {
+    for (const c of changes) {
+      this.feed.publish(c);
+      if (c.kind === 'append') this.kickIndexer();
+    }
+    if (relay && this.onCommit) {
+      const hint = hintOf(changes);
+      if (hint) {
+        try {
+          this.onCommit(hint);
+        } catch {
+          // a bus that cannot send: the receivers' periodic poll still finds the change
+        }
+      }
+    }
+  }
+
+  private wakeDeferred = false;
+
+  /**
+   * Catches up with other connections' commits now (a change-bus hint: the
+   * mailbox it names, or everything for null): the records come from the
+   * database, never from the hint. Coalesced to one look per turn of the
+   * event loop; deferred while this process's own commits await publication.
+   */
+  wake(hint: ChangeHint | null): void {
+    if (hint?.kind === 'append') this.kickIndexer();
+    if (this.ignoreOthers) return;
+    if (hint === null || hint.kind === 'mailboxes') this.woken = null;
+    else if (this.woken) this.woken.set(hint.mailboxId, Math.max(hint.modseq, this.woken.get(hint.mailboxId) ?? 0));
+    if (this.woken && this.woken.size > MAX_WOKEN_MAILBOXES) this.woken = null;
+    this.scheduleWake();
+  }
+
+  /** Without followOthers: hints only wake the indexing thread. */
+  private ignoreOthers = false;
+
+  private scheduleWake(): void {
+    if (this.wakeScheduled || this.closed) return;
+    this.wakeScheduled = true;
+    setImmediate(() => {
+      this.wakeScheduled = false;
+      if (this.closed) return;
+      if (this.unpublished.length) {
+        this.wakeDeferred = true; // after them, so records stay in commit order
+        return;
+      }
+      const upTo = this.woken;
+      this.woken = new Map();
+      const out: Change[] = [];
+      try {
+        if (upTo === null) this.foreign.poll(out);
+        else this.foreign.pollMailboxes(upTo, out);
+      } catch {
+        // A closing database or an I/O error: the periodic poll tries again.
+        this.woken = null;
+      }
+      if (out.length === 0) return;
+      // What hints named is durable already (up to their modseqs); what a poll found (a CLI process's
+      // commit, say) is published once a sync here has made it durable too.
+      if (upTo === null) this.enqueue(out, false);
+      else this.publish(out, false);
+    });
+  }
+
+  /**
+   * Inside a write transaction, the first read of a mailbox row (before the
+   * transaction changes that mailbox) is the moment to publish another
+   * writer's changes to it first.
+   */
+  private caughtUp(row: MailboxRow | undefined): MailboxRow | undefined {
+    if (row && this.txForeign && !this.txCaught.has(row.id)) {
+      this.txCaught.add(row.id);
+      this.foreign.catchUp(row as WatchedRow, this.txForeign, true);
+    }
+    return row;
+  }
+
+  private readonly txCaught = new Set<number>();
+
+  protected override mailboxById(id: number): MailboxRow | undefined {
+    return this.caughtUp(super.mailboxById(id));
+  }
+
+  protected override mailboxByName(userId: number, name: string): MailboxRow | undefined {
+    return this.caughtUp(super.mailboxByName(userId, name));
+  }
+
+  protected override async allocBlobIds(n: number): Promise<number[]> {
     const ids: number[] = [];
     while (ids.length < n) {
       if (this.blobNext >= this.blobEnd) {
         const size = Math.max(BLOB_ID_BLOCK, n - ids.length);
-        const start = this.relaxed(() => {
+        const start = await this.relaxed(() => {
           const s = this.qp("SELECT value FROM meta WHERE key = 'blob_next'").get() as number;
           this.q("UPDATE meta SET value = ? WHERE key = 'blob_next'").run(s + size);
           this.q('INSERT INTO blob_reservations (start, end, owner) VALUES (?, ?, ?)').run(s, s + size, this.owner);
@@ -267,26 +509,49 @@ export class SqliteMailStore extends AddressOps {
    * checkpointed and the query planner's statistics fresh); and the search
    * thread (search-worker.ts). Called by `quire serve`; stopped by close().
    */
-  startBackgroundWork(onError: (err: unknown) => void = () => {}): void {
-    if (this.indexer || this.closed) return;
+  startBackgroundWork(onError: (err: unknown) => void = () => {}, opts: { indexer?: boolean; search?: boolean } = {}): void {
+    if (this.indexer || this.searcher || this.closed) return;
+    if (opts.search !== false) this.startSearcher(onError);
+    if (opts.indexer === false) {
+      // Another process of this server indexes and checkpoints the WAL (off its event loop): never this connection's commits.
+      this.db.pragma('wal_autocheckpoint = 0');
+      return;
+    }
     const data: TextWorkerData = { dataDir: path.dirname(this.blobs.blobDir), dbFile: this.db.name };
-    this.indexer = startThread(
+    let held: (() => void) | null = null;
+    let exited = false;
+    const thread = startThread(
       TEXT_WORKER,
       data,
       onError,
-      (m: { error?: string }) => {
+      (m: { error?: string; lock?: boolean; unlock?: boolean }) => {
         if (m.error) onError(new Error(m.error));
+        // The thread's transactions queue at the write gate like this thread's own (text-worker.ts gated()).
+        if (m.lock) {
+          void this.gate.acquire().then((release) => {
+            if (exited) return release();
+            held = release;
+            thread.worker.postMessage('granted');
+          });
+        }
+        if (m.unlock) {
+          held?.();
+          held = null;
+        }
       },
       () => {
+        exited = true;
+        held?.();
+        held = null;
         // Without the thread, this connection checkpoints the WAL again (or it would grow without bound).
         this.db.pragma(`wal_autocheckpoint = ${DEFAULT_WAL_AUTOCHECKPOINT}`);
         this.indexer = null;
         if (!this.closed) onError(new Error('full-text indexing thread stopped'));
       },
     );
+    this.indexer = thread;
     // The thread checkpoints the WAL from now on (text-worker.ts checkpoint()): not the commits of this event loop.
     this.db.pragma('wal_autocheckpoint = 0');
-    this.startSearcher(onError);
   }
 
   private searcher: Thread | null = null;
@@ -345,6 +610,7 @@ export class SqliteMailStore extends AddressOps {
     // The indexing thread finishes the body in hand (at most one short transaction), then closes its connection.
     if (this.indexer) await stopThread(this.indexer, THREAD_STOP_MS);
     try {
+      this.db.pragma(`busy_timeout = ${this.busyTimeoutMs}`);
       await this.purgeTrash();
       this.q('DELETE FROM blob_reservations WHERE owner = ?').run(this.owner);
       this.db.pragma('wal_checkpoint(PASSIVE)');
@@ -365,9 +631,15 @@ export class SqliteMailStore extends AddressOps {
    */
   doctor(opts: { repair?: boolean } = {}): Promise<DoctorReport> {
     return this.run(async () => {
-      const report = await runDoctor(this.db, this.blobs, opts);
-      if (opts.repair) await this.purgeTrash();
-      return report;
+      // The doctor writes outside the gate (an admin command): it may wait for other processes' locks.
+      this.db.pragma(`busy_timeout = ${this.busyTimeoutMs}`);
+      try {
+        const report = await runDoctor(this.db, this.blobs, opts);
+        if (opts.repair) await this.purgeTrash();
+        return report;
+      } finally {
+        this.db.pragma('busy_timeout = 0');
+      }
     });
   }
 
@@ -402,15 +674,15 @@ export class SqliteMailStore extends AddressOps {
   }
 
   setPasswordHash(userId: number, passwordHash: string): Promise<void> {
-    return this.run(() => {
-      const r = this.write(() => this.q('UPDATE users SET password_hash = ? WHERE id = ?').run(passwordHash, userId));
+    return this.run(async () => {
+      const r = await this.write(() => this.q('UPDATE users SET password_hash = ? WHERE id = ?').run(passwordHash, userId));
       if (r.changes === 0) throw new StoreError('NONEXISTENT', 'no such user');
     });
   }
 
   deleteUser(userId: number): Promise<void> {
     return this.run(async () => {
-      this.write((emit) => {
+      await this.write((emit) => {
         if (!this.q('SELECT 1 FROM users WHERE id = ?').get(userId)) {
           throw new StoreError('NONEXISTENT', 'no such user');
         }
@@ -448,8 +720,8 @@ export class SqliteMailStore extends AddressOps {
   }
 
   setCredential(userId: number, kind: string, name: string, secret: string): Promise<void> {
-    return this.run(() => {
-      this.write(() => {
+    return this.run(async () => {
+      await this.write(() => {
         if (!this.q('SELECT 1 FROM users WHERE id = ?').get(userId)) throw new StoreError('NONEXISTENT', 'no such user');
         this.q(
           `INSERT INTO credentials (user_id, kind, name, secret, created_at) VALUES (?, ?, ?, ?, ?)
@@ -460,8 +732,8 @@ export class SqliteMailStore extends AddressOps {
   }
 
   deleteCredential(userId: number, kind: string, name?: string): Promise<boolean> {
-    return this.run(() => {
-      const r = this.write(() =>
+    return this.run(async () => {
+      const r = await this.write(() =>
         name === undefined
           ? this.q('DELETE FROM credentials WHERE user_id = ? AND kind = ?').run(userId, kind)
           : this.q('DELETE FROM credentials WHERE user_id = ? AND kind = ? AND name = ?').run(userId, kind, name),
@@ -471,8 +743,8 @@ export class SqliteMailStore extends AddressOps {
   }
 
   touchCredential(userId: number, kind: string, name: string, at: Date): Promise<void> {
-    return this.run(() => {
-      this.write(() => this.q('UPDATE credentials SET last_used = ? WHERE user_id = ? AND kind = ? AND name = ?').run(at.getTime(), userId, kind, name));
+    return this.run(async () => {
+      await this.write(() => this.q('UPDATE credentials SET last_used = ? WHERE user_id = ? AND kind = ? AND name = ?').run(at.getTime(), userId, kind, name));
     });
   }
 
@@ -503,9 +775,9 @@ export class SqliteMailStore extends AddressOps {
   }
 
   createMailbox(userId: number, name: string, specialUse: SpecialUse | null = null): Promise<MailboxInfo> {
-    return this.run(() => {
+    return this.run(async () => {
       checkMailboxName(name);
-      const id = this.write((emit) => {
+      const id = await this.write((emit) => {
         if (!this.q('SELECT 1 FROM users WHERE id = ?').get(userId)) {
           throw new StoreError('NONEXISTENT', 'no such user');
         }
@@ -524,7 +796,7 @@ export class SqliteMailStore extends AddressOps {
       // A big mailbox is emptied first in short transactions (the event loop stays free); then the row goes in one.
       const found = this.mailboxByName(userId, name);
       if (found && found.msg_count > DELETE_IN_ONE) await this.drainMailbox(found.id);
-      this.write((emit) => {
+      await this.write((emit) => {
         const mb = this.mailboxByName(userId, name);
         if (!mb) throw new StoreError('NONEXISTENT', `no mailbox ${name}`);
         this.retireName(userId, name, mb.uid_validity);
@@ -536,10 +808,10 @@ export class SqliteMailStore extends AddressOps {
   }
 
   renameMailbox(userId: number, from: string, to: string): Promise<void> {
-    return this.run(() => {
+    return this.run(async () => {
       checkMailboxName(to);
       if (from === 'INBOX') return this.renameInbox(userId, to);
-      this.write((emit) => {
+      await this.write((emit) => {
         const mb = this.mailboxByName(userId, from);
         if (!mb) throw new StoreError('NONEXISTENT', `no mailbox ${from}`);
         if (to.startsWith(`${from}/`)) throw new StoreError('CANNOT', 'cannot rename a mailbox to its own child');
@@ -572,8 +844,8 @@ export class SqliteMailStore extends AddressOps {
   }
 
   /** RFC 9051 §6.3.6: INBOX's messages move to a new mailbox; INBOX stays, empty; its children are unaffected. */
-  private renameInbox(userId: number, to: string): void {
-    this.write((emit) => {
+  private async renameInbox(userId: number, to: string): Promise<void> {
+    await this.write((emit) => {
       const inbox = this.mailboxByName(userId, 'INBOX');
       if (!inbox) throw new StoreError('NONEXISTENT', 'no INBOX');
       if (this.mailboxByName(userId, to)) throw new StoreError('ALREADYEXISTS', `mailbox ${to} exists`);
@@ -585,8 +857,8 @@ export class SqliteMailStore extends AddressOps {
   }
 
   setSubscribed(userId: number, name: string, subscribed: boolean): Promise<void> {
-    return this.run(() => {
-      this.write((emit) => {
+    return this.run(async () => {
+      await this.write((emit) => {
         if (!this.q('SELECT 1 FROM users WHERE id = ?').get(userId)) {
           throw new StoreError('NONEXISTENT', 'no such user');
         }
@@ -623,7 +895,7 @@ export class SqliteMailStore extends AddressOps {
   }
 
   claimRecent(mailboxId: number): Promise<number> {
-    return this.run(() => {
+    return this.run(async () => {
       const read = () => {
         const mb = this.mailboxById(mailboxId);
         if (!mb) throw new StoreError('NONEXISTENT', 'no such mailbox');
@@ -735,6 +1007,23 @@ function checkMailboxName(name: string): void {
   for (const level of name.split('/')) {
     if (level === '' || level === '.' || level === '..') throw new StoreError('CANNOT', `mailbox name has an empty, "." or ".." level`);
   }
+}
+
+/**
+ * The change-bus hint of one commit's records: the mailbox whose messages
+ * changed, or (several mailboxes, or a mailbox created, renamed, deleted)
+ * a request for a full look. Subscriptions concern no other session.
+ */
+function hintOf(changes: readonly Change[]): ChangeHint | null {
+  let hint = null as ChangeHint | null;
+  for (const c of changes) {
+    if (c.kind === 'subscription') continue;
+    if (!('modseq' in c)) return { userId: c.userId, mailboxId: c.mailboxId, modseq: 0, kind: 'mailboxes' };
+    if (hint && hint.mailboxId !== c.mailboxId) return { userId: c.userId, mailboxId: c.mailboxId, modseq: 0, kind: 'mailboxes' };
+    const kind: ChangeHint['kind'] = c.kind === 'append' || hint?.kind === 'append' ? 'append' : 'messages';
+    hint = { userId: c.userId, mailboxId: c.mailboxId, modseq: Math.max(c.modseq, hint?.modseq ?? 0), kind };
+  }
+  return hint;
 }
 
 /** Maps anything thrown below the contract to the closed StoreError set. */

@@ -67,7 +67,14 @@ let wake: (() => void) | null = null;
 let kicked = false;
 /** When the server last told of a commit: while it is writing, this thread yields the lock more (see commit()). */
 let lastKick = -Infinity;
-port.on('message', (m: 'kick' | 'stop') => {
+/** Resolves the wait for the write gate (the parent's 'granted'). */
+let granted: (() => void) | null = null;
+port.on('message', (m: 'kick' | 'stop' | 'granted') => {
+  if (m === 'granted') {
+    granted?.();
+    granted = null;
+    return;
+  }
   if (m === 'stop') stopping = true;
   else {
     kicked = true;
@@ -76,11 +83,28 @@ port.on('message', (m: 'kick' | 'stop') => {
   wake?.();
 });
 
+/**
+ * Runs `fn` (a write) holding the server's write gate (store.ts WriteGate):
+ * asked of the parent thread, so the server's writers queue with this
+ * thread in FIFO order instead of finding the lock taken.
+ */
+async function gated<T>(fn: () => T): Promise<T> {
+  await new Promise<void>((r) => {
+    granted = r;
+    port.postMessage({ lock: true });
+  });
+  try {
+    return fn();
+  } finally {
+    port.postMessage({ unlock: true });
+  }
+}
+
 /** Commits `batch`, then pauses (see MIN_PAUSE_MS). */
 async function commit(batch: [number, SearchText | null][]): Promise<void> {
   if (batch.length === 0) return;
   const t0 = performance.now();
-  db.transaction(() => storePendingTexts(prepare, batch)).immediate();
+  await gated(() => db.transaction(() => storePendingTexts(prepare, batch)).immediate());
   batch.length = 0;
   const held = performance.now() - t0;
   checkpoint();
@@ -151,13 +175,13 @@ let lastOptimize = -Infinity;
  * loop; the server's connection reads the new statistics by itself). Skipped
  * quietly when the database is busy: the next run catches up.
  */
-function refreshPlannerStats(): void {
+async function refreshPlannerStats(): Promise<void> {
   const now = performance.now();
   if (now - lastOptimize < OPTIMIZE_EVERY_MS) return;
   lastOptimize = now;
   try {
     db.pragma(`analysis_limit = ${ANALYSIS_LIMIT}`);
-    db.pragma('optimize = 0x10002');
+    await gated(() => db.pragma('optimize = 0x10002'));
   } catch {
     // e.g. SQLITE_BUSY from a long writer
   }
@@ -165,7 +189,7 @@ function refreshPlannerStats(): void {
 
 async function main(): Promise<void> {
   while (!stopping) {
-    refreshPlannerStats();
+    await refreshPlannerStats();
     kicked = false;
     let worked: boolean;
     try {

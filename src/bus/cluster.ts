@@ -1,0 +1,194 @@
+// The change bus and the write gate between the workers of `quire serve
+// --workers N` (node:cluster), over the IPC channel each worker has with the
+// primary. Messages carry a `type` namespaced "bus:" (docs: coord's process
+// model), so other features' messages on the same channel never collide.
+//
+//   worker -> primary   {type:'bus:hint', hint}     after a durable commit
+//   primary -> workers  {type:'bus:hint', hint}     relayed to every other worker
+//   worker -> primary   {type:'bus:lock', id}       ask for the write gate
+//   primary -> worker   {type:'bus:grant', id}      it is yours
+//   worker -> primary   {type:'bus:unlock', id}     done (COMMIT or ROLLBACK)
+//
+// The gate is one FIFO in the primary shared by every worker's write
+// transactions and the primary's own (its full-text indexing thread), so
+// writers never meet SQLite's write lock taken, never sleep in its busy
+// handler on an event loop, and are served in the order they asked (no
+// starvation). A worker that dies holding the gate or waiting for it loses
+// its turn: the primary releases it on the worker's exit.
+import type { ChangeBus, ChangeHint, HintListener } from './types.js';
+
+/** What the primary's gate needs (the SQLite store's LocalWriteGate is one). */
+export interface Gate {
+  acquire(): Promise<() => void>;
+}
+
+/** The IPC endpoint a worker talks through (node's `process` in a cluster worker). */
+export interface Channel {
+  send(message: unknown): unknown;
+  on(event: 'message', fn: (m: unknown) => void): unknown;
+  off(event: 'message', fn: (m: unknown) => void): unknown;
+}
+
+/** The primary's view of one worker (node's cluster.Worker). */
+export interface WorkerPort {
+  readonly id: number;
+  send(message: unknown): unknown;
+  isConnected(): boolean;
+}
+
+type BusMessage =
+  | { type: 'bus:hint'; hint: ChangeHint }
+  | { type: 'bus:lock'; id: number }
+  | { type: 'bus:grant'; id: number }
+  | { type: 'bus:unlock'; id: number };
+
+function busMessage(m: unknown): BusMessage | null {
+  if (typeof m !== 'object' || m === null) return null;
+  const t = (m as { type?: unknown }).type;
+  return typeof t === 'string' && t.startsWith('bus:') ? (m as BusMessage) : null;
+}
+
+/** A worker's change bus: hints go to the primary, which relays them to the other workers. */
+export class ClusterChangeBus implements ChangeBus {
+  private readonly listeners = new Set<HintListener>();
+  private readonly onMessage = (m: unknown): void => {
+    const msg = busMessage(m);
+    if (msg?.type !== 'bus:hint') return;
+    for (const fn of this.listeners) fn(msg.hint);
+  };
+
+  constructor(private readonly channel: Channel) {
+    channel.on('message', this.onMessage);
+  }
+
+  publish(hint: ChangeHint): void {
+    this.channel.send({ type: 'bus:hint', hint });
+  }
+
+  subscribe(fn: HintListener): () => void {
+    const entry: HintListener = (h) => fn(h);
+    this.listeners.add(entry);
+    return () => this.listeners.delete(entry);
+  }
+
+  async close(): Promise<void> {
+    this.listeners.clear();
+    this.channel.off('message', this.onMessage);
+  }
+}
+
+/**
+ * Transactions one worker may run in a row on one grant of the primary's
+ * gate while its own writers queue (fewer IPC round trips under load); then
+ * it hands the gate back, so the other workers wait at most this many turns.
+ */
+export const LOCAL_TURNS_PER_GRANT = 8;
+
+/**
+ * A worker's write gate: its own writers queue here in FIFO order; the
+ * first asks the primary for the gate, and while more are queued they use
+ * the same grant (up to LOCAL_TURNS_PER_GRANT) before it goes back.
+ */
+export class ClusterWriteGate implements Gate {
+  private seq = 0;
+  private readonly queue: ((release: () => void) => void)[] = [];
+  /** The grant held (its id), or null. */
+  private held: number | null = null;
+  private requested = false;
+  private busy = false;
+  private turns = 0;
+  private readonly onMessage = (m: unknown): void => {
+    const msg = busMessage(m);
+    if (msg?.type !== 'bus:grant' || !this.requested || msg.id !== this.seq) return;
+    this.requested = false;
+    this.held = msg.id;
+    this.turns = 0;
+    this.pump();
+  };
+
+  constructor(private readonly channel: Channel) {
+    channel.on('message', this.onMessage);
+  }
+
+  acquire(): Promise<() => void> {
+    return new Promise((resolve) => {
+      this.queue.push(resolve);
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    if (this.busy) return;
+    if (this.held !== null && (this.queue.length === 0 || this.turns >= LOCAL_TURNS_PER_GRANT)) {
+      this.channel.send({ type: 'bus:unlock', id: this.held });
+      this.held = null;
+    }
+    const next = this.queue[0];
+    if (!next) return;
+    if (this.held === null) {
+      if (!this.requested) {
+        this.requested = true;
+        this.channel.send({ type: 'bus:lock', id: ++this.seq });
+      }
+      return;
+    }
+    this.queue.shift();
+    this.busy = true;
+    this.turns++;
+    let released = false;
+    next(() => {
+      if (released) return;
+      released = true;
+      this.busy = false;
+      this.pump();
+    });
+  }
+}
+
+/**
+ * The primary's side: relays hints between workers (and to `onHint`, the
+ * primary's own store: its indexing thread wants to hear of appends) and
+ * grants the write gate in FIFO order.
+ */
+export class ClusterHub {
+  private readonly workers = new Map<number, { port: WorkerPort; held: Map<number, () => void>; dead: boolean }>();
+
+  constructor(
+    private readonly gate: Gate,
+    private readonly onHint: (hint: ChangeHint) => void = () => {},
+  ) {}
+
+  /** Starts serving a worker; returns the handler for its messages (non-bus messages are ignored here). */
+  attach(port: WorkerPort): (m: unknown) => void {
+    const entry = { port, held: new Map<number, () => void>(), dead: false };
+    this.workers.set(port.id, entry);
+    return (m: unknown) => {
+      const msg = busMessage(m);
+      if (!msg || entry.dead) return;
+      if (msg.type === 'bus:hint') {
+        for (const w of this.workers.values()) if (w !== entry && !w.dead && w.port.isConnected()) w.port.send(msg);
+        this.onHint(msg.hint);
+      } else if (msg.type === 'bus:lock') {
+        void this.gate.acquire().then((release) => {
+          if (entry.dead || !port.isConnected()) return release();
+          entry.held.set(msg.id, release);
+          port.send({ type: 'bus:grant', id: msg.id });
+        });
+      } else if (msg.type === 'bus:unlock') {
+        const release = entry.held.get(msg.id);
+        entry.held.delete(msg.id);
+        release?.();
+      }
+    };
+  }
+
+  /** A worker has exited: whatever it held or waited for is released. */
+  detach(id: number): void {
+    const entry = this.workers.get(id);
+    if (!entry) return;
+    entry.dead = true;
+    this.workers.delete(id);
+    for (const release of entry.held.values()) release();
+    entry.held.clear();
+  }
+}

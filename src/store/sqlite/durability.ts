@@ -1,0 +1,117 @@
+// Group commit: durable commits without an fsync on the serving thread.
+//
+// The store's connection runs with synchronous=NORMAL in WAL mode, so COMMIT
+// only writes the transaction's frames into the -wal file (page cache, no
+// sync). Durability then comes from WalSync: an fdatasync() of the -wal file
+// through an async FileHandle, i.e. on libuv's threadpool, off the event loop.
+// Whoever needs a commit durable (APPEND's OK, LMTP's 250, every other
+// acknowledged write) awaits `barrier()` after its COMMIT; concurrent writers
+// share syncs: a sync already in flight serves only the commits that finished
+// before it started, later ones join the next (one at a time).
+//
+// Why this is as durable as synchronous=FULL (SQLite's "Write-Ahead Logging"
+// and "PRAGMA synchronous" documentation):
+// - In WAL mode FULL differs from NORMAL by exactly one thing: "an additional
+//   sync operation of the WAL file happens after each transaction commit".
+//   A commit is its frames in the WAL, the last one marked as a commit frame;
+//   once those bytes are on stable storage, recovery replays it. We do that
+//   same sync, just later and shared, and acknowledge only after it.
+// - fdatasync() acts on the file (inode), not on the descriptor: it flushes
+//   the pages SQLite wrote through its own descriptor, and the WAL's size
+//   (metadata needed to read the data back), header included.
+// - Checkpoints: with NORMAL "the WAL file is synchronized before each
+//   checkpoint and the database file is synchronized after each completed
+//   checkpoint". A commit checkpointed before our sync ran is therefore
+//   already durable in the database file.
+// - WAL restart: a writer rewrites the WAL from its start (new salts) only
+//   after a checkpoint has copied every frame into the database file (and
+//   synced it: previous point). So a commit whose frames are overwritten
+//   before our sync is durable in the database file; the frames written
+//   after the restart are the ones our sync then flushes. The header of a
+//   restarted WAL is synced by SQLite itself under NORMAL ("the WAL file
+//   header is synchronized when a WAL file begins to be reused").
+// - The WAL file is deleted only when the last connection closes (after a
+//   full checkpoint), so it may not exist: then there is nothing to sync.
+//   It is opened afresh for every sync, so a recreated WAL is never missed.
+// The checkpointing connection (text-worker.ts) must itself run with
+// synchronous NORMAL or FULL (never OFF) for the checkpoint syncs above.
+import { promises as fs } from 'node:fs';
+
+export class WalSync {
+  /** Syncs started so far; sync number n serves every commit finished before it started. */
+  private started = 0;
+  private done = 0;
+  private running = false;
+  /** The highest sync number someone waits for. */
+  private wanted = 0;
+  private readonly waiters: { n: number; resolve: () => void; reject: (e: unknown) => void }[] = [];
+  /** Syncs performed (for tests and metrics). */
+  syncs = 0;
+
+  constructor(
+    private readonly walPath: string,
+    /** Runs after each sync completes, before its waiters resume (the store publishes changes made durable there). */
+    private readonly onSynced: (n: number, err: unknown) => void = () => {},
+  ) {}
+
+  /** The number of the first sync that will start after now (it covers every commit finished so far). */
+  next(): number {
+    const n = this.started + 1;
+    if (n > this.wanted) this.wanted = n;
+    if (!this.running) this.start();
+    return n;
+  }
+
+  /** Resolves once sync `n` has completed (see next()). */
+  wait(n: number): Promise<void> {
+    if (this.done >= n) return Promise.resolve();
+    return new Promise((resolve, reject) => this.waiters.push({ n, resolve, reject }));
+  }
+
+  /** Resolves once every commit finished before this call is on stable storage. */
+  barrier(): Promise<void> {
+    return this.wait(this.next());
+  }
+
+  private start(): void {
+    this.running = true;
+    const n = ++this.started;
+    void this.sync().then(
+      () => this.finish(n, null),
+      (err: unknown) => this.finish(n, err),
+    );
+  }
+
+  private async sync(): Promise<void> {
+    let fh: fs.FileHandle;
+    try {
+      fh = await fs.open(this.walPath, 'r+');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // no WAL: everything is in the synced database file
+      throw err;
+    }
+    try {
+      await fh.datasync();
+      this.syncs++;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  private finish(n: number, err: unknown): void {
+    this.done = n;
+    this.running = false;
+    try {
+      this.onSynced(n, err);
+    } finally {
+      const still: typeof this.waiters = [];
+      for (const w of this.waiters.splice(0)) {
+        if (w.n > n) still.push(w);
+        else if (err) w.reject(err);
+        else w.resolve();
+      }
+      this.waiters.push(...still);
+      if (this.wanted > this.done) this.start();
+    }
+  }
+}

@@ -1,0 +1,106 @@
+// The write gate and hint relay of src/bus/cluster.ts over in-process
+// channels shaped like node:cluster's IPC (asynchronous delivery, one
+// channel per worker): one holder at a time across workers, FIFO between
+// workers with at most LOCAL_TURNS_PER_GRANT turns in a row, a dead
+// worker's turn released, hints reach every other worker and never the sender.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import { ClusterChangeBus, ClusterHub, ClusterWriteGate, LOCAL_TURNS_PER_GRANT } from '../../src/bus/cluster.js';
+import { LocalWriteGate } from '../../src/store/sqlite/index.js';
+import type { ChangeHint } from '../../src/store/types.js';
+
+/** A worker's end and the primary's end of one IPC channel; messages arrive on a later turn, like IPC. */
+function pipe(id: number, hub: ClusterHub) {
+  const worker = new EventEmitter();
+  let connected = true;
+  const port = {
+    id,
+    isConnected: () => connected,
+    send: (m: unknown) => void setImmediate(() => worker.emit('message', structuredClone(m))),
+  };
+  const toPrimary = hub.attach(port);
+  const channel = {
+    send: (m: unknown) => void setImmediate(() => connected && toPrimary(structuredClone(m))),
+    on: (e: 'message', fn: (m: unknown) => void) => worker.on(e, fn),
+    off: (e: 'message', fn: (m: unknown) => void) => worker.off(e, fn),
+  };
+  return { channel, kill: () => { connected = false; hub.detach(id); } };
+}
+
+const tick = () => new Promise((r) => setImmediate(r));
+
+test('one writer at a time across workers, and neither worker waits more than LOCAL_TURNS_PER_GRANT turns of the other', async () => {
+  const hub = new ClusterHub(new LocalWriteGate());
+  const a = new ClusterWriteGate(pipe(1, hub).channel);
+  const b = new ClusterWriteGate(pipe(2, hub).channel);
+  let inside = 0;
+  const order: string[] = [];
+  const writer = async (g: ClusterWriteGate, name: string) => {
+    const release = await g.acquire();
+    inside++;
+    assert.equal(inside, 1, 'never two holders');
+    order.push(name);
+    await tick();
+    inside--;
+    release();
+  };
+  const N = 30;
+  await Promise.all([...Array.from({ length: N }, () => writer(a, 'a')), ...Array.from({ length: N }, () => writer(b, 'b'))]);
+  assert.equal(order.length, 2 * N);
+  let run = 1;
+  for (let i = 1; i < order.length; i++) {
+    run = order[i] === order[i - 1] ? run + 1 : 1;
+    // The tail of one worker's queue runs alone once the other is done.
+    const otherLeft = order.slice(i).some((x) => x !== order[i]);
+    if (otherLeft) assert.ok(run <= LOCAL_TURNS_PER_GRANT, `run of ${run} at ${i}: ${order.join('')}`);
+  }
+});
+
+test('a worker that dies holding the gate or waiting for it loses its turn; the others go on', async () => {
+  const hub = new ClusterHub(new LocalWriteGate());
+  const pa = pipe(1, hub);
+  const a = new ClusterWriteGate(pa.channel);
+  const b = new ClusterWriteGate(pipe(2, hub).channel);
+  await a.acquire(); // held, never released
+  const waiting = b.acquire();
+  await tick();
+  pa.kill();
+  const release = await waiting;
+  release();
+  const again = await b.acquire();
+  again();
+});
+
+test('hints reach every other worker, not the sender, and the primary hears them', async () => {
+  const heard: ChangeHint[] = [];
+  const hub = new ClusterHub(new LocalWriteGate(), (h) => heard.push(h));
+  const buses = [1, 2, 3].map((id) => new ClusterChangeBus(pipe(id, hub).channel));
+  const got = buses.map(() => [] as ChangeHint[]);
+  buses.forEach((bus, i) => bus.subscribe((h) => got[i]!.push(h)));
+  const hint: ChangeHint = { userId: 1, mailboxId: 7, modseq: 42, kind: 'append' };
+  buses[0]!.publish(hint);
+  for (let i = 0; i < 5; i++) await tick();
+  assert.deepEqual(got, [[], [hint], [hint]]);
+  assert.deepEqual(heard, [hint]);
+});
+
+test('the local bus: a participant hears the others, never itself, on a later turn', async () => {
+  const { LocalChangeBus } = await import('../../src/bus/local.js');
+  const bus = new LocalChangeBus();
+  const [p1, p2] = [bus.join(), bus.join()];
+  const got1: ChangeHint[] = [];
+  const got2: ChangeHint[] = [];
+  p1.subscribe((h) => got1.push(h));
+  p2.subscribe((h) => got2.push(h));
+  const hint: ChangeHint = { userId: 1, mailboxId: 2, modseq: 3, kind: 'messages' };
+  p1.publish(hint);
+  assert.deepEqual(got2, [], 'not inside the publisher');
+  await tick();
+  assert.deepEqual(got1, []);
+  assert.deepEqual(got2, [hint]);
+  await p2.close();
+  p1.publish(hint);
+  await tick();
+  assert.equal(got2.length, 1);
+});
