@@ -290,7 +290,7 @@ export class Authenticator implements ScramCredentialSource {
   /** A failed exchange (bad proof, malformed message): logged, counted, answered after the delay. Resolves null. */
   async fail(authcid: string, remoteAddress: string, mechanism: string, reason: string): Promise<null> {
     const delay = this.recordFailure('a:' + addressKey(remoteAddress), 'u:' + nameKey(authcid));
-    this.log?.info('auth failed', { user: authcid.slice(0, MAX_KEY_NAME_LENGTH), mechanism, remote: remoteAddress, reason, delayMs: delay });
+    this.log?.info('credentials refused', { user: authcid.slice(0, MAX_KEY_NAME_LENGTH), mechanism, remote: remoteAddress, reason, delayMs: delay });
     if (delay > 0) await new Promise<void>((resolve) => setTimeout(resolve, delay));
     return null;
   }
@@ -328,7 +328,8 @@ export class Authenticator implements ScramCredentialSource {
     if (master) fields.master = master;
     if (credential.startsWith('app:')) fields.appPassword = credential.slice(4);
     else if (credential !== '') fields.credential = credential;
-    this.log?.info(master ? 'auth succeeded (master user)' : 'auth succeeded', fields);
+    // Distinct from the session's `auth succeeded` / `auth failed` records (src/obs/session.ts), which fail2ban counts once per attempt.
+    this.log?.info(master ? 'credentials verified (master user)' : 'credentials verified', fields);
     return { user, authcid, master, credential, mechanism, cached };
   }
 

@@ -168,7 +168,8 @@ export function dataFlag(dataDir: string): string {
 /** A message for a listener that cannot bind (EADDRINUSE, EACCES), or null for other errors. */
 export function listenErrorMessage(err: unknown): string | null {
   const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
-  if (!(err instanceof Error) || e.syscall !== 'listen') return null;
+  // A cluster worker's listen is done by the primary on its behalf: the error names syscall 'bind'.
+  if (!(err instanceof Error) || (e.syscall !== 'listen' && e.syscall !== 'bind')) return null;
   const where = e.address !== undefined ? `${e.address.includes(':') ? `[${e.address}]` : e.address}:${e.port ?? '?'}` : 'the address';
   if (e.code === 'EADDRINUSE') return `cannot listen on ${where}: address already in use (another server, or another Quire, is on this port; choose another port or stop it)`;
   if (e.code === 'EACCES') {

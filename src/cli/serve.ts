@@ -35,7 +35,7 @@ import { firstUserName, generatePassword, provisionUser } from './users.js';
 import type { SqliteStoreOptions, WriteGate } from '../store/sqlite/index.js';
 import { ClusterChangeBus, ClusterHub, ClusterWriteGate } from '../bus/cluster.js';
 import { serveLogger, serverReloader, startPrimaryOps, startServeOps, type ServeOps } from './ops-serve.js';
-import { acquireDataLock, clearFirstPassword, dataFlag, quireCommand, writeFirstPassword } from './ops-safety.js';
+import { acquireDataLock, clearFirstPassword, dataFlag, listenErrorMessage, quireCommand, writeFirstPassword } from './ops-safety.js';
 import { instrumentStore } from '../obs/metrics.js';
 import { sessionEvents } from '../obs/session.js';
 
@@ -419,7 +419,8 @@ async function runWorker(flags: Record<string, unknown>, ctx: ServeContext, slot
   process.on('SIGTERM', () => {});
   process.on('SIGHUP', () => {});
   const fail = (err: unknown): void => {
-    const message = err instanceof Error ? err.message : String(err);
+    // The primary reports this text: a listen error keeps its address and reason (the error object does not cross IPC).
+    const message = listenErrorMessage(err) ?? (err instanceof Error ? err.message : String(err));
     log.error('worker failed to start', { err: message });
     if (process.send) process.send({ type: 'serve:failed', message }, () => process.exit(1));
     else process.exit(1);

@@ -175,11 +175,11 @@ test('OAUTHBEARER and XOAUTH2 are advertised only with a validator; success and 
     assert.deepEqual(JSON.parse(Buffer.from(xc.slice(2), 'base64').toString()), { status: '401', schemes: 'bearer', scope: 'imap' });
     x.write('\r\n');
     assert.match(await x.readLine(), /^x1 NO \[AUTHENTICATIONFAILED\]/);
-    const fail = events.filter((e) => e.msg === 'auth failed').at(-1);
+    const fail = events.filter((e) => e.msg === 'credentials refused').at(-1);
     assert.match(String(fail?.fields.reason), /another user than bob/);
     x.write(`x2 AUTHENTICATE XOAUTH2 ${b64(`user=bob\x01auth=Bearer ${idp.token('bob')}\x01\x01`)}\r\n`);
     assert.match(await x.readLine(), /^x2 OK/);
-    const ok = events.filter((e) => e.msg === 'auth succeeded').at(-1);
+    const ok = events.filter((e) => e.msg === 'credentials verified').at(-1);
     assert.equal(ok?.fields.mechanism, 'XOAUTH2');
     assert.equal(ok?.fields.credential, 'token:' + idp.issuer);
     await x.close();
@@ -204,7 +204,7 @@ test('imapflow logs in with an access token: OAUTHBEARER, and XOAUTH2 where only
       const lock = await client.getMailboxLock('INBOX');
       lock.release();
       await client.logout();
-      assert.equal(events.find((e) => e.msg === 'auth succeeded')?.fields.mechanism, want);
+      assert.equal(events.find((e) => e.msg === 'credentials verified')?.fields.mechanism, want);
       const bad = new ImapFlow({ host: '127.0.0.1', port: srv.port, secure: false, auth: { user: 'alice', accessToken: idp.token('alice', { exp: 1 }) }, logger: false, tls: { rejectUnauthorized: false } });
       await assert.rejects(bad.connect());
       bad.close();

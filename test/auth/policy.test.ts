@@ -41,12 +41,12 @@ test('application passwords: several per user, logged by name, revoked at once (
     await assert.rejects(addAppPassword(srv.store, alice, 'bad:name'), /name must be/);
     const c = await RawClient.connect(srv.port);
     assert.match((await c.command(`LOGIN alice ${phone}`)).tagged, /OK/);
-    assert.equal(r.last('auth succeeded')?.fields.appPassword, 'phone');
+    assert.equal(r.last('credentials verified')?.fields.appPassword, 'phone');
     await c.close();
     const d = await RawClient.connect(srv.port);
     d.write(`p1 AUTHENTICATE PLAIN ${b64(`\0alice\0${laptop}`)}\r\n`);
     assert.match((await d.collect('p1')).tagged, /OK/);
-    assert.equal(r.last('auth succeeded')?.fields.appPassword, 'laptop');
+    assert.equal(r.last('credentials verified')?.fields.appPassword, 'laptop');
     await d.close();
     const [used] = (await srv.store.listCredentials(alice.id, 'app')).filter((x) => x.name === 'phone');
     assert.ok(used?.lastUsed, 'last use recorded');
@@ -73,7 +73,7 @@ test('master users: user*master and PLAIN authzid open the user\'s mailbox and a
     const c = await RawClient.connect(srv.port);
     assert.match((await c.command('LOGIN bob*admin admin-pw')).tagged, /OK/);
     assert.match((await c.command('LIST "" BobOnly')).raw, /BobOnly/, 'the session is bob\'s');
-    const m = r.last('auth succeeded (master user)');
+    const m = r.last('credentials verified (master user)');
     assert.equal(m?.fields.user, 'bob');
     assert.equal(m?.fields.master, 'admin');
     await c.close();
@@ -85,13 +85,13 @@ test('master users: user*master and PLAIN authzid open the user\'s mailbox and a
     // SCRAM with an authorization identity too.
     const s = await RawClient.connect(srv.port);
     assert.match((await scramAuth(s, 'admin', 'admin-pw', { authzid: 'bob' })).reply.tagged, /OK/);
-    assert.equal(r.last('auth succeeded (master user)')?.fields.mechanism, 'SCRAM-SHA-256');
+    assert.equal(r.last('credentials verified (master user)')?.fields.mechanism, 'SCRAM-SHA-256');
     await s.close();
     // Not a master: refused and logged.
     const e = await RawClient.connect(srv.port);
     e.write(`a2 AUTHENTICATE PLAIN ${b64('bob\0alice\0secret-a')}\r\n`);
     assert.match((await e.collect('a2')).tagged, /NO \[AUTHENTICATIONFAILED\]/);
-    assert.match(String(r.last('auth failed')?.fields.reason), /not allowed to log in as bob/);
+    assert.match(String(r.last('credentials refused')?.fields.reason), /not allowed to log in as bob/);
     assert.match((await e.command('LOGIN bob*alice secret-a')).tagged, /NO/);
     assert.match((await e.command('LOGIN nobody*admin admin-pw')).tagged, /NO/, 'unknown target');
     assert.match((await e.command('LOGIN bob*admin wrong')).tagged, /NO/);
@@ -107,11 +107,11 @@ test('lockout: after the threshold the right password is refused too; the cache:
   try {
     const c = await RawClient.connect(srv.port);
     assert.match((await c.command('LOGIN alice secret-a')).tagged, /OK/);
-    assert.equal(r.last('auth succeeded')?.fields.cached, false);
+    assert.equal(r.last('credentials verified')?.fields.cached, false);
     await c.close();
     const c2 = await RawClient.connect(srv.port);
     assert.match((await c2.command('LOGIN alice secret-a')).tagged, /OK/);
-    assert.equal(r.last('auth succeeded')?.fields.cached, true, 'second login from the cache');
+    assert.equal(r.last('credentials verified')?.fields.cached, true, 'second login from the cache');
     await c2.close();
     // passwd (as the CLI of another process does: only the database changes).
     await changePassword(srv.store, 'alice', 'changed-a');
@@ -127,8 +127,8 @@ test('lockout: after the threshold the right password is refused too; the cache:
     const l = await RawClient.connect(srv.port);
     for (let i = 0; i < 3; i++) assert.match((await l.command('LOGIN bob wrong')).tagged, /NO/);
     assert.match((await l.command('LOGIN bob secret-b')).tagged, /NO \[AUTHENTICATIONFAILED\]/, 'locked out');
-    assert.match(String(r.last('auth failed')?.fields.reason), /locked out/);
-    assert.ok((r.last('auth failed')?.fields.delayMs as number) > 0);
+    assert.match(String(r.last('credentials refused')?.fields.reason), /locked out/);
+    assert.ok((r.last('credentials refused')?.fields.delayMs as number) > 0);
     await l.close();
   } finally {
     await srv.stop();

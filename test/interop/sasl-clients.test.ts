@@ -56,8 +56,8 @@ async function imtest(bin: string, args: string[], password = 'secret-a') {
   events.length = 0;
   const r = await runTool(bin, [...args, '-a', 'alice', '-w', password, '127.0.0.1'], { input: 'x1 SELECT INBOX\r\nx2 LOGOUT\r\n', timeoutMs: 30_000 });
   const out = r.stdout + r.stderr;
-  const ok = events.find((e) => e.msg.startsWith('auth succeeded'));
-  return { out, ok, failed: events.find((e) => e.msg === 'auth failed') };
+  const ok = events.find((e) => e.msg.startsWith('credentials verified'));
+  return { out, ok, failed: events.find((e) => e.msg === 'credentials refused') };
 }
 
 test('imtest: SCRAM-SHA-256 on the loopback plain port and after STARTTLS (TLS 1.3)', async (t) => {
@@ -123,7 +123,7 @@ test('mutt: SCRAM-SHA-256 through GNU SASL over IMAPS', async (t) => {
   const r = await runTool('script', ['-qec', cmd, '/dev/null'], { env: { TERM: 'xterm', HOME: dir, COLUMNS: '120', LINES: '40' }, timeoutMs: 30_000 });
   const debug = existsSync(join(dir, '.muttdebug0')) ? readFileSync(join(dir, '.muttdebug0'), 'utf8') : '';
   assert.match(debug, /AUTHENTICATE SCRAM-SHA-256 /, `mutt exit ${r.code}\n${debug.slice(-3000)}`);
-  const ok = events.find((e) => e.msg.startsWith('auth succeeded'));
+  const ok = events.find((e) => e.msg.startsWith('credentials verified'));
   assert.equal(ok?.fields.mechanism, 'SCRAM-SHA-256');
   assert.equal(ok?.fields.user, 'alice');
   assert.match(debug, /SELECT "INBOX"|SELECT INBOX/);

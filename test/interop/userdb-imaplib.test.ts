@@ -73,7 +73,7 @@ test('imaplib: AUTHENTICATE PLAIN as an LDAP user (search-then-bind)', async (t)
       const out = await imaplib(srv.port, 'olga', 'olga-pw');
       assert.match(out, /AUTH OK/, out);
       assert.match(out, /SELECT OK 0/);
-      const ok = events.find((e) => e.msg === 'auth succeeded');
+      const ok = events.find((e) => e.msg === 'credentials verified');
       assert.equal(ok?.fields.userdb, 'ldap');
       assert.equal(ok?.fields.mechanism, 'PLAIN');
       assert.match(await imaplib(srv.port, 'olga', 'wrong'), /FAILED .*AUTHENTICATIONFAILED/);
@@ -92,7 +92,7 @@ test('imaplib: AUTHENTICATE PLAIN as a passwd-file user', async (t) => {
     const out = await imaplib(srv.port, 'pia', 'pia-pw');
     assert.match(out, /AUTH OK/, out);
     assert.match(out, /SELECT OK 0/);
-    assert.equal(events.find((e) => e.msg === 'auth succeeded')?.fields.userdb, 'passwd-file');
+    assert.equal(events.find((e) => e.msg === 'credentials verified')?.fields.userdb, 'passwd-file');
     assert.match(await imaplib(srv.port, 'pia', 'wrong'), /FAILED/);
   });
 });

@@ -31,9 +31,10 @@ export function cleanEnv(extra: Record<string, string> = {}): Record<string, str
 export function startServe(data: string, logFile: string, args: string[] = [], env: Record<string, string> = {}): Promise<Serve> {
   const fd = openSync(logFile, 'a');
   // node itself (not the tsx wrapper), so that signals and the pid are the server's.
+  // One process unless the test asks for workers (the last --workers wins): cluster.test.ts covers several.
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'serve', '--data', data, '--imap-port', '0', '--imaps-port', '0', '--lmtp-port', '0', '--admin-port', '0', ...args],
+    ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'serve', '--data', data, '--imap-port', '0', '--imaps-port', '0', '--lmtp-port', '0', '--admin-port', '0', '--workers', '1', ...args],
     { cwd: ROOT, env: cleanEnv(env), stdio: ['ignore', 'pipe', fd] },
   );
   closeSync(fd);
