@@ -58,14 +58,40 @@ export const DEFAULT_MAX_COMMANDS_PER_CONNECTION = 0;
 export const DEFAULT_MAX_BAD_COMMANDS = 20;
 /** Simultaneous connections per user: Thunderbird opens 5 per account, several devices fit; a leaked password cannot exhaust the server. */
 export const DEFAULT_MAX_CONNECTIONS_PER_USER = 50;
-/** Simultaneous connections overall: far below the default file-descriptor limit (1024 soft limit is raised by most service managers). */
-export const DEFAULT_MAX_CONNECTIONS = 1000;
+/**
+ * Simultaneous connections overall, TLS handshakes and unauthenticated ones included: a connection
+ * costs ~14 KiB of memory and one file descriptor, so 10,000 fit in ~140 MiB; `quire serve` warns at
+ * start when RLIMIT_NOFILE is lower than this needs.
+ */
+export const DEFAULT_MAX_CONNECTIONS = 10_000;
 /** Idle time before login: a client that connected but does not talk is dropped after a minute. */
 export const DEFAULT_PRE_AUTH_TIMEOUT_MS = 60 * SECOND;
 /** Idle time after login, IDLE included: RFC 9051 §5.4 requires at least 30 minutes. */
 export const DEFAULT_AUTHENTICATED_TIMEOUT_MS = 30 * MINUTE;
 /** Untagged keepalive during IDLE: shorter than common NAT/firewall idle timeouts (5 min). */
 export const DEFAULT_IDLE_KEEPALIVE_MS = 2 * MINUTE;
+// ---- hostile input (issue 10): pre-authentication caps and deadlines, TLS handshakes, per-user-address caps
+/**
+ * Unauthenticated connections overall: a fifth of the global cap, so sockets that never log in can hold at
+ * most 2,000 slots and 8,000 stay for logged-in users. A login takes well under a second, so even a large
+ * site's morning rush keeps only a few hundred connections in this state at once.
+ */
+export const DEFAULT_MAX_PRE_AUTH_CONNECTIONS = 2000;
+/**
+ * Unauthenticated connections from one address (IPv6: one /64): an office behind one NAT logging in at
+ * once stays far below it; one host needs 20 addresses to fill the pre-auth share.
+ */
+export const DEFAULT_MAX_PRE_AUTH_CONNECTIONS_PER_ADDRESS = 100;
+/** Sessions of one user from one address: Dovecot's mail_max_userip_connections default (10); Thunderbird opens up to 5. */
+export const DEFAULT_MAX_CONNECTIONS_PER_USER_ADDRESS = 10;
+/**
+ * Absolute time from connect to successful login, not reset by input (an idle timer alone lets one byte
+ * every few seconds hold a connection forever). 60 s, as the idle timer: Dovecot's login processes allow
+ * 3 minutes; a client that prompts for a password while connected reconnects when it is cut.
+ */
+export const DEFAULT_PRE_AUTH_DEADLINE_MS = 60 * SECOND;
+/** TLS handshake (implicit TLS and STARTTLS): a few round trips take well under a second; room for slow mobile links. */
+export const DEFAULT_TLS_HANDSHAKE_MS = 10 * SECOND;
 /** Delay after the first failed login; doubles with each further failure. */
 export const DEFAULT_AUTH_FAILURE_DELAY_MS = 1 * SECOND;
 /** Cap of the failed-login delay. */
@@ -195,6 +221,12 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { key: 'timeouts.preAuthMs', env: 'QUIRE_PRE_AUTH_TIMEOUT', kind: duration(1 * SECOND, 1 * HOUR), default: DEFAULT_PRE_AUTH_TIMEOUT_MS, doc: 'Idle time allowed before authentication.' },
   { key: 'timeouts.authenticatedMs', env: 'QUIRE_AUTH_TIMEOUT', kind: duration(1 * SECOND, 7 * 24 * HOUR), default: DEFAULT_AUTHENTICATED_TIMEOUT_MS, doc: 'Idle time allowed after authentication, IDLE included (RFC 9051 §5.4: at least 30 min).' },
   { key: 'idleKeepaliveMs', env: 'QUIRE_IDLE_KEEPALIVE', kind: duration(1 * SECOND, 24 * HOUR), default: DEFAULT_IDLE_KEEPALIVE_MS, doc: 'Interval of the untagged keepalive sent during IDLE; below the authenticated timeout.' },
+  // ---- hostile input (issue 10)
+  { key: 'limits.maxPreAuthConnections', env: 'QUIRE_MAX_PRE_AUTH_CONNECTIONS', kind: int(1, 1_000_000), default: DEFAULT_MAX_PRE_AUTH_CONNECTIONS, doc: 'Simultaneous unauthenticated connections (TLS handshakes included); below limits.maxConnections so they cannot lock logged-in users out.' },
+  { key: 'limits.maxPreAuthConnectionsPerAddress', env: 'QUIRE_MAX_PRE_AUTH_CONNECTIONS_PER_ADDRESS', kind: int(1, 1_000_000), default: DEFAULT_MAX_PRE_AUTH_CONNECTIONS_PER_ADDRESS, doc: 'Simultaneous unauthenticated connections from one address (IPv6: one /64); more get * BYE [UNAVAILABLE].' },
+  { key: 'limits.maxConnectionsPerUserAddress', env: 'QUIRE_MAX_CONNECTIONS_PER_USER_ADDRESS', kind: int(1, 1_000_000), default: DEFAULT_MAX_CONNECTIONS_PER_USER_ADDRESS, doc: 'Simultaneous sessions of one user from one address (as Dovecot\'s mail_max_userip_connections); more get NO [LIMIT] at login.' },
+  { key: 'timeouts.preAuthDeadlineMs', env: 'QUIRE_PRE_AUTH_DEADLINE', kind: duration(1 * SECOND, 1 * HOUR), default: DEFAULT_PRE_AUTH_DEADLINE_MS, doc: 'Time from connect to successful login, however active the client (not reset by input).' },
+  { key: 'timeouts.tlsHandshakeMs', env: 'QUIRE_TLS_HANDSHAKE_TIMEOUT', kind: duration(100, 5 * MINUTE), default: DEFAULT_TLS_HANDSHAKE_MS, doc: 'Time allowed for a TLS handshake (implicit TLS and STARTTLS); then the socket is closed.' },
   { key: 'auth.failureDelayMs', env: 'QUIRE_AUTH_FAILURE_DELAY', kind: duration(0, 1 * MINUTE), default: DEFAULT_AUTH_FAILURE_DELAY_MS, doc: 'Delay before answering the first failed login; doubles per further failure (per address and per user name).' },
   { key: 'auth.maxFailureDelayMs', env: 'QUIRE_AUTH_MAX_FAILURE_DELAY', kind: duration(0, 10 * MINUTE), default: DEFAULT_AUTH_MAX_FAILURE_DELAY_MS, doc: 'Cap of the failed-login delay.' },
   { key: 'sqlite.synchronous', env: 'QUIRE_SQLITE_SYNCHRONOUS', kind: { t: 'enum', values: ['FULL', 'NORMAL'] }, default: DEFAULT_SQLITE_SYNCHRONOUS, doc: 'SQLite synchronous mode: FULL (durable on power loss) or NORMAL (faster; may lose the last commits on power loss).' },
@@ -456,8 +488,16 @@ export function loadConfig(opts: LoadConfigOptions = {}): QuireConfig {
       maxBadCommands: g('limits.maxBadCommands'),
       maxConnectionsPerUser: g('limits.maxConnectionsPerUser'),
       maxConnections: g('limits.maxConnections'),
+      maxPreAuthConnections: g('limits.maxPreAuthConnections'),
+      maxPreAuthConnectionsPerAddress: g('limits.maxPreAuthConnectionsPerAddress'),
+      maxConnectionsPerUserAddress: g('limits.maxConnectionsPerUserAddress'),
     },
-    timeouts: { preAuthMs: g('timeouts.preAuthMs'), authenticatedMs: g('timeouts.authenticatedMs') },
+    timeouts: {
+      preAuthMs: g('timeouts.preAuthMs'),
+      authenticatedMs: g('timeouts.authenticatedMs'),
+      preAuthDeadlineMs: g('timeouts.preAuthDeadlineMs'),
+      tlsHandshakeMs: g('timeouts.tlsHandshakeMs'),
+    },
     idleKeepaliveMs: g('idleKeepaliveMs'),
     auth: { failureDelayMs: g('auth.failureDelayMs'), maxFailureDelayMs: g('auth.maxFailureDelayMs') },
     sqlite: { synchronous: g('sqlite.synchronous') },
@@ -497,9 +537,12 @@ function validate(c: QuireConfig, warn: (msg: string) => void): void {
   if (c.limits.maxCommandSize < c.limits.maxMessageSize) errors.push(`limits.maxCommandSize (${c.limits.maxCommandSize}) must be at least limits.maxMessageSize (${c.limits.maxMessageSize})`);
   if (c.auth.maxFailureDelayMs < c.auth.failureDelayMs) errors.push(`auth.maxFailureDelayMs (${c.auth.maxFailureDelayMs}) must be at least auth.failureDelayMs (${c.auth.failureDelayMs})`);
   if (c.idleKeepaliveMs >= c.timeouts.authenticatedMs) errors.push(`idleKeepaliveMs (${c.idleKeepaliveMs}) must be shorter than timeouts.authenticatedMs (${c.timeouts.authenticatedMs})`);
+  if (c.limits.maxPreAuthConnections > c.limits.maxConnections) errors.push(`limits.maxPreAuthConnections (${c.limits.maxPreAuthConnections}) must be at most limits.maxConnections (${c.limits.maxConnections})`);
+  if (c.limits.maxConnectionsPerUserAddress > c.limits.maxConnectionsPerUser) errors.push(`limits.maxConnectionsPerUserAddress (${c.limits.maxConnectionsPerUserAddress}) must be at most limits.maxConnectionsPerUser (${c.limits.maxConnectionsPerUser})`);
   if (errors.length === 1) throw new ConfigError(errors[0]!);
   if (errors.length > 1) throw new ConfigError('invalid configuration:\n  - ' + errors.join('\n  - '));
   if (c.timeouts.authenticatedMs < 30 * MINUTE) warn('timeouts.authenticatedMs is below the 30 minutes RFC 9051 §5.4 asks for');
+  if (c.limits.maxPreAuthConnections === c.limits.maxConnections) warn('limits.maxPreAuthConnections equals limits.maxConnections: connections that never log in can then lock logged-in users out');
   if (c.plaintextAuth === 'always') warn('plaintextAuth is "always": passwords may cross the network unencrypted');
 }
 

@@ -12,6 +12,7 @@ import type { MailStore } from '../store/types.js';
 import { StoreError } from '../store/types.js';
 import { ConfigError, configToJson, loadConfig, toLmtpOptions, toServerOptions, type QuireConfig } from './config.js';
 import { createLogger, LOG_LEVELS, type LevelLogger } from './log.js';
+import { warnAboutDescriptorLimit } from './fdlimit.js';
 import { loadOrCreateTls } from './tls.js';
 import { registerMailAdmin } from './mail-admin.js';
 import { registerTransfer } from './transfer.js';
@@ -110,6 +111,7 @@ function formatAddr(a: { host: string; port: number }): string {
 async function serve(flags: Record<string, unknown>): Promise<void> {
   const config = configure(flags, undefined);
   const log = createLogger({ level: config.logLevel });
+  warnAboutDescriptorLimit(config, log);
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const tls = await loadOrCreateTls(config, log);
   const store = await openStore(config, true);

@@ -9,10 +9,12 @@ import { Session } from '../session/session.js';
 import { dispatch } from '../commands/dispatch.js';
 import { capabilities } from '../commands/registry.js';
 import { flagsOf } from '../commands/format.js';
-import { ImapError, type CommandContext, type ConnectionControl, type Output } from '../commands/types.js';
+import { ImapError, no, type CommandContext, type ConnectionControl, type Output } from '../commands/types.js';
 import type { Change, MailStore } from '../store/types.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { ServerOptions } from './options.js';
+import type { Refusal } from './admission.js';
+import { serverHandshake } from './tls.js';
 
 /** Pause reading when this many unparsed bytes wait in the decoder. */
 const READ_HIGH_WATER = 1024 * 1024;
@@ -24,9 +26,12 @@ const PRE_AUTH_MAX_BAD = 3;
 const MAX_PENDING_OUTPUT = 4 * 1024 * 1024;
 
 export interface ConnectionHooks {
-  onUserAttach(conn: Connection, userId: number): boolean;
+  /** Counts the session for its user (src/server/admission.ts); returns the cap that refuses it, or null. */
+  onUserAttach(conn: Connection, userId: number): Refusal | null;
   onClose(conn: Connection): void;
   secureContext: tls.SecureContext;
+  /** ALPN identifiers offered after STARTTLS (RFC 7301). */
+  alpn: readonly string[];
   /**
    * Per mailbox, the highest UID some session of this process has already
    * claimed as \Recent: the other sessions skip the store call (with 1,000
@@ -49,6 +54,8 @@ export class Connection {
   private badCount = 0;
   private commandCount = 0;
   private timer: NodeJS.Timeout | null = null;
+  /** The absolute pre-authentication deadline: not reset by input, cleared by a successful login. */
+  private deadline: NodeJS.Timeout | null = null;
   private keepalive: NodeJS.Timeout | null = null;
   private unsubscribe: (() => void) | null = null;
   /** \Recent claims in flight for appended messages (see onChange). */
@@ -86,6 +93,7 @@ export class Connection {
       setIdling: (on) => this.setIdling(on),
       authenticated: () => {
         this.decoder.setLimits(this.postAuthLimits());
+        this.clearDeadline();
         this.resetTimer();
       },
     };
@@ -158,6 +166,13 @@ export class Connection {
 
   start(): void {
     this.resetTimer();
+    // One byte every few seconds resets the idle timer forever; this one is not reset (cf. Dovecot's login timeout).
+    this.deadline = setTimeout(() => {
+      this.opts.log.info('login deadline passed; closing', { id: this.session.id, address: this.session.remoteAddress });
+      this.write('* BYE Login took too long\r\n');
+      this.destroy();
+    }, this.opts.timeouts.preAuthDeadlineMs);
+    this.deadline.unref();
     this.write(`* OK [CAPABILITY ${this.capabilities().join(' ')}] ${this.opts.serverName} ready\r\n`);
     void this.loop().catch((e) => {
       this.opts.log.error('connection loop failed', { id: this.session.id, error: e instanceof Error ? e.stack : String(e) });
@@ -341,22 +356,32 @@ export class Connection {
     // Anything the client pipelined after STARTTLS is discarded (RFC 9051 §11.1).
     this.decoder.discardBuffered();
     raw.write(`${taggedOk}\r\n`);
-    const secure = new tls.TLSSocket(raw, { isServer: true, secureContext: this.hooks.secureContext });
-    this.socket = secure;
-    this.session.secure = true;
-    this.bind(secure);
-    secure.on('secure', () => this.resetTimer());
+    // The handshake has its own deadline (and the pre-auth deadline still runs); failure closes the connection.
+    void serverHandshake(raw, {
+      secureContext: this.hooks.secureContext,
+      alpn: this.hooks.alpn,
+      timeoutMs: this.opts.timeouts.tlsHandshakeMs,
+      onFailure: (reason, err) => {
+        this.opts.log.info(`STARTTLS: ${reason}`, { id: this.session.id, address: this.session.remoteAddress, error: err?.message });
+        this.destroy();
+      },
+    }).then((secure) => {
+      if (!secure || this.closed) return;
+      this.socket = secure;
+      this.session.secure = true;
+      this.bind(secure);
+      this.resetTimer();
+    });
   }
 
   // ---- mailbox updates
 
+  /** Throws NO [LIMIT] (RFC 5530) when a per-user cap refuses the session: the login fails, the connection stays usable. */
   private attachUser(): void {
     const userId = this.session.user!.id;
-    if (!this.hooks.onUserAttach(this, userId)) {
-      this.write('* BYE [LIMIT] Too many connections for this user\r\n');
-      this.destroy();
-      return;
-    }
+    const refused = this.hooks.onUserAttach(this, userId);
+    if (refused === 'maxConnectionsPerUserAddress') throw no('Too many connections for this user from your address', 'LIMIT');
+    if (refused) throw no('Too many connections for this user', 'LIMIT');
     this.unsubscribe = this.store.feed.subscribe(userId, (c) => this.onChange(c));
   }
 
@@ -444,7 +469,13 @@ export class Connection {
     this.timer.unref();
   }
 
+  private clearDeadline(): void {
+    if (this.deadline) clearTimeout(this.deadline);
+    this.deadline = null;
+  }
+
   private cleanup(): void {
+    this.clearDeadline();
     if (this.timer) clearTimeout(this.timer);
     if (this.keepalive) clearInterval(this.keepalive);
     this.timer = null;
