@@ -14,6 +14,12 @@ import { renderMessage, renderMetaLine, type FetchItem, type SectionSpec, needsB
 const FETCH_BATCH = 1000;
 /** Messages whose reads are started together (bounded: each holds its header bytes). */
 const PREFETCH_GROUP = 32;
+/**
+ * Longest stretch of rendering before other connections get a turn: store
+ * reads resolve as microtasks, so without it a batch of 1,000 ENVELOPEs ran
+ * ~180 ms without yielding (test/server/eventloop.test.ts; STYLE.md habit 14).
+ */
+const FETCH_SLICE_MS = 10;
 /** Most data items in one FETCH. */
 const MAX_FETCH_ITEMS = 100;
 
@@ -203,7 +209,12 @@ async function runFetch(ctx: CommandContext, a: FetchArgs, uidMode: boolean) {
     // Open a group of messages and start their reads together; render in order.
     const sections = items.flatMap((i) => ('section' in i ? [i.section] : i.kind === 'RFC822.HEADER' ? [{ path: [], kind: 'HEADER' as const }] : []));
     const opened = new Map<number, MessageBody | null>();
+    let slice = performance.now();
     for (let g = 0; g < metas.length; g += PREFETCH_GROUP) {
+      if (performance.now() - slice > FETCH_SLICE_MS) {
+        await new Promise((r) => setImmediate(r));
+        slice = performance.now();
+      }
       const group = metas.slice(g, g + PREFETCH_GROUP);
       const bodies = await ctx.store.openMessages(view.mailboxId, group.map((m) => m.uid));
       group.forEach((m, k) => opened.set(m.uid, bodies[k] ?? null));
