@@ -92,6 +92,8 @@ export const DEFAULT_MAX_CONNECTIONS_PER_USER_ADDRESS = 10;
 export const DEFAULT_PRE_AUTH_DEADLINE_MS = 60 * SECOND;
 /** TLS handshake (implicit TLS and STARTTLS): a few round trips take well under a second; room for slow mobile links. */
 export const DEFAULT_TLS_HANDSHAKE_MS = 10 * SECOND;
+/** A literal must bring 256 KiB (or its rest) per window: 30 s tolerates a stalled mobile link, not a trickle. */
+export const DEFAULT_LITERAL_PROGRESS_MS = 30 * SECOND;
 /** Delay after the first failed login; doubles with each further failure. */
 export const DEFAULT_AUTH_FAILURE_DELAY_MS = 1 * SECOND;
 /** Cap of the failed-login delay. */
@@ -227,6 +229,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { key: 'limits.maxConnectionsPerUserAddress', env: 'QUIRE_MAX_CONNECTIONS_PER_USER_ADDRESS', kind: int(1, 1_000_000), default: DEFAULT_MAX_CONNECTIONS_PER_USER_ADDRESS, doc: 'Simultaneous sessions of one user from one address (as Dovecot\'s mail_max_userip_connections); more get NO [LIMIT] at login.' },
   { key: 'timeouts.preAuthDeadlineMs', env: 'QUIRE_PRE_AUTH_DEADLINE', kind: duration(1 * SECOND, 1 * HOUR), default: DEFAULT_PRE_AUTH_DEADLINE_MS, doc: 'Time from connect to successful login, however active the client (not reset by input).' },
   { key: 'timeouts.tlsHandshakeMs', env: 'QUIRE_TLS_HANDSHAKE_TIMEOUT', kind: duration(100, 5 * MINUTE), default: DEFAULT_TLS_HANDSHAKE_MS, doc: 'Time allowed for a TLS handshake (implicit TLS and STARTTLS); then the socket is closed.' },
+  { key: 'timeouts.literalProgressMs', env: 'QUIRE_LITERAL_PROGRESS_TIMEOUT', kind: duration(100, 1 * HOUR), default: DEFAULT_LITERAL_PROGRESS_MS, doc: 'A literal (APPEND data) must bring 256 KiB, or its rest, within each window of this length; else * BYE.' },
   { key: 'auth.failureDelayMs', env: 'QUIRE_AUTH_FAILURE_DELAY', kind: duration(0, 1 * MINUTE), default: DEFAULT_AUTH_FAILURE_DELAY_MS, doc: 'Delay before answering the first failed login; doubles per further failure (per address and per user name).' },
   { key: 'auth.maxFailureDelayMs', env: 'QUIRE_AUTH_MAX_FAILURE_DELAY', kind: duration(0, 10 * MINUTE), default: DEFAULT_AUTH_MAX_FAILURE_DELAY_MS, doc: 'Cap of the failed-login delay.' },
   { key: 'sqlite.synchronous', env: 'QUIRE_SQLITE_SYNCHRONOUS', kind: { t: 'enum', values: ['FULL', 'NORMAL'] }, default: DEFAULT_SQLITE_SYNCHRONOUS, doc: 'SQLite synchronous mode: FULL (durable on power loss) or NORMAL (faster; may lose the last commits on power loss).' },
@@ -497,6 +500,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): QuireConfig {
       authenticatedMs: g('timeouts.authenticatedMs'),
       preAuthDeadlineMs: g('timeouts.preAuthDeadlineMs'),
       tlsHandshakeMs: g('timeouts.tlsHandshakeMs'),
+      literalProgressMs: g('timeouts.literalProgressMs'),
     },
     idleKeepaliveMs: g('idleKeepaliveMs'),
     auth: { failureDelayMs: g('auth.failureDelayMs'), maxFailureDelayMs: g('auth.maxFailureDelayMs') },

@@ -211,6 +211,9 @@ async function runFetch(ctx: CommandContext, a: FetchArgs, uidMode: boolean) {
     const opened = new Map<number, MessageBody | null>();
     let slice = performance.now();
     for (let g = 0; g < metas.length; g += PREFETCH_GROUP) {
+      // A client that does not read holds at most one group of rendered messages in memory, not a batch
+      // (1,000 messages of up to STREAM_THRESHOLD each; test/server/slow-peers.test.ts).
+      if (g > 0) await ctx.out.drain();
       if (performance.now() - slice > FETCH_SLICE_MS) {
         await new Promise((r) => setImmediate(r));
         slice = performance.now();

@@ -22,6 +22,12 @@ const READ_HIGH_WATER = 1024 * 1024;
 const MAX_RECENT_CLAIMS = 100_000;
 /** Invalid commands tolerated before authentication: a real client sends none. */
 const PRE_AUTH_MAX_BAD = 3;
+/**
+ * Least a literal must bring per timeouts.literalProgressMs window (or its rest, when less is left):
+ * without it one byte per idle period keeps a 60 MB literal (and its connection) open for ever. 256 KiB
+ * per 30 s is ~8.5 KiB/s, below any link a 60 MB upload would be attempted over.
+ */
+const LITERAL_MIN_BYTES_PER_WINDOW = 256 * 1024;
 /** Untagged responses queued for an idle client before it is disconnected as too slow. */
 const MAX_PENDING_OUTPUT = 4 * 1024 * 1024;
 
@@ -56,6 +62,9 @@ export class Connection {
   private timer: NodeJS.Timeout | null = null;
   /** The absolute pre-authentication deadline: not reset by input, cleared by a successful login. */
   private deadline: NodeJS.Timeout | null = null;
+  /** Watches a literal's progress (see LITERAL_MIN_BYTES_PER_WINDOW); null when no literal is being received. */
+  private literalTimer: NodeJS.Timeout | null = null;
+  private literalPendingAtWindow = 0;
   private keepalive: NodeJS.Timeout | null = null;
   private unsubscribe: (() => void) | null = null;
   /** \Recent claims in flight for appended messages (see onChange). */
@@ -157,6 +166,7 @@ export class Connection {
       this.decoder.push(chunk);
       if (this.decoder.bufferedBytes > READ_HIGH_WATER) socket.pause();
       this.resetTimer();
+      this.watchLiteral();
       this.wake();
     });
     socket.on('error', () => this.destroy());
@@ -278,6 +288,7 @@ export class Connection {
       if (!ev) return;
       if (ev.type === 'continue') {
         this.write('+ Ready for literal data\r\n');
+        this.watchLiteral();
         continue;
       }
       if (ev.type === 'line') continue; // not expected outside IDLE/AUTHENTICATE
@@ -469,6 +480,28 @@ export class Connection {
     this.timer.unref();
   }
 
+  /** Starts the literal progress window when a literal is being received and none runs. */
+  private watchLiteral(): void {
+    if (this.literalTimer || this.closed) return;
+    const pending = this.decoder.literalPending;
+    if (pending <= 0) return;
+    this.literalPendingAtWindow = pending;
+    this.literalTimer = setTimeout(() => {
+      this.literalTimer = null;
+      const now = this.decoder.literalPending;
+      if (now <= 0) return;
+      const got = this.literalPendingAtWindow - now;
+      if (got < Math.min(LITERAL_MIN_BYTES_PER_WINDOW, this.literalPendingAtWindow)) {
+        this.opts.log.info('literal data too slow; closing', { id: this.session.id, address: this.session.remoteAddress, bytes: got, windowMs: this.opts.timeouts.literalProgressMs });
+        this.write('* BYE Literal data arriving too slowly\r\n');
+        this.destroy();
+        return;
+      }
+      this.watchLiteral();
+    }, this.opts.timeouts.literalProgressMs);
+    this.literalTimer.unref();
+  }
+
   private clearDeadline(): void {
     if (this.deadline) clearTimeout(this.deadline);
     this.deadline = null;
@@ -476,6 +509,8 @@ export class Connection {
 
   private cleanup(): void {
     this.clearDeadline();
+    if (this.literalTimer) clearTimeout(this.literalTimer);
+    this.literalTimer = null;
     if (this.timer) clearTimeout(this.timer);
     if (this.keepalive) clearInterval(this.keepalive);
     this.timer = null;

@@ -52,6 +52,8 @@ export interface ServerTimeouts {
   preAuthDeadlineMs: number;
   /** Time allowed for a TLS handshake, implicit TLS or STARTTLS (ms). */
   tlsHandshakeMs: number;
+  /** A literal being received must bring LITERAL_MIN_BYTES_PER_WINDOW (or its rest) within each window of this length (ms). */
+  literalProgressMs: number;
 }
 
 export interface ServerOptions {

@@ -165,6 +165,12 @@ export class CommandDecoder {
     return this.end - this.start;
   }
 
+  /** Bytes still expected of the literal being received (0 when none is): lets the server watch a literal's progress. */
+  get literalPending(): number {
+    if (this.mode === 'literal' && this.lit) return this.lit.size - this.lit.filled - Math.min(this.end - this.start, this.lit.size - this.lit.filled);
+    return 0;
+  }
+
   /** True when no command is partially decoded (safe point for expectLine / STARTTLS). */
   get idle(): boolean {
     return this.mode === 'idle';
