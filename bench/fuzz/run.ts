@@ -56,13 +56,28 @@ async function main(): Promise<void> {
   const mut = new Mutator(r, dict, target.maxInputBytes);
   const pool: Buffer[] = [...(await target.seeds()), ...keptCases(name).map(([, b]) => b)];
   if (pool.length === 0) pool.push(Buffer.alloc(0));
-  const signatures = new Map<string, Buffer>();
+  /** Signature → length of the smallest input seen for it (inputs themselves are kept only for the first `save` signatures: memory). */
+  const signatures = new Map<string, number>();
+  const keep = new Map<string, Buffer>();
+  const note = (sig: string, input: Buffer): boolean => {
+    const prev = signatures.get(sig);
+    if (prev === undefined) {
+      signatures.set(sig, input.length);
+      if (keep.size < save) keep.set(sig, input);
+      return true;
+    }
+    if (input.length < prev) {
+      signatures.set(sig, input.length);
+      if (keep.has(sig)) keep.set(sig, input);
+    }
+    return false;
+  };
   const findings = new Map<string, Finding>();
   let slowest = 0;
   const t0 = performance.now();
   for (const s of pool) {
     try {
-      signatures.set(target.run(s), s);
+      note(target.run(s), s);
     } catch (e) {
       findings.set(`seed ${String(e)}`, { kind: 'crash', message: e instanceof Error ? e.stack ?? e.message : String(e), input: s, ms: 0 });
     }
@@ -92,13 +107,9 @@ async function main(): Promise<void> {
       }
       if (ms2 > SLOW_INPUT_MS) findings.set(`slow ${hashOf(input)}`, { kind: 'slow', message: `${ms2.toFixed(1)} ms`, input, ms: ms2 });
     }
-    if (sig !== null) {
-      const prev = signatures.get(sig);
-      if (prev === undefined) {
-        signatures.set(sig, input);
-        if (pool.length < MAX_POOL) pool.push(input);
-        else pool[Math.floor(r() * pool.length)] = input;
-      } else if (input.length < prev.length) signatures.set(sig, input);
+    if (sig !== null && note(sig, input)) {
+      if (pool.length < MAX_POOL) pool.push(input);
+      else pool[Math.floor(r() * pool.length)] = input;
     }
     if (i % 100_000 === 0) console.error(`${name}: ${i} inputs, ${((performance.now() - t0) / 1000).toFixed(0)} s, ${signatures.size} signatures, ${findings.size} findings`);
   }
@@ -118,7 +129,7 @@ async function main(): Promise<void> {
   }
   // A sample of the signature-novel inputs (smallest per signature, in order of discovery) as the regression corpus.
   let kept = 0;
-  for (const input of signatures.values()) {
+  for (const input of keep.values()) {
     if (kept >= save) break;
     const file = `case-${hashOf(input)}.bin`;
     if (have.has(file)) continue;
