@@ -4,7 +4,7 @@
 // session view, compileFilter to SQL, and that SQL run by SQLite over a real
 // store of 300 messages. Invariants:
 // - parsing fails only with the command's own BAD/NO (ImapError), never another exception;
-// - compiling never throws, its parameters match its placeholders, and SQLite accepts and runs the SQL;
+// - compiling never throws (but its own NO [LIMIT] for a program too costly to prepare), its parameters match its placeholders, and SQLite accepts and runs the SQL;
 // - the matches are UIDs of the mailbox, ascending.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import { CommandDecoder } from '../../src/wire/decoder.ts';
 import { DEFAULT_DECODER_LIMITS } from '../../src/wire/limits.ts';
 import { search } from '../../src/commands/search.ts';
 import { ImapError } from '../../src/commands/types.ts';
+import { StoreError } from '../../src/store/types.ts';
 import { toMetaFilter } from '../../src/search/meta.ts';
 import { compileFilter, runFilter, searchStatements } from '../../src/store/sqlite/search.ts';
 import { SqliteMailStore } from '../../src/store/sqlite/index.ts';
@@ -96,7 +97,14 @@ const target: FuzzTarget = {
     if (!args.program) return 'badcharset';
     const filter = toMetaFilter(args.program, { uids, recent, saved: uids.filter((u) => u % 5 === 0) });
     if (!filter) return `content ${args.program.k}`;
-    const compiled = compileFilter(filter);
+    let compiled;
+    try {
+      compiled = compileFilter(filter);
+    } catch (e) {
+      // The compiler's own refusal of a program too costly to prepare (answered NO [LIMIT]).
+      if (e instanceof StoreError && e.kind === 'LIMIT') return `limit ${filter.k}`;
+      throw e;
+    }
     const holes = (compiled.sql.match(/\?/g) ?? []).length;
     if (holes !== compiled.params.length) throw new Error(`${holes} placeholders, ${compiled.params.length} parameters: ${compiled.sql}`);
     const { uids: found, undecided } = runFilter(statement!, mailboxId, compiled);

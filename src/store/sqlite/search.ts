@@ -7,13 +7,24 @@
 // keys on bodies without an index evaluate to NULL, and SQL's three-valued
 // logic carries that through NOT / AND / OR: a NULL result means "undecided".
 import type Database from 'better-sqlite3';
-import type { MetaFilter } from '../types.js';
+import { StoreError, type MetaFilter } from '../types.js';
 import { FLAG_ANSWERED, FLAG_DELETED, FLAG_DRAFT, FLAG_FLAGGED, FLAG_SEEN } from './schema.js';
 import { FTS_INDEXED, trigramQuery } from './fulltext.js';
 
 const DAY_MS = 86_400_000;
 /** Most UID ranges turned into SQL; longer lists (a huge saved result) use a json_each table. */
 const MAX_INLINE_RANGES = 64;
+/**
+ * Cost of one compiled filter, in range tests (an inline BETWEEN counts 1, a json_each set
+ * JSON_SET_COST, any other test 1): above it the search is refused with NO [LIMIT] (RFC 5530).
+ * SQLite's preparation of a WHERE clause grows quadratically with its OR terms: 100 × "(OR NEW OLD)"
+ * (4,600 BETWEEN tests) took 4.6 s to prepare on the event loop whatever the mailbox size, and as
+ * json_each sets it ran 1.4 s over 300 messages (found by `npm run fuzz -- search`, issue 10).
+ * 600 keeps preparation to a few ms; real programs stay far below (a long UID set is one json_each).
+ */
+export const MAX_FILTER_COST = 600;
+/** What a json_each UID set costs against MAX_FILTER_COST: it is parsed again for every message. */
+const JSON_SET_COST = 16;
 
 const SYSTEM_BITS = new Map<string, number>([
   ['\\seen', FLAG_SEEN],
@@ -36,6 +47,7 @@ const INDEX_COLUMNS = { from: 'b.idx_from', to: 'b.idx_to', cc: 'b.idx_cc', bcc:
 export function compileFilter(f: MetaFilter): CompiledFilter {
   const params: (string | number)[] = [];
   let usesBlob = false;
+  let cost = 0;
   const go = (f: MetaFilter): string => {
     switch (f.k) {
       case 'all': return '1';
@@ -54,9 +66,11 @@ export function compileFilter(f: MetaFilter): CompiledFilter {
       case 'uids': {
         if (f.ranges.length === 0) return '0';
         if (f.ranges.length > MAX_INLINE_RANGES) {
+          cost += JSON_SET_COST;
           params.push(JSON.stringify(f.ranges.map((r) => [r.start, r.end])));
           return `EXISTS (SELECT 1 FROM json_each(?) r WHERE m.uid BETWEEN json_extract(r.value, '$[0]') AND json_extract(r.value, '$[1]'))`;
         }
+        cost += f.ranges.length;
         return '(' + f.ranges.map((r) => {
           params.push(r.start, r.end);
           return 'm.uid BETWEEN ? AND ?';
@@ -95,7 +109,19 @@ export function compileFilter(f: MetaFilter): CompiledFilter {
     }
   };
   const sql = go(f);
+  // Every node counts at least once (flags, sizes, dates, headers); UID sets were counted above.
+  cost += countNodes(f);
+  if (cost > MAX_FILTER_COST) throw new StoreError('LIMIT', `SEARCH program too complex (cost ${cost}, at most ${MAX_FILTER_COST})`);
   return { sql, params, usesBlob };
+}
+
+function countNodes(f: MetaFilter): number {
+  switch (f.k) {
+    case 'not': return 1 + countNodes(f.f);
+    case 'or': return 1 + countNodes(f.a) + countNodes(f.b);
+    case 'and': return 1 + f.fs.reduce((n, x) => n + countNodes(x), 0);
+    default: return 1;
+  }
 }
 
 /** Prepared statements kept per connection for SEARCH (their SQL differs per program shape, not per value: values are bound). */
