@@ -47,7 +47,9 @@ const INDEX_COLUMNS = { from: 'b.idx_from', to: 'b.idx_to', cc: 'b.idx_cc', bcc:
 export function compileFilter(f: MetaFilter): CompiledFilter {
   const params: (string | number)[] = [];
   let usesBlob = false;
-  let cost = 0;
+  // Refused before any SQL is built: the check must cost less than what it prevents.
+  const cost = filterCost(f);
+  if (cost > MAX_FILTER_COST) throw new StoreError('LIMIT', `SEARCH program too complex (cost ${cost}, at most ${MAX_FILTER_COST})`);
   const go = (f: MetaFilter): string => {
     switch (f.k) {
       case 'all': return '1';
@@ -66,11 +68,9 @@ export function compileFilter(f: MetaFilter): CompiledFilter {
       case 'uids': {
         if (f.ranges.length === 0) return '0';
         if (f.ranges.length > MAX_INLINE_RANGES) {
-          cost += JSON_SET_COST;
           params.push(JSON.stringify(f.ranges.map((r) => [r.start, r.end])));
           return `EXISTS (SELECT 1 FROM json_each(?) r WHERE m.uid BETWEEN json_extract(r.value, '$[0]') AND json_extract(r.value, '$[1]'))`;
         }
-        cost += f.ranges.length;
         return '(' + f.ranges.map((r) => {
           params.push(r.start, r.end);
           return 'm.uid BETWEEN ? AND ?';
@@ -109,17 +109,16 @@ export function compileFilter(f: MetaFilter): CompiledFilter {
     }
   };
   const sql = go(f);
-  // Every node counts at least once (flags, sizes, dates, headers); UID sets were counted above.
-  cost += countNodes(f);
-  if (cost > MAX_FILTER_COST) throw new StoreError('LIMIT', `SEARCH program too complex (cost ${cost}, at most ${MAX_FILTER_COST})`);
   return { sql, params, usesBlob };
 }
 
-function countNodes(f: MetaFilter): number {
+/** A filter's cost against MAX_FILTER_COST: every node 1, plus its inline range tests or JSON_SET_COST for a json_each set. */
+export function filterCost(f: MetaFilter): number {
   switch (f.k) {
-    case 'not': return 1 + countNodes(f.f);
-    case 'or': return 1 + countNodes(f.a) + countNodes(f.b);
-    case 'and': return 1 + f.fs.reduce((n, x) => n + countNodes(x), 0);
+    case 'not': return 1 + filterCost(f.f);
+    case 'or': return 1 + filterCost(f.a) + filterCost(f.b);
+    case 'and': return 1 + f.fs.reduce((n, x) => n + filterCost(x), 0);
+    case 'uids': return 1 + (f.ranges.length > MAX_INLINE_RANGES ? JSON_SET_COST : f.ranges.length);
     default: return 1;
   }
 }
