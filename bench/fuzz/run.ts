@@ -93,6 +93,7 @@ async function main(): Promise<void> {
       const message = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
       const key = `crash ${message.replace(/\d+/g, 'N').slice(0, 200)}`;
       const prev = findings.get(key);
+      if (!prev) console.error(`${name}: finding at input ${i}: ${message.slice(0, 300)}`);
       if (!prev || input.length < prev.input.length) findings.set(key, { kind: 'crash', message: e instanceof Error ? e.stack ?? message : message, input, ms: 0 });
     }
     const ms = performance.now() - start;
@@ -105,7 +106,10 @@ async function main(): Promise<void> {
         try { target.run(input); } catch { /* counted above */ }
         ms2 = Math.min(ms2, performance.now() - again);
       }
-      if (ms2 > SLOW_INPUT_MS) findings.set(`slow ${hashOf(input)}`, { kind: 'slow', message: `${ms2.toFixed(1)} ms`, input, ms: ms2 });
+      if (ms2 > SLOW_INPUT_MS) {
+        console.error(`${name}: slow input at ${i}: ${ms2.toFixed(1)} ms, ${input.length} bytes`);
+        findings.set(`slow ${hashOf(input)}`, { kind: 'slow', message: `${ms2.toFixed(1)} ms`, input, ms: ms2 });
+      }
     }
     if (sig !== null && note(sig, input)) {
       if (pool.length < MAX_POOL) pool.push(input);

@@ -387,7 +387,12 @@ export class Connection {
 
   // ---- mailbox updates
 
-  /** Throws NO [LIMIT] (RFC 5530) when a per-user cap refuses the session: the login fails, the connection stays usable. */
+  /**
+   * Throws NO [LIMIT] when a per-user cap refuses the session: the login fails, the connection stays
+   * usable. RFC 5530 LIMIT is "an implementation limit of some kind"; Dovecot answers the same case
+   * `NO [UNAVAILABLE] Maximum number of connections from user+IP exceeded` and disconnects. Either
+   * keeps clients from taking it for a wrong password (AUTHENTICATIONFAILED) and asking for another.
+   */
   private attachUser(): void {
     const userId = this.session.user!.id;
     const refused = this.hooks.onUserAttach(this, userId);
