@@ -28,6 +28,12 @@ const PRE_AUTH_MAX_BAD = 3;
  * per 30 s is ~8.5 KiB/s, below any link a 60 MB upload would be attempted over.
  */
 const LITERAL_MIN_BYTES_PER_WINDOW = 256 * 1024;
+/**
+ * Longest stretch one connection's pipelined commands run before other connections get a turn: with
+ * its commands already buffered, a connection's loop never waits for I/O, and a flood of 20,000
+ * pipelined NOOPs and FETCHes delayed another user's NOOP ~380 ms (test/server/eventloop.test.ts).
+ */
+const PIPELINE_SLICE_MS = 5;
 /** Untagged responses queued for an idle client before it is disconnected as too slow. */
 const MAX_PENDING_OUTPUT = 4 * 1024 * 1024;
 
@@ -283,7 +289,12 @@ export class Connection {
   }
 
   private async loop(): Promise<void> {
+    let slice = performance.now();
     while (!this.closed) {
+      if (performance.now() - slice > PIPELINE_SLICE_MS) {
+        await new Promise((r) => setImmediate(r));
+        slice = performance.now();
+      }
       const ev = await this.nextEvent();
       if (!ev) return;
       if (ev.type === 'continue') {
