@@ -82,7 +82,16 @@ async function main(): Promise<void> {
       findings.set(`seed ${String(e)}`, { kind: 'crash', message: e instanceof Error ? e.stack ?? e.message : String(e), input: s, ms: 0 });
     }
   }
-  for (let i = 1; i <= runs; i++) {
+  // Ctrl-C (or SIGTERM) ends the run early; what was found so far is still written and reported.
+  let stopping = false;
+  const stop = (): void => { stopping = true; };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  let done = 0;
+  for (let i = 1; i <= runs && !stopping; i++) {
+    done = i;
+    // The loop is synchronous: let signals in now and then.
+    if (i % 5000 === 0) await new Promise((r) => setImmediate(r));
     const pick = (): Buffer => pool[r() < 0.5 ? pool.length - 1 - Math.floor(r() * Math.min(pool.length, 64)) : Math.floor(r() * pool.length)]!;
     const input = mut.mutate(pick(), pick());
     const start = performance.now();
@@ -142,7 +151,7 @@ async function main(): Promise<void> {
     kept++;
   }
   console.log(JSON.stringify({
-    target: name, runs, seed, seconds: Math.round(seconds), inputsPerSecond: Math.round(runs / seconds),
+    target: name, runs: done, seed, seconds: Math.round(seconds), inputsPerSecond: Math.round(done / seconds),
     signatures: signatures.size, slowestMs: Number(slowest.toFixed(2)),
     findings: [...findings.values()].map((f) => ({ kind: f.kind, message: f.message.split('\n').slice(0, 4).join(' | '), bytes: f.input.length, file: `${f.kind}-${hashOf(f.input)}.bin` })),
     written: written.length,
