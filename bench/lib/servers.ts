@@ -146,6 +146,10 @@ export async function startQuire(main: string, o: QuireStartOptions): Promise<Se
       QUIRE_LOG_LEVEL: 'warn',
       QUIRE_MAX_CONNECTIONS: '30000',
       QUIRE_MAX_CONNECTIONS_PER_USER: '30000',
+      // Every benchmark connection comes from 127.0.0.1, most as few users: lift the per-address caps too.
+      QUIRE_MAX_CONNECTIONS_PER_USER_ADDRESS: '30000',
+      QUIRE_MAX_PRE_AUTH_CONNECTIONS: '30000',
+      QUIRE_MAX_PRE_AUTH_CONNECTIONS_PER_ADDRESS: '30000',
     },
   });
   let stderr = '';

@@ -70,8 +70,12 @@ export const DEFAULT_MAX_COMMANDS_PER_CONNECTION = 0;
 export const DEFAULT_MAX_BAD_COMMANDS = 20;
 /** Simultaneous connections per user: Thunderbird opens 5 per account, several devices fit; a leaked password cannot exhaust the server. */
 export const DEFAULT_MAX_CONNECTIONS_PER_USER = 50;
-/** Simultaneous connections overall: far below the default file-descriptor limit (1024 soft limit is raised by most service managers). */
-export const DEFAULT_MAX_CONNECTIONS = 1000;
+/**
+ * Simultaneous connections overall, TLS handshakes and unauthenticated ones included: a connection
+ * costs ~14 KiB of memory and one file descriptor, so 10,000 fit in ~140 MiB; `quire serve` warns at
+ * start when RLIMIT_NOFILE is lower than this needs.
+ */
+export const DEFAULT_MAX_CONNECTIONS = 10_000;
 // harden-app (issue 10 item 11): mailboxes per user; the store refuses more with NO [LIMIT].
 export { DEFAULT_MAX_MAILBOXES_PER_USER } from '../store/limits.js';
 import { DEFAULT_MAX_MAILBOXES_PER_USER } from '../store/limits.js';
@@ -81,6 +85,30 @@ export const DEFAULT_PRE_AUTH_TIMEOUT_MS = 60 * SECOND;
 export const DEFAULT_AUTHENTICATED_TIMEOUT_MS = 30 * MINUTE;
 /** Untagged keepalive during IDLE: shorter than common NAT/firewall idle timeouts (5 min). */
 export const DEFAULT_IDLE_KEEPALIVE_MS = 2 * MINUTE;
+// ---- hostile input (issue 10): pre-authentication caps and deadlines, TLS handshakes, per-user-address caps
+/**
+ * Unauthenticated connections overall: a fifth of the global cap, so sockets that never log in can hold at
+ * most 2,000 slots and 8,000 stay for logged-in users. A login takes well under a second, so even a large
+ * site's morning rush keeps only a few hundred connections in this state at once.
+ */
+export const DEFAULT_MAX_PRE_AUTH_CONNECTIONS = 2000;
+/**
+ * Unauthenticated connections from one address (IPv6: one /64): an office behind one NAT logging in at
+ * once stays far below it; one host needs 20 addresses to fill the pre-auth share.
+ */
+export const DEFAULT_MAX_PRE_AUTH_CONNECTIONS_PER_ADDRESS = 100;
+/** Sessions of one user from one address: Dovecot's mail_max_userip_connections default (10); Thunderbird opens up to 5. */
+export const DEFAULT_MAX_CONNECTIONS_PER_USER_ADDRESS = 10;
+/**
+ * Absolute time from connect to successful login, not reset by input (an idle timer alone lets one byte
+ * every few seconds hold a connection forever). 60 s, as the idle timer: Dovecot's login processes allow
+ * 3 minutes; a client that prompts for a password while connected reconnects when it is cut.
+ */
+export const DEFAULT_PRE_AUTH_DEADLINE_MS = 60 * SECOND;
+/** TLS handshake (implicit TLS and STARTTLS): a few round trips take well under a second; room for slow mobile links. */
+export const DEFAULT_TLS_HANDSHAKE_MS = 10 * SECOND;
+/** A literal must bring 256 KiB (or its rest) per window: 30 s tolerates a stalled mobile link, not a trickle. */
+export const DEFAULT_LITERAL_PROGRESS_MS = 30 * SECOND;
 /** Delay after the first failed login; doubles with each further failure. */
 export const DEFAULT_AUTH_FAILURE_DELAY_MS = 1 * SECOND;
 /** Cap of the failed-login delay. */
@@ -231,6 +259,13 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { key: 'timeouts.preAuthMs', env: 'QUIRE_PRE_AUTH_TIMEOUT', kind: duration(1 * SECOND, 1 * HOUR), default: DEFAULT_PRE_AUTH_TIMEOUT_MS, doc: 'Idle time allowed before authentication.' },
   { key: 'timeouts.authenticatedMs', env: 'QUIRE_AUTH_TIMEOUT', kind: duration(1 * SECOND, 7 * 24 * HOUR), default: DEFAULT_AUTHENTICATED_TIMEOUT_MS, doc: 'Idle time allowed after authentication, IDLE included (RFC 9051 §5.4: at least 30 min).' },
   { key: 'idleKeepaliveMs', env: 'QUIRE_IDLE_KEEPALIVE', kind: duration(1 * SECOND, 24 * HOUR), default: DEFAULT_IDLE_KEEPALIVE_MS, doc: 'Interval of the untagged keepalive sent during IDLE; below the authenticated timeout.' },
+  // ---- hostile input (issue 10)
+  { key: 'limits.maxPreAuthConnections', env: 'QUIRE_MAX_PRE_AUTH_CONNECTIONS', kind: int(1, 1_000_000), default: DEFAULT_MAX_PRE_AUTH_CONNECTIONS, doc: 'Simultaneous unauthenticated connections (TLS handshakes included); below limits.maxConnections so they cannot lock logged-in users out.' },
+  { key: 'limits.maxPreAuthConnectionsPerAddress', env: 'QUIRE_MAX_PRE_AUTH_CONNECTIONS_PER_ADDRESS', kind: int(1, 1_000_000), default: DEFAULT_MAX_PRE_AUTH_CONNECTIONS_PER_ADDRESS, doc: 'Simultaneous unauthenticated connections from one address (IPv6: one /64); more get * BYE [UNAVAILABLE].' },
+  { key: 'limits.maxConnectionsPerUserAddress', env: 'QUIRE_MAX_CONNECTIONS_PER_USER_ADDRESS', kind: int(1, 1_000_000), default: DEFAULT_MAX_CONNECTIONS_PER_USER_ADDRESS, doc: 'Simultaneous sessions of one user from one address (as Dovecot\'s mail_max_userip_connections); more get NO [LIMIT] at login.' },
+  { key: 'timeouts.preAuthDeadlineMs', env: 'QUIRE_PRE_AUTH_DEADLINE', kind: duration(1 * SECOND, 1 * HOUR), default: DEFAULT_PRE_AUTH_DEADLINE_MS, doc: 'Time from connect to successful login, however active the client (not reset by input).' },
+  { key: 'timeouts.tlsHandshakeMs', env: 'QUIRE_TLS_HANDSHAKE_TIMEOUT', kind: duration(100, 5 * MINUTE), default: DEFAULT_TLS_HANDSHAKE_MS, doc: 'Time allowed for a TLS handshake (implicit TLS and STARTTLS); then the socket is closed.' },
+  { key: 'timeouts.literalProgressMs', env: 'QUIRE_LITERAL_PROGRESS_TIMEOUT', kind: duration(100, 1 * HOUR), default: DEFAULT_LITERAL_PROGRESS_MS, doc: 'A literal (APPEND data) must bring 256 KiB, or its rest, within each window of this length; else * BYE.' },
   { key: 'auth.failureDelayMs', env: 'QUIRE_AUTH_FAILURE_DELAY', kind: duration(0, 1 * MINUTE), default: DEFAULT_AUTH_FAILURE_DELAY_MS, doc: 'Delay before answering the first failed login; doubles per further failure (per address and per user name).' },
   { key: 'auth.minPasswordLength', env: 'QUIRE_MIN_PASSWORD_LENGTH', kind: int(1, 1024), default: DEFAULT_MIN_PASSWORD_LENGTH, doc: 'Shortest password `quire user add --password-stdin` and `quire user passwd --password-stdin` accept.' },
   { key: 'auth.maxFailureDelayMs', env: 'QUIRE_AUTH_MAX_FAILURE_DELAY', kind: duration(0, 10 * MINUTE), default: DEFAULT_AUTH_MAX_FAILURE_DELAY_MS, doc: 'Cap of the failed-login delay.' },
@@ -521,9 +556,18 @@ export function loadConfig(opts: LoadConfigOptions = {}): QuireConfig {
       maxBadCommands: g('limits.maxBadCommands'),
       maxConnectionsPerUser: g('limits.maxConnectionsPerUser'),
       maxConnections: g('limits.maxConnections'),
+      maxPreAuthConnections: g('limits.maxPreAuthConnections'),
+      maxPreAuthConnectionsPerAddress: g('limits.maxPreAuthConnectionsPerAddress'),
+      maxConnectionsPerUserAddress: g('limits.maxConnectionsPerUserAddress'),
+    },
+    timeouts: {
+      preAuthMs: g('timeouts.preAuthMs'),
+      authenticatedMs: g('timeouts.authenticatedMs'),
+      preAuthDeadlineMs: g('timeouts.preAuthDeadlineMs'),
+      tlsHandshakeMs: g('timeouts.tlsHandshakeMs'),
+      literalProgressMs: g('timeouts.literalProgressMs'),
     },
     mailboxes: { maxPerUser: g('mailboxes.maxPerUser') },
-    timeouts: { preAuthMs: g('timeouts.preAuthMs'), authenticatedMs: g('timeouts.authenticatedMs') },
     idleKeepaliveMs: g('idleKeepaliveMs'),
     auth: {
       failureDelayMs: g('auth.failureDelayMs'),
@@ -575,9 +619,12 @@ function validate(c: QuireConfig, warn: (msg: string) => void): void {
   if (c.limits.maxCommandSize < c.limits.maxMessageSize) errors.push(`limits.maxCommandSize (${c.limits.maxCommandSize}) must be at least limits.maxMessageSize (${c.limits.maxMessageSize})`);
   if (c.auth.maxFailureDelayMs < c.auth.failureDelayMs) errors.push(`auth.maxFailureDelayMs (${c.auth.maxFailureDelayMs}) must be at least auth.failureDelayMs (${c.auth.failureDelayMs})`);
   if (c.idleKeepaliveMs >= c.timeouts.authenticatedMs) errors.push(`idleKeepaliveMs (${c.idleKeepaliveMs}) must be shorter than timeouts.authenticatedMs (${c.timeouts.authenticatedMs})`);
+  if (c.limits.maxPreAuthConnections > c.limits.maxConnections) errors.push(`limits.maxPreAuthConnections (${c.limits.maxPreAuthConnections}) must be at most limits.maxConnections (${c.limits.maxConnections})`);
+  if (c.limits.maxConnectionsPerUserAddress > c.limits.maxConnectionsPerUser) errors.push(`limits.maxConnectionsPerUserAddress (${c.limits.maxConnectionsPerUserAddress}) must be at most limits.maxConnectionsPerUser (${c.limits.maxConnectionsPerUser})`);
   if (errors.length === 1) throw new ConfigError(errors[0]!);
   if (errors.length > 1) throw new ConfigError('invalid configuration:\n  - ' + errors.join('\n  - '));
   if (c.timeouts.authenticatedMs < 30 * MINUTE) warn('timeouts.authenticatedMs is below the 30 minutes RFC 9051 §5.4 asks for');
+  if (c.limits.maxPreAuthConnections === c.limits.maxConnections) warn('limits.maxPreAuthConnections equals limits.maxConnections: connections that never log in can then lock logged-in users out');
   if (c.plaintextAuth === 'always') warn('plaintextAuth is "always": passwords may cross the network unencrypted');
 }
 

@@ -13,6 +13,7 @@ import type { MailStore } from '../store/types.js';
 import { StoreError } from '../store/types.js';
 import { ConfigError, configToJson, loadConfig, toLmtpOptions, toServerOptions, type QuireConfig } from './config.js';
 import { createLogger, LOG_FORMATS, LOG_LEVELS, type LevelLogger } from './log.js';
+import { warnAboutDescriptorLimit } from './fdlimit.js';
 import { loadOrCreateTls } from './tls.js';
 import { registerMailAdmin } from './mail-admin.js';
 import { registerTransfer } from './transfer.js';

@@ -37,6 +37,7 @@ import { ClusterChangeBus, ClusterHub, ClusterWriteGate } from '../bus/cluster.j
 import { serveLogger, serverReloader, startPrimaryOps, startServeOps, type ServeOps } from './ops-serve.js';
 import { acquireDataLock, clearFirstPassword, dataFlag, listenErrorMessage, quireCommand, writeFirstPassword } from './ops-safety.js';
 import { instrumentStore } from '../obs/metrics.js';
+import { warnAboutDescriptorLimit } from './fdlimit.js';
 import { sessionEvents } from '../obs/session.js';
 
 /** How long a clean shutdown may take before we exit anyway. */
@@ -73,6 +74,7 @@ export async function serve(flags: Record<string, unknown>, ctx: ServeContext): 
   if (cluster.isWorker && process.env[WORKER_ENV]) return runWorker(flags, ctx, Number(process.env[WORKER_ENV]));
   const config = ctx.configure(flags, undefined);
   const log = serveLogger(config);
+  warnAboutDescriptorLimit(config, log);
   const n = config.workers === 0 ? availableParallelism() : config.workers;
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   // One server per data directory (ops): refused before anything is created; the workers share the primary's lock.

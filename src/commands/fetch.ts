@@ -22,6 +22,12 @@ const FETCH_META_BATCH = 5000;
 const PREFETCH_GROUP = 32;
 /** Messages opened together when nothing is read ahead (ENVELOPE, BODYSTRUCTURE from the stored part tree): one store call for a page of a message list. */
 const OPEN_GROUP = 256;
+/**
+ * Longest stretch of rendering before other connections get a turn: store
+ * reads resolve as microtasks, so without it a batch of 1,000 ENVELOPEs ran
+ * ~180 ms without yielding (test/server/eventloop.test.ts; STYLE.md habit 14).
+ */
+const FETCH_SLICE_MS = 10;
 /** Most data items in one FETCH. */
 const MAX_FETCH_ITEMS = 100;
 
@@ -238,7 +244,15 @@ async function runFetch(ctx: CommandContext, a: FetchArgs, uidMode: boolean) {
     const sections = items.flatMap((i) => ('section' in i ? [i.section] : i.kind === 'RFC822.HEADER' ? [{ path: [], kind: 'HEADER' as const }] : []));
     const opened = new Map<number, MessageBody | null>();
     const groupSize = sections.length ? PREFETCH_GROUP : OPEN_GROUP;
+    let slice = performance.now();
     for (let g = 0; g < metas.length; g += groupSize) {
+      // A client that does not read holds at most one group of rendered messages in memory, not a batch
+      // (1,000 messages of up to STREAM_THRESHOLD each; test/server/slow-peers.test.ts).
+      if (g > 0) await ctx.out.drain();
+      if (performance.now() - slice > FETCH_SLICE_MS) {
+        await new Promise((r) => setImmediate(r));
+        slice = performance.now();
+      }
       const group = metas.slice(g, g + groupSize);
       const bodies = await ctx.store.openMessages(view.mailboxId, group.map((m) => m.uid));
       group.forEach((m, k) => opened.set(m.uid, bodies[k] ?? null));

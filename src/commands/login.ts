@@ -27,9 +27,15 @@ export default defineCommand({
 /** Shared by LOGIN and AUTHENTICATE: enter the authenticated state (RFC 9051 §6.2). */
 export function completeLogin(ctx: CommandContext, info: UserInfo) {
   ctx.session.user = info;
+  // The per-user caps are checked first: a refused login (NO [LIMIT]) leaves the session unauthenticated.
+  try {
+    ctx.attachUser();
+  } catch (e) {
+    ctx.session.user = null;
+    throw e;
+  }
   ctx.session.state = 'auth';
   ctx.conn.authenticated();
-  ctx.attachUser();
   // RFC 9051 §6.2.2/§6.2.3: a server MAY include a CAPABILITY response code in the tagged OK.
   return { code: `CAPABILITY ${ctx.capabilities().join(' ')}`, text: 'Logged in' };
 }

@@ -82,7 +82,10 @@ export class LmtpDecoder {
         continue;
       }
       if (nl < 0) {
-        if (this.buf.length > this.maxLineLength) {
+        // A CR at the end may be the first half of the CRLF (found by fuzzing: a line of exactly
+        // maxLineLength bytes was refused when its CR and LF arrived in different chunks).
+        const content = this.buf.length > 0 && this.buf[this.buf.length - 1] === CR ? this.buf.length - 1 : this.buf.length;
+        if (content > this.maxLineLength) {
           this.skipping = true;
           this.buf = Buffer.alloc(0);
           return { type: 'line-too-long' };

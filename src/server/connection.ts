@@ -9,7 +9,7 @@ import { Session } from '../session/session.js';
 import { dispatch } from '../commands/dispatch.js';
 import { capabilities, COMMANDS } from '../commands/registry.js';
 import { flagsOf } from '../commands/format.js';
-import { ImapError, type CommandContext, type ConnectionControl, type Output } from '../commands/types.js';
+import { ImapError, no, type CommandContext, type ConnectionControl, type Output } from '../commands/types.js';
 import type { Change, MailStore } from '../store/types.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import { tlsChannelBinding, type ConnectionFacts } from '../auth/facts.js';
@@ -18,6 +18,8 @@ import type { ServerOptions } from './options.js';
 import { newSessionId } from '../obs/log.js';
 import { authFailureReason, ConnectionObserver, type TlsInfo } from '../obs/session.js';
 import type { Token } from '../wire/types.js';
+import type { Refusal } from './admission.js';
+import { serverHandshake } from './tls.js';
 
 /** Pause reading when this many unparsed bytes wait in the decoder. */
 const READ_HIGH_WATER = 1024 * 1024;
@@ -25,6 +27,18 @@ const READ_HIGH_WATER = 1024 * 1024;
 const MAX_RECENT_CLAIMS = 100_000;
 /** Invalid commands tolerated before authentication: a real client sends none. */
 const PRE_AUTH_MAX_BAD = 3;
+/**
+ * Least a literal must bring per timeouts.literalProgressMs window (or its rest, when less is left):
+ * without it one byte per idle period keeps a 60 MB literal (and its connection) open for ever. 256 KiB
+ * per 30 s is ~8.5 KiB/s, below any link a 60 MB upload would be attempted over.
+ */
+const LITERAL_MIN_BYTES_PER_WINDOW = 256 * 1024;
+/**
+ * Longest stretch one connection's pipelined commands run before other connections get a turn: with
+ * its commands already buffered, a connection's loop never waits for I/O, and a flood of 20,000
+ * pipelined NOOPs and FETCHes delayed another user's NOOP ~380 ms (test/server/eventloop.test.ts).
+ */
+const PIPELINE_SLICE_MS = 5;
 /** Untagged responses queued for an idle client before it is disconnected as too slow. */
 const MAX_PENDING_OUTPUT = 4 * 1024 * 1024;
 /**
@@ -38,9 +52,12 @@ const OUTPUT_COALESCE_BYTES = 64 * 1024;
 const OUTPUT_DIRECT_BUFFER_BYTES = 2 * 1024;
 
 export interface ConnectionHooks {
-  onUserAttach(conn: Connection, userId: number): boolean;
+  /** Counts the session for its user (src/server/admission.ts); returns the cap that refuses it, or null. */
+  onUserAttach(conn: Connection, userId: number): Refusal | null;
   onClose(conn: Connection): void;
   secureContext: tls.SecureContext;
+  /** ALPN identifiers offered after STARTTLS (RFC 7301). */
+  alpn: readonly string[];
   /**
    * Per mailbox, the highest UID some session of this process has already
    * claimed as \Recent: the other sessions skip the store call (with 1,000
@@ -64,6 +81,11 @@ export class Connection {
   private badCount = 0;
   private commandCount = 0;
   private timer: NodeJS.Timeout | null = null;
+  /** The absolute pre-authentication deadline: not reset by input, cleared by a successful login. */
+  private deadline: NodeJS.Timeout | null = null;
+  /** Watches a literal's progress (see LITERAL_MIN_BYTES_PER_WINDOW); null when no literal is being received. */
+  private literalTimer: NodeJS.Timeout | null = null;
+  private literalPendingAtWindow = 0;
   private keepalive: NodeJS.Timeout | null = null;
   private unsubscribe: (() => void) | null = null;
   /** \Recent claims in flight for appended messages (see onChange). */
@@ -128,6 +150,7 @@ export class Connection {
       setIdling: (on) => this.setIdling(on),
       authenticated: () => {
         this.decoder.setLimits(this.postAuthLimits());
+        this.clearDeadline();
         this.resetTimer();
       },
     };
@@ -200,6 +223,7 @@ export class Connection {
       this.decoder.push(chunk);
       if (this.decoder.bufferedBytes > READ_HIGH_WATER) socket.pause();
       this.resetTimer();
+      this.watchLiteral();
       this.wake();
     });
     socket.on('error', () => this.destroy());
@@ -211,6 +235,13 @@ export class Connection {
     this.obs.connectionOpened(this.session.secure);
     if (this.tlsInfo) this.obs.tlsEstablished('implicit', this.tlsInfo);
     this.resetTimer();
+    // One byte every few seconds resets the idle timer forever; this one is not reset (cf. Dovecot's login timeout).
+    this.deadline = setTimeout(() => {
+      this.opts.log.info('login deadline passed; closing', { id: this.session.id, address: this.session.remoteAddress });
+      this.write('* BYE Login took too long\r\n');
+      this.destroy();
+    }, this.opts.timeouts.preAuthDeadlineMs);
+    this.deadline.unref();
     this.write(`* OK [CAPABILITY ${this.capabilities().join(' ')}] ${this.opts.serverName} ready\r\n`);
     void this.loop().catch((e) => {
       this.obs.log.error('connection loop failed', { error: e instanceof Error ? e.stack : String(e) });
@@ -355,11 +386,17 @@ export class Connection {
   }
 
   private async loop(): Promise<void> {
+    let slice = performance.now();
     while (!this.closed) {
+      if (performance.now() - slice > PIPELINE_SLICE_MS) {
+        await new Promise((r) => setImmediate(r));
+        slice = performance.now();
+      }
       const ev = await this.nextEvent();
       if (!ev) return;
       if (ev.type === 'continue') {
         this.write('+ Ready for literal data\r\n');
+        this.watchLiteral();
         continue;
       }
       if (ev.type === 'line') continue; // not expected outside IDLE/AUTHENTICATE
@@ -470,11 +507,20 @@ export class Connection {
     // Anything the client pipelined after STARTTLS is discarded (RFC 9051 §11.1).
     this.decoder.discardBuffered();
     raw.write(`${taggedOk}\r\n`);
-    const secure = new tls.TLSSocket(raw, { isServer: true, secureContext: this.hooks.secureContext });
-    this.socket = secure;
-    this.session.secure = true;
-    this.bind(secure);
-    secure.on('secure', () => {
+    // The handshake has its own deadline (and the pre-auth deadline still runs); failure closes the connection.
+    void serverHandshake(raw, {
+      secureContext: this.hooks.secureContext,
+      alpn: this.hooks.alpn,
+      timeoutMs: this.opts.timeouts.tlsHandshakeMs,
+      onFailure: (reason, err) => {
+        this.opts.log.info(`STARTTLS: ${reason}`, { id: this.session.id, address: this.session.remoteAddress, error: err?.message });
+        this.destroy();
+      },
+    }).then((secure) => {
+      if (!secure || this.closed) return;
+      this.socket = secure;
+      this.session.secure = true;
+      this.bind(secure);
       this.tlsInfo = tlsInfoOf(secure);
       this.obs.tlsEstablished('starttls', this.tlsInfo);
       this.resetTimer();
@@ -483,13 +529,17 @@ export class Connection {
 
   // ---- mailbox updates
 
+  /**
+   * Throws NO [LIMIT] when a per-user cap refuses the session: the login fails, the connection stays
+   * usable. RFC 5530 LIMIT is "an implementation limit of some kind"; Dovecot answers the same case
+   * `NO [UNAVAILABLE] Maximum number of connections from user+IP exceeded` and disconnects. Either
+   * keeps clients from taking it for a wrong password (AUTHENTICATIONFAILED) and asking for another.
+   */
   private attachUser(): void {
     const userId = this.session.user!.id;
-    if (!this.hooks.onUserAttach(this, userId)) {
-      this.write('* BYE [LIMIT] Too many connections for this user\r\n');
-      this.destroy();
-      return;
-    }
+    const refused = this.hooks.onUserAttach(this, userId);
+    if (refused === 'maxConnectionsPerUserAddress') throw no('Too many connections for this user from your address', 'LIMIT');
+    if (refused) throw no('Too many connections for this user', 'LIMIT');
     this.unsubscribe = this.store.feed.subscribe(userId, (c) => this.onChange(c));
   }
 
@@ -578,7 +628,37 @@ export class Connection {
     this.timer.unref();
   }
 
+  /** Starts the literal progress window when a literal is being received and none runs. */
+  private watchLiteral(): void {
+    if (this.literalTimer || this.closed) return;
+    const pending = this.decoder.literalPending;
+    if (pending <= 0) return;
+    this.literalPendingAtWindow = pending;
+    this.literalTimer = setTimeout(() => {
+      this.literalTimer = null;
+      const now = this.decoder.literalPending;
+      if (now <= 0) return;
+      const got = this.literalPendingAtWindow - now;
+      if (got < Math.min(LITERAL_MIN_BYTES_PER_WINDOW, this.literalPendingAtWindow)) {
+        this.opts.log.info('literal data too slow; closing', { id: this.session.id, address: this.session.remoteAddress, bytes: got, windowMs: this.opts.timeouts.literalProgressMs });
+        this.write('* BYE Literal data arriving too slowly\r\n');
+        this.destroy();
+        return;
+      }
+      this.watchLiteral();
+    }, this.opts.timeouts.literalProgressMs);
+    this.literalTimer.unref();
+  }
+
+  private clearDeadline(): void {
+    if (this.deadline) clearTimeout(this.deadline);
+    this.deadline = null;
+  }
+
   private cleanup(): void {
+    this.clearDeadline();
+    if (this.literalTimer) clearTimeout(this.literalTimer);
+    this.literalTimer = null;
     if (this.timer) clearTimeout(this.timer);
     if (this.keepalive) clearInterval(this.keepalive);
     this.timer = null;

@@ -1,11 +1,17 @@
 // TCP and TLS listeners (RFC 8314 implicit TLS, RFC 9051 §6.2.1 STARTTLS).
 // The store and authenticator arrive by injection from src/cli.
+//
+// Every accepted socket is counted (src/server/admission.ts) before anything
+// else happens to it, a TLS handshake included, so that sockets stalled in a
+// handshake count against the caps like any other; a handshake that fails or
+// does not finish within timeouts.tlsHandshakeMs destroys its socket.
 import net from 'node:net';
-import tls from 'node:tls';
 import { Connection } from './connection.js';
+import { Admission, type Refusal, type Ticket } from './admission.js';
+import { ALPN, createServerContext, serverHandshake } from './tls.js';
 import type { MailStore } from '../store/types.js';
 import type { Authenticator } from '../auth/authenticator.js';
-import type { ListenAddress, ServerOptions } from './options.js';
+import type { ListenAddress, Logger, ServerOptions } from './options.js';
 import { processMetrics } from '../obs/metrics.js';
 
 /** One live session as `quire who` shows it. */
@@ -23,8 +29,10 @@ export interface SessionInfo {
 export interface RunningServer {
   close(): Promise<void>;
   addresses: { imap: ListenAddress[]; imaps: ListenAddress[] };
-  /** Live connection count (for metrics and tests). */
+  /** Live connection count, TLS handshakes in progress included (for metrics and tests). */
   connectionCount(): number;
+  /** Live unauthenticated connections, TLS handshakes in progress included. */
+  preAuthCount(): number;
   /** Output queued for slow clients, summed over connections (for metrics and tests). */
   bufferedOutputBytes(): number;
   /**
@@ -39,8 +47,20 @@ export interface RunningServer {
   kick?(user: string, reason?: string): number;
 }
 
-/** Time allowed for the TLS handshake on the implicit-TLS port. */
-const TLS_HANDSHAKE_MS = 30_000;
+/** The ALPN identifiers offered by the IMAP listeners (RFC 7301; IANA registers "imap"). */
+export const IMAP_ALPN: readonly string[] = [ALPN.imap];
+
+/** At most one log line per refusal reason in this interval, so that a flood of refused sockets cannot flood the log. */
+const REFUSAL_LOG_INTERVAL_MS = 10_000;
+
+/** What a refused socket on the plain port is told before it is closed (RFC 9051 §7.1.5: BYE as the greeting). */
+const REFUSAL_TEXT: Record<Refusal, string> = {
+  maxConnections: 'Too many connections, try again later',
+  maxPreAuthConnections: 'Too many connections waiting to log in, try again later',
+  maxPreAuthConnectionsPerAddress: 'Too many unauthenticated connections from your address',
+  maxConnectionsPerUser: 'Too many connections for this user',
+  maxConnectionsPerUserAddress: 'Too many connections for this user from your address',
+};
 
 function listen(server: net.Server, addr: ListenAddress): Promise<ListenAddress> {
   return new Promise((resolve, reject) => {
@@ -53,44 +73,88 @@ function listen(server: net.Server, addr: ListenAddress): Promise<ListenAddress>
   });
 }
 
+/** Logs refusals at info, at most once per reason per interval, with the count refused since the last line. */
+export function refusalLogger(log: Logger, what: string): (reason: string, fields: Record<string, unknown>) => void {
+  const last = new Map<string, { at: number; suppressed: number }>();
+  return (reason, fields) => {
+    const now = Date.now();
+    const l = last.get(reason);
+    if (l && now - l.at < REFUSAL_LOG_INTERVAL_MS) {
+      l.suppressed++;
+      return;
+    }
+    last.set(reason, { at: now, suppressed: 0 });
+    log.info(`${what} refused`, { limit: reason, ...fields, ...(l?.suppressed ? { refusedSinceLastLog: l.suppressed } : {}) });
+  };
+}
+
 export async function startServer(store: MailStore, auth: Authenticator, opts: ServerOptions): Promise<RunningServer> {
-  const secureContext = tls.createSecureContext({ key: opts.tls.key, cert: opts.tls.cert, minVersion: 'TLSv1.2' });
-  const tlsServers: tls.Server[] = [];
+  const secureContext = createServerContext(opts.tls);
   const connections = new Set<Connection>();
-  const perUser = new Map<number, number>();
-  const userOf = new Map<Connection, number>();
+  const admission = new Admission(() => opts.limits);
+  const tickets = new Map<Connection, Ticket>();
+  const refused = refusalLogger(opts.log, 'IMAP connection');
+  /** Sockets in their implicit-TLS handshake: not Connections yet, but closed by close() all the same. */
+  const handshaking = new Set<net.Socket>();
   const hooks = {
     secureContext,
+    alpn: IMAP_ALPN,
     recentClaims: new Map<number, number>(),
-    onUserAttach(conn: Connection, userId: number): boolean {
-      const n = perUser.get(userId) ?? 0;
-      if (n >= opts.limits.maxConnectionsPerUser) return false;
-      perUser.set(userId, n + 1);
-      userOf.set(conn, userId);
-      return true;
+    onUserAttach(conn: Connection, userId: number): Refusal | null {
+      const r = tickets.get(conn)?.authenticate(userId) ?? null;
+      if (r) refused(r, { user: userId, address: conn.session.remoteAddress });
+      return r;
     },
     onClose(conn: Connection) {
       connections.delete(conn);
-      const u = userOf.get(conn);
-      if (u !== undefined) {
-        userOf.delete(conn);
-        const n = (perUser.get(u) ?? 1) - 1;
-        if (n <= 0) perUser.delete(u);
-        else perUser.set(u, n);
-      }
+      tickets.get(conn)?.release();
+      tickets.delete(conn);
     },
   };
 
-  const accept = (socket: net.Socket, secure: boolean) => {
-    socket.setNoDelay(true);
-    socket.setKeepAlive(true, 60_000);
-    if (connections.size >= opts.limits.maxConnections) {
-      socket.end('* BYE [UNAVAILABLE] Too many connections\r\n');
-      return;
-    }
+  const open = (socket: net.Socket, secure: boolean, ticket: Ticket): void => {
     const conn = new Connection(socket, secure, true, store, auth, opts, hooks);
     connections.add(conn);
+    tickets.set(conn, ticket);
     conn.start();
+  };
+
+  const accept = (socket: net.Socket, implicitTls: boolean): void => {
+    // Whatever happens next, a reset from the peer must not become an unhandled 'error'.
+    socket.on('error', () => {});
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 60_000);
+    const ticket = admission.admit(socket.remoteAddress ?? '');
+    if (typeof ticket === 'string') {
+      refused(ticket, { address: socket.remoteAddress, port: socket.localPort });
+      // On the implicit-TLS port nothing can be said before a handshake, and refusing must stay cheaper than one.
+      if (implicitTls) socket.destroy();
+      else {
+        socket.end(`* BYE [UNAVAILABLE] ${REFUSAL_TEXT[ticket]}\r\n`);
+        setTimeout(() => socket.destroy(), 1000).unref();
+      }
+      return;
+    }
+    if (!implicitTls) {
+      open(socket, false, ticket);
+      return;
+    }
+    const remote = socket.remoteAddress;
+    handshaking.add(socket);
+    void serverHandshake(socket, {
+      secureContext: hooks.secureContext,
+      alpn: IMAP_ALPN,
+      timeoutMs: opts.timeouts.tlsHandshakeMs,
+      onFailure: (reason, err) => {
+        ticket.release();
+        opts.log.info(reason, { address: remote, error: err?.message });
+      },
+    }).then((tlsSocket) => {
+      handshaking.delete(socket);
+      if (!tlsSocket) return;
+      if (tlsSocket.destroyed) ticket.release();
+      else open(tlsSocket, true, ticket);
+    });
   };
 
   const servers: net.Server[] = [];
@@ -103,10 +167,8 @@ export async function startServer(store: MailStore, auth: Authenticator, opts: S
       imap.push(await listen(s, addr));
     }
     for (const addr of opts.imaps) {
-      const s = tls.createServer({ key: opts.tls.key, cert: opts.tls.cert, handshakeTimeout: TLS_HANDSHAKE_MS, minVersion: 'TLSv1.2' }, (sock) => accept(sock, true));
-      s.on('tlsClientError', (err) => opts.log.debug('TLS handshake failed', { error: err.message }));
+      const s = net.createServer((sock) => accept(sock, true));
       servers.push(s);
-      tlsServers.push(s);
       imaps.push(await listen(s, addr));
     }
   } catch (e) {
@@ -128,9 +190,8 @@ export async function startServer(store: MailStore, auth: Authenticator, opts: S
       if (!opts.reload) return;
       const next = await opts.reload();
       // Built before anything changes: a bad key/cert rejects here and the old one stays in use.
-      const ctx = tls.createSecureContext({ key: next.tls.key, cert: next.tls.cert, minVersion: 'TLSv1.2' });
-      for (const s of tlsServers) s.setSecureContext({ key: next.tls.key, cert: next.tls.cert, minVersion: 'TLSv1.2' });
-      hooks.secureContext = ctx;
+      // Implicit TLS and STARTTLS both take hooks.secureContext at each handshake.
+      hooks.secureContext = createServerContext(next.tls);
       opts.tls = next.tls;
       // Live connections read these through the shared options object: new values apply from their next check.
       Object.assign(opts.limits, next.limits);
@@ -154,10 +215,12 @@ export async function startServer(store: MailStore, auth: Authenticator, opts: S
       return n;
     },
     addresses: { imap, imaps },
-    connectionCount: () => connections.size,
+    connectionCount: () => admission.connections,
+    preAuthCount: () => admission.preAuthConnections,
     bufferedOutputBytes: () => [...connections].reduce((n, c) => n + c.outputBytes, 0),
     async close() {
       unregister();
+      for (const s of handshaking) s.destroy();
       await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))).concat(
         [...connections].map(async (c) => c.shutdown()),
       ));

@@ -32,8 +32,15 @@ export interface ServerLimits {
   maxBadCommands: number;
   /** Most simultaneous connections per user. */
   maxConnectionsPerUser: number;
-  /** Most simultaneous connections overall. */
+  /** Most simultaneous connections overall, TLS handshakes and unauthenticated ones included. */
   maxConnections: number;
+  // ---- hostile-input caps (issue 10); see docs/limits.md and src/server/admission.ts
+  /** Most simultaneous unauthenticated connections overall; below maxConnections so they never lock logged-in users out. */
+  maxPreAuthConnections: number;
+  /** Most simultaneous unauthenticated connections from one source address (IPv6: one /64). */
+  maxPreAuthConnectionsPerAddress: number;
+  /** Most simultaneous sessions of one user from one source address (Dovecot's mail_max_userip_connections). */
+  maxConnectionsPerUserAddress: number;
 }
 
 export interface ServerTimeouts {
@@ -41,6 +48,12 @@ export interface ServerTimeouts {
   preAuthMs: number;
   /** Idle time allowed after authentication, IDLE included (ms): RFC 9051 §5.4 asks for at least 30 minutes. */
   authenticatedMs: number;
+  /** Absolute time allowed from connect to successful authentication, however busy the client is (ms). */
+  preAuthDeadlineMs: number;
+  /** Time allowed for a TLS handshake, implicit TLS or STARTTLS (ms). */
+  tlsHandshakeMs: number;
+  /** A literal being received must bring LITERAL_MIN_BYTES_PER_WINDOW (or its rest) within each window of this length (ms). */
+  literalProgressMs: number;
 }
 
 export interface ServerOptions {

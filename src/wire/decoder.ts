@@ -117,6 +117,24 @@ type FragmentResult = { kind: 'done' } | { kind: 'literal'; size: number; sync: 
 const NEED_MORE = -1;
 const TOO_LONG = -2;
 
+/**
+ * A literal's buffer starts this big and doubles as its bytes arrive: an
+ * announced `{60000000}` costs memory only as the client really sends data,
+ * so announcing huge literals and stalling (on many connections) holds
+ * little memory and does not make the garbage collector account 60 MB of
+ * external memory per announcement up front.
+ */
+export const LITERAL_INITIAL_BYTES = 64 * 1024;
+
+/** Makes room in `lit.data` for `n` more bytes (doubling, capped at the literal's size). */
+function reserve(lit: { data: Buffer; filled: number; size: number }, n: number): void {
+  const need = lit.filled + n;
+  if (need <= lit.data.length) return;
+  const next = Buffer.allocUnsafeSlow(Math.min(lit.size, Math.max(need, lit.data.length * 2)));
+  lit.data.copy(next, 0, 0, lit.filled);
+  lit.data = next;
+}
+
 export class CommandDecoder {
   private limits: DecoderLimits;
   private buf: Buffer = Buffer.allocUnsafe(INITIAL_BUFFER);
@@ -126,7 +144,8 @@ export class CommandDecoder {
   private scanned = 0;
   private mode: Mode = 'idle';
   private cmd: CommandState | null = null;
-  private lit: { data: Buffer; filled: number; literal8: boolean } | null = null;
+  /** The literal being received: `data` grows towards `size` as bytes arrive (see LITERAL_INITIAL_BYTES). */
+  private lit: { data: Buffer; filled: number; size: number; literal8: boolean } | null = null;
   private discardLeft = 0;
   private tail: Buffer = Buffer.alloc(0);
   /** In 'skip' mode: whether a trailing `{n+}` on a skipped line means literal bytes follow. */
@@ -146,6 +165,12 @@ export class CommandDecoder {
     return this.end - this.start;
   }
 
+  /** Bytes still expected of the literal being received (0 when none is): lets the server watch a literal's progress. */
+  get literalPending(): number {
+    if (this.mode === 'literal' && this.lit) return this.lit.size - this.lit.filled - Math.min(this.end - this.start, this.lit.size - this.lit.filled);
+    return 0;
+  }
+
   /** True when no command is partially decoded (safe point for expectLine / STARTTLS). */
   get idle(): boolean {
     return this.mode === 'idle';
@@ -160,7 +185,8 @@ export class CommandDecoder {
       // Fast paths: literal bytes go straight to their final place.
       if (this.mode === 'literal' && this.lit) {
         const lit = this.lit;
-        const n = Math.min(chunk.length, lit.data.length - lit.filled);
+        const n = Math.min(chunk.length, lit.size - lit.filled);
+        reserve(lit, n);
         chunk.copy(lit.data, lit.filled, 0, n);
         lit.filled += n;
         off = n;
@@ -185,13 +211,14 @@ export class CommandDecoder {
           return null;
         case 'literal': {
           const lit = this.lit!;
-          const n = Math.min(this.end - this.start, lit.data.length - lit.filled);
+          const n = Math.min(this.end - this.start, lit.size - lit.filled);
           if (n > 0) {
+            reserve(lit, n);
             this.buf.copy(lit.data, lit.filled, this.start, this.start + n);
             lit.filled += n;
             this.consume(n);
           }
-          if (lit.filled < lit.data.length) return null;
+          if (lit.filled < lit.size) return null;
           const ev = this.finishLiteral();
           if (ev) return ev;
           continue;
@@ -507,8 +534,8 @@ export class CommandDecoder {
       return this.error('TOOBIG', problem, cmd.tag);
     }
     cmd.size += size;
-    // One exactly-sized, unpooled allocation; every byte is written before the token is handed out.
-    this.lit = { data: Buffer.allocUnsafeSlow(size), filled: 0, literal8 };
+    // Unpooled and grown as bytes arrive, never beyond `size`; every byte is written before the token is handed out.
+    this.lit = { data: Buffer.allocUnsafeSlow(Math.min(size, LITERAL_INITIAL_BYTES)), filled: 0, size, literal8 };
     this.mode = 'literal';
     return sync ? { type: 'continue', size } : true;
   }

@@ -154,3 +154,24 @@ test('the example quire.json in docs/config.md is valid', () => {
   assert.equal(c.limits.maxMessageSize, 50 * 1024 * 1024);
   assert.equal(c.timeouts.authenticatedMs, 45 * 60_000);
 });
+
+// ---- hostile input (issue 10): connection caps and deadlines
+test('connection caps and deadlines: defaults, environment, consistency', () => {
+  const cwd = tmp();
+  const c = loadConfig({ env: {}, cwd });
+  assert.equal(c.limits.maxConnections, 10_000);
+  assert.equal(c.limits.maxPreAuthConnections, 2000);
+  assert.equal(c.limits.maxPreAuthConnectionsPerAddress, 100);
+  assert.equal(c.limits.maxConnectionsPerUserAddress, 10);
+  assert.equal(c.timeouts.preAuthDeadlineMs, 60_000);
+  assert.equal(c.timeouts.tlsHandshakeMs, 10_000);
+  const e = loadConfig({ env: { QUIRE_PRE_AUTH_DEADLINE: '90s', QUIRE_TLS_HANDSHAKE_TIMEOUT: '500ms', QUIRE_MAX_CONNECTIONS_PER_USER_ADDRESS: '3' }, cwd });
+  assert.equal(e.timeouts.preAuthDeadlineMs, 90_000);
+  assert.equal(e.timeouts.tlsHandshakeMs, 500);
+  assert.equal(toServerOptions(e, { key: '', cert: '' }, createLogger({ level: 'silent' })).limits.maxConnectionsPerUserAddress, 3);
+  assert.throws(() => loadConfig({ env: { QUIRE_MAX_PRE_AUTH_CONNECTIONS: '20000' }, cwd }), /maxPreAuthConnections \(20000\) must be at most limits.maxConnections/);
+  assert.throws(() => loadConfig({ env: { QUIRE_MAX_CONNECTIONS_PER_USER_ADDRESS: '60' }, cwd }), /maxConnectionsPerUserAddress \(60\) must be at most limits.maxConnectionsPerUser/);
+  const warnings: string[] = [];
+  loadConfig({ env: { QUIRE_MAX_PRE_AUTH_CONNECTIONS: '10000' }, cwd, onWarning: (w) => warnings.push(w) });
+  assert.ok(warnings.some((w) => /lock logged-in users out/.test(w)), warnings.join('\n'));
+});

@@ -102,3 +102,10 @@ test('MAIL/RCPT path arguments', () => {
   assert.equal(parsePathArg('FROM:<x@y>', 'TO'), null);
   assert.equal(parsePathArg('TO:<x y@z>', 'TO'), null);
 });
+
+// Found by `npm run fuzz -- lmtp` (issue 10): the CR of a line of exactly the limit arrived before its LF.
+test('a line of exactly the limit is accepted when its CR and LF arrive in different chunks', () => {
+  const line = 'X'.repeat(64);
+  assert.deepEqual(run([Buffer.from(`${line}\r`), Buffer.from('\nNOOP\r\n')]), [{ type: 'line', line }, { type: 'line', line: 'NOOP' }]);
+  assert.deepEqual(run([Buffer.from(`${line}X\r`), Buffer.from('\nNOOP\r\n')]), [{ type: 'line-too-long' }, { type: 'line', line: 'NOOP' }]);
+});

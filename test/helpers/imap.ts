@@ -41,11 +41,13 @@ export class RawClient {
     for (const f of w) f();
   }
 
-  static async connect(port: number, opts: { tls?: boolean; login?: [string, string] } = {}): Promise<RawClient> {
+  /** `localAddress` picks the source address (any of 127.0.0.0/8 works on Linux loopback), for per-address caps. */
+  static async connect(port: number, opts: { tls?: boolean; login?: [string, string]; localAddress?: string } = {}): Promise<RawClient> {
     const socket = await new Promise<net.Socket>((resolve, reject) => {
+      const local = opts.localAddress ? { localAddress: opts.localAddress } : {};
       const s = opts.tls
-        ? tls.connect({ port, host: '127.0.0.1', servername: 'localhost', rejectUnauthorized: false }, () => resolve(s))
-        : net.connect({ port, host: '127.0.0.1' }, () => resolve(s));
+        ? tls.connect({ port, host: '127.0.0.1', servername: 'localhost', rejectUnauthorized: false, ...local }, () => resolve(s))
+        : net.connect({ port, host: '127.0.0.1', ...local }, () => resolve(s));
       s.once('error', reject);
     });
     const c = new RawClient(socket);

@@ -42,6 +42,13 @@ const STORE_BATCH = 5_000;
 const REMOVE_BATCH = 500;
 /** SEARCH on mailboxes with at least this many messages runs on the search thread even when it reads only the messages table. */
 const SEARCH_OFFLOAD_MIN = 20_000;
+/**
+ * SEARCH also runs on the search thread when messages × compiled SQL length exceeds this: the work
+ * grows with both, and a long program (100 × "(OR NEW OLD)" compiles to thousands of UID range
+ * tests) over a mailbox below SEARCH_OFFLOAD_MIN took ~50 ms per 300 messages on the event loop
+ * (found by `npm run fuzz -- search`, issue 10).
+ */
+const SEARCH_OFFLOAD_COST = 4_000_000;
 /** Bodies whose decoded MIME tree and header bytes are kept in memory (a busy user's message lists)... */
 const DESCRIBED_CACHE_SIZE = 10_000;
 /** ...and at most about this many bytes of them (stored JSON plus header: headers may be up to MAX_STORED_HEADER). */
@@ -335,7 +342,7 @@ export abstract class MessageOps {
       const mb = this.existing(mailboxId);
       const compiled = compileFilter(filter);
       // Scans of many rows (and every header-index or full-text query) run off the event loop when a search thread runs.
-      if (compiled.usesBlob || mb.msg_count >= SEARCH_OFFLOAD_MIN) {
+      if (compiled.usesBlob || mb.msg_count >= SEARCH_OFFLOAD_MIN || mb.msg_count * compiled.sql.length > SEARCH_OFFLOAD_COST) {
         const off = this.offloadSearch(mailboxId, compiled);
         if (off) return off;
       }

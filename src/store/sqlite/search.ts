@@ -7,13 +7,24 @@
 // keys on bodies without an index evaluate to NULL, and SQL's three-valued
 // logic carries that through NOT / AND / OR: a NULL result means "undecided".
 import type Database from 'better-sqlite3';
-import type { MetaFilter } from '../types.js';
+import { StoreError, type MetaFilter } from '../types.js';
 import { FLAG_ANSWERED, FLAG_DELETED, FLAG_DRAFT, FLAG_FLAGGED, FLAG_SEEN } from './schema.js';
 import { FTS_INDEXED, trigramQuery } from './fulltext.js';
 
 const DAY_MS = 86_400_000;
 /** Most UID ranges turned into SQL; longer lists (a huge saved result) use a json_each table. */
 const MAX_INLINE_RANGES = 64;
+/**
+ * Cost of one compiled filter, in range tests (an inline BETWEEN counts 1, a json_each set
+ * JSON_SET_COST, any other test 1): above it the search is refused with NO [LIMIT] (RFC 5530).
+ * SQLite's preparation of a WHERE clause grows quadratically with its OR terms: 100 × "(OR NEW OLD)"
+ * (4,600 BETWEEN tests) took 4.6 s to prepare on the event loop whatever the mailbox size, and as
+ * json_each sets it ran 1.4 s over 300 messages (found by `npm run fuzz -- search`, issue 10).
+ * 600 keeps preparation to a few ms; real programs stay far below (a long UID set is one json_each).
+ */
+export const MAX_FILTER_COST = 600;
+/** What a json_each UID set costs against MAX_FILTER_COST: it is parsed again for every message. */
+const JSON_SET_COST = 16;
 
 const SYSTEM_BITS = new Map<string, number>([
   ['\\seen', FLAG_SEEN],
@@ -36,6 +47,9 @@ const INDEX_COLUMNS = { from: 'b.idx_from', to: 'b.idx_to', cc: 'b.idx_cc', bcc:
 export function compileFilter(f: MetaFilter): CompiledFilter {
   const params: (string | number)[] = [];
   let usesBlob = false;
+  // Refused before any SQL is built: the check must cost less than what it prevents.
+  const cost = filterCost(f);
+  if (cost > MAX_FILTER_COST) throw new StoreError('LIMIT', `SEARCH program too complex (cost ${cost}, at most ${MAX_FILTER_COST})`);
   const go = (f: MetaFilter): string => {
     switch (f.k) {
       case 'all': return '1';
@@ -53,10 +67,7 @@ export function compileFilter(f: MetaFilter): CompiledFilter {
       }
       case 'uids': {
         if (f.ranges.length === 0) return '0';
-        if (f.ranges.length > MAX_INLINE_RANGES) {
-          params.push(JSON.stringify(f.ranges.map((r) => [r.start, r.end])));
-          return `EXISTS (SELECT 1 FROM json_each(?) r WHERE m.uid BETWEEN json_extract(r.value, '$[0]') AND json_extract(r.value, '$[1]'))`;
-        }
+        if (f.ranges.length > MAX_INLINE_RANGES) return bigUidSet(f.ranges, params);
         return '(' + f.ranges.map((r) => {
           params.push(r.start, r.end);
           return 'm.uid BETWEEN ? AND ?';
@@ -96,6 +107,53 @@ export function compileFilter(f: MetaFilter): CompiledFilter {
   };
   const sql = go(f);
   return { sql, params, usesBlob };
+}
+
+/** Ranges of at most this many UIDs are listed UID by UID in a big set's IN list. */
+const EXPAND_SPAN = 16;
+/** Most UIDs listed in one big set's IN list (the rest of its ranges stay ranges). */
+const MAX_LISTED_UIDS = 200_000;
+
+/**
+ * A UID set of more than MAX_INLINE_RANGES ranges. Single UIDs and short ranges become an uncorrelated
+ * `IN (SELECT value FROM json_each(?))`, which SQLite evaluates once into an index; only the long ranges
+ * left over are tested per message. (Before, the whole set was a correlated json_each that SQLite parsed
+ * again for every message: 6,000 ranges over 3,000 messages took seconds; issue 10.)
+ */
+function bigUidSet(ranges: readonly { start: number; end: number }[], params: (string | number)[]): string {
+  const listed: number[] = [];
+  const spans: { start: number; end: number }[] = [];
+  for (const r of ranges) {
+    if (r.end - r.start < EXPAND_SPAN && listed.length + (r.end - r.start + 1) <= MAX_LISTED_UIDS) {
+      for (let u = r.start; u <= r.end; u++) listed.push(u);
+    } else spans.push(r);
+  }
+  const parts: string[] = [];
+  if (listed.length) {
+    params.push(JSON.stringify(listed));
+    parts.push('m.uid IN (SELECT value FROM json_each(?))');
+  }
+  if (spans.length > MAX_INLINE_RANGES) {
+    params.push(JSON.stringify(spans.map((r) => [r.start, r.end])));
+    parts.push(`EXISTS (SELECT 1 FROM json_each(?) r WHERE m.uid BETWEEN json_extract(r.value, '$[0]') AND json_extract(r.value, '$[1]'))`);
+  } else {
+    for (const r of spans) {
+      params.push(r.start, r.end);
+      parts.push('m.uid BETWEEN ? AND ?');
+    }
+  }
+  return parts.length ? `(${parts.join(' OR ')})` : '0';
+}
+
+/** A filter's cost against MAX_FILTER_COST: every node 1, plus its inline range tests or JSON_SET_COST for a json_each set. */
+export function filterCost(f: MetaFilter): number {
+  switch (f.k) {
+    case 'not': return 1 + filterCost(f.f);
+    case 'or': return 1 + filterCost(f.a) + filterCost(f.b);
+    case 'and': return 1 + f.fs.reduce((n, x) => n + filterCost(x), 0);
+    case 'uids': return 1 + (f.ranges.length > MAX_INLINE_RANGES ? JSON_SET_COST : f.ranges.length);
+    default: return 1;
+  }
 }
 
 /** Prepared statements kept per connection for SEARCH (their SQL differs per program shape, not per value: values are bound). */
