@@ -22,6 +22,9 @@ import { copy, uidCopy, move, uidMove } from './copy.js';
 import { search, uidSearch } from './search.js';
 import idle from './idle.js';
 import { getquota, getquotaroot, setquota } from './quota.js';
+// Webmail views (issue 14): SORT, THREAD.
+import { sort, uidSort } from './sort.js';
+import { thread, uidThread } from './thread.js';
 
 const ALL: CommandSpec<any>[] = [
   capability, noop, check, logout, id, enable, starttls, login, authenticate,
@@ -29,6 +32,8 @@ const ALL: CommandSpec<any>[] = [
   list, lsub, status, close, unselect, expunge, uidExpunge, append,
   fetch, uidFetch, store, uidStore, copy, uidCopy, move, uidMove, search, uidSearch, idle,
   getquota, getquotaroot, setquota,
+  // Webmail views (issue 14)
+  sort, uidSort, thread, uidThread,
 ];
 
 export const COMMANDS = new Map<string, CommandSpec<any>>(ALL.map((c) => [c.name, c]));
@@ -78,5 +83,8 @@ export function capabilities(c: CapabilityContext): string[] {
   // RFC 9208: per-user storage and message-count limits; SETQUOTA (QUOTASET) answers NOPERM to non-admins.
   if (COMMANDS.has('GETQUOTA')) caps.push('QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE');
   if (COMMANDS.has('SETQUOTA')) caps.push('QUOTASET');
+  // Webmail views (issue 14): RFC 5256 SORT/THREAD, RFC 5957 SORT=DISPLAY, RFC 5267 §3 ESORT.
+  if (COMMANDS.has('SORT')) caps.push('SORT', 'SORT=DISPLAY', 'ESORT');
+  if (COMMANDS.has('THREAD')) caps.push('THREAD=ORDEREDSUBJECT', 'THREAD=REFERENCES', 'THREAD=REFS');
   return caps;
 }

@@ -26,7 +26,7 @@ import type { BlobFiles } from './blobs.js';
 import { FLAG_DELETED, FLAG_SEEN } from './schema.js';
 import { describeMessage, loadStructure } from '../structure.js';
 import { indexPendingBodies } from './fulltext.js';
-import type { MimePart } from '../../mime/index.js';
+import type { MimePart, SortKeys } from '../../mime/index.js';
 import { compileFilter, runFilter, searchStatements, type CompiledFilter } from './search.js';
 import { META_COLS, Snapshots, meta, metasOf, type MetaRow } from './metadata.js';
 
@@ -615,7 +615,16 @@ export abstract class MessageOps {
       `INSERT INTO blobs (id, size, structure, header, idx_from, idx_to, idx_cc, idx_bcc, idx_subject, idx_sent_day, indexed)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
     ).run(id, size, d.structure, d.header, ix.from, ix.to, ix.cc, ix.bcc, ix.subject, ix.sentDay);
+    this.storeSortKeys(id, d.sort);
     // Full-text indexing happens after the commit, off this thread (text-worker.ts): blobs.fts stays 0 until then.
+  }
+
+  /** Keeps a new body's SORT/THREAD keys (schema V11; sorting.ts reads them). */
+  protected storeSortKeys(id: number, k: SortKeys): void {
+    this.q(
+      `UPDATE blobs SET sort_keys = 1, sk_subject = ?, sk_from = ?, sk_to = ?, sk_cc = ?, sk_dfrom = ?, sk_dto = ?, sk_date = ?,
+       th_reply = ?, th_msgid = ?, th_refs = ?, th_irt = ? WHERE id = ?`,
+    ).run(k.subject, k.from, k.to, k.cc, k.displayFrom, k.displayTo, k.date, k.isReply ? 1 : 0, k.messageId, k.references, k.inReplyTo, id);
   }
 
   /**

@@ -36,7 +36,8 @@ import { LocalChangeFeed } from '../feed.js';
 import { BlobFiles, isOwnerDead, newOwner, releaseOwner } from './blobs.js';
 import { migrate } from './schema.js';
 import { type MailboxRow } from './messages.js';
-import { AddressOps, OVERQUOTA_MARK } from './addresses.js';
+import { OVERQUOTA_MARK } from './addresses.js';
+import { SortOps } from './sorting.js';
 import { runDoctor, type DoctorReport } from './doctor.js';
 
 export interface SqliteStoreOptions {
@@ -121,7 +122,7 @@ async function stopThread(t: Thread, graceMs: number): Promise<void> {
 /** How long close() lets a thread finish (the indexing thread: its transaction) before ending it. */
 const THREAD_STOP_MS = 15_000;
 
-export class SqliteMailStore extends AddressOps {
+export class SqliteMailStore extends SortOps {
   private closed = false;
   private readonly inflight = new Set<Promise<unknown>>();
   private blobNext = 0;
@@ -273,6 +274,8 @@ export class SqliteMailStore extends AddressOps {
     // The thread checkpoints the WAL from now on (text-worker.ts checkpoint()): not the commits of this event loop.
     this.db.pragma('wal_autocheckpoint = 0');
     this.startSearcher(onError);
+    // Sort keys of bodies stored before schema V11 (sorting.ts).
+    this.startSortBackfill(onError);
   }
 
   private searcher: Thread | null = null;
@@ -325,6 +328,7 @@ export class SqliteMailStore extends AddressOps {
     if (this.closed) return;
     this.closed = true;
     this.foreign.stop();
+    this.stopSortBackfill();
     // Calls already made finish (searches included) before the threads stop.
     await Promise.allSettled([...this.inflight]);
     if (this.searcher) await stopThread(this.searcher, THREAD_STOP_MS);

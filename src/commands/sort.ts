@@ -1,0 +1,100 @@
+// SORT and UID SORT — RFC 5256 §3 (sort keys, base subject §2.1, sent date
+// §2.2, i;unicode-casemap collation via the stored keys), RFC 5957 (SORT=DISPLAY:
+// DISPLAYFROM, DISPLAYTO), ESORT (RFC 5267 §3: RETURN MIN MAX COUNT ALL),
+// SEARCHRES with SORT (RFC 5182 §2.4 SAVE, "$" in the criteria), PARTIAL
+// (RFC 9394 §3). CHARSET is mandatory (RFC 5256 §3) and handled as SEARCH does.
+import { defineCommand, bad, type CommandContext } from './types.js';
+import { ArgReader } from './args.js';
+import { SearchSyntaxError, usesModseq, type Criterion } from '../search/program.js';
+import { parseSortCriteria } from '../search/sort.js';
+import { enableCondstore } from './condstore.js';
+import type { SortCriterion } from '../store/types.js';
+import { badCharset, esearchLine, findMatches, matchesAll, parseCriteria, parseReturn, savedOf, type ReturnSpec } from './results.js';
+
+interface SortArgs {
+  ret: ReturnSpec | null;
+  criteria: SortCriterion[];
+  program: Criterion | null;
+}
+
+function spec(uidMode: boolean) {
+  return defineCommand<SortArgs>({
+    name: uidMode ? 'UID SORT' : 'SORT',
+    states: ['selected'],
+    rfc: 'RFC 5256 §3, RFC 5957 §3, RFC 5267 §3, RFC 5182 §2.4, RFC 9394 §3',
+    // RFC 5256 §3: no EXPUNGE while answering SORT (UID SORT may).
+    expungeAllowed: uidMode,
+    parse(args) {
+      const r = new ArgReader(args);
+      const ret = parseReturn(r);
+      let criteria: SortCriterion[];
+      try {
+        criteria = parseSortCriteria(r.list('sort criteria'));
+      } catch (e) {
+        if (e instanceof SearchSyntaxError) throw bad(e.message);
+        throw e;
+      }
+      const charset = r.astringText('charset');
+      if (r.done) throw bad('Missing search criteria');
+      return { ret, criteria, program: parseCriteria(r, charset).program };
+    },
+    run: (ctx, a) => runSort(ctx, a, uidMode),
+  });
+}
+
+async function runSort(ctx: CommandContext, a: SortArgs, uidMode: boolean) {
+  const s = ctx.session;
+  const view = s.selected!;
+  const saving = a.ret?.opts.includes('SAVE') ?? false;
+  if (!a.program) {
+    if (saving) s.savedSearch = [];
+    badCharset();
+  }
+  const program = a.program;
+  const withModseq = usesModseq(program);
+  if (withModseq) enableCondstore(ctx);
+  const ret = a.ret;
+  // Only a window is needed when nothing asks for the whole list (PARTIAL, COUNT).
+  const windowOnly = !!ret?.partial && !ret.opts.some((o) => o === 'MIN' || o === 'MAX' || o === 'SAVE');
+  const maxUid = view.uids.length ? view.uids[view.uids.length - 1]! : 0;
+  let sorted: number[];
+  let window: { uids: number[]; total: number } | undefined;
+  let meta = new Map<number, { modseq: number }>();
+  try {
+    let restrict: number[] | null = null;
+    if (!matchesAll(program) || withModseq) {
+      const found = await findMatches(ctx, program, withModseq);
+      restrict = found.uids;
+      meta = found.meta;
+    }
+    if (windowOnly) {
+      const r = await ctx.store.sortMessages(view.mailboxId, { criteria: a.criteria, uids: restrict, maxUid, range: ret!.partial });
+      window = { uids: r.uids.filter((u) => view.seqOf(u) !== 0), total: r.total };
+      sorted = window.uids;
+    } else {
+      const r = await ctx.store.sortMessages(view.mailboxId, { criteria: a.criteria, uids: restrict, maxUid });
+      sorted = r.uids.filter((u) => view.seqOf(u) !== 0);
+    }
+  } catch (e) {
+    // RFC 5182 §2.1: a failed ... SAVE leaves "$" empty.
+    if (saving) s.savedSearch = [];
+    throw e;
+  }
+  const num = uidMode ? (u: number) => u : (u: number) => view.seqOf(u);
+  const highest = (uids: readonly number[]) => uids.reduce((mx, u) => Math.max(mx, meta.get(u)?.modseq ?? 0), 0);
+  if (!ret) {
+    // RFC 5256 §4: * SORT; RFC 7162 §3.1.7: with MODSEQ the highest mod-sequence follows.
+    const mod = withModseq && sorted.length ? ` (MODSEQ ${highest(sorted)})` : '';
+    ctx.out.untagged(sorted.length ? `SORT ${sorted.map(num).join(' ')}${mod}` : 'SORT');
+    return { text: 'SORT completed' };
+  }
+  if (saving) {
+    s.savedSearch = savedOf(ret, sorted);
+    if (ret.opts.length === 1) return { text: 'SORT completed, result saved' };
+  }
+  ctx.out.untagged(esearchLine(ctx.tag, ret, { result: sorted, window, num, uidMode, modseq: withModseq ? highest : undefined }));
+  return { text: 'SORT completed' };
+}
+
+export const sort = spec(false);
+export const uidSort = spec(true);
