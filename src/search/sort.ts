@@ -68,15 +68,3 @@ export function parsePartialRange(text: string): PartialRange | null {
 export function formatPartialRange(r: PartialRange): string {
   return `${r.first}:${r.last}`;
 }
-
-/** The [offset, offset + limit) window of a result of `total` messages that the range selects. */
-export function windowOf(r: PartialRange, total: number): { offset: number; limit: number } {
-  if (r.first > 0) {
-    const offset = r.first - 1;
-    return { offset, limit: Math.max(0, Math.min(r.last, total) - offset) };
-  }
-  // -1 is the last message, -n the n-th from the end; -a:-b with a <= b counts back from -a.
-  const endExclusive = total - (-r.first - 1);
-  const start = Math.max(0, total - -r.last);
-  return { offset: start, limit: Math.max(0, endExclusive - start) };
-}
