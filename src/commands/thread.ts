@@ -39,8 +39,12 @@ async function runThread(ctx: CommandContext, a: ThreadArgs, uidMode: boolean) {
   const maxUid = view.uids.length ? view.uids[view.uids.length - 1]! : 0;
   const restrict = matchesAll(a.program) ? null : (await findMatches(ctx, a.program, false)).uids;
   const rows = (await ctx.store.threadRows(view.mailboxId, restrict, maxUid)).filter((r) => view.seqOf(r.uid) !== 0);
-  const threads = await threadMessages(a.alg, rows, { pause: tick });
-  const num = uidMode ? (i: number) => rows[i]!.uid : (i: number) => view.seqOf(rows[i]!.uid);
+  // ORDEREDSUBJECT's (base subject, date) order comes from the store's indexes, not from a sort here.
+  const subjectOrder = a.alg === 'ORDEREDSUBJECT'
+    ? (await ctx.store.sortMessages(view.mailboxId, { criteria: [{ key: 'subject', reverse: false }, { key: 'date', reverse: false }], uids: restrict, maxUid })).uids
+    : undefined;
+  const threads = await threadMessages(a.alg, rows, { pause: tick, subjectOrder });
+  const num = uidMode ? (u: number) => u : (u: number) => view.seqOf(u);
   ctx.out.untagged(threads.length ? `THREAD ${formatThreads(threads, num)}` : 'THREAD');
   return { text: 'THREAD completed' };
 }

@@ -394,6 +394,6 @@ export interface ThreadRow {
 export interface MailStore {
   /** The mailbox's messages sorted (RFC 5256 §3): by stored keys, so a window of a 100k-message mailbox is an index range. */
   sortMessages(mailboxId: number, req: SortRequest): Promise<SortResult>;
-  /** THREAD input of the given UIDs (ascending; null = all up to `maxUid`), ascending by UID. */
+  /** THREAD input of the given UIDs (null = all up to `maxUid`), in sent-date order (date, then UID: RFC 5256 §2.2). */
   threadRows(mailboxId: number, uids: readonly number[] | null, maxUid?: number): Promise<ThreadRow[]>;
 }

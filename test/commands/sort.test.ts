@@ -242,13 +242,14 @@ test('COPY keeps the sort keys; rows stored before the keys existed get them whe
   const db = new Database(path.join(srv.dataDir, 'quire.sqlite3'));
   db.pragma('busy_timeout = 5000');
   const mb = db.prepare("SELECT id FROM mailboxes WHERE name = 'P5'").pluck().get() as number;
-  db.prepare(`UPDATE blobs SET sort_keys = 0, sk_subject = NULL, sk_from = NULL, sk_date = NULL, th_msgid = NULL WHERE id IN (SELECT blob_id FROM messages WHERE mailbox_id = ?)`).run(mb);
-  db.prepare(`UPDATE messages SET sort_subject = NULL, sort_from = NULL, sort_date = NULL WHERE mailbox_id = ?`).run(mb);
+  db.prepare(`DELETE FROM sort_keys WHERE blob_id IN (SELECT blob_id FROM messages WHERE mailbox_id = ?)`).run(mb);
+  db.prepare(`UPDATE messages SET sort_subject = NULL, sort_from = NULL, sort_dfrom = NULL, sort_date = NULL WHERE mailbox_id = ?`).run(mb);
   assert.equal(await one(c, 'SORT (SUBJECT) UTF-8 ALL'), '* SORT 1 2 3 5 6 4');
   assert.equal(await one(c, 'SORT (DISPLAYFROM) UTF-8 ALL'), '* SORT 4 6 3 2 5 1');
   assert.equal(await one(c, 'SORT (DATE) UTF-8 ALL'), '* SORT 3 4 2 1 5 6');
   assert.equal(db.prepare('SELECT count(*) FROM messages WHERE mailbox_id = ? AND sort_date IS NULL').pluck().get(mb), 0);
-  assert.equal(db.prepare('SELECT count(*) FROM blobs WHERE sort_keys = 0').pluck().get(), 0);
+  assert.equal(db.prepare('SELECT count(*) FROM messages m WHERE NOT EXISTS (SELECT 1 FROM sort_keys k WHERE k.blob_id = m.blob_id)').pluck().get(), 0);
+  assert.equal(await one(c, 'THREAD ORDEREDSUBJECT UTF-8 ALL'), '* THREAD (3 (2)(1)(5))(4)(6)');
   db.close();
   await c.close();
 });

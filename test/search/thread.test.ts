@@ -31,7 +31,7 @@ function rows(ms: M[]): ThreadRow[] {
 
 async function thread(alg: ThreadAlgorithm, ms: M[]): Promise<string> {
   const r = rows(ms);
-  return formatThreads(await threadMessages(alg, r), (i) => r[i]!.uid);
+  return formatThreads(await threadMessages(alg, r), (u) => u);
 }
 
 test('REFERENCES: a chain, siblings, and the response syntax', async () => {

@@ -619,12 +619,12 @@ export abstract class MessageOps {
     // Full-text indexing happens after the commit, off this thread (text-worker.ts): blobs.fts stays 0 until then.
   }
 
-  /** Keeps a new body's SORT/THREAD keys (schema V11; sorting.ts reads them). */
+  /** Keeps a body's SORT/THREAD keys (schema V11; sorting.ts reads them). */
   protected storeSortKeys(id: number, k: SortKeys): void {
     this.q(
-      `UPDATE blobs SET sort_keys = 1, sk_subject = ?, sk_from = ?, sk_to = ?, sk_cc = ?, sk_dfrom = ?, sk_dto = ?, sk_date = ?,
-       th_reply = ?, th_msgid = ?, th_refs = ?, th_irt = ? WHERE id = ?`,
-    ).run(k.subject, k.from, k.to, k.cc, k.displayFrom, k.displayTo, k.date, k.isReply ? 1 : 0, k.messageId, k.references, k.inReplyTo, id);
+      `INSERT OR REPLACE INTO sort_keys (blob_id, subject, addr_from, addr_to, addr_cc, disp_from, disp_to, sent, reply, msgid, refs, irt)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(id, k.subject, k.from, k.to, k.cc, k.displayFrom, k.displayTo, k.date, k.isReply ? 1 : 0, k.messageId, k.references, k.inReplyTo);
   }
 
   /**

@@ -30,7 +30,7 @@ import {
 import { Worker } from 'node:worker_threads';
 import { ForeignWatcher } from './foreign.js';
 import type { TextWorkerData } from './text-worker.js';
-import type { SearchReply, SearchRequest, SearchWorkerData } from './search-worker.js';
+import type { PackedRows, SearchReply, SearchRequest, SearchWorkerData } from './search-worker.js';
 import type { CompiledFilter } from './search.js';
 import { LocalChangeFeed } from '../feed.js';
 import { BlobFiles, isOwnerDead, newOwner, releaseOwner } from './blobs.js';
@@ -280,7 +280,7 @@ export class SqliteMailStore extends SortOps {
 
   private searcher: Thread | null = null;
   private searchSeq = 0;
-  private readonly searches = new Map<number, { resolve: (r: { uids: number[]; undecided: number[] }) => void; reject: (e: unknown) => void }>();
+  private readonly searches = new Map<number, { resolve: (r: { uids: number[]; undecided: number[]; packed?: PackedRows }) => void; reject: (e: unknown) => void }>();
 
   /** The search thread (search-worker.ts); searches fall back to this thread if it fails. */
   private startSearcher(onError: (err: unknown) => void): void {
@@ -295,6 +295,7 @@ export class SqliteMailStore extends SortOps {
         this.searches.delete(m.id);
         if (this.searches.size === 0) t.worker.unref();
         if ('error' in m) p.reject(Object.assign(new Error(m.error), { code: m.code }));
+        else if ('packed' in m) p.resolve({ uids: [], undecided: [], packed: m.packed });
         else p.resolve({ uids: Array.from(m.uids), undecided: Array.from(m.undecided) });
       },
       () => {
@@ -317,6 +318,30 @@ export class SqliteMailStore extends SortOps {
       const req: SearchRequest = { id, mailboxId, filter };
       w.postMessage(req);
     });
+  }
+
+  protected override offloadUidQuery(sql: string, params: (string | number)[]): Promise<number[]> | null {
+    const w = this.searcher?.worker;
+    if (!w) return null;
+    const id = ++this.searchSeq;
+    return new Promise<{ uids: number[] }>((resolve, reject) => {
+      if (this.searches.size === 0) w.ref();
+      this.searches.set(id, { resolve, reject });
+      const req: SearchRequest = { id, query: { sql, params } };
+      w.postMessage(req);
+    }).then((r) => r.uids);
+  }
+
+  protected override offloadRows(sql: string, params: (string | number)[], nums: number, texts: number): Promise<PackedRows> | null {
+    const w = this.searcher?.worker;
+    if (!w) return null;
+    const id = ++this.searchSeq;
+    return new Promise<{ packed?: PackedRows }>((resolve, reject) => {
+      if (this.searches.size === 0) w.ref();
+      this.searches.set(id, { resolve, reject });
+      const req: SearchRequest = { id, rows: { sql, params, nums, texts } };
+      w.postMessage(req);
+    }).then((r) => r.packed!);
   }
 
   /** Wakes the indexing thread (after a commit that stored new bodies). */
