@@ -25,6 +25,7 @@ import { getquota, getquotaroot, setquota } from './quota.js';
 // Webmail views (issue 14): SORT, THREAD.
 import { sort, uidSort } from './sort.js';
 import { thread, uidThread } from './thread.js';
+import { cancelUpdate } from './context.js';
 
 const ALL: CommandSpec<any>[] = [
   capability, noop, check, logout, id, enable, starttls, login, authenticate,
@@ -33,7 +34,7 @@ const ALL: CommandSpec<any>[] = [
   fetch, uidFetch, store, uidStore, copy, uidCopy, move, uidMove, search, uidSearch, idle,
   getquota, getquotaroot, setquota,
   // Webmail views (issue 14)
-  sort, uidSort, thread, uidThread,
+  sort, uidSort, thread, uidThread, cancelUpdate,
 ];
 
 export const COMMANDS = new Map<string, CommandSpec<any>>(ALL.map((c) => [c.name, c]));
@@ -86,5 +87,7 @@ export function capabilities(c: CapabilityContext): string[] {
   // Webmail views (issue 14): RFC 5256 SORT/THREAD, RFC 5957 SORT=DISPLAY, RFC 5267 §3 ESORT.
   if (COMMANDS.has('SORT')) caps.push('SORT', 'SORT=DISPLAY', 'ESORT');
   if (COMMANDS.has('THREAD')) caps.push('THREAD=ORDEREDSUBJECT', 'THREAD=REFERENCES', 'THREAD=REFS');
+  // RFC 5267 §4: RETURN (UPDATE CONTEXT PARTIAL), ADDTO / REMOVEFROM, CANCELUPDATE.
+  if (COMMANDS.has('CANCELUPDATE')) caps.push('CONTEXT=SEARCH', 'CONTEXT=SORT');
   return caps;
 }

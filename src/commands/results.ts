@@ -11,10 +11,11 @@ import { parseProgram, SearchSyntaxError, type Criterion } from '../search/progr
 import { evaluate, needsContent, usesHeaderIndex } from '../search/evaluate.js';
 import { toMetaFilter } from '../search/meta.js';
 import { formatPartialRange, parsePartialRange, type PartialRange } from '../search/sort.js';
-import type { MessageMeta } from '../store/types.js';
+import type { MailStore, MessageMeta, MetaFilter } from '../store/types.js';
+import type { Session } from '../session/session.js';
 import { searchContent } from './mime-bridge.js';
 
-export type ReturnOpt = 'MIN' | 'MAX' | 'ALL' | 'COUNT' | 'SAVE' | 'PARTIAL';
+export type ReturnOpt = 'MIN' | 'MAX' | 'ALL' | 'COUNT' | 'SAVE' | 'PARTIAL' | 'UPDATE' | 'CONTEXT';
 
 export interface ReturnSpec {
   opts: ReturnOpt[];
@@ -40,7 +41,7 @@ export function parseReturn(r: ArgReader): ReturnSpec | null {
     const o = items[i]!;
     if (!isAtom(o)) throw bad('Invalid RETURN option');
     const v = o.value.toUpperCase() as ReturnOpt;
-    if (!['MIN', 'MAX', 'ALL', 'COUNT', 'SAVE', 'PARTIAL'].includes(v)) throw bad(`Unknown RETURN option ${o.value.slice(0, 20)}`);
+    if (!['MIN', 'MAX', 'ALL', 'COUNT', 'SAVE', 'PARTIAL', 'UPDATE', 'CONTEXT'].includes(v)) throw bad(`Unknown RETURN option ${o.value.slice(0, 20)}`);
     if (v === 'PARTIAL') {
       const t = items[++i];
       const range = t && isAtom(t) ? parsePartialRange(t.value) : null;
@@ -54,6 +55,8 @@ export function parseReturn(r: ArgReader): ReturnSpec | null {
   if (spec.partial && spec.opts.includes('ALL')) throw bad('RETURN PARTIAL and ALL cannot be combined');
   // RFC 4731 §3.1: RETURN () means RETURN (ALL).
   if (spec.opts.length === 0) spec.opts.push('ALL');
+  // RFC 5267 §4.2: CONTEXT is a hint only; alone it asks for nothing else, like RETURN ().
+  if (spec.opts.length === 1 && spec.opts[0] === 'CONTEXT') spec.opts.push('ALL');
   return spec;
 }
 
@@ -95,47 +98,71 @@ export function matchesAll(c: Criterion): boolean {
   return false;
 }
 
-/**
- * The UIDs of the selected mailbox's visible messages that match `program`,
- * ascending; `meta` holds the metadata read on the way (for MODSEQ).
- */
-export async function findMatches(ctx: CommandContext, program: Criterion, withModseq: boolean): Promise<{ uids: number[]; meta: Map<number, MessageMeta> }> {
-  const s = ctx.session;
+/** What a search needs to know of the messages a client sees (the selected view, or a whole mailbox for MULTISEARCH). */
+export interface SearchScope {
+  mailboxId: number;
+  /** Visible UIDs, ascending (index + 1 = sequence number). */
+  uids: readonly number[];
+  recent: ReadonlySet<number>;
+  saved: readonly number[];
+  /** Whether a UID is visible. */
+  has(uid: number): boolean;
+}
+
+export function viewScope(s: Session): SearchScope {
   const view = s.selected!;
-  const filter = toMetaFilter(program, { uids: view.uids, recent: view.recent, saved: s.savedSearch });
-  if (filter && !withModseq) {
-    // Metadata and header index only: the store answers; keep what the client can see.
-    const found = await ctx.store.searchMeta(view.mailboxId, filter);
-    let result = found.uids.filter((u) => view.seqOf(u) !== 0);
-    if (found.undecided.length > 0) {
-      // Messages stored without an index are judged by reading them.
-      const undecided = found.undecided.filter((u) => view.seqOf(u) !== 0);
-      const metas = await ctx.store.getMessages(view.mailboxId, undecided);
-      const more = await evaluate(program, {
-        uids: view.uids,
-        meta: new Map(metas.map((m) => [m.uid, m])),
-        isRecent: (uid) => view.recent.has(uid),
-        saved: () => s.savedSearch,
-        content: (uid) => searchContent(ctx.store, view.mailboxId, uid),
-        only: new Set(undecided),
-      });
-      result = [...result, ...more].sort((x, y) => x - y);
-    }
-    return { uids: result, meta: new Map() };
+  return { mailboxId: view.mailboxId, uids: view.uids, recent: view.recent, saved: s.savedSearch, has: (u) => view.seqOf(u) !== 0 };
+}
+
+/**
+ * The visible UIDs matching a MetaFilter compiled from `program` (answered by
+ * the store's index; what it cannot decide is read and judged), ascending.
+ */
+export async function matchFilter(store: MailStore, scope: SearchScope, filter: MetaFilter, program: Criterion): Promise<number[]> {
+  const found = await store.searchMeta(scope.mailboxId, filter);
+  let result = found.uids.filter((u) => scope.has(u));
+  if (found.undecided.length > 0) {
+    // Messages stored without an index are judged by reading them.
+    const undecided = found.undecided.filter((u) => scope.has(u));
+    const metas = await store.getMessages(scope.mailboxId, undecided);
+    const more = await evaluate(program, {
+      uids: scope.uids,
+      meta: new Map(metas.map((m) => [m.uid, m])),
+      isRecent: (uid) => scope.recent.has(uid),
+      saved: () => [...scope.saved],
+      content: (uid) => searchContent(store, scope.mailboxId, uid),
+      only: new Set(undecided),
+    });
+    result = [...result, ...more].sort((x, y) => x - y);
   }
-  const metas = await ctx.store.listMessages(view.mailboxId);
+  return result;
+}
+
+/**
+ * The UIDs of the messages in `scope` that match `program`, ascending;
+ * `meta` holds the metadata read on the way (for MODSEQ).
+ */
+export async function findMatchesIn(store: MailStore, scope: SearchScope, program: Criterion, withModseq: boolean): Promise<{ uids: number[]; meta: Map<number, MessageMeta> }> {
+  const filter = toMetaFilter(program, scope);
+  if (filter && !withModseq) return { uids: await matchFilter(store, scope, filter, program), meta: new Map() };
+  const metas = await store.listMessages(scope.mailboxId);
   const meta = new Map(metas.map((m) => [m.uid, m]));
   const contentNeeded = needsContent(program);
-  const index = usesHeaderIndex(program) ? await ctx.store.headerIndex(view.mailboxId) : undefined;
+  const index = usesHeaderIndex(program) ? await store.headerIndex(scope.mailboxId) : undefined;
   const uids = await evaluate(program, {
-    uids: view.uids,
+    uids: scope.uids,
     meta,
-    isRecent: (uid) => view.recent.has(uid),
-    saved: () => s.savedSearch,
-    content: contentNeeded ? (uid) => searchContent(ctx.store, view.mailboxId, uid) : async () => null,
+    isRecent: (uid) => scope.recent.has(uid),
+    saved: () => [...scope.saved],
+    content: contentNeeded ? (uid) => searchContent(store, scope.mailboxId, uid) : async () => null,
     index,
   });
   return { uids, meta };
+}
+
+/** findMatchesIn over the selected mailbox as the client sees it. */
+export function findMatches(ctx: CommandContext, program: Criterion, withModseq: boolean): Promise<{ uids: number[]; meta: Map<number, MessageMeta> }> {
+  return findMatchesIn(ctx.store, viewScope(ctx.session), program, withModseq);
 }
 
 /** RFC 5182 §2.4: what SAVE keeps of a result (in result order: `result` may be sorted). */

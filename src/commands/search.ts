@@ -3,12 +3,14 @@
 // PARTIAL (RFC 9394); CHARSET (RFC 9051 §6.4.4: US-ASCII and UTF-8
 // required, legacy charsets via iconv-lite). The pieces SORT and THREAD
 // share with it are in results.ts.
-import { defineCommand, type CommandContext } from './types.js';
+import { defineCommand, bad, type CommandContext } from './types.js';
 import { ArgReader, isAtom } from './args.js';
 import { usesModseq, type Criterion } from '../search/program.js';
 import { enableCondstore } from './condstore.js';
 import type { MessageMeta } from '../store/types.js';
-import { badCharset, esearchLine, findMatches, parseCriteria, parseReturn, savedOf, type ReturnSpec } from './results.js';
+import { badCharset, esearchLine, findMatches, parseCriteria, parseReturn, savedOf, viewScope, type ReturnSpec } from './results.js';
+import { addContext, checkUpdate, refusedLine } from './context.js';
+import { toMetaFilter } from '../search/meta.js';
 
 interface SearchArgs {
   ret: ReturnSpec | null;
@@ -46,6 +48,9 @@ async function runSearch(ctx: CommandContext, a: SearchArgs, uidMode: boolean) {
     badCharset();
   }
   const program = a.program;
+  // RFC 5267 §4.3: UPDATE under a tag whose context is still active is refused.
+  const update = a.ret?.opts.includes('UPDATE') ? checkUpdate(s.selected!, ctx.tag) : null;
+  if (update === 'reuse') throw bad('Tag reuse: a search with this tag is still being updated');
   // RFC 7162 §3.1: SEARCH with MODSEQ is a CONDSTORE enabling command.
   const withModseq = usesModseq(program);
   if (withModseq) enableCondstore(ctx);
@@ -57,7 +62,17 @@ async function runSearch(ctx: CommandContext, a: SearchArgs, uidMode: boolean) {
     if (a.ret?.opts.includes('SAVE')) s.savedSearch = [];
     throw e;
   }
-  return answer(ctx, a, uidMode, found.uids, found.meta, withModseq);
+  const r = answer(ctx, a, uidMode, found.uids, found.meta, withModseq);
+  if (update) {
+    // Only programs the store's index answers are kept up to date (RFC 5267 §4.3.1 lets a server refuse).
+    const filter = withModseq ? null : toMetaFilter(program, viewScope(s));
+    if (update === 'ok' && filter) {
+      addContext(s.selected!, ctx.tag, uidMode, filter, program, null, found.uids);
+      return { text: 'SEARCH completed, will notify' };
+    }
+    ctx.out.untagged(refusedLine(ctx.tag, update === 'refused'));
+  }
+  return r;
 }
 
 /** The untagged SEARCH / ESEARCH response and SAVE handling (RFC 9051 §7.3.4, RFC 4731, RFC 5182). */

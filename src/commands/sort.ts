@@ -9,7 +9,9 @@ import { SearchSyntaxError, usesModseq, type Criterion } from '../search/program
 import { parseSortCriteria } from '../search/sort.js';
 import { enableCondstore } from './condstore.js';
 import type { SortCriterion } from '../store/types.js';
-import { badCharset, esearchLine, findMatches, matchesAll, parseCriteria, parseReturn, savedOf, type ReturnSpec } from './results.js';
+import { badCharset, esearchLine, findMatches, matchesAll, parseCriteria, parseReturn, savedOf, viewScope, type ReturnSpec } from './results.js';
+import { addContext, checkUpdate, refusedLine } from './context.js';
+import { toMetaFilter } from '../search/meta.js';
 
 interface SortArgs {
   ret: ReturnSpec | null;
@@ -51,11 +53,14 @@ async function runSort(ctx: CommandContext, a: SortArgs, uidMode: boolean) {
     badCharset();
   }
   const program = a.program;
+  // RFC 5267 §4.3: UPDATE under a tag whose context is still active is refused.
+  const update = a.ret?.opts.includes('UPDATE') ? checkUpdate(view, ctx.tag) : null;
+  if (update === 'reuse') throw bad('Tag reuse: a search with this tag is still being updated');
   const withModseq = usesModseq(program);
   if (withModseq) enableCondstore(ctx);
   const ret = a.ret;
   // Only a window is needed when nothing asks for the whole list (PARTIAL, COUNT).
-  const windowOnly = !!ret?.partial && !ret.opts.some((o) => o === 'MIN' || o === 'MAX' || o === 'SAVE');
+  const windowOnly = !!ret?.partial && !ret.opts.some((o) => o === 'MIN' || o === 'MAX' || o === 'SAVE' || o === 'UPDATE');
   const maxUid = view.uids.length ? view.uids[view.uids.length - 1]! : 0;
   let sorted: number[];
   let window: { uids: number[]; total: number } | undefined;
@@ -93,6 +98,15 @@ async function runSort(ctx: CommandContext, a: SortArgs, uidMode: boolean) {
     if (ret.opts.length === 1) return { text: 'SORT completed, result saved' };
   }
   ctx.out.untagged(esearchLine(ctx.tag, ret, { result: sorted, window, num, uidMode, modseq: withModseq ? highest : undefined }));
+  if (update) {
+    // Only programs the store's index answers are kept up to date (RFC 5267 §4.3.1 lets a server refuse).
+    const filter = withModseq ? null : toMetaFilter(program, viewScope(s));
+    if (update === 'ok' && filter) {
+      addContext(view, ctx.tag, uidMode, filter, program, a.criteria, sorted);
+      return { text: 'SORT completed, will notify' };
+    }
+    ctx.out.untagged(refusedLine(ctx.tag, update === 'refused'));
+  }
   return { text: 'SORT completed' };
 }
 

@@ -35,6 +35,7 @@ export type ResponseCode =
   | 'UNKNOWN-CTE'
   | 'BADCHARSET'
   | 'NOTSAVED'
+  | 'NOUPDATE'
   | 'HASCHILDREN';
 
 export class ImapError extends Error {

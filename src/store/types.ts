@@ -157,6 +157,8 @@ export type MetaFilter =
   /** Ascending, non-overlapping UID ranges. */
   | { k: 'uids'; ranges: { start: number; end: number }[] }
   | { k: 'larger' | 'smaller'; n: number }
+  /** INTERNALDATE (ms) at most (`le`) or at least (`ge`) `ms` (RFC 5032 OLDER / YOUNGER). */
+  | { k: 'arrived'; op: 'le' | 'ge'; ms: number }
   /** INTERNALDATE compared by calendar day (days since the epoch, UTC). */
   | { k: 'before' | 'on' | 'since'; day: number }
   | { k: 'modseq'; modseq: number }
