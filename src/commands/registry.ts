@@ -89,5 +89,7 @@ export function capabilities(c: CapabilityContext): string[] {
   if (COMMANDS.has('THREAD')) caps.push('THREAD=ORDEREDSUBJECT', 'THREAD=REFERENCES', 'THREAD=REFS');
   // RFC 5267 §4: RETURN (UPDATE CONTEXT PARTIAL), ADDTO / REMOVEFROM, CANCELUPDATE.
   if (COMMANDS.has('CANCELUPDATE')) caps.push('CONTEXT=SEARCH', 'CONTEXT=SORT');
+  // RFC 5032: SEARCH OLDER / YOUNGER.
+  caps.push('WITHIN');
   return caps;
 }
