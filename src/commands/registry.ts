@@ -26,6 +26,7 @@ import { getquota, getquotaroot, setquota } from './quota.js';
 import { sort, uidSort } from './sort.js';
 import { thread, uidThread } from './thread.js';
 import { cancelUpdate } from './context.js';
+import { esearch } from './esearch.js';
 
 const ALL: CommandSpec<any>[] = [
   capability, noop, check, logout, id, enable, starttls, login, authenticate,
@@ -34,7 +35,7 @@ const ALL: CommandSpec<any>[] = [
   fetch, uidFetch, store, uidStore, copy, uidCopy, move, uidMove, search, uidSearch, idle,
   getquota, getquotaroot, setquota,
   // Webmail views (issue 14)
-  sort, uidSort, thread, uidThread, cancelUpdate,
+  sort, uidSort, thread, uidThread, cancelUpdate, esearch,
 ];
 
 export const COMMANDS = new Map<string, CommandSpec<any>>(ALL.map((c) => [c.name, c]));
@@ -91,5 +92,7 @@ export function capabilities(c: CapabilityContext): string[] {
   if (COMMANDS.has('CANCELUPDATE')) caps.push('CONTEXT=SEARCH', 'CONTEXT=SORT');
   // RFC 5032: SEARCH OLDER / YOUNGER.
   caps.push('WITHIN');
+  // RFC 7377: ESEARCH IN (...) over several mailboxes.
+  if (COMMANDS.has('ESEARCH')) caps.push('MULTISEARCH');
   return caps;
 }

@@ -188,11 +188,13 @@ export interface EsearchData {
   uidMode: boolean;
   /** MODSEQ data item (RFC 7162 §3.1.6) for these UIDs, when the program used MODSEQ. */
   modseq?: (uids: readonly number[]) => number;
+  /** More search correlators after the TAG (RFC 7377 §2.1: MAILBOX and UIDVALIDITY), already formatted. */
+  correlators?: string;
 }
 
 /** The ESEARCH response (RFC 4731 §3.2, RFC 5267 §3, RFC 9394 §3) for a result. */
 export function esearchLine(tag: string, ret: ReturnSpec, d: EsearchData): string {
-  const parts = [`ESEARCH (TAG ${quoted(tag)})`];
+  const parts = [`ESEARCH (TAG ${quoted(tag)}${d.correlators ? ` ${d.correlators}` : ''})`];
   if (d.uidMode) parts.push('UID');
   const nums = d.result.map(d.num);
   const total = d.window ? d.window.total : nums.length;
