@@ -94,5 +94,7 @@ export function capabilities(c: CapabilityContext): string[] {
   caps.push('WITHIN');
   // RFC 7377: ESEARCH IN (...) over several mailboxes.
   if (COMMANDS.has('ESEARCH')) caps.push('MULTISEARCH');
+  // RFC 9394: RETURN (PARTIAL) on SEARCH / SORT and the FETCH PARTIAL modifier.
+  caps.push('PARTIAL');
   return caps;
 }

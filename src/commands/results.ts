@@ -10,7 +10,7 @@ import { formatSequenceSet, quoted } from '../wire/index.js';
 import { parseProgram, SearchSyntaxError, type Criterion } from '../search/program.js';
 import { evaluate, needsContent, usesHeaderIndex } from '../search/evaluate.js';
 import { toMetaFilter } from '../search/meta.js';
-import { formatPartialRange, parsePartialRange, type PartialRange } from '../search/sort.js';
+import { formatPartialRange, parsePartialRange, windowOf, type PartialRange } from '../search/sort.js';
 import type { MailStore, MessageMeta, MetaFilter } from '../store/types.js';
 import type { Session } from '../session/session.js';
 import { searchContent } from './mime-bridge.js';
@@ -206,7 +206,7 @@ export function esearchLine(tag: string, ret: ReturnSpec, d: EsearchData): strin
   if (o.includes('COUNT')) parts.push(`COUNT ${total}`);
   if (o.includes('ALL') && nums.length) parts.push(`ALL ${formatSequenceSet(nums)}`);
   if (ret.partial) {
-    const inWindow = d.window ? d.window.uids.map(d.num) : windowNums(nums, ret.partial);
+    const inWindow = d.window ? d.window.uids.map(d.num) : windowOf(nums, ret.partial);
     parts.push(`PARTIAL (${formatPartialRange(ret.partial)} ${inWindow.length ? formatSequenceSet(inWindow) : 'NIL'})`);
   }
   if (d.modseq && d.result.length) {
@@ -216,8 +216,3 @@ export function esearchLine(tag: string, ret: ReturnSpec, d: EsearchData): strin
   return parts.join(' ');
 }
 
-function windowNums(nums: readonly number[], r: PartialRange): number[] {
-  if (r.first > 0) return nums.slice(r.first - 1, r.last);
-  const n = nums.length;
-  return nums.slice(Math.max(0, n + r.last), Math.max(0, n + r.first + 1));
-}

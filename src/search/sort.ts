@@ -68,3 +68,10 @@ export function parsePartialRange(text: string): PartialRange | null {
 export function formatPartialRange(r: PartialRange): string {
   return `${r.first}:${r.last}`;
 }
+
+/** The part of `items` (in their order) that a range selects (RFC 9394 §3; beyond the ends: what there is). */
+export function windowOf<T>(items: readonly T[], r: PartialRange): T[] {
+  if (r.first > 0) return items.slice(r.first - 1, r.last);
+  const n = items.length;
+  return items.slice(Math.max(0, n + r.last), Math.max(0, n + r.first + 1));
+}

@@ -56,7 +56,7 @@ test('capabilities: SORT, SORT=DISPLAY, ESORT and the three THREAD algorithms on
   assert.doesNotMatch(pre.untagged[0]!, / SORT/);
   await c.command(`LOGIN ${login.join(' ')}`);
   const caps = (await c.command('CAPABILITY')).untagged[0]!.split(' ');
-  for (const cap of ['SORT', 'SORT=DISPLAY', 'ESORT', 'THREAD=ORDEREDSUBJECT', 'THREAD=REFERENCES', 'THREAD=REFS']) assert.ok(caps.includes(cap), cap);
+  for (const cap of ['SORT', 'SORT=DISPLAY', 'ESORT', 'THREAD=ORDEREDSUBJECT', 'THREAD=REFERENCES', 'THREAD=REFS', 'PARTIAL']) assert.ok(caps.includes(cap), cap);
   await c.close();
 });
 
@@ -182,6 +182,12 @@ test('PARTIAL (RFC 9394): windows from the start and from the end, empty windows
   // On SEARCH too, in UID order.
   assert.equal(await one(c, 'SEARCH RETURN (PARTIAL -1:-3) ALL'), '* ESEARCH (TAG *) PARTIAL (-1:-3 4:6)');
   assert.equal(await one(c, 'UID SEARCH RETURN (PARTIAL 2:3 COUNT) ALL'), '* ESEARCH (TAG *) UID COUNT 6 PARTIAL (2:3 2:3)');
+  // The FETCH modifier: a window of the messages the set names, in UID order.
+  const fetched = async (cmd: string) => (await c.command(cmd)).untagged.filter((l) => / FETCH /.test(l)).map((l) => l.split(' ')[1]);
+  assert.deepEqual(await fetched('UID FETCH 1:* (FLAGS) (PARTIAL -1:-2)'), ['5', '6']);
+  assert.deepEqual(await fetched('FETCH 2:* (UID) (PARTIAL 2:3)'), ['3', '4']);
+  assert.deepEqual(await fetched('FETCH 1:3 (UID) (PARTIAL 5:9)'), []);
+  for (const bad of ['FETCH 1:* (UID) (PARTIAL 0:1)', 'FETCH 1:* (UID) (PARTIAL)', 'FETCH 1:* (UID) (PARTIAL 1:2 PARTIAL 3:4)']) assert.match((await c.command(bad)).tagged, /BAD/, bad);
   await c.close();
 });
 

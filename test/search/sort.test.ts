@@ -2,7 +2,7 @@
 // and PARTIAL ranges (RFC 9394 §3) parsed from tokens.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parsePartialRange, parseSortCriteria, MAX_SORT_CRITERIA } from '../../src/search/sort.js';
+import { parsePartialRange, parseSortCriteria, windowOf, MAX_SORT_CRITERIA } from '../../src/search/sort.js';
 import { SearchSyntaxError } from '../../src/search/program.js';
 import type { Token } from '../../src/wire/types.js';
 
@@ -28,4 +28,14 @@ test('PARTIAL ranges: positive and negative, ends in either order; zero, mixed s
   assert.deepEqual(parsePartialRange('-1:-50'), { first: -1, last: -50 });
   assert.deepEqual(parsePartialRange('-50:-1'), { first: -1, last: -50 });
   for (const bad of ['0:5', '1:-5', '-1:5', '1', '1:*', 'a:b', '1:99999999999', '01:5', ':5']) assert.equal(parsePartialRange(bad), null, bad);
+});
+
+test('windows: from the start, from the end, past either end', () => {
+  const xs = [10, 20, 30, 40, 50];
+  assert.deepEqual(windowOf(xs, { first: 2, last: 3 }), [20, 30]);
+  assert.deepEqual(windowOf(xs, { first: 4, last: 99 }), [40, 50]);
+  assert.deepEqual(windowOf(xs, { first: 6, last: 9 }), []);
+  assert.deepEqual(windowOf(xs, { first: -1, last: -2 }), [40, 50]);
+  assert.deepEqual(windowOf(xs, { first: -2, last: -99 }), [10, 20, 30, 40]);
+  assert.deepEqual(windowOf(xs, { first: -6, last: -9 }), []);
 });
