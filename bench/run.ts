@@ -5,7 +5,7 @@
 //                    [--seed N] [--cache DIR] [--port-base N] [--no-dovecot]
 //                    [--profile] [--markdown FILE] [--raise-inotify] [--budget S]
 //
-// Scenarios: select fetch-flags fetch-200 search store append conns idle-push
+// Scenarios: select fetch-flags fetch-200 search store append conns idle-push sort
 // (see BENCHMARKS.md for what each measures). Corpora and loaded stores are
 // cached under --cache (default bench/.cache) keyed by seed and size.
 import { spawn } from 'node:child_process';
@@ -41,8 +41,10 @@ import {
 import { appendRange, cheapQuireHash, fingerprint, loadDovecot, loadQuire } from './lib/load.js';
 import { runIdlePush } from './idle-push.js';
 import { summarizeProfiles } from './lib/profile.js';
+// Issue 14: SORT / THREAD scenarios.
+import { scSortThread } from './sort-thread.js';
 
-const ALL_SCENARIOS = ['select', 'fetch-flags', 'fetch-200', 'search', 'store', 'append', 'conns', 'idle-push'] as const;
+const ALL_SCENARIOS = ['select', 'fetch-flags', 'fetch-200', 'search', 'store', 'append', 'conns', 'idle-push', 'sort'] as const;
 type Scenario = (typeof ALL_SCENARIOS)[number];
 const PASS = 'pass';
 /** Users that hold the idle connections (connections are spread over them). */
@@ -726,6 +728,11 @@ async function main(): Promise<void> {
               break;
             case 'idle-push':
               await scIdlePush(o, t);
+              break;
+            case 'sort':
+              for (const s of o.sizes) {
+                await scSortThread({ size: s, label: label(s), row, repeat: (what, fn) => repeat(o, what, t, fn), withSelected: (fn) => withSelected(t, s, fn) });
+              }
               break;
           }
         } catch (e) {
