@@ -193,7 +193,8 @@ export abstract class SortOps extends AddressOps {
 
   /** Gives every message of the mailbox its sort keys (rows stored before schema V11), in batches. */
   private async fillMailboxSortKeys(mailboxId: number): Promise<void> {
-    const pending = this.qp('SELECT DISTINCT blob_id FROM messages WHERE mailbox_id = ? AND sort_date IS NULL LIMIT ?');
+    // Through the partial index of rows without keys (normally empty): never a scan of the mailbox.
+    const pending = this.qp('SELECT DISTINCT blob_id FROM messages INDEXED BY messages_sort_pending WHERE sort_date IS NULL AND mailbox_id = ? LIMIT ?');
     for (;;) {
       const ids = pending.all(mailboxId, SORT_BACKFILL_BATCH) as number[];
       if (ids.length === 0) return;
@@ -240,7 +241,7 @@ export abstract class SortOps extends AddressOps {
   /** One background batch over the whole store; the number of bodies given keys (0 when none is left). */
   fillPendingSortKeys(max = SORT_BACKFILL_BATCH): Promise<number> {
     return this.run(async () => {
-      const ids = this.qp('SELECT DISTINCT blob_id FROM messages WHERE sort_date IS NULL LIMIT ?').all(max) as number[];
+      const ids = this.qp('SELECT DISTINCT blob_id FROM messages INDEXED BY messages_sort_pending WHERE sort_date IS NULL LIMIT ?').all(max) as number[];
       if (ids.length > 0) await this.fillSortKeys(ids);
       return ids.length;
     });
