@@ -9,9 +9,25 @@ import { SearchSyntaxError, usesModseq, type Criterion } from '../search/program
 import { parseSortCriteria } from '../search/sort.js';
 import { enableCondstore } from './condstore.js';
 import type { SortCriterion } from '../store/types.js';
+import type { SelectedView } from '../session/view.js';
 import { badCharset, esearchLine, findMatches, matchesAll, parseCriteria, parseReturn, savedOf, viewScope, type ReturnSpec } from './results.js';
 import { addContext, checkUpdate, refusedLine } from './context.js';
 import { toMetaFilter } from '../search/meta.js';
+
+/** Numbers formatted (or checked against the view) between two turns of the event loop. */
+const FORMAT_SLICE = 10_000;
+const tick = () => new Promise<void>((r) => setImmediate(r));
+
+/** The sorted UIDs the client knows of: all of them unless an expunge is pending (the store no longer has those). */
+async function visible(view: SelectedView, uids: number[]): Promise<number[]> {
+  if (view.expungedPending.size === 0) return uids;
+  const out: number[] = [];
+  for (let i = 0; i < uids.length; i += FORMAT_SLICE) {
+    if (i > 0) await tick();
+    for (const u of uids.slice(i, i + FORMAT_SLICE)) if (view.seqOf(u) !== 0) out.push(u);
+  }
+  return out;
+}
 
 interface SortArgs {
   ret: ReturnSpec | null;
@@ -74,11 +90,11 @@ async function runSort(ctx: CommandContext, a: SortArgs, uidMode: boolean) {
     }
     if (windowOnly) {
       const r = await ctx.store.sortMessages(view.mailboxId, { criteria: a.criteria, uids: restrict, maxUid, range: ret!.partial });
-      window = { uids: r.uids.filter((u) => view.seqOf(u) !== 0), total: r.total };
+      window = { uids: await visible(view, r.uids), total: r.total };
       sorted = window.uids;
     } else {
       const r = await ctx.store.sortMessages(view.mailboxId, { criteria: a.criteria, uids: restrict, maxUid });
-      sorted = r.uids.filter((u) => view.seqOf(u) !== 0);
+      sorted = await visible(view, r.uids);
     }
   } catch (e) {
     // RFC 5182 §2.1: a failed ... SAVE leaves "$" empty.
@@ -90,7 +106,14 @@ async function runSort(ctx: CommandContext, a: SortArgs, uidMode: boolean) {
   if (!ret) {
     // RFC 5256 §4: * SORT; RFC 7162 §3.1.7: with MODSEQ the highest mod-sequence follows.
     const mod = withModseq && sorted.length ? ` (MODSEQ ${highest(sorted)})` : '';
-    ctx.out.untagged(sorted.length ? `SORT ${sorted.map(num).join(' ')}${mod}` : 'SORT');
+    const pieces: string[] = ['SORT'];
+    // A 100k-message answer is formatted a slice at a time (the event loop gets turns between them).
+    for (let i = 0; i < sorted.length; i += FORMAT_SLICE) {
+      if (i > 0) await tick();
+      pieces.push(' ' + sorted.slice(i, i + FORMAT_SLICE).map(num).join(' '));
+    }
+    pieces.push(mod);
+    ctx.out.untagged(pieces.join(''));
     return { text: 'SORT completed' };
   }
   if (saving) {
