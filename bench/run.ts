@@ -7,7 +7,7 @@
 //                    [--clients 10,50,200] [--seconds S] [--workers N] [--dovecot-port N]
 //
 // Scenarios: select fetch-flags fetch-200 search store append conns idle-push
-// mixed auth (see BENCHMARKS.md for what each measures). `mixed` alone loads no
+// mixed auth sort (see BENCHMARKS.md for what each measures). `mixed` alone loads no
 // big mailbox (unless --sizes is given); --workers N (or QUIRE_BENCH_WORKERS)
 // is passed to `quire serve`. Corpora and loaded stores are
 // cached under --cache (default bench/.cache) keyed by seed and size.
@@ -48,7 +48,10 @@ import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { summarizeProfileDir } from './lib/profile.js';
 import { MIXED_USERS, cpuTimes, runMixedPoint, type MixedPointResult } from './lib/mixed.js';
 
-const ALL_SCENARIOS = ['select', 'fetch-flags', 'fetch-200', 'search', 'store', 'append', 'conns', 'idle-push', 'mixed', 'auth'] as const;
+// Issue 14: SORT / THREAD scenarios.
+import { scSortThread } from './sort-thread.js';
+
+const ALL_SCENARIOS = ['select', 'fetch-flags', 'fetch-200', 'search', 'store', 'append', 'conns', 'idle-push', 'mixed', 'auth', 'sort'] as const;
 type Scenario = (typeof ALL_SCENARIOS)[number];
 const PASS = 'pass';
 /** Users that hold the idle connections (connections are spread over them). */
@@ -933,6 +936,11 @@ async function main(): Promise<void> {
               break;
             case 'auth':
               await scAuth(o, t);
+              break;
+            case 'sort':
+              for (const s of o.sizes) {
+                await scSortThread({ size: s, label: label(s), row, repeat: (what, fn) => repeat(o, what, t, fn), withSelected: (fn) => withSelected(t, s, fn) });
+              }
               break;
           }
         } catch (e) {

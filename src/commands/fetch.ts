@@ -9,6 +9,7 @@ import { enableCondstore, vanishedSince } from './condstore.js';
 import { prefetch } from './mime-bridge.js';
 import type { MessageBody } from '../store/types.js';
 import { renderMessage, renderMetaLine, MetaLineWriter, type FetchItem, type SectionSpec, needsBody, setsSeen } from './fetch-items.js';
+import { parsePartialRange, windowOf, type PartialRange } from '../search/sort.js';
 
 /** Most messages whose metadata is loaded at once; bounds memory on `1:*` over 100k messages. */
 const FETCH_BATCH = 1000;
@@ -37,6 +38,8 @@ export interface FetchArgs {
   changedSince?: number;
   /** RFC 7162 §3.2.6 VANISHED modifier (UID FETCH with CHANGEDSINCE only). */
   vanished: boolean;
+  /** RFC 9394 PARTIAL modifier: only this window of the messages the set (and CHANGEDSINCE) selects. */
+  partial?: PartialRange;
 }
 
 function parseSection(tokens: Token[], binary: boolean): SectionSpec {
@@ -130,12 +133,18 @@ function spec(uidMode: boolean) {
       // RFC 4466 §2.4 fetch modifiers: CHANGEDSINCE (RFC 7162 §3.1.4.1), VANISHED (§3.2.6).
       let changedSince: number | undefined;
       let vanished = false;
+      let partial: PartialRange | undefined;
       const mods = r.optionalList();
       if (mods) {
         for (let i = 0; i < mods.length; i++) {
           const m = mods[i];
           if (isAtom(m, 'CHANGEDSINCE') && isAtom(mods[i + 1]) && changedSince === undefined) {
             changedSince = parseNumber((mods[++i] as { value: string }).value, 'CHANGEDSINCE', Number.MAX_SAFE_INTEGER);
+          } else if (isAtom(m, 'PARTIAL') && !partial) {
+            // RFC 9394: PARTIAL <range>, positions counted in the order of UIDs (negative: from the end).
+            const next = mods[++i];
+            partial = (isAtom(next) && parsePartialRange(next.value)) || undefined;
+            if (!partial) throw bad('PARTIAL needs a range such as 1:50 or -1:-50');
           } else if (isAtom(m, 'VANISHED') && !vanished) {
             if (!uidMode) throw bad('VANISHED is only allowed with UID FETCH');
             vanished = true;
@@ -146,7 +155,7 @@ function spec(uidMode: boolean) {
       }
       r.end();
       if (items.length > MAX_FETCH_ITEMS) throw bad('Too many fetch items', 'LIMIT');
-      return { set, items, changedSince, vanished };
+      return { set, items, changedSince, vanished, partial };
     },
     async run(ctx, a) {
       return runFetch(ctx, a, uidMode);
@@ -183,6 +192,7 @@ async function runFetch(ctx: CommandContext, a: FetchArgs, uidMode: boolean) {
     const changed = new Set((await ctx.store.listChangedSince(view.mailboxId, since)).map((m) => m.uid));
     uids = uids.filter((u) => changed.has(u));
   }
+  if (a.partial) uids = windowOf(uids, a.partial);
   const markSeen = !view.readOnly && items.some(setsSeen);
   const showsFlags = items.some((i) => i.kind === 'FLAGS');
   const wantBody = items.some(needsBody);

@@ -23,6 +23,11 @@ import { search, uidSearch } from './search.js';
 import idle from './idle.js';
 import { getquota, getquotaroot, setquota } from './quota.js';
 import { replace, uidReplace } from './replace.js';
+// Webmail views (issue 14): SORT, THREAD.
+import { sort, uidSort } from './sort.js';
+import { thread, uidThread } from './thread.js';
+import { cancelUpdate } from './context.js';
+import { esearch } from './esearch.js';
 
 const ALL: CommandSpec<any>[] = [
   capability, noop, check, logout, id, enable, starttls, login, authenticate,
@@ -31,6 +36,8 @@ const ALL: CommandSpec<any>[] = [
   fetch, uidFetch, store, uidStore, copy, uidCopy, move, uidMove, search, uidSearch, idle,
   getquota, getquotaroot, setquota,
   replace, uidReplace, // RFC 8508
+  // Webmail views (issue 14)
+  sort, uidSort, thread, uidThread, cancelUpdate, esearch,
 ];
 
 export const COMMANDS = new Map<string, CommandSpec<any>>(ALL.map((c) => [c.name, c]));
@@ -84,5 +91,16 @@ export function capabilities(c: CapabilityContext): string[] {
   if (COMMANDS.has('GETQUOTA')) caps.push('QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE');
   if (COMMANDS.has('SETQUOTA')) caps.push('QUOTASET');
   if (COMMANDS.has('REPLACE')) caps.push('REPLACE'); // RFC 8508 §3.1
+  // Webmail views (issue 14): RFC 5256 SORT/THREAD, RFC 5957 SORT=DISPLAY, RFC 5267 §3 ESORT.
+  if (COMMANDS.has('SORT')) caps.push('SORT', 'SORT=DISPLAY', 'ESORT');
+  if (COMMANDS.has('THREAD')) caps.push('THREAD=ORDEREDSUBJECT', 'THREAD=REFERENCES', 'THREAD=REFS');
+  // RFC 5267 §4: RETURN (UPDATE CONTEXT PARTIAL), ADDTO / REMOVEFROM, CANCELUPDATE.
+  if (COMMANDS.has('CANCELUPDATE')) caps.push('CONTEXT=SEARCH', 'CONTEXT=SORT');
+  // RFC 5032: SEARCH OLDER / YOUNGER.
+  caps.push('WITHIN');
+  // RFC 7377: ESEARCH IN (...) over several mailboxes.
+  if (COMMANDS.has('ESEARCH')) caps.push('MULTISEARCH');
+  // RFC 9394: RETURN (PARTIAL) on SEARCH / SORT and the FETCH PARTIAL modifier.
+  caps.push('PARTIAL');
   return caps;
 }

@@ -36,6 +36,7 @@ export type ResponseCode =
   | 'UNKNOWN-CTE'
   | 'BADCHARSET'
   | 'NOTSAVED'
+  | 'NOUPDATE'
   | 'HASCHILDREN'
   | 'USEATTR'; // RFC 6154 §6
 

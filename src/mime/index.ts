@@ -38,3 +38,4 @@ export { buildPreview, previewPart, htmlToText, normalizePreview, PREVIEW_MAX_CH
 export { serializeStructure, deserializeStructure, STRUCTURE_VERSION } from './serialize.js';
 export { sentDayOf } from './date.js';
 export { searchHeaderText, searchBodyText, SEARCH_BODY_LIMIT } from './searchtext.js';
+export { casemap, baseSubject, sentDateOf, addressKey, displayKey, messageIds, sortKeysOf, MAX_SORT_KEY, MAX_THREAD_REFS, type SortKeys, type BaseSubject } from './sortkeys.js';

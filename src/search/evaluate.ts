@@ -6,6 +6,7 @@
 import { dateToUtcMs, normalizeRanges, type SequenceSet } from '../wire/index.js';
 import type { HeaderIndex, MessageMeta } from '../store/types.js';
 import type { Criterion } from './program.js';
+import { withinTarget } from './meta.js';
 
 const DAY_MS = 86_400_000;
 /** Messages whose content is read concurrently by a content search (bounded memory: each may be large). */
@@ -143,6 +144,8 @@ export async function evaluate(program: Criterion, target: SearchTarget): Promis
           return matcherFor(c, uids.length)(seq);
         case 'uid': return matcherFor(c, maxUid)(uid);
         case 'larger': return meta.size > c.n;
+        case 'older': return meta.internalDate <= withinTarget(c.seconds);
+        case 'younger': return meta.internalDate >= withinTarget(c.seconds);
         case 'smaller': return meta.size < c.n;
         case 'before': return Math.floor(meta.internalDate / DAY_MS) < dayOf(c.date);
         case 'on': return Math.floor(meta.internalDate / DAY_MS) === dayOf(c.date);

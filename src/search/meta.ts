@@ -8,6 +8,11 @@ import type { Criterion } from './program.js';
 
 const DAY_MS = 86_400_000;
 
+/** RFC 5032 §2: now less the interval, to the second. */
+export function withinTarget(seconds: number, now = Date.now()): number {
+  return (Math.floor(now / 1000) - seconds) * 1000;
+}
+
 export interface ViewFacts {
   /** Client-visible UIDs, ascending (index + 1 = sequence number). */
   uids: readonly number[];
@@ -38,6 +43,7 @@ export function toMetaFilter(c: Criterion, v: ViewFacts): MetaFilter | null {
     case 'seq': return setToUids(c.set, true, v);
     case 'uid': return setToUids(c.set, false, v);
     case 'larger': case 'smaller': return { k: c.k, n: c.n };
+    case 'older': case 'younger': return { k: 'arrived', op: c.k === 'older' ? 'le' : 'ge', ms: withinTarget(c.seconds) };
     case 'before': case 'on': case 'since': return { k: c.k, day: Math.floor(dateToUtcMs(c.date) / DAY_MS) };
     case 'modseq': return { k: 'modseq', modseq: c.modseq };
     case 'header': {

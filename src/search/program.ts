@@ -13,6 +13,8 @@ export type Criterion =
   | { k: 'seq'; set: SequenceSet }
   | { k: 'uid'; set: SequenceSet }
   | { k: 'larger' | 'smaller'; n: number }
+  /** RFC 5032 WITHIN: INTERNALDATE at least / at most `seconds` before now. */
+  | { k: 'older' | 'younger'; seconds: number }
   | { k: 'before' | 'on' | 'since'; date: ImapDate }
   | { k: 'sentbefore' | 'senton' | 'sentsince'; date: ImapDate }
   /**
@@ -129,6 +131,12 @@ export function parseProgram(tokens: Token[], opts: ParseOptions): Criterion {
       case 'SENTON': return { k: 'senton', date: needDate() };
       case 'SENTSINCE': return { k: 'sentsince', date: needDate() };
       case 'LARGER': return { k: 'larger', n: needNumber(Number.MAX_SAFE_INTEGER) };
+      // RFC 5032 §3: OLDER / YOUNGER nz-number (seconds).
+      case 'OLDER': case 'YOUNGER': {
+        const seconds = needNumber(0xffffffff);
+        if (seconds === 0) throw new SearchSyntaxError(`${name} needs a positive number of seconds`);
+        return { k: name === 'OLDER' ? 'older' : 'younger', seconds };
+      }
       case 'SMALLER': return { k: 'smaller', n: needNumber(Number.MAX_SAFE_INTEGER) };
       case 'BODY': return { k: 'body', value: needText() };
       case 'TEXT': return { k: 'text', value: needText() };

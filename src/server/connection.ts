@@ -20,6 +20,7 @@ import { authFailureReason, ConnectionObserver, type TlsInfo } from '../obs/sess
 import type { Token } from '../wire/types.js';
 import type { Refusal } from './admission.js';
 import { serverHandshake } from './tls.js';
+import { contextsPending, linesAfterFlush, linesBeforeFlush, refreshContexts } from '../commands/context.js';
 
 /** Pause reading when this many unparsed bytes wait in the decoder. */
 const READ_HIGH_WATER = 1024 * 1024;
@@ -553,6 +554,8 @@ export class Connection {
     if (!view || !('mailboxId' in c) || c.mailboxId !== view.mailboxId) return;
     if (c.kind === 'append' || c.kind === 'flags' || c.kind === 'expunge') {
       view.enqueue(c);
+      // RFC 5267 §4.3: searches kept up to date run again (their differences go out with the next flush).
+      if (view.contexts.size > 0) this.queueContextRefresh();
       if (c.kind === 'append' && s.recentEnabled && !view.readOnly && this.claimFirst(view.mailboxId, c.messages)) {
         // RFC 3501 §2.3.2: a new message is \Recent in exactly one session: the
         // first to claim it. The claim completes before the EXISTS is flushed.
@@ -587,10 +590,24 @@ export class Connection {
     return true;
   }
 
+  /** One re-run of the update contexts after the claims in flight (coalesced: one queued at a time). */
+  private contextRefreshQueued = false;
+  private queueContextRefresh(): void {
+    if (this.contextRefreshQueued) return;
+    this.contextRefreshQueued = true;
+    this.claims = this.claims.then(async () => {
+      this.contextRefreshQueued = false;
+      await refreshContexts(this.store, this.session).catch(() => undefined);
+      if (this.idling) this.flushUpdates(true);
+    });
+  }
+
   private flushUpdates(allowExpunge: boolean): void {
     const view = this.session.selected;
-    if (!view || !view.hasPending) return;
-    const lines = view.flush(allowExpunge, {
+    if (!view || (!view.hasPending && (view.contexts.size === 0 || !contextsPending(view)))) return;
+    // RFC 5267 §4.3.4: REMOVEFROM for expunged messages before the EXPUNGE; §4.3.3: ADDTO after the EXISTS.
+    const before = view.contexts.size > 0 ? linesBeforeFlush(view) : [];
+    const flushed = view.flush(allowExpunge, {
       recentEnabled: this.session.recentEnabled,
       flagsOf: (m) => flagsOf(this.session, m),
       // RFC 7162 §3.2.4: MODSEQ in every FETCH once CONDSTORE is on;
@@ -598,6 +615,7 @@ export class Connection {
       condstore: this.session.condstore,
       vanished: this.session.qresync,
     });
+    const lines = view.contexts.size > 0 ? [...before, ...flushed, ...linesAfterFlush(view)] : flushed;
     // One write (one system call) for the lot: an IDLE push to many clients costs one per client.
     if (lines.length === 1) this.write(`* ${lines[0]}\r\n`);
     else if (lines.length > 1) this.write(lines.map((l) => `* ${l}\r\n`).join(''));

@@ -17,7 +17,29 @@ export const SYSTEM_FLAGS: readonly string[] = ['\\Answered', '\\Flagged', '\\De
 /** Own-change marks kept at most; a mark whose change never arrives must not pile up. */
 const MAX_OWN_MODSEQS = 10_000;
 
+/**
+ * A SEARCH or SORT with RETURN (UPDATE) (RFC 5267 §4.3): the results the
+ * client has been told, kept in step by ADDTO / REMOVEFROM. Its contents
+ * are managed by src/commands/context.ts; it lives with the view because
+ * updates stop when the mailbox is no longer selected.
+ */
+export interface UpdateContext {
+  tag: string;
+  /** Numbers are UIDs (UID SEARCH / UID SORT) or sequence numbers. */
+  uid: boolean;
+  /** A SORT context (positions matter) or a SEARCH one (mailbox order, position 0). */
+  sorted: boolean;
+  /** UIDs the client has been told, in the requested order. */
+  told: number[];
+  /** The newest result from the store, not yet compared with `told`; null when none is pending. */
+  fresh: number[] | null;
+  /** What to re-run (opaque here). */
+  query: unknown;
+}
+
 export class SelectedView {
+  /** Searches and sorts whose results the client asked to have kept up to date (RFC 5267 §4.3), by tag. */
+  readonly contexts = new Map<string, UpdateContext>();
   /** Client-visible UIDs, ascending. Index + 1 is the sequence number. */
   uids: number[];
   /** UIDs expunged by a committed change but not yet announced to the client. */

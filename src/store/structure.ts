@@ -2,6 +2,7 @@
 // computed once when a body is stored (src/mime), read back on FETCH.
 import {
   addressSearchText, deserializeStructure, parseMessage, serializeStructure, Header, decodeEncodedWords, sentDayOf, searchHeaderText, searchBodyText, type MimePart,
+  sortKeysOf, type SortKeys,
 } from '../mime/index.js';
 import type { HeaderIndex } from './types.js';
 
@@ -70,7 +71,7 @@ export function searchTextOfMessage(data: Buffer): SearchText | null {
 }
 
 /** What the store keeps about a message besides its bytes: the part tree, the top-level header bytes and the SEARCH header index. */
-export function describeMessage(data: Buffer): { structure: string; header: Buffer | null; index: HeaderIndex } {
+export function describeMessage(data: Buffer): { structure: string; header: Buffer | null; index: HeaderIndex; sort: SortKeys } {
   const root = parseMessage(data);
   const header = Header.parse(data, root.headerStart, root.headerEnd);
   return {
@@ -84,5 +85,7 @@ export function describeMessage(data: Buffer): { structure: string; header: Buff
       subject: indexed(header, 'Subject'),
       sentDay: sentDayOf(header.get('Date')),
     },
+    // SORT/THREAD keys (RFC 5256, RFC 5957), schema V11.
+    sort: sortKeysOf(header),
   };
 }

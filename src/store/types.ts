@@ -167,6 +167,8 @@ export type MetaFilter =
   /** Ascending, non-overlapping UID ranges. */
   | { k: 'uids'; ranges: { start: number; end: number }[] }
   | { k: 'larger' | 'smaller'; n: number }
+  /** INTERNALDATE (ms) at most (`le`) or at least (`ge`) `ms` (RFC 5032 OLDER / YOUNGER). */
+  | { k: 'arrived'; op: 'le' | 'ge'; ms: number }
   /** INTERNALDATE compared by calendar day (days since the epoch, UTC). */
   | { k: 'before' | 'on' | 'since'; day: number }
   | { k: 'modseq'; modseq: number }
@@ -386,4 +388,58 @@ export interface MailStore {
    * appendMessages, publishing the same 'append' change.
    */
   importMessages(mailboxId: number, items: ImportInput[], opts?: ImportOptions): Promise<AppendResult>;
+}
+
+// ---- SORT and THREAD (RFC 5256, RFC 5957): keys computed once when a message is stored
+
+/** RFC 5256 §3 sort keys and RFC 5957 §3 DISPLAYFROM / DISPLAYTO. */
+export type SortKey = 'arrival' | 'cc' | 'date' | 'from' | 'size' | 'subject' | 'to' | 'displayfrom' | 'displayto';
+
+export interface SortCriterion {
+  key: SortKey;
+  reverse: boolean;
+}
+
+export interface SortRequest {
+  /** In priority order; ties are broken by UID (= sequence order, RFC 5256 §3). */
+  criteria: SortCriterion[];
+  /** Only these UIDs (ascending); null or absent = every message. */
+  uids?: readonly number[] | null;
+  /** Only UIDs up to this one (the session's view: later appends are not announced yet). */
+  maxUid?: number;
+  /**
+   * Only this window of the sorted list (RFC 9394 PARTIAL): positions
+   * `first`..`last` counted from 1, or from the end when negative (-1 is the
+   * last message); absent = the whole list.
+   */
+  range?: { first: number; last: number };
+}
+
+export interface SortResult {
+  /** The sorted UIDs (the requested window of them). */
+  uids: number[];
+  /** How many messages the whole sorted list has. */
+  total: number;
+}
+
+/** What THREAD needs of one message (keys as sortkeys.ts computed them). */
+export interface ThreadRow {
+  uid: number;
+  /** Sent date (ms), or INTERNALDATE without one (RFC 5256 §2.2). */
+  date: number;
+  /** Casemapped base subject (RFC 5256 §2.1). */
+  subject: string;
+  /** The subject carried a reply/forward marker (RFC 5256 §4 step 5). */
+  isReply: boolean;
+  messageId: string | null;
+  /** References ids, oldest first. */
+  references: string[];
+  inReplyTo: string | null;
+}
+
+export interface MailStore {
+  /** The mailbox's messages sorted (RFC 5256 §3): by stored keys, so a window of a 100k-message mailbox is an index range. */
+  sortMessages(mailboxId: number, req: SortRequest): Promise<SortResult>;
+  /** THREAD input of the given UIDs (null = all up to `maxUid`), in sent-date order (date, then UID: RFC 5256 §2.2). */
+  threadRows(mailboxId: number, uids: readonly number[] | null, maxUid?: number): Promise<ThreadRow[]>;
 }

@@ -23,6 +23,13 @@ function msg(i: number, word: string): Buffer {
 
 const WORDS = ['apricots', 'bananas', 'cherries', 'dates'];
 
+/** Removes what schema V11 (SORT/THREAD keys) adds, so a store can be taken back to an older version. */
+const UNDO_SORT_KEYS = [
+  'DROP TRIGGER messages_sort_ai', 'DROP TRIGGER blobs_sort_keys_ad', 'DROP TABLE sort_keys',
+  ...['subject', 'from', 'to', 'cc', 'dfrom', 'dto', 'date', 'arrival', 'size', 'pending'].map((k) => `DROP INDEX messages_sort_${k}`),
+  ...['subject', 'from', 'to', 'cc', 'dfrom', 'dto', 'date'].map((k) => `ALTER TABLE messages DROP COLUMN sort_${k}`),
+].join('; ') + ';';
+
 test('a v6 store is migrated, indexed in the background, and searched through the index', async () => {
   const dir = await mkdtemp(path.join(tmpdir(), 'quire-fts-'));
   try {
@@ -31,8 +38,9 @@ test('a v6 store is migrated, indexed in the background, and searched through th
     const box = await s.createMailbox(u.id, 'INBOX');
     await s.appendMessages(box.id, Array.from({ length: 40 }, (_, i) => ({ data: msg(i + 1, WORDS[i % 4]!), flags: [] })));
     await s.close();
-    // Back to schema v6: no flag indexes, no text table, no fts column.
+    // Back to schema v6: no flag indexes, no text table, no fts column (and none of V11's sort keys).
     let db = new Database(path.join(dir, 'quire.sqlite3'));
+    db.exec(UNDO_SORT_KEYS);
     db.exec('DROP INDEX blobs_fts_pending; DROP INDEX messages_flagged; DROP INDEX messages_unseen; DROP INDEX messages_deleted; DROP TRIGGER blobs_fts_ad; DROP TABLE blob_text; ALTER TABLE blobs DROP COLUMN fts; PRAGMA user_version = 6;');
     db.close();
 

@@ -26,7 +26,7 @@ import type { BlobFiles } from './blobs.js';
 import { FLAG_DELETED, FLAG_SEEN } from './schema.js';
 import { describeMessage, loadStructure } from '../structure.js';
 import { indexPendingBodies } from './fulltext.js';
-import type { MimePart } from '../../mime/index.js';
+import type { MimePart, SortKeys } from '../../mime/index.js';
 import { compileFilter, runFilter, searchStatements, type CompiledFilter } from './search.js';
 import { META_COLS, Snapshots, meta, metasOf, type MetaRow } from './metadata.js';
 
@@ -667,7 +667,16 @@ export abstract class MessageOps {
       `INSERT INTO blobs (id, size, structure, header, idx_from, idx_to, idx_cc, idx_bcc, idx_subject, idx_sent_day, indexed)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
     ).run(id, size, d.structure, d.header, ix.from, ix.to, ix.cc, ix.bcc, ix.subject, ix.sentDay);
+    this.storeSortKeys(id, d.sort);
     // Full-text indexing happens after the commit, off this thread (text-worker.ts): blobs.fts stays 0 until then.
+  }
+
+  /** Keeps a body's SORT/THREAD keys (schema V11; sorting.ts reads them). */
+  protected storeSortKeys(id: number, k: SortKeys): void {
+    this.q(
+      `INSERT OR REPLACE INTO sort_keys (blob_id, subject, addr_from, addr_to, addr_cc, disp_from, disp_to, sent, reply, msgid, refs, irt)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(id, k.subject, k.from, k.to, k.cc, k.displayFrom, k.displayTo, k.date, k.isReply ? 1 : 0, k.messageId, k.references, k.inReplyTo);
   }
 
   /**

@@ -12,13 +12,28 @@ export interface SearchWorkerData {
   dbFile: string;
 }
 
-export interface SearchRequest {
-  id: number;
-  mailboxId: number;
-  filter: CompiledFilter;
+export type SearchRequest =
+  | { id: number; mailboxId: number; filter: CompiledFilter }
+  /** A read-only query whose first column is a UID (SORT, sorting.ts), answered in its order. */
+  | { id: number; query: { sql: string; params: (string | number)[] } }
+  /**
+   * A read-only query of `nums` numeric columns followed by `texts` text columns (THREAD rows,
+   * sorting.ts), answered packed: numbers in one Float64Array, row after row; texts joined by NUL
+   * (NULL as ""), so the server's thread receives two values instead of 100k objects.
+   */
+  | { id: number; rows: { sql: string; params: (string | number)[]; nums: number; texts: number } };
+
+/** The packed answer to a `rows` request. */
+export interface PackedRows {
+  count: number;
+  nums: Float64Array;
+  texts: string;
 }
 
-export type SearchReply = { id: number; uids: Uint32Array; undecided: Uint32Array } | { id: number; error: string; code?: string };
+export type SearchReply =
+  | { id: number; uids: Uint32Array; undecided: Uint32Array }
+  | { id: number; packed: PackedRows }
+  | { id: number; error: string; code?: string };
 
 /** The connection waits this long for a lock (readers rarely need one). */
 const BUSY_TIMEOUT_MS = 10_000;
@@ -34,6 +49,28 @@ port.on('message', (m: SearchRequest | 'stop') => {
     process.exit(0);
   }
   try {
+    if ('rows' in m) {
+      const { sql, params, nums, texts } = m.rows;
+      const all = statement(sql).raw().all(...params) as unknown[][];
+      const packed: PackedRows = { count: all.length, nums: new Float64Array(all.length * nums), texts: '' };
+      const parts: string[] = [];
+      for (let i = 0; i < all.length; i++) {
+        const r = all[i]!;
+        for (let j = 0; j < nums; j++) packed.nums[i * nums + j] = Number(r[j] ?? 0);
+        for (let j = 0; j < texts; j++) parts.push(String(r[nums + j] ?? ''));
+      }
+      packed.texts = parts.join('\u0000');
+      const reply: SearchReply = { id: m.id, packed };
+      port.postMessage(reply, [packed.nums.buffer as ArrayBuffer]);
+      return;
+    }
+    if ('query' in m) {
+      const uids = Uint32Array.from(statement(m.query.sql).pluck().all(...m.query.params) as number[]);
+      const undecided = new Uint32Array(0);
+      const reply: SearchReply = { id: m.id, uids, undecided };
+      port.postMessage(reply, [uids.buffer]);
+      return;
+    }
     const r = runFilter(statement, m.mailboxId, m.filter);
     const uids = Uint32Array.from(r.uids);
     const undecided = Uint32Array.from(r.undecided);

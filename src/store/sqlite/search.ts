@@ -74,6 +74,7 @@ export function compileFilter(f: MetaFilter): CompiledFilter {
         }).join(' OR ') + ')';
       }
       case 'larger': params.push(f.n); return 'm.size > ?';
+      case 'arrived': params.push(f.ms); return f.op === 'le' ? 'm.internal_date <= ?' : 'm.internal_date >= ?';
       case 'smaller': params.push(f.n); return 'm.size < ?';
       case 'before': params.push(f.day * DAY_MS); return 'm.internal_date < ?';
       case 'since': params.push(f.day * DAY_MS); return 'm.internal_date >= ?';

@@ -34,13 +34,14 @@ import { ForeignWatcher, type WatchedRow } from './foreign.js';
 import { WalSync } from './durability.js';
 import type { TextWorkerData } from './text-worker.js';
 import { FTS_PENDING } from './fulltext.js';
-import type { SearchReply, SearchRequest, SearchWorkerData } from './search-worker.js';
+import type { PackedRows, SearchReply, SearchRequest, SearchWorkerData } from './search-worker.js';
 import type { CompiledFilter } from './search.js';
 import { LocalChangeFeed } from '../feed.js';
 import { BlobFiles, isOwnerDead, newOwner, releaseOwner } from './blobs.js';
 import { migrate } from './schema.js';
 import { type MailboxRow } from './messages.js';
-import { AddressOps, OVERQUOTA_MARK } from './addresses.js';
+import { OVERQUOTA_MARK } from './addresses.js';
+import { SortOps } from './sorting.js';
 import { runDoctor, type DoctorReport } from './doctor.js';
 import { DEFAULT_MAX_MAILBOXES_PER_USER } from '../limits.js';
 
@@ -197,7 +198,7 @@ async function stopThread(t: Thread, graceMs: number): Promise<void> {
 /** How long close() lets a thread finish (the indexing thread: its transaction) before ending it. */
 const THREAD_STOP_MS = 15_000;
 
-export class SqliteMailStore extends AddressOps {
+export class SqliteMailStore extends SortOps {
   private closed = false;
   private readonly inflight = new Set<Promise<unknown>>();
   private blobNext = 0;
@@ -552,11 +553,13 @@ export class SqliteMailStore extends AddressOps {
     this.indexer = thread;
     // The thread checkpoints the WAL from now on (text-worker.ts checkpoint()): not the commits of this event loop.
     this.db.pragma('wal_autocheckpoint = 0');
+    // Sort keys of bodies stored before schema V11 (sorting.ts): a writer, so only where the indexing runs.
+    this.startSortBackfill(onError);
   }
 
   private searcher: Thread | null = null;
   private searchSeq = 0;
-  private readonly searches = new Map<number, { resolve: (r: { uids: number[]; undecided: number[] }) => void; reject: (e: unknown) => void }>();
+  private readonly searches = new Map<number, { resolve: (r: { uids: number[]; undecided: number[]; packed?: PackedRows }) => void; reject: (e: unknown) => void }>();
 
   /** The search thread (search-worker.ts); searches fall back to this thread if it fails. */
   private startSearcher(onError: (err: unknown) => void): void {
@@ -571,6 +574,7 @@ export class SqliteMailStore extends AddressOps {
         this.searches.delete(m.id);
         if (this.searches.size === 0) t.worker.unref();
         if ('error' in m) p.reject(Object.assign(new Error(m.error), { code: m.code }));
+        else if ('packed' in m) p.resolve({ uids: [], undecided: [], packed: m.packed });
         else p.resolve({ uids: Array.from(m.uids), undecided: Array.from(m.undecided) });
       },
       () => {
@@ -595,6 +599,30 @@ export class SqliteMailStore extends AddressOps {
     });
   }
 
+  protected override offloadUidQuery(sql: string, params: (string | number)[]): Promise<number[]> | null {
+    const w = this.searcher?.worker;
+    if (!w) return null;
+    const id = ++this.searchSeq;
+    return new Promise<{ uids: number[] }>((resolve, reject) => {
+      if (this.searches.size === 0) w.ref();
+      this.searches.set(id, { resolve, reject });
+      const req: SearchRequest = { id, query: { sql, params } };
+      w.postMessage(req);
+    }).then((r) => r.uids);
+  }
+
+  protected override offloadRows(sql: string, params: (string | number)[], nums: number, texts: number): Promise<PackedRows> | null {
+    const w = this.searcher?.worker;
+    if (!w) return null;
+    const id = ++this.searchSeq;
+    return new Promise<{ packed?: PackedRows }>((resolve, reject) => {
+      if (this.searches.size === 0) w.ref();
+      this.searches.set(id, { resolve, reject });
+      const req: SearchRequest = { id, rows: { sql, params, nums, texts } };
+      w.postMessage(req);
+    }).then((r) => r.packed!);
+  }
+
   /** Wakes the indexing thread (after a commit that stored new bodies). */
   private kickIndexer(): void {
     this.indexer?.worker.postMessage('kick');
@@ -604,6 +632,7 @@ export class SqliteMailStore extends AddressOps {
     if (this.closed) return;
     this.closed = true;
     this.foreign.stop();
+    this.stopSortBackfill();
     // Calls already made finish (searches included) before the threads stop.
     await Promise.allSettled([...this.inflight]);
     if (this.searcher) await stopThread(this.searcher, THREAD_STOP_MS);

@@ -1,0 +1,54 @@
+// THREAD and UID THREAD — RFC 5256 §3 (command), §4 (ORDEREDSUBJECT and
+// REFERENCES), and REFS as Dovecot defines it; the algorithms are in
+// src/search/thread.ts. CHARSET is mandatory and handled as SEARCH does.
+import { defineCommand, bad, type CommandContext } from './types.js';
+import { ArgReader } from './args.js';
+import type { Criterion } from '../search/program.js';
+import { THREAD_ALGORITHMS, formatThreads, threadMessages, type ThreadAlgorithm } from '../search/thread.js';
+import { badCharset, findMatches, matchesAll, parseCriteria } from './results.js';
+
+interface ThreadArgs {
+  alg: ThreadAlgorithm;
+  program: Criterion | null;
+}
+
+const tick = () => new Promise<void>((r) => setImmediate(r));
+
+function spec(uidMode: boolean) {
+  return defineCommand<ThreadArgs>({
+    name: uidMode ? 'UID THREAD' : 'THREAD',
+    states: ['selected'],
+    rfc: 'RFC 5256 §3, §4',
+    // RFC 5256 §3: no EXPUNGE while answering THREAD (UID THREAD may).
+    expungeAllowed: uidMode,
+    parse(args) {
+      const r = new ArgReader(args);
+      const name = r.atom('threading algorithm').toUpperCase() as ThreadAlgorithm;
+      if (!THREAD_ALGORITHMS.includes(name)) throw bad(`Unknown threading algorithm ${name.slice(0, 30)}`);
+      const charset = r.astringText('charset');
+      if (r.done) throw bad('Missing search criteria');
+      return { alg: name, program: parseCriteria(r, charset).program };
+    },
+    run: (ctx, a) => runThread(ctx, a, uidMode),
+  });
+}
+
+async function runThread(ctx: CommandContext, a: ThreadArgs, uidMode: boolean) {
+  const view = ctx.session.selected!;
+  if (!a.program) badCharset();
+  const maxUid = view.uids.length ? view.uids[view.uids.length - 1]! : 0;
+  const restrict = matchesAll(a.program) ? null : (await findMatches(ctx, a.program, false)).uids;
+  const rows = (await ctx.store.threadRows(view.mailboxId, restrict, maxUid)).filter((r) => view.seqOf(r.uid) !== 0);
+  // ORDEREDSUBJECT's (base subject, date) order comes from the store's indexes, not from a sort here.
+  const subjectOrder = a.alg === 'ORDEREDSUBJECT'
+    ? (await ctx.store.sortMessages(view.mailboxId, { criteria: [{ key: 'subject', reverse: false }, { key: 'date', reverse: false }], uids: restrict, maxUid })).uids
+    : undefined;
+  const threads = await threadMessages(a.alg, rows, { pause: tick, subjectOrder });
+  const num = uidMode ? (u: number) => u : (u: number) => view.seqOf(u);
+  ctx.out.untagged(threads.length ? `THREAD ${formatThreads(threads, num)}` : 'THREAD');
+  return { text: 'THREAD completed' };
+}
+
+export const thread = spec(false);
+export const uidThread = spec(true);
+export type { CommandContext };

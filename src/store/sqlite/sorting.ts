@@ -1,0 +1,273 @@
+// SORT and THREAD reads of the SQLite store (RFC 5256, RFC 5957), over the
+// keys schema V11 keeps: each message row carries its sort keys, with one
+// index (mailbox_id, key, uid) per key, so a sorted window (PARTIAL 1:50) is
+// the first entries of an index range, and a whole sort reads the index in
+// order. Big reads go in pages with a yield between them (STYLE.md habit 14).
+// Bodies stored before V11 get their keys here, in bounded batches: before a
+// SORT/THREAD of their mailbox, and in the background of a running server.
+import { promises as fs } from 'node:fs';
+import type Database from 'better-sqlite3';
+import { Header, findHeaderEnd, sortKeysOf } from '../../mime/index.js';
+import { StoreError, type ChangeFeed, type SortKey, type SortRequest, type SortResult, type ThreadRow } from '../types.js';
+import type { BlobFiles } from './blobs.js';
+import { AddressOps } from './addresses.js';
+import { searchStatements } from './search.js';
+import type { PackedRows } from './search-worker.js';
+
+/** Sorted UIDs read per statement when a sort runs on this thread (then the event loop gets a turn). */
+const SORT_PAGE = 2_000;
+/** Index entries a sort may walk on the event loop (a few milliseconds); longer walks go to the search thread. */
+const MAIN_THREAD_SORT_ROWS = 5_000;
+/** A restriction of at most this many UIDs is sorted by looking them up rather than by walking a key index. */
+const SMALL_SET = 5_000;
+/** THREAD rows read per statement (a few milliseconds each). */
+const THREAD_PAGE = 1_000;
+/** Bodies given their sort keys per transaction when filling in keys for rows stored before schema V11. */
+const SORT_BACKFILL_BATCH = 200;
+/** Pause between background backfill batches (ms): the server's own work goes first. */
+const SORT_BACKFILL_PAUSE_MS = 20;
+/** Largest UID (RFC 9051 §2.3.1.1): "no upper bound". */
+const MAX_UID = 0xffffffff;
+
+/** The message column each key sorts by: a fixed table, never client text. */
+const COLUMN: Record<SortKey, string> = {
+  arrival: 'internal_date',
+  size: 'size',
+  date: 'sort_date',
+  subject: 'sort_subject',
+  from: 'sort_from',
+  to: 'sort_to',
+  cc: 'sort_cc',
+  displayfrom: 'sort_dfrom',
+  displayto: 'sort_dto',
+};
+
+/** Each key's index (schema V11): (mailbox_id, key, uid). */
+const INDEX: Record<SortKey, string> = {
+  arrival: 'messages_sort_arrival',
+  size: 'messages_sort_size',
+  date: 'messages_sort_date',
+  subject: 'messages_sort_subject',
+  from: 'messages_sort_from',
+  to: 'messages_sort_to',
+  cc: 'messages_sort_cc',
+  displayfrom: 'messages_sort_dfrom',
+  displayto: 'messages_sort_dto',
+};
+
+const tick = () => new Promise<void>((r) => setImmediate(r));
+
+type ThreadDbRow = [number, number | null, number | null, string | null, string | null, string | null, string | null];
+
+export abstract class SortOps extends AddressOps {
+  private sortStmts: ((sql: string) => Database.Statement) | null = null;
+  private backfillTimer: NodeJS.Timeout | null = null;
+
+  protected constructor(db: Database.Database, blobs: BlobFiles, feed: ChangeFeed) {
+    super(db, blobs, feed);
+  }
+
+  /** Prepared SORT statements (their SQL differs per sort program; bounded cache). */
+  private get sortStatement(): (sql: string) => Database.Statement {
+    return (this.sortStmts ??= searchStatements(this.db));
+  }
+
+  sortMessages(mailboxId: number, req: SortRequest): Promise<SortResult> {
+    return this.run(async () => {
+      const mb = this.mailboxById(mailboxId);
+      if (!mb) throw new StoreError('NONEXISTENT', 'no such mailbox');
+      await this.fillMailboxSortKeys(mailboxId);
+      const maxUid = Math.min(req.maxUid ?? MAX_UID, MAX_UID);
+      const uids = req.uids ?? null;
+      // The list's length: the mailbox's count less the messages the caller does not know yet (a short
+      // primary-key range); with a restriction, the UIDs given (found by the caller's search just before).
+      const total = uids
+        ? uids.length
+        : mb.msg_count - (this.qp('SELECT count(*) FROM messages WHERE mailbox_id = ? AND uid > ?').get(mailboxId, maxUid) as number);
+      let offset = 0;
+      let want = total;
+      const r = req.range;
+      if (r && r.first > 0) {
+        offset = r.first - 1;
+        want = Math.max(0, Math.min(r.last, total) - offset);
+      } else if (r) {
+        // -a:-b (a <= b): from the b-th last to the a-th last message.
+        offset = Math.max(0, total + r.last);
+        want = Math.max(0, total + r.first + 1 - offset);
+      }
+      if (want === 0 || req.criteria.length === 0) return { uids: [], total };
+      const order = req.criteria.map((c) => `${COLUMN[c.key]}${c.reverse ? ' DESC' : ''}`).join(', ');
+      const params: (string | number)[] = [mailboxId];
+      let sql: string;
+      let walk: number;
+      if (uids && uids.length <= SMALL_SET) {
+        // A small set is looked up by UID and sorted ("+" keeps SQLite from walking a whole key index for it).
+        const plain = req.criteria.map((c) => `+${COLUMN[c.key]}${c.reverse ? ' DESC' : ''}`).join(', ');
+        sql = `SELECT uid FROM messages WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?)) ORDER BY ${plain}, uid`;
+        params.push(JSON.stringify(uids));
+        walk = uids.length;
+      } else {
+        // Along the first key's index; "+uid" keeps the UID bound from steering SQLite to the primary key.
+        const restrict = uids ? ' AND uid IN (SELECT value FROM json_each(?))' : '';
+        sql = `SELECT uid FROM messages INDEXED BY ${INDEX[req.criteria[0]!.key]} WHERE mailbox_id = ? AND +uid <= ?${restrict} ORDER BY ${order}, uid`;
+        params.push(maxUid);
+        if (uids) params.push(JSON.stringify(uids));
+        walk = uids ? total : offset + want;
+      }
+      if (walk > MAIN_THREAD_SORT_ROWS) {
+        // A long walk goes to the search thread; this thread gets the answer as one array.
+        const off = this.offloadUidQuery(`${sql} LIMIT ? OFFSET ?`, [...params, want, offset]);
+        if (off) return { uids: await off, total };
+      }
+      const page = this.sortStatement(`${sql} LIMIT ? OFFSET ?`).pluck();
+      const out: number[] = [];
+      for (let at = offset; out.length < want; at += SORT_PAGE) {
+        if (at > offset) await tick();
+        const got = page.all(...params, Math.min(SORT_PAGE, want - out.length), at) as number[];
+        for (const u of got) out.push(u);
+        if (got.length === 0) break;
+      }
+      return { uids: out, total };
+    });
+  }
+
+  /** Runs a query of UIDs on the search thread, or null when none runs (store.ts). */
+  protected offloadUidQuery(_sql: string, _params: (string | number)[]): Promise<number[]> | null {
+    return null;
+  }
+
+  threadRows(mailboxId: number, uids: readonly number[] | null, maxUid = MAX_UID): Promise<ThreadRow[]> {
+    return this.run(async () => {
+      this.requireMailbox(mailboxId);
+      await this.fillMailboxSortKeys(mailboxId);
+      const only = uids ? new Set(uids) : null;
+      const out: ThreadRow[] = [];
+      const add = (uid: number, date: number, reply: number, subject: string, msgid: string, refs: string, irt: string) => {
+        if (only && !only.has(uid)) return;
+        out.push({ uid, date, subject, isReply: reply === 1, messageId: msgid || null, references: refs ? refs.split(' ') : [], inReplyTo: irt || null });
+      };
+      // In sent-date order (the THREAD algorithms compare positions), along the date index.
+      const cols = `m.uid, m.sort_date, k.reply, m.sort_subject, k.msgid, k.refs, k.irt
+         FROM messages m INDEXED BY messages_sort_date JOIN sort_keys k ON k.blob_id = m.blob_id`;
+      const big = (this.mailboxById(mailboxId)?.msg_count ?? 0) > MAIN_THREAD_SORT_ROWS;
+      const packed = big ? this.offloadRows(`SELECT ${cols} WHERE m.mailbox_id = ? AND +m.uid <= ? ORDER BY m.sort_date, m.uid`, [mailboxId, maxUid], 3, 4) : null;
+      if (packed) {
+        // The search thread read them; unpack here a slice at a time.
+        const p = await packed;
+        let at = 0;
+        const next = () => {
+          const nul = p.texts.indexOf('\u0000', at);
+          const s = nul < 0 ? p.texts.slice(at) : p.texts.slice(at, nul);
+          at = nul < 0 ? p.texts.length : nul + 1;
+          return s;
+        };
+        for (let i = 0; i < p.count; i++) {
+          if (i > 0 && i % THREAD_PAGE === 0) await tick();
+          const n = p.nums;
+          add(n[i * 3]!, n[i * 3 + 1]!, n[i * 3 + 2]!, next(), next(), next(), next());
+        }
+        return out;
+      }
+      // Here, in pages along the index (keyset: each page starts after the last row of the one before).
+      const page = this.q(`SELECT ${cols} WHERE m.mailbox_id = ? AND (m.sort_date, m.uid) > (?, ?) AND +m.uid <= ? ORDER BY m.sort_date, m.uid LIMIT ?`).raw();
+      for (let after: [number, number] = [-Number.MAX_VALUE, 0]; ;) {
+        const rows = page.all(mailboxId, after[0], after[1], maxUid, THREAD_PAGE) as ThreadDbRow[];
+        for (const [uid, date, reply, subject, msgid, refs, irt] of rows) add(uid, date ?? 0, reply ?? 0, subject ?? '', msgid ?? '', refs ?? '', irt ?? '');
+        if (rows.length < THREAD_PAGE) break;
+        const last = rows[rows.length - 1]!;
+        after = [last[1] ?? 0, last[0]];
+        await tick();
+      }
+      return out;
+    });
+  }
+
+  /** Runs a query of packed rows on the search thread, or null when none runs (store.ts). */
+  protected offloadRows(_sql: string, _params: (string | number)[], _nums: number, _texts: number): Promise<PackedRows> | null {
+    return null;
+  }
+
+  private requireMailbox(mailboxId: number): void {
+    if (!this.mailboxById(mailboxId)) throw new StoreError('NONEXISTENT', 'no such mailbox');
+  }
+
+  /** Gives every message of the mailbox its sort keys (rows stored before schema V11), in batches. */
+  private async fillMailboxSortKeys(mailboxId: number): Promise<void> {
+    // Through the partial index of rows without keys (normally empty): never a scan of the mailbox.
+    const pending = this.qp('SELECT DISTINCT blob_id FROM messages INDEXED BY messages_sort_pending WHERE sort_date IS NULL AND mailbox_id = ? LIMIT ?');
+    for (;;) {
+      const ids = pending.all(mailboxId, SORT_BACKFILL_BATCH) as number[];
+      if (ids.length === 0) return;
+      await this.fillSortKeys(ids);
+      await tick();
+    }
+  }
+
+  /**
+   * Computes and stores the keys of these bodies and of every message row
+   * that references them. Keys are derived data: losing a batch on power
+   * failure only means computing it again, so it commits without an fsync.
+   */
+  private async fillSortKeys(blobIds: readonly number[]): Promise<void> {
+    const rows = this.q('SELECT id, header FROM blobs WHERE id IN (SELECT value FROM json_each(?))').raw().all(JSON.stringify(blobIds)) as [number, Buffer | null][];
+    const keyed: [number, ReturnType<typeof sortKeysOf>][] = [];
+    for (const [id, stored] of rows) {
+      let raw = stored;
+      if (!raw) {
+        try {
+          raw = await fs.readFile(this.blobs.pathOf(id));
+        } catch {
+          raw = Buffer.alloc(0); // the file is gone (doctor reports it): sort it as a message without header fields
+        }
+      }
+      const end = findHeaderEnd(raw, 0, raw.length).fieldsEnd;
+      keyed.push([id, sortKeysOf(Header.parse(raw, 0, end))]);
+    }
+    const found = new Set(keyed.map(([id]) => id));
+    this.relaxed(() => {
+      for (const [id, k] of keyed) this.storeSortKeys(id, k);
+      const upd = this.q(
+        `UPDATE messages SET (sort_subject, sort_from, sort_to, sort_cc, sort_dfrom, sort_dto, sort_date) =
+           (SELECT subject, addr_from, addr_to, addr_cc, disp_from, disp_to, coalesce(sent, messages.internal_date) FROM sort_keys WHERE blob_id = ?)
+         WHERE blob_id = ? AND sort_date IS NULL`,
+      );
+      for (const [id] of keyed) upd.run(id, id);
+      // A row whose body row vanished meanwhile sorts as a message without header fields.
+      const orphan = this.q(`UPDATE messages SET sort_subject = '', sort_from = '', sort_to = '', sort_cc = '', sort_dfrom = '', sort_dto = '', sort_date = internal_date WHERE blob_id = ? AND sort_date IS NULL`);
+      for (const id of blobIds) if (!found.has(id)) orphan.run(id);
+    });
+  }
+
+  /** One background batch over the whole store; the number of bodies given keys (0 when none is left). */
+  fillPendingSortKeys(max = SORT_BACKFILL_BATCH): Promise<number> {
+    return this.run(async () => {
+      const ids = this.qp('SELECT DISTINCT blob_id FROM messages INDEXED BY messages_sort_pending WHERE sort_date IS NULL LIMIT ?').all(max) as number[];
+      if (ids.length > 0) await this.fillSortKeys(ids);
+      return ids.length;
+    });
+  }
+
+  /** Fills in the keys of bodies stored before schema V11 in the background, a batch at a time, until none is left. */
+  protected startSortBackfill(onError: (err: unknown) => void): void {
+    if (this.backfillTimer) return;
+    const step = () => {
+      this.fillPendingSortKeys().then(
+        (n) => {
+          this.backfillTimer = n > 0 ? setTimeout(step, SORT_BACKFILL_PAUSE_MS) : null;
+          this.backfillTimer?.unref();
+        },
+        (err) => {
+          this.backfillTimer = null;
+          if ((err as { kind?: string })?.kind !== 'UNAVAILABLE') onError(err);
+        },
+      );
+    };
+    this.backfillTimer = setTimeout(step, 0);
+    this.backfillTimer.unref();
+  }
+
+  protected stopSortBackfill(): void {
+    if (this.backfillTimer) clearTimeout(this.backfillTimer);
+    this.backfillTimer = null;
+  }
+}
