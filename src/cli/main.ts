@@ -12,6 +12,7 @@ import type { MailStore } from '../store/types.js';
 import { StoreError } from '../store/types.js';
 import { ConfigError, configToJson, loadConfig, toLmtpOptions, toServerOptions, type QuireConfig } from './config.js';
 import { createLogger, LOG_LEVELS, type LevelLogger } from './log.js';
+import { toPop3Options } from './config.js';
 import { loadOrCreateTls } from './tls.js';
 import { registerMailAdmin } from './mail-admin.js';
 import { registerTransfer } from './transfer.js';
@@ -100,7 +101,12 @@ function addServeOptions(cmd: Command): Command {
     .addOption(new Option('--log-level <level>', 'log level (default info)').choices([...LOG_LEVELS]))
     .option('--lmtp-host <hosts>', 'address(es) of the LMTP listener, comma-separated (default 127.0.0.1)')
     .option('--lmtp-port <port>', 'port of the LMTP listener, or "off" (default 2424)')
-    .option('--lmtp-socket <path>', 'also listen for LMTP on this Unix socket');
+    .option('--lmtp-socket <path>', 'also listen for LMTP on this Unix socket')
+    // POP3 (src/pop3)
+    .option('--pop3-host <hosts>', 'address(es) of the POP3 (STLS) listener, comma-separated (default 127.0.0.1)')
+    .option('--pop3-port <port>', 'port of the POP3 (STLS) listener, or "off" (default 1110)')
+    .option('--pop3s-host <hosts>', 'address(es) of the POP3 implicit-TLS listener, comma-separated (default 127.0.0.1)')
+    .option('--pop3s-port <port>', 'port of the POP3 implicit-TLS listener, or "off" (default 1995)');
 }
 
 function formatAddr(a: { host: string; port: number }): string {
@@ -114,8 +120,10 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
   const tls = await loadOrCreateTls(config, log);
   const store = await openStore(config, true);
   let firstUser: { name: string; password: string } | null = null;
+  let pop3Lines: string[] = [];
   let server: { close(): Promise<void>; addresses: { imap: { host: string; port: number }[]; imaps: { host: string; port: number }[] } };
   let lmtp: Awaited<ReturnType<typeof import('../delivery/server.js').startLmtp>> | null = null;
+  let pop3: import('../pop3/server.js').RunningPop3 | null = null;
   try {
     if ((await store.countUsers()) === 0) {
       let osName: string | undefined;
@@ -142,6 +150,14 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
         throw err;
       });
     }
+    // POP3 (src/pop3/server.ts), on the same store and authenticator.
+    const pop3Mod = await import('../pop3/server.js');
+    pop3 = await pop3Mod.startPop3IfConfigured(store, auth, toPop3Options(config, tls, log)).catch(async (err: unknown) => {
+      await lmtp?.close().catch(() => {});
+      await server.close().catch(() => {});
+      throw err;
+    });
+    pop3Lines = pop3Mod.pop3Banner(pop3);
   } catch (err) {
     await store.close().catch(() => {});
     throw err;
@@ -152,6 +168,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
   for (const a of server.addresses.imaps) out.push(`  IMAPS (TLS):       ${formatAddr(a)}`);
   for (const a of lmtp?.addresses.tcp ?? []) out.push(`  LMTP:              ${formatAddr(a)}`);
   if (lmtp?.addresses.socket) out.push(`  LMTP socket:       ${lmtp.addresses.socket}`);
+  out.push(...pop3Lines);
   out.push(`  data directory:    ${config.dataDir}`);
   if (tls.selfSigned) {
     out.push(`  TLS certificate:   self-signed (${tls.certPath})`);
@@ -186,6 +203,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
       let code = 0;
       try {
         await lmtp?.close();
+        await pop3?.close();
         await server.close();
       } catch (err) {
         code = 1;
