@@ -158,7 +158,8 @@ export class Pop3Session {
     const cmd = splitCommand(line);
     const def = COMMANDS.get(cmd.name);
     if (!def) return this.fail(`Unknown command: ${printable(cmd.name)}`);
-    if (!def.states.includes(this.state as 'authorization' | 'transaction')) return this.fail(`${def.name} is not valid in the ${this.state.toUpperCase()} state`);
+    // A known command in the wrong state is -ERR (RFC 1939 §3) but not counted as garbage.
+    if (!def.states.includes(this.state as 'authorization' | 'transaction')) return this.reply(`-ERR ${def.name} is not valid in the ${this.state.toUpperCase()} state`);
     await def.run(this, cmd);
   }
 
