@@ -43,6 +43,20 @@ export class LineDecoder {
     this.skipping = false;
   }
 
+  /** Up to `max` complete lines already buffered, without consuming them (read-ahead of pipelined commands). */
+  peekLines(max: number): Buffer[] {
+    const out: Buffer[] = [];
+    if (this.skipping) return out;
+    let i = 0;
+    while (out.length < max) {
+      const nl = this.buf.indexOf(LF, i);
+      if (nl < 0 || nl + 1 - i > this.maxLineLength) break;
+      out.push(this.buf.subarray(i, nl > i && this.buf[nl - 1] === CR ? nl - 1 : nl));
+      i = nl + 1;
+    }
+    return out;
+  }
+
   /** The next line without its line end, a too-long event, or null when more bytes are needed. */
   next(): LineEvent | null {
     for (;;) {

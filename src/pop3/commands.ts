@@ -272,7 +272,9 @@ async function send(s: Pop3Session, m: DropMessage, bodyLines: number | undefine
   const n = m.n;
   let body;
   try {
-    body = await s.store.openMessage(drop.mailboxId, m.uid);
+    // RETRs pipelined behind this one are read ahead (session.ts); a failed read-ahead is read again here.
+    const ahead = bodyLines === undefined ? s.takePrefetched(n) : undefined;
+    body = (ahead && (await ahead.catch(() => undefined))) ?? (await s.store.openMessage(drop.mailboxId, m.uid));
   } catch (err) {
     s.opts.log.warn('POP3 message could not be read', { id: s.id, uid: m.uid, error: String(err) });
     return s.reply('-ERR [SYS/TEMP] Message is not available, try again later');

@@ -59,3 +59,14 @@ export const POP3_MAX_NUMBER_DIGITS = 10;
 
 /** Time allowed for the TLS handshake on the implicit-TLS port and after STLS. */
 export const POP3_TLS_HANDSHAKE_MS = 30_000;
+
+/**
+ * Pipelined RETRs whose messages are read ahead while an earlier one is sent
+ * (the file reads overlap the network writes), and the bytes such read-ahead
+ * may hold: small, since a client that pipelines but stops reading would
+ * otherwise make us hold its mail in memory.
+ */
+export const POP3_PREFETCH_MESSAGES = 16;
+export const POP3_PREFETCH_BYTES = 4 * 1024 * 1024;
+/** Messages up to this size are read whole (one read) instead of streamed in POP3_STREAM_CHUNK pieces. */
+export const POP3_WHOLE_READ_MAX = 1024 * 1024;

@@ -17,7 +17,10 @@ import {
   POP3_MAX_LINE_LENGTH,
   POP3_MAX_PIPELINE_BACKLOG,
   POP3_OUTPUT_STALL_TIMEOUT_MS,
+  POP3_PREFETCH_BYTES,
+  POP3_PREFETCH_MESSAGES,
   POP3_PRE_AUTH_MAX_BAD,
+  POP3_WHOLE_READ_MAX,
   POP3_STREAM_CHUNK,
   POP3_UPDATE_BATCH,
 } from './limits.js';
@@ -76,6 +79,9 @@ export class Pop3Session {
   private lineWaiter: ((line: Buffer | null) => void) | null = null;
   private idleWaiters: (() => void)[] = [];
   private stats = { retr: 0, retrBytes: 0, top: 0, dele: 0 };
+  /** Read-ahead of pipelined RETRs: message number -> its bytes (null: expunged). */
+  private readonly prefetched = new Map<number, Promise<Buffer | null>>();
+  private prefetchedBytes = 0;
 
   constructor(
     readonly io: Pop3Io,
@@ -217,22 +223,64 @@ export class Pop3Session {
     this.io.write(batch + '.\r\n');
   }
 
-  /** Streams a message as a multi-line response (RETR, TOP). False when the connection went away. */
-  async sendMessage(first: string, body: MessageBody, bodyLines?: number): Promise<boolean> {
+  /**
+   * Sends a message as a multi-line response (RETR, TOP): whole when small or
+   * already read ahead, else streamed chunk by chunk with backpressure. The
+   * status line, the message and the terminator of a small message leave in
+   * one write. False when the connection went away.
+   */
+  async sendMessage(first: string, body: MessageBody | Buffer, bodyLines?: number): Promise<boolean> {
     const enc = new MultilineEncoder(bodyLines);
-    let head: string | null = `${first}\r\n`;
+    const head = Buffer.from(`${first}\r\n`);
+    if (Buffer.isBuffer(body) || body.size <= POP3_WHOLE_READ_MAX) {
+      const bytes = Buffer.isBuffer(body) ? body : await body.read(0, body.size);
+      this.io.write(Buffer.concat([head, enc.push(bytes), enc.end()]));
+      return true;
+    }
+    let pending: Buffer = head;
     for await (const chunk of body.stream(0, body.size, POP3_STREAM_CHUNK)) {
       const out = enc.push(chunk);
-      if (head !== null) {
-        // The status line and the first chunk in one write: small messages leave in one segment.
-        this.io.write(Buffer.concat([Buffer.from(head), out]));
-        head = null;
-      } else this.io.write(out);
+      this.io.write(pending.length > 0 ? Buffer.concat([pending, out]) : out);
+      pending = Buffer.alloc(0);
       if (enc.finished) break;
       if (!(await this.drained())) return false;
     }
-    this.io.write(head !== null ? Buffer.concat([Buffer.from(head), enc.end()]) : enc.end());
+    this.io.write(Buffer.concat([pending, enc.end()]));
     return true;
+  }
+
+  /**
+   * The bytes of message `m` if a read-ahead has them (consumed), and starts
+   * read-ahead for the RETRs pipelined behind the current command, within
+   * POP3_PREFETCH_MESSAGES / POP3_PREFETCH_BYTES.
+   */
+  takePrefetched(n: number): Promise<Buffer | null> | undefined {
+    const p = this.prefetched.get(n);
+    if (p) {
+      this.prefetched.delete(n);
+      const m = this.drop?.at(n);
+      if (m) this.prefetchedBytes -= m.size;
+    }
+    this.readAhead();
+    return p;
+  }
+
+  private readAhead(): void {
+    const drop = this.drop;
+    if (!drop || this.state !== 'transaction') return;
+    for (const line of this.decoder.peekLines(POP3_PREFETCH_MESSAGES)) {
+      if (this.prefetched.size >= POP3_PREFETCH_MESSAGES) break;
+      const cmd = splitCommand(line);
+      if (cmd.name !== 'RETR' || cmd.args.length !== 1 || !/^[0-9]{1,10}$/.test(cmd.args[0]!)) continue;
+      const n = Number(cmd.args[0]);
+      const m = drop.at(n);
+      if (!m || m.deleted || this.prefetched.has(n) || m.size > POP3_WHOLE_READ_MAX || this.prefetchedBytes + m.size > POP3_PREFETCH_BYTES) continue;
+      this.prefetchedBytes += m.size;
+      const p = this.store.openMessage(drop.mailboxId, m.uid).then((b) => (b ? b.read(0, b.size) : null));
+      // A failed read-ahead is retried by the RETR itself; never an unhandled rejection.
+      p.catch(() => undefined);
+      this.prefetched.set(n, p);
+    }
   }
 
   private async drained(): Promise<boolean> {
