@@ -144,7 +144,9 @@ test('getmail6: downloads 1,000 messages byte for byte over plain POP3 (loopback
   // getmail's own Maildir delivery refuses to run as root (CI runs as root): deliver through a
   // command instead, one file per message, and allow it for root explicitly.
   const sink = join(dir, 'mda.sh');
-  writeFileSync(sink, `#!/bin/sh\nexec cat > "${join(md, 'new')}/$(date +%s%N)-$$"\n`);
+  // getmail 6.18 installs its SIGCHLD handler only after fork(); a child that exits before that is
+  // never reaped and getmail gives up ("waiting child pid N timed out"). The sink waits a moment first.
+  writeFileSync(sink, `#!/bin/sh\nsleep 0.03\nexec cat > "${join(md, 'new')}/$(date +%s%N)-$$"\n`);
   chmodSync(sink, 0o755);
   writeFileSync(
     join(dir, 'getmailrc'),
