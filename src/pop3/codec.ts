@@ -136,31 +136,46 @@ export class MultilineEncoder {
     return this.done;
   }
 
-  /** Encodes the next chunk of the message. */
+  /**
+   * Encodes the next chunk of the message. A chunk that needs no change (the
+   * common case: CRLF lines, none starting with ".") is returned as is,
+   * without copying; otherwise only the insertions are spliced in.
+   */
   push(chunk: Buffer): Buffer {
-    const out: Buffer[] = [];
+    if (this.done) return Buffer.alloc(0);
+    let out: Buffer[] | null = null;
+    let from = 0;
+    let end = chunk.length;
     let i = 0;
     const n = chunk.length;
-    while (i < n && !this.done) {
-      if (this.atLineStart && chunk[i] === DOT) out.push(DOT_BYTE);
+    while (i < n) {
+      if (this.atLineStart && chunk[i] === DOT) {
+        (out ??= []).push(chunk.subarray(from, i), DOT_BYTE);
+        from = i;
+      }
       const nl = chunk.indexOf(LF, i);
       if (nl < 0) {
-        out.push(chunk.subarray(i));
         this.lineBytes += n - i;
         this.lastWasCR = chunk[n - 1] === CR;
         this.atLineStart = false;
         break;
       }
       const crBefore = nl > i ? chunk[nl - 1] === CR : this.lastWasCR;
-      out.push(chunk.subarray(i, nl));
-      if (!crBefore) out.push(CR_BYTE);
-      out.push(chunk.subarray(nl, nl + 1));
+      if (!crBefore) {
+        (out ??= []).push(chunk.subarray(from, nl), CR_BYTE);
+        from = nl;
+      }
       this.lineBytes += nl - i;
-      const empty = this.lineBytes === 0 || (this.lineBytes === 1 && crBefore);
-      this.endLine(empty);
+      this.endLine(this.lineBytes === 0 || (this.lineBytes === 1 && crBefore));
       i = nl + 1;
+      if (this.done) {
+        end = i;
+        break;
+      }
     }
-    return out.length === 1 ? Buffer.from(out[0]!) : Buffer.concat(out);
+    if (out === null) return end === n ? chunk : chunk.subarray(0, end);
+    out.push(chunk.subarray(from, end));
+    return Buffer.concat(out);
   }
 
   private endLine(empty: boolean): void {
