@@ -16,14 +16,21 @@ const FM = { name: 'fmuser', password: 'fetchmail-interop-pass-1' };
 const GM = { name: 'gmuser', password: 'getmail-interop-pass-1' };
 /** The "Done when" of issue 17: a 1,000-message INBOX. */
 const BIG = 1000;
+/** getmail runs allowed when it trips over its own SIGCHLD race (see the getmail test). */
+const GETMAIL_ATTEMPTS = 4;
 
 let server: QuireServer;
 let scratch: string;
 
-/** Message i as delivered: the corpus message, every 10th with lines that need byte-stuffing. */
+/**
+ * Message i as delivered: the corpus message; every 10th single-part one ends with lines that need
+ * byte-stuffing (not the multiparts: text after the closing boundary makes getmail's email package
+ * re-serialise the message).
+ */
 function message(i: number, tag: string): Buffer {
-  const raw = makeMessage(i, tag).raw;
-  return i % 10 === 0 ? Buffer.concat([raw, Buffer.from('.\r\n..double\r\n.leading\r\n')]) : raw;
+  const m = makeMessage(i, tag);
+  const singlePart = m.kind === 'ascii' || m.kind === 'utf8' || m.kind === 'latin1' || m.kind === 'tiny';
+  return i % 10 === 0 && singlePart ? Buffer.concat([m.raw, Buffer.from('\r\n.\r\n..double\r\n.leading\r\n')]) : m.raw;
 }
 
 async function imap(u: { name: string; password: string }): Promise<RawImap> {
@@ -154,15 +161,20 @@ test('getmail6: downloads 1,000 messages byte for byte over plain POP3 (loopback
       `\n[destination]\ntype = MDA_external\npath = ${sink}\nallow_root_commands = true\nunixfrom = false\n` +
       `\n[options]\ndelete = true\nread_all = true\nreceived = false\ndelivered_to = false\nmessage_log_syslog = false\nverbose = 0\n`,
   );
-  const r = await runTool('getmail', ['--getmaildir', dir, '--rcfile', 'getmailrc'], { env: { HOME: dir }, timeoutMs: 300_000 });
+  // That race still strikes on a loaded machine now and then: getmail then stops without QUIT, so
+  // (RFC 1939 §6) nothing is deleted and a new run downloads the rest again; duplicates are allowed below.
+  let r = await runTool('getmail', ['--getmaildir', dir, '--rcfile', 'getmailrc'], { env: { HOME: dir }, timeoutMs: 300_000 });
+  for (let attempt = 1; attempt < GETMAIL_ATTEMPTS && r.code !== 0 && /waiting child pid \d+ timed out/.test(r.stdout + r.stderr); attempt++) {
+    r = await runTool('getmail', ['--getmaildir', dir, '--rcfile', 'getmailrc'], { env: { HOME: dir }, timeoutMs: 300_000 });
+  }
   assert.equal(r.code, 0, `getmail exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
   // getmail puts a Return-Path line on top of what it delivers (not configurable); everything after it is the message.
   const got = readdirSync(join(md, 'new')).map((f) => {
     const b = readFileSync(join(md, 'new', f));
     return sha256(b.subarray(0, 13).toString('latin1') === 'Return-Path: ' ? b.subarray(b.indexOf(0x0a) + 1) : b);
   });
-  assert.equal(got.length, BIG);
-  assert.deepEqual(got.sort(), msgs.map((m) => sha256(toLf(asSent(m)))).sort(), 'every message byte for byte (LF line ends in the Maildir)');
+  assert.ok(got.length >= BIG, `${got.length} files`);
+  assert.deepEqual([...new Set(got)].sort(), [...new Set(msgs.map((m) => sha256(toLf(asSent(m)))))].sort(), 'every message byte for byte (LF line ends)');
   assert.equal(await watch.until(BIG), BIG, 'IMAP IDLE was pushed every deletion');
   await watch.close();
   const c = await imap(GM);
