@@ -174,7 +174,7 @@ let serveHelp: string[] | undefined;
 function serveOptions(): string[] {
   if (!serveHelp) {
     const r = spawnSync(process.execPath, [MAIN, 'serve', '--help'], { cwd: ROOT, env: cleanEnv(), encoding: 'utf8' });
-    serveHelp = [...new Set(r.stdout.match(/--[a-z][a-z-]*/g) ?? [])];
+    serveHelp = [...new Set(r.stdout.match(/--[a-z][a-z0-9-]*/g) ?? [])];
   }
   return serveHelp;
 }
