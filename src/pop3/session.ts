@@ -24,7 +24,7 @@ import {
   POP3_STREAM_CHUNK,
   POP3_UPDATE_BATCH,
 } from './limits.js';
-import { Maildrop } from './maildrop.js';
+import { Maildrop, type DropMessage } from './maildrop.js';
 import type { Pop3Options } from './options.js';
 import { saslMechanisms } from './sasl.js';
 import type { MailStore, MessageBody, UserInfo } from '../store/types.js';
@@ -268,19 +268,29 @@ export class Pop3Session {
   private readAhead(): void {
     const drop = this.drop;
     if (!drop || this.state !== 'transaction') return;
+    const batch: DropMessage[] = [];
     for (const line of this.decoder.peekLines(POP3_PREFETCH_MESSAGES)) {
-      if (this.prefetched.size >= POP3_PREFETCH_MESSAGES) break;
+      if (this.prefetched.size + batch.length >= POP3_PREFETCH_MESSAGES) break;
       const cmd = splitCommand(line);
       if (cmd.name !== 'RETR' || cmd.args.length !== 1 || !/^[0-9]{1,10}$/.test(cmd.args[0]!)) continue;
       const n = Number(cmd.args[0]);
       const m = drop.at(n);
-      if (!m || m.deleted || this.prefetched.has(n) || m.size > POP3_WHOLE_READ_MAX || this.prefetchedBytes + m.size > POP3_PREFETCH_BYTES) continue;
+      if (!m || m.deleted || this.prefetched.has(n) || batch.includes(m) || m.size > POP3_WHOLE_READ_MAX || this.prefetchedBytes + m.size > POP3_PREFETCH_BYTES) continue;
       this.prefetchedBytes += m.size;
-      const p = this.store.openMessage(drop.mailboxId, m.uid).then((b) => (b ? b.read(0, b.size) : null));
+      batch.push(m);
+    }
+    if (batch.length === 0) return;
+    // One store round trip for the batch's metadata; the file reads then run in parallel.
+    const opened = this.store.openMessages(drop.mailboxId, batch.map((m) => m.uid));
+    batch.forEach((m, i) => {
+      const p = opened.then((bodies) => {
+        const b = bodies[i];
+        return b ? b.read(0, b.size) : null;
+      });
       // A failed read-ahead is retried by the RETR itself; never an unhandled rejection.
       p.catch(() => undefined);
-      this.prefetched.set(n, p);
-    }
+      this.prefetched.set(m.n, p);
+    });
   }
 
   private async drained(): Promise<boolean> {
