@@ -72,6 +72,14 @@ class SocketIo implements Pop3Io {
     if (!this.closed && !this.socket.destroyed) this.socket.write(data);
   }
 
+  writeParts(parts: Buffer[]): void {
+    if (this.closed || this.socket.destroyed) return;
+    const s = this.socket;
+    s.cork();
+    for (const p of parts) if (p.length > 0) s.write(p);
+    s.uncork();
+  }
+
   get congested(): boolean {
     return !this.closed && this.socket.writableNeedDrain;
   }

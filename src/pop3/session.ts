@@ -35,6 +35,8 @@ export type Pop3State = 'authorization' | 'transaction' | 'update' | 'closed';
 /** What the session needs from its connection (a socket in production). */
 export interface Pop3Io {
   write(data: string | Buffer): void;
+  /** Several pieces in one system call where possible (no copy into one buffer). */
+  writeParts(parts: Buffer[]): void;
   /** True while written data waits for the client to read it. */
   readonly congested: boolean;
   /** Resolves true once the output drained, false when the connection closed or `timeoutMs` passed. */
@@ -234,7 +236,7 @@ export class Pop3Session {
     const head = Buffer.from(`${first}\r\n`);
     if (Buffer.isBuffer(body) || body.size <= POP3_WHOLE_READ_MAX) {
       const bytes = Buffer.isBuffer(body) ? body : await body.read(0, body.size);
-      this.io.write(Buffer.concat([head, enc.push(bytes), enc.end()]));
+      this.io.writeParts([head, enc.push(bytes), enc.end()]);
       return true;
     }
     let pending: Buffer = head;
