@@ -11,6 +11,7 @@
 // big mailbox (unless --sizes is given); --workers N (or QUIRE_BENCH_WORKERS)
 // is passed to `quire serve`. Corpora and loaded stores are
 // cached under --cache (default bench/.cache) keyed by seed and size.
+import { pop3Download, POP3_PORT_OFFSET } from './pop3.js';
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -51,7 +52,7 @@ import { MIXED_USERS, cpuTimes, runMixedPoint, type MixedPointResult } from './l
 // Issue 14: SORT / THREAD scenarios.
 import { scSortThread } from './sort-thread.js';
 
-const ALL_SCENARIOS = ['select', 'fetch-flags', 'fetch-200', 'search', 'store', 'append', 'conns', 'idle-push', 'mixed', 'auth', 'sort'] as const;
+const ALL_SCENARIOS = ['select', 'fetch-flags', 'fetch-200', 'search', 'store', 'append', 'conns', 'idle-push', 'mixed', 'auth', 'sort', 'pop3'] as const;
 type Scenario = (typeof ALL_SCENARIOS)[number];
 const PASS = 'pass';
 /** Users that hold the idle connections (connections are spread over them). */
@@ -357,6 +358,23 @@ async function repeat(
 class ScenarioFailed extends Error {}
 
 // ---------------------------------------------------------------- scenarios
+
+/** The POP3 scenario downloads this many messages (issue 17: a 1,000-message maildrop). */
+const POP3_MESSAGES = 1000;
+
+async function scPop3(o: Options, t: Target, size: number): Promise<void> {
+  const g = `POP3 download (${label(POP3_MESSAGES)} of ${label(size)})`;
+  const rMs = row(g, `USER/PASS + STAT + ${POP3_MESSAGES} pipelined RETR + QUIT`, 'ms');
+  const rMbs = row(g, '· throughput', 'MB/s', 'higher');
+  await repeat(o, g, t, async () => {
+    const r = await pop3Download(t.server.port + POP3_PORT_OFFSET, `bench${label(size)}`, PASS, POP3_MESSAGES);
+    if (r.messages !== POP3_MESSAGES) throw new Error(`downloaded ${r.messages} messages`);
+    return [
+      [rMs, r.ms],
+      [rMbs, r.bytes / 1e6 / (r.ms / 1000)],
+    ];
+  });
+}
 
 async function scSelect(o: Options, t: Target, size: number): Promise<void> {
   const g = `login + SELECT (${label(size)})`;
@@ -941,6 +959,9 @@ async function main(): Promise<void> {
               for (const s of o.sizes) {
                 await scSortThread({ size: s, label: label(s), row, repeat: (what, fn) => repeat(o, what, t, fn), withSelected: (fn) => withSelected(t, s, fn) });
               }
+              break;
+            case 'pop3':
+              for (const sz of o.sizes) if (sz >= POP3_MESSAGES) await scPop3(o, t, sz);
               break;
           }
         } catch (e) {

@@ -135,7 +135,8 @@ export async function startQuire(main: string, o: QuireStartOptions): Promise<Se
   const preload = path.join(BENCH_DIR, 'lib', 'eld-preload.mjs');
   const nodeArgs = ['--expose-gc', '--import', preload];
   if (o.cpuProfDir) nodeArgs.push('--cpu-prof', '--cpu-prof-dir', o.cpuProfDir);
-  const args = [...nodeArgs, main, 'serve', '--data', o.dataDir, '--imap-port', String(o.port), '--imaps-port', 'off', '--lmtp-port', 'off', ...(o.serveArgs ?? [])];
+  // POP3 (the pop3 scenario) on PORT - 33, where dovecot-peer puts its own; no POP3S; no LMTP (its fixed default port may be taken).
+  const args = [...nodeArgs, main, 'serve', '--data', o.dataDir, '--imap-port', String(o.port), '--imaps-port', 'off', '--pop3-port', String(o.port - 33), '--pop3s-port', 'off', '--lmtp-port', 'off', ...(o.serveArgs ?? [])];
   if (o.workers !== undefined) args.push('--workers', String(o.workers));
   // Raise the soft fd limit to the hard one for 10k connections.
   const child: ChildProcess = spawn('bash', ['-c', 'ulimit -n "$(ulimit -Hn)"; exec "$0" "$@"', process.execPath, ...args], {

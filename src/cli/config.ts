@@ -20,6 +20,7 @@ import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './log.js
 import { parseOAuthConfig, parseUserdbConfig, type AuthPolicyConfig, type UserdbConfig } from './auth-config.js';
 import type { OAuthConfig } from '../auth/oauth.js';
 import { DEFAULT_MASTER_SEPARATOR, VERIFIED_CACHE_MS } from '../auth/authenticator.js';
+import type { Pop3Options } from '../pop3/options.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -137,6 +138,23 @@ export const MAX_WORKERS = 256;
 export const DEFAULT_LMTP_SUBADDRESS = 'folder';
 export const DEFAULT_LMTP_RECIPIENT_DELIMITER = '+';
 
+// ---- POP3 (src/pop3): its own block, beside IMAP's
+/** POP3 with STLS (RFC 2595): loopback, unprivileged (110 in production, by configuration). */
+export const DEFAULT_POP3_HOST = '127.0.0.1';
+export const DEFAULT_POP3_PORT = 1110;
+/** POP3 over implicit TLS (RFC 8314; 995 in production). */
+export const DEFAULT_POP3S_PORT = 1995;
+/** The maildrop (RFC 1939 §1): INBOX, as every POP3 server over an IMAP store does. */
+export const DEFAULT_POP3_MAILBOX = 'INBOX';
+/** \Seen on RETR'd messages at QUIT (Dovecot's default; a dropped connection changes nothing). */
+export const DEFAULT_POP3_MARK_SEEN = 'quit';
+/** No exclusive maildrop lock (Dovecot's pop3_lock_session = no): sessions see each other's deletions as -ERR. */
+export const DEFAULT_POP3_LOCK_SESSION = 'off';
+/** No LOGIN-DELAY (RFC 2449 §6.5): clients poll as often as they like. */
+export const DEFAULT_POP3_LOGIN_DELAY_MS = 0;
+/** EXPIRE (RFC 2449 §6.7) not advertised: Quire never deletes mail by itself, but says so only when asked to. */
+export const DEFAULT_POP3_EXPIRE = 'off';
+
 // ---- the model ---------------------------------------------------------------------------------
 
 export type PlaintextAuth = 'never' | 'loopback' | 'always';
@@ -185,6 +203,19 @@ export interface QuireConfig {
     overQuota: 'temporary' | 'permanent';
     subaddress: 'folder' | 'inbox' | 'off';
     recipientDelimiter: string;
+  };
+  pop3: {
+    host: string[];
+    /** null = listener disabled. */
+    port: number | null;
+    tlsHost: string[];
+    tlsPort: number | null;
+    mailbox: string;
+    markSeen: 'quit' | 'retr' | 'never';
+    lockSession: 'off' | 'on';
+    loginDelayMs: number;
+    /** "off", "never" or a number of days. */
+    expire: string;
   };
   /** User names allowed to administer others over IMAP (SETQUOTA, RFC 9208 §4.1.3). */
   admins: string[];
@@ -288,6 +319,15 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { key: 'lmtp.overQuota', env: 'QUIRE_LMTP_OVER_QUOTA', kind: { t: 'enum', values: ['temporary', 'permanent'] }, default: DEFAULT_LMTP_OVER_QUOTA, doc: 'Reply for a recipient over quota: temporary (452 4.2.2, the MTA retries) or permanent (552 5.2.2, it bounces).' },
   { key: 'lmtp.subaddress', env: 'QUIRE_LMTP_SUBADDRESS', kind: { t: 'enum', values: ['folder', 'inbox', 'off'] }, default: DEFAULT_LMTP_SUBADDRESS, doc: 'user+detail@domain: folder (deliver into the existing folder "detail", else INBOX), inbox (always INBOX) or off (no sub-addressing).' },
   { key: 'lmtp.recipientDelimiter', env: 'QUIRE_LMTP_RECIPIENT_DELIMITER', kind: { t: 'string' }, default: DEFAULT_LMTP_RECIPIENT_DELIMITER, doc: 'Separator between user and detail in a sub-address.' },
+  { key: 'pop3.host', env: 'QUIRE_POP3_HOST', flag: '--pop3-host', kind: { t: 'hosts' }, default: [DEFAULT_POP3_HOST], doc: 'Address(es) of the plain POP3 listener (STLS offered, RFC 2595).' },
+  { key: 'pop3.port', env: 'QUIRE_POP3_PORT', flag: '--pop3-port', kind: { t: 'port' }, default: DEFAULT_POP3_PORT, doc: 'Port of the plain POP3 listener (110 in production); "off" disables it, 0 picks a free port.' },
+  { key: 'pop3.tlsHost', env: 'QUIRE_POP3S_HOST', flag: '--pop3s-host', kind: { t: 'hosts' }, default: [DEFAULT_POP3_HOST], doc: 'Address(es) of the POP3 implicit-TLS listener (RFC 8314).' },
+  { key: 'pop3.tlsPort', env: 'QUIRE_POP3S_PORT', flag: '--pop3s-port', kind: { t: 'port' }, default: DEFAULT_POP3S_PORT, doc: 'Port of the POP3 implicit-TLS listener (995 in production); "off" disables it, 0 picks a free port.' },
+  { key: 'pop3.mailbox', env: 'QUIRE_POP3_MAILBOX', kind: { t: 'string' }, default: DEFAULT_POP3_MAILBOX, doc: 'The mailbox POP3 serves as the maildrop.' },
+  { key: 'pop3.markSeen', env: 'QUIRE_POP3_MARK_SEEN', kind: { t: 'enum', values: ['quit', 'retr', 'never'] }, default: DEFAULT_POP3_MARK_SEEN, doc: 'When RETR\'d messages get \\Seen: quit (at QUIT, with the deletions), retr (at once) or never.' },
+  { key: 'pop3.lockSession', env: 'QUIRE_POP3_LOCK_SESSION', kind: { t: 'enum', values: ['off', 'on'] }, default: DEFAULT_POP3_LOCK_SESSION, doc: 'on: one POP3 session per maildrop at a time (RFC 1939 §8; others get -ERR [IN-USE]); per worker process.' },
+  { key: 'pop3.loginDelayMs', env: 'QUIRE_POP3_LOGIN_DELAY', kind: duration(0, 24 * HOUR), default: DEFAULT_POP3_LOGIN_DELAY_MS, doc: 'Least time between two POP3 logins of a user, advertised as LOGIN-DELAY (RFC 2449 §6.5, in whole seconds) and enforced with -ERR [LOGIN-DELAY]; 0 = none.' },
+  { key: 'pop3.expire', env: 'QUIRE_POP3_EXPIRE', kind: { t: 'string' }, default: DEFAULT_POP3_EXPIRE, doc: 'EXPIRE to advertise (RFC 2449 §6.7): off (none), never, or a number of days the admin guarantees mail is kept.' },
   { key: 'admins', env: 'QUIRE_ADMINS', kind: { t: 'names' }, default: [], doc: 'User names allowed to change quotas over IMAP (SETQUOTA); comma-separated or a JSON array. Empty: nobody (use `quire user quota`).' },
   // ---- process model (cores)
   { key: 'workers', env: 'QUIRE_WORKERS', flag: '--workers', kind: int(0, MAX_WORKERS), default: DEFAULT_WORKERS, doc: 'Serving processes sharing the listeners and the store; 0 = one per core (os.availableParallelism()); 1 = a single process, no cluster.' },
@@ -594,6 +634,17 @@ export function loadConfig(opts: LoadConfigOptions = {}): QuireConfig {
       subaddress: g('lmtp.subaddress'),
       recipientDelimiter: g('lmtp.recipientDelimiter'),
     },
+    pop3: {
+      host: g('pop3.host'),
+      port: g('pop3.port'),
+      tlsHost: g('pop3.tlsHost'),
+      tlsPort: g('pop3.tlsPort'),
+      mailbox: g('pop3.mailbox'),
+      markSeen: g('pop3.markSeen'),
+      lockSession: g('pop3.lockSession'),
+      loginDelayMs: g('pop3.loginDelayMs'),
+      expire: g('pop3.expire'),
+    },
     admins: g('admins'),
     workers: g('workers'),
     configFile,
@@ -612,6 +663,19 @@ function validate(c: QuireConfig, warn: (msg: string) => void): void {
   for (const [name, l] of [['imap', c.imap], ['imaps', c.imaps]] as const) {
     if (c.lmtp.port !== null && c.lmtp.port !== 0 && l.port === c.lmtp.port && l.host.some((h) => c.lmtp.host.includes(h))) {
       errors.push(`lmtp.port and ${name}.port are both ${l.port} on the same host`);
+    }
+  }
+  if (!/^(off|never|[0-9]{1,5})$/i.test(c.pop3.expire)) errors.push(`pop3.expire must be off, never or a number of days, got ${JSON.stringify(c.pop3.expire)}`);
+  {
+    // No two listeners on one port of one host, POP3's included.
+    const all: [string, ListenerConfig][] = [['imap', c.imap], ['imaps', c.imaps], ['lmtp', { host: c.lmtp.host, port: c.lmtp.port }], ['pop3', { host: c.pop3.host, port: c.pop3.port }], ['pop3s', { host: c.pop3.tlsHost, port: c.pop3.tlsPort }]];
+    for (let i = 0; i < all.length; i++) {
+      for (let j = i + 1; j < all.length; j++) {
+        const [an, a] = all[i]!;
+        const [bn, b] = all[j]!;
+        if (!an.startsWith('pop3') && !bn.startsWith('pop3')) continue; // checked above
+        if (a.port !== null && a.port !== 0 && a.port === b.port && a.host.some((h) => b.host.includes(h))) errors.push(`${an} and ${bn} listeners are both on port ${a.port} of the same host`);
+      }
     }
   }
   if ((c.tls.cert === null) !== (c.tls.key === null)) errors.push('tls.cert and tls.key must be set together (or neither, for a generated self-signed certificate)');
@@ -665,6 +729,34 @@ export function toLmtpOptions(config: QuireConfig, log: Logger): LmtpOptions | n
     overQuota: l.overQuota,
     subaddress: l.subaddress === 'off' ? 'inbox' : l.subaddress,
     recipientDelimiter: l.subaddress === 'off' ? '' : l.recipientDelimiter,
+    log,
+  };
+}
+
+/** The options handed to startPop3() (src/pop3/server.ts), or null when both POP3 listeners are off. */
+export function toPop3Options(config: QuireConfig, tls: { key: string | Buffer; cert: string | Buffer }, log: Logger): Pop3Options | null {
+  const p = config.pop3;
+  const pop3 = p.port === null ? [] : p.host.map((host) => ({ host, port: p.port as number }));
+  const pop3s = p.tlsPort === null ? [] : p.tlsHost.map((host) => ({ host, port: p.tlsPort as number }));
+  if (pop3.length === 0 && pop3s.length === 0) return null;
+  const expire = p.expire.toLowerCase() === 'off' ? null : p.expire.toUpperCase();
+  return {
+    pop3,
+    pop3s,
+    tls: { key: tls.key, cert: tls.cert },
+    plaintextAuth: config.plaintextAuth,
+    limits: {
+      maxConnections: config.limits.maxConnections,
+      maxConnectionsPerUser: config.limits.maxConnectionsPerUser,
+      maxBadCommands: config.limits.maxBadCommands,
+    },
+    preAuthTimeoutMs: config.timeouts.preAuthMs,
+    mailbox: p.mailbox.toUpperCase() === 'INBOX' ? 'INBOX' : p.mailbox,
+    markSeen: p.markSeen,
+    lockSession: p.lockSession === 'on',
+    loginDelaySeconds: Math.ceil(p.loginDelayMs / 1000),
+    expire,
+    serverName: config.serverName,
     log,
   };
 }

@@ -28,7 +28,7 @@ import { availableParallelism, userInfo } from 'node:os';
 import { buildAuthenticator } from './auth-config.js';
 import type { MailStore } from '../store/types.js';
 import type { ChangeHint } from '../store/types.js';
-import { toLmtpOptions, toServerOptions, type QuireConfig } from './config.js';
+import { toLmtpOptions, toPop3Options, toServerOptions, type QuireConfig } from './config.js';
 import type { LevelLogger } from './log.js';
 import { loadOrCreateTls, type TlsMaterial } from './tls.js';
 import { firstUserName, generatePassword, provisionUser } from './users.js';
@@ -61,6 +61,8 @@ type Addr = { host: string; port: number };
 interface Addresses {
   imap: Addr[];
   imaps: Addr[];
+  /** The banner's POP3 lines (src/pop3/server.ts pop3Banner). */
+  pop3: string[];
   lmtp: Addr[];
   lmtpSocket: string | null;
 }
@@ -164,13 +166,21 @@ async function startListeners(
       throw err;
     });
   }
+  // POP3 (src/pop3/server.ts), on the same store and authenticator.
+  const pop3Mod = await import('../pop3/server.js');
+  const pop3 = await pop3Mod.startPop3IfConfigured(store, auth, toPop3Options(config, tls, log)).catch(async (err: unknown) => {
+    await lmtp?.close().catch(() => {});
+    await server.close().catch(() => {});
+    throw err;
+  });
   const addresses: Addresses = {
     imap: server.addresses.imap,
     imaps: server.addresses.imaps,
+    pop3: pop3Mod.pop3Banner(pop3),
     lmtp: lmtp?.addresses.tcp ?? [],
     lmtpSocket: lmtp?.addresses.socket ?? null,
   };
-  const running: Running[] = lmtp ? [lmtp, server] : [server];
+  const running: Running[] = [...(pop3 ? [pop3] : []), ...(lmtp ? [lmtp] : []), server];
   return { addresses, running, server };
 }
 
@@ -180,6 +190,7 @@ function banner(config: QuireConfig, tls: TlsMaterial, a: Addresses, firstUser: 
   for (const x of a.imaps) out.push(`  IMAPS (TLS):       ${formatAddr(x)}`);
   for (const x of a.lmtp) out.push(`  LMTP:              ${formatAddr(x)}`);
   if (a.lmtpSocket) out.push(`  LMTP socket:       ${a.lmtpSocket}`);
+  out.push(...a.pop3);
   if (admin) out.push(`  admin (HTTP):      http://${formatAddr(admin)}/metrics, /healthz, /readyz`);
   out.push(`  data directory:    ${config.dataDir}`);
   if (workers > 1) out.push(`  workers:           ${workers}`);

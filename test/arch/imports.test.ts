@@ -46,7 +46,9 @@ const ALLOWED: Record<string, string[]> = {
   // obs: logging, metrics, the admin HTTP listener; takes only types from server/store.
   obs: ['obs', 'server', 'store'],
   bus: ['bus', 'store'],
-  cli: ['cli', 'wire', 'mime', 'store', 'search', 'auth', 'session', 'commands', 'server', 'delivery', 'obs', 'bus'],
+  // POP3 is a sibling protocol room: its own codec, commands and session; never IMAP's wire, commands or session.
+  pop3: ['pop3', 'store', 'mime', 'server', 'auth', 'obs'],
+  cli: ['cli', 'wire', 'mime', 'store', 'search', 'auth', 'session', 'commands', 'server', 'delivery', 'obs', 'bus', 'pop3'],
 };
 
 test('every import respects the layout rules of STYLE.md', () => {
@@ -61,6 +63,35 @@ test('every import respects the layout rules of STYLE.md', () => {
     if (!allowed.includes(b)) bad.push(`${i.from} -> ${i.to}`);
     // commands and session may take only types from store and server (the store is injected).
     if ((a === 'commands' || a === 'session' || a === 'search' || a === 'obs') && (b === 'store' || b === 'server') && !i.typeOnly) bad.push(`${i.from} -> ${i.to} (value import; types only)`);
+  }
+  assert.deepEqual(bad, []);
+});
+
+test('POP3 never reaches IMAP\'s rooms, not even through src/server', () => {
+  // Shared needs (options, TLS, limits) live in server/ or auth/; the IMAP
+  // listener files there import IMAP's wire/commands/session, so the check
+  // follows imports transitively from every pop3/ file.
+  const all = imports();
+  const edges = new Map<string, string[]>();
+  for (const i of all) {
+    const to = i.to.endsWith('.js') ? i.to.slice(0, -3) + '.ts' : i.to;
+    edges.set(i.from, [...(edges.get(i.from) ?? []), to]);
+  }
+  const starts = [...edges.keys()].filter((f) => area(f) === 'pop3');
+  assert.ok(starts.length >= 5, 'the pop3 room exists');
+  const bad: string[] = [];
+  for (const start of starts) {
+    const seen = new Set<string>([start]);
+    const stack: string[][] = [[start]];
+    while (stack.length > 0) {
+      const chain = stack.pop()!;
+      for (const next of edges.get(chain[chain.length - 1]!) ?? []) {
+        if (seen.has(next)) continue;
+        seen.add(next);
+        if (['wire', 'commands', 'session'].includes(area(next))) bad.push([...chain, next].join(' -> '));
+        else stack.push([...chain, next]);
+      }
+    }
   }
   assert.deepEqual(bad, []);
 });

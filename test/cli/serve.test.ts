@@ -16,7 +16,7 @@ if (!ready) console.log('# SKIP serve.test.ts: src/store/sqlite/index.ts or src/
 function startServe(data: string, extra: string[] = []) {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('QUIRE_') && v !== undefined) env[k] = v;
-  const child = spawn(join(ROOT, 'node_modules/.bin/tsx'), [join(ROOT, 'src/cli/main.ts'), 'serve', '--data', data, '--imap-port', '0', '--imaps-port', '0', '--lmtp-port', '0', '--log-level', 'warn', ...extra], {
+  const child = spawn(join(ROOT, 'node_modules/.bin/tsx'), [join(ROOT, 'src/cli/main.ts'), 'serve', '--data', data, '--imap-port', '0', '--imaps-port', '0', '--lmtp-port', '0', '--pop3-port', '0', '--pop3s-port', '0', '--log-level', 'warn', ...extra], {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -60,6 +60,10 @@ test('quire serve: first start, greeting, clean stop, second start reuses everyt
   const fp1 = /SHA-256: +(\S+)/.exec(out)![1];
   const port = Number(/IMAP \(STARTTLS\): +127\.0\.0\.1:(\d+)/.exec(out)![1]);
   assert.match(await greeting(port), /^\* OK/);
+  // POP3 beside IMAP (src/pop3): both listeners announced, the plain one greets with +OK.
+  const pop3 = Number(/POP3 \(STLS\): +127\.0\.0\.1:(\d+)/.exec(out)![1]);
+  assert.match(out, /POP3S \(TLS\): +127\.0\.0\.1:\d+/);
+  assert.match(await greeting(pop3), /^\+OK /);
   first.child.kill('SIGTERM');
   assert.equal(await first.exited, 0, first.stderr());
 

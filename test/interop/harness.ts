@@ -167,14 +167,14 @@ function waitForPort(port: number, deadline: number, greeting: boolean): Promise
 }
 
 /** Port options of listeners the interop tests do not use; switched off when the CLI has them. */
-const OTHER_LISTENERS = ['--lmtp-port'];
+const OTHER_LISTENERS = ['--lmtp-port', '--pop3-port', '--pop3s-port'];
 
 let serveHelp: string[] | undefined;
 /** The long options `quire serve --help` lists. */
 function serveOptions(): string[] {
   if (!serveHelp) {
     const r = spawnSync(process.execPath, [MAIN, 'serve', '--help'], { cwd: ROOT, env: cleanEnv(), encoding: 'utf8' });
-    serveHelp = [...new Set(r.stdout.match(/--[a-z][a-z-]*/g) ?? [])];
+    serveHelp = [...new Set(r.stdout.match(/--[a-z][a-z0-9-]*/g) ?? [])];
   }
   return serveHelp;
 }
@@ -188,6 +188,11 @@ export class QuireServer {
   readonly host = '127.0.0.1';
   imapPort = 0;
   imapsPort = 0;
+  /** POP3 ports when started with { pop3: true } (0 otherwise). */
+  pop3Port = 0;
+  pop3sPort = 0;
+  /** Start the POP3 listeners too (on free ports; kept across restarts). */
+  pop3 = false;
   /** stdout + stderr of every start, for failure messages. */
   log = '';
   private child: ChildProcess | undefined;
@@ -208,7 +213,8 @@ export class QuireServer {
     if (this.child) throw new Error('already running');
     const args = ['serve', '--data', this.dataDir, '--imap-port', String(this.imapPort), '--imaps-port', String(this.imapsPort), '--log-level', 'warn'];
     // Other listeners have fixed default ports that parallel test files would fight over.
-    for (const opt of serveOptions()) if (OTHER_LISTENERS.includes(opt)) args.push(opt, 'off');
+    for (const opt of serveOptions()) if (OTHER_LISTENERS.includes(opt) && !(this.pop3 && opt.startsWith('--pop3'))) args.push(opt, 'off');
+    if (this.pop3) args.push('--pop3-port', String(this.pop3Port), '--pop3s-port', String(this.pop3sPort));
     const child = spawn(process.execPath, [MAIN, ...args], { cwd: ROOT, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     running.add(child);
@@ -235,6 +241,10 @@ export class QuireServer {
           clearTimeout(timer);
           this.imapPort = Number(imap[1]);
           this.imapsPort = Number(imaps[1]);
+          if (this.pop3) {
+            this.pop3Port = Number(/POP3 \(STLS\): +\S+:(\d+)/.exec(stdout)?.[1] ?? 0);
+            this.pop3sPort = Number(/POP3S \(TLS\): +\S+:(\d+)/.exec(stdout)?.[1] ?? 0);
+          }
           resolve();
         }
       };
@@ -279,7 +289,7 @@ export class QuireServer {
 }
 
 /** Build if needed, create the users, start the server. */
-export async function startQuire(users: User[]): Promise<QuireServer> {
+export async function startQuire(users: User[], opts: { pop3?: boolean } = {}): Promise<QuireServer> {
   await ensureBuilt();
   const dataDir = mkdtempSync(join(tmpdir(), 'quire-interop-'));
   for (const u of users) {
@@ -287,6 +297,7 @@ export async function startQuire(users: User[]): Promise<QuireServer> {
     if (r.code !== 0) throw new Error(`quire user add ${u.name} failed (${r.code}):\n${r.stdout}${r.stderr}`);
   }
   const server = new QuireServer(dataDir, users);
+  server.pop3 = !!opts.pop3;
   await server.start();
   return server;
 }

@@ -93,7 +93,7 @@ test('a first start that fails on a port in use creates no user; the next start 
   const port = (busy.address() as net.AddressInfo).port;
   const data = mkdtempSync(join(tmpdir(), 'quire-busy-'));
   try {
-    const failed = await quire(['serve', '--data', data, '--imap-port', String(port), '--imaps-port', '0', '--lmtp-port', 'off', '--admin-port', 'off']);
+    const failed = await quire(['serve', '--data', data, '--pop3-port', 'off', '--pop3s-port', 'off', '--imap-port', String(port), '--imaps-port', '0', '--lmtp-port', 'off', '--admin-port', 'off']);
     assert.notEqual(failed.code, 0);
     assert.equal(failed.stderr.split('\n').filter((l) => l.startsWith('quire:')).join('\n'), `quire: cannot listen on 127.0.0.1:${port}: address already in use (another server, or another Quire, is on this port; choose another port or stop it)`);
     assert.ok(!existsSync(join(data, 'first-user-password.txt')));

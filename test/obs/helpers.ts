@@ -34,7 +34,7 @@ export function startServe(data: string, logFile: string, args: string[] = [], e
   // One process unless the test asks for workers (the last --workers wins): cluster.test.ts covers several.
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'serve', '--data', data, '--imap-port', '0', '--imaps-port', '0', '--lmtp-port', '0', '--admin-port', '0', '--workers', '1', ...args],
+    ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'serve', '--data', data, '--pop3-port', 'off', '--pop3s-port', 'off', '--imap-port', '0', '--imaps-port', '0', '--lmtp-port', '0', '--admin-port', '0', '--workers', '1', ...args],
     { cwd: ROOT, env: cleanEnv(env), stdio: ['ignore', 'pipe', fd] },
   );
   closeSync(fd);

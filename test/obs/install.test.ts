@@ -43,7 +43,7 @@ test('npm pack ships a runnable `quire` command', { timeout: 180_000 }, async ()
   assert.equal(v.stdout.trim(), (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version);
 
   const data = join(out, 'data');
-  const child = spawn('quire', ['serve', '--data', data, '--imap-port', '0', '--imaps-port', '0', '--lmtp-port', 'off', '--admin-port', 'off'], { env, cwd: out, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('quire', ['serve', '--data', data, '--pop3-port', 'off', '--pop3s-port', 'off', '--imap-port', '0', '--imaps-port', '0', '--lmtp-port', 'off', '--admin-port', 'off'], { env, cwd: out, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -166,7 +166,7 @@ test('json log: one JSON object per line; fail2ban matches its failed logins; lo
     await ok.command('LOGOUT');
 
     // A second server on the same data directory is refused with a clear message.
-    const second = await runProcess(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'serve', '--data', data, '--imap-port', '0', '--imaps-port', '0', '--lmtp-port', 'off', '--admin-port', 'off'], { cwd: ROOT, env: cleanEnv() });
+    const second = await runProcess(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'serve', '--data', data, '--pop3-port', 'off', '--pop3s-port', 'off', '--imap-port', '0', '--imaps-port', '0', '--lmtp-port', 'off', '--admin-port', 'off'], { cwd: ROOT, env: cleanEnv() });
     assert.notEqual(second.code, 0);
     assert.match(second.stderr, new RegExp(`another Quire server \\(pid ${srv.child.pid}\\) is using the data directory`));
   } finally {

@@ -58,7 +58,7 @@ function greeting(port: number): Promise<string> {
 test('an unprivileged user binds a port below 1024 with CAP_NET_BIND_SERVICE only', { skip: (!isRoot || !have('setpriv')) && 'needs root and setpriv to drop to an unprivileged user', timeout: 60_000 }, async () => {
   const data = mkdtempSync(join(tmpdir(), 'quire-cap-'));
   chownSync(data, NOBODY, NOBODY);
-  const args = ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'serve', '--data', data, '--imap-port', String(LOW_PORT), '--imaps-port', 'off', '--lmtp-port', 'off', '--admin-port', 'off'];
+  const args = ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'serve', '--data', data, '--pop3-port', 'off', '--pop3s-port', 'off', '--imap-port', String(LOW_PORT), '--imaps-port', 'off', '--lmtp-port', 'off', '--admin-port', 'off'];
   const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: data };
   const drop = ['--reuid', String(NOBODY), '--regid', String(NOBODY), '--clear-groups'];
 

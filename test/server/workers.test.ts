@@ -68,7 +68,7 @@ before(async () => {
   // node itself (not the tsx wrapper, which would take the signals): the test signals the primary directly.
   child = spawn(
     process.execPath,
-    ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'serve', '--data', dir, '--workers', '2', '--imap-port', '0', '--imaps-port', 'off', '--lmtp-port', 'off', '--log-level', 'warn'],
+    ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'serve', '--data', dir, '--pop3-port', 'off', '--pop3s-port', 'off', '--workers', '2', '--imap-port', '0', '--imaps-port', 'off', '--lmtp-port', 'off', '--log-level', 'warn'],
     { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let stdout = '';

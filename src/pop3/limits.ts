@@ -1,0 +1,72 @@
+// Per-connection limits of the POP3 listener, each with its reason. The
+// admin-facing ones (connections, bad commands, pre-login timeout) come from
+// the shared server limits in the configuration; these are protocol-fixed.
+
+/**
+ * Longest command line in bytes, CRLF included. RFC 2449 §4 requires at least
+ * 255; we allow some room for long user names and SASL initial responses,
+ * still small enough that nothing is buffered for an unauthenticated client.
+ */
+export const POP3_MAX_LINE_LENGTH = 1024;
+
+/**
+ * Longest SASL continuation line (RFC 5034 §4): unlike commands these are not
+ * bound by RFC 2449's 255 octets; OAuth bearer tokens (RFC 7628) run to a few KiB.
+ */
+export const POP3_MAX_SASL_LINE_LENGTH = 16 * 1024;
+
+/** Most challenge/response rounds of one AUTH (PLAIN needs one, SCRAM two). */
+export const POP3_MAX_SASL_ROUNDS = 5;
+
+/**
+ * Most commands one connection may issue. A full download of a 100k-message
+ * maildrop with UIDL, LIST, RETR and DELE per message is about 300k; a
+ * connection that goes on past this is not a mail client.
+ */
+export const POP3_MAX_COMMANDS_PER_CONNECTION = 1_000_000;
+
+/** Invalid or unknown commands tolerated before authentication (a real client sends none, or one probing CAPA). */
+export const POP3_PRE_AUTH_MAX_BAD = 5;
+
+/**
+ * Unprocessed pipelined input (bytes) held before we stop reading from the
+ * socket until the backlog is handled (RFC 2449 §6.6 PIPELINING: the server
+ * processes each command in turn; TCP flow control does the rest).
+ */
+export const POP3_MAX_PIPELINE_BACKLOG = 64 * 1024;
+
+/** RFC 1939 §3: the inactivity autologout timer MUST be at least 10 minutes. */
+export const POP3_IDLE_TIMEOUT_MS = 10 * 60_000;
+
+/**
+ * How long a client may leave a response unread (the socket not draining)
+ * before it is disconnected: the same 10 minutes, counted while we wait to write.
+ */
+export const POP3_OUTPUT_STALL_TIMEOUT_MS = 10 * 60_000;
+
+/** Chunk size when streaming a message to the client. */
+export const POP3_STREAM_CHUNK = 64 * 1024;
+
+/** Messages flagged or expunged per store call in the UPDATE state (keeps each transaction and event-loop turn short). */
+export const POP3_UPDATE_BATCH = 1000;
+
+/** Users whose last login time is remembered for LOGIN-DELAY (least recently used dropped). */
+export const POP3_LOGIN_DELAY_TRACKED = 100_000;
+
+/** Longest message-number argument in digits (RFC 1939 §3 msg numbers; 10 digits covers 2^32). */
+export const POP3_MAX_NUMBER_DIGITS = 10;
+
+
+/** Time allowed for the TLS handshake on the implicit-TLS port and after STLS. */
+export const POP3_TLS_HANDSHAKE_MS = 30_000;
+
+/**
+ * Pipelined RETRs whose messages are read ahead while an earlier one is sent
+ * (the file reads overlap the network writes), and the bytes such read-ahead
+ * may hold: small, since a client that pipelines but stops reading would
+ * otherwise make us hold its mail in memory.
+ */
+export const POP3_PREFETCH_MESSAGES = 16;
+export const POP3_PREFETCH_BYTES = 4 * 1024 * 1024;
+/** Messages up to this size are read whole (one read) instead of streamed in POP3_STREAM_CHUNK pieces. */
+export const POP3_WHOLE_READ_MAX = 1024 * 1024;

@@ -1,0 +1,269 @@
+// POP3 listeners: plain with STLS (RFC 2595 §4) and implicit TLS (RFC 8314),
+// over the same store and authenticator as IMAP, with the same TLS floor,
+// connection limits and brute-force delays. ALPN (RFC 7301): we offer only
+// "pop3", so a client that offers ALPN but not "pop3" is refused (the
+// no_application_protocol alert); clients that offer no ALPN are accepted.
+// (When src/server gains a shared TLS helper, these options move there.)
+
+import net from 'node:net';
+import tls from 'node:tls';
+import type { Authenticator } from '../auth/authenticator.js';
+import type { MailStore } from '../store/types.js';
+import type { ListenAddress } from '../server/options.js';
+import { POP3_LOGIN_DELAY_TRACKED, POP3_TLS_HANDSHAKE_MS } from './limits.js';
+import type { Pop3Options } from './options.js';
+import { Pop3Session, type Pop3Hooks, type Pop3Io } from './session.js';
+
+/** RFC 7301 ALPN identifier of POP3 (IANA registry). */
+export const POP3_ALPN = 'pop3';
+/** Oldest TLS version offered, as for IMAP (RFC 8996). */
+const TLS_MIN_VERSION: tls.SecureVersion = 'TLSv1.2';
+/** How long shutdown lets an UPDATE in progress finish before closing its connection. */
+const SHUTDOWN_GRACE_MS = 5000;
+
+export interface RunningPop3 {
+  addresses: { pop3: ListenAddress[]; pop3s: ListenAddress[] };
+  connectionCount(): number;
+  close(): Promise<void>;
+}
+
+function listen(server: net.Server, addr: ListenAddress): Promise<ListenAddress> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(addr.port, addr.host, () => {
+      server.off('error', reject);
+      resolve({ host: addr.host, port: (server.address() as net.AddressInfo).port });
+    });
+  });
+}
+
+/** A session's view of its socket, which STLS swaps for a TLS socket. */
+class SocketIo implements Pop3Io {
+  session!: Pop3Session;
+  private closed = false;
+
+  constructor(
+    private socket: net.Socket,
+    public secure: boolean,
+    private readonly secureContext: tls.SecureContext,
+    private readonly log: Pop3Options['log'],
+    private readonly onGone: () => void,
+  ) {}
+
+  get remoteAddress(): string {
+    return this.socket.remoteAddress ?? 'unknown';
+  }
+
+  bind(): void {
+    const s = this.socket;
+    s.on('data', (d: Buffer) => this.session.receive(d));
+    s.on('error', (err) => this.log.debug('POP3 socket error', { error: err.message }));
+    s.on('close', () => this.gone());
+    s.on('end', () => this.gone());
+  }
+
+  private gone(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.onGone();
+  }
+
+  write(data: string | Buffer): void {
+    if (!this.closed && !this.socket.destroyed) this.socket.write(data);
+  }
+
+  writeParts(parts: Buffer[]): void {
+    if (this.closed || this.socket.destroyed) return;
+    const s = this.socket;
+    s.cork();
+    for (const p of parts) if (p.length > 0) s.write(p);
+    s.uncork();
+  }
+
+  get congested(): boolean {
+    return !this.closed && this.socket.writableNeedDrain;
+  }
+
+  waitDrain(timeoutMs: number): Promise<boolean> {
+    if (this.closed) return Promise.resolve(false);
+    if (!this.socket.writableNeedDrain) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const s = this.socket;
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        s.off('drain', onDrain);
+        s.off('close', onClose);
+        resolve(ok && !this.closed);
+      };
+      const onDrain = () => done(true);
+      const onClose = () => done(false);
+      const timer = setTimeout(() => done(false), timeoutMs);
+      timer.unref();
+      s.on('drain', onDrain);
+      s.on('close', onClose);
+    });
+  }
+
+  end(): void {
+    this.closed = true;
+    const s = this.socket;
+    s.end();
+    // A client that never reads its last response must not hold the socket.
+    setTimeout(() => s.destroy(), 1000).unref();
+  }
+
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
+  startTls(): Promise<boolean> {
+    const raw = this.socket;
+    raw.removeAllListeners('data');
+    raw.removeAllListeners('end');
+    raw.removeAllListeners('close');
+    raw.removeAllListeners('error');
+    return new Promise((resolve) => {
+      const secure = new tls.TLSSocket(raw, { isServer: true, secureContext: this.secureContext, ALPNProtocols: [POP3_ALPN] });
+      let settled = false;
+      const finish = (ok: boolean, why?: string) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (!ok) {
+          this.log.debug('POP3 STLS handshake failed', { reason: why });
+          secure.destroy();
+          raw.destroy();
+          this.gone();
+        }
+        resolve(ok);
+      };
+      const timer = setTimeout(() => finish(false, 'timeout'), POP3_TLS_HANDSHAKE_MS);
+      timer.unref();
+      secure.once('secure', () => {
+        this.socket = secure;
+        this.secure = true;
+        this.bind();
+        finish(true);
+      });
+      secure.on('error', (err) => finish(false, err.message));
+      raw.once('close', () => finish(false, 'closed'));
+    });
+  }
+}
+
+export async function startPop3(store: MailStore, auth: Authenticator, opts: Pop3Options): Promise<RunningPop3> {
+  const secureContext = tls.createSecureContext({ key: opts.tls.key, cert: opts.tls.cert, minVersion: TLS_MIN_VERSION });
+  const sessions = new Set<Pop3Session>();
+  const perUser = new Map<number, number>();
+  const userOf = new Map<Pop3Session, number>();
+  const locks = new Map<number, Pop3Session>();
+  const lastLogin = new Map<number, number>();
+
+  const hooks: Pop3Hooks = {
+    attachUser(session, userId) {
+      const n = perUser.get(userId) ?? 0;
+      if (n >= opts.limits.maxConnectionsPerUser) return false;
+      perUser.set(userId, n + 1);
+      userOf.set(session, userId);
+      return true;
+    },
+    lock(session, userId) {
+      const holder = locks.get(userId);
+      if (holder && holder !== session) return false;
+      locks.set(userId, session);
+      return true;
+    },
+    loginDelayLeft(userId) {
+      const delay = opts.loginDelaySeconds * 1000;
+      if (delay <= 0) return 0;
+      const now = Date.now();
+      const last = lastLogin.get(userId);
+      if (last !== undefined && now - last < delay) return Math.ceil((delay - (now - last)) / 1000);
+      lastLogin.delete(userId);
+      lastLogin.set(userId, now);
+      while (lastLogin.size > POP3_LOGIN_DELAY_TRACKED) lastLogin.delete(lastLogin.keys().next().value as number);
+      return 0;
+    },
+    onClose(session) {
+      sessions.delete(session);
+      const u = userOf.get(session);
+      if (u === undefined) return;
+      userOf.delete(session);
+      if (locks.get(u) === session) locks.delete(u);
+      const n = (perUser.get(u) ?? 1) - 1;
+      if (n <= 0) perUser.delete(u);
+      else perUser.set(u, n);
+    },
+  };
+
+  const accept = (socket: net.Socket, secure: boolean) => {
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 60_000);
+    if (sessions.size >= opts.limits.maxConnections) {
+      socket.end('-ERR [SYS/TEMP] Too many connections, try again later\r\n');
+      return;
+    }
+    let session: Pop3Session | null = null;
+    const io = new SocketIo(socket, secure, secureContext, opts.log, () => session?.close());
+    session = new Pop3Session(io, store, auth, opts, hooks);
+    io.session = session;
+    sessions.add(session);
+    io.bind();
+    session.greet();
+  };
+
+  const servers: net.Server[] = [];
+  const pop3: ListenAddress[] = [];
+  const pop3s: ListenAddress[] = [];
+  try {
+    for (const addr of opts.pop3) {
+      const s = net.createServer((sock) => accept(sock, false));
+      servers.push(s);
+      pop3.push(await listen(s, addr));
+    }
+    for (const addr of opts.pop3s) {
+      const s = tls.createServer(
+        { key: opts.tls.key, cert: opts.tls.cert, minVersion: TLS_MIN_VERSION, handshakeTimeout: POP3_TLS_HANDSHAKE_MS, ALPNProtocols: [POP3_ALPN] },
+        (sock) => accept(sock, true),
+      );
+      s.on('tlsClientError', (err) => opts.log.debug('POP3 TLS handshake failed', { error: err.message }));
+      servers.push(s);
+      pop3s.push(await listen(s, addr));
+    }
+  } catch (err) {
+    for (const s of servers) s.close();
+    throw err;
+  }
+  for (const s of servers) s.on('error', (err) => opts.log.error('POP3 listener error', { error: err.message }));
+
+  return {
+    addresses: { pop3, pop3s },
+    connectionCount: () => sessions.size,
+    async close() {
+      const closing = servers.map((s) => new Promise<void>((r) => s.close(() => r())));
+      await Promise.all(
+        [...sessions].map(async (session) => {
+          // An UPDATE in progress (expunging DELE'd messages) finishes and answers first.
+          await Promise.race([session.whenIdle(), new Promise((r) => setTimeout(r, SHUTDOWN_GRACE_MS).unref())]);
+          session.shutdown();
+        }),
+      );
+      await Promise.all(closing);
+    },
+  };
+}
+
+/** What `quire serve` calls: starts the listeners when any is configured (options null: POP3 off). */
+export async function startPop3IfConfigured(store: MailStore, auth: Authenticator, opts: Pop3Options | null): Promise<RunningPop3 | null> {
+  return opts ? startPop3(store, auth, opts) : null;
+}
+
+/** Lines for the start-up banner of `quire serve`. */
+export function pop3Banner(p: RunningPop3 | null): string[] {
+  const fmt = (a: ListenAddress) => (a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`);
+  return [...(p?.addresses.pop3 ?? []).map((a) => `  POP3 (STLS):       ${fmt(a)}`), ...(p?.addresses.pop3s ?? []).map((a) => `  POP3S (TLS):       ${fmt(a)}`)];
+}
