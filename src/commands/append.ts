@@ -20,6 +20,7 @@ export default defineCommand({
     while (!r.done) {
       let flags: string[] = [];
       let internalDate: number | undefined;
+      let internalTz: number | undefined;
       let t = r.next('message');
       if (t.kind === 'list') {
         flags = flagArgs(t.items);
@@ -29,11 +30,12 @@ export default defineCommand({
         const dt = parseDateTime(t.bytes.toString('latin1'));
         if (!dt) throw bad('Invalid date-time');
         internalDate = dt.ms;
+        internalTz = dt.tzOffsetMinutes; // RFC 9051 §2.3.3: kept and returned as given
         t = r.next('message');
       }
       if (isAtom(t, 'UTF8') || isAtom(t, 'CATENATE')) throw bad(`${t.value} is not supported`);
       if (t.kind !== 'string' || !t.literal) throw bad('Message must be a literal');
-      items.push({ data: t.bytes, flags, internalDate });
+      items.push({ data: t.bytes, flags, internalDate, internalTz });
       if (items.length > MAX_MULTIAPPEND) throw bad('Too many messages in one APPEND', 'LIMIT');
     }
     if (items.length === 0) throw bad('Missing message');

@@ -39,8 +39,9 @@ export const create = defineCommand({
     const userId = ctx.session.user!.id;
     if (await ctx.store.getMailbox(userId, name)) throw no('Mailbox already exists', 'ALREADYEXISTS');
     await createSuperiors(ctx.store, userId, name);
-    await ctx.store.createMailbox(userId, name);
-    return { text: 'CREATE completed' };
+    const created = await ctx.store.createMailbox(userId, name);
+    // RFC 8474 §4.1: the new mailbox's MAILBOXID in the tagged OK.
+    return { code: `MAILBOXID (${created.objectId})`, text: 'CREATE completed' };
   },
 });
 

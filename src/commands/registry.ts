@@ -78,5 +78,10 @@ export function capabilities(c: CapabilityContext): string[] {
   // RFC 9208: per-user storage and message-count limits; SETQUOTA (QUOTASET) answers NOPERM to non-admins.
   if (COMMANDS.has('GETQUOTA')) caps.push('QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE');
   if (COMMANDS.has('SETQUOTA')) caps.push('QUOTASET');
+  // proto-b: message and mailbox attributes kept by the store (schema V11).
+  caps.push(
+    'SAVEDATE', // RFC 8514
+    'OBJECTID', // RFC 8474
+  );
   return caps;
 }

@@ -51,6 +51,8 @@ export interface MailboxInfo {
   highestModseq: number;
   specialUse: SpecialUse | null;
   subscribed: boolean;
+  /** RFC 8474 MAILBOXID: stable across RENAME, never given to another mailbox. */
+  objectId: string;
 }
 
 export interface MailboxStatus {
@@ -79,6 +81,12 @@ export interface MessageMeta {
   flags: Flag[];
   /** INTERNALDATE: ms since epoch. */
   internalDate: number;
+  /** INTERNALDATE's zone, minutes east of UTC (RFC 9051 §2.3.3); absent = +0000. */
+  internalTz?: number;
+  /** RFC 8514 save date, ms since epoch; null/absent = unknown (stored before the store kept it). */
+  saveDate?: number | null;
+  /** RFC 8474 EMAILID: the same for every copy of one stored body; absent = unknown. */
+  emailId?: string;
   /** RFC822.SIZE in bytes. */
   size: number;
   modseq: number;
@@ -121,6 +129,8 @@ export interface AppendInput {
   flags: Flag[];
   /** ms since epoch; defaults to now. */
   internalDate?: number;
+  /** The zone of internalDate, minutes east of UTC; defaults to the server's local zone at that instant. */
+  internalTz?: number;
 }
 
 export interface AppendResult {
@@ -159,6 +169,14 @@ export type MetaFilter =
   | { k: 'larger' | 'smaller'; n: number }
   /** INTERNALDATE compared by calendar day (days since the epoch, UTC). */
   | { k: 'before' | 'on' | 'since'; day: number }
+  /**
+   * RFC 8514 SAVEDBEFORE/SAVEDON/SAVEDSINCE: save date (the internal date for
+   * messages without one) against [start, end), the instants where the
+   * asked day begins and ends in the server's zone.
+   */
+  | { k: 'savedbefore' | 'savedon' | 'savedsince'; start: number; end: number }
+  /** RFC 8474 SEARCH EMAILID. */
+  | { k: 'emailid'; id: string }
   | { k: 'modseq'; modseq: number }
   /** Substring of the decoded, lower-cased field (see HeaderIndex); `value` is lower-cased and not empty. */
   | { k: 'header'; field: 'from' | 'to' | 'cc' | 'bcc' | 'subject'; value: string }

@@ -6,7 +6,7 @@
 // writer emits (appends, flag changes, expunges), in that order.
 import type Database from 'better-sqlite3';
 import type { Change, ChangeFeed } from '../types.js';
-import { decodeFlags } from './flags.js';
+import { META_COLS, meta, type MetaRow } from './metadata.js';
 
 /** How often the database is checked for other processes' commits (ms). */
 export const FOREIGN_POLL_MS = 500;
@@ -70,7 +70,7 @@ export class ForeignWatcher {
     this.dataVersion = v;
     const rows = this.mailboxes();
     const changed = this.db.prepare(
-      'SELECT uid, sysflags, keywords, internal_date, size, modseq FROM messages WHERE mailbox_id = ? AND modseq > ? ORDER BY uid',
+      `SELECT ${META_COLS} FROM messages WHERE mailbox_id = ? AND modseq > ? ORDER BY uid`,
     );
     const expunged = this.db.prepare('SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid').pluck();
     for (const r of rows) {
@@ -81,8 +81,7 @@ export class ForeignWatcher {
         continue;
       }
       if (r.highest_modseq <= k.modseq) continue;
-      const rowsChanged = changed.raw().all(r.id, k.modseq) as [number, number, string, number, number, number][];
-      const metas = rowsChanged.map(([uid, sys, kw, date, size, modseq]) => ({ uid, flags: decodeFlags(sys, kw), internalDate: date, size, modseq }));
+      const metas = (changed.raw().all(r.id, k.modseq) as MetaRow[]).map(meta);
       const appended = metas.filter((m) => m.uid >= k.uidNext);
       const flagged = metas.filter((m) => m.uid < k.uidNext);
       const gone = expunged.all(r.id, k.modseq) as number[];

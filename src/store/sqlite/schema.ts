@@ -264,7 +264,24 @@ INSERT INTO blob_text (blob_text, rank) VALUES ('deletemerge', 0);
 INSERT INTO blob_text (blob_text, rank) VALUES ('crisismerge', 1000);
 `;
 
-export const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10];
+// V11: what IMAP extensions report about messages and mailboxes.
+// internal_tz: the INTERNALDATE's zone in minutes east of UTC (RFC 9051 §2.3.3:
+// the zone APPEND gave, LMTP's local zone, an import source's); messages
+// stored before V11 keep 0 (+0000, what was returned until then).
+// save_date: when the message came into this mailbox (RFC 8514 §3: APPEND,
+// COPY, MOVE, delivery, import); NULL for messages stored before V11, which
+// answer their internal date instead.
+// object_id: the mailbox's MAILBOXID (RFC 8474 §4): random, kept across
+// RENAME, never reused (the row id could be reused after a DELETE).
+const V11 = `
+ALTER TABLE messages ADD COLUMN internal_tz INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN save_date INTEGER;
+ALTER TABLE mailboxes ADD COLUMN object_id TEXT;
+UPDATE mailboxes SET object_id = 'F' || lower(hex(randomblob(12)));
+CREATE UNIQUE INDEX mailboxes_object_id ON mailboxes (object_id);
+`;
+
+export const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** Brings the database to SCHEMA_VERSION; refuses a database from a newer Quire. */

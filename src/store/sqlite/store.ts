@@ -18,6 +18,7 @@
 import Database from 'better-sqlite3';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import {
   StoreError,
   type Change,
@@ -599,7 +600,9 @@ export class SqliteMailStore extends AddressOps {
 
   private insertMailbox(userId: number, name: string, specialUse: SpecialUse | null): number {
     const uidValidity = this.nextUidValidity();
-    return this.qp('INSERT INTO mailboxes (user_id, name, uid_validity, special_use) VALUES (?, ?, ?, ?) RETURNING id').get(userId, name, uidValidity, specialUse) as number;
+    // RFC 8474 §4: MAILBOXID is 96 random bits, so no mailbox (even after a DELETE) gets another's.
+    const objectId = 'F' + randomBytes(12).toString('hex');
+    return this.qp('INSERT INTO mailboxes (user_id, name, uid_validity, special_use, object_id) VALUES (?, ?, ?, ?, ?) RETURNING id').get(userId, name, uidValidity, specialUse, objectId) as number;
   }
 
   /** RFC 9051 §2.3.1.1: a name's UIDVALIDITY only ever grows. Call inside a write transaction. */
@@ -627,7 +630,7 @@ export class SqliteMailStore extends AddressOps {
   }
 }
 
-const MAILBOX_SELECT = `SELECT m.id, m.user_id, m.name, m.uid_validity, m.uid_next, m.highest_modseq, m.special_use,
+const MAILBOX_SELECT = `SELECT m.id, m.user_id, m.name, m.uid_validity, m.uid_next, m.highest_modseq, m.special_use, m.object_id,
   EXISTS (SELECT 1 FROM subscriptions s WHERE s.user_id = m.user_id AND s.name = m.name) AS subscribed
   FROM mailboxes m`;
 
@@ -639,6 +642,7 @@ interface MailboxInfoRow {
   uid_next: number;
   highest_modseq: number;
   special_use: string | null;
+  object_id: string;
   subscribed: number;
 }
 
@@ -652,6 +656,7 @@ function mailboxInfo(r: MailboxInfoRow): MailboxInfo {
     highestModseq: r.highest_modseq,
     specialUse: r.special_use as SpecialUse | null,
     subscribed: r.subscribed !== 0,
+    objectId: r.object_id,
   };
 }
 
