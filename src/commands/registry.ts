@@ -22,6 +22,7 @@ import { copy, uidCopy, move, uidMove } from './copy.js';
 import { search, uidSearch } from './search.js';
 import idle from './idle.js';
 import { getquota, getquotaroot, setquota } from './quota.js';
+import { getmetadata, setmetadata } from './metadata.js';
 
 const ALL: CommandSpec<any>[] = [
   capability, noop, check, logout, id, enable, starttls, login, authenticate,
@@ -29,6 +30,7 @@ const ALL: CommandSpec<any>[] = [
   list, lsub, status, close, unselect, expunge, uidExpunge, append,
   fetch, uidFetch, store, uidStore, copy, uidCopy, move, uidMove, search, uidSearch, idle,
   getquota, getquotaroot, setquota,
+  getmetadata, setmetadata, // RFC 5464
 ];
 
 export const COMMANDS = new Map<string, CommandSpec<any>>(ALL.map((c) => [c.name, c]));
@@ -83,5 +85,7 @@ export function capabilities(c: CapabilityContext): string[] {
     'SAVEDATE', // RFC 8514
     'OBJECTID', // RFC 8474
   );
+  // RFC 5464: mailbox and server annotations.
+  if (COMMANDS.has('GETMETADATA') && COMMANDS.has('SETMETADATA')) caps.push('METADATA', 'METADATA-SERVER');
   return caps;
 }

@@ -363,3 +363,35 @@ export interface MailStore {
    */
   importMessages(mailboxId: number, items: ImportInput[], opts?: ImportOptions): Promise<AppendResult>;
 }
+
+// ---- annotations (RFC 5464 METADATA; appended, merged into MailStore by declaration merging)
+
+/** One annotation: `entry` is the lower-cased full name ("/private/comment"); `mailboxId` null = server. */
+export interface Annotation {
+  entry: string;
+  value: Buffer;
+}
+
+export interface MailStore {
+  /**
+   * The user's annotations on a mailbox (null = the server) named `entries`
+   * (lower-cased) and, by `depth`, their children (1) or all descendants
+   * ('infinity'), sorted by entry. NONEXISTENT for an unknown mailbox.
+   */
+  getAnnotations(userId: number, mailboxId: number | null, entries: string[], depth: 0 | 1 | 'infinity'): Promise<Annotation[]>;
+  /**
+   * Sets (value) or removes (null) entries atomically: all or none. LIMIT
+   * when the mailbox (or server) would hold more than `maxEntries`
+   * annotations of this user, or the user more than `maxPerUser`.
+   * NONEXISTENT for an unknown mailbox. Annotations follow RENAME (they
+   * belong to the mailbox) and go with DELETE.
+   */
+  setAnnotations(
+    userId: number,
+    mailboxId: number | null,
+    items: { entry: string; value: Buffer | null }[],
+    limits: { maxEntries: number; maxPerUser: number },
+  ): Promise<void>;
+  /** RFC 6154 §4 /private/specialuse: sets the mailbox's special use (null = none). NONEXISTENT. */
+  setSpecialUse(mailboxId: number, use: SpecialUse | null): Promise<void>;
+}

@@ -281,7 +281,21 @@ UPDATE mailboxes SET object_id = 'F' || lower(hex(randomblob(12)));
 CREATE UNIQUE INDEX mailboxes_object_id ON mailboxes (object_id);
 `;
 
-export const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11];
+// V12: RFC 5464 annotations, per user, on a mailbox (mailbox_id) or on the
+// server (mailbox_id 0). Keyed by mailbox id, so they follow RENAME; DELETE
+// removes them with the mailbox's rows. /private/specialuse is not stored
+// here: it is mailboxes.special_use.
+const V12 = `
+CREATE TABLE annotations (
+  user_id    INTEGER NOT NULL,
+  mailbox_id INTEGER NOT NULL,
+  entry      TEXT NOT NULL,
+  value      BLOB NOT NULL,
+  PRIMARY KEY (user_id, mailbox_id, entry)
+) WITHOUT ROWID;
+`;
+
+export const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** Brings the database to SCHEMA_VERSION; refuses a database from a newer Quire. */

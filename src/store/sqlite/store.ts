@@ -24,6 +24,7 @@ import {
   type Change,
   type ChangeFeed,
   type MailboxInfo,
+  type Annotation,
   type MailboxStatus,
   type SpecialUse,
   type UserInfo,
@@ -418,6 +419,7 @@ export class SqliteMailStore extends AddressOps {
         }
         this.q('DELETE FROM subscriptions WHERE user_id = ?').run(userId);
         this.q('DELETE FROM retired_names WHERE user_id = ?').run(userId);
+        this.q('DELETE FROM annotations WHERE user_id = ?').run(userId);
         this.q('DELETE FROM users WHERE id = ?').run(userId);
       });
       await this.purgeTrash();
@@ -596,6 +598,61 @@ export class SqliteMailStore extends AddressOps {
     });
   }
 
+  // ---- annotations (RFC 5464)
+
+  getAnnotations(userId: number, mailboxId: number | null, entries: string[], depth: 0 | 1 | 'infinity'): Promise<Annotation[]> {
+    return this.run(() => {
+      if (mailboxId !== null && !this.mailboxById(mailboxId)) throw new StoreError('NONEXISTENT', 'no such mailbox');
+      const box = mailboxId ?? 0;
+      const out = new Map<string, Buffer>();
+      const exact = this.q('SELECT entry, value FROM annotations WHERE user_id = ? AND mailbox_id = ? AND entry = ?').raw();
+      // Descendants by prefix range, never LIKE (entry names may hold "_").
+      const below = this.q('SELECT entry, value FROM annotations WHERE user_id = ? AND mailbox_id = ? AND entry > ? AND entry < ? ORDER BY entry').raw();
+      for (const e of entries) {
+        for (const [k, v] of exact.all(userId, box, e) as [string, Buffer][]) out.set(k, v);
+        if (depth === 0) continue;
+        for (const [k, v] of below.all(userId, box, `${e}/`, `${e}0`) as [string, Buffer][]) {
+          if (depth === 1 && k.slice(e.length + 1).includes('/')) continue;
+          out.set(k, v);
+        }
+      }
+      return [...out].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([entry, value]) => ({ entry, value }));
+    });
+  }
+
+  setAnnotations(
+    userId: number,
+    mailboxId: number | null,
+    items: { entry: string; value: Buffer | null }[],
+    limits: { maxEntries: number; maxPerUser: number },
+  ): Promise<void> {
+    return this.run(() => {
+      this.write(() => {
+        if (mailboxId !== null && !this.mailboxById(mailboxId)) throw new StoreError('NONEXISTENT', 'no such mailbox');
+        const box = mailboxId ?? 0;
+        const del = this.q('DELETE FROM annotations WHERE user_id = ? AND mailbox_id = ? AND entry = ?');
+        const put = this.q('INSERT INTO annotations (user_id, mailbox_id, entry, value) VALUES (?, ?, ?, ?) ON CONFLICT (user_id, mailbox_id, entry) DO UPDATE SET value = excluded.value');
+        for (const it of items) {
+          if (it.value === null) del.run(userId, box, it.entry);
+          else put.run(userId, box, it.entry, it.value);
+        }
+        const here = this.qp('SELECT count(*) FROM annotations WHERE user_id = ? AND mailbox_id = ?').get(userId, box) as number;
+        const all = this.qp('SELECT count(*) FROM annotations WHERE user_id = ?').get(userId) as number;
+        // Thrown inside the transaction: nothing of this command is kept (RFC 5464 §4.3).
+        if (here > limits.maxEntries || all > limits.maxPerUser) throw new StoreError('LIMIT', 'too many annotations');
+      });
+    });
+  }
+
+  setSpecialUse(mailboxId: number, use: SpecialUse | null): Promise<void> {
+    return this.run(() => {
+      this.write(() => {
+        if (!this.mailboxById(mailboxId)) throw new StoreError('NONEXISTENT', 'no such mailbox');
+        this.q('UPDATE mailboxes SET special_use = ? WHERE id = ?').run(use, mailboxId);
+      });
+    });
+  }
+
   // ---- helpers
 
   private insertMailbox(userId: number, name: string, specialUse: SpecialUse | null): number {
@@ -626,6 +683,7 @@ export class SqliteMailStore extends AddressOps {
     this.q('DELETE FROM messages WHERE mailbox_id = ?').run(mailboxId);
     this.q('DELETE FROM expunged WHERE mailbox_id = ?').run(mailboxId);
     this.q('DELETE FROM mailbox_keywords WHERE mailbox_id = ?').run(mailboxId);
+    this.q('DELETE FROM annotations WHERE mailbox_id = ?').run(mailboxId); // RFC 5464 §3.4: they go with the mailbox
     this.q('DELETE FROM mailboxes WHERE id = ?').run(mailboxId);
   }
 }
