@@ -706,6 +706,59 @@ export function runStoreContract(name: string, open: () => Promise<StoreHarness>
         }));
     });
 
+    describe('annotations (RFC 5464)', () => {
+      test('set, get by depth, remove; all or nothing at the limits; follow RENAME, go with DELETE; per user; setSpecialUse', () =>
+        withStore(async (h) => {
+          let store = h.store;
+          const bob = await store.createUser('bob', 'hash');
+          const box = await store.createMailbox(h.userId, 'A', null);
+          const limits = { maxEntries: 4, maxPerUser: 6 };
+          const v = (s: string) => Buffer.from(s);
+          await store.setAnnotations(h.userId, box.id, [
+            { entry: '/private/a', value: v('1') },
+            { entry: '/private/a/b', value: v('2') },
+            { entry: '/private/a/b/c', value: Buffer.from([0, 1, 2]) },
+          ], limits);
+          await store.setAnnotations(h.userId, null, [{ entry: '/shared/comment', value: v('server') }], limits);
+          const names = async (mb: number | null, e: string, d: 0 | 1 | 'infinity', u = h.userId) =>
+            (await store.getAnnotations(u, mb, [e], d)).map((x) => x.entry);
+          assert.deepEqual(await names(box.id, '/private/a', 0), ['/private/a']);
+          assert.deepEqual(await names(box.id, '/private/a', 1), ['/private/a', '/private/a/b']);
+          assert.deepEqual(await names(box.id, '/private/a', 'infinity'), ['/private/a', '/private/a/b', '/private/a/b/c']);
+          assert.deepEqual((await store.getAnnotations(h.userId, box.id, ['/private/a/b/c'], 0))[0]!.value, Buffer.from([0, 1, 2]));
+          assert.deepEqual(await names(null, '/shared/comment', 0), ['/shared/comment']);
+          assert.deepEqual(await names(null, '/shared/comment', 0, bob.id), [], 'another user sees none');
+          // Over the per-mailbox limit: nothing of the call is kept.
+          await rejectsKind(store.setAnnotations(h.userId, box.id, [
+            { entry: '/private/a', value: null },
+            { entry: '/private/x', value: v('x') },
+            { entry: '/private/y', value: v('y') },
+            { entry: '/private/z', value: v('z') },
+          ], limits), 'LIMIT');
+          assert.deepEqual(await names(box.id, '/private', 'infinity'), ['/private/a', '/private/a/b', '/private/a/b/c']);
+          // Over the per-user limit (4 here + 1 server + 2 = 7 > 6).
+          const other = await store.createMailbox(h.userId, 'B', null);
+          await rejectsKind(store.setAnnotations(h.userId, other.id, [{ entry: '/private/p', value: v('p') }, { entry: '/private/q', value: v('q') }, { entry: '/private/r', value: v('r') }], limits), 'LIMIT');
+          await store.setAnnotations(h.userId, box.id, [{ entry: '/private/a', value: null }], limits);
+          assert.deepEqual(await names(box.id, '/private/a', 0), []);
+          await rejectsKind(store.getAnnotations(h.userId, 999_999, ['/private/a'], 0), 'NONEXISTENT');
+          await rejectsKind(store.setAnnotations(h.userId, 999_999, [{ entry: '/private/a', value: v('1') }], limits), 'NONEXISTENT');
+          await store.renameMailbox(h.userId, 'A', 'C');
+          const renamed = (await store.getMailbox(h.userId, 'C'))!;
+          assert.deepEqual(await names(renamed.id, '/private', 'infinity'), ['/private/a/b', '/private/a/b/c']);
+          await store.setSpecialUse(renamed.id, '\\Archive');
+          assert.equal((await store.getMailbox(h.userId, 'C'))!.specialUse, '\\Archive');
+          await store.setSpecialUse(renamed.id, null);
+          assert.equal((await store.getMailbox(h.userId, 'C'))!.specialUse, null);
+          store = await h.reopen();
+          assert.deepEqual(await names(renamed.id, '/private', 'infinity'), ['/private/a/b', '/private/a/b/c']);
+          await store.deleteMailbox(h.userId, 'C');
+          const again = await store.createMailbox(h.userId, 'C', null);
+          assert.deepEqual(await names(again.id, '/private', 'infinity'), []);
+          assert.deepEqual(await names(null, '/shared/comment', 0), ['/shared/comment'], 'server annotations stay');
+        }));
+    });
+
     describe('durability', () => {
       test('everything is there after reopen', () =>
         withStore(async (h) => {
