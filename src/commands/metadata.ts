@@ -9,7 +9,7 @@ import { defineCommand, bad, no, type CommandContext } from './types.js';
 import { ArgReader, astringBytes, isAtom, isList, mailboxName, parseNumber } from './args.js';
 import { mbox } from './format.js';
 import { literal, nstring, string } from '../wire/index.js';
-import { StoreError, type SpecialUse } from '../store/types.js';
+import type { SpecialUse } from '../store/types.js';
 import type { Token } from '../wire/types.js';
 
 /** Largest annotation value accepted by SETMETADATA, in octets ([METADATA MAXSIZE n]). */
@@ -184,7 +184,7 @@ export const setmetadata = defineCommand({
       }
       if (specialUse !== undefined) await ctx.store.setSpecialUse(info!.id, specialUse);
     } catch (err) {
-      if (err instanceof StoreError && err.kind === 'LIMIT') throw no('Too many annotations', 'METADATA TOOMANY');
+      if (err instanceof Error && err.name === 'StoreError' && (err as { kind?: string }).kind === 'LIMIT') throw no('Too many annotations', 'METADATA TOOMANY');
       throw err;
     }
     return { text: 'SETMETADATA completed' };
