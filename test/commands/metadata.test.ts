@@ -31,6 +31,9 @@ test('SETMETADATA then GETMETADATA: private and shared, server and mailbox, NIL 
   assert.deepEqual((await w.command(`GETMETADATA ${box} /PRIVATE/Comment`)).untagged, [`* METADATA ${box} (/private/comment "mine")`]);
   // A multi-line value comes back as a literal, byte for byte.
   assert.deepEqual((await w.command(`GETMETADATA ${box} /private/vendor/quire/x`)).untagged, [`* METADATA ${box} (/private/vendor/quire/x {5}\r\nab\r\nc)`]);
+  // Binary values (RFC 5464 §5: value = nstring / literal8) travel as literal8 both ways.
+  assert.match((await c.command(Buffer.from(`SETMETADATA ${box} (/private/vendor/quire/bin ~{3+}\r\na\0b)`), 's5')).tagged, /^s5 OK /);
+  assert.deepEqual((await w.command(`GETMETADATA ${box} /private/vendor/quire/bin`)).untagged, [`* METADATA ${box} (/private/vendor/quire/bin ~{3}\r\na\0b)`]);
   await c.command(`SETMETADATA ${box} (/private/comment NIL)`);
   assert.deepEqual((await w.command(`GETMETADATA ${box} /private/comment`)).untagged, [`* METADATA ${box} (/private/comment NIL)`]);
   assert.match((await c.command('SETMETADATA Nope (/private/comment "x")', 's3')).tagged, /^s3 NO \[NONEXISTENT\]/);
