@@ -17,6 +17,7 @@ export const MAX_MULTIAPPEND = 1000;
 export function appendMessage(r: ArgReader): AppendInput {
   let flags: string[] = [];
   let internalDate: number | undefined;
+  let internalTz: number | undefined;
   let t = r.next('message');
   if (t.kind === 'list') {
     flags = flagArgs(t.items);
@@ -26,11 +27,12 @@ export function appendMessage(r: ArgReader): AppendInput {
     const dt = parseDateTime(t.bytes.toString('latin1'));
     if (!dt) throw bad('Invalid date-time');
     internalDate = dt.ms;
+    internalTz = dt.tzOffsetMinutes; // RFC 9051 §2.3.3: kept and returned as given
     t = r.next('message');
   }
   if (isAtom(t, 'UTF8') || isAtom(t, 'CATENATE')) throw bad(`${t.value} is not supported`);
   if (t.kind !== 'string' || !t.literal) throw bad('Message must be a literal');
-  return { data: t.bytes, flags, internalDate };
+  return { data: t.bytes, flags, internalDate, internalTz };
 }
 
 export default defineCommand({

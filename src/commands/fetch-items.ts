@@ -17,11 +17,15 @@ export interface SectionSpec {
 
 export type FetchItem =
   | { kind: 'FLAGS' | 'UID' | 'INTERNALDATE' | 'RFC822.SIZE' | 'ENVELOPE' | 'BODY' | 'BODYSTRUCTURE' | 'RFC822' | 'RFC822.HEADER' | 'RFC822.TEXT' | 'PREVIEW' | 'MODSEQ' }
+  | { kind: 'SAVEDATE' | 'EMAILID' | 'THREADID' }
   | { kind: 'BODY[]' | 'BINARY' | 'BINARY.SIZE'; peek: boolean; section: SectionSpec; partial?: { offset: number; length: number } };
+
+/** Items answered from metadata alone. */
+const META_ITEMS: ReadonlySet<string> = new Set(['FLAGS', 'UID', 'INTERNALDATE', 'RFC822.SIZE', 'MODSEQ', 'SAVEDATE', 'EMAILID', 'THREADID']);
 
 /** Items whose answer needs the message bytes. */
 export function needsBody(i: FetchItem): boolean {
-  return !['FLAGS', 'UID', 'INTERNALDATE', 'RFC822.SIZE', 'MODSEQ'].includes(i.kind);
+  return !META_ITEMS.has(i.kind);
 }
 
 /** Items that set \Seen (RFC 9051 §6.4.5: BODY[...] and BINARY[...] without .PEEK; RFC 3501 RFC822 and RFC822.TEXT). */
@@ -48,7 +52,16 @@ function metaItem(s: CommandContext['session'], item: FetchItem, meta: MessageMe
   switch (item.kind) {
     case 'UID': return `UID ${meta.uid}`;
     case 'FLAGS': return `FLAGS ${flagsOf(s, meta)}`;
-    case 'INTERNALDATE': return `INTERNALDATE "${formatDateTime(meta.internalDate)}"`;
+    // RFC 9051 §2.3.3: in the zone the message was given (APPEND, delivery, import).
+    case 'INTERNALDATE': return `INTERNALDATE "${formatDateTime(meta.internalDate, meta.internalTz ?? 0)}"`;
+    case 'SAVEDATE': {
+      // RFC 8514 §4.2; a message stored before save dates were kept answers its internal date (its arrival, as best known).
+      const t = meta.saveDate ?? meta.internalDate;
+      return `SAVEDATE "${formatDateTime(t, -new Date(t).getTimezoneOffset())}"`;
+    }
+    // RFC 8474 §5.1-5.2: parenthesised objectid; no THREADID is computed, so NIL.
+    case 'EMAILID': return meta.emailId ? `EMAILID (${meta.emailId})` : 'EMAILID NIL';
+    case 'THREADID': return 'THREADID NIL';
     case 'RFC822.SIZE': return `RFC822.SIZE ${meta.size}`;
     case 'MODSEQ': return `MODSEQ (${meta.modseq})`;
     default: return null;
@@ -305,7 +318,7 @@ export async function renderMessage(
       continue;
     }
     switch (item.kind) {
-      case 'UID': case 'FLAGS': case 'INTERNALDATE': case 'RFC822.SIZE': case 'MODSEQ':
+      case 'UID': case 'FLAGS': case 'INTERNALDATE': case 'RFC822.SIZE': case 'MODSEQ': case 'SAVEDATE': case 'EMAILID': case 'THREADID':
         add(metaItem(s, item, meta)!);
         if (item.kind === 'FLAGS') flagsSent = true;
         break;

@@ -97,6 +97,8 @@ export function parseFetchAtt(t: Token, out: FetchItem[]): void {
     case 'FULL': out.push({ kind: 'FLAGS' }, { kind: 'INTERNALDATE' }, { kind: 'RFC822.SIZE' }, { kind: 'ENVELOPE' }, { kind: 'BODY' }); return;
     case 'FLAGS': case 'UID': case 'INTERNALDATE': case 'RFC822.SIZE': case 'ENVELOPE': case 'BODY': case 'BODYSTRUCTURE':
     case 'RFC822': case 'RFC822.HEADER': case 'RFC822.TEXT': case 'PREVIEW': case 'MODSEQ':
+    case 'SAVEDATE': // RFC 8514 §4.2
+    case 'EMAILID': case 'THREADID': // RFC 8474 §5
       out.push({ kind: name });
       return;
     default:

@@ -11,7 +11,7 @@ import type { Token } from '../wire/types.js';
  * fails — e.g. NO [LIMIT] at the per-user mailbox limit — the superiors
  * created here are removed again, so a refused command leaves nothing behind.
  */
-async function withSuperiors(store: MailStore, userId: number, name: string, last: () => Promise<unknown>): Promise<void> {
+async function withSuperiors<T>(store: MailStore, userId: number, name: string, last: () => Promise<T>): Promise<T> {
   const parts = name.split(SEPARATOR);
   const created: string[] = [];
   try {
@@ -26,7 +26,7 @@ async function withSuperiors(store: MailStore, userId: number, name: string, las
         }
       }
     }
-    await last();
+    return await last();
   } catch (e) {
     for (const p of created.reverse()) await store.deleteMailbox(userId, p).catch(() => undefined);
     throw e;
@@ -88,8 +88,9 @@ export const create = defineCommand({
     if (use && 'refused' in use) throw no(use.refused, 'USEATTR');
     const userId = ctx.session.user!.id;
     if (await ctx.store.getMailbox(userId, name)) throw no('Mailbox already exists', 'ALREADYEXISTS');
-    await withSuperiors(ctx.store, userId, name, () => ctx.store.createMailbox(userId, name, use?.specialUse ?? null));
-    return { text: 'CREATE completed' };
+    const created = await withSuperiors(ctx.store, userId, name, () => ctx.store.createMailbox(userId, name, use?.specialUse ?? null));
+    // RFC 8474 §4.1: the new mailbox's MAILBOXID in the tagged OK.
+    return { code: `MAILBOXID (${created.objectId})`, text: 'CREATE completed' };
   },
 });
 

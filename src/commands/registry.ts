@@ -28,6 +28,7 @@ import { sort, uidSort } from './sort.js';
 import { thread, uidThread } from './thread.js';
 import { cancelUpdate } from './context.js';
 import { esearch } from './esearch.js';
+import { getmetadata, setmetadata } from './metadata.js';
 
 const ALL: CommandSpec<any>[] = [
   capability, noop, check, logout, id, enable, starttls, login, authenticate,
@@ -38,6 +39,7 @@ const ALL: CommandSpec<any>[] = [
   replace, uidReplace, // RFC 8508
   // Webmail views (issue 14)
   sort, uidSort, thread, uidThread, cancelUpdate, esearch,
+  getmetadata, setmetadata, // RFC 5464
 ];
 
 export const COMMANDS = new Map<string, CommandSpec<any>>(ALL.map((c) => [c.name, c]));
@@ -102,5 +104,12 @@ export function capabilities(c: CapabilityContext): string[] {
   if (COMMANDS.has('ESEARCH')) caps.push('MULTISEARCH');
   // RFC 9394: RETURN (PARTIAL) on SEARCH / SORT and the FETCH PARTIAL modifier.
   caps.push('PARTIAL');
+  // proto-b: message and mailbox attributes kept by the store (schema V11).
+  caps.push(
+    'SAVEDATE', // RFC 8514
+    'OBJECTID', // RFC 8474
+  );
+  // RFC 5464: mailbox and server annotations.
+  if (COMMANDS.has('GETMETADATA') && COMMANDS.has('SETMETADATA')) caps.push('METADATA', 'METADATA-SERVER');
   return caps;
 }

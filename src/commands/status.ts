@@ -7,8 +7,8 @@ import { enableCondstore } from './condstore.js';
 import type { MailboxStatus, MailStore } from '../store/types.js';
 import type { Session } from '../session/session.js';
 
-export type StatusItem = 'MESSAGES' | 'UIDNEXT' | 'UIDVALIDITY' | 'UNSEEN' | 'DELETED' | 'SIZE' | 'RECENT' | 'HIGHESTMODSEQ' | 'DELETED-STORAGE';
-const ITEMS = new Set<StatusItem>(['MESSAGES', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', 'DELETED', 'SIZE', 'RECENT', 'HIGHESTMODSEQ', 'DELETED-STORAGE']);
+export type StatusItem = 'MESSAGES' | 'UIDNEXT' | 'UIDVALIDITY' | 'UNSEEN' | 'DELETED' | 'SIZE' | 'RECENT' | 'HIGHESTMODSEQ' | 'DELETED-STORAGE' | 'MAILBOXID';
+const ITEMS = new Set<StatusItem>(['MESSAGES', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', 'DELETED', 'SIZE', 'RECENT', 'HIGHESTMODSEQ', 'DELETED-STORAGE', 'MAILBOXID']);
 
 export function parseStatusItems(tokens: Token[]): StatusItem[] {
   if (tokens.length === 0) throw bad('Empty STATUS item list');
@@ -23,13 +23,14 @@ export function parseStatusItems(tokens: Token[]): StatusItem[] {
 }
 
 /** STATUS values, plus DELETED-STORAGE when asked for (computed on demand: it needs a scan). */
-export type StatusValues = MailboxStatus & { deletedStorage?: number };
+export type StatusValues = MailboxStatus & { deletedStorage?: number; objectId?: string };
 
 /** Reads what `items` need for one mailbox. */
 export async function statusValues(store: MailStore, mailboxId: number, items: StatusItem[]): Promise<StatusValues> {
   const st: StatusValues = await store.mailboxStatus(mailboxId);
   // RFC 9208 §4.1.4, §5.1: in the units of the STORAGE resource (1024 octets), rounded up.
   if (items.includes('DELETED-STORAGE')) st.deletedStorage = Math.ceil((await store.deletedSize(mailboxId)) / 1024);
+  if (items.includes('MAILBOXID')) st.objectId = (await store.getMailboxById(mailboxId))?.objectId;
   return st;
 }
 
@@ -46,6 +47,7 @@ export function statusLine(session: Session, name: string, st: StatusValues, ite
       case 'RECENT': parts.push(`RECENT ${st.recent}`); break;
       case 'HIGHESTMODSEQ': parts.push(`HIGHESTMODSEQ ${st.highestModseq}`); break; // RFC 7162 §3.1.7
       case 'DELETED-STORAGE': parts.push(`DELETED-STORAGE ${st.deletedStorage ?? 0}`); break; // RFC 9208 §4.1.4
+      case 'MAILBOXID': if (st.objectId) parts.push(`MAILBOXID (${st.objectId})`); break; // RFC 8474 §4.2
     }
   }
   return `STATUS ${mbox(session, name)} (${parts.join(' ')})`;

@@ -6,7 +6,7 @@
 import { dateToUtcMs, normalizeRanges, type SequenceSet } from '../wire/index.js';
 import type { HeaderIndex, MessageMeta } from '../store/types.js';
 import type { Criterion } from './program.js';
-import { withinTarget } from './meta.js';
+import { serverDay, withinTarget } from './meta.js';
 
 const DAY_MS = 86_400_000;
 /** Messages whose content is read concurrently by a content search (bounded memory: each may be large). */
@@ -70,6 +70,11 @@ function needsContent(c: Criterion): boolean {
 function cost(c: Criterion): number {
   if (needsContent(c)) return 2;
   return 0;
+}
+
+/** The calendar day of a message's INTERNALDATE in its own zone, as days since the epoch. */
+function localDay(m: MessageMeta): number {
+  return Math.floor((m.internalDate + (m.internalTz ?? 0) * 60_000) / DAY_MS);
 }
 
 function dayOf(d: { year: number; month: number; day: number }): number {
@@ -147,10 +152,19 @@ export async function evaluate(program: Criterion, target: SearchTarget): Promis
         case 'older': return meta.internalDate <= withinTarget(c.seconds);
         case 'younger': return meta.internalDate >= withinTarget(c.seconds);
         case 'smaller': return meta.size < c.n;
-        case 'before': return Math.floor(meta.internalDate / DAY_MS) < dayOf(c.date);
-        case 'on': return Math.floor(meta.internalDate / DAY_MS) === dayOf(c.date);
-        case 'since': return Math.floor(meta.internalDate / DAY_MS) >= dayOf(c.date);
+        // RFC 9051 §6.4.4: the day as the INTERNALDATE is written, in its own zone.
+        case 'before': return localDay(meta) < dayOf(c.date);
+        case 'on': return localDay(meta) === dayOf(c.date);
+        case 'since': return localDay(meta) >= dayOf(c.date);
         case 'modseq': return meta.modseq >= c.modseq;
+        case 'savedbefore': case 'savedon': case 'savedsince': {
+          // RFC 8514 §4.3: a message without a save date compares its internal date.
+          const t = meta.saveDate ?? meta.internalDate;
+          const { start, end } = serverDay(c.date);
+          return c.k === 'savedbefore' ? t < start : c.k === 'savedon' ? t >= start && t < end : t >= start;
+        }
+        case 'emailid': return meta.emailId === c.id;
+        case 'threadid': return false;
         case 'sentbefore': case 'senton': case 'sentsince': {
           const ix = target.index?.get(uid);
           const d = ix ? ix.sentDay : ((await getContent())?.sentDay() ?? null);

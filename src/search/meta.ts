@@ -2,7 +2,7 @@
 // body (metadata and the header index), so the backend answers it from its index (STYLE.md: search/
 // compiles what a backend can run). Sequence numbers, \Recent and "$" are
 // session notions: they become UID ranges here, from the session's view.
-import { dateToUtcMs, normalizeRanges, rangesOf, type SequenceSet } from '../wire/index.js';
+import { dateToUtcMs, normalizeRanges, rangesOf, type ImapDate, type SequenceSet } from '../wire/index.js';
 import type { MetaFilter } from '../store/types.js';
 import type { Criterion } from './program.js';
 
@@ -30,6 +30,22 @@ function setToUids(set: SequenceSet, seqMode: boolean, v: ViewFacts): MetaFilter
   return { k: 'uids', ranges: normalizeRanges(set.ranges, uids.length).map((r) => ({ start: uids[r.start - 1], end: uids[r.end - 1] })) };
 }
 
+/**
+ * The instants where `d` begins and ends in the server's zone: SAVEDATE is
+ * shown in that zone, so RFC 8514's "disregarding time and timezone" is the
+ * day as shown.
+ */
+export function serverDay(d: ImapDate): { start: number; end: number } {
+  const at = (utcMidnight: number): number => {
+    // The offset at local midnight, found in two steps (a DST change near it moves it).
+    let t = utcMidnight + new Date(utcMidnight).getTimezoneOffset() * 60_000;
+    t = utcMidnight + new Date(t).getTimezoneOffset() * 60_000;
+    return t;
+  };
+  const u = dateToUtcMs(d);
+  return { start: at(u), end: at(u + DAY_MS) };
+}
+
 /** The MetaFilter equivalent to `c`, or null when `c` needs message content. */
 export function toMetaFilter(c: Criterion, v: ViewFacts): MetaFilter | null {
   switch (c.k) {
@@ -46,6 +62,13 @@ export function toMetaFilter(c: Criterion, v: ViewFacts): MetaFilter | null {
     case 'older': case 'younger': return { k: 'arrived', op: c.k === 'older' ? 'le' : 'ge', ms: withinTarget(c.seconds) };
     case 'before': case 'on': case 'since': return { k: c.k, day: Math.floor(dateToUtcMs(c.date) / DAY_MS) };
     case 'modseq': return { k: 'modseq', modseq: c.modseq };
+    case 'savedbefore': case 'savedon': case 'savedsince': {
+      const { start, end } = serverDay(c.date);
+      return { k: c.k, start, end };
+    }
+    case 'emailid': return { k: 'emailid', id: c.id };
+    // THREADID is NIL for every message (RFC 8474 §5.2), so no message has the one asked for.
+    case 'threadid': return { k: 'none' };
     case 'header': {
       // The index holds From/To/Cc/Bcc/Subject; an empty needle asks whether the field exists (read the message).
       // Address fields are indexed as parsed addresses: only FROM/TO/CC/BCC keys (c.address) may use them.

@@ -25,6 +25,10 @@ export type Criterion =
   | { k: 'header'; field: string; value: string; address?: boolean }
   | { k: 'body' | 'text'; value: string }
   | { k: 'modseq'; modseq: number }
+  /** RFC 8514 §4.3 (SAVEDATESUPPORTED always matches: every message has a save date or its fallback). */
+  | { k: 'savedbefore' | 'savedon' | 'savedsince'; date: ImapDate }
+  /** RFC 8474 §6: EMAILID / THREADID search keys. */
+  | { k: 'emailid' | 'threadid'; id: string }
   | { k: 'not'; c: Criterion }
   | { k: 'or'; a: Criterion; b: Criterion }
   | { k: 'and'; cs: Criterion[] };
@@ -130,6 +134,16 @@ export function parseProgram(tokens: Token[], opts: ParseOptions): Criterion {
       case 'SENTBEFORE': return { k: 'sentbefore', date: needDate() };
       case 'SENTON': return { k: 'senton', date: needDate() };
       case 'SENTSINCE': return { k: 'sentsince', date: needDate() };
+      case 'SAVEDBEFORE': return { k: 'savedbefore', date: needDate() };
+      case 'SAVEDON': return { k: 'savedon', date: needDate() };
+      case 'SAVEDSINCE': return { k: 'savedsince', date: needDate() };
+      case 'SAVEDATESUPPORTED': return { k: 'all' };
+      case 'EMAILID': case 'THREADID': {
+        // RFC 8474 §7: objectid = 1*255(ALPHA / DIGIT / "_" / "-").
+        const id = atomOf(tokens[i++]);
+        if (!/^[A-Za-z0-9_-]{1,255}$/.test(id)) throw new SearchSyntaxError(`Invalid ${name}`);
+        return { k: name === 'EMAILID' ? 'emailid' : 'threadid', id };
+      }
       case 'LARGER': return { k: 'larger', n: needNumber(Number.MAX_SAFE_INTEGER) };
       // RFC 5032 §3: OLDER / YOUNGER nz-number (seconds).
       case 'OLDER': case 'YOUNGER': {

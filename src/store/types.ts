@@ -61,6 +61,8 @@ export interface MailboxInfo {
   highestModseq: number;
   specialUse: SpecialUse | null;
   subscribed: boolean;
+  /** RFC 8474 MAILBOXID: stable across RENAME, never given to another mailbox. */
+  objectId: string;
 }
 
 export interface MailboxStatus {
@@ -89,6 +91,12 @@ export interface MessageMeta {
   flags: Flag[];
   /** INTERNALDATE: ms since epoch. */
   internalDate: number;
+  /** INTERNALDATE's zone, minutes east of UTC (RFC 9051 §2.3.3); absent = +0000. */
+  internalTz?: number;
+  /** RFC 8514 save date, ms since epoch; null/absent = unknown (stored before the store kept it). */
+  saveDate?: number | null;
+  /** RFC 8474 EMAILID: the same for every copy of one stored body; absent = unknown. */
+  emailId?: string;
   /** RFC822.SIZE in bytes. */
   size: number;
   modseq: number;
@@ -131,6 +139,8 @@ export interface AppendInput {
   flags: Flag[];
   /** ms since epoch; defaults to now. */
   internalDate?: number;
+  /** The zone of internalDate, minutes east of UTC; defaults to the server's local zone at that instant. */
+  internalTz?: number;
 }
 
 export interface AppendResult {
@@ -171,6 +181,14 @@ export type MetaFilter =
   | { k: 'arrived'; op: 'le' | 'ge'; ms: number }
   /** INTERNALDATE compared by calendar day (days since the epoch, UTC). */
   | { k: 'before' | 'on' | 'since'; day: number }
+  /**
+   * RFC 8514 SAVEDBEFORE/SAVEDON/SAVEDSINCE: save date (the internal date for
+   * messages without one) against [start, end), the instants where the
+   * asked day begins and ends in the server's zone.
+   */
+  | { k: 'savedbefore' | 'savedon' | 'savedsince'; start: number; end: number }
+  /** RFC 8474 SEARCH EMAILID. */
+  | { k: 'emailid'; id: string }
   | { k: 'modseq'; modseq: number }
   /** Substring of the decoded, lower-cased field (see HeaderIndex); `value` is lower-cased and not empty. */
   | { k: 'header'; field: 'from' | 'to' | 'cc' | 'bcc' | 'subject'; value: string }
@@ -442,4 +460,36 @@ export interface MailStore {
   sortMessages(mailboxId: number, req: SortRequest): Promise<SortResult>;
   /** THREAD input of the given UIDs (null = all up to `maxUid`), in sent-date order (date, then UID: RFC 5256 §2.2). */
   threadRows(mailboxId: number, uids: readonly number[] | null, maxUid?: number): Promise<ThreadRow[]>;
+}
+
+// ---- annotations (RFC 5464 METADATA; appended, merged into MailStore by declaration merging)
+
+/** One annotation: `entry` is the lower-cased full name ("/private/comment"); `mailboxId` null = server. */
+export interface Annotation {
+  entry: string;
+  value: Buffer;
+}
+
+export interface MailStore {
+  /**
+   * The user's annotations on a mailbox (null = the server) named `entries`
+   * (lower-cased) and, by `depth`, their children (1) or all descendants
+   * ('infinity'), sorted by entry. NONEXISTENT for an unknown mailbox.
+   */
+  getAnnotations(userId: number, mailboxId: number | null, entries: string[], depth: 0 | 1 | 'infinity'): Promise<Annotation[]>;
+  /**
+   * Sets (value) or removes (null) entries atomically: all or none. LIMIT
+   * when the mailbox (or server) would hold more than `maxEntries`
+   * annotations of this user, or the user more than `maxPerUser`.
+   * NONEXISTENT for an unknown mailbox. Annotations follow RENAME (they
+   * belong to the mailbox) and go with DELETE.
+   */
+  setAnnotations(
+    userId: number,
+    mailboxId: number | null,
+    items: { entry: string; value: Buffer | null }[],
+    limits: { maxEntries: number; maxPerUser: number },
+  ): Promise<void>;
+  /** RFC 6154 §4 /private/specialuse: sets the mailbox's special use (null = none). NONEXISTENT. */
+  setSpecialUse(mailboxId: number, use: SpecialUse | null): Promise<void>;
 }

@@ -29,7 +29,7 @@ test('APPEND with flags and internal date: APPENDUID, and FETCH shows them', asy
   assert.equal(r2.tagged, `t5 OK [APPENDUID ${v} 2] APPEND completed`);
   await c.command('SELECT App1');
   const f = await c.command('FETCH 1:2 (UID FLAGS INTERNALDATE RFC822.SIZE)');
-  assert.match(f.untagged[0], /^\* 1 FETCH \(UID 1 FLAGS \(\\Seen \\Flagged \$Work( \\Recent)?\) INTERNALDATE "( 8-Feb-1994 05:52:25 \+0000|07-Feb-1994 21:52:25 -0800)" RFC822\.SIZE 179\)$/);
+  assert.match(f.untagged[0], /^\* 1 FETCH \(UID 1 FLAGS \(\\Seen \\Flagged \$Work( \\Recent)?\) INTERNALDATE " 7-Feb-1994 21:52:25 -0800" RFC822\.SIZE 179\)$/);
   assert.match(f.untagged[1], /^\* 2 FETCH \(UID 2 FLAGS \((\\Recent)?\) INTERNALDATE "[ 0-9]\d-[A-Z][a-z]{2}-\d{4} \d\d:\d\d:\d\d [+-]\d{4}" RFC822\.SIZE 179\)$/);
   assert.equal(f.tagged, 't7 OK FETCH completed');
   await c.close();

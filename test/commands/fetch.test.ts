@@ -99,14 +99,14 @@ async function selected(mode: 'SELECT' | 'EXAMINE' = 'EXAMINE', box = 'F'): Prom
 test('FLAGS UID INTERNALDATE RFC822.SIZE, and the macros ALL FAST FULL', async () => {
   const c = await selected();
   const r = await c.command('FETCH 1 (FLAGS UID INTERNALDATE RFC822.SIZE)');
-  assert.deepEqual(r.untagged, [`* 1 FETCH (FLAGS () UID 1 INTERNALDATE " 2-Mar-2021 09:00:00 +0000" RFC822.SIZE ${MULTI.length})`]);
+  assert.deepEqual(r.untagged, [`* 1 FETCH (FLAGS () UID 1 INTERNALDATE " 2-Mar-2021 10:00:00 +0100" RFC822.SIZE ${MULTI.length})`]);
   assert.equal(r.tagged, 't4 OK FETCH completed');
   const fast = await c.command('FETCH 1 FAST');
-  assert.deepEqual(fast.untagged, [`* 1 FETCH (FLAGS () INTERNALDATE " 2-Mar-2021 09:00:00 +0000" RFC822.SIZE ${MULTI.length})`]);
+  assert.deepEqual(fast.untagged, [`* 1 FETCH (FLAGS () INTERNALDATE " 2-Mar-2021 10:00:00 +0100" RFC822.SIZE ${MULTI.length})`]);
   const all = await c.command('FETCH 1 ALL');
-  assert.deepEqual(all.untagged, [`* 1 FETCH (FLAGS () INTERNALDATE " 2-Mar-2021 09:00:00 +0000" RFC822.SIZE ${MULTI.length} ${ENVELOPE})`]);
+  assert.deepEqual(all.untagged, [`* 1 FETCH (FLAGS () INTERNALDATE " 2-Mar-2021 10:00:00 +0100" RFC822.SIZE ${MULTI.length} ${ENVELOPE})`]);
   const full = await c.command('FETCH 1 FULL');
-  assert.deepEqual(full.untagged, [`* 1 FETCH (FLAGS () INTERNALDATE " 2-Mar-2021 09:00:00 +0000" RFC822.SIZE ${MULTI.length} ${ENVELOPE} ${BODY})`]);
+  assert.deepEqual(full.untagged, [`* 1 FETCH (FLAGS () INTERNALDATE " 2-Mar-2021 10:00:00 +0100" RFC822.SIZE ${MULTI.length} ${ENVELOPE} ${BODY})`]);
   const many = await c.command('FETCH 2:4 UID');
   assert.deepEqual(many.untagged, ['* 2 FETCH (UID 2)', '* 3 FETCH (UID 3)', '* 4 FETCH (UID 4)']);
   await c.close();

@@ -19,6 +19,12 @@ async function uidValidity(c: RawClient, mailbox: string): Promise<string> {
   return /UIDVALIDITY (\d+)/.exec(ok(await c.command(`STATUS ${mailbox} (UIDVALIDITY)`)).untagged[0])![1];
 }
 
+/** UIDVALIDITY and MAILBOXID (RFC 8474) of a mailbox, via one STATUS. */
+async function ids(c: RawClient, mailbox: string): Promise<[string, string]> {
+  const line = ok(await c.command(`STATUS ${mailbox} (UIDVALIDITY MAILBOXID)`)).untagged[0]!;
+  return [/UIDVALIDITY (\d+)/.exec(line)![1]!, /MAILBOXID \(([^)]+)\)/.exec(line)![1]!];
+}
+
 const FLAGS = '\\Answered \\Flagged \\Deleted \\Seen \\Draft';
 
 test('SELECT for an IMAP4rev1 client: RECENT and UNSEEN, no LIST', async () => {
@@ -26,7 +32,7 @@ test('SELECT for an IMAP4rev1 client: RECENT and UNSEEN, no LIST', async () => {
   ok(await c.append('INBOX', message(1), '(\\Seen)'));
   ok(await c.append('INBOX', message(2), '(\\Seen $Work)'));
   ok(await c.append('INBOX', message(3)));
-  const v = await uidValidity(c, 'INBOX');
+  const [v, id] = await ids(c, 'INBOX');
   const r = await c.command('SELECT INBOX');
   assert.deepEqual(r.untagged, [
     '* 3 EXISTS',
@@ -36,6 +42,7 @@ test('SELECT for an IMAP4rev1 client: RECENT and UNSEEN, no LIST', async () => {
     '* OK [UNSEEN 3] First unseen',
     `* OK [UIDVALIDITY ${v}] UIDs valid`,
     '* OK [UIDNEXT 4] Predicted next UID',
+    `* OK [MAILBOXID (${id})] Ok`,
   ]);
   assert.equal(r.tagged, 't6 OK [READ-WRITE] SELECT completed');
   // \Recent went to the first session that selected; a reselect sees none (RFC 3501 §2.3.2).
@@ -53,7 +60,7 @@ test('SELECT for an IMAP4rev1 client: RECENT and UNSEEN, no LIST', async () => {
 test('SELECT after ENABLE IMAP4rev2: no RECENT or UNSEEN, a LIST response, [CLOSED] on reselect', async () => {
   const c = await connect();
   ok(await c.append('INBOX', message(1)));
-  const v = await uidValidity(c, 'INBOX');
+  const [v, id] = await ids(c, 'INBOX');
   assert.deepEqual(ok(await c.command('ENABLE IMAP4rev2')).untagged, ['* ENABLED IMAP4rev2']);
   const r = await c.command('SELECT inbox');
   assert.deepEqual(r.untagged, [
@@ -62,6 +69,7 @@ test('SELECT after ENABLE IMAP4rev2: no RECENT or UNSEEN, a LIST response, [CLOS
     `* OK [PERMANENTFLAGS (${FLAGS} \\*)] Flags permitted`,
     `* OK [UIDVALIDITY ${v}] UIDs valid`,
     '* OK [UIDNEXT 2] Predicted next UID',
+    `* OK [MAILBOXID (${id})] Ok`,
     '* LIST () "/" INBOX',
   ]);
   assert.equal(r.tagged, 't5 OK [READ-WRITE] SELECT completed');

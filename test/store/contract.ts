@@ -654,6 +654,138 @@ export function runStoreContract(name: string, open: () => Promise<StoreHarness>
         }));
     });
 
+    describe('message and mailbox attributes (RFC 9051 §2.3.3, RFC 8514, RFC 8474)', () => {
+      test('INTERNALDATE zone, save date and EMAILID: kept by append, carried by copy/move/changes, searched', () =>
+        withStore(async (h) => {
+          let store = h.store;
+          const a = await store.createMailbox(h.userId, 'A', null);
+          const b = await store.createMailbox(h.userId, 'B', null);
+          const seen: Change[] = [];
+          const unsub = store.feed.subscribe(h.userId, (c) => seen.push(c));
+          const t0 = Date.now();
+          await store.appendMessages(a.id, [
+            { data: msg(1), flags: [], internalDate: 946_700_000_000, internalTz: -300 },
+            { data: msg(1), flags: [] },
+          ]);
+          const [m1, m2] = await store.listMessages(a.id);
+          assert.equal(m1!.internalTz, -300);
+          // No zone given: the server's zone at that instant.
+          assert.equal(m2!.internalTz, 0 - new Date(m2!.internalDate).getTimezoneOffset());
+          for (const m of [m1!, m2!]) assert.ok(m.saveDate! >= t0 && m.saveDate! <= Date.now(), 'save date is the time of saving');
+          assert.ok(m1!.emailId && m2!.emailId && m1!.emailId !== m2!.emailId, 'each append stores its own message');
+          const appended = seen.find((c) => c.kind === 'append');
+          assert.ok(appended?.kind === 'append');
+          assert.deepEqual(appended.messages[0], m1);
+          await new Promise((r) => setTimeout(r, 5));
+          await store.copyMessages(a.id, [1], b.id);
+          await store.moveMessages(a.id, [2], b.id);
+          const [c1, c2] = await store.listMessages(b.id);
+          assert.equal(c1!.internalTz, -300);
+          assert.equal(c1!.internalDate, m1!.internalDate);
+          assert.equal(c1!.emailId, m1!.emailId, 'a copy is the same message');
+          assert.equal(c2!.emailId, m2!.emailId, 'a moved message is the same message');
+          assert.ok(c1!.saveDate! > m1!.saveDate!, 'a copy is saved anew');
+          assert.ok(c2!.saveDate! > m2!.saveDate!, 'a moved message is saved anew');
+          assert.deepEqual((await store.listMessages(a.id))[0], m1, 'the source keeps its save date');
+          const st = await store.storeFlags(b.id, [c1!.uid], 'add', ['\\Seen']);
+          assert.equal(st.changed[0]!.saveDate, c1!.saveDate);
+          assert.equal(st.changed[0]!.emailId, c1!.emailId);
+          assert.equal(st.changed[0]!.internalTz, -300);
+          assert.deepEqual((await store.getMessages(b.id, [c2!.uid]))[0], c2);
+          assert.deepEqual((await store.searchMeta(b.id, { k: 'emailid', id: m2!.emailId! })).uids, [c2!.uid]);
+          assert.deepEqual((await store.searchMeta(b.id, { k: 'emailid', id: 'nonsense' })).uids, []);
+          const window = { start: t0 - 1000, end: Date.now() + 1000 };
+          assert.deepEqual((await store.searchMeta(b.id, { k: 'savedon', ...window })).uids, [1, 2]);
+          assert.deepEqual((await store.searchMeta(b.id, { k: 'savedbefore', ...window })).uids, []);
+          assert.deepEqual((await store.searchMeta(b.id, { k: 'savedsince', ...window })).uids, [1, 2]);
+          // BEFORE/ON/SINCE: the day as written in the zone (31 Dec 1999 -0500, 1 Jan 2000 UTC).
+          const day = Math.floor(Date.UTC(1999, 11, 31) / 86_400_000);
+          assert.deepEqual((await store.searchMeta(b.id, { k: 'on', day })).uids, [1]);
+          unsub();
+          const before = await store.listMessages(b.id);
+          store = await h.reopen();
+          assert.deepEqual(await store.listMessages(b.id), before);
+        }));
+
+      test('MAILBOXID: unique, kept across RENAME and reopen, never given again; renaming INBOX makes a new one', () =>
+        withStore(async (h) => {
+          let store = h.store;
+          const inbox = await store.createMailbox(h.userId, 'INBOX', null);
+          const x = await store.createMailbox(h.userId, 'X', null);
+          const y = await store.createMailbox(h.userId, 'X/Y', null);
+          assert.match(x.objectId, /^[A-Za-z0-9_-]{1,255}$/);
+          assert.notEqual(x.objectId, y.objectId);
+          await store.renameMailbox(h.userId, 'X', 'Z');
+          assert.equal((await store.getMailbox(h.userId, 'Z'))?.objectId, x.objectId);
+          assert.equal((await store.getMailbox(h.userId, 'Z/Y'))?.objectId, y.objectId);
+          await store.deleteMailbox(h.userId, 'Z/Y');
+          const again = await store.createMailbox(h.userId, 'Z/Y', null);
+          assert.notEqual(again.objectId, y.objectId);
+          await store.appendMessages(inbox.id, [{ data: msg(1), flags: [] }]);
+          await store.renameMailbox(h.userId, 'INBOX', 'Old');
+          assert.equal((await store.getMailbox(h.userId, 'INBOX'))?.objectId, inbox.objectId);
+          const old = (await store.getMailbox(h.userId, 'Old'))!;
+          assert.notEqual(old.objectId, inbox.objectId);
+          const ids = (await store.listMailboxes(h.userId)).map((m) => m.objectId);
+          assert.equal(new Set(ids).size, ids.length);
+          store = await h.reopen();
+          assert.deepEqual((await store.listMailboxes(h.userId)).map((m) => m.objectId), ids);
+        }));
+    });
+
+    describe('annotations (RFC 5464)', () => {
+      test('set, get by depth, remove; all or nothing at the limits; follow RENAME, go with DELETE; per user; setSpecialUse', () =>
+        withStore(async (h) => {
+          let store = h.store;
+          const bob = await store.createUser('bob', 'hash');
+          const box = await store.createMailbox(h.userId, 'A', null);
+          const limits = { maxEntries: 4, maxPerUser: 6 };
+          const v = (s: string) => Buffer.from(s);
+          await store.setAnnotations(h.userId, box.id, [
+            { entry: '/private/a', value: v('1') },
+            { entry: '/private/a/b', value: v('2') },
+            { entry: '/private/a/b/c', value: Buffer.from([0, 1, 2]) },
+          ], limits);
+          await store.setAnnotations(h.userId, null, [{ entry: '/shared/comment', value: v('server') }], limits);
+          const names = async (mb: number | null, e: string, d: 0 | 1 | 'infinity', u = h.userId) =>
+            (await store.getAnnotations(u, mb, [e], d)).map((x) => x.entry);
+          assert.deepEqual(await names(box.id, '/private/a', 0), ['/private/a']);
+          assert.deepEqual(await names(box.id, '/private/a', 1), ['/private/a', '/private/a/b']);
+          assert.deepEqual(await names(box.id, '/private/a', 'infinity'), ['/private/a', '/private/a/b', '/private/a/b/c']);
+          assert.deepEqual((await store.getAnnotations(h.userId, box.id, ['/private/a/b/c'], 0))[0]!.value, Buffer.from([0, 1, 2]));
+          assert.deepEqual(await names(null, '/shared/comment', 0), ['/shared/comment']);
+          assert.deepEqual(await names(null, '/shared/comment', 0, bob.id), [], 'another user sees none');
+          // Over the per-mailbox limit: nothing of the call is kept.
+          await rejectsKind(store.setAnnotations(h.userId, box.id, [
+            { entry: '/private/a', value: null },
+            { entry: '/private/x', value: v('x') },
+            { entry: '/private/y', value: v('y') },
+            { entry: '/private/z', value: v('z') },
+          ], limits), 'LIMIT');
+          assert.deepEqual(await names(box.id, '/private', 'infinity'), ['/private/a', '/private/a/b', '/private/a/b/c']);
+          // Over the per-user limit (4 here + 1 server + 2 = 7 > 6).
+          const other = await store.createMailbox(h.userId, 'B', null);
+          await rejectsKind(store.setAnnotations(h.userId, other.id, [{ entry: '/private/p', value: v('p') }, { entry: '/private/q', value: v('q') }, { entry: '/private/r', value: v('r') }], limits), 'LIMIT');
+          await store.setAnnotations(h.userId, box.id, [{ entry: '/private/a', value: null }], limits);
+          assert.deepEqual(await names(box.id, '/private/a', 0), []);
+          await rejectsKind(store.getAnnotations(h.userId, 999_999, ['/private/a'], 0), 'NONEXISTENT');
+          await rejectsKind(store.setAnnotations(h.userId, 999_999, [{ entry: '/private/a', value: v('1') }], limits), 'NONEXISTENT');
+          await store.renameMailbox(h.userId, 'A', 'C');
+          const renamed = (await store.getMailbox(h.userId, 'C'))!;
+          assert.deepEqual(await names(renamed.id, '/private', 'infinity'), ['/private/a/b', '/private/a/b/c']);
+          await store.setSpecialUse(renamed.id, '\\Archive');
+          assert.equal((await store.getMailbox(h.userId, 'C'))!.specialUse, '\\Archive');
+          await store.setSpecialUse(renamed.id, null);
+          assert.equal((await store.getMailbox(h.userId, 'C'))!.specialUse, null);
+          store = await h.reopen();
+          assert.deepEqual(await names(renamed.id, '/private', 'infinity'), ['/private/a/b', '/private/a/b/c']);
+          await store.deleteMailbox(h.userId, 'C');
+          const again = await store.createMailbox(h.userId, 'C', null);
+          assert.deepEqual(await names(again.id, '/private', 'infinity'), []);
+          assert.deepEqual(await names(null, '/shared/comment', 0), ['/shared/comment'], 'server annotations stay');
+        }));
+    });
+
     describe('durability', () => {
       test('everything is there after reopen', () =>
         withStore(async (h) => {

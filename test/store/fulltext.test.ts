@@ -41,10 +41,18 @@ test('a v6 store is migrated, indexed in the background, and searched through th
     // Back to schema v6: no flag indexes, no text table, no fts column (and none of V11's sort keys).
     let db = new Database(path.join(dir, 'quire.sqlite3'));
     db.exec(UNDO_SORT_KEYS);
-    db.exec('DROP INDEX blobs_fts_pending; DROP INDEX messages_flagged; DROP INDEX messages_unseen; DROP INDEX messages_deleted; DROP TRIGGER blobs_fts_ad; DROP TABLE blob_text; ALTER TABLE blobs DROP COLUMN fts; PRAGMA user_version = 6;');
+    db.exec('DROP INDEX blobs_fts_pending; DROP INDEX messages_flagged; DROP INDEX messages_unseen; DROP INDEX messages_deleted; DROP TRIGGER blobs_fts_ad; DROP TABLE blob_text; ALTER TABLE blobs DROP COLUMN fts; ' +
+      // ...and none of what later schemas added (V11 attributes, V12 annotations).
+      'DROP TABLE annotations; DROP INDEX mailboxes_object_id; ALTER TABLE mailboxes DROP COLUMN object_id; ' +
+      'ALTER TABLE messages DROP COLUMN internal_tz; ALTER TABLE messages DROP COLUMN save_date; PRAGMA user_version = 6;');
     db.close();
 
     s = await SqliteMailStore.open({ dataDir: dir, synchronous: 'NORMAL' });
+    // V11 on old rows: a MAILBOXID for every mailbox, no save date, INTERNALDATE zone +0000.
+    assert.match((await s.getMailboxById(box.id))!.objectId, /^F[0-9a-f]{24}$/);
+    const old = (await s.listMessages(box.id))[0]!;
+    assert.equal(old.saveDate, null);
+    assert.equal(old.internalTz, 0);
     const body = (value: string) => s.searchMeta(box.id, { k: 'content', scope: 'body', value });
     // Not indexed yet: nothing can be ruled out, every message is read.
     assert.equal((await body('cherries')).undecided.length, 40);

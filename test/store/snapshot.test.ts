@@ -32,8 +32,8 @@ test('metadata of a big mailbox always equals its rows', async () => {
     const foreign = await openSqliteStore({ dataDir: dir, synchronous: 'NORMAL' });
     const db = new Database(path.join(dir, 'quire.sqlite3'), { readonly: true });
     const truth = (): MessageMeta[] =>
-      (db.prepare('SELECT uid, sysflags, keywords, internal_date, size, modseq FROM messages WHERE mailbox_id = ? ORDER BY uid').raw().all(box.id) as [number, number, string, number, number, number][])
-        .map(([uid, sys, kw, internalDate, size, modseq]) => ({ uid, flags: [...decodeFlags(sys, kw)], internalDate, size, modseq }));
+      (db.prepare('SELECT uid, sysflags, keywords, internal_date, size, modseq, internal_tz, save_date, blob_id FROM messages WHERE mailbox_id = ? ORDER BY uid').raw().all(box.id) as [number, number, string, number, number, number, number, number | null, number][])
+        .map(([uid, sys, kw, internalDate, size, modseq, internalTz, saveDate, blobId]) => ({ uid, flags: [...decodeFlags(sys, kw)], internalDate, internalTz, saveDate, emailId: `M${blobId}`, size, modseq }));
     const plain = (ms: MessageMeta[]) => ms.map((m) => ({ ...m, flags: [...m.flags] }));
     const flags = ['\\Seen', '\\Flagged', '\\Deleted', '\\Answered', '$Work', 'Later'];
     const ops: [string, () => Promise<unknown>][] = [

@@ -29,6 +29,7 @@ import {
 import type { BlobFiles } from './blobs.js';
 import { MAX_KEYWORDS_PER_MAILBOX, decodeFlags, encodeKeywords, parseFlags } from './flags.js';
 import { MessageOps } from './messages.js';
+import { emailIdOf, localZoneAt } from './metadata.js';
 import { describeMessage } from '../structure.js';
 
 /** Longest address in bytes (RFC 5321 §4.5.3.1.3 paths are at most 256 octets; leave room for quoting). */
@@ -221,17 +222,19 @@ export abstract class AddressOps extends MessageOps {
           if (items.length > 0) {
             const kw = this.keywordResolver(mailboxId);
             const insMsg = this.q(
-              `INSERT INTO messages (mailbox_id, uid, blob_id, sysflags, keywords, internal_date, size, modseq)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+              `INSERT INTO messages (mailbox_id, uid, blob_id, sysflags, keywords, internal_date, size, modseq, internal_tz, save_date)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
             );
             const now = Date.now();
             items.forEach((it, i) => {
               const { sys, keywords } = parsed[i]!;
               const kwCol = encodeKeywords(kw(keywords));
               const date = it.internalDate ?? now;
+              const tz = it.internalTz ?? localZoneAt(date);
               this.insertBody(ids[i]!, it.data.length, described[i]!);
-              insMsg.run(mailboxId, it.uid, ids[i]!, sys, kwCol, date, it.data.length, modseq);
-              metas.push({ uid: it.uid, flags: decodeFlags(sys, kwCol), internalDate: date, size: it.data.length, modseq });
+              // RFC 8514 §3: an imported message is saved into this mailbox now.
+              insMsg.run(mailboxId, it.uid, ids[i]!, sys, kwCol, date, it.data.length, modseq, tz, now);
+              metas.push({ uid: it.uid, flags: decodeFlags(sys, kwCol), internalDate: date, internalTz: tz, saveDate: now, emailId: emailIdOf(ids[i]!), size: it.data.length, modseq });
             });
             uidNext = items[items.length - 1]!.uid + 1;
           }

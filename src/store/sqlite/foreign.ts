@@ -17,7 +17,7 @@
 // change.
 import type Database from 'better-sqlite3';
 import type { Change } from '../types.js';
-import { decodeFlags } from './flags.js';
+import { META_COLS, meta, type MetaRow } from './metadata.js';
 
 /** How often the database is checked for other connections' commits without a hint (ms). */
 export const FOREIGN_POLL_MS = 500;
@@ -51,7 +51,7 @@ export class ForeignWatcher {
     this.byId = db.prepare('SELECT id, user_id, name, highest_modseq, uid_next FROM mailboxes WHERE id = ?');
     this.all = db.prepare('SELECT id, user_id, name, highest_modseq, uid_next FROM mailboxes');
     this.changed = db
-      .prepare('SELECT uid, sysflags, keywords, internal_date, size, modseq FROM messages WHERE mailbox_id = ? AND modseq > ? AND modseq <= ? ORDER BY uid')
+      .prepare(`SELECT ${META_COLS} FROM messages WHERE mailbox_id = ? AND modseq > ? AND modseq <= ? ORDER BY uid`)
       .raw();
     this.expunged = db.prepare('SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? AND modseq <= ? ORDER BY uid').pluck();
     this.dataVersion = db.pragma('data_version', { simple: true }) as number;
@@ -115,8 +115,7 @@ export class ForeignWatcher {
     // Up to `upTo` only (a hint's modseq: what its sender has made durable), the rest later.
     const until = Math.min(r.highest_modseq, upTo);
     if (until <= k.modseq) return;
-    const rowsChanged = this.changed.all(r.id, k.modseq, until) as [number, number, string, number, number, number][];
-    const metas = rowsChanged.map(([uid, sys, kw, date, size, modseq]) => ({ uid, flags: decodeFlags(sys, kw), internalDate: date, size, modseq }));
+    const metas = (this.changed.all(r.id, k.modseq, until) as MetaRow[]).map(meta);
     const appended = metas.filter((m) => m.uid >= k.uidNext);
     const flagged = metas.filter((m) => m.uid < k.uidNext);
     const gone = this.expunged.all(r.id, k.modseq, until) as number[];

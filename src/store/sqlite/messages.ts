@@ -28,7 +28,7 @@ import { describeMessage, loadStructure } from '../structure.js';
 import { indexPendingBodies } from './fulltext.js';
 import type { MimePart, SortKeys } from '../../mime/index.js';
 import { compileFilter, runFilter, searchStatements, type CompiledFilter } from './search.js';
-import { META_COLS, Snapshots, meta, metasOf, type MetaRow } from './metadata.js';
+import { META_COLS, Snapshots, emailIdOf, localZoneAt, meta, metasOf, type MetaRow } from './metadata.js';
 
 /**
  * Expunged UIDs remembered per mailbox for QRESYNC (RFC 7162 §3.2.10). A
@@ -260,8 +260,8 @@ export abstract class MessageOps {
     const modseq = mb.highest_modseq + 1;
     const now = Date.now();
     const insMsg = this.q(
-      `INSERT INTO messages (mailbox_id, uid, blob_id, sysflags, keywords, internal_date, size, modseq)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO messages (mailbox_id, uid, blob_id, sysflags, keywords, internal_date, size, modseq, internal_tz, save_date)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     const metas: MessageMeta[] = [];
     items.forEach((it, i) => {
@@ -270,9 +270,11 @@ export abstract class MessageOps {
       const { sys, keywords } = parsed[i]!;
       const kwCol = encodeKeywords(kw.resolve(keywords));
       const date = it.internalDate ?? now;
+      const tz = it.internalTz ?? localZoneAt(date);
       const size = it.data.length;
-      insMsg.run(mailboxId, uid, ids[i]!, sys, kwCol, date, size, modseq);
-      metas.push({ uid, flags: decodeFlags(sys, kwCol), internalDate: date, size, modseq });
+      // RFC 8514 §3: the save date is the time of saving, whatever INTERNALDATE was given.
+      insMsg.run(mailboxId, uid, ids[i]!, sys, kwCol, date, size, modseq, tz, now);
+      metas.push({ uid, flags: decodeFlags(sys, kwCol), internalDate: date, internalTz: tz, saveDate: now, emailId: emailIdOf(ids[i]!), size, modseq });
     });
     this.q('UPDATE mailboxes SET uid_next = ?, highest_modseq = ? WHERE id = ?').run(
       mb.uid_next + items.length,
@@ -488,7 +490,7 @@ export abstract class MessageOps {
         const kwCol = encodeKeywords(newKws);
         if (newSys === r[1] && kwCol === r[2]) continue;
         pending.push([r[0], newSys, kwCol]);
-        result.changed.push({ uid: r[0], flags: decodeFlags(newSys, kwCol), internalDate: r[3], size: r[4], modseq });
+        result.changed.push({ ...meta(r), flags: decodeFlags(newSys, kwCol), modseq });
       }
       if (pending.length === 0) return result;
       const upd = this.q('UPDATE messages SET sysflags = ?, keywords = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?');
@@ -579,28 +581,30 @@ export abstract class MessageOps {
       uids.length === 0
         ? []
         : (this.q(
-            `SELECT uid, blob_id, sysflags, keywords, internal_date, size FROM messages
+            `SELECT uid, blob_id, sysflags, keywords, internal_date, size, internal_tz FROM messages
              WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?)) ORDER BY uid`,
           )
             .raw()
-            .all(sourceMailboxId, uidJson(uids)) as [number, number, number, string, number, number][]);
+            .all(sourceMailboxId, uidJson(uids)) as [number, number, number, string, number, number, number][]);
     const result: CopyResult = { uidValidity: dest.uid_validity, sourceUids: [], destUids: [] };
     if (rows.length === 0) return { result, source: src };
     if (dest.uid_next + rows.length - 1 > MAX_UID) throw new StoreError('LIMIT', 'mailbox UID space exhausted');
     const kw = new KeywordTable(this, destMailboxId);
     const modseq = dest.highest_modseq + 1;
     const ins = this.q(
-      `INSERT INTO messages (mailbox_id, uid, blob_id, sysflags, keywords, internal_date, size, modseq)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO messages (mailbox_id, uid, blob_id, sysflags, keywords, internal_date, size, modseq, internal_tz, save_date)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     const metas: MessageMeta[] = [];
-    rows.forEach(([uid, blobId, sys, kwCol, date, size], i) => {
+    // RFC 8514 §3: a copy (and a moved message) gets a new save date; INTERNALDATE and its zone travel (RFC 9051 §6.4.7).
+    const now = Date.now();
+    rows.forEach(([uid, blobId, sys, kwCol, date, size, tz], i) => {
       const destUid = dest.uid_next + i;
       const destKw = kwCol === '' ? '' : encodeKeywords(kw.resolve(splitKeywords(kwCol)));
-      ins.run(destMailboxId, destUid, blobId, sys, destKw, date, size, modseq);
+      ins.run(destMailboxId, destUid, blobId, sys, destKw, date, size, modseq, tz, now);
       result.sourceUids.push(uid);
       result.destUids.push(destUid);
-      metas.push({ uid: destUid, flags: decodeFlags(sys, destKw), internalDate: date, size, modseq });
+      metas.push({ uid: destUid, flags: decodeFlags(sys, destKw), internalDate: date, internalTz: tz, saveDate: now, emailId: emailIdOf(blobId), size, modseq });
     });
     this.q('UPDATE mailboxes SET uid_next = ?, highest_modseq = ? WHERE id = ?').run(
       dest.uid_next + rows.length,

@@ -9,17 +9,43 @@ import type { MessageMeta } from '../types.js';
 import { decodeFlags } from './flags.js';
 import type { MailboxRow } from './messages.js';
 
-/** [uid, sysflags, keywords, internal_date, size, modseq] as returned by `.raw()`. */
-export type MetaRow = [number, number, string, number, number, number];
-export const META_COLS = 'uid, sysflags, keywords, internal_date, size, modseq';
+/** [uid, sysflags, keywords, internal_date, size, modseq, internal_tz, save_date, blob_id] as returned by `.raw()`. */
+export type MetaRow = [number, number, string, number, number, number, number, number | null, number];
+export const META_COLS = 'uid, sysflags, keywords, internal_date, size, modseq, internal_tz, save_date, blob_id';
+
+/** RFC 8474 EMAILID of a stored body: blob ids are never reused, and every copy shares its body's. */
+export function emailIdOf(blobId: number): string {
+  return `M${blobId}`;
+}
+
+/** The blob id named by an EMAILID, or null when it names none of ours. */
+export function blobIdOfEmailId(id: string): number | null {
+  if (!/^M[1-9][0-9]{0,15}$/.test(id)) return null;
+  const n = Number(id.slice(1));
+  return Number.isSafeInteger(n) ? n : null;
+}
+
+/** The server's zone at instant `ms`, minutes east of UTC (LMTP delivery's and a zone-less source's INTERNALDATE zone). */
+export function localZoneAt(ms: number): number {
+  return 0 - new Date(ms).getTimezoneOffset(); // never -0
+}
 
 export function meta(r: MetaRow): MessageMeta {
-  return { uid: r[0], flags: decodeFlags(r[1], r[2]), internalDate: r[3], size: r[4], modseq: r[5] };
+  return {
+    uid: r[0],
+    flags: decodeFlags(r[1], r[2]),
+    internalDate: r[3],
+    internalTz: r[6],
+    saveDate: r[7],
+    emailId: emailIdOf(r[8]),
+    size: r[4],
+    modseq: r[5],
+  };
 }
 
 /** Mailboxes with at least this many messages have their metadata kept in memory; smaller ones are cheap to read. */
 const SNAPSHOT_MIN = 1_000;
-/** Messages whose metadata is kept across all snapshots (about 80 bytes each; flag arrays are shared). */
+/** Messages whose metadata is kept across all snapshots (about 120 bytes each; flag arrays are shared). */
 const SNAPSHOT_MAX_MESSAGES = 1_000_000;
 
 /** A big mailbox's metadata in memory. */

@@ -343,7 +343,39 @@ CREATE TRIGGER messages_sort_ai AFTER INSERT ON messages BEGIN
 END;
 `;
 
-export const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V_ADDRESS_INDEX, V_AUTH, V11];
+
+// V_OBJECT_ATTRS (issue 15): what IMAP extensions report about messages and mailboxes.
+// internal_tz: the INTERNALDATE's zone in minutes east of UTC (RFC 9051 §2.3.3:
+// the zone APPEND gave, LMTP's local zone, an import source's); messages
+// stored before it keep 0 (+0000, what was returned until then).
+// save_date: when the message came into this mailbox (RFC 8514 §3: APPEND,
+// COPY, MOVE, delivery, import); NULL for messages stored before it, which
+// answer their internal date instead.
+// object_id: the mailbox's MAILBOXID (RFC 8474 §4): random, kept across
+// RENAME, never reused (the row id could be reused after a DELETE).
+const V_OBJECT_ATTRS = `
+ALTER TABLE messages ADD COLUMN internal_tz INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN save_date INTEGER;
+ALTER TABLE mailboxes ADD COLUMN object_id TEXT;
+UPDATE mailboxes SET object_id = 'F' || lower(hex(randomblob(12)));
+CREATE UNIQUE INDEX mailboxes_object_id ON mailboxes (object_id);
+`;
+
+// V_ANNOTATIONS (issue 15): RFC 5464 annotations, per user, on a mailbox (mailbox_id) or on the
+// server (mailbox_id 0). Keyed by mailbox id, so they follow RENAME; DELETE
+// removes them with the mailbox's rows. /private/specialuse is not stored
+// here: it is mailboxes.special_use.
+const V_ANNOTATIONS = `
+CREATE TABLE annotations (
+  user_id    INTEGER NOT NULL,
+  mailbox_id INTEGER NOT NULL,
+  entry      TEXT NOT NULL,
+  value      BLOB NOT NULL,
+  PRIMARY KEY (user_id, mailbox_id, entry)
+) WITHOUT ROWID;
+`;
+
+export const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V_ADDRESS_INDEX, V_AUTH, V11, V_OBJECT_ATTRS, V_ANNOTATIONS];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** Brings the database to SCHEMA_VERSION; refuses a database from a newer Quire. */

@@ -10,8 +10,11 @@ import type Database from 'better-sqlite3';
 import { StoreError, type MetaFilter } from '../types.js';
 import { FLAG_ANSWERED, FLAG_DELETED, FLAG_DRAFT, FLAG_FLAGGED, FLAG_SEEN } from './schema.js';
 import { FTS_INDEXED, trigramQuery } from './fulltext.js';
+import { blobIdOfEmailId } from './metadata.js';
 
 const DAY_MS = 86_400_000;
+/** INTERNALDATE as wall-clock time in its own zone (ms), for day comparisons. */
+const LOCAL_INTERNAL_DATE = '(m.internal_date + m.internal_tz * 60000)';
 /** Most UID ranges turned into SQL; longer lists (a huge saved result) use a json_each table. */
 const MAX_INLINE_RANGES = 64;
 /**
@@ -76,10 +79,21 @@ export function compileFilter(f: MetaFilter): CompiledFilter {
       case 'larger': params.push(f.n); return 'm.size > ?';
       case 'arrived': params.push(f.ms); return f.op === 'le' ? 'm.internal_date <= ?' : 'm.internal_date >= ?';
       case 'smaller': params.push(f.n); return 'm.size < ?';
-      case 'before': params.push(f.day * DAY_MS); return 'm.internal_date < ?';
-      case 'since': params.push(f.day * DAY_MS); return 'm.internal_date >= ?';
-      case 'on': params.push(f.day * DAY_MS, (f.day + 1) * DAY_MS); return '(m.internal_date >= ? AND m.internal_date < ?)';
+      // RFC 9051 §6.4.4 "disregarding time and timezone": the day as the INTERNALDATE is written, in its own zone.
+      case 'before': params.push(f.day * DAY_MS); return `${LOCAL_INTERNAL_DATE} < ?`;
+      case 'since': params.push(f.day * DAY_MS); return `${LOCAL_INTERNAL_DATE} >= ?`;
+      case 'on': params.push(f.day * DAY_MS, (f.day + 1) * DAY_MS); return `(${LOCAL_INTERNAL_DATE} >= ? AND ${LOCAL_INTERNAL_DATE} < ?)`;
       case 'modseq': params.push(f.modseq); return 'm.modseq >= ?';
+      // RFC 8514 §4.3: messages stored before the save date was kept compare their internal date.
+      case 'savedbefore': params.push(f.start); return 'coalesce(m.save_date, m.internal_date) < ?';
+      case 'savedsince': params.push(f.start); return 'coalesce(m.save_date, m.internal_date) >= ?';
+      case 'savedon': params.push(f.start, f.end); return '(coalesce(m.save_date, m.internal_date) >= ? AND coalesce(m.save_date, m.internal_date) < ?)';
+      case 'emailid': {
+        const blob = blobIdOfEmailId(f.id);
+        if (blob === null) return '0';
+        params.push(blob);
+        return 'm.blob_id = ?';
+      }
       case 'header': {
         usesBlob = true;
         const col = INDEX_COLUMNS[f.field];

@@ -18,12 +18,14 @@
 import Database from 'better-sqlite3';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import {
   StoreError,
   type Change,
   type ChangeFeed,
   type ChangeHint,
   type MailboxInfo,
+  type Annotation,
   type MailboxStatus,
   type SpecialUse,
   type UserInfo,
@@ -726,6 +728,7 @@ export class SqliteMailStore extends SortOps {
         this.q('DELETE FROM subscriptions WHERE user_id = ?').run(userId);
         this.q('DELETE FROM retired_names WHERE user_id = ?').run(userId);
         this.q('DELETE FROM credentials WHERE user_id = ?').run(userId);
+        this.q('DELETE FROM annotations WHERE user_id = ?').run(userId);
         this.q('DELETE FROM users WHERE id = ?').run(userId);
       });
       await this.purgeTrash();
@@ -941,6 +944,61 @@ export class SqliteMailStore extends SortOps {
     });
   }
 
+  // ---- annotations (RFC 5464)
+
+  getAnnotations(userId: number, mailboxId: number | null, entries: string[], depth: 0 | 1 | 'infinity'): Promise<Annotation[]> {
+    return this.run(() => {
+      if (mailboxId !== null && !this.mailboxById(mailboxId)) throw new StoreError('NONEXISTENT', 'no such mailbox');
+      const box = mailboxId ?? 0;
+      const out = new Map<string, Buffer>();
+      const exact = this.q('SELECT entry, value FROM annotations WHERE user_id = ? AND mailbox_id = ? AND entry = ?').raw();
+      // Descendants by prefix range, never LIKE (entry names may hold "_").
+      const below = this.q('SELECT entry, value FROM annotations WHERE user_id = ? AND mailbox_id = ? AND entry > ? AND entry < ? ORDER BY entry').raw();
+      for (const e of entries) {
+        for (const [k, v] of exact.all(userId, box, e) as [string, Buffer][]) out.set(k, v);
+        if (depth === 0) continue;
+        for (const [k, v] of below.all(userId, box, `${e}/`, `${e}0`) as [string, Buffer][]) {
+          if (depth === 1 && k.slice(e.length + 1).includes('/')) continue;
+          out.set(k, v);
+        }
+      }
+      return [...out].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([entry, value]) => ({ entry, value }));
+    });
+  }
+
+  setAnnotations(
+    userId: number,
+    mailboxId: number | null,
+    items: { entry: string; value: Buffer | null }[],
+    limits: { maxEntries: number; maxPerUser: number },
+  ): Promise<void> {
+    return this.run(async () => {
+      await this.write(() => {
+        if (mailboxId !== null && !this.mailboxById(mailboxId)) throw new StoreError('NONEXISTENT', 'no such mailbox');
+        const box = mailboxId ?? 0;
+        const del = this.q('DELETE FROM annotations WHERE user_id = ? AND mailbox_id = ? AND entry = ?');
+        const put = this.q('INSERT INTO annotations (user_id, mailbox_id, entry, value) VALUES (?, ?, ?, ?) ON CONFLICT (user_id, mailbox_id, entry) DO UPDATE SET value = excluded.value');
+        for (const it of items) {
+          if (it.value === null) del.run(userId, box, it.entry);
+          else put.run(userId, box, it.entry, it.value);
+        }
+        const here = this.qp('SELECT count(*) FROM annotations WHERE user_id = ? AND mailbox_id = ?').get(userId, box) as number;
+        const all = this.qp('SELECT count(*) FROM annotations WHERE user_id = ?').get(userId) as number;
+        // Thrown inside the transaction: nothing of this command is kept (RFC 5464 §4.3).
+        if (here > limits.maxEntries || all > limits.maxPerUser) throw new StoreError('LIMIT', 'too many annotations');
+      });
+    });
+  }
+
+  setSpecialUse(mailboxId: number, use: SpecialUse | null): Promise<void> {
+    return this.run(async () => {
+      await this.write(() => {
+        if (!this.mailboxById(mailboxId)) throw new StoreError('NONEXISTENT', 'no such mailbox');
+        this.q('UPDATE mailboxes SET special_use = ? WHERE id = ?').run(use, mailboxId);
+      });
+    });
+  }
+
   // ---- helpers
 
   private insertMailbox(userId: number, name: string, specialUse: SpecialUse | null): number {
@@ -949,7 +1007,9 @@ export class SqliteMailStore extends SortOps {
       if (n >= this.maxMailboxesPerUser) throw new StoreError('LIMIT', `too many mailboxes (at most ${this.maxMailboxesPerUser})`);
     }
     const uidValidity = this.nextUidValidity();
-    return this.qp('INSERT INTO mailboxes (user_id, name, uid_validity, special_use) VALUES (?, ?, ?, ?) RETURNING id').get(userId, name, uidValidity, specialUse) as number;
+    // RFC 8474 §4: MAILBOXID is 96 random bits, so no mailbox (even after a DELETE) gets another's.
+    const objectId = 'F' + randomBytes(12).toString('hex');
+    return this.qp('INSERT INTO mailboxes (user_id, name, uid_validity, special_use, object_id) VALUES (?, ?, ?, ?, ?) RETURNING id').get(userId, name, uidValidity, specialUse, objectId) as number;
   }
 
   /** RFC 9051 §2.3.1.1: a name's UIDVALIDITY only ever grows. Call inside a write transaction. */
@@ -973,11 +1033,12 @@ export class SqliteMailStore extends SortOps {
     this.q('DELETE FROM messages WHERE mailbox_id = ?').run(mailboxId);
     this.q('DELETE FROM expunged WHERE mailbox_id = ?').run(mailboxId);
     this.q('DELETE FROM mailbox_keywords WHERE mailbox_id = ?').run(mailboxId);
+    this.q('DELETE FROM annotations WHERE mailbox_id = ?').run(mailboxId); // RFC 5464 §3.4: they go with the mailbox
     this.q('DELETE FROM mailboxes WHERE id = ?').run(mailboxId);
   }
 }
 
-const MAILBOX_SELECT = `SELECT m.id, m.user_id, m.name, m.uid_validity, m.uid_next, m.highest_modseq, m.special_use,
+const MAILBOX_SELECT = `SELECT m.id, m.user_id, m.name, m.uid_validity, m.uid_next, m.highest_modseq, m.special_use, m.object_id,
   EXISTS (SELECT 1 FROM subscriptions s WHERE s.user_id = m.user_id AND s.name = m.name) AS subscribed
   FROM mailboxes m`;
 
@@ -989,6 +1050,7 @@ interface MailboxInfoRow {
   uid_next: number;
   highest_modseq: number;
   special_use: string | null;
+  object_id: string;
   subscribed: number;
 }
 
@@ -1002,6 +1064,7 @@ function mailboxInfo(r: MailboxInfoRow): MailboxInfo {
     highestModseq: r.highest_modseq,
     specialUse: r.special_use as SpecialUse | null,
     subscribed: r.subscribed !== 0,
+    objectId: r.object_id,
   };
 }
 
