@@ -229,7 +229,7 @@ export class MetaLineWriter {
         case META_UID: p = putNum(b, p, meta.uid); break;
         case META_FLAGS: p = putBytes(b, p, fb!); break;
         case META_INTERNALDATE:
-          p += b.write(formatDateTime(meta.internalDate), p, 'latin1');
+          p += b.write(formatDateTime(meta.internalDate, meta.internalTz ?? 0), p, 'latin1');
           b[p++] = 34;
           break;
         case META_SIZE: p = putNum(b, p, meta.size); break;

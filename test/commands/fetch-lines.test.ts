@@ -21,6 +21,8 @@ const metaArb = fc.record({
     fc.uniqueArray(fc.oneof(fc.constantFrom(...SYSTEM), fc.stringMatching(/^\$?[A-Za-z][A-Za-z0-9_]{0,10}$/)), { maxLength: 6 }),
   ),
   internalDate: fc.integer({ min: 0, max: 4102444800000 }),
+  // The zone INTERNALDATE was given in (minutes east of UTC, RFC 9051 §2.3.3), or none (stored before zones were kept).
+  internalTz: fc.option(fc.integer({ min: -14 * 60, max: 14 * 60 }), { nil: undefined }),
   size: fc.integer({ min: 0, max: 2 ** 40 }),
   modseq: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
 });
