@@ -10,6 +10,7 @@
 // gigabytes or spin for minutes.
 
 import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 
 /** log2(N): 2^15 iterations * r=8 → 32 MiB of memory per hash, ~50-100 ms on current hardware. */
 export const SCRYPT_LOG_N = 15;
@@ -40,13 +41,40 @@ interface ScryptParams {
   hash: Buffer;
 }
 
+/**
+ * Password hashes computed at once per process. Each takes ~32 MiB and a core
+ * for tens of ms on libuv's pool: unbounded, a storm of 30 failed logins
+ * starved the event loop (every session's) 200-400 ms on 2 cores. One fewer
+ * than the cores keeps one for the event loop; the others wait their turn in
+ * arrival order (logins are already delayed after failures).
+ */
+export const MAX_CONCURRENT_HASHES = Math.max(1, availableParallelism() - 1);
+let hashing = 0;
+const hashQueue: (() => void)[] = [];
+
+async function hashTurn<T>(fn: () => Promise<T>): Promise<T> {
+  if (hashing >= MAX_CONCURRENT_HASHES) await new Promise<void>((resolve) => hashQueue.push(resolve));
+  else hashing++;
+  try {
+    return await fn();
+  } finally {
+    // The turn passes straight to the next waiter (the count stays), or is given back.
+    const next = hashQueue.shift();
+    if (next) next();
+    else hashing--;
+  }
+}
+
 function scrypt(password: Buffer, salt: Buffer, keylen: number, logN: number, r: number, p: number): Promise<Buffer> {
   const N = 2 ** logN;
   // scrypt needs about 128 * N * r bytes; maxmem must exceed it (Node's default is 32 MiB).
   const opts: ScryptOptions = { N, r, p, maxmem: 128 * N * r * 2 + 1024 * 1024 };
-  return new Promise((resolve, reject) => {
-    scryptCb(password, salt, keylen, opts, (err, key) => (err ? reject(err) : resolve(key)));
-  });
+  return hashTurn(
+    () =>
+      new Promise((resolve, reject) => {
+        scryptCb(password, salt, keylen, opts, (err, key) => (err ? reject(err) : resolve(key)));
+      }),
+  );
 }
 
 const B64_NOPAD = /^[A-Za-z0-9+/]+$/;
