@@ -12,21 +12,12 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { compileListPattern, referenceListMatch, PatternTooLongError } from '../../src/commands/list-match.ts';
 import type { FuzzOptions, FuzzResult } from './run.ts';
+import { prng } from './lib/fuzz.ts';
 
 /** A single compile + match slower than this is a finding (the loop must stay responsive). */
 const MAX_MATCH_MS = 20;
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/fixtures/fuzz/list');
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SMALL = ['a', 'b', '/', '*', '%', 'I', 'N', 'B', 'O', 'X', 'i', 'n', 'x', '.', 'é', '\u{1F600}'];
 
@@ -41,7 +32,7 @@ function timeMatch(pattern: string, name: string, onError: (e: unknown) => void 
 }
 
 export function fuzz(o: FuzzOptions): FuzzResult {
-  const r = rng(o.seed);
+  const r = prng(o.seed);
   const pick = <T>(a: readonly T[]): T => a[Math.floor(r() * a.length)]!;
   const small = (max: number) => {
     let s = '';

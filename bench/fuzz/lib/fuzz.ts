@@ -32,17 +32,9 @@ export interface FuzzTarget {
 /** One input taking longer than this is a finding: anything a client sends must stay far below the 50 ms event-loop budget. */
 export const SLOW_INPUT_MS = 20;
 
-/** mulberry32, seeded: runs are reproducible with --seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, seeded: runs are reproducible with --seed (the one PRNG of the tests). */
+import { prng } from '../../../test/helpers/rng.ts';
+export { prng };
 
 /** A deterministic PRNG derived from an input (for targets that split or vary an input the same way on every replay). */
 export function prngOf(input: Buffer): () => number {
