@@ -23,6 +23,7 @@ import { search, uidSearch } from './search.js';
 import idle from './idle.js';
 import { getquota, getquotaroot, setquota } from './quota.js';
 import { replace, uidReplace } from './replace.js';
+import compress from './compress.js';
 
 const ALL: CommandSpec<any>[] = [
   capability, noop, check, logout, id, enable, starttls, login, authenticate,
@@ -31,6 +32,7 @@ const ALL: CommandSpec<any>[] = [
   fetch, uidFetch, store, uidStore, copy, uidCopy, move, uidMove, search, uidSearch, idle,
   getquota, getquotaroot, setquota,
   replace, uidReplace, // RFC 8508
+  compress, // RFC 4978
 ];
 
 export const COMMANDS = new Map<string, CommandSpec<any>>(ALL.map((c) => [c.name, c]));
@@ -46,6 +48,8 @@ export interface CapabilityContext {
   maxMessageSize: number;
   /** SASL mechanisms offered now (src/auth/mechanisms.ts mechanismsFor), advertised as AUTH=<name>. */
   mechanisms: readonly string[];
+  /** COMPRESS=DEFLATE is already active (RFC 4978: then it is no longer offered). */
+  compressed?: boolean;
 }
 
 /** The capability list for a connection in its current state. */
@@ -84,5 +88,6 @@ export function capabilities(c: CapabilityContext): string[] {
   if (COMMANDS.has('GETQUOTA')) caps.push('QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE');
   if (COMMANDS.has('SETQUOTA')) caps.push('QUOTASET');
   if (COMMANDS.has('REPLACE')) caps.push('REPLACE'); // RFC 8508 §3.1
+  if (COMMANDS.has('COMPRESS') && !c.compressed) caps.push('COMPRESS=DEFLATE'); // RFC 4978 §3
   return caps;
 }
