@@ -93,6 +93,11 @@ export class DeflateStream extends Duplex {
     return { compressed: this.bytesIn, inflated: this.bytesInflated };
   }
 
+  /** Output already accepted but not yet handed to the kernel: inside the compressor and the transport (for the output cap). */
+  get queuedBytes(): number {
+    return this.deflate.writableLength + this.deflate.readableLength + this.transport.writableLength;
+  }
+
   private fail(why: CompressViolation): void {
     if (this.failed) return;
     this.failed = true;

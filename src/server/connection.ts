@@ -255,7 +255,7 @@ export class Connection {
       return;
     }
     this.socket.write(data);
-    if (this.idling && this.socket.writableLength > MAX_PENDING_OUTPUT) {
+    if (this.idling && this.outputBytes > MAX_PENDING_OUTPUT) {
       this.obs.log.warn('client too slow; closing');
       this.closeReason = 'too slow';
       this.destroy();
@@ -682,7 +682,10 @@ export class Connection {
 
   /** Bytes written to this client and not yet handed to the kernel. */
   get outputBytes(): number {
-    return this.closed ? 0 : this.socket.writableLength + this.outLen;
+    if (this.closed) return 0;
+    // With COMPRESS, bytes inside the compressor and the TLS/TCP layer below it count, too.
+    const below = this.socket instanceof DeflateStream ? this.socket.queuedBytes : 0;
+    return this.socket.writableLength + below + this.outLen;
   }
 
   /** Server shutdown: say goodbye. */

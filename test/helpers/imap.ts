@@ -129,7 +129,15 @@ export class RawClient {
       this.buf = Buffer.concat([this.buf, d]);
       this.notify();
     });
-    inflate.on('error', () => {});
+    // Closed only once everything received has been inflated (zlib works asynchronously).
+    raw.removeAllListeners('close');
+    const closed = () => {
+      this.closed = true;
+      this.notify();
+    };
+    inflate.on('end', closed);
+    inflate.on('error', closed);
+    raw.on('close', () => inflate.end());
     raw.on('data', (d: Buffer) => inflate.write(d));
     if (rest.length) inflate.write(rest);
     const deflate = zlib.createDeflateRaw();

@@ -143,3 +143,28 @@ test('corrupt compressed input gets a clean BYE', async () => {
   assert.match(lines.at(-1)!, /^\* BYE/);
   await c.close();
 });
+
+test('backpressure holds on the compressed stream: a client that stops reading gets no unbounded output queue', async () => {
+  const c = await RawClient.connect(srv.port, { login: ['carol', 'pw-c'] });
+  assert.match((await c.startCompress()).tagged, /OK/);
+  await c.command('CREATE bp');
+  // Random base64 barely compresses: what the server queues is about what it sends.
+  const head = 'Subject: bp\r\n\r\n';
+  const msg = Buffer.from(head + (randomBytes(768 * 1024).toString('base64').match(/.{1,76}/g) ?? []).join('\r\n') + '\r\n');
+  assert.match((await c.append('bp', msg)).tagged, /OK/);
+  await c.command('SELECT bp');
+  c.socket.pause();
+  const N = 30;
+  for (let i = 0; i < N; i++) c.write(`f${i} FETCH 1 BODY.PEEK[]\r\n`);
+  await new Promise((r) => setTimeout(r, 1500));
+  const queued = srv.server.bufferedOutputBytes();
+  // 30 answers are about 30 MB; the server holds back all but a few until the client reads.
+  assert.ok(queued < 8 * 1024 * 1024, `server queued ${queued} bytes for a client that is not reading`);
+  c.socket.resume();
+  for (let i = 0; i < N; i++) {
+    const r = await c.collect(`f${i}`);
+    assert.match(r.tagged, /OK/);
+    assert.ok(r.untagged.join('\r\n').includes(msg.subarray(msg.length - 200).toString('latin1')));
+  }
+  await c.close();
+});
