@@ -82,7 +82,9 @@ export class DeflateStream extends Duplex {
       if (!this.push(d)) this.inflate.pause();
     });
     this.inflate.on('error', () => this.fail('invalid compressed data'));
-    this.transport.on('end', () => this.push(null));
+    // End of input once zlib has inflated everything received (it works asynchronously).
+    this.transport.on('end', () => this.inflate.end());
+    this.inflate.on('end', () => this.push(null));
     this.transport.on('close', () => this.destroy());
     this.transport.on('error', (e) => this.destroy(e));
     this.transport.resume();
