@@ -168,3 +168,16 @@ test('backpressure holds on the compressed stream: a client that stops reading g
   }
   await c.close();
 });
+
+test('plain bytes pipelined after COMPRESS (before its OK) are discarded, never executed', async () => {
+  const c = await RawClient.connect(srv.port, { login: ['carol', 'pw-c'] });
+  c.write('z1 COMPRESS DEFLATE\r\nz2 CREATE injected\r\n');
+  const ok = await c.readLine();
+  assert.match(ok, /^z1 OK/);
+  // Switch our side as a real client does after the OK; the pipelined CREATE must not have run.
+  await c.close();
+  const v = await RawClient.connect(srv.port, { login: ['carol', 'pw-c'] });
+  const l = await v.command('LIST "" injected');
+  assert.doesNotMatch(l.untagged.join('\n'), /injected/);
+  await v.close();
+});
