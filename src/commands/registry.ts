@@ -29,6 +29,7 @@ import { thread, uidThread } from './thread.js';
 import { cancelUpdate } from './context.js';
 import { esearch } from './esearch.js';
 import { getmetadata, setmetadata } from './metadata.js';
+import compress from './compress.js';
 
 const ALL: CommandSpec<any>[] = [
   capability, noop, check, logout, id, enable, starttls, login, authenticate,
@@ -40,6 +41,7 @@ const ALL: CommandSpec<any>[] = [
   // Webmail views (issue 14)
   sort, uidSort, thread, uidThread, cancelUpdate, esearch,
   getmetadata, setmetadata, // RFC 5464
+  compress, // RFC 4978
 ];
 
 export const COMMANDS = new Map<string, CommandSpec<any>>(ALL.map((c) => [c.name, c]));
@@ -55,6 +57,8 @@ export interface CapabilityContext {
   maxMessageSize: number;
   /** SASL mechanisms offered now (src/auth/mechanisms.ts mechanismsFor), advertised as AUTH=<name>. */
   mechanisms: readonly string[];
+  /** COMPRESS=DEFLATE is already active (RFC 4978: then it is no longer offered). */
+  compressed?: boolean;
 }
 
 /** The capability list for a connection in its current state. */
@@ -104,12 +108,13 @@ export function capabilities(c: CapabilityContext): string[] {
   if (COMMANDS.has('ESEARCH')) caps.push('MULTISEARCH');
   // RFC 9394: RETURN (PARTIAL) on SEARCH / SORT and the FETCH PARTIAL modifier.
   caps.push('PARTIAL');
-  // proto-b: message and mailbox attributes kept by the store (schema V11).
+  // proto-b: message and mailbox attributes kept by the store (schema migration V_OBJECT_ATTRS).
   caps.push(
     'SAVEDATE', // RFC 8514
     'OBJECTID', // RFC 8474
   );
   // RFC 5464: mailbox and server annotations.
   if (COMMANDS.has('GETMETADATA') && COMMANDS.has('SETMETADATA')) caps.push('METADATA', 'METADATA-SERVER');
+  if (COMMANDS.has('COMPRESS') && !c.compressed) caps.push('COMPRESS=DEFLATE'); // RFC 4978 §3
   return caps;
 }

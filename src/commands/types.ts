@@ -38,7 +38,8 @@ export type ResponseCode =
   | 'NOTSAVED'
   | 'NOUPDATE'
   | 'HASCHILDREN'
-  | 'USEATTR'; // RFC 6154 §6
+  | 'USEATTR' // RFC 6154 §6
+  | 'COMPRESSIONACTIVE'; // RFC 4978 §3
 
 export class ImapError extends Error {
   constructor(
@@ -89,6 +90,10 @@ export interface ConnectionControl {
   startTls(): void;
   /** Whether TLS is available/active on this connection. */
   readonly tlsAvailable: boolean;
+  /** Switch both directions to DEFLATE right after the tagged reply (COMPRESS, RFC 4978 §3). */
+  startCompress(): void;
+  /** COMPRESS=DEFLATE is active on this connection. */
+  readonly compressed: boolean;
   /** Close after the tagged reply (LOGOUT). */
   closeAfterReply(): void;
   /** While a command is waiting (IDLE), push pending mailbox updates immediately. */

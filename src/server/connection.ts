@@ -2,6 +2,7 @@
 // command at a time in arrival order (pipelined commands wait their turn),
 // with backpressure both ways, STARTTLS, timeouts and limits.
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { CommandDecoder, PRE_AUTH_DECODER_LIMITS, DEFAULT_DECODER_LIMITS, responseText } from '../wire/index.js';
 import type { DecoderEvent, DecoderLimits } from '../wire/types.js';
@@ -15,6 +16,7 @@ import type { Authenticator } from '../auth/authenticator.js';
 import { tlsChannelBinding, type ConnectionFacts } from '../auth/facts.js';
 import { mechanismsFor } from '../auth/mechanisms.js';
 import type { ServerOptions } from './options.js';
+import { DeflateStream, type CompressViolation } from './compress.js';
 import { newSessionId } from '../obs/log.js';
 import { authFailureReason, ConnectionObserver, type TlsInfo } from '../obs/session.js';
 import type { Token } from '../wire/types.js';
@@ -72,7 +74,12 @@ const KNOWN_MECHANISMS = new Set(['LOGIN', 'PLAIN', 'XOAUTH2', 'OAUTHBEARER', 'S
 
 export class Connection {
   readonly session: Session;
-  private socket: net.Socket;
+  /** The transport as the loop sees it: TCP, TLS, or the DEFLATE layer over either (RFC 4978). */
+  private socket: Duplex;
+  /** Removes the loop's listeners from the current socket (STARTTLS, COMPRESS). */
+  private unbind: () => void = () => undefined;
+  private compressAfter = false;
+  private compressed = false;
   private readonly decoder: CommandDecoder;
   private dataWaiter: (() => void) | null = null;
   private closed = false;
@@ -144,9 +151,13 @@ export class Connection {
       drain: () => this.drain(),
       readLine: () => this.readLine(),
     };
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const self = this;
     const conn: ConnectionControl = {
       startTls: () => { this.tlsAfter = true; },
       tlsAvailable: this.tlsAvailable,
+      startCompress: () => { this.compressAfter = true; },
+      get compressed() { return self.compressed; },
       closeAfterReply: () => { this.closeAfter = true; },
       setIdling: (on) => this.setIdling(on),
       authenticated: () => {
@@ -200,6 +211,7 @@ export class Connection {
       plaintextAllowed: this.plaintextAllowed(),
       maxMessageSize: this.opts.limits.maxMessageSize,
       mechanisms: this.session.state === 'notauth' ? mechanismsFor(this.authFacts(), this.auth) : [],
+      compressed: this.compressed,
     });
   }
 
@@ -219,17 +231,25 @@ export class Connection {
     return a === '::1' || a.startsWith('127.') || a.startsWith('::ffff:127.');
   }
 
-  private bind(socket: net.Socket): void {
-    socket.on('data', (chunk: Buffer) => {
+  private bind(socket: Duplex): void {
+    const onData = (chunk: Buffer) => {
       this.decoder.push(chunk);
       if (this.decoder.bufferedBytes > READ_HIGH_WATER) socket.pause();
       this.resetTimer();
       this.watchLiteral();
       this.wake();
-    });
-    socket.on('error', () => this.destroy());
-    socket.on('close', () => this.destroy());
-    socket.on('end', () => this.destroy());
+    };
+    const onEnd = () => this.destroy();
+    socket.on('data', onData);
+    socket.on('error', onEnd);
+    socket.on('close', onEnd);
+    socket.on('end', onEnd);
+    this.unbind = () => {
+      socket.off('data', onData);
+      socket.off('error', onEnd);
+      socket.off('close', onEnd);
+      socket.off('end', onEnd);
+    };
   }
 
   start(): void {
@@ -267,7 +287,7 @@ export class Connection {
       return;
     }
     this.socket.write(data);
-    if (this.idling && this.socket.writableLength > MAX_PENDING_OUTPUT) {
+    if (this.idling && this.outputBytes > MAX_PENDING_OUTPUT) {
       this.obs.log.warn('client too slow; closing');
       this.closeReason = 'too slow';
       this.destroy();
@@ -454,6 +474,12 @@ export class Connection {
         this.upgrade(res.tagged);
         continue;
       }
+      if (this.compressAfter) {
+        this.compressAfter = false;
+        this.uncork();
+        this.startCompression(res.tagged);
+        continue;
+      }
       this.write(`${res.tagged}\r\n`);
       this.uncork();
       if (this.closeAfter) {
@@ -499,7 +525,8 @@ export class Connection {
   // ---- STARTTLS (RFC 9051 §6.2.1)
 
   private upgrade(taggedOk: string): void {
-    const raw = this.socket;
+    // STARTTLS comes before login and COMPRESS after it: the socket is still the TCP one here.
+    const raw = this.socket as net.Socket;
     raw.removeAllListeners('data');
     raw.removeAllListeners('end');
     raw.removeAllListeners('close');
@@ -526,6 +553,32 @@ export class Connection {
       this.obs.tlsEstablished('starttls', this.tlsInfo);
       this.resetTimer();
     });
+  }
+
+  // ---- COMPRESS=DEFLATE (RFC 4978 §3)
+
+  private startCompression(taggedOk: string): void {
+    const t = this.socket;
+    this.unbind();
+    t.pause();
+    // The client MUST NOT send anything before it has seen the OK (RFC 4978 §3):
+    // bytes it pipelined are neither plain commands nor known to be compressed.
+    this.decoder.discardBuffered();
+    // "the server MUST compress starting immediately after the CRLF which ends the tagged OK".
+    t.write(`${taggedOk}\r\n`);
+    const z = new DeflateStream(t, (why) => this.compressionFailed(why));
+    this.socket = z;
+    this.compressed = true;
+    this.bind(z);
+    this.obs.log.debug('compression started', { mechanism: 'DEFLATE' });
+  }
+
+  /** A decompression bomb or a corrupt stream: BYE (compressed, the client's decoder is fine) and close; other connections are unaffected. */
+  private compressionFailed(why: CompressViolation): void {
+    this.closeReason = why;
+    this.obs.log.warn('compressed input rejected; closing', { reason: why });
+    this.write(why === 'decompression limit' ? '* BYE [LIMIT] Compressed input expands too much\r\n' : '* BYE Invalid compressed data\r\n');
+    this.destroy();
   }
 
   // ---- mailbox updates
@@ -728,7 +781,10 @@ export class Connection {
 
   /** Bytes written to this client and not yet handed to the kernel. */
   get outputBytes(): number {
-    return this.closed ? 0 : this.socket.writableLength + this.outLen;
+    if (this.closed) return 0;
+    // With COMPRESS, bytes inside the compressor and the TLS/TCP layer below it count, too.
+    const below = this.socket instanceof DeflateStream ? this.socket.queuedBytes : 0;
+    return this.socket.writableLength + below + this.outLen;
   }
 
   /** Server shutdown: say goodbye. */

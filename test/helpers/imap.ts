@@ -3,6 +3,7 @@
 // assert on the wire format itself. Literals in responses are kept inline.
 import net from 'node:net';
 import tls from 'node:tls';
+import zlib from 'node:zlib';
 
 export interface Reply {
   /** Untagged and continuation lines received before the tagged line (literals inline). */
@@ -107,8 +108,44 @@ export class RawClient {
     }
   }
 
+  /** After COMPRESS DEFLATE (RFC 4978): our commands are deflated, responses inflated. */
+  private deflater: zlib.DeflateRaw | null = null;
+
   write(data: string | Buffer) {
-    this.socket.write(data);
+    if (this.deflater) {
+      this.deflater.write(data);
+      this.deflater.flush(zlib.constants.Z_SYNC_FLUSH);
+    } else this.socket.write(data);
+  }
+
+  /** COMPRESS DEFLATE; on OK, both directions go through raw deflate from the byte after the OK's CRLF. */
+  async startCompress(): Promise<Reply> {
+    const r = await this.command('COMPRESS DEFLATE');
+    if (!/^\S+ OK/.test(r.tagged)) return r;
+    const raw = this.socket;
+    raw.removeAllListeners('data');
+    const inflate = zlib.createInflateRaw();
+    const rest = this.buf;
+    this.buf = Buffer.alloc(0);
+    inflate.on('data', (d: Buffer) => {
+      this.buf = Buffer.concat([this.buf, d]);
+      this.notify();
+    });
+    // Closed only once everything received has been inflated (zlib works asynchronously).
+    raw.removeAllListeners('close');
+    const closed = () => {
+      this.closed = true;
+      this.notify();
+    };
+    inflate.on('end', closed);
+    inflate.on('error', closed);
+    raw.on('close', () => inflate.end());
+    raw.on('data', (d: Buffer) => inflate.write(d));
+    if (rest.length) inflate.write(rest);
+    const deflate = zlib.createDeflateRaw();
+    deflate.on('data', (d: Buffer) => raw.write(d));
+    this.deflater = deflate;
+    return r;
   }
 
   nextTag(): string {
