@@ -130,8 +130,13 @@ export const DEFAULT_LMTP_MAX_CONNECTIONS = 100;
 export const DEFAULT_LMTP_TIMEOUT_MS = 5 * MINUTE;
 /** Over-quota recipients get 452 4.2.2 so the MTA retries while the user makes room (its queue lifetime still bounds it). */
 export const DEFAULT_LMTP_OVER_QUOTA = 'temporary';
-/** 0: one serving process per core (os.availableParallelism()), the most a machine can use. */
-export const DEFAULT_WORKERS = 0;
+/**
+ * One serving process. `--workers 0` (one per core) or N runs a cluster; it is
+ * not the default yet: under the mixed load at 50 clients over 2 workers, a few
+ * sessions missed another worker's just-committed change at the end of their
+ * own command (BENCHMARKS.md, issue 11).
+ */
+export const DEFAULT_WORKERS = 1;
 /** More workers than this only costs memory: each holds a SQLite connection, caches and two threads. */
 export const MAX_WORKERS = 256;
 /** user+folder@domain delivers into an existing "folder". */

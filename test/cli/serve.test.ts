@@ -53,7 +53,7 @@ function greeting(port: number): Promise<string> {
 
 test('quire serve: first start, greeting, clean stop, second start reuses everything', { skip: !ready && 'store or server not available yet' }, async () => {
   const data = mkdtempSync(join(tmpdir(), 'quire-serve-'));
-  const first = startServe(data);
+  const first = startServe(data, ['--workers', '2']);
   const out = await first.started;
   assert.match(out, /First start: created user "[^"]+" with password:\n {2}\S{20,}/);
   assert.match(out, /SHA-256: +([0-9A-F]{2}:){31}[0-9A-F]{2}/);
@@ -67,7 +67,7 @@ test('quire serve: first start, greeting, clean stop, second start reuses everyt
   first.child.kill('SIGTERM');
   assert.equal(await first.exited, 0, first.stderr());
 
-  // The first start ran the default process model (one worker per core); this one a single process.
+  // The first start ran a cluster of two workers; this one a single process.
   const second = startServe(data, ['--workers', '1']);
   const out2 = await second.started;
   assert.doesNotMatch(out2, /workers:/);

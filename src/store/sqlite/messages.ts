@@ -517,8 +517,9 @@ export abstract class MessageOps {
       // change record, so expunging 100k messages never holds the event loop
       // (or the write lock) for long. Others see the messages go in steps, as
       // RFC 9051 §7.5.1 allows (each EXPUNGE response stands on its own).
-      // Nothing flagged \Deleted (the counter kept by the triggers of schema.ts): no transaction, no scan, no sync.
-      if (this.existing(mailboxId).deleted_count === 0) return [];
+      // Even with nothing flagged \Deleted this goes through a write: its first read of the mailbox row
+      // publishes what other workers committed to it (store.ts caughtUp), so a session's EXPUNGE ends
+      // knowing of an expunge another worker's session made a moment before (the mixed load found it).
       const want = uids === undefined ? null : [...new Set(uids)].sort((a, b) => a - b);
       const all: number[] = [];
       let lastUid = 0;
