@@ -43,7 +43,12 @@ import { BlobFiles, isOwnerDead, newOwner, releaseOwner } from './blobs.js';
 import { migrate } from './schema.js';
 import { type MailboxRow } from './messages.js';
 import { OVERQUOTA_MARK } from './addresses.js';
-import { SortOps } from './sorting.js';
+import { AccountOps } from './accounts.js';
+import type { WriteGate } from './gate.js';
+import { LocalWriteGate } from './gate.js';
+export { LocalWriteGate, type WriteGate } from './gate.js';
+import { MAILBOX_SELECT, checkMailboxName, hintOf, mailboxInfo, toStoreError, userInfo, type MailboxInfoRow, type UserRow } from './rows.js';
+export { MAX_MAILBOX_NAME_BYTES, toStoreError } from './rows.js';
 import { runDoctor, type DoctorReport } from './doctor.js';
 import { DEFAULT_MAX_MAILBOXES_PER_USER } from '../limits.js';
 
@@ -80,44 +85,6 @@ export interface SqliteStoreOptions {
   followOthers?: boolean;
 }
 
-/** A FIFO lock over write transactions (see SqliteStoreOptions.writeGate). */
-export interface WriteGate {
-  /** Resolves with the release function once the caller may begin its transaction. */
-  acquire(): Promise<() => void>;
-}
-
-/** The in-process WriteGate: first come, first served. */
-export class LocalWriteGate implements WriteGate {
-  private held = false;
-  private readonly queue: (() => void)[] = [];
-
-  acquire(): Promise<() => void> {
-    return new Promise((resolve) => {
-      const grant = () => {
-        this.held = true;
-        let released = false;
-        resolve(() => {
-          if (released) return;
-          released = true;
-          this.release();
-        });
-      };
-      if (!this.held) grant();
-      else this.queue.push(grant);
-    });
-  }
-
-  private release(): void {
-    const next = this.queue.shift();
-    if (next) next();
-    else this.held = false;
-  }
-
-  /** Writers waiting (for tests and metrics). */
-  get waiting(): number {
-    return this.queue.length;
-  }
-}
 
 
 export const DB_FILE = 'quire.sqlite3';
@@ -132,15 +99,7 @@ const BUSY_RETRY_MAX_MS = 50;
 const MAX_WOKEN_MAILBOXES = 256;
 /** Blob ids reserved per round trip; one extra commit per this many stored bodies. */
 const BLOB_ID_BLOCK = 1024;
-/** Longest mailbox name in bytes (RFC 9051 leaves it to the server; keeps LIST output sane). */
-export const MAX_MAILBOX_NAME_BYTES = 1024;
 
-interface UserRow {
-  id: number;
-  name: string;
-  password_hash: string;
-  created_at: number;
-}
 
 /** A mailbox with more messages than this is emptied in steps before DELETE removes it (see drainMailbox). */
 const DELETE_IN_ONE = 1000;
@@ -200,7 +159,7 @@ async function stopThread(t: Thread, graceMs: number): Promise<void> {
 /** How long close() lets a thread finish (the indexing thread: its transaction) before ending it. */
 const THREAD_STOP_MS = 15_000;
 
-export class SqliteMailStore extends SortOps {
+export class SqliteMailStore extends AccountOps {
   private closed = false;
   private readonly inflight = new Set<Promise<unknown>>();
   private blobNext = 0;
@@ -743,43 +702,6 @@ export class SqliteMailStore extends SortOps {
     return this.run(() => this.qp('SELECT count(*) FROM users').get() as number);
   }
 
-  // ---- credentials (src/auth)
-
-  listCredentials(userId: number, kind: string): Promise<CredentialInfo[]> {
-    return this.run(() =>
-      (this.q('SELECT * FROM credentials WHERE user_id = ? AND kind = ? ORDER BY name').all(userId, kind) as CredentialRow[]).map(credentialInfo),
-    );
-  }
-
-  setCredential(userId: number, kind: string, name: string, secret: string): Promise<void> {
-    return this.run(async () => {
-      await this.write(() => {
-        if (!this.q('SELECT 1 FROM users WHERE id = ?').get(userId)) throw new StoreError('NONEXISTENT', 'no such user');
-        this.q(
-          `INSERT INTO credentials (user_id, kind, name, secret, created_at) VALUES (?, ?, ?, ?, ?)
-           ON CONFLICT (user_id, kind, name) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at, last_used = NULL`,
-        ).run(userId, kind, name, secret, Date.now());
-      });
-    });
-  }
-
-  deleteCredential(userId: number, kind: string, name?: string): Promise<boolean> {
-    return this.run(async () => {
-      const r = await this.write(() =>
-        name === undefined
-          ? this.q('DELETE FROM credentials WHERE user_id = ? AND kind = ?').run(userId, kind)
-          : this.q('DELETE FROM credentials WHERE user_id = ? AND kind = ? AND name = ?').run(userId, kind, name),
-      );
-      return r.changes > 0;
-    });
-  }
-
-  touchCredential(userId: number, kind: string, name: string, at: Date): Promise<void> {
-    return this.run(async () => {
-      await this.write(() => this.q('UPDATE credentials SET last_used = ? WHERE user_id = ? AND kind = ? AND name = ?').run(at.getTime(), userId, kind, name));
-    });
-  }
-
   // ---- mailboxes
 
   listMailboxes(userId: number): Promise<MailboxInfo[]> {
@@ -944,61 +866,6 @@ export class SqliteMailStore extends SortOps {
     });
   }
 
-  // ---- annotations (RFC 5464)
-
-  getAnnotations(userId: number, mailboxId: number | null, entries: string[], depth: 0 | 1 | 'infinity'): Promise<Annotation[]> {
-    return this.run(() => {
-      if (mailboxId !== null && !this.mailboxById(mailboxId)) throw new StoreError('NONEXISTENT', 'no such mailbox');
-      const box = mailboxId ?? 0;
-      const out = new Map<string, Buffer>();
-      const exact = this.q('SELECT entry, value FROM annotations WHERE user_id = ? AND mailbox_id = ? AND entry = ?').raw();
-      // Descendants by prefix range, never LIKE (entry names may hold "_").
-      const below = this.q('SELECT entry, value FROM annotations WHERE user_id = ? AND mailbox_id = ? AND entry > ? AND entry < ? ORDER BY entry').raw();
-      for (const e of entries) {
-        for (const [k, v] of exact.all(userId, box, e) as [string, Buffer][]) out.set(k, v);
-        if (depth === 0) continue;
-        for (const [k, v] of below.all(userId, box, `${e}/`, `${e}0`) as [string, Buffer][]) {
-          if (depth === 1 && k.slice(e.length + 1).includes('/')) continue;
-          out.set(k, v);
-        }
-      }
-      return [...out].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([entry, value]) => ({ entry, value }));
-    });
-  }
-
-  setAnnotations(
-    userId: number,
-    mailboxId: number | null,
-    items: { entry: string; value: Buffer | null }[],
-    limits: { maxEntries: number; maxPerUser: number },
-  ): Promise<void> {
-    return this.run(async () => {
-      await this.write(() => {
-        if (mailboxId !== null && !this.mailboxById(mailboxId)) throw new StoreError('NONEXISTENT', 'no such mailbox');
-        const box = mailboxId ?? 0;
-        const del = this.q('DELETE FROM annotations WHERE user_id = ? AND mailbox_id = ? AND entry = ?');
-        const put = this.q('INSERT INTO annotations (user_id, mailbox_id, entry, value) VALUES (?, ?, ?, ?) ON CONFLICT (user_id, mailbox_id, entry) DO UPDATE SET value = excluded.value');
-        for (const it of items) {
-          if (it.value === null) del.run(userId, box, it.entry);
-          else put.run(userId, box, it.entry, it.value);
-        }
-        const here = this.qp('SELECT count(*) FROM annotations WHERE user_id = ? AND mailbox_id = ?').get(userId, box) as number;
-        const all = this.qp('SELECT count(*) FROM annotations WHERE user_id = ?').get(userId) as number;
-        // Thrown inside the transaction: nothing of this command is kept (RFC 5464 §4.3).
-        if (here > limits.maxEntries || all > limits.maxPerUser) throw new StoreError('LIMIT', 'too many annotations');
-      });
-    });
-  }
-
-  setSpecialUse(mailboxId: number, use: SpecialUse | null): Promise<void> {
-    return this.run(async () => {
-      await this.write(() => {
-        if (!this.mailboxById(mailboxId)) throw new StoreError('NONEXISTENT', 'no such mailbox');
-        this.q('UPDATE mailboxes SET special_use = ? WHERE id = ?').run(use, mailboxId);
-      });
-    });
-  }
-
   // ---- helpers
 
   private insertMailbox(userId: number, name: string, specialUse: SpecialUse | null): number {
@@ -1036,98 +903,4 @@ export class SqliteMailStore extends SortOps {
     this.q('DELETE FROM annotations WHERE mailbox_id = ?').run(mailboxId); // RFC 5464 §3.4: they go with the mailbox
     this.q('DELETE FROM mailboxes WHERE id = ?').run(mailboxId);
   }
-}
-
-const MAILBOX_SELECT = `SELECT m.id, m.user_id, m.name, m.uid_validity, m.uid_next, m.highest_modseq, m.special_use, m.object_id,
-  EXISTS (SELECT 1 FROM subscriptions s WHERE s.user_id = m.user_id AND s.name = m.name) AS subscribed
-  FROM mailboxes m`;
-
-interface MailboxInfoRow {
-  id: number;
-  user_id: number;
-  name: string;
-  uid_validity: number;
-  uid_next: number;
-  highest_modseq: number;
-  special_use: string | null;
-  object_id: string;
-  subscribed: number;
-}
-
-function mailboxInfo(r: MailboxInfoRow): MailboxInfo {
-  return {
-    id: r.id,
-    userId: r.user_id,
-    name: r.name,
-    uidValidity: r.uid_validity,
-    uidNext: r.uid_next,
-    highestModseq: r.highest_modseq,
-    specialUse: r.special_use as SpecialUse | null,
-    subscribed: r.subscribed !== 0,
-    objectId: r.object_id,
-  };
-}
-
-interface CredentialRow {
-  user_id: number;
-  kind: string;
-  name: string;
-  secret: string;
-  created_at: number;
-  last_used: number | null;
-}
-
-function credentialInfo(r: CredentialRow): CredentialInfo {
-  return { userId: r.user_id, kind: r.kind, name: r.name, secret: r.secret, createdAt: new Date(r.created_at), lastUsed: r.last_used === null ? null : new Date(r.last_used) };
-}
-
-function userInfo(r: UserRow): UserInfo {
-  return { id: r.id, name: r.name, passwordHash: r.password_hash, createdAt: new Date(r.created_at) };
-}
-
-/**
- * Names every writer (IMAP, LMTP, the CLI, import) may create: no empty, "."
- * or ".." hierarchy level and no control character, so that no name can mean
- * a path when it is exported to files (issue 10 item 4). Names stored before
- * this rule stay usable; only new names are checked.
- */
-function checkMailboxName(name: string): void {
-  if (name.length === 0) throw new StoreError('CANNOT', 'empty mailbox name');
-  if (Buffer.byteLength(name) > MAX_MAILBOX_NAME_BYTES) throw new StoreError('LIMIT', 'mailbox name too long');
-  // eslint-disable-next-line no-control-regex
-  if (/[\x00-\x1f\x7f-\x9f]/.test(name)) throw new StoreError('CANNOT', 'mailbox name contains control characters');
-  for (const level of name.split('/')) {
-    if (level === '' || level === '.' || level === '..') throw new StoreError('CANNOT', `mailbox name has an empty, "." or ".." level`);
-  }
-}
-
-/**
- * The change-bus hint of one commit's records: the mailbox whose messages
- * changed, or (several mailboxes, or a mailbox created, renamed, deleted)
- * a request for a full look. Subscriptions concern no other session.
- */
-function hintOf(changes: readonly Change[]): ChangeHint | null {
-  let hint = null as ChangeHint | null;
-  for (const c of changes) {
-    if (c.kind === 'subscription') continue;
-    if (!('modseq' in c)) return { userId: c.userId, mailboxId: c.mailboxId, modseq: 0, kind: 'mailboxes' };
-    if (hint && hint.mailboxId !== c.mailboxId) return { userId: c.userId, mailboxId: c.mailboxId, modseq: 0, kind: 'mailboxes' };
-    const kind: ChangeHint['kind'] = c.kind === 'append' || hint?.kind === 'append' ? 'append' : 'messages';
-    hint = { userId: c.userId, mailboxId: c.mailboxId, modseq: Math.max(c.modseq, hint?.modseq ?? 0), kind };
-  }
-  return hint;
-}
-
-/** Maps anything thrown below the contract to the closed StoreError set. */
-export function toStoreError(err: unknown): StoreError {
-  if (err instanceof StoreError) return err;
-  const code = (err as { code?: unknown })?.code;
-  const message = err instanceof Error ? err.message : String(err);
-  if (message === OVERQUOTA_MARK) return new StoreError('OVERQUOTA', 'quota exceeded'); // the per-user quota trigger (addresses.ts)
-  let kind: 'UNAVAILABLE' | 'CORRUPT' | 'OVERQUOTA' = 'UNAVAILABLE';
-  if (code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB') kind = 'CORRUPT';
-  else if (code === 'EDQUOT') kind = 'OVERQUOTA'; // a filesystem quota; a full disk stays UNAVAILABLE
-  const e = new StoreError(kind, message);
-  (e as { cause?: unknown }).cause = err;
-  return e;
 }

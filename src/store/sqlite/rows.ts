@@ -1,0 +1,97 @@
+// Rows of the SQLite store as the contract's types, the checks of names
+// that every writer shares, the change-bus hint of a commit, and the one
+// mapping from anything thrown below the contract to StoreError.
+import { OVERQUOTA_MARK } from './addresses.js';
+import { StoreError, type Change, type ChangeHint, type MailboxInfo, type SpecialUse, type UserInfo } from '../types.js';
+
+/** Longest mailbox name in bytes (RFC 9051 leaves it to the server; keeps LIST output sane). */
+export const MAX_MAILBOX_NAME_BYTES = 1024;
+
+export interface UserRow {
+  id: number;
+  name: string;
+  password_hash: string;
+  created_at: number;
+}
+
+export const MAILBOX_SELECT = `SELECT m.id, m.user_id, m.name, m.uid_validity, m.uid_next, m.highest_modseq, m.special_use, m.object_id,
+  EXISTS (SELECT 1 FROM subscriptions s WHERE s.user_id = m.user_id AND s.name = m.name) AS subscribed
+  FROM mailboxes m`;
+
+export interface MailboxInfoRow {
+  id: number;
+  user_id: number;
+  name: string;
+  uid_validity: number;
+  uid_next: number;
+  highest_modseq: number;
+  special_use: string | null;
+  object_id: string;
+  subscribed: number;
+}
+
+export function mailboxInfo(r: MailboxInfoRow): MailboxInfo {
+  return {
+    id: r.id,
+    userId: r.user_id,
+    name: r.name,
+    uidValidity: r.uid_validity,
+    uidNext: r.uid_next,
+    highestModseq: r.highest_modseq,
+    specialUse: r.special_use as SpecialUse | null,
+    subscribed: r.subscribed !== 0,
+    objectId: r.object_id,
+  };
+}
+
+
+export function userInfo(r: UserRow): UserInfo {
+  return { id: r.id, name: r.name, passwordHash: r.password_hash, createdAt: new Date(r.created_at) };
+}
+
+/**
+ * Names every writer (IMAP, LMTP, the CLI, import) may create: no empty, "."
+ * or ".." hierarchy level and no control character, so that no name can mean
+ * a path when it is exported to files (issue 10 item 4). Names stored before
+ * this rule stay usable; only new names are checked.
+ */
+export function checkMailboxName(name: string): void {
+  if (name.length === 0) throw new StoreError('CANNOT', 'empty mailbox name');
+  if (Buffer.byteLength(name) > MAX_MAILBOX_NAME_BYTES) throw new StoreError('LIMIT', 'mailbox name too long');
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f-\x9f]/.test(name)) throw new StoreError('CANNOT', 'mailbox name contains control characters');
+  for (const level of name.split('/')) {
+    if (level === '' || level === '.' || level === '..') throw new StoreError('CANNOT', `mailbox name has an empty, "." or ".." level`);
+  }
+}
+
+/**
+ * The change-bus hint of one commit's records: the mailbox whose messages
+ * changed, or (several mailboxes, or a mailbox created, renamed, deleted)
+ * a request for a full look. Subscriptions concern no other session.
+ */
+export function hintOf(changes: readonly Change[]): ChangeHint | null {
+  let hint = null as ChangeHint | null;
+  for (const c of changes) {
+    if (c.kind === 'subscription') continue;
+    if (!('modseq' in c)) return { userId: c.userId, mailboxId: c.mailboxId, modseq: 0, kind: 'mailboxes' };
+    if (hint && hint.mailboxId !== c.mailboxId) return { userId: c.userId, mailboxId: c.mailboxId, modseq: 0, kind: 'mailboxes' };
+    const kind: ChangeHint['kind'] = c.kind === 'append' || hint?.kind === 'append' ? 'append' : 'messages';
+    hint = { userId: c.userId, mailboxId: c.mailboxId, modseq: Math.max(c.modseq, hint?.modseq ?? 0), kind };
+  }
+  return hint;
+}
+
+/** Maps anything thrown below the contract to the closed StoreError set. */
+export function toStoreError(err: unknown): StoreError {
+  if (err instanceof StoreError) return err;
+  const code = (err as { code?: unknown })?.code;
+  const message = err instanceof Error ? err.message : String(err);
+  if (message === OVERQUOTA_MARK) return new StoreError('OVERQUOTA', 'quota exceeded'); // the per-user quota trigger (addresses.ts)
+  let kind: 'UNAVAILABLE' | 'CORRUPT' | 'OVERQUOTA' = 'UNAVAILABLE';
+  if (code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB') kind = 'CORRUPT';
+  else if (code === 'EDQUOT') kind = 'OVERQUOTA'; // a filesystem quota; a full disk stays UNAVAILABLE
+  const e = new StoreError(kind, message);
+  (e as { cause?: unknown }).cause = err;
+  return e;
+}
