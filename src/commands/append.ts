@@ -1,11 +1,14 @@
 // APPEND — RFC 9051 §6.3.12; MULTIAPPEND (RFC 3502: all messages or none);
 // APPENDUID (RFC 4315 §3); literal8 for binary content (RFC 3516 §4.4);
-// APPENDLIMIT (RFC 7889) enforced with [TOOBIG].
+// APPENDLIMIT (RFC 7889) enforced with [TOOBIG]; the UTF8 data extension and
+// the 8-bit header rule of UTF8=ACCEPT (RFC 6855 §4, in utf8.ts).
 import { defineCommand, bad, no } from './types.js';
 import { ArgReader, flagArgs, isAtom } from './args.js';
 import { parseDateTime, formatSequenceSet } from '../wire/index.js';
 import type { AppendInput } from '../store/types.js';
 import { encodeBinaryParts } from '../mime/index.js';
+import type { Session } from '../session/session.js';
+import { checkAppendHeaders, utf8AppendData } from './utf8.js';
 
 /** Most messages in one MULTIAPPEND command. */
 export const MAX_MULTIAPPEND = 1000;
@@ -14,7 +17,7 @@ export const MAX_MULTIAPPEND = 1000;
  * One message of APPEND (RFC 9051 §6.3.12 / RFC 3502 append-message), also
  * REPLACE's (RFC 8508 §5): [flag-list] [date-time] literal.
  */
-export function appendMessage(r: ArgReader): AppendInput {
+export function appendMessage(r: ArgReader, session?: Session): AppendInput {
   let flags: string[] = [];
   let internalDate: number | undefined;
   let internalTz: number | undefined;
@@ -30,8 +33,13 @@ export function appendMessage(r: ArgReader): AppendInput {
     internalTz = dt.tzOffsetMinutes; // RFC 9051 §2.3.3: kept and returned as given
     t = r.next('message');
   }
+  if (session && isAtom(t, 'UTF8')) {
+    const data = utf8AppendData(r.next('UTF8 data'), session); // RFC 6855 §4
+    return { data, flags, internalDate, internalTz };
+  }
   if (isAtom(t, 'UTF8') || isAtom(t, 'CATENATE')) throw bad(`${t.value} is not supported`);
   if (t.kind !== 'string' || !t.literal) throw bad('Message must be a literal');
+  if (session) checkAppendHeaders(session, t.bytes); // RFC 6855 §4
   return { data: t.bytes, flags, internalDate, internalTz };
 }
 
@@ -44,7 +52,7 @@ export default defineCommand({
     const mailbox = r.mailbox(session);
     const items: AppendInput[] = [];
     while (!r.done) {
-      items.push(appendMessage(r));
+      items.push(appendMessage(r, session));
       if (items.length > MAX_MULTIAPPEND) throw bad('Too many messages in one APPEND', 'LIMIT');
     }
     if (items.length === 0) throw bad('Missing message');

@@ -8,6 +8,7 @@ import { COMMANDS } from './registry.js';
 import type { CommandContext } from './types.js';
 import { toImapError } from './errors.js';
 import type { Logger } from '../server/options.js';
+import { checkQuotedUtf8 } from './utf8.js';
 
 export interface DispatchOutcome {
   /** The tagged line to write, without CRLF. */
@@ -32,6 +33,7 @@ export async function dispatch(ctx: CommandContext, args: Token[], log: Logger):
   }
   const expungeAllowed = spec.expungeAllowed !== false;
   try {
+    checkQuotedUtf8(s, args); // RFC 6855 §3
     const parsed = spec.parse(args, s);
     const result = await spec.run(ctx, parsed);
     // RFC 9051 §6.1.3: LOGOUT answers `* BYE` and then the tagged OK, nothing in between.

@@ -1,5 +1,6 @@
-// ENABLE — RFC 5161 §3.1; IMAP4rev2 (RFC 9051 §6.3.1). Only extensions we
-// implement are enabled; others are ignored silently, as RFC 5161 §3.1 requires.
+// ENABLE — RFC 5161 §3.1; IMAP4rev2 (RFC 9051 §6.3.1); UTF8=ACCEPT (RFC 6855
+// §3: valid only in the authenticated state). Only extensions we implement are
+// enabled; others are ignored silently, as RFC 5161 §3.1 requires.
 import { defineCommand, bad } from './types.js';
 import type { Enableable } from '../session/session.js';
 import { ArgReader } from './args.js';
@@ -8,6 +9,9 @@ const ENABLEABLE = new Map<string, Enableable>([
   ['IMAP4REV2', 'IMAP4REV2'],
   ['CONDSTORE', 'CONDSTORE'], // RFC 7162 §3.1
   ['QRESYNC', 'QRESYNC'], // RFC 7162 §3.2.3 (implies CONDSTORE)
+  // RFC 6855 §3: UTF-8 in quoted strings both ways, UTF-8 mailbox names, the APPEND UTF8 data
+  // extension (§4), no SEARCH CHARSET (§3); messages are no longer downgraded (RFC 6857).
+  ['UTF8=ACCEPT', 'UTF8=ACCEPT'],
 ]);
 
 export default defineCommand({

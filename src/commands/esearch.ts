@@ -5,6 +5,7 @@
 // MAILBOX and UIDVALIDITY correlators and UIDs (§2.1), and a mailbox without
 // matches gets none. RETURN options as for SEARCH (RFC 4731, RFC 5267 PARTIAL
 // per mailbox); SAVE and UPDATE only with "selected" as the sole source.
+import { refuseSearchCharset } from './utf8.js';
 import { defineCommand, bad, no, type CommandContext } from './types.js';
 import { ArgReader, isAtom, isList, mailboxName, SEPARATOR } from './args.js';
 import type { Token } from '../wire/types.js';
@@ -87,6 +88,7 @@ export const esearch = defineCommand<EsearchArgs>({
     let charset = 'UTF-8';
     if (isAtom(r.peek(), 'CHARSET')) {
       r.next('CHARSET');
+      refuseSearchCharset(session); // RFC 6855 §3
       charset = r.astringText('charset');
     }
     if (r.done) throw bad('Missing search criteria');

@@ -88,6 +88,7 @@ export function capabilities(c: CapabilityContext): string[] {
     'ESEARCH', // RFC 4731
     'SEARCHRES', // RFC 5182
     'BINARY', // RFC 3516: FETCH BINARY[...] and APPEND literal8
+    'UTF8=ACCEPT', // RFC 6855 §3 (ENABLE), §4 (APPEND UTF8); RFC 6857 downgrade for the others
     'PREVIEW', // RFC 8970
     'CONDSTORE', // RFC 7162 §3.1
     'QRESYNC', // RFC 7162 §3.2

@@ -23,7 +23,7 @@ function parseReplace(args: Token[], session: Session): ReplaceArgs {
   const id = r.number('message number');
   if (id === 0) throw bad('Invalid message number');
   const mailbox = r.mailbox(session);
-  const item = appendMessage(r);
+  const item = appendMessage(r, session); // RFC 6855 §4 applies to REPLACE's message too
   r.end();
   return { id, mailbox, item };
 }

@@ -3,6 +3,7 @@
 // PARTIAL (RFC 9394); CHARSET (RFC 9051 §6.4.4: US-ASCII and UTF-8
 // required, legacy charsets via iconv-lite). The pieces SORT and THREAD
 // share with it are in results.ts.
+import { refuseSearchCharset } from './utf8.js';
 import { defineCommand, bad, type CommandContext } from './types.js';
 import { ArgReader, isAtom } from './args.js';
 import { usesModseq, type Criterion } from '../search/program.js';
@@ -24,12 +25,13 @@ function spec(uidMode: boolean) {
     rfc: uidMode ? 'RFC 9051 §6.4.9, §6.4.4' : 'RFC 9051 §6.4.4, RFC 4731, RFC 5182, RFC 9394',
     // RFC 9051 §7.5.1: no EXPUNGE while answering SEARCH (the UID form may).
     expungeAllowed: uidMode,
-    parse(args) {
+    parse(args, session) {
       const r = new ArgReader(args);
       const ret = parseReturn(r);
       let charset = 'UTF-8';
       if (isAtom(r.peek(), 'CHARSET')) {
         r.next('CHARSET');
+        refuseSearchCharset(session); // RFC 6855 §3
         charset = r.astringText('charset');
       }
       return { ret, program: parseCriteria(r, charset).program };
