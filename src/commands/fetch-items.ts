@@ -325,14 +325,14 @@ export async function renderMessage(
       case 'ENVELOPE': {
         const st = structure ?? (structure = localStructure(body!) ?? (await messageStructure(body!)));
         add('ENVELOPE ');
-        parts.push(renderEnvelope(st));
+        parts.push(renderEnvelope(st, !s.utf8Names)); // RFC 6857 downgrade without UTF8=ACCEPT / IMAP4rev2
         break;
       }
       case 'BODY':
       case 'BODYSTRUCTURE': {
         const st = structure ?? (structure = localStructure(body!) ?? (await messageStructure(body!)));
         add(`${item.kind} `);
-        parts.push(renderBodyStructure(st, item.kind === 'BODYSTRUCTURE'));
+        parts.push(renderBodyStructure(st, item.kind === 'BODYSTRUCTURE', !s.utf8Names));
         break;
       }
       case 'PREVIEW': {

@@ -5,7 +5,7 @@ import {
   addressSearchText,
   parseMessage, envelopeOf, formatEnvelope, formatBodyStructure, sectionBytes, sectionRange, binaryContent,
   previewPart, PREVIEW_MAX_INPUT, buildPreview, Header, decodeEncodedWords, searchHeaderText, searchBodyText,
-  sentDayOf, type MimePart,
+  sentDayOf, downgradeEnvelope, type MimePart,
 } from '../mime/index.js';
 import type { MailStore, MessageBody } from '../store/types.js';
 import type { MessageContent } from '../search/evaluate.js';
@@ -69,7 +69,10 @@ const MAX_FIELD_LISTS_PER_MESSAGE = 4;
  * Formatted ENVELOPE / BODY / BODYSTRUCTURE and HEADER.FIELDS bytes per part
  * tree (trees are shared by the store's cache, and leave memory with it).
  */
-const formatted = new WeakMap<MimePart, { envelope?: Buffer; body?: Buffer; bodystructure?: Buffer; fields?: Map<string, Buffer> }>();
+const formatted = new WeakMap<
+  MimePart,
+  { envelope?: Buffer; body?: Buffer; bodystructure?: Buffer; fields?: Map<string, Buffer>; envelope7?: Buffer; body7?: Buffer; bodystructure7?: Buffer }
+>();
 
 function memo(root: MimePart) {
   let f = formatted.get(root);
@@ -80,18 +83,35 @@ function memo(root: MimePart) {
   return f;
 }
 
-/** ENVELOPE as UTF-8 bytes, formatted once per part tree. */
-export function renderEnvelope(p: ParsedMessage): Buffer {
-  const f = memo(p.root);
-  return (f.envelope ??= Buffer.from(formatEnvelope(p.root.envelope ?? envelopeOf(p.root)), 'utf8'));
+/** True when a byte of `b` has the high bit set. */
+function eightBit(b: Buffer): boolean {
+  for (let i = 0; i < b.length; i++) if (b[i]! > 0x7f) return true;
+  return false;
 }
 
-/** BODY (extended = false) or BODYSTRUCTURE as UTF-8 bytes, formatted once per part tree. */
-export function renderBodyStructure(p: ParsedMessage, extended: boolean): Buffer {
+/**
+ * ENVELOPE as UTF-8 bytes, formatted once per part tree. `downgrade` (a session
+ * with neither UTF8=ACCEPT nor IMAP4rev2) gets the 7-bit form of RFC 6857 §3
+ * when the plain form has any 8-bit byte.
+ */
+export function renderEnvelope(p: ParsedMessage, downgrade = false): Buffer {
   const f = memo(p.root);
-  return extended
+  const env = p.root.envelope ?? envelopeOf(p.root);
+  const plain = (f.envelope ??= Buffer.from(formatEnvelope(env), 'utf8'));
+  if (!downgrade || !eightBit(plain)) return plain;
+  return (f.envelope7 ??= Buffer.from(formatEnvelope(downgradeEnvelope(env)), 'utf8'));
+}
+
+/** BODY (extended = false) or BODYSTRUCTURE as UTF-8 bytes, formatted once per part tree; `downgrade` as for renderEnvelope. */
+export function renderBodyStructure(p: ParsedMessage, extended: boolean, downgrade = false): Buffer {
+  const f = memo(p.root);
+  const plain = extended
     ? (f.bodystructure ??= Buffer.from(formatBodyStructure(p.root, true), 'utf8'))
     : (f.body ??= Buffer.from(formatBodyStructure(p.root, false), 'utf8'));
+  if (!downgrade || !eightBit(plain)) return plain;
+  return extended
+    ? (f.bodystructure7 ??= Buffer.from(formatBodyStructure(p.root, true, true), 'utf8'))
+    : (f.body7 ??= Buffer.from(formatBodyStructure(p.root, false, true), 'utf8'));
 }
 
 const prefixes = new WeakMap<MessageBody, Promise<Buffer>>();

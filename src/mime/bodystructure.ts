@@ -8,6 +8,7 @@
 // dispositions and languages as lists, NIL for absent values.
 
 import { EMPTY_ENVELOPE, formatEnvelope } from './envelope.js';
+import { downgradeEnvelope, downgradeText } from './downgrade.js';
 import { imapNString, imapString } from './imapstring.js';
 import type { MimeParam, MimePart } from './types.js';
 
@@ -47,10 +48,15 @@ function formatDisposition(part: MimePart): string {
   return d ? `(${imapString(d.type)} ${formatParams(d.params)})` : 'NIL';
 }
 
-function formatLanguage(part: MimePart): string {
+function formatLanguage(part: MimePart, t: Text): string {
   const l = part.language;
-  return l && l.length > 0 ? '(' + l.map(imapString).join(' ') + ')' : 'NIL';
+  return l && l.length > 0 ? '(' + l.map((x) => imapString(t(x))).join(' ') + ')' : 'NIL';
 }
+
+/** How free text is rendered: as it is, or downgraded to 7 bits (RFC 6857 §3, src/mime/downgrade.ts). */
+type Text = (s: string) => string;
+const asIs: Text = (s) => s;
+const nt = (t: Text, s: string | null) => imapNString(s === null ? null : t(s));
 
 const EMPTY_TEXT_BODY = '("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 0 0)';
 const EMPTY_TEXT_BODY_EXT = '("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 0 0 NIL NIL NIL NIL)';
@@ -58,27 +64,35 @@ const EMPTY_TEXT_BODY_EXT = '("text" "plain" ("charset" "us-ascii") NIL NIL "7bi
 /**
  * The BODY (extended=false) or BODYSTRUCTURE (extended=true) value of `part`,
  * ready for the wire: a JS string whose literals count UTF-8 bytes (send with
- * Buffer.from(s, 'utf8')). For a whole message pass the root.
+ * Buffer.from(s, 'utf8')). For a whole message pass the root. `downgrade`
+ * renders non-ASCII text as encoded-words and embedded envelopes downgraded
+ * (RFC 6857 §3), for sessions without UTF8=ACCEPT or IMAP4rev2; parameter
+ * values are RFC 2231-encoded in both forms.
  */
-export function formatBodyStructure(part: MimePart, extended: boolean): string {
+export function formatBodyStructure(part: MimePart, extended: boolean, downgrade = false): string {
+  return format(part, extended, downgrade ? downgradeText : asIs, downgrade);
+}
+
+function format(part: MimePart, extended: boolean, t: Text, downgrade: boolean): string {
   if (part.children && part.children.length > 0) {
-    let s = '(' + part.children.map((c) => formatBodyStructure(c, extended)).join('') + ' ' + imapString(part.subtype);
-    if (extended) s += ` ${formatParams(part.params)} ${formatDisposition(part)} ${formatLanguage(part)} ${imapNString(part.location)}`;
+    let s = '(' + part.children.map((c) => format(c, extended, t, downgrade)).join('') + ' ' + imapString(part.subtype);
+    if (extended) s += ` ${formatParams(part.params)} ${formatDisposition(part)} ${formatLanguage(part, t)} ${nt(t, part.location)}`;
     return s + ')';
   }
   let s =
     `(${imapString(part.type)} ${imapString(part.subtype)} ${formatParams(contentParams(part))} ` +
-    `${imapNString(part.id)} ${imapNString(part.description)} ${imapString(part.encoding)} ${part.size}`;
+    `${nt(t, part.id)} ${nt(t, part.description)} ${imapString(part.encoding)} ${part.size}`;
   if (part.type === 'message' && (part.subtype === 'rfc822' || part.subtype === 'global')) {
     // body-type-msg: envelope, body and lines are mandatory; an embedded
     // message we did not look into (encoded) gets an empty stand-in.
     const m = part.message;
-    const env = formatEnvelope(m?.envelope ?? EMPTY_ENVELOPE);
-    const body = m ? formatBodyStructure(m, extended) : extended ? EMPTY_TEXT_BODY_EXT : EMPTY_TEXT_BODY;
+    const e = m?.envelope ?? EMPTY_ENVELOPE;
+    const env = formatEnvelope(downgrade ? downgradeEnvelope(e) : e);
+    const body = m ? format(m, extended, t, downgrade) : extended ? EMPTY_TEXT_BODY_EXT : EMPTY_TEXT_BODY;
     s += ` ${env} ${body} ${part.lines}`;
   } else if (part.type === 'text') {
     s += ` ${part.lines}`;
   }
-  if (extended) s += ` ${imapNString(part.md5)} ${formatDisposition(part)} ${formatLanguage(part)} ${imapNString(part.location)}`;
+  if (extended) s += ` ${nt(t, part.md5)} ${formatDisposition(part)} ${formatLanguage(part, t)} ${nt(t, part.location)}`;
   return s + ')';
 }

@@ -19,6 +19,7 @@ export {
 export { parseStructured, parseLanguageList, getParam } from './params.js';
 export { addressSearchText, buildEnvelope, envelopeOf, formatEnvelope, parseAddressList, EMPTY_ENVELOPE, MISSING_DOMAIN, MISSING_MAILBOX } from './envelope.js';
 export { formatBodyStructure, formatParams } from './bodystructure.js';
+export { downgradeEnvelope, downgradeAddresses, downgradeText, encodeWords, isAscii } from './downgrade.js';
 export { imapString, imapNString, MAX_QUOTED_LENGTH } from './imapstring.js';
 export {
   type SectionSpec,
