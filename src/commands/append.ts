@@ -1,14 +1,14 @@
 // APPEND — RFC 9051 §6.3.12; MULTIAPPEND (RFC 3502: all messages or none);
 // APPENDUID (RFC 4315 §3); literal8 for binary content (RFC 3516 §4.4);
-// APPENDLIMIT (RFC 7889) enforced with [TOOBIG]; the UTF8 data extension and
-// the 8-bit header rule of UTF8=ACCEPT (RFC 6855 §4, in utf8.ts).
+// APPENDLIMIT (RFC 7889) enforced with [TOOBIG]; the UTF8 data extension of
+// UTF8=ACCEPT (RFC 6855 §4, in utf8.ts).
 import { defineCommand, bad, no } from './types.js';
 import { ArgReader, flagArgs, isAtom } from './args.js';
 import { parseDateTime, formatSequenceSet } from '../wire/index.js';
 import type { AppendInput } from '../store/types.js';
 import { encodeBinaryParts } from '../mime/index.js';
 import type { Session } from '../session/session.js';
-import { checkAppendHeaders, utf8AppendData } from './utf8.js';
+import { utf8AppendData } from './utf8.js';
 
 /** Most messages in one MULTIAPPEND command. */
 export const MAX_MULTIAPPEND = 1000;
@@ -39,7 +39,6 @@ export function appendMessage(r: ArgReader, session?: Session): AppendInput {
   }
   if (isAtom(t, 'UTF8') || isAtom(t, 'CATENATE')) throw bad(`${t.value} is not supported`);
   if (t.kind !== 'string' || !t.literal) throw bad('Message must be a literal');
-  if (session) checkAppendHeaders(session, t.bytes); // RFC 6855 §4
   return { data: t.bytes, flags, internalDate, internalTz };
 }
 

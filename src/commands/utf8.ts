@@ -1,6 +1,13 @@
 // UTF8=ACCEPT (RFC 6855) pieces that several commands share: the UTF-8 check
-// on quoted strings (§3), the APPEND "UTF8" data extension (§4), and the rule
-// that a session which did not enable it cannot APPEND 8-bit header fields (§4).
+// on quoted strings (§3), the refusal of SEARCH CHARSET after ENABLE (§3) and
+// the APPEND "UTF8" data extension (§4).
+//
+// Deliberately not done: §4's "MUST reject, with a NO response, an APPEND
+// command that includes any 8-bit character in message header fields" from a
+// session that did not enable UTF8=ACCEPT. Legacy clients (mutt, imapsync,
+// mail moved from local folders) append old mail with raw 8-bit headers every
+// day, and Dovecot and Quire before UTF8=ACCEPT took it; refusing would make
+// such mail impossible to move here. It is stored as sent (docs/rfc.md).
 import { isUtf8 } from 'node:buffer';
 import type { Token } from '../wire/types.js';
 import type { Session } from '../session/session.js';
@@ -54,35 +61,4 @@ export function utf8AppendData(t: Token, s: Session): Buffer {
   const lit = t.kind === 'list' && t.items.length === 1 ? t.items[0] : undefined;
   if (!lit || lit.kind !== 'string' || !lit.literal || !lit.literal8) throw bad('UTF8 data must be ( literal8 )');
   return lit.bytes;
-}
-
-/** Offset of the end of the top-level header block (the blank line, or the whole message). */
-function headerBlockEnd(data: Buffer): number {
-  if (data[0] === 0x0a || (data[0] === 0x0d && data[1] === 0x0a)) return 0;
-  for (let i = 0; i < data.length; i++) {
-    if (data[i] !== 0x0a) continue;
-    // LF followed by LF or CRLF ends the header (bare LFs are common in imported mail).
-    if (data[i + 1] === 0x0a) return i;
-    if (data[i + 1] === 0x0d && data[i + 2] === 0x0a) return i;
-  }
-  return data.length;
-}
-
-/** True when a byte of the top-level header fields has the high bit set. */
-export function eightBitHeader(data: Buffer): boolean {
-  const end = headerBlockEnd(data);
-  for (let i = 0; i < end; i++) if (data[i]! > 0x7f) return true;
-  return false;
-}
-
-/**
- * RFC 6855 §4: "If an IMAP server supports UTF8=ACCEPT and the IMAP client
- * has not issued the ENABLE UTF8=ACCEPT command, the server MUST reject, with
- * a NO response, an APPEND command that includes any 8-bit character in
- * message header fields." IMAP4rev2 sessions may (RFC 9051 Appendix E item
- * 16: message headers allow UTF-8), so the rule binds IMAP4rev1 sessions only.
- */
-export function checkAppendHeaders(s: Session, data: Buffer): void {
-  if (utf8Accepted(s) || s.rev2) return;
-  if (eightBitHeader(data)) throw no('8-bit header fields need ENABLE UTF8=ACCEPT and APPEND UTF8 (RFC 6855 §4)', 'CANNOT');
 }
