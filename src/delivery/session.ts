@@ -1,6 +1,7 @@
 // One LMTP connection (RFC 2033): LHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT,
 // with PIPELINING (RFC 2920), ENHANCEDSTATUSCODES (RFC 2034 / RFC 3463),
-// 8BITMIME (RFC 6152) and SIZE (RFC 1870).
+// 8BITMIME (RFC 6152), SIZE (RFC 1870) and SMTPUTF8 (RFC 6531: UTF-8
+// addresses in MAIL / RCPT of a transaction that declares it).
 //
 // Commands are handled strictly one after another in arrival order, so
 // pipelined commands get their replies in order (RFC 2920 §3.1). After the
@@ -40,6 +41,8 @@ export class LmtpSession {
   private paused = false;
   private lhlo: string | null = null;
   private from: string | null = null;
+  /** RFC 6531 §3.4: this transaction's MAIL carried the SMTPUTF8 parameter. */
+  private utf8 = false;
   private rcpts: Recipient[] = [];
   private bad = 0;
   private readonly id = randomBytes(6).toString('hex');
@@ -113,6 +116,7 @@ export class LmtpSession {
 
   private resetTransaction(): void {
     this.from = null;
+    this.utf8 = false;
     this.rcpts = [];
   }
 
@@ -167,7 +171,8 @@ export class LmtpSession {
     if (name === '' || /\s/.test(name)) return this.badCommand('501 5.5.4 Syntax: LHLO hostname');
     this.lhlo = name;
     this.resetTransaction(); // RFC 5321 §4.1.4: EHLO (so LHLO) resets the transaction
-    const lines = [this.opts.hostname, 'PIPELINING', 'ENHANCEDSTATUSCODES', '8BITMIME', `SIZE ${this.opts.limits.maxMessageSize}`];
+    // RFC 6531 §3.2: SMTPUTF8 (which needs 8BITMIME, offered too).
+    const lines = [this.opts.hostname, 'PIPELINING', 'ENHANCEDSTATUSCODES', '8BITMIME', 'SMTPUTF8', `SIZE ${this.opts.limits.maxMessageSize}`];
     lines.forEach((l, i) => this.reply(`250${i === lines.length - 1 ? ' ' : '-'}${l}`));
   }
 
@@ -176,8 +181,11 @@ export class LmtpSession {
     if (this.from !== null) return this.badCommand('503 5.5.1 Nested MAIL command');
     const p = parsePathArg(arg, 'FROM');
     if (!p) return this.badCommand('501 5.5.4 Syntax: MAIL FROM:<address>');
-    const eight = eightBitAddress(p.address, 'sender');
-    if (eight) return this.badCommand(eight);
+    // RFC 6531 §3.4: the SMTPUTF8 parameter (no value) allows UTF-8 in this transaction's addresses.
+    const utf8 = p.params.has('SMTPUTF8');
+    if (utf8 && p.params.get('SMTPUTF8') !== null) return this.badCommand('501 5.5.4 SMTPUTF8 takes no value');
+    const from = addressOf(p.address, 'sender', utf8);
+    if (!from.ok) return this.badCommand(from.reply);
     for (const [key, value] of p.params) {
       if (key === 'SIZE') {
         // RFC 1870 §6.3: a declared size above our limit is refused with 552 at MAIL.
@@ -186,11 +194,14 @@ export class LmtpSession {
       } else if (key === 'BODY') {
         // RFC 6152 §2: BODY=7BIT or BODY=8BITMIME.
         if (value === null || !/^(7BIT|8BITMIME)$/i.test(value)) return this.badCommand('501 5.5.4 Unsupported BODY type');
+      } else if (key === 'SMTPUTF8') {
+        // checked above
       } else {
         return this.badCommand(`555 5.5.4 Unsupported parameter ${key}`);
       }
     }
-    this.from = p.address;
+    this.from = from.address;
+    this.utf8 = utf8;
     this.reply('250 2.1.0 Ok');
   }
 
@@ -198,21 +209,22 @@ export class LmtpSession {
     if (this.from === null) return this.badCommand('503 5.5.1 Need MAIL command first');
     const p = parsePathArg(arg, 'TO');
     if (!p || p.address === '') return this.badCommand('501 5.5.4 Syntax: RCPT TO:<address>');
-    const eight = eightBitAddress(p.address, 'recipient');
-    if (eight) return this.badCommand(eight);
+    const to = addressOf(p.address, 'recipient', this.utf8);
+    if (!to.ok) return this.badCommand(to.reply);
+    const address = to.address;
     if (p.params.size > 0) return this.badCommand(`555 5.5.4 Unsupported parameter ${[...p.params.keys()][0]}`);
     // RFC 5321 §4.5.3.1.10: too many recipients is a temporary 452 so the client sends the rest later.
     if (this.rcpts.length >= this.opts.limits.maxRecipients) return this.reply('452 4.5.3 Too many recipients');
     let target: DeliveryTarget | null;
     try {
-      target = await resolveRecipient(this.store, p.address, this.opts);
-      if (target && (await isOverQuota(this.store, target.userId))) return this.reply(overQuotaReply(this.opts, p.address));
+      target = await resolveRecipient(this.store, address, this.opts);
+      if (target && (await isOverQuota(this.store, target.userId))) return this.reply(overQuotaReply(this.opts, address));
     } catch (err) {
-      return this.reply(failureReply(err, p.address, this.opts));
+      return this.reply(failureReply(err, address, this.opts));
     }
-    if (!target) return this.reply(`550 5.1.1 <${p.address}> User unknown`);
-    this.rcpts.push({ address: p.address, target });
-    this.reply(`250 2.1.5 <${p.address}> Ok`);
+    if (!target) return this.reply(`550 5.1.1 <${address}> User unknown`);
+    this.rcpts.push({ address, target });
+    this.reply(`250 2.1.5 <${address}> Ok`);
   }
 
   private cmdData(arg: string): void {
@@ -235,10 +247,12 @@ export class LmtpSession {
     const from = this.lhlo ?? 'unknown';
     const received =
       `Received: from ${from} (${this.io.remoteAddress})\r\n` +
-      `\tby ${this.opts.hostname} (Quire) with LMTP id ${this.id}\r\n` +
+      // RFC 6531 §4.3: "UTF8LMTP" when the transaction used SMTPUTF8.
+      `\tby ${this.opts.hostname} (Quire) with ${this.utf8 ? 'UTF8LMTP' : 'LMTP'} id ${this.id}\r\n` +
       (this.rcpts.length === 1 ? `\tfor <${this.rcpts[0]!.address}>; ${date}\r\n` : `\t; ${date}\r\n`);
     const deliveredTo = this.rcpts.length === 1 ? `Delivered-To: ${this.rcpts[0]!.address}\r\n` : '';
-    return Buffer.from(`Return-Path: <${this.from ?? ''}>\r\n${deliveredTo}${received}`, 'latin1');
+    // With SMTPUTF8 the addresses are UTF-8 (RFC 6532 §3.2 header fields); otherwise every char is one byte.
+    return Buffer.from(`Return-Path: <${this.from ?? ''}>\r\n${deliveredTo}${received}`, this.utf8 ? 'utf8' : 'latin1');
   }
 
   private async finishData(chunks: Buffer[], size: number, tooBig: boolean): Promise<void> {
@@ -276,20 +290,23 @@ export class LmtpSession {
 }
 
 /**
- * The reply for an address with 8-bit bytes, or null for a 7-bit one. We do
- * not offer SMTPUTF8 (RFC 6531), so RFC 5321 §4.1.2's ASCII Mailbox syntax
- * applies: UTF-8 addresses get 553 5.6.7 (RFC 6531 §3.3 and its X.6.7 code,
- * "non-ASCII addresses not permitted"); bytes that are not even UTF-8 are a
- * syntax error, 501 5.1.7 / 5.1.3 (RFC 3463 bad sender / destination syntax).
- * The address is never echoed (it would come back as mojibake).
+ * The address of MAIL / RCPT as text, or the reply refusing it. The LMTP line
+ * is decoded as latin1 (each char one byte). 7-bit addresses pass. With
+ * SMTPUTF8 (RFC 6531 §3.3) a UTF-8 address is decoded and passes; without it
+ * RFC 5321 §4.1.2's ASCII Mailbox syntax applies: UTF-8 addresses get 553
+ * 5.6.7 (RFC 6531 §3.5 and its X.6.7 code, "non-ASCII addresses not
+ * permitted"). Bytes that are not even UTF-8 are a syntax error either way,
+ * 501 5.1.7 / 5.1.3 (RFC 3463 bad sender / destination syntax). A refused
+ * address is never echoed (it would come back as mojibake).
  */
-function eightBitAddress(address: string, role: 'sender' | 'recipient'): string | null {
-  // The LMTP line is decoded as latin1: each char is one byte.
+function addressOf(address: string, role: 'sender' | 'recipient', utf8: boolean): { ok: true; address: string } | { ok: false; reply: string } {
   // eslint-disable-next-line no-control-regex
-  if (!/[^\x00-\x7f]/.test(address)) return null;
+  if (!/[^\x00-\x7f]/.test(address)) return { ok: true, address };
   const bytes = Buffer.from(address, 'latin1');
-  if (Buffer.from(bytes.toString('utf8'), 'utf8').equals(bytes)) {
-    return `553 5.6.7 Non-ASCII ${role} address not permitted (SMTPUTF8 is not offered)`;
+  const text = bytes.toString('utf8');
+  if (Buffer.from(text, 'utf8').equals(bytes)) {
+    if (utf8) return { ok: true, address: text };
+    return { ok: false, reply: `553 5.6.7 Non-ASCII ${role} address not permitted without the SMTPUTF8 parameter` };
   }
-  return role === 'sender' ? '501 5.1.7 Bad sender address syntax (8-bit bytes)' : '501 5.1.3 Bad recipient address syntax (8-bit bytes)';
+  return { ok: false, reply: role === 'sender' ? '501 5.1.7 Bad sender address syntax (8-bit bytes)' : '501 5.1.3 Bad recipient address syntax (8-bit bytes)' };
 }

@@ -54,7 +54,7 @@ test('greeting, LHLO capabilities, HELO/EHLO refused (RFC 2033 §4.1)', async ()
     assert.match(await c.cmd('MAIL FROM:<a@b>'), /^503 5\.5\.1/);
     c.send('LHLO client.test\r\n');
     const caps = await c.reply();
-    assert.deepEqual(caps, ['250-quire.test', '250-PIPELINING', '250-ENHANCEDSTATUSCODES', '250-8BITMIME', `250 SIZE ${1 << 20}`]);
+    assert.deepEqual(caps, ['250-quire.test', '250-PIPELINING', '250-ENHANCEDSTATUSCODES', '250-8BITMIME', '250-SMTPUTF8', `250 SIZE ${1 << 20}`]);
     assert.match(await c.cmd('NOOP'), /^250 2\.0\.0/);
     assert.match(await c.cmd('VRFY alice'), /^252 /);
     assert.match(await c.cmd('FROB'), /^500 5\.5\.1/);
