@@ -264,7 +264,7 @@ async function importFolder(
     const items: ImportInput[] = [];
     for (const f of fetched) {
       if (!f.body) continue; // expunged at the source meanwhile
-      items.push({ uid: keep ? f.uid : next++, data: f.body, flags: storableFlags(f.flags, o.dropped), internalDate: f.internalDate ?? Date.now() });
+      items.push({ uid: keep ? f.uid : next++, data: f.body, flags: storableFlags(f.flags, o.dropped), internalDate: f.internalDate ?? Date.now(), internalTz: f.internalTz ?? undefined });
     }
     const lastUid = want[want.length - 1]!;
     if (items.length > 0) await save({ uidValidity: src.uidValidity, lastUid: after, pending: { lastUid, dstUid: items[0]!.uid, dstSize: items[0]!.data.length } });

@@ -8,6 +8,7 @@
 
 import { ImapFlow, type ImapFlowOptions } from 'imapflow';
 import type { ListEntry } from './imap-client.js';
+import { parseDateTime } from '../wire/index.js';
 
 /** Time allowed to connect and for each command's answer. */
 export const SOURCE_TIMEOUT_MS = 120_000;
@@ -31,6 +32,8 @@ export interface SourceMessage {
   flags: string[];
   /** INTERNALDATE, ms since the epoch. */
   internalDate: number | null;
+  /** INTERNALDATE's zone as the source wrote it, minutes east of UTC (RFC 9051 §2.3.3), when known. */
+  internalTz: number | null;
   body: Buffer | null;
 }
 
@@ -64,6 +67,13 @@ function uidSet(uids: number[]): string {
   return out.join(',');
 }
 
+/** The shape of imapflow's internal ImapFlow#exec, as internalDates uses it. */
+type FlowExec = (
+  command: string,
+  attributes: unknown[],
+  options: { untagged: Record<string, (u: { attributes?: { value?: unknown }[] }) => Promise<void>> },
+) => Promise<{ next?: () => void } | undefined>;
+
 class FlowSource implements ImportSource {
   constructor(private readonly c: ImapFlow) {}
 
@@ -96,7 +106,56 @@ class FlowSource implements ImportSource {
     const out: SourceMessage[] = [];
     for await (const m of this.c.fetch(uidSet(uids), { uid: true, flags: true, internalDate: true, source: true }, { uid: true })) {
       const d = m.internalDate instanceof Date ? m.internalDate.getTime() : typeof m.internalDate === 'string' ? Date.parse(m.internalDate) : NaN;
-      out.push({ uid: m.uid, flags: m.flags ? [...m.flags] : [], internalDate: Number.isFinite(d) ? d : null, body: m.source ?? null });
+      out.push({ uid: m.uid, flags: m.flags ? [...m.flags] : [], internalDate: Number.isFinite(d) ? d : null, internalTz: null, body: m.source ?? null });
+    }
+    // imapflow hands INTERNALDATE over as a Date, which has no zone: read the strings themselves.
+    const raw = await this.internalDates(uids);
+    for (const m of out) {
+      const dt = raw.get(m.uid);
+      if (!dt) continue;
+      if (m.internalDate === null) m.internalDate = dt.ms;
+      if (dt.ms === m.internalDate) m.internalTz = dt.tzOffsetMinutes;
+    }
+    return out;
+  }
+
+  /**
+   * INTERNALDATE of `uids` as the server wrote it (RFC 9051 §2.3.3 date-time,
+   * with its zone), by UID. One extra UID FETCH (UID INTERNALDATE) per batch,
+   * sent through imapflow's command runner (ImapFlow#exec, internal to
+   * imapflow but the only way to see the string; its untagged handler here
+   * gets imapflow's parsed attribute list). Empty when that is unavailable or
+   * the server refuses: the importer then stores the server's local zone.
+   */
+  private async internalDates(uids: number[]): Promise<Map<number, { ms: number; tzOffsetMinutes: number }>> {
+    const out = new Map<number, { ms: number; tzOffsetMinutes: number }>();
+    const exec = (this.c as unknown as { exec?: FlowExec }).exec;
+    if (typeof exec !== 'function') return out;
+    const onFetch = async (u: { attributes?: { value?: unknown }[] }) => {
+      const list = u.attributes?.[1]?.value ?? u.attributes?.[1];
+      if (!Array.isArray(list)) return;
+      let uid = 0;
+      let date: string | null = null;
+      for (let i = 0; i + 1 < list.length; i += 2) {
+        const key = String((list[i] as { value?: unknown }).value ?? '').toUpperCase();
+        const v = (list[i + 1] as { value?: unknown }).value;
+        const text = Buffer.isBuffer(v) ? v.toString('latin1') : typeof v === 'string' ? v : '';
+        if (key === 'UID') uid = Number(text);
+        else if (key === 'INTERNALDATE') date = text;
+      }
+      const dt = date ? parseDateTime(date) : null;
+      if (uid > 0 && dt) out.set(uid, { ms: dt.ms, tzOffsetMinutes: dt.tzOffsetMinutes });
+    };
+    try {
+      const res = await exec.call(
+        this.c,
+        'UID FETCH',
+        [{ type: 'SEQUENCE', value: uidSet(uids) }, [{ type: 'ATOM', value: 'UID' }, { type: 'ATOM', value: 'INTERNALDATE' }]],
+        { untagged: { FETCH: onFetch } },
+      );
+      res?.next?.();
+    } catch {
+      // A server that answers NO/BAD here still gets its messages imported, in the local zone.
     }
     return out;
   }
