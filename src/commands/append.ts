@@ -8,7 +8,7 @@ import { parseDateTime, formatSequenceSet } from '../wire/index.js';
 import type { AppendInput } from '../store/types.js';
 import { encodeBinaryParts } from '../mime/index.js';
 import type { Session } from '../session/session.js';
-import { utf8AppendData } from './utf8.js';
+import { unwrapMisframedUtf8, utf8AppendData } from './utf8.js';
 
 /** Most messages in one MULTIAPPEND command. */
 export const MAX_MULTIAPPEND = 1000;
@@ -39,7 +39,8 @@ export function appendMessage(r: ArgReader, session?: Session): AppendInput {
   }
   if (isAtom(t, 'UTF8') || isAtom(t, 'CATENATE')) throw bad(`${t.value} is not supported`);
   if (t.kind !== 'string' || !t.literal) throw bad('Message must be a literal');
-  return { data: t.bytes, flags, internalDate, internalTz };
+  const data = session && !t.literal8 ? unwrapMisframedUtf8(t.bytes, session) : t.bytes;
+  return { data, flags, internalDate, internalTz };
 }
 
 export default defineCommand({

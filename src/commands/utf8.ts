@@ -62,3 +62,21 @@ export function utf8AppendData(t: Token, s: Session): Buffer {
   if (!lit || lit.kind !== 'string' || !lit.literal || !lit.literal8) throw bad('UTF8 data must be ( literal8 )');
   return lit.bytes;
 }
+
+const WRAP_OPEN = Buffer.from('UTF8 (');
+const WRAP_CLOSE = 0x29; // ")"
+
+/**
+ * The message of a plain APPEND literal in a UTF8=ACCEPT session. Python's
+ * imaplib (3.11 at least), once UTF8=ACCEPT is enabled, puts "UTF8 (" and ")"
+ * inside its {n} literal instead of around a ~{n} one, so the literal reads
+ * `UTF8 (<message>)`. No message starts that way ("UTF8 (" is no header field),
+ * so in such a session that frame is taken off rather than stored as part of
+ * the message. Anything else is returned as it is.
+ */
+export function unwrapMisframedUtf8(data: Buffer, s: Session): Buffer {
+  if (!utf8Accepted(s) || data.length < WRAP_OPEN.length + 1 || data[data.length - 1] !== WRAP_CLOSE) return data;
+  if (!data.subarray(0, WRAP_OPEN.length).equals(WRAP_OPEN)) return data;
+  return data.subarray(WRAP_OPEN.length, data.length - 1);
+}
+

@@ -224,3 +224,18 @@ test('RFC 6857 downgrade: a legacy session gets 7-bit ENVELOPE and BODYSTRUCTURE
   await c.close();
   await legacy.close();
 });
+
+test("Python imaplib's framing (UTF8 ( inside a {n} literal) is taken off in a UTF8=ACCEPT session only", async () => {
+  const c = await enabled('dave');
+  await c.command('CREATE framing');
+  const framed = Buffer.concat([Buffer.from('UTF8 ('), UTF8_MSG, Buffer.from(')')]);
+  assert.match((await c.append('framing', framed)).tagged, / OK /);
+  const legacy = await login('dave');
+  assert.match((await legacy.append('framing', framed)).tagged, / OK /);
+  await c.command('SELECT framing');
+  const sizes = (await c.command('FETCH 1:2 RFC822.SIZE')).untagged;
+  assert.deepEqual(sizes, [`* 1 FETCH (RFC822.SIZE ${UTF8_MSG.length})`, `* 2 FETCH (RFC822.SIZE ${framed.length})`]);
+  await c.close();
+  await legacy.close();
+});
+
