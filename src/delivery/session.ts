@@ -171,7 +171,7 @@ export class LmtpSession {
     if (name === '' || /\s/.test(name)) return this.badCommand('501 5.5.4 Syntax: LHLO hostname');
     this.lhlo = name;
     this.resetTransaction(); // RFC 5321 §4.1.4: EHLO (so LHLO) resets the transaction
-    // RFC 6531 §3.2: SMTPUTF8 (which needs 8BITMIME, offered too).
+    // RFC 6531 §3: SMTPUTF8 (which needs 8BITMIME, offered too).
     const lines = [this.opts.hostname, 'PIPELINING', 'ENHANCEDSTATUSCODES', '8BITMIME', 'SMTPUTF8', `SIZE ${this.opts.limits.maxMessageSize}`];
     lines.forEach((l, i) => this.reply(`250${i === lines.length - 1 ? ' ' : '-'}${l}`));
   }
@@ -247,7 +247,7 @@ export class LmtpSession {
     const from = this.lhlo ?? 'unknown';
     const received =
       `Received: from ${from} (${this.io.remoteAddress})\r\n` +
-      // RFC 6531 §4.3: "UTF8LMTP" when the transaction used SMTPUTF8.
+      // RFC 6531 §3.7.3 trace information; §4.3 registers "UTF8LMTP" for a transaction that used SMTPUTF8.
       `\tby ${this.opts.hostname} (Quire) with ${this.utf8 ? 'UTF8LMTP' : 'LMTP'} id ${this.id}\r\n` +
       (this.rcpts.length === 1 ? `\tfor <${this.rcpts[0]!.address}>; ${date}\r\n` : `\t; ${date}\r\n`);
     const deliveredTo = this.rcpts.length === 1 ? `Delivered-To: ${this.rcpts[0]!.address}\r\n` : '';

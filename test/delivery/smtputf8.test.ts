@@ -33,7 +33,7 @@ async function session(): Promise<LmtpClient> {
   c.send('LHLO client.test\r\n');
   const caps = await c.reply();
   assert.ok(caps.some((l) => /^250[- ]SMTPUTF8$/.test(l)), caps.join('|'));
-  assert.ok(caps.some((l) => /^250[- ]8BITMIME$/.test(l)), 'RFC 6531 §3.2: SMTPUTF8 goes with 8BITMIME');
+  assert.ok(caps.some((l) => /^250[- ]8BITMIME$/.test(l)), 'RFC 6531 §3: SMTPUTF8 goes with 8BITMIME');
   return c;
 }
 
