@@ -239,3 +239,19 @@ test("Python imaplib's framing (UTF8 ( inside a {n} literal) is taken off in a U
   await legacy.close();
 });
 
+
+test('with IMAP4rev2: both can be enabled (RFC 9051 §6.3.1); rev2 alone gets UTF-8 ENVELOPE and keeps CHARSET', async () => {
+  const both = await login('dave');
+  assert.deepEqual((await both.command('ENABLE IMAP4rev2 UTF8=ACCEPT')).untagged, ['* ENABLED IMAP4rev2 UTF8=ACCEPT']);
+  await both.command('SELECT INBOX');
+  assert.match((await both.command('SEARCH CHARSET UTF-8 ALL')).tagged, / BAD /);
+  assert.match((await both.command('SEARCH SUBJECT "grüße"')).untagged[0]!, /^\* ESEARCH .*ALL 1:2/);
+  const rev2 = await login('dave');
+  await rev2.command('ENABLE IMAP4rev2');
+  await rev2.command('SELECT INBOX');
+  assert.match((await rev2.command('SEARCH CHARSET UTF-8 SUBJECT "grüße"')).untagged[0]!, /^\* ESEARCH .*ALL 1:2/);
+  const env = (await rev2.command('FETCH 1 ENVELOPE')).untagged.join('\r\n');
+  assert.ok(env.includes('Grüße aus München') && env.includes('münchen.example'), env);
+  await both.close();
+  await rev2.close();
+});

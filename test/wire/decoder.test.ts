@@ -175,6 +175,27 @@ const fixtures: Fixture[] = [
     ],
   },
   {
+    // RFC 6855 §4: utf8-literal = "UTF8" SP "(" literal8 ")", synchronizing and not.
+    name: 'APPEND UTF8 (~{n}) data',
+    input: 'a APPEND INBOX UTF8 (~{4}\r\n\xc3\xbc\x00x)\r\nb APPEND INBOX (\\Seen) UTF8 (~{2+}\r\n\xc3\xbc)\r\n',
+    events: [
+      ['continue', 4],
+      ['command', 'a', 'APPEND', ['INBOX', 'UTF8', [{ lit8: '\xc3\xbc\x00x' }]]],
+      ['command', 'b', 'APPEND', ['INBOX', ['\\Seen'], 'UTF8', [{ lit8: '\xc3\xbc' }]]],
+    ],
+  },
+  {
+    // RFC 6855 §3 / RFC 9051 quoted: UTF-8 in quoted strings reaches the command as bytes (the
+    // dispatcher refuses invalid UTF-8 with BAD for UTF8=ACCEPT sessions; src/commands/utf8.ts).
+    name: 'UTF-8 and other 8-bit bytes in quoted strings',
+    input: 'a CREATE "Entw\xc3\xbcrfe"\r\nb CREATE "\xff\xfe"\r\n',
+    events: [
+      ['command', 'a', 'CREATE', [{ q: 'Entw\xc3\xbcrfe' }]],
+      ['command', 'b', 'CREATE', [{ q: '\xff\xfe' }]],
+    ],
+  },
+  { name: '8-bit bytes in an atom stay a PARSE error', input: 'a CREATE Entw\xc3\xbcrfe\r\nb NOOP\r\n', events: [['error', 'PARSE', 'a', false], ['command', 'b', 'NOOP', []]] },
+  {
     name: 'NUL in a plain literal: PARSE after skipping it and the rest of the command',
     input: 'a APPEND INBOX {3+}\r\na\x00b FOO\r\nb NOOP\r\n',
     events: [
