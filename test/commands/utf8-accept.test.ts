@@ -67,6 +67,8 @@ test('after ENABLE: UTF-8 quoted mailbox names in CREATE / LIST / STATUS / SELEC
   assert.match((await c.command('CREATE "Entwürfe/Größe"')).tagged, / OK /);
   const list = await c.command('LIST "" "Entw*"');
   assert.deepEqual(list.untagged.filter((l) => l.startsWith('* LIST')).sort(), ['* LIST (\\HasChildren) "/" "Entwürfe"', '* LIST (\\HasNoChildren) "/" "Entwürfe/Größe"']);
+  assert.deepEqual((await c.command('LIST "" "Entwürfe/%"')).untagged, ['* LIST (\\HasNoChildren) "/" "Entwürfe/Größe"']);
+  assert.deepEqual((await c.command('LIST "Entwürfe/" "Gr*"')).untagged, ['* LIST (\\HasNoChildren) "/" "Entwürfe/Größe"']);
   const st = await c.command('STATUS "Entwürfe/Größe" (MESSAGES UIDNEXT)');
   assert.match(st.untagged[0]!, /^\* STATUS "Entwürfe\/Größe" \(MESSAGES 0 UIDNEXT 1\)$/);
   // The legacy session: the same mailboxes in modified UTF-7, and it can use that form.
