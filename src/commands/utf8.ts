@@ -11,7 +11,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { Token } from '../wire/types.js';
 import type { Session } from '../session/session.js';
-import { bad, no } from './types.js';
+import { bad } from './types.js';
 
 /** The session enabled UTF8=ACCEPT (RFC 6855 §3). */
 export function utf8Accepted(s: Session): boolean {
