@@ -607,6 +607,15 @@ export class Connection {
     if (!view || !('mailboxId' in c) || c.mailboxId !== view.mailboxId) return;
     if (c.kind === 'append' || c.kind === 'flags' || c.kind === 'expunge') {
       view.enqueue(c);
+      if (view.overflowed) {
+        // docs/limits.md, MAX_PENDING_UPDATES (src/session/view.ts): the view can no longer be kept
+        // cheaply; the client reconnects and resynchronises (RFC 9051 §7.1.5 BYE; RFC 5530 LIMIT).
+        this.opts.log.info('too many updates queued for a session that does not read them; closing', { id: this.session.id, user: this.session.user?.name, pending: view.pendingEntries });
+        this.closeReason = 'too many queued updates';
+        this.write('* BYE [LIMIT] Too many mailbox changes queued\r\n');
+        this.destroy();
+        return;
+      }
       // RFC 5267 §4.3: searches kept up to date run again (their differences go out with the next flush).
       if (view.contexts.size > 0) this.queueContextRefresh();
       if (c.kind === 'append' && s.recentEnabled && !view.readOnly && this.claimFirst(view.mailboxId, c.messages)) {
@@ -758,7 +767,7 @@ export class Connection {
   }
 
   /** What `quire who` and the connection gauge show of this connection. */
-  info(): { session: string; user: string | null; remote: string; protocol: 'imap'; state: string; since: Date; mailbox: string | null; tls: boolean } {
+  info(): { session: string; user: string | null; remote: string; protocol: 'imap'; state: string; since: Date; mailbox: string | null; tls: boolean; pendingUpdates: number } {
     return {
       session: this.session.id,
       user: this.session.user?.name ?? null,
@@ -768,6 +777,7 @@ export class Connection {
       since: this.obs.since,
       mailbox: this.session.selected?.mailboxName ?? null,
       tls: this.session.secure,
+      pendingUpdates: this.session.selected?.pendingEntries ?? 0,
     };
   }
 

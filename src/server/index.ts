@@ -24,6 +24,8 @@ export interface SessionInfo {
   since: Date;
   mailbox: string | null;
   tls: boolean;
+  /** Mailbox updates queued for the selected session and not yet sent (src/session/view.ts pendingEntries; tests, `quire who`). */
+  pendingUpdates?: number;
 }
 
 export interface RunningServer {
