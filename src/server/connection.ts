@@ -56,7 +56,8 @@ const OUTPUT_DIRECT_BUFFER_BYTES = 2 * 1024;
 
 export interface ConnectionHooks {
   /** Counts the session for its user (src/server/admission.ts); returns the cap that refuses it, or null. */
-  onUserAttach(conn: Connection, userId: number): Refusal | null;
+  /** A promise when another process decides (a cluster worker: src/server/admission.ts ClusterAdmission). */
+  onUserAttach(conn: Connection, userId: number): Refusal | null | Promise<Refusal | null>;
   onClose(conn: Connection): void;
   secureContext: tls.SecureContext;
   /** ALPN identifiers offered after STARTTLS (RFC 7301). */
@@ -589,11 +590,18 @@ export class Connection {
    * `NO [UNAVAILABLE] Maximum number of connections from user+IP exceeded` and disconnects. Either
    * keeps clients from taking it for a wrong password (AUTHENTICATIONFAILED) and asking for another.
    */
-  private attachUser(): void {
+  private attachUser(): void | Promise<void> {
     const userId = this.session.user!.id;
     const refused = this.hooks.onUserAttach(this, userId);
+    if (refused instanceof Promise) return refused.then((r) => this.attached(userId, r));
+    this.attached(userId, refused);
+  }
+
+  private attached(userId: number, refused: Refusal | null): void {
     if (refused === 'maxConnectionsPerUserAddress') throw no('Too many connections for this user from your address', 'LIMIT');
     if (refused) throw no('Too many connections for this user', 'LIMIT');
+    // Closed while the answer was on its way: nothing to subscribe for (its slot went back at close).
+    if (this.closed) throw no('Connection closed', 'UNAVAILABLE');
     this.unsubscribe = this.store.feed.subscribe(userId, (c) => this.onChange(c));
   }
 
