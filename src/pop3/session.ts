@@ -94,6 +94,8 @@ export class Pop3Session {
   /** Read-ahead of pipelined RETRs: message number -> its bytes (null: expunged). */
   private readonly prefetched = new Map<number, Promise<Buffer | null>>();
   private prefetchedBytes = 0;
+  /** The last RETR's message number (sequential downloads are read ahead). */
+  private lastRetr = 0;
 
   constructor(
     readonly io: Pop3Io,
@@ -282,31 +284,46 @@ export class Pop3Session {
    */
   takePrefetched(n: number): Promise<Buffer | null> | undefined {
     const p = this.prefetched.get(n);
-    if (p) {
-      this.prefetched.delete(n);
-      const m = this.drop?.at(n);
-      if (m) this.prefetchedBytes -= m.size;
-    }
-    this.readAhead();
+    if (p) this.forget(n);
+    const sequential = n === this.lastRetr + 1;
+    this.lastRetr = n;
+    // Read ahead of a sequential download that went past: never asked for, dropped.
+    if (sequential) for (const k of this.prefetched.keys()) if (k < n) this.forget(k);
+    this.readAhead(sequential ? n : 0);
     return p;
   }
 
-  private readAhead(): void {
+  private forget(n: number): void {
+    this.prefetched.delete(n);
+    const m = this.drop?.at(n);
+    if (m) this.prefetchedBytes -= m.size;
+  }
+
+  /**
+   * Reads ahead the RETRs pipelined behind the current one and, when the
+   * client downloads in order (`after`: the message just asked for, after
+   * its predecessor), the messages that follow it: fewer, larger batches
+   * for the body-reading thread, started before they are asked for.
+   */
+  private readAhead(after = 0): void {
     const drop = this.drop;
     if (!drop || this.state !== 'transaction') return;
     // In bursts: while half the window is still read ahead, the buffered commands are not parsed again.
     if (this.prefetched.size * 2 > POP3_PREFETCH_MESSAGES) return;
     const batch: DropMessage[] = [];
-    for (const line of this.decoder.peekLines(POP3_PREFETCH_MESSAGES)) {
-      if (this.prefetched.size + batch.length >= POP3_PREFETCH_MESSAGES) break;
-      const cmd = splitCommand(line);
-      if (cmd.name !== 'RETR' || cmd.args.length !== 1 || !/^[0-9]{1,10}$/.test(cmd.args[0]!)) continue;
-      const n = Number(cmd.args[0]);
-      const m = drop.at(n);
-      if (!m || m.deleted || m.gone || this.prefetched.has(n) || batch.includes(m) || m.size > POP3_WHOLE_READ_MAX || this.prefetchedBytes + m.size > POP3_PREFETCH_BYTES) continue;
+    const take = (m: DropMessage | null): boolean => {
+      if (this.prefetched.size + batch.length >= POP3_PREFETCH_MESSAGES || (m && this.prefetchedBytes + m.size > POP3_PREFETCH_BYTES)) return false;
+      if (!m || m.deleted || m.gone || this.prefetched.has(m.n) || batch.includes(m) || m.size > POP3_WHOLE_READ_MAX) return true;
       this.prefetchedBytes += m.size;
       batch.push(m);
+      return true;
+    };
+    for (const line of this.decoder.peekLines(POP3_PREFETCH_MESSAGES)) {
+      const cmd = splitCommand(line);
+      if (cmd.name !== 'RETR' || cmd.args.length !== 1 || !/^[0-9]{1,10}$/.test(cmd.args[0]!)) continue;
+      if (!take(drop.at(Number(cmd.args[0])))) break;
     }
+    if (after > 0) for (let k = after + 1; k <= drop.messages.length && take(drop.at(k)); k++);
     // The login snapshot located every body: the file reads run in parallel, with no store lookup.
     for (const m of batch) {
       const p = drop.readWhole(m);
