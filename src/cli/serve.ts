@@ -34,6 +34,7 @@ import { loadOrCreateTls, type TlsMaterial } from './tls.js';
 import { firstUserName, generatePassword, provisionUser } from './users.js';
 import type { SqliteStoreOptions, WriteGate } from '../store/sqlite/index.js';
 import { ClusterChangeBus, ClusterHub, ClusterWriteGate } from '../bus/cluster.js';
+import { AdmissionHub, ClusterAdmission, type AdmissionChannel, type AdmissionLimits } from '../server/admission.js';
 import { serveLogger, serverReloader, startPrimaryOps, startServeOps, type ServeOps } from './ops-serve.js';
 import { acquireDataLock, clearFirstPassword, dataFlag, listenErrorMessage, quireCommand, writeFirstPassword } from './ops-safety.js';
 import { instrumentStore } from '../obs/metrics.js';
@@ -143,6 +144,7 @@ async function startListeners(
   tls: TlsMaterial,
   log: LevelLogger,
   serverName?: string,
+  admission?: ReturnType<typeof toServerOptions>['admission'],
 ) {
   const auth = buildAuthenticator(config, store, log);
   const { startServer } = await import('../server/index.js');
@@ -150,6 +152,7 @@ async function startListeners(
   const own = (o: ReturnType<typeof toServerOptions>) => {
     o.limits.maxConnections = config.limits.maxConnections;
     if (serverName) o.serverName = serverName;
+    if (admission) o.admission = admission;
     return o;
   };
   const reloader = serverReloader(flags, log);
@@ -315,6 +318,8 @@ async function runPrimary(config: QuireConfig, log: LevelLogger, tls: TlsMateria
     throw err;
   }
   const hub = new ClusterHub(gate, (hint: ChangeHint) => store.wake(hint));
+  // The caps that must hold across workers (per address before login, per user): counted here (src/server/admission.ts).
+  const admission = new AdmissionHub();
   let stopping = false;
   const slots = new Map<number, { worker: Worker; crashes: number; startedAt: number }>();
 
@@ -334,14 +339,17 @@ async function runPrimary(config: QuireConfig, log: LevelLogger, tls: TlsMateria
     const worker = cluster.fork({ [WORKER_ENV]: String(slot) });
     slots.set(slot, { worker, crashes, startedAt: Date.now() });
     const busHandler = hub.attach(worker);
+    const admissionHandler = admission.attach(worker);
     worker.on('message', (m: unknown) => {
       busHandler(m);
+      admissionHandler(m);
       const msg = m as ToPrimary;
       if (msg?.type === 'serve:ready') onReady?.(msg.addresses);
       else if (msg?.type === 'serve:failed' && !listening) onFailed?.(new Error(msg.message));
     });
     worker.on('exit', (code, signal) => {
       hub.detach(worker.id);
+      admission.detach(worker.id);
       if (stopping) return;
       const s = slots.get(slot);
       if (s?.worker !== worker) return;
@@ -455,7 +463,9 @@ async function runWorker(flags: Record<string, unknown>, ctx: ServeContext, slot
       lmtp: { ...config.lmtp, socket: slot === 1 ? config.lmtp.socket : null },
     };
     const name = process.env.QUIRE_DEBUG_WORKER_GREETING === '1' ? `${config.serverName} worker ${slot} pid ${process.pid}` : undefined;
-    const started = await startListeners(flags, share, store, tls, log, name).catch(async (err: unknown) => {
+    // Per-address and per-user caps across workers: asked of the primary's AdmissionHub.
+    const counts = (limits: () => AdmissionLimits) => new ClusterAdmission(process as unknown as AdmissionChannel, limits);
+    const started = await startListeners(flags, share, store, tls, log, name, counts).catch(async (err: unknown) => {
       await store.close().catch(() => {});
       throw err;
     });

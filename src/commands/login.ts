@@ -25,11 +25,11 @@ export default defineCommand({
 });
 
 /** Shared by LOGIN and AUTHENTICATE: enter the authenticated state (RFC 9051 §6.2). */
-export function completeLogin(ctx: CommandContext, info: UserInfo) {
+export async function completeLogin(ctx: CommandContext, info: UserInfo) {
   ctx.session.user = info;
   // The per-user caps are checked first: a refused login (NO [LIMIT]) leaves the session unauthenticated.
   try {
-    ctx.attachUser();
+    await ctx.attachUser();
   } catch (e) {
     ctx.session.user = null;
     throw e;

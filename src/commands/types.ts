@@ -122,7 +122,8 @@ export interface CommandContext {
   /** What SASL mechanisms need to know about the connection (TLS, channel binding). */
   authFacts(): ConnectionFacts;
   /** Subscribe the session to its user's change feed (after login). */
-  attachUser(): void;
+  /** May wait for another process (the per-user caps of a cluster are the primary's). */
+  attachUser(): void | Promise<void>;
   /** Send pending mailbox updates now (EXPUNGE only if allowed). */
   flushUpdates(allowExpunge: boolean): void;
   /** Resolves when bookkeeping for queued updates (\Recent claims) is done; await before flushing. */

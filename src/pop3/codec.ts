@@ -43,6 +43,11 @@ export class LineDecoder {
     this.skipping = false;
   }
 
+  /** True when a complete line (or a too-long one) is buffered: next() would not return null. */
+  get hasLine(): boolean {
+    return this.buf.indexOf(LF) >= 0 || (!this.skipping && this.buf.length > this.maxLineLength);
+  }
+
   /** Up to `max` complete lines already buffered, without consuming them (read-ahead of pipelined commands). */
   peekLines(max: number): Buffer[] {
     const out: Buffer[] = [];

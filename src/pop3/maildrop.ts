@@ -14,18 +14,20 @@
 // Dovecot with its UIDs and UIDVALIDITY (`quire import maildir` keeps both)
 // keeps its UIDLs, so clients that "leave mail on the server" download nothing twice.
 
-import type { MessageMeta } from '../store/types.js';
+import type { MaildropSnapshot, MessageBody } from '../store/types.js';
 
 export interface DropMessage {
   /** Message number (RFC 1939 §3), 1-based. */
   n: number;
   uid: number;
-  /** Octets as RFC 1939 §11 counts them (the stored form is CRLF; stuffing not counted). */
+  /** Octets as RFC 1939 §11 counts them: the CRLF form RETR sends (bare LFs count two), stuffing not counted. */
   size: number;
   deleted: boolean;
   /** RETR'd in this session (for \Seen in the UPDATE state). */
   retrieved: boolean;
   seen: boolean;
+  /** Expunged by another session since the snapshot (the change feed said so): RETR and TOP answer -ERR. */
+  gone: boolean;
 }
 
 const hex8 = (n: number) => (n >>> 0).toString(16).padStart(8, '0');
@@ -40,14 +42,42 @@ export class Maildrop {
   private liveCount: number;
   private liveSize: number;
 
+  private readonly byUid = new Map<number, DropMessage>();
+
   constructor(
     readonly mailboxId: number,
     readonly uidValidity: number,
-    metas: readonly MessageMeta[],
+    private readonly snapshot: MaildropSnapshot,
   ) {
-    this.messages = metas.map((m, i) => ({ n: i + 1, uid: m.uid, size: m.size, deleted: false, retrieved: false, seen: m.flags.includes('\\Seen') }));
+    const { uids, sizes, seen } = snapshot;
+    this.messages = new Array<DropMessage>(uids.length);
+    let total = 0;
+    for (let i = 0; i < uids.length; i++) {
+      const m: DropMessage = { n: i + 1, uid: uids[i]!, size: sizes[i]!, deleted: false, retrieved: false, seen: seen[i]!, gone: false };
+      this.messages[i] = m;
+      this.byUid.set(m.uid, m);
+      total += m.size;
+    }
     this.liveCount = this.messages.length;
-    this.liveSize = this.messages.reduce((n, m) => n + m.size, 0);
+    this.liveSize = total;
+  }
+
+  /** The body of `m` as the snapshot located it (no store lookup). */
+  body(m: DropMessage): MessageBody {
+    return this.snapshot.body(m.n - 1);
+  }
+
+  /** The whole body of `m` in one read, or null when it was expunged (its file is gone). */
+  readWhole(m: DropMessage): Promise<Buffer | null> {
+    return this.snapshot.readWhole(m.n - 1);
+  }
+
+  /** Another session expunged these UIDs (RFC 1939 §8 leaves it open; Dovecot answers -ERR for them). */
+  expunged(uids: readonly number[]): void {
+    for (const u of uids) {
+      const m = this.byUid.get(u);
+      if (m) m.gone = true;
+    }
   }
 
   /** Messages not marked deleted (STAT, RFC 1939 §5). */

@@ -80,6 +80,18 @@ class SocketIo implements Pop3Io {
     s.uncork();
   }
 
+  cork(): void {
+    if (!this.closed && !this.socket.destroyed) this.socket.cork();
+  }
+
+  uncork(): void {
+    if (!this.socket.destroyed) this.socket.uncork();
+  }
+
+  get queuedBytes(): number {
+    return this.closed ? 0 : this.socket.writableLength;
+  }
+
   get congested(): boolean {
     return !this.closed && this.socket.writableNeedDrain;
   }
@@ -122,6 +134,8 @@ class SocketIo implements Pop3Io {
 
   startTls(): Promise<boolean> {
     const raw = this.socket;
+    // The +OK must reach the client before the handshake (a pipelined STLS was answered corked).
+    while (raw.writableCorked > 0) raw.uncork();
     raw.removeAllListeners('data');
     raw.removeAllListeners('end');
     raw.removeAllListeners('close');

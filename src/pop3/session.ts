@@ -23,6 +23,7 @@ import {
   POP3_WHOLE_READ_MAX,
   POP3_STREAM_CHUNK,
   POP3_UPDATE_BATCH,
+  POP3_CORK_BYTES,
 } from './limits.js';
 import { Maildrop, type DropMessage } from './maildrop.js';
 import type { Pop3Options } from './options.js';
@@ -39,6 +40,11 @@ export interface Pop3Io {
   writeParts(parts: Buffer[]): void;
   /** True while written data waits for the client to read it. */
   readonly congested: boolean;
+  /** Holds writes until uncork(), which hands them to the kernel in one system call (responses to pipelined commands). */
+  cork(): void;
+  uncork(): void;
+  /** Bytes written and not yet handed to the kernel. */
+  readonly queuedBytes: number;
   /** Resolves true once the output drained, false when the connection closed or `timeoutMs` passed. */
   waitDrain(timeoutMs: number): Promise<boolean>;
   end(): void;
@@ -81,9 +87,15 @@ export class Pop3Session {
   private lineWaiter: ((line: Buffer | null) => void) | null = null;
   private idleWaiters: (() => void)[] = [];
   private stats = { retr: 0, retrBytes: 0, top: 0, dele: 0 };
+  /** Output is corked (pump: responses to pipelined commands). */
+  private corked = false;
+  /** Ends the change-feed subscription taken at login. */
+  private unsubscribe: (() => void) | null = null;
   /** Read-ahead of pipelined RETRs: message number -> its bytes (null: expunged). */
   private readonly prefetched = new Map<number, Promise<Buffer | null>>();
   private prefetchedBytes = 0;
+  /** The last RETR's message number (sequential downloads are read ahead). */
+  private lastRetr = 0;
 
   constructor(
     readonly io: Pop3Io,
@@ -128,12 +140,18 @@ export class Pop3Session {
   private async pump(): Promise<void> {
     if (this.busy) return;
     this.busy = true;
+    // Responses to commands pipelined together (RFC 2449 §6.6) leave together, up to POP3_CORK_BYTES
+    // per system call, instead of one write per response.
+    const uncork = () => this.uncork();
     try {
       while (this.state !== 'closed') {
         // A client that pipelines but does not read gets no more work done until it does.
-        if (this.io.congested && !(await this.io.waitDrain(POP3_OUTPUT_STALL_TIMEOUT_MS))) {
-          this.close();
-          break;
+        if (this.io.congested) {
+          uncork();
+          if (!(await this.io.waitDrain(POP3_OUTPUT_STALL_TIMEOUT_MS))) {
+            this.close();
+            break;
+          }
         }
         const ev = this.decoder.next();
         if (!ev) break;
@@ -141,13 +159,19 @@ export class Pop3Session {
           this.fail('Line too long');
           continue;
         }
+        if (this.decoder.hasLine && !this.corked) {
+          this.corked = true;
+          this.io.cork();
+        }
         await this.handle(ev.line);
+        if (this.corked && (!this.decoder.hasLine || this.io.queuedBytes >= POP3_CORK_BYTES)) uncork();
       }
     } catch (err) {
       this.opts.log.error('POP3 session failed', { id: this.id, error: err instanceof Error ? err.stack : String(err) });
       if (this.state !== 'closed') this.reply('-ERR [SYS/TEMP] Internal error');
       this.close();
     } finally {
+      uncork();
       this.busy = false;
       if (this.paused && this.decoder.pending < POP3_MAX_PIPELINE_BACKLOG / 2 && this.state !== 'closed') {
         this.paused = false;
@@ -184,6 +208,8 @@ export class Pop3Session {
     const ev = this.decoder.next();
     if (ev) return Promise.resolve(restore(ev.type === 'line' ? ev.line : null));
     if (this.state === 'closed') return Promise.resolve(restore(null));
+    // The client answers what we sent: it must have it.
+    this.uncork();
     if (this.paused) {
       this.paused = false;
       this.io.resume();
@@ -258,45 +284,66 @@ export class Pop3Session {
    */
   takePrefetched(n: number): Promise<Buffer | null> | undefined {
     const p = this.prefetched.get(n);
-    if (p) {
-      this.prefetched.delete(n);
-      const m = this.drop?.at(n);
-      if (m) this.prefetchedBytes -= m.size;
-    }
-    this.readAhead();
+    if (p) this.forget(n);
+    const sequential = n === this.lastRetr + 1;
+    this.lastRetr = n;
+    // Read ahead of a sequential download that went past: never asked for, dropped.
+    if (sequential) for (const k of this.prefetched.keys()) if (k < n) this.forget(k);
+    this.readAhead(sequential ? n : 0);
     return p;
   }
 
-  private readAhead(): void {
+  private forget(n: number): void {
+    this.prefetched.delete(n);
+    const m = this.drop?.at(n);
+    if (m) this.prefetchedBytes -= m.size;
+  }
+
+  /**
+   * Reads ahead the RETRs pipelined behind the current one and, when the
+   * client downloads in order (`after`: the message just asked for, after
+   * its predecessor), the messages that follow it: fewer, larger batches
+   * for the body-reading thread, started before they are asked for.
+   */
+  private readAhead(after = 0): void {
     const drop = this.drop;
     if (!drop || this.state !== 'transaction') return;
+    // In bursts: while half the window is still read ahead, the buffered commands are not parsed again.
+    if (this.prefetched.size * 2 > POP3_PREFETCH_MESSAGES) return;
     const batch: DropMessage[] = [];
-    for (const line of this.decoder.peekLines(POP3_PREFETCH_MESSAGES)) {
-      if (this.prefetched.size + batch.length >= POP3_PREFETCH_MESSAGES) break;
-      const cmd = splitCommand(line);
-      if (cmd.name !== 'RETR' || cmd.args.length !== 1 || !/^[0-9]{1,10}$/.test(cmd.args[0]!)) continue;
-      const n = Number(cmd.args[0]);
-      const m = drop.at(n);
-      if (!m || m.deleted || this.prefetched.has(n) || batch.includes(m) || m.size > POP3_WHOLE_READ_MAX || this.prefetchedBytes + m.size > POP3_PREFETCH_BYTES) continue;
+    const take = (m: DropMessage | null): boolean => {
+      if (this.prefetched.size + batch.length >= POP3_PREFETCH_MESSAGES || (m && this.prefetchedBytes + m.size > POP3_PREFETCH_BYTES)) return false;
+      if (!m || m.deleted || m.gone || this.prefetched.has(m.n) || batch.includes(m) || m.size > POP3_WHOLE_READ_MAX) return true;
       this.prefetchedBytes += m.size;
       batch.push(m);
+      return true;
+    };
+    for (const line of this.decoder.peekLines(POP3_PREFETCH_MESSAGES)) {
+      const cmd = splitCommand(line);
+      if (cmd.name !== 'RETR' || cmd.args.length !== 1 || !/^[0-9]{1,10}$/.test(cmd.args[0]!)) continue;
+      if (!take(drop.at(Number(cmd.args[0])))) break;
     }
-    if (batch.length === 0) return;
-    // One store round trip for the batch's metadata; the file reads then run in parallel.
-    const opened = this.store.openMessages(drop.mailboxId, batch.map((m) => m.uid));
-    batch.forEach((m, i) => {
-      const p = opened.then((bodies) => {
-        const b = bodies[i];
-        return b ? b.read(0, b.size) : null;
-      });
+    if (after > 0) for (let k = after + 1; k <= drop.messages.length && take(drop.at(k)); k++);
+    // The login snapshot located every body: the file reads run in parallel, with no store lookup.
+    for (const m of batch) {
+      const p = drop.readWhole(m);
       // A failed read-ahead is retried by the RETR itself; never an unhandled rejection.
       p.catch(() => undefined);
       this.prefetched.set(m.n, p);
-    });
+    }
+  }
+
+  /** Hands corked responses to the kernel (before any wait for the client to read: corked bytes never drain). */
+  private uncork(): void {
+    if (!this.corked) return;
+    this.corked = false;
+    this.io.uncork();
   }
 
   private async drained(): Promise<boolean> {
     if (this.state === 'closed') return false;
+    if (!this.io.congested) return true;
+    this.uncork();
     if (!this.io.congested) return true;
     const ok = await this.io.waitDrain(POP3_OUTPUT_STALL_TIMEOUT_MS);
     if (!ok) this.close();
@@ -371,7 +418,17 @@ export class Pop3Session {
         this.close();
         return;
       }
-      drop = new Maildrop(mb.id, mb.uidValidity, await this.store.listMessages(mb.id));
+      if ((this.state as Pop3State) === 'closed') return;
+      // Messages IMAP (or another POP3 session) expunges from now on answer -ERR (RFC 1939 §8; as Dovecot).
+      const gone: number[] = [];
+      this.unsubscribe = this.store.feed.subscribe(info.id, (c) => {
+        if (c.kind !== 'expunge' || c.mailboxId !== mb.id) return;
+        if (this.drop) this.drop.expunged(c.uids);
+        else gone.push(...c.uids);
+      });
+      // One snapshot: sizes in CRLF form and body locations, so RETR needs no store lookup.
+      drop = new Maildrop(mb.id, mb.uidValidity, await this.store.openMaildrop(mb.id));
+      drop.expunged(gone);
     } catch (err) {
       this.opts.log.warn('POP3 maildrop could not be opened', { id: this.id, user: info.name, error: String(err) });
       this.reply('-ERR [SYS/TEMP] Maildrop is not available, try again later');
@@ -431,6 +488,7 @@ export class Pop3Session {
 
   async startTls(): Promise<void> {
     this.reply('+OK Begin TLS negotiation');
+    this.uncork();
     // Anything pipelined after STLS is discarded: it was sent in the clear.
     this.decoder.discard();
     const ok = await this.io.startTls();
@@ -473,6 +531,8 @@ export class Pop3Session {
     const w = this.lineWaiter;
     this.lineWaiter = null;
     w?.(null);
+    this.unsubscribe?.();
+    this.unsubscribe = null;
     this.io.end();
     this.hooks.onClose(this);
   }

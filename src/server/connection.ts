@@ -56,7 +56,8 @@ const OUTPUT_DIRECT_BUFFER_BYTES = 2 * 1024;
 
 export interface ConnectionHooks {
   /** Counts the session for its user (src/server/admission.ts); returns the cap that refuses it, or null. */
-  onUserAttach(conn: Connection, userId: number): Refusal | null;
+  /** A promise when another process decides (a cluster worker: src/server/admission.ts ClusterAdmission). */
+  onUserAttach(conn: Connection, userId: number): Refusal | null | Promise<Refusal | null>;
   onClose(conn: Connection): void;
   secureContext: tls.SecureContext;
   /** ALPN identifiers offered after STARTTLS (RFC 7301). */
@@ -589,11 +590,18 @@ export class Connection {
    * `NO [UNAVAILABLE] Maximum number of connections from user+IP exceeded` and disconnects. Either
    * keeps clients from taking it for a wrong password (AUTHENTICATIONFAILED) and asking for another.
    */
-  private attachUser(): void {
+  private attachUser(): void | Promise<void> {
     const userId = this.session.user!.id;
     const refused = this.hooks.onUserAttach(this, userId);
+    if (refused instanceof Promise) return refused.then((r) => this.attached(userId, r));
+    this.attached(userId, refused);
+  }
+
+  private attached(userId: number, refused: Refusal | null): void {
     if (refused === 'maxConnectionsPerUserAddress') throw no('Too many connections for this user from your address', 'LIMIT');
     if (refused) throw no('Too many connections for this user', 'LIMIT');
+    // Closed while the answer was on its way: nothing to subscribe for (its slot went back at close).
+    if (this.closed) throw no('Connection closed', 'UNAVAILABLE');
     this.unsubscribe = this.store.feed.subscribe(userId, (c) => this.onChange(c));
   }
 
@@ -607,6 +615,15 @@ export class Connection {
     if (!view || !('mailboxId' in c) || c.mailboxId !== view.mailboxId) return;
     if (c.kind === 'append' || c.kind === 'flags' || c.kind === 'expunge') {
       view.enqueue(c);
+      if (view.overflowed) {
+        // docs/limits.md, MAX_PENDING_UPDATES (src/session/view.ts): the view can no longer be kept
+        // cheaply; the client reconnects and resynchronises (RFC 9051 §7.1.5 BYE; RFC 5530 LIMIT).
+        this.opts.log.info('too many updates queued for a session that does not read them; closing', { id: this.session.id, user: this.session.user?.name, pending: view.pendingEntries });
+        this.closeReason = 'too many queued updates';
+        this.write('* BYE [LIMIT] Too many mailbox changes queued\r\n');
+        this.destroy();
+        return;
+      }
       // RFC 5267 §4.3: searches kept up to date run again (their differences go out with the next flush).
       if (view.contexts.size > 0) this.queueContextRefresh();
       if (c.kind === 'append' && s.recentEnabled && !view.readOnly && this.claimFirst(view.mailboxId, c.messages)) {
@@ -758,7 +775,7 @@ export class Connection {
   }
 
   /** What `quire who` and the connection gauge show of this connection. */
-  info(): { session: string; user: string | null; remote: string; protocol: 'imap'; state: string; since: Date; mailbox: string | null; tls: boolean } {
+  info(): { session: string; user: string | null; remote: string; protocol: 'imap'; state: string; since: Date; mailbox: string | null; tls: boolean; pendingUpdates: number } {
     return {
       session: this.session.id,
       user: this.session.user?.name ?? null,
@@ -768,6 +785,7 @@ export class Connection {
       since: this.obs.since,
       mailbox: this.session.selected?.mailboxName ?? null,
       tls: this.session.secure,
+      pendingUpdates: this.session.selected?.pendingEntries ?? 0,
     };
   }
 

@@ -7,7 +7,7 @@
 // does not finish within timeouts.tlsHandshakeMs destroys its socket.
 import net from 'node:net';
 import { Connection } from './connection.js';
-import { Admission, type Refusal, type Ticket } from './admission.js';
+import { Admission, type AdmissionControl, type Refusal, type Ticket } from './admission.js';
 import { ALPN, createServerContext, serverHandshake } from './tls.js';
 import type { MailStore } from '../store/types.js';
 import type { Authenticator } from '../auth/authenticator.js';
@@ -24,6 +24,8 @@ export interface SessionInfo {
   since: Date;
   mailbox: string | null;
   tls: boolean;
+  /** Mailbox updates queued for the selected session and not yet sent (src/session/view.ts pendingEntries; tests, `quire who`). */
+  pendingUpdates?: number;
 }
 
 export interface RunningServer {
@@ -91,7 +93,8 @@ export function refusalLogger(log: Logger, what: string): (reason: string, field
 export async function startServer(store: MailStore, auth: Authenticator, opts: ServerOptions): Promise<RunningServer> {
   const secureContext = createServerContext(opts.tls);
   const connections = new Set<Connection>();
-  const admission = new Admission(() => opts.limits);
+  // A cluster worker's counts are partly the primary's (src/server/admission.ts ClusterAdmission).
+  const admission: AdmissionControl = opts.admission?.(() => opts.limits) ?? new Admission(() => opts.limits);
   const tickets = new Map<Connection, Ticket>();
   const refused = refusalLogger(opts.log, 'IMAP connection');
   /** Sockets in their implicit-TLS handshake: not Connections yet, but closed by close() all the same. */
@@ -100,10 +103,13 @@ export async function startServer(store: MailStore, auth: Authenticator, opts: S
     secureContext,
     alpn: IMAP_ALPN,
     recentClaims: new Map<number, number>(),
-    onUserAttach(conn: Connection, userId: number): Refusal | null {
+    onUserAttach(conn: Connection, userId: number): Refusal | null | Promise<Refusal | null> {
+      const note = (r: Refusal | null): Refusal | null => {
+        if (r) refused(r, { user: userId, address: conn.session.remoteAddress });
+        return r;
+      };
       const r = tickets.get(conn)?.authenticate(userId) ?? null;
-      if (r) refused(r, { user: userId, address: conn.session.remoteAddress });
-      return r;
+      return r instanceof Promise ? r.then(note) : note(r);
     },
     onClose(conn: Connection) {
       connections.delete(conn);
@@ -125,6 +131,17 @@ export async function startServer(store: MailStore, auth: Authenticator, opts: S
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);
     const ticket = admission.admit(socket.remoteAddress ?? '');
+    if (!(ticket instanceof Promise)) return admitted(socket, implicitTls, ticket);
+    // Decided by the cluster's primary: a socket that closes (or a server that closes) meanwhile gives its slot back.
+    handshaking.add(socket);
+    void ticket.then((t) => {
+      handshaking.delete(socket);
+      if (socket.destroyed && typeof t !== 'string') t.release();
+      else if (!socket.destroyed) admitted(socket, implicitTls, t);
+    });
+  };
+
+  const admitted = (socket: net.Socket, implicitTls: boolean, ticket: Ticket | Refusal): void => {
     if (typeof ticket === 'string') {
       refused(ticket, { address: socket.remoteAddress, port: socket.localPort });
       // On the implicit-TLS port nothing can be said before a handshake, and refusing must stay cheaper than one.

@@ -1,5 +1,6 @@
 // What the composition root (src/cli) hands to the server. The server never
 // reads files, the environment or the command line itself.
+import type { AdmissionControl, AdmissionLimits } from './admission.js';
 
 export interface Logger {
   debug(msg: string, fields?: Record<string, unknown>): void;
@@ -81,4 +82,9 @@ export interface ServerOptions {
    * the certificate files). Listener addresses are not changed by a reload.
    */
   reload?: () => Promise<ServerOptions>;
+  /**
+   * How sockets and logins are counted against the caps (src/server/admission.ts), given the live limits:
+   * a cluster worker's ClusterAdmission; absent = this process's own Admission.
+   */
+  admission?: (limits: () => AdmissionLimits) => AdmissionControl;
 }

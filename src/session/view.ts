@@ -18,6 +18,15 @@ export const SYSTEM_FLAGS: readonly string[] = ['\\Answered', '\\Flagged', '\\De
 const MAX_OWN_MODSEQS = 10_000;
 
 /**
+ * Queued updates (not yet announced appended messages plus UIDs with a flag
+ * change) one selected session may hold. Coalescing already bounds them by
+ * the mailbox's size; this bounds that too: 500,000 is five times the
+ * 100k-message mailbox we size for, ~60 MB at worst. Past it the session
+ * ends with `* BYE [LIMIT]` (the client reconnects and resynchronises).
+ */
+export const MAX_PENDING_UPDATES = 500_000;
+
+/**
  * A SEARCH or SORT with RETURN (UPDATE) (RFC 5267 §4.3): the results the
  * client has been told, kept in step by ADDTO / REMOVEFROM. Its contents
  * are managed by src/commands/context.ts; it lives with the view because
@@ -46,8 +55,25 @@ export class SelectedView {
   readonly expungedPending = new Set<number>();
   /** Messages this session sees as \Recent (RFC 3501 §2.3.2; rev1 only). */
   readonly recent = new Set<number>();
-  /** Queued changes not yet turned into responses. */
-  private queue: Change[] = [];
+  /**
+   * Queued changes, coalesced as they arrive so that a session that sends no
+   * command holds O(messages in the mailbox), never O(changes): appended
+   * messages not yet announced (ascending UID), the newest flags of each UID
+   * (one entry however often it changed), and the expunged UIDs
+   * (`expungedPending`). What the client is finally told is the same: RFC 9051
+   * §7.5.2 FETCH reports the current flags, not each step to them.
+   */
+  private readonly pendingAppends = new Map<number, MessageMeta>();
+  /** Newest flags per UID, with the modseq of the change that brought them (own changes are told by STORE/FETCH). */
+  private readonly pendingFlags = new Map<number, { meta: MessageMeta; changeModseq: number }>();
+  /** Highest UID appended by a queued change (appends at or below it are already queued or in the view). */
+  private pendingMaxUid: number;
+  /** Highest modseq of queued changes that raise HIGHESTMODSEQ whatever their messages (appends, expunges, foreign flags). */
+  private pendingModseq = 0;
+  /** Set when more than `maxPending` entries are queued: the connection ends the session (docs/limits.md). */
+  overflowed = false;
+  /** Queued entries allowed (appends + flag updates); see MAX_PENDING_UPDATES. */
+  maxPending = MAX_PENDING_UPDATES;
   /** Modseqs of flag changes this session made itself and already reported. */
   private readonly ownModseqs = new Set<number>();
   /** Highest UID known to the view (appends at or below it are already in it). */
@@ -76,6 +102,7 @@ export class SelectedView {
   ) {
     this.uids = uids;
     this.maxUid = this.uids.length ? this.uids[this.uids.length - 1] : 0;
+    this.pendingMaxUid = this.maxUid;
     this.highestModseq = highestModseq;
     this.noteKeywords(keywords);
   }
@@ -161,19 +188,55 @@ export class SelectedView {
     return lo;
   }
 
+  /** Queued entries (appended messages not yet announced plus UIDs with a flag update): what MAX_PENDING_UPDATES bounds. */
+  get pendingEntries(): number {
+    return this.pendingAppends.size + this.pendingFlags.size;
+  }
+
   /** Record a change from the feed (called for changes of this mailbox only). */
   enqueue(change: Change): void {
-    this.queue.push(change);
-    // Known at once, announced later: commands that run before the EXPUNGE may
-    // be sent (FETCH, STORE, COPY) must not treat these messages as live
-    // (RFC 2180 §4.1, §4.4; RFC 9051 §7.1 EXPUNGEISSUED).
-    if (change.kind === 'expunge') {
+    if (change.kind === 'append') {
+      for (const m of change.messages) {
+        if (m.uid <= this.pendingMaxUid) continue;
+        this.pendingAppends.set(m.uid, m);
+        this.pendingMaxUid = m.uid;
+      }
+      if (change.modseq > this.pendingModseq) this.pendingModseq = change.modseq;
+    } else if (change.kind === 'flags') {
+      for (const m of change.messages) {
+        // Only messages the client knows or will be told of; flags of others are never shown.
+        if (this.expungedPending.has(m.uid) || (this.seqOf(m.uid) === 0 && !this.pendingAppends.has(m.uid))) {
+          // Not a change of ours (STORE and FETCH touch live messages of the view): it still counts for HIGHESTMODSEQ.
+          if (change.modseq > this.pendingModseq) this.pendingModseq = change.modseq;
+          continue;
+        }
+        const had = this.pendingFlags.get(m.uid);
+        // A reader of other processes' commits may bring an older state after a newer one: keep the newest.
+        if (had && had.meta.modseq > m.modseq) continue;
+        this.pendingFlags.set(m.uid, { meta: m, changeModseq: change.modseq });
+      }
+    } else if (change.kind === 'expunge') {
+      // Known at once, announced later: commands that run before the EXPUNGE may
+      // be sent (FETCH, STORE, COPY) must not treat these messages as live
+      // (RFC 2180 §4.1, §4.4; RFC 9051 §7.1 EXPUNGEISSUED).
       for (const uid of change.uids) {
+        this.pendingFlags.delete(uid);
+        if (this.pendingAppends.delete(uid)) {
+          // Appended and expunged between two flushes: the client never learnt
+          // of it, so it gets neither EXISTS nor EXPUNGE for it (RFC 9051 §7.5.1:
+          // EXPUNGE names a message the client knows; Dovecot sends nothing).
+          this.recent.delete(uid);
+          continue;
+        }
         if (this.seqOf(uid) === 0) continue;
         this.expungedPending.add(uid);
         this.pendingExpungeModseq = Math.min(this.pendingExpungeModseq, change.modseq);
       }
+      if (change.modseq > this.pendingModseq) this.pendingModseq = change.modseq;
+    } else {
+      return;
     }
+    if (this.pendingEntries > this.maxPending) this.overflowed = true;
   }
 
   /** Remember that this session already told its client about the flag change with `modseq`. */
@@ -183,7 +246,7 @@ export class SelectedView {
   }
 
   get hasPending(): boolean {
-    return this.queue.length > 0 || this.expungedPending.size > 0;
+    return this.pendingAppends.size > 0 || this.pendingFlags.size > 0 || this.expungedPending.size > 0 || this.pendingModseq > this.highestModseq;
   }
 
   /**
@@ -194,48 +257,33 @@ export class SelectedView {
    */
   flush(allowExpunge: boolean, opts: { vanished?: boolean; recentEnabled?: boolean; flagsOf?: (m: MessageMeta) => string; condstore?: boolean } = {}): string[] {
     const out: string[] = [];
-    const queue = this.queue;
-    this.queue = [];
     let keywordsChanged = false;
-    const flagLines = new Map<number, MessageMeta>();
     // Messages added to the view by this flush: the client has not been told about them yet.
-    let fresh: Set<number> | null = null;
-    for (const c of queue) {
-      if (c.kind === 'append') {
-        for (const m of c.messages) {
-          if (m.uid <= this.maxUid) continue;
-          if (this.noteKeywords(m.flags)) keywordsChanged = true;
-          this.uids.push(m.uid);
-          this.maxUid = m.uid;
-          (fresh ??= new Set()).add(m.uid);
-        }
-        if (c.modseq > this.highestModseq) this.highestModseq = c.modseq;
-      } else if (c.kind === 'flags') {
-        for (const m of c.messages) if (this.noteKeywords(m.flags)) keywordsChanged = true;
-        if (this.ownModseqs.delete(c.modseq)) continue;
-        for (const m of c.messages) {
-          if (this.expungedPending.has(m.uid)) continue;
-          if (this.seqOf(m.uid) === 0) continue;
-          flagLines.set(m.uid, m);
-        }
-        if (c.modseq > this.highestModseq) this.highestModseq = c.modseq;
-      } else if (c.kind === 'expunge') {
-        for (const uid of c.uids) {
-          flagLines.delete(uid);
-          if (fresh?.delete(uid)) {
-            // Appended and expunged between two flushes: the client never learnt
-            // of it, so it gets neither EXISTS nor EXPUNGE for it (RFC 9051 §7.5.1:
-            // EXPUNGE names a message the client knows; Dovecot sends nothing).
-            const seq = this.seqOf(uid);
-            if (seq) this.uids.splice(seq - 1, 1);
-            this.recent.delete(uid);
-            continue;
-          }
-          if (this.seqOf(uid) !== 0) this.expungedPending.add(uid);
-        }
-        if (c.modseq > this.highestModseq) this.highestModseq = c.modseq;
-      }
+    let fresh = 0;
+    for (const m of this.pendingAppends.values()) {
+      if (m.uid <= this.maxUid) continue;
+      if (this.noteKeywords(m.flags)) keywordsChanged = true;
+      this.uids.push(m.uid);
+      this.maxUid = m.uid;
+      fresh++;
     }
+    this.pendingAppends.clear();
+    if (this.pendingModseq > this.highestModseq) this.highestModseq = this.pendingModseq;
+    const flagLines: MessageMeta[] = [];
+    let ownSeen: number[] | null = null;
+    for (const [uid, e] of this.pendingFlags) {
+      if (this.noteKeywords(e.meta.flags)) keywordsChanged = true;
+      // This session's own STORE / FETCH already told the client (and its modseq stays out of HIGHESTMODSEQ: see store.ts changedOnly).
+      if (this.ownModseqs.has(e.changeModseq)) {
+        (ownSeen ??= []).push(e.changeModseq);
+        continue;
+      }
+      if (e.changeModseq > this.highestModseq) this.highestModseq = e.changeModseq;
+      if (this.expungedPending.has(uid) || this.seqOf(uid) === 0) continue;
+      flagLines.push(e.meta);
+    }
+    this.pendingFlags.clear();
+    if (ownSeen) for (const m of ownSeen) this.ownModseqs.delete(m);
     if (allowExpunge && this.expungedPending.size > 0) {
       const gone = [...this.expungedPending].sort((a, b) => a - b);
       this.expungedPending.clear();
@@ -258,14 +306,14 @@ export class SelectedView {
     if (keywordsChanged) out.push(...this.flagsResponses());
     // EXISTS after the EXPUNGEs: it counts what is left plus the new messages
     // (RFC 9051 §7.4.1); only when new messages were added.
-    const existsChanged = fresh !== null && fresh.size > 0;
+    const existsChanged = fresh > 0;
     if (existsChanged) {
       out.push(`${this.uids.length} EXISTS`);
       if (opts.recentEnabled) out.push(`${this.recent.size} RECENT`);
     }
-    if (flagLines.size > 0) {
-      const metas = [...flagLines.values()].sort((a, b) => a.uid - b.uid);
-      for (const m of metas) {
+    if (flagLines.length > 0) {
+      flagLines.sort((a, b) => a.uid - b.uid);
+      for (const m of flagLines) {
         const seq = this.seqOf(m.uid);
         if (seq === 0) continue;
         const flags = opts.flagsOf ? opts.flagsOf(m) : `(${m.flags.join(' ')})`;

@@ -71,10 +71,12 @@ export function searchTextOfMessage(data: Buffer): SearchText | null {
 }
 
 /** What the store keeps about a message besides its bytes: the part tree, the top-level header bytes and the SEARCH header index. */
-export function describeMessage(data: Buffer): { structure: string; header: Buffer | null; index: HeaderIndex; sort: SortKeys } {
+export function describeMessage(data: Buffer): { structure: string; header: Buffer | null; index: HeaderIndex; sort: SortKeys; bareLf: number } {
   const root = parseMessage(data);
   const header = Header.parse(data, root.headerStart, root.headerEnd);
   return {
+    // POP3 sends CRLF line ends and counts them (RFC 1939 §11), schema V_POP3_SIZE.
+    bareLf: countBareLf(data),
     structure: serializeStructure(root),
     header: root.headerEnd <= MAX_STORED_HEADER ? data.subarray(0, root.headerEnd) : null,
     index: {
@@ -88,4 +90,11 @@ export function describeMessage(data: Buffer): { structure: string; header: Buff
     // SORT/THREAD keys (RFC 5256, RFC 5957), schema V11.
     sort: sortKeysOf(header),
   };
+}
+
+/** LF bytes not preceded by CR: what turning `data` into CRLF form adds (RFC 1939 §11 sizes; one indexOf per line). */
+export function countBareLf(data: Buffer): number {
+  let bare = 0;
+  for (let i = data.indexOf(10); i >= 0; i = data.indexOf(10, i + 1)) if (i === 0 || data[i - 1] !== 13) bare++;
+  return bare;
 }

@@ -119,6 +119,21 @@ export interface HeaderIndex {
 }
 
 /** A stored message body; bytes are read on demand so large messages stream. */
+/** MailStore.openMaildrop: parallel arrays, index i = message i + 1 of the maildrop. */
+export interface MaildropSnapshot {
+  readonly uids: readonly number[];
+  /** Octets with CRLF line ends (RFC 1939 §11): the stored size plus the bare LFs it has. */
+  readonly sizes: readonly number[];
+  readonly seen: readonly boolean[];
+  /**
+   * The body of message `i` (0-based), without a store lookup. Reading a body
+   * expunged since fails with EXPUNGEISSUED once its file is gone.
+   */
+  body(i: number): MessageBody;
+  /** The whole body of message `i` in one read (for small ones), or null when it was expunged and its file is gone. */
+  readWhole(i: number): Promise<Buffer | null>;
+}
+
 export interface MessageBody {
   size: number;
   /**
@@ -319,6 +334,12 @@ export interface MailStore {
   openMessage(mailboxId: number, uid: number): Promise<MessageBody | null>;
   /** openMessage for several UIDs in one round trip; results in the order of `uids`. */
   openMessages(mailboxId: number, uids: number[]): Promise<(MessageBody | null)[]>;
+  /**
+   * A POP3 maildrop at login (RFC 1939 §4): every message in ascending UID
+   * order with its size in the CRLF form POP3 sends (RFC 1939 §11) and its
+   * body, from one snapshot, so that RETR needs no further store lookup.
+   */
+  openMaildrop(mailboxId: number): Promise<MaildropSnapshot>;
   storeFlags(mailboxId: number, uids: number[], op: FlagOp, flags: Flag[], unchangedSince?: number): Promise<StoreFlagsResult>;
   /** Copies the UIDs that exist, ascending, into `destMailboxId` (TRYCREATE if it is gone). */
   copyMessages(sourceMailboxId: number, uids: number[], destMailboxId: number): Promise<CopyResult>;

@@ -18,6 +18,7 @@ import {
   type FlagOp,
   type HeaderIndex,
   type MetaFilter,
+  type MaildropSnapshot,
   type MessageBody,
   type MessageMeta,
   type StoreFlagsResult,
@@ -26,6 +27,7 @@ import type { BlobFiles } from './blobs.js';
 import { FLAG_DELETED, FLAG_SEEN } from './schema.js';
 import { describeMessage, loadStructure } from '../structure.js';
 import { indexPendingBodies } from './fulltext.js';
+import { openMaildrop as openMaildropRows } from './maildrop.js';
 import type { MimePart, SortKeys } from '../../mime/index.js';
 import { compileFilter, runFilter, searchStatements, type CompiledFilter } from './search.js';
 import { META_COLS, Snapshots, emailIdOf, localZoneAt, meta, metasOf, type MetaRow } from './metadata.js';
@@ -424,6 +426,14 @@ export abstract class MessageOps {
     });
   }
 
+  /** POP3's maildrop at login (maildrop.ts). */
+  openMaildrop(mailboxId: number): Promise<MaildropSnapshot> {
+    return this.run(() => {
+      this.existing(mailboxId);
+      return openMaildropRows((sql) => this.q(sql), this.blobs, (fn) => this.relaxed(fn), mailboxId);
+    });
+  }
+
   listKeywords(mailboxId: number): Promise<string[]> {
     return this.run(() => {
       this.existing(mailboxId);
@@ -669,9 +679,9 @@ export abstract class MessageOps {
   protected insertBody(id: number, size: number, d: ReturnType<typeof describeMessage>): void {
     const ix = d.index;
     this.q(
-      `INSERT INTO blobs (id, size, structure, header, idx_from, idx_to, idx_cc, idx_bcc, idx_subject, idx_sent_day, indexed)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
-    ).run(id, size, d.structure, d.header, ix.from, ix.to, ix.cc, ix.bcc, ix.subject, ix.sentDay);
+      `INSERT INTO blobs (id, size, structure, header, idx_from, idx_to, idx_cc, idx_bcc, idx_subject, idx_sent_day, indexed, bare_lf)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`,
+    ).run(id, size, d.structure, d.header, ix.from, ix.to, ix.cc, ix.bcc, ix.subject, ix.sentDay, d.bareLf);
     this.storeSortKeys(id, d.sort);
     // Full-text indexing happens after the commit, off this thread (text-worker.ts): blobs.fts stays 0 until then.
   }

@@ -375,8 +375,17 @@ CREATE TABLE annotations (
 ) WITHOUT ROWID;
 `;
 
+// V_POP3_SIZE (issue 17): bare_lf, the number of LF bytes not preceded by CR
+// in a body, so that POP3 gives the exact size of the CRLF form it sends
+// (RFC 1939 §11: size + bare_lf) without reading the body. NULL for bodies
+// stored before it: counted from the file when a POP3 session first lists
+// them, and kept.
+const V_POP3_SIZE = `
+ALTER TABLE blobs ADD COLUMN bare_lf INTEGER;
+`;
+
 // The sort keys last: test/store/sort-migration.test.ts rewinds a store to just before them.
-export const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V_ADDRESS_INDEX, V_AUTH, V_OBJECT_ATTRS, V_ANNOTATIONS, V11];
+export const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V_ADDRESS_INDEX, V_AUTH, V_OBJECT_ATTRS, V_ANNOTATIONS, V_POP3_SIZE, V11];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** Brings the database to SCHEMA_VERSION; refuses a database from a newer Quire. */

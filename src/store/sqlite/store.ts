@@ -602,6 +602,7 @@ export class SqliteMailStore extends AccountOps {
     try {
       this.db.pragma(`busy_timeout = ${this.busyTimeoutMs}`);
       await this.purgeTrash();
+      await this.blobs.close();
       this.q('DELETE FROM blob_reservations WHERE owner = ?').run(this.owner);
       this.db.pragma('wal_checkpoint(PASSIVE)');
     } finally {
