@@ -375,8 +375,32 @@ CREATE TABLE annotations (
 ) WITHOUT ROWID;
 `;
 
+// V_THREAD_INDEX (issue 14): the thread index (src/store/sqlite/threading.ts).
+// Every Message-ID a body names is interned once into thread_msgids; a
+// body's thread_keys row holds its own id, its reference list (References,
+// or In-Reply-To without them: RFC 5256 §4 step 1.A) as little-endian
+// 32-bit ids, and whether its subject was a reply (§4 step 5). Written with
+// the sort keys (at APPEND, and by the sort keys' backfill for bodies stored
+// before them); copies share the body's row, which goes with the body.
+// Interned ids are never deleted (a later message may name them again).
+const V_THREAD_INDEX = `
+CREATE TABLE thread_msgids (
+  id    INTEGER PRIMARY KEY,
+  msgid TEXT NOT NULL UNIQUE
+);
+CREATE TABLE thread_keys (
+  blob_id INTEGER PRIMARY KEY,
+  reply   INTEGER NOT NULL,
+  msgid   INTEGER,
+  refs    BLOB NOT NULL
+);
+CREATE TRIGGER blobs_thread_keys_ad AFTER DELETE ON blobs BEGIN
+  DELETE FROM thread_keys WHERE blob_id = OLD.id;
+END;
+`;
+
 // The sort keys last: test/store/sort-migration.test.ts rewinds a store to just before them.
-export const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V_ADDRESS_INDEX, V_AUTH, V_OBJECT_ATTRS, V_ANNOTATIONS, V11];
+export const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V_ADDRESS_INDEX, V_AUTH, V_OBJECT_ATTRS, V_ANNOTATIONS, V_THREAD_INDEX, V11];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** Brings the database to SCHEMA_VERSION; refuses a database from a newer Quire. */
