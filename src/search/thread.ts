@@ -448,7 +448,9 @@ const FORMAT_SLICE = 10_000;
  */
 export async function formatForest(forest: ThreadForest, num: (uid: number) => number, pause?: () => Promise<void>): Promise<string | null> {
   const f = forest.nodes;
-  const out: string[] = [];
+  /** The text so far, a slice per element (joining 300k small pieces at once would hold the loop). */
+  const chunks: string[] = [];
+  let out: string[] = [];
   /** Per open group of sibling lists: how many are still to start (the outermost: the threads). */
   const groups: number[] = [forest.roots];
   let p = 0;
@@ -468,7 +470,11 @@ export async function formatForest(forest: ThreadForest, num: (uid: number) => n
       const uid = f[p]!;
       const k = f[p + 1]!;
       p += 2;
-      if (pause && ++done % FORMAT_SLICE === 0) await pause();
+      if (++done % FORMAT_SLICE === 0) {
+        chunks.push(out.join(''));
+        out = [];
+        if (pause) await pause();
+      }
       if (uid !== 0) {
         const m = num(uid);
         if (m === 0) return null;
@@ -483,5 +489,6 @@ export async function formatForest(forest: ThreadForest, num: (uid: number) => n
       break;
     }
   }
-  return out.join('');
+  chunks.push(out.join(''));
+  return chunks.join('');
 }

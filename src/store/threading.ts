@@ -83,6 +83,12 @@ class Nodes {
   last: Int32Array;
   next: Int32Array;
   prev: Int32Array;
+  /** Depth (ancestors above) of a node, valid while depthAt equals `epoch`. */
+  depth: Int32Array;
+  depthAt: Int32Array;
+  /** Bumped when a node with children moves (every depth below it changes). */
+  private epoch = 1;
+  private readonly path: number[] = [];
   constructor(cap: number) {
     this.cap = Math.max(16, cap);
     this.pos = new Int32Array(this.cap);
@@ -91,6 +97,8 @@ class Nodes {
     this.last = new Int32Array(this.cap);
     this.next = new Int32Array(this.cap);
     this.prev = new Int32Array(this.cap);
+    this.depth = new Int32Array(this.cap);
+    this.depthAt = new Int32Array(this.cap);
   }
   add(pos: number): number {
     if (this.size === this.cap) this.grow();
@@ -101,19 +109,26 @@ class Nodes {
     this.last[i] = -1;
     this.next[i] = -1;
     this.prev[i] = -1;
+    this.depthAt[i] = 0;
     return i;
   }
   private grow(): void {
     this.cap *= 2;
-    for (const k of ['pos', 'parent', 'first', 'last', 'next', 'prev'] as const) {
+    for (const k of ['pos', 'parent', 'first', 'last', 'next', 'prev', 'depth', 'depthAt'] as const) {
       const a = new Int32Array(this.cap);
       a.set(this[k]);
       this[k] = a;
     }
   }
+  /** A node is about to move: its depth changes, and every depth below it when it has children. */
+  private moved(c: number): void {
+    if (this.first[c]! >= 0) this.epoch++;
+    else this.depthAt[c] = 0;
+  }
   unlink(c: number): void {
     const p = this.parent[c]!;
     if (p < 0) return;
+    this.moved(c);
     const pr = this.prev[c]!;
     const nx = this.next[c]!;
     if (pr >= 0) this.next[pr] = nx;
@@ -126,6 +141,7 @@ class Nodes {
   }
   link(p: number, c: number): void {
     this.unlink(c);
+    this.moved(c);
     this.parent[c] = p;
     const l = this.last[p]!;
     this.prev[c] = l;
@@ -133,14 +149,62 @@ class Nodes {
     else this.first[p] = c;
     this.last[p] = c;
   }
-  /** Whether `a` is `b` or one of its descendants (linking a as b's parent would make a loop), as thread.ts wouldLoop. */
+  /** Ancestors above `a`: walked up to the nearest node whose depth is known, which the nodes on the way then keep. */
+  depthOf(a: number): number {
+    const path = this.path;
+    path.length = 0;
+    let x = a;
+    while (this.depthAt[x] !== this.epoch) {
+      path.push(x);
+      x = this.parent[x]!;
+      if (x < 0) break;
+    }
+    let d = x < 0 ? -1 : this.depth[x]!;
+    for (let k = path.length - 1; k >= 0; k--) {
+      d++;
+      this.depth[path[k]!] = d;
+      this.depthAt[path[k]!] = this.epoch;
+    }
+    return this.depth[a]!;
+  }
+  /**
+   * Whether `a` is `b` or one of its descendants (linking a as b's parent would make a loop), as
+   * thread.ts wouldLoop: also true when `a` has more than THREAD_ANCESTOR_WALK ancestors to walk. For a
+   * `b` without children (the common case: a new message, a new dummy) only `a` itself can be `b`, and
+   * the walk's bound is a comparison with a kept depth.
+   */
   wouldLoop(a: number, b: number): boolean {
+    if (this.first[b]! < 0) return a === b || this.depthOf(a) > THREAD_ANCESTOR_WALK;
     let n = a;
     for (let steps = 0; n >= 0; steps++) {
       if (n === b || steps > THREAD_ANCESTOR_WALK) return true;
       n = this.parent[n]!;
     }
     return false;
+  }
+}
+
+/** Interned id -> node: an array when the ids are dense enough (one store's), else a Map. */
+class IdTable {
+  private readonly arr: Int32Array | null = null;
+  private readonly map: Map<number, number> | null = null;
+  constructor(inp: ThreadInput) {
+    let max = 0;
+    for (let i = 0; i < inp.count; i++) if (inp.self[i]! > max) max = inp.self[i]!;
+    for (let i = 0; i < inp.refIds.length; i++) if (inp.refIds[i]! > max) max = inp.refIds[i]!;
+    if (max <= 4 * (inp.count + inp.refIds.length) + 1024) this.arr = new Int32Array(max + 1).fill(-1);
+    else this.map = new Map();
+  }
+  get(id: number): number | undefined {
+    if (this.arr) {
+      const v = this.arr[id]!;
+      return v < 0 ? undefined : v;
+    }
+    return this.map!.get(id);
+  }
+  set(id: number, node: number): void {
+    if (this.arr) this.arr[id] = node;
+    else this.map!.set(id, node);
   }
 }
 
@@ -197,7 +261,7 @@ function references(inp: ThreadInput, refs: boolean): ThreadForest {
   const n = inp.count;
   const t = new Nodes(n + Math.min(inp.refIds.length, 4 * n) + 1);
   /** Interned Message-ID -> node. */
-  const byId = new Map<number, number>();
+  const byId = new IdTable(inp);
   const idNode = (id: number): number => {
     let k = byId.get(id);
     if (k === undefined) {

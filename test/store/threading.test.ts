@@ -126,3 +126,17 @@ test('formatForest writes what formatThreads writes, and refuses an unknown UID'
   assert.equal(await formatForest(forest, (u) => (u === rows[5]!.uid ? 0 : u)), null);
   assert.equal(await formatForest({ roots: 0, nodes: new Uint32Array(0) }, num), '');
 });
+
+test('a References chain deeper than the ancestor walk is cut where the reference cuts it', async () => {
+  // Each message replies to the one before: past THREAD_ANCESTOR_WALK ancestors a link counts as a loop.
+  const rows: ThreadRow[] = Array.from({ length: 10_060 }, (_, i) => ({
+    uid: i + 1, date: i, subject: 'deep', isReply: i > 0, messageId: `d${i}`, references: i > 0 ? [`d${i - 1}`] : [], inReplyTo: null,
+  }));
+  // And a late reply to the deep end and one to the top.
+  rows.push({ uid: 20_000, date: 20_000, subject: 'deep', isReply: true, messageId: 'late', references: ['d10050'], inReplyTo: null });
+  rows.push({ uid: 20_001, date: 20_001, subject: 'deep', isReply: true, messageId: 'late2', references: ['d0'], inReplyTo: null });
+  for (const alg of ['REFERENCES', 'REFS'] as const) {
+    const [fast, oracle] = await both(alg, rows);
+    assert.equal(fast, oracle, alg);
+  }
+});

@@ -13,7 +13,7 @@ import type { BlobFiles } from './blobs.js';
 import { AddressOps } from './addresses.js';
 import { searchStatements } from './search.js';
 import type { PackedRows } from './search-worker.js';
-import { fillThreadKeys, type ThreadAnswer, type ThreadQuery } from './threading.js';
+import { fillThreadRows, type ThreadAnswer, type ThreadQuery } from './threading.js';
 import type { ThreadForest } from '../threading.js';
 
 /** Sorted UIDs read per statement when a sort runs on this thread (then the event loop gets a turn). */
@@ -59,7 +59,7 @@ const INDEX: Record<SortKey, string> = {
 
 const tick = () => new Promise<void>((r) => setImmediate(r));
 
-/** Bodies given their thread index row per transaction when some lack one. */
+/** Messages looked at per transaction when thread index rows are rebuilt. */
 const THREAD_KEYS_BATCH = 500;
 
 type ThreadDbRow = [number, number | null, number | null, string | null, string | null, string | null, string | null];
@@ -201,10 +201,11 @@ export abstract class SortOps extends AddressOps {
         if (!answer) return null;
         const a = await answer;
         if ('forest' in a) return a.forest;
-        // Bodies without a thread index row (an index lost or never built): given one from their sort keys.
-        for (;;) {
-          const n = await this.relaxed(() => fillThreadKeys((sql) => this.q(sql), mailboxId, THREAD_KEYS_BATCH));
-          if (n < THREAD_KEYS_BATCH) break;
+        // Messages without a thread index row (an index lost): given one from their sort keys, in batches.
+        for (let after = 0; ;) {
+          const r = await this.relaxed(() => fillThreadRows((sql) => this.q(sql), mailboxId, after, THREAD_KEYS_BATCH));
+          if (r.seen < THREAD_KEYS_BATCH) break;
+          after = r.lastUid;
           await tick();
         }
       }
