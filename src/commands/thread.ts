@@ -46,7 +46,7 @@ async function runThread(ctx: CommandContext, a: ThreadArgs, uidMode: boolean) {
     const known = uidMode ? (u: number) => (view.seqOf(u) === 0 ? 0 : u) : (u: number) => view.seqOf(u);
     const text = forest ? await formatForest(forest, known, tick) : null;
     if (text !== null) {
-      ctx.out.untagged(text ? `THREAD ${text}` : 'THREAD');
+      ctx.out.untagged(text.length ? ['THREAD ', text] : 'THREAD');
       return { text: 'THREAD completed' };
     }
   }

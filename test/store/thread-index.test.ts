@@ -64,7 +64,7 @@ async function oracle(mailboxId: number, alg: ThreadAlgorithmName, uids: number[
 async function fast(mailboxId: number, alg: ThreadAlgorithmName, uids: number[] | null, maxUid?: number): Promise<string> {
   const forest = await s.threadForest(mailboxId, { algorithm: alg, uids, maxUid });
   assert.ok(forest, 'answered from the thread index on the search thread');
-  return (await formatForest(forest, (u) => u))!;
+  return (await formatForest(forest, (u) => u))!.toString('latin1');
 }
 
 async function compare(mailboxId: number, what: string): Promise<void> {
