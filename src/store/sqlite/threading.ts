@@ -163,14 +163,60 @@ function parsePage(text: string, c: Columns): void {
   }
 }
 
-/** Reads the mailbox's thread index in sent-date order and threads it (run on the search thread). */
+/**
+ * THREAD answers of whole mailboxes kept on the search thread (most recently used): a mailbox whose
+ * messages are the same set answers again without reading or threading (a webmail redraws its thread
+ * view far more often than mail arrives). At most this many, each 8 bytes per message.
+ */
+const THREAD_CACHE_ENTRIES = 8;
+const cache = new Map<string, ThreadForest>();
+
+/**
+ * What identifies the set of messages a whole-mailbox THREAD sees: the mailbox (its UIDVALIDITY, as ids
+ * may be reused after a DELETE), the next UID (any APPEND, COPY or MOVE into it raises it), the count
+ * (any EXPUNGE lowers it, with no APPEND since, for that would raise the next UID) and the session's
+ * highest UID when it has not seen the newest messages yet. Bodies and their keys never change.
+ */
+function cacheKey(statement: Prepare, req: ThreadQuery): string | null {
+  if (req.uids) return null;
+  const mb = statement('SELECT uid_validity, uid_next, msg_count FROM mailboxes WHERE id = ?').raw().get(req.mailboxId) as [number, number, number] | undefined;
+  if (!mb) return null;
+  const upTo = Math.min(req.maxUid, mb[1] - 1);
+  return `${req.mailboxId}/${mb[0]}/${mb[1]}/${mb[2]}/${upTo === mb[1] - 1 ? '*' : upTo}/${req.alg}`;
+}
+
+/** The threads of a mailbox from its thread index (run on the search thread): kept, or read and threaded. */
 export function threadFromIndex(statement: Prepare, req: ThreadQuery): ThreadAnswer {
-  const c = new Columns();
-  // One read transaction: the pages and the count below see the same commit.
+  // One read transaction: the key, the pages and the counts see the same commit.
   statement('BEGIN').run();
+  let key: string | null;
+  let answer: ThreadAnswer | null = null;
+  try {
+    key = cacheKey(statement, req);
+    const hit = key ? cache.get(key) : undefined;
+    if (key && hit) {
+      cache.delete(key);
+      cache.set(key, hit);
+      // A copy: the answer's buffer is handed over to the serving thread.
+      return { forest: { roots: hit.roots, nodes: hit.nodes.slice() } };
+    }
+    answer = threadUncached(statement, req);
+  } finally {
+    statement('COMMIT').run();
+  }
+  if (key && 'forest' in answer) {
+    cache.set(key, { roots: answer.forest.roots, nodes: answer.forest.nodes.slice() });
+    if (cache.size > THREAD_CACHE_ENTRIES) cache.delete(cache.keys().next().value as string);
+  }
+  return answer;
+}
+
+/** Reads the mailbox's thread index in sent-date order and threads it (inside the caller's read transaction). */
+function threadUncached(statement: Prepare, req: ThreadQuery): ThreadAnswer {
+  const c = new Columns();
   let stored: number;
   let bySubject: number[] = [];
-  try {
+  {
     // In sent-date order (RFC 5256 §2.2: date, then sequence number): the table's own order, a page at a time.
     const page = statement(PAGE_SQL).raw();
     for (let after: [number, number] = [-Number.MAX_VALUE, 0]; ;) {
@@ -186,8 +232,6 @@ export function threadFromIndex(statement: Prepare, req: ThreadQuery): ThreadAns
     if (req.alg === 'ORDEREDSUBJECT') {
       bySubject = statement('SELECT uid FROM messages WHERE mailbox_id = ? AND +uid <= ? ORDER BY sort_subject, sort_date, uid').pluck().all(req.mailboxId, req.maxUid) as number[];
     }
-  } finally {
-    statement('COMMIT').run();
   }
   // Every message has its row, or nothing is threaded (the caller rebuilds them first).
   if (stored !== c.n) return { missing: Math.abs(stored - c.n) };
