@@ -13,6 +13,7 @@ import type { SelectedView } from '../session/view.js';
 import { badCharset, esearchLine, findMatches, matchesAll, parseCriteria, parseReturn, savedOf, viewScope, type ReturnSpec } from './results.js';
 import { addContext, checkUpdate, refusedLine } from './context.js';
 import { toMetaFilter } from '../search/meta.js';
+import { AsciiBuilder } from '../wire/ascii.js';
 
 /** Numbers formatted (or checked against the view) between two turns of the event loop. */
 const FORMAT_SLICE = 10_000;
@@ -106,14 +107,16 @@ async function runSort(ctx: CommandContext, a: SortArgs, uidMode: boolean) {
   if (!ret) {
     // RFC 5256 §4: * SORT; RFC 7162 §3.1.7: with MODSEQ the highest mod-sequence follows.
     const mod = withModseq && sorted.length ? ` (MODSEQ ${highest(sorted)})` : '';
-    const pieces: string[] = ['SORT'];
-    // A 100k-message answer is formatted a slice at a time (the event loop gets turns between them).
-    for (let i = 0; i < sorted.length; i += FORMAT_SLICE) {
-      if (i > 0) await tick();
-      pieces.push(' ' + sorted.slice(i, i + FORMAT_SLICE).map(num).join(' '));
+    // A 100k-message answer is written as ASCII a slice at a time (the event loop gets turns between them).
+    const text = new AsciiBuilder(sorted.length * 7 + 16);
+    text.text('SORT');
+    for (let i = 0; i < sorted.length; i++) {
+      if (i > 0 && i % FORMAT_SLICE === 0) await tick();
+      text.byte(0x20);
+      text.number(num(sorted[i]!));
     }
-    pieces.push(mod);
-    ctx.out.untagged(pieces.join(''));
+    text.text(mod);
+    ctx.out.untagged([text.bytes()]);
     return { text: 'SORT completed' };
   }
   if (saving) {

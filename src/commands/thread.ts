@@ -1,10 +1,12 @@
 // THREAD and UID THREAD — RFC 5256 §3 (command), §4 (ORDEREDSUBJECT and
 // REFERENCES), and REFS as Dovecot defines it; the algorithms are in
 // src/search/thread.ts. CHARSET is mandatory and handled as SEARCH does.
+// A store with a thread index (MailStore.threadForest) threads off this
+// thread and gives the same answer; the others are threaded here, in slices.
 import { defineCommand, bad, type CommandContext } from './types.js';
 import { ArgReader } from './args.js';
 import type { Criterion } from '../search/program.js';
-import { THREAD_ALGORITHMS, formatThreads, threadMessages, type ThreadAlgorithm } from '../search/thread.js';
+import { THREAD_ALGORITHMS, formatForest, formatThreads, threadMessages, type ThreadAlgorithm } from '../search/thread.js';
 import { badCharset, findMatches, matchesAll, parseCriteria } from './results.js';
 
 interface ThreadArgs {
@@ -38,6 +40,16 @@ async function runThread(ctx: CommandContext, a: ThreadArgs, uidMode: boolean) {
   if (!a.program) badCharset();
   const maxUid = view.uids.length ? view.uids[view.uids.length - 1]! : 0;
   const restrict = matchesAll(a.program) ? null : (await findMatches(ctx, a.program, false)).uids;
+  if (ctx.store.threadForest) {
+    const forest = await ctx.store.threadForest(view.mailboxId, { algorithm: a.alg, uids: restrict, maxUid });
+    // A UID the session does not know (formatForest answers null) leaves it to the path below, which skips it.
+    const known = uidMode ? (u: number) => (view.seqOf(u) === 0 ? 0 : u) : (u: number) => view.seqOf(u);
+    const text = forest ? await formatForest(forest, known, tick) : null;
+    if (text !== null) {
+      ctx.out.untagged(text.length ? ['THREAD ', text] : 'THREAD');
+      return { text: 'THREAD completed' };
+    }
+  }
   const rows = (await ctx.store.threadRows(view.mailboxId, restrict, maxUid)).filter((r) => view.seqOf(r.uid) !== 0);
   // ORDEREDSUBJECT's (base subject, date) order comes from the store's indexes, not from a sort here.
   const subjectOrder = a.alg === 'ORDEREDSUBJECT'

@@ -11,6 +11,8 @@
 // ORDEREDSUBJECT the (base subject, date, sequence) order. Then "earlier"
 // is a comparison of two positions and every sibling sort is over integers.
 import type { ThreadRow } from '../store/types.js';
+import type { ThreadForest } from '../store/threading.js';
+import { AsciiBuilder } from '../wire/ascii.js';
 
 export type ThreadAlgorithm = 'ORDEREDSUBJECT' | 'REFERENCES' | 'REFS';
 export const THREAD_ALGORITHMS: readonly ThreadAlgorithm[] = ['ORDEREDSUBJECT', 'REFERENCES', 'REFS'];
@@ -321,7 +323,16 @@ async function prune(roots: Node[], pacer: Pacer): Promise<Node[]> {
     for (const k of n.children) stack.push(k);
     if (pacer.due(n.children.size)) await pacer.wait();
   }
-  return top;
+  // A dummy kept at the top because it had two children may have lost them to the pruning below (they
+  // were dummies whose messages moved elsewhere, step 1.B): applied bottom-up, step 3 deletes it when
+  // none is left and promotes a single one (it had thrown a TypeError in step 6).
+  const out: Node[] = [];
+  for (const t of top) {
+    if (t.row !== null || t.children.size >= 2) out.push(t);
+    else for (const k of t.children) out.push(k);
+  }
+  for (const t of out) t.parent = null;
+  return out;
 }
 
 /** RFC 5256 §4 step 5. */
@@ -425,4 +436,54 @@ export function formatThreads(nodes: readonly ThreadNode[], num: (uid: number) =
     return parts.join(' ');
   };
   return nodes.map((n) => `(${members(n)})`).join('');
+}
+
+/** Nodes of a ThreadForest formatted between two turns of the event loop (a millisecond or two). */
+const FORMAT_SLICE = 5_000;
+
+/**
+ * The THREAD response's thread lists for a store-computed forest (src/store/threading.ts: preorder, each
+ * node's UID or 0 for a dummy, then its number of children): the same text as formatThreads, as ASCII
+ * bytes, built without recursion, handing the event loop a turn every FORMAT_SLICE nodes. `num` returns
+ * 0 for a UID the session does not know; then the answer is null (the caller threads another way).
+ */
+export async function formatForest(forest: ThreadForest, num: (uid: number) => number, pause?: () => Promise<void>): Promise<Buffer | null> {
+  const f = forest.nodes;
+  const out = new AsciiBuilder(Math.max(64, f.length * 4));
+  /** Per open group of sibling lists: how many are still to start (the outermost: the threads). */
+  const groups: number[] = [forest.roots];
+  let p = 0;
+  let done = 0;
+  while (groups.length > 0) {
+    const g = groups.length - 1;
+    if (groups[g] === 0) {
+      groups.pop();
+      if (groups.length > 0) out.byte(0x29); // ")" closes the member list that opened this group
+      continue;
+    }
+    groups[g]!--;
+    out.byte(0x28); // "("
+    // The members: a chain of messages with one child each, then the children of the last as lists.
+    let first = true;
+    for (;;) {
+      const uid = f[p]!;
+      const k = f[p + 1]!;
+      p += 2;
+      if (pause && ++done % FORMAT_SLICE === 0) await pause();
+      if (uid !== 0) {
+        const m = num(uid);
+        if (m === 0) return null;
+        if (!first) out.byte(0x20);
+        out.number(m);
+        first = false;
+        if (k === 1) continue;
+      }
+      if (k > 0) {
+        if (!first) out.byte(0x20);
+        groups.push(k);
+      } else out.byte(0x29);
+      break;
+    }
+  }
+  return out.bytes();
 }

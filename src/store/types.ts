@@ -4,6 +4,7 @@
 // interchangeable. Protocol code imports only the *types* from here.
 
 import type { MimePart } from '../mime/index.js';
+import type { ThreadAlgorithmName, ThreadForest } from './threading.js';
 
 /** A closed set of storage failures; src/commands maps them to RFC 5530 codes in one table. */
 export type StoreErrorKind =
@@ -476,7 +477,22 @@ export interface ThreadRow {
   inReplyTo: string | null;
 }
 
+/** THREAD answered by the store from a thread index (RFC 5256 §4; src/store/threading.ts). */
+export interface ThreadRequest {
+  algorithm: ThreadAlgorithmName;
+  /** Only these UIDs (ascending: a search's result); null or absent = every message up to `maxUid`. */
+  uids?: readonly number[] | null;
+  /** Only UIDs up to this one (the session's view). */
+  maxUid?: number;
+}
+
 export interface MailStore {
+  /**
+   * The threads of the mailbox's messages from the store's thread index, computed off the serving
+   * thread, or null when it cannot now. Optional: a backend without it is threaded from threadRows by
+   * src/search/thread.ts, which gives the same answer.
+   */
+  threadForest?(mailboxId: number, req: ThreadRequest): Promise<ThreadForest | null>;
   /** The mailbox's messages sorted (RFC 5256 §3): by stored keys, so a window of a 100k-message mailbox is an index range. */
   sortMessages(mailboxId: number, req: SortRequest): Promise<SortResult>;
   /** THREAD input of the given UIDs (null = all up to `maxUid`), in sent-date order (date, then UID: RFC 5256 §2.2). */

@@ -41,6 +41,8 @@ export async function startTestServer(opts: {
   storeOptions?: { maxMailboxesPerUser?: number };
   /** Authenticator options beyond the short test delays (user database, master users, bearer tokens). */
   auth?: Omit<AuthenticatorOptions, 'baseDelayMs' | 'maxDelayMs'>;
+  /** The store's threads (default: all, as `quire serve`); search: false serves without the search thread. */
+  background?: { indexer?: boolean; search?: boolean };
 } = {}): Promise<TestServer> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'quire-test-'));
   const store = await openSqliteStore({ dataDir, synchronous: 'NORMAL', ...opts.storeOptions });
@@ -60,7 +62,7 @@ export async function startTestServer(opts: {
   so.imaps = [{ host: '127.0.0.1', port: 0 }];
   opts.tweak?.(so);
   // As `quire serve` does: the full-text indexing thread.
-  store.startBackgroundWork?.((err) => log.error('full-text indexing failed', { err: String(err) }));
+  store.startBackgroundWork?.((err) => log.error('full-text indexing failed', { err: String(err) }), opts.background);
   const auth = new Authenticator(store, { baseDelayMs: 20, maxDelayMs: 100, ...opts.auth });
   const server = await startServer(store, auth, so);
   return {

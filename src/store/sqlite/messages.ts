@@ -60,6 +60,7 @@ const TEXT_INDEX_BATCH = 16;
 /** Pruning runs once every this many modseqs, to keep expunge cheap. */
 const TOMBSTONE_PRUNE_EVERY = 64;
 import { MAX_KEYWORDS_PER_MAILBOX, decodeFlags, encodeKeywords, parseFlags, splitKeywords } from './flags.js';
+import { storeThreadKeys } from './threading.js';
 
 export interface MailboxRow {
   id: number;
@@ -686,12 +687,13 @@ export abstract class MessageOps {
     // Full-text indexing happens after the commit, off this thread (text-worker.ts): blobs.fts stays 0 until then.
   }
 
-  /** Keeps a body's SORT/THREAD keys (schema V11; sorting.ts reads them). */
+  /** Keeps a body's SORT/THREAD keys (schema V11; sorting.ts reads them) and its thread index row (threading.ts). */
   protected storeSortKeys(id: number, k: SortKeys): void {
     this.q(
       `INSERT OR REPLACE INTO sort_keys (blob_id, subject, addr_from, addr_to, addr_cc, disp_from, disp_to, sent, reply, msgid, refs, irt)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ).run(id, k.subject, k.from, k.to, k.cc, k.displayFrom, k.displayTo, k.date, k.isReply ? 1 : 0, k.messageId, k.references, k.inReplyTo);
+    storeThreadKeys((sql) => this.q(sql), id, k);
   }
 
   /**

@@ -384,8 +384,62 @@ const V_POP3_SIZE = `
 ALTER TABLE blobs ADD COLUMN bare_lf INTEGER;
 `;
 
+// V_THREAD_INDEX (issue 14): the thread index (src/store/sqlite/threading.ts).
+// Every Message-ID and base subject a body names is interned once
+// (thread_msgids, thread_subjects); a body's thread_keys row holds its own
+// id, its reference list (References, or In-Reply-To without them: RFC 5256
+// §4 step 1.A) as little-endian 32-bit ids, its base subject's id (0 =
+// empty), whether that subject was a reply (§4 step 5) and its sent date.
+// It is written with the sort keys (at APPEND, and by the sort keys'
+// backfill for bodies stored before them). thread_msgs is the same per
+// message, keyed in THREAD's order (sent date or INTERNALDATE, RFC 5256
+// §2.2, then UID), so THREAD of a 100k-message mailbox is one sequential
+// read of a narrow table; triggers keep it as messages come and go (APPEND,
+// COPY, MOVE, EXPUNGE, import alike). Interned ids are never deleted (a
+// later message may name them again).
+const V_THREAD_INDEX = `
+CREATE TABLE thread_msgids (
+  id    INTEGER PRIMARY KEY,
+  msgid TEXT NOT NULL UNIQUE
+);
+CREATE TABLE thread_subjects (
+  id      INTEGER PRIMARY KEY,
+  subject TEXT NOT NULL UNIQUE
+);
+CREATE TABLE thread_keys (
+  blob_id INTEGER PRIMARY KEY,
+  sent    INTEGER,
+  subj    INTEGER NOT NULL,
+  reply   INTEGER NOT NULL,
+  msgid   INTEGER,
+  refs    BLOB NOT NULL
+);
+CREATE TRIGGER blobs_thread_keys_ad AFTER DELETE ON blobs BEGIN
+  DELETE FROM thread_keys WHERE blob_id = OLD.id;
+END;
+CREATE TABLE thread_msgs (
+  mailbox_id INTEGER NOT NULL,
+  date       INTEGER NOT NULL,
+  uid        INTEGER NOT NULL,
+  subj       INTEGER NOT NULL,
+  reply      INTEGER NOT NULL,
+  msgid      INTEGER,
+  refs       BLOB NOT NULL,
+  PRIMARY KEY (mailbox_id, date, uid)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX thread_msgs_uid ON thread_msgs (mailbox_id, uid);
+CREATE TRIGGER messages_thread_ai AFTER INSERT ON messages BEGIN
+  INSERT OR REPLACE INTO thread_msgs (mailbox_id, date, uid, subj, reply, msgid, refs)
+    SELECT NEW.mailbox_id, coalesce(t.sent, NEW.internal_date), NEW.uid, t.subj, t.reply, t.msgid, t.refs
+    FROM thread_keys t WHERE t.blob_id = NEW.blob_id;
+END;
+CREATE TRIGGER messages_thread_ad AFTER DELETE ON messages BEGIN
+  DELETE FROM thread_msgs WHERE mailbox_id = OLD.mailbox_id AND uid = OLD.uid;
+END;
+`;
+
 // The sort keys last: test/store/sort-migration.test.ts rewinds a store to just before them.
-export const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V_ADDRESS_INDEX, V_AUTH, V_OBJECT_ATTRS, V_ANNOTATIONS, V_POP3_SIZE, V11];
+export const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V_ADDRESS_INDEX, V_AUTH, V_OBJECT_ATTRS, V_ANNOTATIONS, V_POP3_SIZE, V_THREAD_INDEX, V11];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** Brings the database to SCHEMA_VERSION; refuses a database from a newer Quire. */

@@ -7,6 +7,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { runFilter, searchStatements, type CompiledFilter } from './search.js';
+import { threadFromIndex, type ThreadAnswer, type ThreadQuery } from './threading.js';
 
 export interface SearchWorkerData {
   dbFile: string;
@@ -21,7 +22,9 @@ export type SearchRequest =
    * sorting.ts), answered packed: numbers in one Float64Array, row after row; texts joined by NUL
    * (NULL as ""), so the server's thread receives two values instead of 100k objects.
    */
-  | { id: number; rows: { sql: string; params: (string | number)[]; nums: number; texts: number } };
+  | { id: number; rows: { sql: string; params: (string | number)[]; nums: number; texts: number } }
+  /** THREAD of a mailbox from its thread index (threading.ts), threaded here. */
+  | { id: number; thread: ThreadQuery };
 
 /** The packed answer to a `rows` request. */
 export interface PackedRows {
@@ -33,6 +36,7 @@ export interface PackedRows {
 export type SearchReply =
   | { id: number; uids: Uint32Array; undecided: Uint32Array }
   | { id: number; packed: PackedRows }
+  | { id: number; thread: ThreadAnswer }
   | { id: number; error: string; code?: string };
 
 /** The connection waits this long for a lock (readers rarely need one). */
@@ -49,6 +53,12 @@ port.on('message', (m: SearchRequest | 'stop') => {
     process.exit(0);
   }
   try {
+    if ('thread' in m) {
+      const answer = threadFromIndex(statement, m.thread);
+      const reply: SearchReply = { id: m.id, thread: answer };
+      port.postMessage(reply, 'forest' in answer ? [answer.forest.nodes.buffer as ArrayBuffer] : []);
+      return;
+    }
     if ('rows' in m) {
       const { sql, params, nums, texts } = m.rows;
       const all = statement(sql).raw().all(...params) as unknown[][];

@@ -8,11 +8,13 @@
 import { promises as fs } from 'node:fs';
 import type Database from 'better-sqlite3';
 import { Header, findHeaderEnd, sortKeysOf } from '../../mime/index.js';
-import { StoreError, type ChangeFeed, type SortKey, type SortRequest, type SortResult, type ThreadRow } from '../types.js';
+import { StoreError, type ChangeFeed, type SortKey, type SortRequest, type SortResult, type ThreadRequest, type ThreadRow } from '../types.js';
 import type { BlobFiles } from './blobs.js';
 import { AddressOps } from './addresses.js';
 import { searchStatements } from './search.js';
 import type { PackedRows } from './search-worker.js';
+import { fillThreadRows, type ThreadAnswer, type ThreadQuery } from './threading.js';
+import type { ThreadForest } from '../threading.js';
 
 /** Sorted UIDs read per statement when a sort runs on this thread (then the event loop gets a turn). */
 const SORT_PAGE = 2_000;
@@ -56,6 +58,9 @@ const INDEX: Record<SortKey, string> = {
 };
 
 const tick = () => new Promise<void>((r) => setImmediate(r));
+
+/** Messages looked at per transaction when thread index rows are rebuilt. */
+const THREAD_KEYS_BATCH = 500;
 
 type ThreadDbRow = [number, number | null, number | null, string | null, string | null, string | null, string | null];
 
@@ -180,6 +185,37 @@ export abstract class SortOps extends AddressOps {
       }
       return out;
     });
+  }
+
+  /**
+   * THREAD from the thread index, threaded on the search thread (threading.ts): null when no search
+   * thread runs (the caller then threads threadRows, in slices, on its own thread).
+   */
+  threadForest(mailboxId: number, req: ThreadRequest): Promise<ThreadForest | null> {
+    return this.run(async () => {
+      this.requireMailbox(mailboxId);
+      await this.fillMailboxSortKeys(mailboxId);
+      const q: ThreadQuery = { mailboxId, maxUid: Math.min(req.maxUid ?? MAX_UID, MAX_UID), alg: req.algorithm, uids: req.uids ? Uint32Array.from(req.uids) : null };
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const answer = this.offloadThread(q);
+        if (!answer) return null;
+        const a = await answer;
+        if ('forest' in a) return a.forest;
+        // Messages without a thread index row (an index lost): given one from their sort keys, in batches.
+        for (let after = 0; ;) {
+          const r = await this.relaxed(() => fillThreadRows((sql) => this.q(sql), mailboxId, after, THREAD_KEYS_BATCH));
+          if (r.seen < THREAD_KEYS_BATCH) break;
+          after = r.lastUid;
+          await tick();
+        }
+      }
+      return null;
+    });
+  }
+
+  /** Threads on the search thread, or null when none runs (store.ts). */
+  protected offloadThread(_req: ThreadQuery): Promise<ThreadAnswer> | null {
+    return null;
   }
 
   /** Runs a query of packed rows on the search thread, or null when none runs (store.ts). */

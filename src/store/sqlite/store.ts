@@ -37,6 +37,7 @@ import { WalSync } from './durability.js';
 import type { TextWorkerData } from './text-worker.js';
 import { FTS_PENDING } from './fulltext.js';
 import type { PackedRows, SearchReply, SearchRequest, SearchWorkerData } from './search-worker.js';
+import type { ThreadAnswer, ThreadQuery } from './threading.js';
 import type { CompiledFilter } from './search.js';
 import { LocalChangeFeed } from '../feed.js';
 import { BlobFiles, isOwnerDead, newOwner, releaseOwner } from './blobs.js';
@@ -520,7 +521,7 @@ export class SqliteMailStore extends AccountOps {
 
   private searcher: Thread | null = null;
   private searchSeq = 0;
-  private readonly searches = new Map<number, { resolve: (r: { uids: number[]; undecided: number[]; packed?: PackedRows }) => void; reject: (e: unknown) => void }>();
+  private readonly searches = new Map<number, { resolve: (r: { uids: number[]; undecided: number[]; packed?: PackedRows; thread?: ThreadAnswer }) => void; reject: (e: unknown) => void }>();
 
   /** The search thread (search-worker.ts); searches fall back to this thread if it fails. */
   private startSearcher(onError: (err: unknown) => void): void {
@@ -536,6 +537,7 @@ export class SqliteMailStore extends AccountOps {
         if (this.searches.size === 0) t.worker.unref();
         if ('error' in m) p.reject(Object.assign(new Error(m.error), { code: m.code }));
         else if ('packed' in m) p.resolve({ uids: [], undecided: [], packed: m.packed });
+        else if ('thread' in m) p.resolve({ uids: [], undecided: [], thread: m.thread });
         else p.resolve({ uids: Array.from(m.uids), undecided: Array.from(m.undecided) });
       },
       () => {
@@ -582,6 +584,18 @@ export class SqliteMailStore extends AccountOps {
       const req: SearchRequest = { id, rows: { sql, params, nums, texts } };
       w.postMessage(req);
     }).then((r) => r.packed!);
+  }
+
+  protected override offloadThread(req: ThreadQuery): Promise<ThreadAnswer> | null {
+    const w = this.searcher?.worker;
+    if (!w) return null;
+    const id = ++this.searchSeq;
+    return new Promise<{ thread?: ThreadAnswer }>((resolve, reject) => {
+      if (this.searches.size === 0) w.ref();
+      this.searches.set(id, { resolve, reject });
+      const msg: SearchRequest = { id, thread: req };
+      w.postMessage(msg);
+    }).then((r) => r.thread!);
   }
 
   /** Wakes the indexing thread (after a commit that stored new bodies). */

@@ -1,0 +1,284 @@
+// The SQLite store's thread index (schema V_THREAD_INDEX): every
+// Message-ID a body names (its own, its References, or its In-Reply-To
+// without them: RFC 5256 §4 step 1.A) and its base subject are interned once,
+// at APPEND; the body's thread_keys row holds them as numbers, and
+// thread_msgs repeats them per message in THREAD's order (sent date, UID),
+// kept by triggers as messages come and go (COPY, MOVE and EXPUNGE need no
+// code of their own). THREAD reads a mailbox's range of thread_msgs on the
+// search thread and threads there (src/store/threading.ts), so a
+// 100k-message THREAD costs the serving thread only the formatting of the
+// answer.
+import type Database from 'better-sqlite3';
+import type { SortKeys } from '../../mime/index.js';
+import { threadIndex, type ThreadAlgorithmName, type ThreadForest, type ThreadInput } from '../threading.js';
+
+export interface ThreadQuery {
+  mailboxId: number;
+  maxUid: number;
+  alg: ThreadAlgorithmName;
+  /** Only these UIDs (ascending), or all up to maxUid. */
+  uids: Uint32Array | null;
+}
+
+/** The search thread's answer: the threads, or how many messages lack a thread index row (then nothing was threaded). */
+export type ThreadAnswer = { forest: ThreadForest } | { missing: number };
+
+type Prepare = (sql: string) => Database.Statement;
+
+/** The interned number of a Message-ID or a base subject (inside the caller's transaction). */
+function intern(q: Prepare, table: 'thread_msgids' | 'thread_subjects', col: 'msgid' | 'subject', value: string): number {
+  const had = q(`SELECT id FROM ${table} WHERE ${col} = ?`).pluck().get(value) as number | undefined;
+  if (had !== undefined) return had;
+  return Number(q(`INSERT INTO ${table} (${col}) VALUES (?)`).run(value).lastInsertRowid);
+}
+
+/** What the thread index needs of a body's sort keys (src/mime/sortkeys.ts). */
+type ThreadKeys = Pick<SortKeys, 'subject' | 'isReply' | 'date' | 'messageId' | 'references' | 'inReplyTo'>;
+
+/**
+ * Keeps a body's thread index row, from the keys sortKeysOf computed, and the rows of the messages
+ * already stored with it (a body given its keys after its messages: the sort keys' backfill). Inside
+ * the caller's transaction.
+ */
+export function storeThreadKeys(q: Prepare, blobId: number, k: ThreadKeys): void {
+  const self = k.messageId ? intern(q, 'thread_msgids', 'msgid', k.messageId) : null;
+  const subj = k.subject ? intern(q, 'thread_subjects', 'subject', k.subject) : 0;
+  // RFC 5256 §4 step 1.A: the References ids, or the In-Reply-To id without any.
+  const list = k.references ? k.references.split(' ') : k.inReplyTo ? [k.inReplyTo] : [];
+  const refs = Buffer.alloc(4 * list.length);
+  list.forEach((id, i) => refs.writeUInt32LE(intern(q, 'thread_msgids', 'msgid', id), 4 * i));
+  q('INSERT OR REPLACE INTO thread_keys (blob_id, sent, subj, reply, msgid, refs) VALUES (?, ?, ?, ?, ?, ?)').run(blobId, k.date, subj, k.isReply ? 1 : 0, self, refs);
+  q(
+    `INSERT OR REPLACE INTO thread_msgs (mailbox_id, date, uid, subj, reply, msgid, refs)
+     SELECT m.mailbox_id, coalesce(t.sent, m.internal_date), m.uid, t.subj, t.reply, t.msgid, t.refs
+     FROM messages m JOIN thread_keys t ON t.blob_id = m.blob_id WHERE m.blob_id = ?`,
+  ).run(blobId);
+}
+
+/**
+ * Rebuilds the thread index rows of up to `max` messages of the mailbox that lack one (a store whose
+ * index was lost; never the case for a store kept by this code), from their bodies' sort keys. Returns
+ * how many messages were looked at past `afterUid`, and the last UID looked at.
+ */
+export function fillThreadRows(q: Prepare, mailboxId: number, afterUid: number, max: number): { seen: number; lastUid: number } {
+  const uids = q('SELECT uid FROM messages WHERE mailbox_id = ? AND uid > ? ORDER BY uid LIMIT ?').pluck().all(mailboxId, afterUid, max) as number[];
+  if (uids.length === 0) return { seen: 0, lastUid: afterUid };
+  const lastUid = uids[uids.length - 1]!;
+  const rows = q(
+    `SELECT DISTINCT k.blob_id, k.subject, k.reply, k.sent, k.msgid, k.refs, k.irt FROM messages m JOIN sort_keys k ON k.blob_id = m.blob_id
+     WHERE m.mailbox_id = ? AND m.uid > ? AND m.uid <= ? AND NOT EXISTS (SELECT 1 FROM thread_msgs t WHERE t.mailbox_id = m.mailbox_id AND t.uid = m.uid)`,
+  ).raw().all(mailboxId, afterUid, lastUid) as [number, string, number, number | null, string | null, string, string | null][];
+  for (const [id, subject, reply, sent, msgid, refs, irt] of rows) {
+    storeThreadKeys(q, id, { subject, isReply: reply === 1, date: sent, messageId: msgid, references: refs, inReplyTo: irt });
+  }
+  return { seen: uids.length, lastUid };
+}
+
+/** Thread index rows read per statement on the search thread (one text of about 30 bytes a row). */
+const THREAD_READ_PAGE = 20_000;
+
+/**
+ * A page of thread_msgs as one text (rows joined by ",", fields by " ": date, UID, subject id, reply,
+ * Message-ID id, references as hex): one value per page instead of an array per row, which at 100k
+ * rows costs ten times the read itself.
+ */
+const PAGE_SQL = `SELECT count(*), group_concat(r, ',') FROM (
+  SELECT date || ' ' || uid || ' ' || subj || ' ' || reply || ' ' || coalesce(msgid, 0) || ' ' || hex(refs) AS r
+  FROM thread_msgs WHERE mailbox_id = ? AND (date, uid) > (?, ?) ORDER BY date, uid LIMIT ?)`;
+
+/** Growable columns of the rows read. */
+class Columns {
+  n = 0;
+  date = new Float64Array(1024);
+  uid = new Uint32Array(1024);
+  subj = new Uint32Array(1024);
+  reply = new Uint8Array(1024);
+  self = new Uint32Array(1024);
+  refStart = new Uint32Array(1025);
+  refs = new Uint32Array(1024);
+  nrefs = 0;
+  row(): void {
+    if (this.n + 1 < this.uid.length) return;
+    const grow = <T extends Float64Array | Uint32Array | Uint8Array>(a: T, len: number): T => {
+      const b = new (a.constructor as new (n: number) => T)(len);
+      b.set(a);
+      return b;
+    };
+    const len = this.uid.length * 2;
+    this.date = grow(this.date, len);
+    this.uid = grow(this.uid, len);
+    this.subj = grow(this.subj, len);
+    this.reply = grow(this.reply, len);
+    this.self = grow(this.self, len);
+    this.refStart = grow(this.refStart, len + 1);
+  }
+  ref(id: number): void {
+    if (this.nrefs === this.refs.length) {
+      const b = new Uint32Array(this.refs.length * 2);
+      b.set(this.refs);
+      this.refs = b;
+    }
+    this.refs[this.nrefs++] = id;
+  }
+}
+
+/** Parses one page (PAGE_SQL) into `c`, character by character (no intermediate strings). */
+function parsePage(text: string, c: Columns): void {
+  const len = text.length;
+  let i = 0;
+  const num = (): number => {
+    let neg = false;
+    if (text.charCodeAt(i) === 45) {
+      neg = true;
+      i++;
+    }
+    let v = 0;
+    for (; i < len; i++) {
+      const d = text.charCodeAt(i) - 48;
+      if (d < 0 || d > 9) break;
+      v = v * 10 + d;
+    }
+    i++; // the separator
+    return neg ? -v : v;
+  };
+  const hex = (ch: number) => (ch <= 57 ? ch - 48 : ch - 55);
+  while (i < len) {
+    c.row();
+    const r = c.n;
+    c.date[r] = num();
+    c.uid[r] = num();
+    c.subj[r] = num();
+    c.reply[r] = num();
+    c.self[r] = num();
+    // References: 8 hex digits per id, little-endian bytes.
+    while (i < len && text.charCodeAt(i) !== 44) {
+      let v = 0;
+      for (let k = 0; k < 4; k++) v += (hex(text.charCodeAt(i + 2 * k)) * 16 + hex(text.charCodeAt(i + 2 * k + 1))) * 2 ** (8 * k);
+      c.ref(v);
+      i += 8;
+    }
+    i++; // ","
+    c.n++;
+    c.refStart[c.n] = c.nrefs;
+  }
+}
+
+/**
+ * THREAD answers of whole mailboxes kept on the search thread (most recently used): a mailbox whose
+ * messages are the same set answers again without reading or threading (a webmail redraws its thread
+ * view far more often than mail arrives). At most this many, each 8 bytes per message.
+ */
+const THREAD_CACHE_ENTRIES = 8;
+const cache = new Map<string, ThreadForest>();
+
+/**
+ * What identifies the set of messages a whole-mailbox THREAD sees: the mailbox (its UIDVALIDITY, as ids
+ * may be reused after a DELETE), the next UID (any APPEND, COPY or MOVE into it raises it), the count
+ * (any EXPUNGE lowers it, with no APPEND since, for that would raise the next UID) and the session's
+ * highest UID when it has not seen the newest messages yet. Bodies and their keys never change.
+ */
+function cacheKey(statement: Prepare, req: ThreadQuery): string | null {
+  if (req.uids) return null;
+  const mb = statement('SELECT uid_validity, uid_next, msg_count FROM mailboxes WHERE id = ?').raw().get(req.mailboxId) as [number, number, number] | undefined;
+  if (!mb) return null;
+  const upTo = Math.min(req.maxUid, mb[1] - 1);
+  return `${req.mailboxId}/${mb[0]}/${mb[1]}/${mb[2]}/${upTo === mb[1] - 1 ? '*' : upTo}/${req.alg}`;
+}
+
+/** The threads of a mailbox from its thread index (run on the search thread): kept, or read and threaded. */
+export function threadFromIndex(statement: Prepare, req: ThreadQuery): ThreadAnswer {
+  // One read transaction: the key, the pages and the counts see the same commit.
+  statement('BEGIN').run();
+  let key: string | null;
+  let answer: ThreadAnswer | null = null;
+  try {
+    key = cacheKey(statement, req);
+    const hit = key ? cache.get(key) : undefined;
+    if (key && hit) {
+      cache.delete(key);
+      cache.set(key, hit);
+      // A copy: the answer's buffer is handed over to the serving thread.
+      return { forest: { roots: hit.roots, nodes: hit.nodes.slice() } };
+    }
+    answer = threadUncached(statement, req);
+  } finally {
+    statement('COMMIT').run();
+  }
+  if (key && 'forest' in answer) {
+    cache.set(key, { roots: answer.forest.roots, nodes: answer.forest.nodes.slice() });
+    if (cache.size > THREAD_CACHE_ENTRIES) cache.delete(cache.keys().next().value as string);
+  }
+  return answer;
+}
+
+/** Reads the mailbox's thread index in sent-date order and threads it (inside the caller's read transaction). */
+function threadUncached(statement: Prepare, req: ThreadQuery): ThreadAnswer {
+  const c = new Columns();
+  let stored: number;
+  let bySubject: number[] = [];
+  {
+    // In sent-date order (RFC 5256 §2.2: date, then sequence number): the table's own order, a page at a time.
+    const page = statement(PAGE_SQL).raw();
+    for (let after: [number, number] = [-Number.MAX_VALUE, 0]; ;) {
+      const [count, text] = page.get(req.mailboxId, after[0], after[1], THREAD_READ_PAGE) as [number, string | null];
+      if (count === 0 || text === null) break;
+      parsePage(text, c);
+      after = [c.date[c.n - 1]!, c.uid[c.n - 1]!];
+      if (count < THREAD_READ_PAGE) break;
+    }
+    // The mailbox's count (the rows above maxUid are skipped below, and counted here alike).
+    stored = (statement('SELECT msg_count FROM mailboxes WHERE id = ?').pluck().get(req.mailboxId) as number | undefined) ?? 0;
+    // ORDEREDSUBJECT: (base subject, sent date, sequence) as SORT (SUBJECT DATE) orders them (sorting.ts).
+    if (req.alg === 'ORDEREDSUBJECT') {
+      bySubject = statement('SELECT uid FROM messages WHERE mailbox_id = ? AND +uid <= ? ORDER BY sort_subject, sort_date, uid').pluck().all(req.mailboxId, req.maxUid) as number[];
+    }
+  }
+  // Every message has its row, or nothing is threaded (the caller rebuilds them first).
+  if (stored !== c.n) return { missing: Math.abs(stored - c.n) };
+  for (let r = 1; r < c.n; r++) {
+    // The pages came in (date, UID) order; a violation would be a broken index.
+    if (c.date[r - 1]! > c.date[r]! || (c.date[r - 1] === c.date[r] && c.uid[r - 1]! >= c.uid[r]!)) throw new Error('thread index out of order');
+  }
+  const only = req.uids ? new Set(req.uids) : null;
+  const keep = (r: number) => c.uid[r]! <= req.maxUid && (!only || only.has(c.uid[r]!));
+  let n = 0;
+  let refCount = 0;
+  for (let r = 0; r < c.n; r++) {
+    if (!keep(r)) continue;
+    n++;
+    refCount += c.refStart[r + 1]! - c.refStart[r]!;
+  }
+  const input: ThreadInput = {
+    count: n,
+    uid: new Uint32Array(n),
+    self: new Uint32Array(n),
+    refStart: new Uint32Array(n + 1),
+    refIds: new Uint32Array(refCount),
+    subject: new Uint32Array(n),
+    reply: new Uint8Array(n),
+  };
+  let i = 0;
+  let w = 0;
+  for (let r = 0; r < c.n; r++) {
+    if (!keep(r)) continue;
+    input.uid[i] = c.uid[r]!;
+    input.self[i] = c.self[r]!;
+    for (let k = c.refStart[r]!; k < c.refStart[r + 1]!; k++) input.refIds[w++] = c.refs[k]!;
+    input.refStart[i + 1] = w;
+    input.subject[i] = c.subj[r]!;
+    input.reply[i] = c.reply[r]!;
+    i++;
+  }
+  let subjectOrder: Uint32Array | undefined;
+  if (req.alg === 'ORDEREDSUBJECT') {
+    const posOf = new Map<number, number>();
+    for (let p = 0; p < n; p++) posOf.set(input.uid[p]!, p);
+    subjectOrder = new Uint32Array(n);
+    let k = 0;
+    for (const u of bySubject) {
+      const p = posOf.get(u);
+      if (p !== undefined) subjectOrder[k++] = p;
+    }
+  }
+  return { forest: threadIndex(req.alg, input, subjectOrder) };
+}
