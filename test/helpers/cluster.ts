@@ -30,18 +30,20 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
-/** The worker a greeting names: [slot, pid]. */
+/** The worker a greeting names: [slot, pid]; [0, 0] from a single process (`--workers 1`). */
 export function workerOf(greeting: string): [number, number] {
   const m = / worker (\d+) pid (\d+) ready/.exec(greeting);
-  if (!m) throw new Error(`greeting names no worker: ${greeting}`);
-  return [Number(m[1]), Number(m[2])];
+  return m ? [Number(m[1]), Number(m[2])] : [0, 0];
 }
 
-export async function startCluster(opts: { workers: number; users: [string, string][]; args?: string[] }): Promise<Cluster> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'quire-cluster-'));
-  const store = await SqliteMailStore.open({ dataDir: dir });
-  for (const [u, p] of opts.users) await provisionUser(store, u, p);
-  await store.close();
+/** `dir`: an existing data directory to serve (its users as they are; removed by stop() all the same). */
+export async function startCluster(opts: { workers: number; users: [string, string][]; args?: string[]; dir?: string }): Promise<Cluster> {
+  const dir = opts.dir ?? (await mkdtemp(path.join(tmpdir(), 'quire-cluster-')));
+  if (!opts.dir) {
+    const store = await SqliteMailStore.open({ dataDir: dir });
+    for (const [u, p] of opts.users) await provisionUser(store, u, p);
+    await store.close();
+  }
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('QUIRE_') && v !== undefined) env[k] = v;
   env.QUIRE_DEBUG_WORKER_GREETING = '1';
