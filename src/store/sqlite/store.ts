@@ -388,10 +388,9 @@ export class SqliteMailStore extends AccountOps {
   }
 
   private publish(changes: Change[], relay: boolean): void {
-    for (const c of changes) {
-      this.feed.publish(c);
-      if (c.kind === 'append') this.kickIndexer();
-    }
+    // The hint first (the changes are durable already): other workers start catching up while this
+    // one writes to its own sessions, instead of after (an IDLE push to 500 local sessions is ~10 ms of
+    // socket writes).
     if (relay && this.onCommit) {
       const hint = hintOf(changes);
       if (hint) {
@@ -401,6 +400,10 @@ export class SqliteMailStore extends AccountOps {
           // a bus that cannot send: the receivers' periodic poll still finds the change
         }
       }
+    }
+    for (const c of changes) {
+      this.feed.publish(c);
+      if (c.kind === 'append') this.kickIndexer();
     }
   }
 
