@@ -131,12 +131,11 @@ export const DEFAULT_LMTP_TIMEOUT_MS = 5 * MINUTE;
 /** Over-quota recipients get 452 4.2.2 so the MTA retries while the user makes room (its queue lifetime still bounds it). */
 export const DEFAULT_LMTP_OVER_QUOTA = 'temporary';
 /**
- * One serving process. `--workers 0` (one per core) or N runs a cluster; it is
- * not the default yet: under the mixed load at 50 clients over 2 workers, a few
- * sessions missed another worker's just-committed change at the end of their
- * own command (BENCHMARKS.md, issue 11).
+ * One serving process per core (0 = os.availableParallelism(), issue 11);
+ * `--workers 1` is a single process, no cluster. Cluster mode is checked to
+ * be one consistent server to its clients (test/server/workers-consistency.test.ts).
  */
-export const DEFAULT_WORKERS = 1;
+export const DEFAULT_WORKERS = 0;
 /** More workers than this only costs memory: each holds a SQLite connection, caches and two threads. */
 export const MAX_WORKERS = 256;
 /** user+folder@domain delivers into an existing "folder". */
@@ -335,7 +334,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { key: 'pop3.expire', env: 'QUIRE_POP3_EXPIRE', kind: { t: 'string' }, default: DEFAULT_POP3_EXPIRE, doc: 'EXPIRE to advertise (RFC 2449 §6.7): off (none), never, or a number of days the admin guarantees mail is kept.' },
   { key: 'admins', env: 'QUIRE_ADMINS', kind: { t: 'names' }, default: [], doc: 'User names allowed to change quotas over IMAP (SETQUOTA); comma-separated or a JSON array. Empty: nobody (use `quire user quota`).' },
   // ---- process model (cores)
-  { key: 'workers', env: 'QUIRE_WORKERS', flag: '--workers', kind: int(0, MAX_WORKERS), default: DEFAULT_WORKERS, doc: 'Serving processes sharing the listeners and the store; 0 = one per core (os.availableParallelism()); 1 = a single process, no cluster.' },
+  { key: 'workers', env: 'QUIRE_WORKERS', flag: '--workers', kind: int(0, MAX_WORKERS), default: DEFAULT_WORKERS, doc: 'Serving processes sharing the listeners and the store; 0 (the default) = one per core (os.availableParallelism()); 1 = a single process, no cluster.' },
 ];
 
 /** Environment variables that are not settings but are understood. */

@@ -118,7 +118,7 @@ function addServeOptions(cmd: Command): Command {
     .addOption(new Option('--log-format <format>', 'log format on stderr (default text)').choices([...LOG_FORMATS]))
     .option('--admin-host <host>', 'address of the HTTP admin listener: /metrics, /healthz, /readyz (default 127.0.0.1)')
     .option('--admin-port <port>', 'port of the HTTP admin listener, or "off" (default 9143)')
-    .option('--workers <n>', 'serving processes (default 1, a single process; 0 = one per core)')
+    .option('--workers <n>', 'serving processes (default 0: one per core; 1 = a single process)')
     // POP3 (src/pop3)
     .option('--pop3-host <hosts>', 'address(es) of the POP3 (STLS) listener, comma-separated (default 127.0.0.1)')
     .option('--pop3-port <port>', 'port of the POP3 (STLS) listener, or "off" (default 1110)')

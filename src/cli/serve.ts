@@ -3,7 +3,7 @@
 // --workers 1: one process does everything, as it always did: the store (with
 // its indexing and search threads), IMAP and LMTP listeners, signals.
 //
-// --workers N > 1 (0: one per core; the default is 1): node:cluster. The primary opens the
+// --workers N > 1 (0, the default: one per core): node:cluster. The primary opens the
 // store first (schema migration, first user, the certificate), runs the
 // full-text indexing thread (which also checkpoints the WAL), holds the write
 // gate every writer queues at, relays the change bus, and forks N workers.

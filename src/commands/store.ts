@@ -3,7 +3,7 @@ import { defineCommand, bad, no, type CommandContext } from './types.js';
 import { ArgReader, flagArgs, isAtom, parseNumber } from './args.js';
 import { resolveUids, SequenceError } from '../session/resolve.js';
 import { formatSequenceSet, type SequenceSet } from '../wire/index.js';
-import type { FlagOp, StoreFlagsResult } from '../store/types.js';
+import type { FlagOp, MessageMeta, StoreFlagsResult } from '../store/types.js';
 
 /** Messages per STORE transaction: bounds how long one STORE holds the event loop. */
 const STORE_CHUNK = 2000;
@@ -86,7 +86,7 @@ async function runStore(ctx: CommandContext, a: StoreArgs, uidMode: boolean) {
   ctx.flushUpdates(uidMode);
   const modified = new Set(res.modified);
   if (!a.silent && live.length) {
-    const metas = changedOnly(res, live, view.highestModseq) ?? (await ctx.store.getMessages(view.mailboxId, live));
+    const metas = changedOnly(res, live, view.highestModseq) ?? withChanged(await ctx.store.getMessages(view.mailboxId, live), res.changed);
     for (const m of metas) {
       if (modified.has(m.uid)) continue;
       const seq = view.seqOf(m.uid);
@@ -133,6 +133,24 @@ function changedOnly(res: StoreFlagsResult, live: number[], seenModseq: number):
   for (const m of res.changed) if (m.modseq > max) max = m.modseq;
   if (seenModseq > max) return null;
   return res.changed.slice().sort((x, y) => x.uid - y.uid);
+}
+
+/**
+ * The messages read back for the answer, plus those this STORE changed that
+ * the read no longer found: another session expunged them after the STORE's
+ * commit, and this client has not been told yet, so for it they still exist
+ * and their flags are what the STORE set (RFC 9051 §6.4.6: the updated value
+ * "as if a FETCH of those flags was done"; §7.5.1 and RFC 2180 §4.2: a
+ * message is there until its EXPUNGE is sent). Without them the client kept
+ * whatever older flags an earlier FETCH of this answer had shown.
+ */
+function withChanged(read: readonly MessageMeta[], changed: StoreFlagsResult['changed']): readonly MessageMeta[] {
+  if (changed.length === 0) return read;
+  const found = new Set<number>();
+  for (const m of read) found.add(m.uid);
+  const gone = changed.filter((m) => !found.has(m.uid));
+  if (gone.length === 0) return read;
+  return [...read, ...gone].sort((x, y) => x.uid - y.uid);
 }
 
 export const store = spec(false);

@@ -27,7 +27,8 @@ function startServe(data: string, extra: string[] = []) {
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   const started = new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${stdout}\n${stderr}`)), 20_000);
+    // Generous: two workers compile the sources under tsx on a shared machine.
+    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${stdout}\n${stderr}`)), 60_000);
     const check = () => {
       if (/^\n?Quire is running\.[\s\S]*\n\n$/m.test(stdout)) {
         clearTimeout(timer);

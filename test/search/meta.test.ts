@@ -127,15 +127,19 @@ test('SQL index search equals the reference evaluator on random programs', async
     };
     // A few bodies lose their header index and their full-text rows (as if stored before them): the store must call them undecided.
     const db = new Database(path.join(dir, 'quire.sqlite3'));
+    const fts = new Database(path.join(dir, 'quire-fts.sqlite3'));
     const unindexed = new Set(uids.filter(() => r() < 0.05));
     const blobOf = db.prepare('SELECT blob_id FROM messages WHERE mailbox_id = ? AND uid = ?').pluck();
     const clear = db.prepare('UPDATE blobs SET indexed = 0, fts = 0 WHERE id = ?');
-    const dropText = db.prepare('DELETE FROM blob_text WHERE rowid IN (?, ?)');
+    const dropText = fts.prepare('DELETE FROM blob_text WHERE rowid IN (?, ?)');
+    const dropRow = fts.prepare('DELETE FROM indexed WHERE blob_id = ?');
     for (const u of unindexed) {
       const b = blobOf.get(box.id, u) as number;
       clear.run(b);
       dropText.run(b * 2, b * 2 + 1);
+      dropRow.run(b);
     }
+    fts.close();
     db.close();
     const usesContent = (c: Criterion): boolean =>
       c.k === 'body' || c.k === 'text' || (c.k === 'not' && usesContent(c.c)) || (c.k === 'or' && (usesContent(c.a) || usesContent(c.b))) || (c.k === 'and' && c.cs.some(usesContent));

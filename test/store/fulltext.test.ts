@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { SqliteMailStore } from '../../src/store/sqlite/index.js';
+import { pruneDeleted } from '../../src/store/sqlite/fulltext.js';
 import { startTestServer } from '../helpers/server.js';
 import { RawClient } from '../helpers/imap.js';
 
@@ -41,11 +42,13 @@ test('a v6 store is migrated, indexed in the background, and searched through th
     // Back to schema v6: no flag indexes, no text table, no fts column (and none of V11's sort keys).
     let db = new Database(path.join(dir, 'quire.sqlite3'));
     db.exec(UNDO_SORT_KEYS);
-    db.exec('DROP INDEX blobs_fts_pending; DROP INDEX messages_flagged; DROP INDEX messages_unseen; DROP INDEX messages_deleted; DROP TRIGGER blobs_fts_ad; DROP TABLE blob_text; ALTER TABLE blobs DROP COLUMN fts; ' +
+    db.exec('DROP INDEX blobs_fts_pending; DROP INDEX messages_flagged; DROP INDEX messages_unseen; DROP INDEX messages_deleted; DROP TRIGGER IF EXISTS blobs_fts_ad; DROP TABLE IF EXISTS blob_text; ALTER TABLE blobs DROP COLUMN fts; ' +
       // ...and none of what later schemas added (V11 attributes, V12 annotations).
       'DROP TABLE annotations; DROP INDEX mailboxes_object_id; ALTER TABLE mailboxes DROP COLUMN object_id; ' +
       'ALTER TABLE messages DROP COLUMN internal_tz; ALTER TABLE messages DROP COLUMN save_date; PRAGMA user_version = 6;');
     db.close();
+    // A v6 store had no index file either.
+    await rm(path.join(dir, 'quire-fts.sqlite3'), { force: true });
 
     s = await SqliteMailStore.open({ dataDir: dir, synchronous: 'NORMAL' });
     // V11 on old rows: a MAILBOXID for every mailbox, no save date, INTERNALDATE zone +0000.
@@ -69,16 +72,19 @@ test('a v6 store is migrated, indexed in the background, and searched through th
     // TEXT also looks at the header; BODY does not.
     assert.equal((await s.searchMeta(box.id, { k: 'content', scope: 'text', value: 'subject: note 17' })).undecided.length, 1);
     assert.equal((await s.searchMeta(box.id, { k: 'content', scope: 'body', value: 'subject: note 17' })).undecided.length, 0);
-    // Expunged bodies leave the index.
+    // Expunged bodies leave the index (pruned by the indexing thread, here called directly).
     await s.storeFlags(box.id, [3, 7], 'add', ['\\Deleted']);
     await s.expunge(box.id);
     await s.close();
     db = new Database(path.join(dir, 'quire.sqlite3'));
-    // Deletes never rewrite segments on the server's thread, emergency merges never run in the indexing thread's transactions (schema v10).
-    const config = Object.fromEntries(db.prepare('SELECT k, v FROM blob_text_config').raw().all() as [string, number][]);
+    const fts = new Database(path.join(dir, 'quire-fts.sqlite3'));
+    assert.equal(pruneDeleted((sql) => db.prepare(sql), fts, 0) > 0, true);
+    // Deletes never rewrite segments, emergency merges never run in the indexing thread's transactions (schema v10's tuning).
+    const config = Object.fromEntries(fts.prepare('SELECT k, v FROM blob_text_config').raw().all() as [string, number][]);
     assert.equal(config.deletemerge, 0);
     assert.equal(config.crisismerge, 1000);
-    const rows = db.prepare("SELECT count(*) FROM blob_text WHERE blob_text MATCH '\"che\" AND \"ies\"'").pluck().get();
+    const rows = fts.prepare("SELECT count(*) FROM blob_text WHERE blob_text MATCH '\"che\" AND \"ies\"'").pluck().get();
+    fts.close();
     db.close();
     assert.equal(rows, 8);
   } finally {

@@ -23,7 +23,7 @@ import path from 'node:path';
 import { describeMessage } from '../structure.js';
 import { isOwnerDead, type BlobFiles } from './blobs.js';
 import { FLAG_DELETED, FLAG_SEEN } from './schema.js';
-import { indexPendingBodies } from './fulltext.js';
+import { ftsFileOf, indexPendingBodies, openFullText } from './fulltext.js';
 
 /** Bodies re-described per transaction (each one is read from disk and parsed). */
 const REINDEX_BATCH = 200;
@@ -270,8 +270,13 @@ export async function runDoctor(db: Database.Database, blobs: BlobFiles, opts: {
   // thread catches up; SEARCH reads them meanwhile), so this is no finding;
   // --repair indexes them here, for a store that no server runs on.
   if (repair) {
-    while ((await indexPendingBodies((sql) => db.prepare(sql), (id) => blobs.pathOf(id), tx, REINDEX_BATCH)) > 0) {
-      await new Promise((r) => setImmediate(r));
+    const fts = openFullText(ftsFileOf(db.name)).db;
+    try {
+      while ((await indexPendingBodies((sql) => db.prepare(sql), fts, (id) => blobs.pathOf(id), tx, REINDEX_BATCH)) > 0) {
+        await new Promise((r) => setImmediate(r));
+      }
+    } finally {
+      fts.close();
     }
   }
 

@@ -345,15 +345,33 @@ export abstract class MessageOps {
   searchMeta(mailboxId: number, filter: MetaFilter): Promise<{ uids: number[]; undecided: number[] }> {
     return this.run(() => {
       const mb = this.existing(mailboxId);
-      const compiled = compileFilter(filter);
+      const compiled = compileFilter(filter, this.hasFullTextFile());
       // Scans of many rows (and every header-index or full-text query) run off the event loop when a search thread runs.
       if (compiled.usesBlob || mb.msg_count >= SEARCH_OFFLOAD_MIN || mb.msg_count * compiled.sql.length > SEARCH_OFFLOAD_COST) {
         const off = this.offloadSearch(mailboxId, compiled);
         if (off) return off;
       }
+      if (compiled.usesFullText) {
+        // This connection never attaches the index file (its write transactions would lock that file too).
+        const reader = this.fullTextReader();
+        return reader ? runFilter(reader, mailboxId, compiled) : runFilter(this.searchStatement, mailboxId, compileFilter(filter, false));
+      }
       return runFilter(this.searchStatement, mailboxId, compiled);
     });
   }
+
+  /** Whether the full-text index file exists (searches may read it). */
+  protected hasFullTextFile(): boolean {
+    return false;
+  }
+
+  /** Statements of a read-only connection with the full-text index file attached, or null (no index file: nothing is ruled out). */
+  protected fullTextReader(): ((sql: string) => Database.Statement) | null {
+    return null;
+  }
+
+  /** A connection that writes the full-text index file (indexPendingText). */
+  protected abstract fullTextWriter(): Database.Database;
 
   /** Runs a search on another thread, or null when none runs (then it runs here). */
   protected offloadSearch(_mailboxId: number, _filter: CompiledFilter): Promise<{ uids: number[]; undecided: number[] }> | null {
@@ -704,7 +722,7 @@ export abstract class MessageOps {
    * indexing it again.
    */
   indexPendingText(max = TEXT_INDEX_BATCH): Promise<number> {
-    return this.run(() => indexPendingBodies((sql) => this.q(sql), (id) => this.blobs.pathOf(id), (fn) => this.relaxed(fn), max));
+    return this.run(() => indexPendingBodies((sql) => this.q(sql), this.fullTextWriter(), (id) => this.blobs.pathOf(id), (fn) => this.relaxed(fn), max));
   }
 
   headerIndex(mailboxId: number): Promise<Map<number, HeaderIndex | null>> {

@@ -95,3 +95,37 @@ export function toStoreError(err: unknown): StoreError {
   (e as { cause?: unknown }).cause = err;
   return e;
 }
+
+/** Mailbox rows kept between commits; beyond this many the cache starts again (a bound, not a working set). */
+const MAILBOX_ROWS_CACHED = 4096;
+
+/**
+ * Mailbox rows as read outside transactions (every store call looks its
+ * mailbox up first: `SELECT * FROM mailboxes` was ~2.4% of the serving
+ * thread under the mixed load), kept while nobody has committed since:
+ * `version` is SQLite's data_version (moves when another connection
+ * commits: a worker, the CLI, the indexing thread), `writes` the caller's
+ * count of its own transactions (which do not move data_version).
+ */
+export class MailboxRowCache<R> {
+  private readonly rows = new Map<number, R>();
+  private version = -1;
+  private writes = -1;
+
+  get(id: number, version: number, writes: number, read: () => R | undefined): R | undefined {
+    if (version !== this.version || writes !== this.writes) {
+      this.rows.clear();
+      this.version = version;
+      this.writes = writes;
+    }
+    let row = this.rows.get(id);
+    if (row === undefined) {
+      row = read();
+      if (row !== undefined) {
+        if (this.rows.size >= MAILBOX_ROWS_CACHED) this.rows.clear();
+        this.rows.set(id, row);
+      }
+    }
+    return row;
+  }
+}

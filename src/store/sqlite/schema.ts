@@ -9,7 +9,7 @@
 // unlinked after the commit (and again at open if the process died first).
 
 import type Database from 'better-sqlite3';
-import { FTS_SCHEMA } from './fulltext.js';
+import { FTS_SCHEMA, moveFullTextOut } from './fulltext.js';
 
 /** System flag bits in messages.sysflags. */
 export const FLAG_SEEN = 1;
@@ -454,4 +454,6 @@ export function migrate(db: Database.Database): void {
       db.pragma(`user_version = ${v + 1}`);
     }).immediate();
   }
+  // The full-text index out of this database into its own file (fulltext.ts): at every open, idempotent.
+  moveFullTextOut(db);
 }

@@ -8,9 +8,12 @@ import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { runFilter, searchStatements, type CompiledFilter } from './search.js';
 import { threadFromIndex, type ThreadAnswer, type ThreadQuery } from './threading.js';
+import { attachFullText } from './fulltext.js';
 
 export interface SearchWorkerData {
   dbFile: string;
+  /** The full-text index file (fulltext.ts ftsFileOf). */
+  ftsFile: string;
 }
 
 export type SearchRequest =
@@ -45,6 +48,8 @@ const BUSY_TIMEOUT_MS = 10_000;
 const port = parentPort!;
 const db = new Database((workerData as SearchWorkerData).dbFile, { readonly: true, fileMustExist: true });
 db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+// The full-text index's own file (fulltext.ts): compiled filters read it as `fts.`.
+attachFullText(db, (workerData as SearchWorkerData).ftsFile);
 const statement = searchStatements(db);
 
 port.on('message', (m: SearchRequest | 'stop') => {

@@ -42,14 +42,17 @@ export interface CompiledFilter {
   params: (string | number)[];
   /** Whether the condition reads the body row `b`. */
   usesBlob: boolean;
+  /** Whether it reads the full-text index file (attached as `fts`: fulltext.ts attachFullText). */
+  usesFullText: boolean;
 }
 
 const INDEX_COLUMNS = { from: 'b.idx_from', to: 'b.idx_to', cc: 'b.idx_cc', bcc: 'b.idx_bcc', subject: 'b.idx_subject' } as const;
 
 /** The WHERE condition (without the mailbox restriction) for `f`. */
-export function compileFilter(f: MetaFilter): CompiledFilter {
+export function compileFilter(f: MetaFilter, fullText = true): CompiledFilter {
   const params: (string | number)[] = [];
   let usesBlob = false;
+  let usesFullText = false;
   // Refused before any SQL is built: the check must cost less than what it prevents.
   const cost = filterCost(f);
   if (cost > MAX_FILTER_COST) throw new StoreError('LIMIT', `SEARCH program too complex (cost ${cost}, at most ${MAX_FILTER_COST})`);
@@ -108,12 +111,15 @@ export function compileFilter(f: MetaFilter): CompiledFilter {
       }
       case 'content': {
         // Ruled out (0) when the body is indexed and lacks one of the needle's trigrams; else undecided.
+        // The store's mark says the indexer handled the body; the index file's own row says it holds its text
+        // (a lost or fresh index file rules nothing out).
         usesBlob = true;
-        const q = trigramQuery(f.value);
+        const q = fullText ? trigramQuery(f.value) : null;
         if (q === null) return 'NULL';
+        usesFullText = true;
         params.push(q);
         const rows = f.scope === 'body' ? 'blob_text MATCH ? AND (rowid & 1) = 0' : 'blob_text MATCH ?';
-        return `(CASE WHEN b.fts = ${FTS_INDEXED} AND b.id NOT IN (SELECT rowid >> 1 FROM blob_text WHERE ${rows}) THEN 0 ELSE NULL END)`;
+        return `(CASE WHEN b.fts = ${FTS_INDEXED} AND EXISTS (SELECT 1 FROM fts.indexed i WHERE i.blob_id = b.id AND i.state = ${FTS_INDEXED}) AND b.id NOT IN (SELECT rowid >> 1 FROM fts.blob_text WHERE ${rows}) THEN 0 ELSE NULL END)`;
       }
       case 'not': return `NOT (${go(f.f)})`;
       case 'or': return `((${go(f.a)}) OR (${go(f.b)}))`;
@@ -121,7 +127,7 @@ export function compileFilter(f: MetaFilter): CompiledFilter {
     }
   };
   const sql = go(f);
-  return { sql, params, usesBlob };
+  return { sql, params, usesBlob, usesFullText };
 }
 
 /** Ranges of at most this many UIDs are listed UID by UID in a big set's IN list. */

@@ -1,39 +1,41 @@
 // The full-text indexer's thread (see fulltext.ts). APPEND commits a body
 // with blobs.fts = 0 and wakes this worker, which reads the body file, works
-// out its search text and puts it into the index on its own connection, so
-// the tokenizing (the costly part: ~0.3 ms per typical message) runs on
-// another core and never delays an APPEND's OK or another connection.
+// out its search text and puts it into the index file on its own connection,
+// so the tokenizing (the costly part: ~0.3 ms per typical message) runs on
+// another core and never delays an APPEND's OK or another connection. Its
+// transactions on the index file hold that file's lock, not the store's; in
+// the store it only marks the batch handled (a few primary-key updates under
+// the write gate) and checkpoints the WAL.
 // Until a body is indexed, SEARCH BODY/TEXT reads it: answers never depend
 // on how far the worker has got.
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { readFileSync } from 'node:fs';
 import { BlobFiles } from './blobs.js';
-import { pendingBodies, pendingText, storePendingTexts } from './fulltext.js';
+import { markHandled, openFullText, pendingBodies, pendingText, pruneDeleted, storePendingTexts } from './fulltext.js';
 import type { SearchText } from '../structure.js';
 
 export interface TextWorkerData {
   dataDir: string;
   dbFile: string;
+  /** The full-text index file (fulltext.ts ftsFileOf). */
+  ftsFile: string;
 }
 
 /** Bodies looked up per round. */
 const ROUND = 64;
 /**
- * A transaction ends after this much text (UTF-16 units, a handful of typical
- * messages), so the write lock is held only a few milliseconds: the server's
- * own writes wait for it on the event loop.
+ * A batch ends after this much text (UTF-16 units, a handful of typical
+ * messages) while the server is writing, so new bodies reach the index soon
+ * and the thread leaves the cores to the server often.
  */
 const TX_TEXT = 32 * 1024;
 /** ...and this much while the server is not writing (fewer, larger transactions index a backlog faster). */
 const TX_TEXT_QUIET = 96 * 1024;
-/**
- * After each transaction the thread pauses at least this; while the server
- * is writing (it told of a commit within SERVER_BUSY_MS) at least as long as
- * it held the lock, so a server write waiting for the lock gets it at its
- * next retry instead of finding the next transaction begun.
- */
+/** After each batch the thread pauses this long (the server's threads share the cores). */
 const MIN_PAUSE_MS = 2;
+/** How often a step of pruning deleted bodies' index rows runs (PRUNE_BATCH bodies looked at). */
+const PRUNE_EVERY_MS = 1_000;
 /** While the server writes, the thread waits this long between rounds (see main()). */
 const GATHER_MS = 100;
 const SERVER_BUSY_MS = 1_000;
@@ -49,7 +51,7 @@ const OPTIMIZE_EVERY_MS = 60 * 60 * 1000;
 const BUSY_TIMEOUT_MS = 10_000;
 
 const port = parentPort!;
-const { dataDir, dbFile } = workerData as TextWorkerData;
+const { dataDir, dbFile, ftsFile } = workerData as TextWorkerData;
 const blobs = new BlobFiles(dataDir, false, 'text-worker');
 const db = new Database(dbFile);
 db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
@@ -59,6 +61,14 @@ const stmts = new Map<string, Database.Statement>();
 const prepare = (sql: string): Database.Statement => {
   let s = stmts.get(sql);
   if (!s) stmts.set(sql, (s = db.prepare(sql)));
+  return s;
+};
+/** The index file, on a connection of its own (its write transactions lock only that file). */
+const fts = openFullText(ftsFile).db;
+const ftsStmts = new Map<string, Database.Statement>();
+const ftsPrepare = (sql: string): Database.Statement => {
+  let s = ftsStmts.get(sql);
+  if (!s) ftsStmts.set(sql, (s = fts.prepare(sql)));
   return s;
 };
 
@@ -100,18 +110,34 @@ async function gated<T>(fn: () => T): Promise<T> {
   }
 }
 
-/** Commits `batch`, then pauses (see MIN_PAUSE_MS). */
+/**
+ * Commits `batch`: the texts into the index file (its own lock: no server
+ * writer waits for this, however long), then the marks into the store under
+ * the write gate (microseconds); then pauses (see MIN_PAUSE_MS).
+ */
 async function commit(batch: [number, SearchText | null][]): Promise<void> {
   if (batch.length === 0) return;
-  const t0 = performance.now();
-  await gated(() => db.transaction(() => storePendingTexts(prepare, batch)).immediate());
+  const handled = fts.transaction(() => storePendingTexts(ftsPrepare, batch)).immediate();
   batch.length = 0;
-  const held = performance.now() - t0;
+  await gated(() => db.transaction(() => markHandled(prepare, handled)).immediate());
   checkpoint();
-  // While the server writes, pause as long as the lock was held (not cut short by a kick:
-  // new APPENDs are exactly when the server needs the lock); otherwise just a breath.
-  const busy = performance.now() - lastKick < SERVER_BUSY_MS;
-  await new Promise((r) => setTimeout(r, busy ? Math.max(MIN_PAUSE_MS, held) : MIN_PAUSE_MS));
+  await new Promise((r) => setTimeout(r, MIN_PAUSE_MS));
+}
+
+/** Where the pruning of deleted bodies' index rows goes on (fulltext.ts pruneDeleted). */
+let pruneAfter = 0;
+let lastPrune = -Infinity;
+
+/** A step of pruning the index rows of deleted bodies, every PRUNE_EVERY_MS (only the index file is written). */
+function prune(): void {
+  const now = performance.now();
+  if (now - lastPrune < PRUNE_EVERY_MS) return;
+  lastPrune = now;
+  try {
+    pruneAfter = pruneDeleted(prepare, fts, pruneAfter);
+  } catch {
+    // SQLITE_BUSY on the index file (quire doctor --repair): next time
+  }
 }
 
 let lastCheckpoint = 0;
@@ -128,6 +154,7 @@ function checkpoint(): void {
   lastCheckpoint = now;
   try {
     db.pragma('wal_checkpoint(PASSIVE)');
+    fts.pragma('wal_checkpoint(PASSIVE)');
   } catch {
     // SQLITE_BUSY: the next call does it
   }
@@ -199,6 +226,7 @@ async function main(): Promise<void> {
       await sleep(RETRY_MS);
       continue;
     }
+    prune();
     if (!worked) {
       checkpoint();
       if (!kicked && !stopping) await sleep(IDLE_POLL_MS);
@@ -213,6 +241,7 @@ async function main(): Promise<void> {
 main()
   .catch((err: unknown) => port.postMessage({ error: String((err as Error)?.stack ?? err) }))
   .finally(() => {
+    fts.close();
     db.close();
     process.exit(0); // ends this thread only; the message port would keep it alive
   });
