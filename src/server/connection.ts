@@ -23,6 +23,7 @@ import type { Token } from '../wire/types.js';
 import type { Refusal } from './admission.js';
 import { serverHandshake } from './tls.js';
 import { contextsPending, linesAfterFlush, linesBeforeFlush, refreshContexts } from '../commands/context.js';
+import { pushNotifications } from '../commands/notify-push.js';
 
 /** Pause reading when this many unparsed bytes wait in the decoder. */
 const READ_HIGH_WATER = 1024 * 1024;
@@ -99,6 +100,10 @@ export class Connection {
   /** \Recent claims in flight for appended messages (see onChange). */
   private claims: Promise<void> = Promise.resolve();
   private corked = false;
+  /** The command in progress (null between commands) and the NOTIFY push in flight (RFC 5465: between commands, or during IDLE). */
+  private command: string | null = null;
+  private pushing: Promise<void> | null = null;
+  private pushWanted = false;
   /** Output gathered while corked (see OUTPUT_COALESCE_BYTES), and its length. */
   private outParts: (string | Buffer)[] = [];
   private outLen = 0;
@@ -450,10 +455,14 @@ export class Connection {
       // A client that pipelines commands but does not read the answers gets no
       // more work done until it does: output memory stays bounded.
       if (this.socket.writableNeedDrain) await this.waitDrain();
+      while (this.pushing) await this.pushing;
       if (this.closed) return;
       this.cork();
       const started = process.hrtime.bigint();
+      this.command = ev.name;
       const res = await dispatch(ctx, ev.args, this.obs.log);
+      if (this.pushing) await this.pushing; // one started during IDLE ends before the tagged reply
+      this.command = null;
       this.observe(ev.name, ev.args, res, started);
       if (this.closed) return;
       if (res.status === 'BAD') {
@@ -482,6 +491,7 @@ export class Connection {
       }
       this.write(`${res.tagged}\r\n`);
       this.uncork();
+      if (this.pushWanted) this.schedulePush();
       if (this.closeAfter) {
         this.closeReason = 'logout';
         this.socket.end();
@@ -599,6 +609,7 @@ export class Connection {
 
   private onChange(c: Change): void {
     const s = this.session;
+    if (s.notify?.route(c, s.selected, this.command)) this.schedulePush();
     if ('mailboxId' in c && s.pendingSelect && s.pendingSelect.mailboxId === c.mailboxId) {
       s.pendingSelect.changes.push(c);
       return;
@@ -672,6 +683,22 @@ export class Connection {
     // One write (one system call) for the lot: an IDLE push to many clients costs one per client.
     if (lines.length === 1) this.write(`* ${lines[0]}\r\n`);
     else if (lines.length > 1) this.write(lines.map((l) => `* ${l}\r\n`).join(''));
+  }
+
+  /** Sends NOTIFY's notifications now if no command is running (or IDLE is), else after the command (src/commands/notify-push.ts). */
+  private schedulePush(): void {
+    this.pushWanted = true;
+    if (this.pushing || this.closed || (this.command !== null && !this.idling)) return;
+    const ctx: CommandContext = { ...this.ctxBase, tag: '*', name: 'NOTIFY' };
+    this.pushing = (async () => {
+      while (this.pushWanted && !this.closed) {
+        this.pushWanted = false;
+        await pushNotifications(ctx, { idling: this.idling, flushSelected: (allow) => this.flushUpdates(allow) });
+      }
+    })().catch((e) => this.obs.log.error('notify push failed', { error: e instanceof Error ? e.stack : String(e) })).finally(() => {
+      this.pushing = null;
+      if (this.pushWanted) this.schedulePush();
+    });
   }
 
   private setIdling(on: boolean): void {

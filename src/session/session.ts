@@ -4,6 +4,7 @@
 
 import type { Change, UserInfo } from '../store/types.js';
 import type { SelectedView } from './view.js';
+import type { NotifyState } from './notify.js';
 
 export type SessionState = 'notauth' | 'auth' | 'selected' | 'logout';
 
@@ -21,6 +22,8 @@ export class Session {
   savedSearch: number[] = [];
   /** True once TLS protects the connection (implicit TLS or after STARTTLS). */
   secure: boolean;
+  /** What NOTIFY SET asked for and what is waiting to be told (RFC 5465); null before NOTIFY and after NOTIFY NONE. */
+  notify: NotifyState | null = null;
   /** Client's ID parameters (RFC 2971), for logs. */
   clientId: Record<string, string | null> | null = null;
 
