@@ -20,16 +20,15 @@ import type { MailStore } from '../store/types.js';
 const NOTIFY_FETCH_BATCH = 256;
 
 /** §5.1-§5.3: the STATUS items telling what changed in an unselected mailbox. */
-export function statusItemsFor(due: StatusDue, condstore: boolean, qresync: boolean): StatusItem[] {
+export function statusItemsFor(due: StatusDue, condstore: boolean): StatusItem[] {
   const items: StatusItem[] = [];
   if (due.messageNew || due.messageExpunge) items.push('MESSAGES', 'UIDNEXT');
-  if (due.flagChange) {
-    // §5.1: with CONDSTORE, HIGHESTMODSEQ and UIDVALIDITY; without, we choose to tell UNSEEN.
-    if (condstore) items.push('UIDVALIDITY');
-    else items.push('UNSEEN');
-  }
-  // §5.2: HIGHESTMODSEQ with CONDSTORE for new messages; §5.3: with QRESYNC for expunges.
-  if ((due.flagChange && condstore) || (due.messageNew && condstore) || (due.messageExpunge && qresync)) items.push('HIGHESTMODSEQ');
+  // §5.1: with CONDSTORE, HIGHESTMODSEQ and UIDVALIDITY.
+  if (due.flagChange && condstore) items.push('UIDVALIDITY');
+  // §5.1: UNSEEN MAY be told; with FlagChange asked for, it goes with every STATUS (a new message changes it too).
+  if (due.flagWatch) items.push('UNSEEN');
+  // §5.2: HIGHESTMODSEQ with CONDSTORE for new messages, §5.3 with QRESYNC (which implies it) for expunges, §5.1 for flags.
+  if (condstore) items.push('HIGHESTMODSEQ');
   return items;
 }
 
@@ -66,9 +65,13 @@ export async function pushNotifications(ctx: CommandContext, opts: PushOptions):
     for (const [id, d] of due) {
       const name = state.names.get(id);
       if (name === undefined || (s.selected && s.selected.mailboxId === id)) continue;
-      const items = statusItemsFor(d, s.condstore, s.qresync);
+      const items = statusItemsFor(d, s.condstore);
       try {
-        lines.push(statusLine(s, name, await statusValues(ctx.store, id, items), items));
+        const st = await statusValues(ctx.store, id, items);
+        const flagsOnly = !d.messageNew && !d.messageExpunge && !s.condstore;
+        if (flagsOnly && state.toldUnseen.get(id) === st.unseen) continue; // §5.1: nothing the client can see changed
+        if (d.flagWatch) state.toldUnseen.set(id, st.unseen);
+        lines.push(statusLine(s, name, st, items));
       } catch {
         // Deleted meanwhile: its MailboxName event (if asked for) tells the client.
       }

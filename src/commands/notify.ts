@@ -157,8 +157,8 @@ export function initialStatusItems(ev: NotifyEvents, condstore: boolean): Status
   if (ev.messageNew || ev.messageExpunge) items.push('MESSAGES');
   if (ev.messageNew) items.push('UIDNEXT');
   if (ev.messageNew || (ev.flagChange && condstore)) items.push('UIDVALIDITY');
-  // §5.1: without CONDSTORE, flag changes elsewhere are told by UNSEEN: the first value comes with the rest.
-  if (ev.flagChange && !condstore) items.push('UNSEEN');
+  // §5.1: flag changes elsewhere are told by UNSEEN (and HIGHESTMODSEQ with CONDSTORE): the first values come now.
+  if (ev.flagChange) items.push('UNSEEN');
   if (ev.flagChange && condstore) items.push('HIGHESTMODSEQ');
   return items;
 }
@@ -190,7 +190,9 @@ export const notify = defineCommand<NotifyArgs | null>({
         const ev = state.eventsFor(m.name);
         if (!ev || !(ev.messageNew || ev.messageExpunge || ev.flagChange)) continue;
         const items = initialStatusItems(ev, s.condstore);
-        ctx.out.untagged(statusLine(s, m.name, await statusValues(ctx.store, m.id, items), items));
+        const st = await statusValues(ctx.store, m.id, items);
+        if (items.includes('UNSEEN')) state.toldUnseen.set(m.id, st.unseen);
+        ctx.out.untagged(statusLine(s, m.name, st, items));
       }
     }
     // §3.1: NOTIFY SET implies a NOOP: the dispatcher flushes the selected mailbox's updates before the OK.

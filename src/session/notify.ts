@@ -56,6 +56,8 @@ export interface StatusDue {
   messageNew: boolean;
   messageExpunge: boolean;
   flagChange: boolean;
+  /** FlagChange is asked for this mailbox: UNSEEN goes with every STATUS (§5.1 MAY; Dovecot does the same). */
+  flagWatch: boolean;
 }
 
 /** A LIST response to send (RFC 5465 §5.4, §5.5): attributes are computed when it is sent. */
@@ -81,6 +83,8 @@ export class NotifyState {
   readonly metadataDue = new Map<string, Set<string>>();
   /** The selected mailbox has message events to push now. */
   selectedDue = false;
+  /** The UNSEEN last told per unselected mailbox: a flag change that leaves it alone is not told without CONDSTORE (§5.1). */
+  readonly toldUnseen = new Map<number, number>();
   /** Set when too much piled up: the connection sends NOTIFICATIONOVERFLOW and drops the state. */
   overflowed = false;
 
@@ -178,7 +182,7 @@ export class NotifyState {
         if (!ev) return false;
         const want = c.kind === 'append' ? ev.messageNew : c.kind === 'expunge' ? ev.messageExpunge : ev.flagChange;
         if (!want) return false;
-        const st = this.statusDue.get(c.mailboxId) ?? { messageNew: false, messageExpunge: false, flagChange: false };
+        const st = this.statusDue.get(c.mailboxId) ?? { messageNew: false, messageExpunge: false, flagChange: false, flagWatch: ev.flagChange };
         if (c.kind === 'append') st.messageNew = true;
         else if (c.kind === 'expunge') st.messageExpunge = true;
         else st.flagChange = true;
@@ -198,6 +202,7 @@ export class NotifyState {
       case 'mailbox-delete': {
         this.names.delete(c.mailboxId);
         this.statusDue.delete(c.mailboxId);
+        this.toldUnseen.delete(c.mailboxId);
         if (own) break;
         due = this.nameEvent(c.name) || due;
         const parent = parentOf(c.name);
