@@ -8,6 +8,7 @@ const ENABLEABLE = new Map<string, Enableable>([
   ['IMAP4REV2', 'IMAP4REV2'],
   ['CONDSTORE', 'CONDSTORE'], // RFC 7162 §3.1
   ['QRESYNC', 'QRESYNC'], // RFC 7162 §3.2.3 (implies CONDSTORE)
+  ['UIDONLY', 'UIDONLY'], // RFC 9586 §3
 ]);
 
 export default defineCommand({

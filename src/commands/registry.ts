@@ -119,6 +119,7 @@ export function capabilities(c: CapabilityContext): string[] {
   if (COMMANDS.has('GETMETADATA') && COMMANDS.has('SETMETADATA')) caps.push('METADATA', 'METADATA-SERVER');
   // RFC 5465 §3; its MailboxMetadataChange / ServerMetadataChange events are required with METADATA (§5.6, §5.7) and supported.
   if (COMMANDS.has('NOTIFY')) caps.push('NOTIFY');
+  caps.push('UIDONLY'); // RFC 9586 (src/commands/uidonly.ts)
   if (COMMANDS.has('COMPRESS') && !c.compressed) caps.push('COMPRESS=DEFLATE'); // RFC 4978 §3
   return caps;
 }

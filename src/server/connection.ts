@@ -677,7 +677,8 @@ export class Connection {
       // RFC 7162 §3.2.4: MODSEQ in every FETCH once CONDSTORE is on;
       // §3.2.10.2: VANISHED instead of EXPUNGE once QRESYNC is enabled.
       condstore: this.session.condstore,
-      vanished: this.session.qresync,
+      vanished: this.session.qresync || this.session.uidOnly, // RFC 9586 §3: VANISHED, never EXPUNGE
+      uidOnly: this.session.uidOnly,
     });
     const lines = view.contexts.size > 0 ? [...before, ...flushed, ...linesAfterFlush(view)] : flushed;
     // One write (one system call) for the lot: an IDLE push to many clients costs one per client.

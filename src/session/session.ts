@@ -9,7 +9,7 @@ import type { NotifyState } from './notify.js';
 export type SessionState = 'notauth' | 'auth' | 'selected' | 'logout';
 
 /** Extensions that change server behaviour once ENABLEd (RFC 5161). */
-export type Enableable = 'IMAP4REV2' | 'UTF8=ACCEPT' | 'CONDSTORE' | 'QRESYNC';
+export type Enableable = 'IMAP4REV2' | 'UTF8=ACCEPT' | 'CONDSTORE' | 'QRESYNC' | 'UIDONLY';
 
 export class Session {
   state: SessionState = 'notauth';
@@ -51,6 +51,11 @@ export class Session {
 
   get qresync(): boolean {
     return this.enabled.has('QRESYNC');
+  }
+
+  /** RFC 9586: no message sequence numbers either way (UIDFETCH, VANISHED, BAD [UIDREQUIRED]). */
+  get uidOnly(): boolean {
+    return this.enabled.has('UIDONLY');
   }
 
   /** \Recent and the RECENT response exist only for IMAP4rev1 clients (RFC 9051 Appendix E item 4). */

@@ -192,7 +192,7 @@ export class SelectedView {
    * numbers keep meaning what the client thinks).
    * `vanished` selects `VANISHED` (RFC 7162 §3.2.10) instead of EXPUNGE.
    */
-  flush(allowExpunge: boolean, opts: { vanished?: boolean; recentEnabled?: boolean; flagsOf?: (m: MessageMeta) => string; condstore?: boolean } = {}): string[] {
+  flush(allowExpunge: boolean, opts: { vanished?: boolean; recentEnabled?: boolean; flagsOf?: (m: MessageMeta) => string; condstore?: boolean; uidOnly?: boolean } = {}): string[] {
     const out: string[] = [];
     const queue = this.queue;
     this.queue = [];
@@ -269,7 +269,8 @@ export class SelectedView {
         const seq = this.seqOf(m.uid);
         if (seq === 0) continue;
         const flags = opts.flagsOf ? opts.flagsOf(m) : `(${m.flags.join(' ')})`;
-        out.push(`${seq} FETCH (UID ${m.uid} FLAGS ${flags}${opts.condstore ? ` MODSEQ (${m.modseq})` : ''})`);
+        // RFC 9586 §3: with UIDONLY the response is UIDFETCH, numbered by UID.
+        out.push(`${opts.uidOnly ? `${m.uid} UIDFETCH` : `${seq} FETCH`} (UID ${m.uid} FLAGS ${flags}${opts.condstore ? ` MODSEQ (${m.modseq})` : ''})`);
       }
     }
     if (existsChanged && opts.condstore) {
