@@ -24,6 +24,7 @@ import type { Refusal } from './admission.js';
 import { serverHandshake } from './tls.js';
 import { contextsPending, linesAfterFlush, linesBeforeFlush, refreshContexts } from '../commands/context.js';
 import { pushNotifications } from '../commands/notify-push.js';
+import { INPROGRESS_INTERVAL_MS, ProgressReporter } from './progress.js';
 
 /** Pause reading when this many unparsed bytes wait in the decoder. */
 const READ_HIGH_WATER = 1024 * 1024;
@@ -104,6 +105,8 @@ export class Connection {
   private command: string | null = null;
   private pushing: Promise<void> | null = null;
   private pushWanted = false;
+  /** RFC 9585 INPROGRESS during long commands (src/server/progress.ts). */
+  private readonly progress: ProgressReporter;
   /** Output gathered while corked (see OUTPUT_COALESCE_BYTES), and its length. */
   private outParts: (string | Buffer)[] = [];
   private outLen = 0;
@@ -187,6 +190,14 @@ export class Connection {
       flushUpdates: (allowExpunge) => this.flushUpdates(allowExpunge),
       settled: () => this.claims,
     };
+    this.progress = new ProgressReporter(opts.inProgressMs ?? INPROGRESS_INTERVAL_MS, (line) => {
+      // Whole lines only (see progress.ts): out of the gathered output at once.
+      this.write(`* ${line}\r\n`);
+      if (this.corked) {
+        this.uncork();
+        this.cork();
+      }
+    });
     this.bind(socket);
   }
 
@@ -460,7 +471,8 @@ export class Connection {
       this.cork();
       const started = process.hrtime.bigint();
       this.command = ev.name;
-      const res = await dispatch(ctx, ev.args, this.obs.log);
+      this.progress.start(ev.tag, ev.name);
+      const res = await dispatch(ctx, ev.args, this.obs.log).finally(() => this.progress.stop());
       if (this.pushing) await this.pushing; // one started during IDLE ends before the tagged reply
       this.command = null;
       this.observe(ev.name, ev.args, res, started);
@@ -762,6 +774,7 @@ export class Connection {
     if (this.keepalive) clearInterval(this.keepalive);
     this.timer = null;
     this.keepalive = null;
+    this.progress.stop();
     this.unsubscribe?.();
     this.unsubscribe = null;
     this.obs.connectionClosed({
