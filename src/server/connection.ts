@@ -25,6 +25,7 @@ import { serverHandshake } from './tls.js';
 import { contextsPending, linesAfterFlush, linesBeforeFlush, refreshContexts } from '../commands/context.js';
 import { pushNotifications } from '../commands/notify-push.js';
 import { INPROGRESS_INTERVAL_MS, ProgressReporter } from './progress.js';
+import { PushQueue } from './push.js';
 
 /** Pause reading when this many unparsed bytes wait in the decoder. */
 const READ_HIGH_WATER = 1024 * 1024;
@@ -101,11 +102,9 @@ export class Connection {
   /** \Recent claims in flight for appended messages (see onChange). */
   private claims: Promise<void> = Promise.resolve();
   private corked = false;
-  /** The command in progress (null between commands) and the NOTIFY push in flight (RFC 5465: between commands, or during IDLE). */
+  /** The command in progress (null between commands); NOTIFY pushes (push.ts); INPROGRESS (progress.ts). */
   private command: string | null = null;
-  private pushing: Promise<void> | null = null;
-  private pushWanted = false;
-  /** RFC 9585 INPROGRESS during long commands (src/server/progress.ts). */
+  private readonly pushes: PushQueue;
   private readonly progress: ProgressReporter;
   /** Output gathered while corked (see OUTPUT_COALESCE_BYTES), and its length. */
   private outParts: (string | Buffer)[] = [];
@@ -190,13 +189,16 @@ export class Connection {
       flushUpdates: (allowExpunge) => this.flushUpdates(allowExpunge),
       settled: () => this.claims,
     };
+    const pushCtx: CommandContext = { ...this.ctxBase, tag: '*', name: 'NOTIFY' };
+    this.pushes = new PushQueue(
+      () => !this.closed && (this.command === null || this.idling),
+      () => pushNotifications(pushCtx, { idling: this.idling, flushSelected: (allow) => this.flushUpdates(allow) }),
+      (e) => this.obs.log.error('notify push failed', { error: e instanceof Error ? e.stack : String(e) }),
+    );
+    // Whole lines between a command's own (progress.ts), out of the gathered output at once.
     this.progress = new ProgressReporter(opts.inProgressMs ?? INPROGRESS_INTERVAL_MS, (line) => {
-      // Whole lines only (see progress.ts): out of the gathered output at once.
       this.write(`* ${line}\r\n`);
-      if (this.corked) {
-        this.uncork();
-        this.cork();
-      }
+      if (this.corked) (this.uncork(), this.cork());
     });
     this.bind(socket);
   }
@@ -466,14 +468,14 @@ export class Connection {
       // A client that pipelines commands but does not read the answers gets no
       // more work done until it does: output memory stays bounded.
       if (this.socket.writableNeedDrain) await this.waitDrain();
-      while (this.pushing) await this.pushing;
+      await this.pushes.settled();
       if (this.closed) return;
       this.cork();
       const started = process.hrtime.bigint();
       this.command = ev.name;
       this.progress.start(ev.tag, ev.name);
       const res = await dispatch(ctx, ev.args, this.obs.log).finally(() => this.progress.stop());
-      if (this.pushing) await this.pushing; // one started during IDLE ends before the tagged reply
+      await this.pushes.settled(); // one started during IDLE ends before the tagged reply
       this.command = null;
       this.observe(ev.name, ev.args, res, started);
       if (this.closed) return;
@@ -503,7 +505,7 @@ export class Connection {
       }
       this.write(`${res.tagged}\r\n`);
       this.uncork();
-      if (this.pushWanted) this.schedulePush();
+      this.pushes.kick();
       if (this.closeAfter) {
         this.closeReason = 'logout';
         this.socket.end();
@@ -621,7 +623,7 @@ export class Connection {
 
   private onChange(c: Change): void {
     const s = this.session;
-    if (s.notify?.route(c, s.selected, this.command)) this.schedulePush();
+    if (s.notify?.route(c, s.selected, this.command)) this.pushes.request();
     if ('mailboxId' in c && s.pendingSelect && s.pendingSelect.mailboxId === c.mailboxId) {
       s.pendingSelect.changes.push(c);
       return;
@@ -698,25 +700,10 @@ export class Connection {
     else if (lines.length > 1) this.write(lines.map((l) => `* ${l}\r\n`).join(''));
   }
 
-  /** Sends NOTIFY's notifications now if no command is running (or IDLE is), else after the command (src/commands/notify-push.ts). */
-  private schedulePush(): void {
-    this.pushWanted = true;
-    if (this.pushing || this.closed || (this.command !== null && !this.idling)) return;
-    const ctx: CommandContext = { ...this.ctxBase, tag: '*', name: 'NOTIFY' };
-    this.pushing = (async () => {
-      while (this.pushWanted && !this.closed) {
-        this.pushWanted = false;
-        await pushNotifications(ctx, { idling: this.idling, flushSelected: (allow) => this.flushUpdates(allow) });
-      }
-    })().catch((e) => this.obs.log.error('notify push failed', { error: e instanceof Error ? e.stack : String(e) })).finally(() => {
-      this.pushing = null;
-      if (this.pushWanted) this.schedulePush();
-    });
-  }
-
   private setIdling(on: boolean): void {
     this.idling = on;
     if (on) this.uncork();
+    if (on) this.pushes.kick(); // RFC 5465 §4: IDLE sends what NOTIFY asked for
     if (this.keepalive) clearInterval(this.keepalive);
     this.keepalive = null;
     if (on && this.opts.idleKeepaliveMs > 0) {
