@@ -632,6 +632,7 @@ export class Connection {
     if (!view || !('mailboxId' in c) || c.mailboxId !== view.mailboxId) return;
     if (c.kind === 'append' || c.kind === 'flags' || c.kind === 'expunge') {
       view.enqueue(c);
+      const idlePush = this.idling && (s.notify?.idleSends(c.kind) ?? true); // RFC 5465 §4
       // RFC 5267 §4.3: searches kept up to date run again (their differences go out with the next flush).
       if (view.contexts.size > 0) this.queueContextRefresh();
       if (c.kind === 'append' && s.recentEnabled && !view.readOnly && this.claimFirst(view.mailboxId, c.messages)) {
@@ -644,10 +645,10 @@ export class Connection {
           () => undefined,
         );
         this.claims = this.claims.then(() => claim);
-        if (this.idling) void claim.then(() => { if (this.idling) this.flushUpdates(true); });
+        if (idlePush) void claim.then(() => { if (this.idling) this.flushUpdates(true); });
         return;
       }
-      if (this.idling) this.flushUpdates(true);
+      if (idlePush) this.flushUpdates(true);
     } else if (c.kind === 'mailbox-rename') {
       view.mailboxName = c.name;
     } else if (c.kind === 'mailbox-delete') {

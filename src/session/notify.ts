@@ -100,6 +100,17 @@ export class NotifyState {
     this.subscribed = new Set(subscribed);
   }
 
+  /**
+   * Whether IDLE sends this change of the selected mailbox at once: RFC 5465 §4
+   * "exactly the same events as instructed by the client using the NOTIFY
+   * command", so none without a SELECTED group asking for its kind.
+   */
+  idleSends(kind: Change['kind']): boolean {
+    const ev = this.selected?.events;
+    if (!ev) return false;
+    return kind === 'append' ? ev.messageNew : kind === 'expunge' ? ev.messageExpunge : kind === 'flags' ? ev.flagChange : false;
+  }
+
   /** SELECTED-DELAYED: EXPUNGE waits for a command that allows it (RFC 5465 §6.1.2). */
   get delayed(): boolean {
     return this.selected?.filter.kind === 'selected-delayed';

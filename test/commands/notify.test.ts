@@ -280,6 +280,29 @@ test('IDLE sends the same events as NOTIFY asked for (RFC 5465 §4)', async () =
   await b.close();
 });
 
+test('IDLE with NOTIFY but no SELECTED group sends nothing of the selected mailbox until DONE (§4)', async () => {
+  const box = unique('NotifyIdleQuiet');
+  const other = unique('NotifyIdleQuietOther');
+  const a = await client();
+  ok(await a.command(`CREATE ${box}`));
+  ok(await a.command(`CREATE ${other}`));
+  ok(await a.command(`SELECT ${box}`));
+  ok(await a.command(`NOTIFY SET (mailboxes ${other} (MessageNew MessageExpunge))`));
+  a.write('i1 IDLE\r\n');
+  assert.match(await a.readLine(), /^\+ /);
+  const b = await client();
+  await b.append(box, message(1));
+  await b.append(other, message(1));
+  // Only the watched mailbox's STATUS, not the selected mailbox's EXISTS.
+  assert.deepEqual(await a.readUntil((l) => l.startsWith('* STATUS'), 2000), [`* STATUS ${other} (MESSAGES 1 UIDNEXT 2)`]);
+  assert.deepEqual(await quiet(a), []);
+  a.write('DONE\r\n');
+  // The command's end still brings the mailbox up to date (RFC 9051 §7.4.1).
+  assert.deepEqual(await a.readUntil((l) => l.startsWith('i1 '), 2000), ['* 1 EXISTS', 'i1 OK IDLE terminated']);
+  await a.close();
+  await b.close();
+});
+
 test('NOTIFICATIONOVERFLOW when a client does not read: the state is bounded, then NOTIFY NONE holds', async () => {
   const box = unique('NotifyFlood');
   const a = await client();
