@@ -7,6 +7,7 @@ import { responseText } from '../wire/index.js';
 import { COMMANDS } from './registry.js';
 import type { CommandContext } from './types.js';
 import { toImapError } from './errors.js';
+import { refuseArguments, refuseCommand } from './uidonly.js';
 import type { Logger } from '../server/options.js';
 import { checkQuotedUtf8 } from './utf8.js';
 
@@ -32,9 +33,13 @@ export async function dispatch(ctx: CommandContext, args: Token[], log: Logger):
     return { tagged: tagged(ctx.tag, 'BAD', why, 'CLIENTBUG'), status: 'BAD' };
   }
   const expungeAllowed = spec.expungeAllowed !== false;
+  const refused = refuseCommand(s, ctx.name);
+  if (refused) return { tagged: tagged(ctx.tag, 'BAD', refused.message, refused.code), status: 'BAD' };
   try {
     checkQuotedUtf8(s, args); // RFC 6855 §3
     const parsed = spec.parse(args, s);
+    const refusedArgs = refuseArguments(s, parsed);
+    if (refusedArgs) throw refusedArgs;
     const result = await spec.run(ctx, parsed);
     // RFC 9051 §6.1.3: LOGOUT answers `* BYE` and then the tagged OK, nothing in between.
     if (s.selected && s.state !== 'logout') {

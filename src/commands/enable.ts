@@ -12,6 +12,7 @@ const ENABLEABLE = new Map<string, Enableable>([
   // RFC 6855 §3: UTF-8 in quoted strings both ways, UTF-8 mailbox names, the APPEND UTF8 data
   // extension (§4), no SEARCH CHARSET (§3); messages are no longer downgraded (RFC 6857).
   ['UTF8=ACCEPT', 'UTF8=ACCEPT'],
+  ['UIDONLY', 'UIDONLY'], // RFC 9586 §3
 ]);
 
 export default defineCommand({

@@ -7,6 +7,7 @@ import { formatDateTime } from '../wire/index.js';
 import { flagsOf, flagList, flagListRecent } from './format.js';
 import { extractSection, messageStructure, localStructure, renderEnvelope, renderBodyStructure, binarySection, previewText, type ParsedMessage } from './mime-bridge.js';
 import { nstring } from '../wire/index.js';
+import { fetchHead } from './uidonly.js';
 
 export interface SectionSpec {
   /** Part numbers, e.g. [1, 2] for "1.2"; [] for the whole message. */
@@ -76,7 +77,7 @@ export function renderMetaLine(s: CommandContext['session'], seq: number, meta: 
   const parts = items.map((i) => metaItem(s, i, meta)!);
   // RFC 9051 §6.4.5: when FETCH sets \Seen, the new flags are reported too.
   if (seenNow && !items.some((i) => i.kind === 'FLAGS')) parts.push(`FLAGS ${flagsOf(s, meta)}`);
-  return `* ${seq} FETCH (${parts.join(' ')})\r\n`;
+  return `* ${fetchHead(s, seq, meta.uid)} (${parts.join(' ')})\r\n`;
 }
 
 const META_UID = 0;
@@ -97,6 +98,7 @@ const META_CHUNK_BYTES = 256 * 1024;
 
 const ascii = (t: string) => Buffer.from(t, 'latin1');
 const B_FETCH = ascii(' FETCH (');
+const B_UIDFETCH = ascii(' UIDFETCH ('); // RFC 9586 §3
 const B_END = ascii(')\r\n');
 const B_SPACE = ascii(' ');
 const B_ITEM: Record<number, Buffer> = {
@@ -164,10 +166,12 @@ export class MetaLineWriter {
   private constructor(
     private readonly codes: number[],
     private readonly recent: ReadonlySet<number> | null,
+    /** UIDONLY (RFC 9586 §3): `* <uid> UIDFETCH (`. */
+    private readonly uidOnly = false,
   ) {
     this.needsFlags = codes.includes(META_FLAGS);
     // The constant bytes before each item's value, separators included: " FETCH (UID ", " FLAGS ", ...
-    this.heads = codes.map((c, k) => Buffer.concat([k === 0 ? B_FETCH : B_SPACE, B_ITEM[c]!]));
+    this.heads = codes.map((c, k) => Buffer.concat([k === 0 ? (uidOnly ? B_UIDFETCH : B_FETCH) : B_SPACE, B_ITEM[c]!]));
   }
   private readonly heads: Buffer[];
 
@@ -184,7 +188,7 @@ export class MetaLineWriter {
       }
     }
     const view = s.selected;
-    return new MetaLineWriter(codes, s.recentEnabled && view ? view.recent : null);
+    return new MetaLineWriter(codes, s.recentEnabled && view ? view.recent : null, s.uidOnly);
   }
 
   private flagsOf(m: MessageMeta): Buffer {
@@ -220,7 +224,7 @@ export class MetaLineWriter {
     let p = this.pos;
     b[p++] = 42; // "* "
     b[p++] = 32;
-    p = putNum(b, p, seq);
+    p = putNum(b, p, this.uidOnly ? meta.uid : seq);
     const codes = this.codes;
     const heads = this.heads;
     for (let k = 0; k < codes.length; k++) {
@@ -293,7 +297,7 @@ export async function renderMessage(
   for (const item of items) {
     if (item.kind === 'BINARY' || item.kind === 'BINARY.SIZE') binaries.set(item, await binarySection(body!, item.section.path));
   }
-  parts.push(`* ${seq} FETCH (`);
+  parts.push(`* ${fetchHead(s, seq, meta.uid)} (`);
   for (const item of items) {
     if (item.kind === 'RFC822' || (item.kind === 'BODY[]' && item.section.kind === '' && item.section.path.length === 0)) {
       // The whole message: streamed in chunks when large.

@@ -15,7 +15,8 @@ export default defineCommand({
     ctx.conn.setIdling(true);
     let line: Buffer;
     try {
-      if (ctx.session.selected) {
+      // RFC 5465 §4: with NOTIFY, IDLE sends only what it asked for (no SELECTED group: nothing of the mailbox).
+      if (ctx.session.selected && (!ctx.session.notify || ctx.session.notify.selected)) {
         await ctx.settled();
         ctx.flushUpdates(true);
       }

@@ -30,6 +30,7 @@ import { cancelUpdate } from './context.js';
 import { esearch } from './esearch.js';
 import { getmetadata, setmetadata } from './metadata.js';
 import compress from './compress.js';
+import { notify } from './notify.js';
 
 const ALL: CommandSpec<any>[] = [
   capability, noop, check, logout, id, enable, starttls, login, authenticate,
@@ -42,6 +43,7 @@ const ALL: CommandSpec<any>[] = [
   sort, uidSort, thread, uidThread, cancelUpdate, esearch,
   getmetadata, setmetadata, // RFC 5464
   compress, // RFC 4978
+  notify, // RFC 5465
 ];
 
 export const COMMANDS = new Map<string, CommandSpec<any>>(ALL.map((c) => [c.name, c]));
@@ -116,6 +118,9 @@ export function capabilities(c: CapabilityContext): string[] {
   );
   // RFC 5464: mailbox and server annotations.
   if (COMMANDS.has('GETMETADATA') && COMMANDS.has('SETMETADATA')) caps.push('METADATA', 'METADATA-SERVER');
+  // RFC 5465 §3; its MailboxMetadataChange / ServerMetadataChange events are required with METADATA (§5.6, §5.7) and supported.
+  if (COMMANDS.has('NOTIFY')) caps.push('NOTIFY');
+  caps.push('UIDONLY'); // RFC 9586 (src/commands/uidonly.ts)
   if (COMMANDS.has('COMPRESS') && !c.compressed) caps.push('COMPRESS=DEFLATE'); // RFC 4978 §3
   return caps;
 }

@@ -5,6 +5,7 @@ import { defineCommand, bad, no, ImapError, type CommandContext } from './types.
 import { ArgReader, isAtom, parseNumber, sequenceSetArg } from './args.js';
 import { SelectedView } from '../session/view.js';
 import { flagsOf, mbox, SYSTEM_FLAG_LIST } from './format.js';
+import { fetchHead } from './uidonly.js';
 import { enableCondstore, vanishedSince } from './condstore.js';
 import { iterateSequenceSet, normalizeRanges, STAR, type SeqRange } from '../wire/index.js';
 import type { Token } from '../wire/types.js';
@@ -152,7 +153,8 @@ export async function selectMailbox(ctx: CommandContext, name: string, readOnly:
   if (s.recentEnabled) ctx.out.untagged(`${view.recent.size} RECENT`);
   ctx.out.untagged(`FLAGS (${flags})`);
   ctx.out.untagged(`OK [PERMANENTFLAGS (${readOnly ? '' : flags + ' \\*'})] Flags permitted`);
-  if (s.recentEnabled && firstUnseen) ctx.out.untagged(`OK [UNSEEN ${firstUnseen}] First unseen`);
+  // RFC 9586 §3: [UNSEEN n] is a sequence number, not sent with UIDONLY.
+  if (s.recentEnabled && firstUnseen && !s.uidOnly) ctx.out.untagged(`OK [UNSEEN ${firstUnseen}] First unseen`);
   ctx.out.untagged(`OK [UIDVALIDITY ${info.uidValidity}] UIDs valid`);
   ctx.out.untagged(`OK [UIDNEXT ${info.uidNext}] Predicted next UID`);
   ctx.out.untagged(`OK [MAILBOXID (${info.objectId})] Ok`); // RFC 8474 §4.3
@@ -188,7 +190,7 @@ async function resync(ctx: CommandContext, view: SelectedView, uidNext: number, 
     const seq = view.seqOf(m.uid);
     if (!seq) continue;
     if (knownSet && !knownSet.some((r) => m.uid >= r.start && m.uid <= r.end)) continue;
-    ctx.out.untagged(`${seq} FETCH (UID ${m.uid} FLAGS ${flagsOf(ctx.session, m)} MODSEQ (${m.modseq}))`);
+    ctx.out.untagged(`${fetchHead(ctx.session, seq, m.uid)} (UID ${m.uid} FLAGS ${flagsOf(ctx.session, m)} MODSEQ (${m.modseq}))`);
   }
 }
 

@@ -8,6 +8,7 @@ import type { FlagOp, MessageMeta, StoreFlagsResult } from '../store/types.js';
 /** Messages per STORE transaction: bounds how long one STORE holds the event loop. */
 const STORE_CHUNK = 2000;
 import { flagsOf } from './format.js';
+import { fetchHead } from './uidonly.js';
 import { enableCondstore } from './condstore.js';
 
 interface StoreArgs {
@@ -96,7 +97,7 @@ async function runStore(ctx: CommandContext, a: StoreArgs, uidMode: boolean) {
       if (kw) for (const l of kw) ctx.out.untagged(l);
       // RFC 7162 §3.2.4: once CONDSTORE is on, FETCH responses carry UID and MODSEQ.
       const items = s.condstore ? `UID ${m.uid} FLAGS ${flagsOf(s, m)} MODSEQ (${m.modseq})` : `${uidMode ? `UID ${m.uid} ` : ''}FLAGS ${flagsOf(s, m)}`;
-      ctx.out.untagged(`${seq} FETCH (${items})`);
+      ctx.out.untagged(`${fetchHead(s, seq, m.uid)} (${items})`);
     }
   } else if (s.condstore && live.length) {
     // RFC 7162 §3.1.3: even with .SILENT the new MODSEQ is reported (for every
@@ -105,7 +106,7 @@ async function runStore(ctx: CommandContext, a: StoreArgs, uidMode: boolean) {
     for (const m of metas) {
       if (modified.has(m.uid)) continue;
       const seq = view.seqOf(m.uid);
-      if (seq) ctx.out.untagged(`${seq} FETCH (UID ${m.uid} MODSEQ (${m.modseq}))`);
+      if (seq) ctx.out.untagged(`${fetchHead(s, seq, m.uid)} (UID ${m.uid} MODSEQ (${m.modseq}))`);
     }
   }
   if (res.modified.length) {

@@ -39,7 +39,9 @@ export type ResponseCode =
   | 'NOUPDATE'
   | 'HASCHILDREN'
   | 'USEATTR' // RFC 6154 §6
-  | 'COMPRESSIONACTIVE'; // RFC 4978 §3
+  | 'COMPRESSIONACTIVE' // RFC 4978 §3
+  | 'BADEVENT' // RFC 5465 §3.1
+  | 'NOTIFICATIONOVERFLOW'; // RFC 5465 §5.8
 
 export class ImapError extends Error {
   constructor(

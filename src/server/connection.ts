@@ -23,6 +23,9 @@ import type { Token } from '../wire/types.js';
 import type { Refusal } from './admission.js';
 import { serverHandshake } from './tls.js';
 import { contextsPending, linesAfterFlush, linesBeforeFlush, refreshContexts } from '../commands/context.js';
+import { pushNotifications } from '../commands/notify-push.js';
+import { INPROGRESS_INTERVAL_MS, ProgressReporter } from './progress.js';
+import { PushQueue } from './push.js';
 
 /** Pause reading when this many unparsed bytes wait in the decoder. */
 const READ_HIGH_WATER = 1024 * 1024;
@@ -100,6 +103,10 @@ export class Connection {
   /** \Recent claims in flight for appended messages (see onChange). */
   private claims: Promise<void> = Promise.resolve();
   private corked = false;
+  /** The command in progress (null between commands); NOTIFY pushes (push.ts); INPROGRESS (progress.ts). */
+  private command: string | null = null;
+  private readonly pushes: PushQueue;
+  private readonly progress: ProgressReporter;
   /** Output gathered while corked (see OUTPUT_COALESCE_BYTES), and its length. */
   private outParts: (string | Buffer)[] = [];
   private outLen = 0;
@@ -183,6 +190,17 @@ export class Connection {
       flushUpdates: (allowExpunge) => this.flushUpdates(allowExpunge),
       settled: () => this.claims,
     };
+    const pushCtx: CommandContext = { ...this.ctxBase, tag: '*', name: 'NOTIFY' };
+    this.pushes = new PushQueue(
+      () => !this.closed && (this.command === null || this.idling),
+      () => pushNotifications(pushCtx, { idling: this.idling, flushSelected: (allow) => this.flushUpdates(allow) }),
+      (e) => this.obs.log.error('notify push failed', { error: e instanceof Error ? e.stack : String(e) }),
+    );
+    // Whole lines between a command's own (progress.ts), out of the gathered output at once.
+    this.progress = new ProgressReporter(opts.inProgressMs ?? INPROGRESS_INTERVAL_MS, (line) => {
+      this.write(`* ${line}\r\n`);
+      if (this.corked) (this.uncork(), this.cork());
+    });
     this.bind(socket);
   }
 
@@ -451,10 +469,15 @@ export class Connection {
       // A client that pipelines commands but does not read the answers gets no
       // more work done until it does: output memory stays bounded.
       if (this.socket.writableNeedDrain) await this.waitDrain();
+      await this.pushes.settled();
       if (this.closed) return;
       this.cork();
       const started = process.hrtime.bigint();
-      const res = await dispatch(ctx, ev.args, this.obs.log);
+      this.command = ev.name;
+      this.progress.start(ev.tag, ev.name);
+      const res = await dispatch(ctx, ev.args, this.obs.log).finally(() => this.progress.stop());
+      await this.pushes.settled(); // one started during IDLE ends before the tagged reply
+      this.command = null;
       this.observe(ev.name, ev.args, res, started);
       if (this.closed) return;
       if (res.status === 'BAD') {
@@ -483,6 +506,7 @@ export class Connection {
       }
       this.write(`${res.tagged}\r\n`);
       this.uncork();
+      this.pushes.kick();
       if (this.closeAfter) {
         this.closeReason = 'logout';
         this.socket.end();
@@ -607,6 +631,7 @@ export class Connection {
 
   private onChange(c: Change): void {
     const s = this.session;
+    if (s.notify?.route(c, s.selected, this.command)) this.pushes.request();
     if ('mailboxId' in c && s.pendingSelect && s.pendingSelect.mailboxId === c.mailboxId) {
       s.pendingSelect.changes.push(c);
       return;
@@ -624,6 +649,7 @@ export class Connection {
         this.destroy();
         return;
       }
+      const idlePush = this.idling && (s.notify?.idleSends(c.kind) ?? true); // RFC 5465 §4
       // RFC 5267 §4.3: searches kept up to date run again (their differences go out with the next flush).
       if (view.contexts.size > 0) this.queueContextRefresh();
       if (c.kind === 'append' && s.recentEnabled && !view.readOnly && this.claimFirst(view.mailboxId, c.messages)) {
@@ -636,10 +662,10 @@ export class Connection {
           () => undefined,
         );
         this.claims = this.claims.then(() => claim);
-        if (this.idling) void claim.then(() => { if (this.idling) this.flushUpdates(true); });
+        if (idlePush) void claim.then(() => { if (this.idling) this.flushUpdates(true); });
         return;
       }
-      if (this.idling) this.flushUpdates(true);
+      if (idlePush) this.flushUpdates(true);
     } else if (c.kind === 'mailbox-rename') {
       view.mailboxName = c.name;
     } else if (c.kind === 'mailbox-delete') {
@@ -683,7 +709,8 @@ export class Connection {
       // RFC 7162 §3.2.4: MODSEQ in every FETCH once CONDSTORE is on;
       // §3.2.10.2: VANISHED instead of EXPUNGE once QRESYNC is enabled.
       condstore: this.session.condstore,
-      vanished: this.session.qresync,
+      vanished: this.session.qresync || this.session.uidOnly, // RFC 9586 §3: VANISHED, never EXPUNGE
+      uidOnly: this.session.uidOnly,
     });
     const lines = view.contexts.size > 0 ? [...before, ...flushed, ...linesAfterFlush(view)] : flushed;
     // One write (one system call) for the lot: an IDLE push to many clients costs one per client.
@@ -694,6 +721,7 @@ export class Connection {
   private setIdling(on: boolean): void {
     this.idling = on;
     if (on) this.uncork();
+    if (on) this.pushes.kick(); // RFC 5465 §4: IDLE sends what NOTIFY asked for
     if (this.keepalive) clearInterval(this.keepalive);
     this.keepalive = null;
     if (on && this.opts.idleKeepaliveMs > 0) {
@@ -751,6 +779,7 @@ export class Connection {
     if (this.keepalive) clearInterval(this.keepalive);
     this.timer = null;
     this.keepalive = null;
+    this.progress.stop();
     this.unsubscribe?.();
     this.unsubscribe = null;
     this.obs.connectionClosed({

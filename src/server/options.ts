@@ -72,6 +72,8 @@ export interface ServerOptions {
   timeouts: ServerTimeouts;
   /** Interval of the untagged keepalive sent during IDLE (ms). */
   idleKeepaliveMs: number;
+  /** Interval of RFC 9585 INPROGRESS responses during long commands (ms; default INPROGRESS_INTERVAL_MS, 0 = never). */
+  inProgressMs?: number;
   /** Name shown in the greeting and ID response. */
   serverName: string;
   /** User names allowed to administer others (SETQUOTA, RFC 9208). */

@@ -4,11 +4,12 @@
 
 import type { Change, UserInfo } from '../store/types.js';
 import type { SelectedView } from './view.js';
+import type { NotifyState } from './notify.js';
 
 export type SessionState = 'notauth' | 'auth' | 'selected' | 'logout';
 
 /** Extensions that change server behaviour once ENABLEd (RFC 5161). */
-export type Enableable = 'IMAP4REV2' | 'UTF8=ACCEPT' | 'CONDSTORE' | 'QRESYNC';
+export type Enableable = 'IMAP4REV2' | 'UTF8=ACCEPT' | 'CONDSTORE' | 'QRESYNC' | 'UIDONLY';
 
 export class Session {
   state: SessionState = 'notauth';
@@ -21,6 +22,8 @@ export class Session {
   savedSearch: number[] = [];
   /** True once TLS protects the connection (implicit TLS or after STARTTLS). */
   secure: boolean;
+  /** What NOTIFY SET asked for and what is waiting to be told (RFC 5465); null before NOTIFY and after NOTIFY NONE. */
+  notify: NotifyState | null = null;
   /** Client's ID parameters (RFC 2971), for logs. */
   clientId: Record<string, string | null> | null = null;
 
@@ -48,6 +51,11 @@ export class Session {
 
   get qresync(): boolean {
     return this.enabled.has('QRESYNC');
+  }
+
+  /** RFC 9586: no message sequence numbers either way (UIDFETCH, VANISHED, BAD [UIDREQUIRED]). */
+  get uidOnly(): boolean {
+    return this.enabled.has('UIDONLY');
   }
 
   /** \Recent and the RECENT response exist only for IMAP4rev1 clients (RFC 9051 Appendix E item 4). */

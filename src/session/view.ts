@@ -255,7 +255,7 @@ export class SelectedView {
    * numbers keep meaning what the client thinks).
    * `vanished` selects `VANISHED` (RFC 7162 §3.2.10) instead of EXPUNGE.
    */
-  flush(allowExpunge: boolean, opts: { vanished?: boolean; recentEnabled?: boolean; flagsOf?: (m: MessageMeta) => string; condstore?: boolean } = {}): string[] {
+  flush(allowExpunge: boolean, opts: { vanished?: boolean; recentEnabled?: boolean; flagsOf?: (m: MessageMeta) => string; condstore?: boolean; uidOnly?: boolean } = {}): string[] {
     const out: string[] = [];
     let keywordsChanged = false;
     // Messages added to the view by this flush: the client has not been told about them yet.
@@ -317,7 +317,8 @@ export class SelectedView {
         const seq = this.seqOf(m.uid);
         if (seq === 0) continue;
         const flags = opts.flagsOf ? opts.flagsOf(m) : `(${m.flags.join(' ')})`;
-        out.push(`${seq} FETCH (UID ${m.uid} FLAGS ${flags}${opts.condstore ? ` MODSEQ (${m.modseq})` : ''})`);
+        // RFC 9586 §3: with UIDONLY the response is UIDFETCH, numbered by UID.
+        out.push(`${opts.uidOnly ? `${m.uid} UIDFETCH` : `${seq} FETCH`} (UID ${m.uid} FLAGS ${flags}${opts.condstore ? ` MODSEQ (${m.modseq})` : ''})`);
       }
     }
     if (existsChanged && opts.condstore) {

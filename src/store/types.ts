@@ -232,7 +232,9 @@ export type Change =
   | { kind: 'mailbox-create'; userId: number; mailboxId: number; name: string }
   | { kind: 'mailbox-delete'; userId: number; mailboxId: number; name: string }
   | { kind: 'mailbox-rename'; userId: number; mailboxId: number; oldName: string; name: string }
-  | { kind: 'subscription'; userId: number; name: string; subscribed: boolean };
+  | { kind: 'subscription'; userId: number; name: string; subscribed: boolean }
+  /** RFC 5464 annotations set or removed (entries lower-cased); mailboxId null = the server's (RFC 5465 §5.6, §5.7). */
+  | { kind: 'annotation'; userId: number; mailboxId: number | null; entries: string[] };
 
 export type ChangeListener = (change: Change) => void;
 

@@ -72,7 +72,7 @@ export abstract class AccountOps extends SortOps {
     limits: { maxEntries: number; maxPerUser: number },
   ): Promise<void> {
     return this.run(async () => {
-      await this.write(() => {
+      await this.write((emit) => {
         if (mailboxId !== null && !this.mailboxById(mailboxId)) throw new StoreError('NONEXISTENT', 'no such mailbox');
         const box = mailboxId ?? 0;
         const del = this.q('DELETE FROM annotations WHERE user_id = ? AND mailbox_id = ? AND entry = ?');
@@ -85,15 +85,19 @@ export abstract class AccountOps extends SortOps {
         const all = this.qp('SELECT count(*) FROM annotations WHERE user_id = ?').get(userId) as number;
         // Thrown inside the transaction: nothing of this command is kept (RFC 5464 §4.3).
         if (here > limits.maxEntries || all > limits.maxPerUser) throw new StoreError('LIMIT', 'too many annotations');
+        // Published after the commit like every change (RFC 5465 §5.6, §5.7 NOTIFY MailboxMetadataChange).
+        if (items.length) emit({ kind: 'annotation', userId, mailboxId, entries: [...new Set(items.map((it) => it.entry))] });
       });
     });
   }
 
   setSpecialUse(mailboxId: number, use: SpecialUse | null): Promise<void> {
     return this.run(async () => {
-      await this.write(() => {
-        if (!this.mailboxById(mailboxId)) throw new StoreError('NONEXISTENT', 'no such mailbox');
+      await this.write((emit) => {
+        const mb = this.mailboxById(mailboxId);
+        if (!mb) throw new StoreError('NONEXISTENT', 'no such mailbox');
         this.q('UPDATE mailboxes SET special_use = ? WHERE id = ?').run(use, mailboxId);
+        emit({ kind: 'annotation', userId: mb.user_id, mailboxId, entries: ['/private/specialuse'] });
       });
     });
   }
