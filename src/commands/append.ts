@@ -1,11 +1,12 @@
 // APPEND — RFC 9051 §6.3.12; MULTIAPPEND (RFC 3502: all messages or none);
 // APPENDUID (RFC 4315 §3); literal8 for binary content (RFC 3516 §4.4);
-// APPENDLIMIT (RFC 7889) enforced with [TOOBIG].
+// APPENDLIMIT (RFC 7889) enforced with [TOOBIG]; CATENATE (RFC 4469) parts in catenate.ts.
 import { defineCommand, bad, no } from './types.js';
 import { ArgReader, flagArgs, isAtom } from './args.js';
 import { parseDateTime, formatSequenceSet } from '../wire/index.js';
 import type { AppendInput } from '../store/types.js';
 import { encodeBinaryParts } from '../mime/index.js';
+import { parseCatenate, assembleCatenated, type AppendItem } from './catenate.js';
 
 /** Most messages in one MULTIAPPEND command. */
 export const MAX_MULTIAPPEND = 1000;
@@ -14,7 +15,7 @@ export const MAX_MULTIAPPEND = 1000;
  * One message of APPEND (RFC 9051 §6.3.12 / RFC 3502 append-message), also
  * REPLACE's (RFC 8508 §5): [flag-list] [date-time] literal.
  */
-export function appendMessage(r: ArgReader): AppendInput {
+export function appendMessage(r: ArgReader, partsSoFar = 0): AppendItem {
   let flags: string[] = [];
   let internalDate: number | undefined;
   let internalTz: number | undefined;
@@ -30,6 +31,10 @@ export function appendMessage(r: ArgReader): AppendInput {
     internalTz = dt.tzOffsetMinutes; // RFC 9051 §2.3.3: kept and returned as given
     t = r.next('message');
   }
+  // RFC 4469 §5: append-data =/ "CATENATE" SP "(" cat-part *(SP cat-part) ")".
+  if (t.kind === 'atom' && !t.section && t.value.toUpperCase() === 'CATENATE') {
+    return { data: Buffer.alloc(0), flags, internalDate, internalTz, catenate: parseCatenate(r.next('CATENATE list'), partsSoFar) };
+  }
   if (isAtom(t, 'UTF8') || isAtom(t, 'CATENATE')) throw bad(`${t.value} is not supported`);
   if (t.kind !== 'string' || !t.literal) throw bad('Message must be a literal');
   return { data: t.bytes, flags, internalDate, internalTz };
@@ -42,15 +47,20 @@ export default defineCommand({
   parse(args, session) {
     const r = new ArgReader(args);
     const mailbox = r.mailbox(session);
-    const items: AppendInput[] = [];
+    const items: AppendItem[] = [];
+    let parts = 0;
     while (!r.done) {
-      items.push(appendMessage(r));
+      const it = appendMessage(r, parts);
+      parts += it.catenate?.length ?? 0;
+      items.push(it);
       if (items.length > MAX_MULTIAPPEND) throw bad('Too many messages in one APPEND', 'LIMIT');
     }
     if (items.length === 0) throw bad('Missing message');
     return { mailbox, items };
   },
-  async run(ctx, { mailbox, items }) {
+  async run(ctx, a) {
+    const { mailbox } = a;
+    const items = await assembleCatenated(ctx, a.items);
     for (const it of items) {
       if (it.data.length > ctx.limits.maxMessageSize) throw no('Message too big', 'TOOBIG');
     }
