@@ -229,13 +229,19 @@ async function authorizedData(ctx: CommandContext, raw: string): Promise<Authori
   // Once validated the URL has the access of its user (§6.3): that user's mailbox, as it is now.
   if (u.uidValidity !== undefined && u.uidValidity !== mb.uidValidity) return null;
   const data = await urlData(ctx.store, mb.id, u);
-  if (!data || ('missing' in data && data.missing)) return null;
+  if (!data) return null;
   return { data, url: u };
 }
 
 async function answer(ctx: CommandContext, req: FetchRequest, a: Authorized | null): Promise<void> {
   const head = `URLFETCH ${urlText(req.url)} `;
   if (!a) {
+    ctx.out.untagged(`${head}NIL`);
+    return;
+  }
+  // A part the message lacks: "" for the data (RFC 4467 §7.4, as Dovecot), NIL when its structure or decoded content is asked for.
+  const missing = 'missing' in a.data && a.data.missing === true;
+  if (missing && req.ext && (req.ext.binary || req.ext.structure)) {
     ctx.out.untagged(`${head}NIL`);
     return;
   }
@@ -254,11 +260,21 @@ async function answer(ctx: CommandContext, req: FetchRequest, a: Authorized | nu
       return;
     }
     const prefix = `${head}(${items.map((x) => `${x} `).join('')}BINARY `;
-    const pieces = literal(bin, bin.includes(0));
+    const pieces = literal(bin, isBinary(bin));
     ctx.out.untagged([prefix, ...pieces, ')']);
     return;
   }
   await sendLiteral(ctx, `${head}(${items.map((x) => `${x} `).join('')}${req.ext.body ? 'BODY ' : ''}`, req.ext.body ? a.data : null, ')');
+}
+
+/**
+ * Decoded content goes as a literal8 (RFC 3516 §4.2) when it is not text: a
+ * NUL (which only literal8 may carry), another control than CR, LF and TAB,
+ * or 8-bit bytes; text stays an ordinary literal (as Dovecot sends them).
+ */
+function isBinary(b: Buffer): boolean {
+  for (const c of b) if ((c < 0x20 && c !== 0x0d && c !== 0x0a && c !== 0x09) || c >= 0x7f) return true;
+  return false;
 }
 
 /** The URL as the client sent it, as an astring (RFC 4467 §9 url-full). */

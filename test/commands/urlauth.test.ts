@@ -80,9 +80,10 @@ test('GENURLAUTH signs the rump with the mailbox key (HMAC-SHA1, RFC 4467 §2.4.
   // Upper-case token hex validates too (the token is hex, RFC 4467 §9 enc-urlauth).
   const upper = anon.slice(0, anon.lastIndexOf(':') + 1) + anon.slice(anon.lastIndexOf(':') + 1).toUpperCase();
   assert.equal(await fetch1(b, `"${upper}"`), `* URLFETCH ${upper} {5}\r\nhello`);
-  // A part the message does not have: NIL (as Dovecot answers).
+  // A part the message does not have: "" (RFC 4467 §7.4), NIL with BINARY or BODYPARTSTRUCTURE (as Dovecot answers).
   const none = await gen(a, `${base}/Ua/;UID=1/;SECTION=3;urlauth=anonymous`);
-  assert.equal(await fetch1(b, `"${none}"`), `* URLFETCH ${none} NIL`);
+  assert.equal(await fetch1(b, `"${none}"`), `* URLFETCH ${none} {0}\r\n`);
+  assert.equal(await fetch1(b, `("${none}" BINARY)`), `* URLFETCH ${none} NIL`);
   for (const c of [a, b, s]) await c.close();
 });
 
@@ -176,7 +177,7 @@ test('URLAUTH=BINARY (RFC 5524): BODY, BINARY, BODYPARTSTRUCTURE; PARTIAL counts
   const pp = await gen(a, `${base}/Uf/;UID=1/;SECTION=2/;PARTIAL=1.2;urlauth=anonymous`);
   const b = await RawClient.connect(srv.port, { login: bob });
   assert.equal(await fetch1(b, `("${p2}" BINARY)`), `* URLFETCH ${p2} (BINARY ~{4}\r\n\0\x01\x02\x03)`);
-  assert.equal(await fetch1(b, `("${pp}" BINARY)`), `* URLFETCH ${pp} (BINARY {2}\r\n\x01\x02)`); // literal8 only when there is a NUL (as Dovecot)
+  assert.equal(await fetch1(b, `("${pp}" BINARY)`), `* URLFETCH ${pp} (BINARY ~{2}\r\n\x01\x02)`); // not text: literal8 (as Dovecot)
   assert.equal(
     await fetch1(b, `("${p2}" BODYPARTSTRUCTURE)`),
     `* URLFETCH ${p2} (BODYPARTSTRUCTURE ("application" "octet-stream" NIL NIL NIL "base64" 8 NIL NIL NIL NIL))`,
