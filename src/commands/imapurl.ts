@@ -63,16 +63,6 @@ export function percentDecode(s: string): string {
   return text;
 }
 
-/** RFC 3986 §2.3 unreserved and the sub-delims RFC 5092 allows unescaped in a mailbox name; everything else is escaped. */
-export function percentEncodeMailbox(name: string): string {
-  let out = '';
-  for (const b of Buffer.from(name, 'utf8')) {
-    const ch = String.fromCharCode(b);
-    out += /[A-Za-z0-9\-._~!$'()*+,&=:@/]/.test(ch) ? ch : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
-  }
-  return out;
-}
-
 const NZ = /^[1-9][0-9]{0,9}$/;
 const NUM = /^(0|[1-9][0-9]{0,9})$/;
 

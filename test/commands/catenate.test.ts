@@ -184,3 +184,33 @@ test('URL parser: the RFC 5092 / RFC 4467 forms and their refusals (pure)', () =
     assert.throws(() => parseImapUrl(s, rel), UrlError, s.slice(0, 80));
   }
 });
+
+test('URL parser: random and mutated URLs only ever give a UrlError or a URL (seeded)', async () => {
+  const { prng } = await import('../helpers/rng.js');
+  const rnd = prng(4469);
+  const alphabet = '/;=:.%@+?()[]*&~AaBbUuIiDdSsEeCcTtPpRrLlNnXx0123456789-_ \x00\x7f\xff';
+  const seeds = [
+    'imap://u@h:143/INBOX;UIDVALIDITY=5/;UID=3/;SECTION=1.2.HEADER.FIELDS%20(A%20B)/;PARTIAL=0.9;EXPIRE=2030-01-01T00:00:00Z;URLAUTH=user+x:internal:0123456789abcdef0123456789abcdef',
+    '/a/b/;UID=1/;SECTION=TEXT',
+    ';UID=1/;PARTIAL=3',
+  ];
+  for (let n = 0; n < 20_000; n++) {
+    let s = seeds[n % seeds.length]!;
+    const edits = 1 + Math.floor(rnd() * 4);
+    for (let e = 0; e < edits; e++) {
+      const at = Math.floor(rnd() * (s.length + 1));
+      const ch = alphabet[Math.floor(rnd() * alphabet.length)]!;
+      const op = rnd();
+      s = op < 0.4 ? s.slice(0, at) + ch + s.slice(at) : op < 0.8 ? s.slice(0, at) + s.slice(at + 1) : s.slice(0, at) + ch + s.slice(at + 1);
+    }
+    for (const rel of [true, false]) {
+      try {
+        const u = parseImapUrl(s, rel);
+        assert.ok(u.uid >= 1 && u.uid <= 0xffffffff, s);
+        if (u.rump !== undefined) assert.ok(s.startsWith(u.rump), s);
+      } catch (e) {
+        if (!(e instanceof UrlError)) throw new Error(`${JSON.stringify(s)}: ${String(e)}`);
+      }
+    }
+  }
+});
