@@ -223,6 +223,8 @@ export interface QuireConfig {
   };
   /** User names allowed to administer others over IMAP (SETQUOTA, RFC 9208 §4.1.3). */
   admins: string[];
+  /** User names acting as message submission entities: they may URLFETCH "submit+" URLs (RFC 4467 §3). */
+  urlauthSubmitters: string[];
   /** Serving processes (0 = one per core). */
   workers: number;
   /** The config file that was read (absolute path), or null. Not a setting. */
@@ -333,6 +335,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { key: 'pop3.loginDelayMs', env: 'QUIRE_POP3_LOGIN_DELAY', kind: duration(0, 24 * HOUR), default: DEFAULT_POP3_LOGIN_DELAY_MS, doc: 'Least time between two POP3 logins of a user, advertised as LOGIN-DELAY (RFC 2449 §6.5, in whole seconds) and enforced with -ERR [LOGIN-DELAY]; 0 = none.' },
   { key: 'pop3.expire', env: 'QUIRE_POP3_EXPIRE', kind: { t: 'string' }, default: DEFAULT_POP3_EXPIRE, doc: 'EXPIRE to advertise (RFC 2449 §6.7): off (none), never, or a number of days the admin guarantees mail is kept.' },
   { key: 'admins', env: 'QUIRE_ADMINS', kind: { t: 'names' }, default: [], doc: 'User names allowed to change quotas over IMAP (SETQUOTA); comma-separated or a JSON array. Empty: nobody (use `quire user quota`).' },
+  { key: 'urlauthSubmitters', env: 'QUIRE_URLAUTH_SUBMITTERS', kind: { t: 'names' }, default: [], doc: 'User names of message submission servers: they may URLFETCH URLs authorized for "submit+<user>" (RFC 4467, BURL); comma-separated or a JSON array. Empty: nobody.' },
   // ---- process model (cores)
   { key: 'workers', env: 'QUIRE_WORKERS', flag: '--workers', kind: int(0, MAX_WORKERS), default: DEFAULT_WORKERS, doc: 'Serving processes sharing the listeners and the store; 0 (the default) = one per core (os.availableParallelism()); 1 = a single process, no cluster.' },
 ];
@@ -650,6 +653,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): QuireConfig {
       expire: g('pop3.expire'),
     },
     admins: g('admins'),
+    urlauthSubmitters: g('urlauthSubmitters'),
     workers: g('workers'),
     configFile,
   };
@@ -709,6 +713,7 @@ export function toServerOptions(config: QuireConfig, tls: { key: string | Buffer
     idleKeepaliveMs: config.idleKeepaliveMs,
     serverName: config.serverName,
     admins: config.admins,
+    urlauthSubmitters: config.urlauthSubmitters,
     log,
   };
 }

@@ -1,7 +1,7 @@
 // APPEND — RFC 9051 §6.3.12; MULTIAPPEND (RFC 3502: all messages or none);
 // APPENDUID (RFC 4315 §3); literal8 for binary content (RFC 3516 §4.4);
 // APPENDLIMIT (RFC 7889) enforced with [TOOBIG]; the UTF8 data extension of
-// UTF8=ACCEPT (RFC 6855 §4, in utf8.ts).
+// UTF8=ACCEPT (RFC 6855 §4, in utf8.ts); CATENATE (RFC 4469) parts in catenate.ts.
 import { defineCommand, bad, no } from './types.js';
 import { ArgReader, flagArgs, isAtom } from './args.js';
 import { parseDateTime, formatSequenceSet } from '../wire/index.js';
@@ -9,6 +9,7 @@ import type { AppendInput } from '../store/types.js';
 import { encodeBinaryParts } from '../mime/index.js';
 import type { Session } from '../session/session.js';
 import { unwrapMisframedUtf8, utf8AppendData } from './utf8.js';
+import { parseCatenate, assembleCatenated, type AppendItem } from './catenate.js';
 
 /** Most messages in one MULTIAPPEND command. */
 export const MAX_MULTIAPPEND = 1000;
@@ -17,7 +18,7 @@ export const MAX_MULTIAPPEND = 1000;
  * One message of APPEND (RFC 9051 §6.3.12 / RFC 3502 append-message), also
  * REPLACE's (RFC 8508 §5): [flag-list] [date-time] literal.
  */
-export function appendMessage(r: ArgReader, session?: Session): AppendInput {
+export function appendMessage(r: ArgReader, session?: Session, partsSoFar = 0): AppendItem {
   let flags: string[] = [];
   let internalDate: number | undefined;
   let internalTz: number | undefined;
@@ -37,6 +38,10 @@ export function appendMessage(r: ArgReader, session?: Session): AppendInput {
     const data = utf8AppendData(r.next('UTF8 data'), session); // RFC 6855 §4
     return { data, flags, internalDate, internalTz };
   }
+  // RFC 4469 §5: append-data =/ "CATENATE" SP "(" cat-part *(SP cat-part) ")".
+  if (t.kind === 'atom' && !t.section && t.value.toUpperCase() === 'CATENATE') {
+    return { data: Buffer.alloc(0), flags, internalDate, internalTz, catenate: parseCatenate(r.next('CATENATE list'), partsSoFar) };
+  }
   if (isAtom(t, 'UTF8') || isAtom(t, 'CATENATE')) throw bad(`${t.value} is not supported`);
   if (t.kind !== 'string' || !t.literal) throw bad('Message must be a literal');
   const data = session && !t.literal8 ? unwrapMisframedUtf8(t.bytes, session) : t.bytes;
@@ -50,15 +55,20 @@ export default defineCommand({
   parse(args, session) {
     const r = new ArgReader(args);
     const mailbox = r.mailbox(session);
-    const items: AppendInput[] = [];
+    const items: AppendItem[] = [];
+    let parts = 0;
     while (!r.done) {
-      items.push(appendMessage(r, session));
+      const it = appendMessage(r, session, parts);
+      parts += it.catenate?.length ?? 0;
+      items.push(it);
       if (items.length > MAX_MULTIAPPEND) throw bad('Too many messages in one APPEND', 'LIMIT');
     }
     if (items.length === 0) throw bad('Missing message');
     return { mailbox, items };
   },
-  async run(ctx, { mailbox, items }) {
+  async run(ctx, a) {
+    const { mailbox } = a;
+    const items = await assembleCatenated(ctx, a.items);
     for (const it of items) {
       if (it.data.length > ctx.limits.maxMessageSize) throw no('Message too big', 'TOOBIG');
     }

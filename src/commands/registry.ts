@@ -31,6 +31,7 @@ import { esearch } from './esearch.js';
 import { getmetadata, setmetadata } from './metadata.js';
 import compress from './compress.js';
 import { notify } from './notify.js';
+import { genurlauth, resetkey, urlfetch } from './urlauth.js';
 
 const ALL: CommandSpec<any>[] = [
   capability, noop, check, logout, id, enable, starttls, login, authenticate,
@@ -44,6 +45,7 @@ const ALL: CommandSpec<any>[] = [
   getmetadata, setmetadata, // RFC 5464
   compress, // RFC 4978
   notify, // RFC 5465
+  genurlauth, resetkey, urlfetch, // RFC 4467, RFC 5524
 ];
 
 export const COMMANDS = new Map<string, CommandSpec<any>>(ALL.map((c) => [c.name, c]));
@@ -87,6 +89,7 @@ export function capabilities(c: CapabilityContext): string[] {
     'CREATE-SPECIAL-USE', // RFC 6154 §3
     'STATUS=SIZE', // RFC 8438
     'MULTIAPPEND', // RFC 3502
+    'CATENATE', // RFC 4469 (src/commands/catenate.ts, through APPEND)
     'ESEARCH', // RFC 4731
     'SEARCHRES', // RFC 5182
     'BINARY', // RFC 3516: FETCH BINARY[...] and APPEND literal8
@@ -121,6 +124,8 @@ export function capabilities(c: CapabilityContext): string[] {
   // RFC 5465 §3; its MailboxMetadataChange / ServerMetadataChange events are required with METADATA (§5.6, §5.7) and supported.
   if (COMMANDS.has('NOTIFY')) caps.push('NOTIFY');
   caps.push('UIDONLY'); // RFC 9586 (src/commands/uidonly.ts)
+  // RFC 4467 URLAUTH with RFC 5524's extended URLFETCH; RFC 5550 §5 ;PARTIAL= in CATENATE and URLFETCH URLs.
+  if (COMMANDS.has('GENURLAUTH') && COMMANDS.has('RESETKEY') && COMMANDS.has('URLFETCH')) caps.push('URLAUTH', 'URLAUTH=BINARY', 'URL-PARTIAL');
   if (COMMANDS.has('COMPRESS') && !c.compressed) caps.push('COMPRESS=DEFLATE'); // RFC 4978 §3
   return caps;
 }

@@ -5,6 +5,7 @@
 import { defineCommand, bad, no, type CommandContext } from './types.js';
 import { ArgReader } from './args.js';
 import { appendMessage } from './append.js';
+import { assembleCatenated, type AppendItem } from './catenate.js';
 import { formatSequenceSet } from '../wire/index.js';
 import { resolveUids, SequenceError } from '../session/resolve.js';
 import type { AppendInput } from '../store/types.js';
@@ -14,7 +15,7 @@ import type { Session } from '../session/session.js';
 interface ReplaceArgs {
   id: number;
   mailbox: string;
-  item: AppendInput;
+  item: AppendItem;
 }
 
 function parseReplace(args: Token[], session: Session): ReplaceArgs {
@@ -28,10 +29,12 @@ function parseReplace(args: Token[], session: Session): ReplaceArgs {
   return { id, mailbox, item };
 }
 
-async function runReplace(ctx: CommandContext, { id, mailbox, item }: ReplaceArgs, uidMode: boolean) {
+async function runReplace(ctx: CommandContext, { id, mailbox, item: given }: ReplaceArgs, uidMode: boolean) {
   const view = ctx.session.selected!;
   // §4.1: REPLACE needs the rights of STORE and EXPUNGE here: a read-only (EXAMINEd) mailbox cannot.
   if (view.readOnly) throw no('Mailbox is read-only', 'CANNOT');
+  // RFC 8508 §5: append-message may be a CATENATE one (RFC 4469).
+  const [item] = (await assembleCatenated(ctx, [given])) as [AppendInput];
   if (item.data.length > ctx.limits.maxMessageSize) throw no('Message too big', 'TOOBIG');
   // Sequence mode: a number above the message count is BAD; UID mode: a UID that names no message is NO.
   let uid: number | undefined;

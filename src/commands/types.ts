@@ -117,6 +117,8 @@ export interface CommandContext {
   serverName: string;
   /** User names allowed to administer others (config `admins`; SETQUOTA). */
   admins: readonly string[];
+  /** User names that act as message submission entities (config `urlauthSubmitters`; URLFETCH of submit+ URLs, RFC 4467 §3). */
+  urlauthSubmitters: readonly string[];
   /** The capability list for the current state (RFC 9051 §7.2.2). */
   capabilities(): string[];
   /** Whether LOGIN/AUTHENTICATE are allowed on this connection right now (LOGINDISABLED otherwise). */

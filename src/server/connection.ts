@@ -183,6 +183,7 @@ export class Connection {
       limits: opts.limits,
       serverName: opts.serverName,
       admins: opts.admins ?? [],
+      urlauthSubmitters: opts.urlauthSubmitters ?? [],
       capabilities: () => this.capabilities(),
       plaintextAllowed: () => this.plaintextAllowed(),
       authFacts: () => this.authFacts(),

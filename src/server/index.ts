@@ -217,6 +217,7 @@ export async function startServer(store: MailStore, auth: Authenticator, opts: S
       opts.idleKeepaliveMs = next.idleKeepaliveMs;
       opts.serverName = next.serverName;
       opts.admins = next.admins;
+      opts.urlauthSubmitters = next.urlauthSubmitters;
       const same = (a: ListenAddress[], b: ListenAddress[]) => a.length === b.length && a.every((x, i) => x.host === b[i]!.host && x.port === b[i]!.port);
       if (!same(next.imap, opts.imap) || !same(next.imaps, opts.imaps)) opts.log.warn('listener addresses changed in the configuration; they take effect after a restart');
     },

@@ -78,6 +78,8 @@ export interface ServerOptions {
   serverName: string;
   /** User names allowed to administer others (SETQUOTA, RFC 9208). */
   admins?: readonly string[];
+  /** User names authorized as message submission entities: URLFETCH of "submit+" URLs (RFC 4467 §3). */
+  urlauthSubmitters?: readonly string[];
   log: Logger;
   /**
    * Fresh options for RunningServer.reload() (src/cli re-reads the config and

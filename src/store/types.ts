@@ -532,3 +532,21 @@ export interface MailStore {
   /** RFC 6154 §4 /private/specialuse: sets the mailbox's special use (null = none). NONEXISTENT. */
   setSpecialUse(mailboxId: number, use: SpecialUse | null): Promise<void>;
 }
+
+// ---- URLAUTH mailbox access keys (RFC 4467 §2.4; appended, merged into MailStore by declaration merging)
+
+export interface MailStore {
+  /**
+   * The user's access key of the mailbox for URLAUTH mechanism `mech`
+   * ("INTERNAL"); with `create`, one is generated when there is none (RFC 4467
+   * §6.3 GENURLAUTH), else null is returned. NONEXISTENT for a mailbox that
+   * is not the user's.
+   */
+  urlAuthKey(userId: number, mailboxId: number, mech: string, create: boolean): Promise<Buffer | null>;
+  /**
+   * RESETKEY (RFC 4467 §6.3): a new key for the mailbox (revoking every URL
+   * authorized with the old one), or with `mailboxId` null every key of the
+   * user removed. NONEXISTENT for a mailbox that is not the user's.
+   */
+  resetUrlAuthKeys(userId: number, mailboxId: number | null, mech: string): Promise<void>;
+}

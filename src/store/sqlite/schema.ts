@@ -438,8 +438,27 @@ CREATE TRIGGER messages_thread_ad AFTER DELETE ON messages BEGIN
 END;
 `;
 
+// V_URLAUTH_KEYS (issue 15): RFC 4467 §2.4 mailbox access keys, per user,
+// mailbox and URLAUTH mechanism (only INTERNAL today). Created by the first
+// GENURLAUTH of a mailbox, replaced by RESETKEY <mailbox>, removed by RESETKEY;
+// the trigger drops a deleted mailbox's keys, so a later mailbox given the
+// same row id never inherits them (its URLs would validate again otherwise).
+const V_URLAUTH_KEYS = `
+CREATE TABLE urlauth_keys (
+  user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  mailbox_id INTEGER NOT NULL,
+  mech       TEXT NOT NULL,
+  key        BLOB NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (user_id, mailbox_id, mech)
+) WITHOUT ROWID;
+CREATE TRIGGER mailboxes_urlauth_keys_ad AFTER DELETE ON mailboxes BEGIN
+  DELETE FROM urlauth_keys WHERE mailbox_id = OLD.id;
+END;
+`;
+
 // The sort keys last: test/store/sort-migration.test.ts rewinds a store to just before them.
-export const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V_ADDRESS_INDEX, V_AUTH, V_OBJECT_ATTRS, V_ANNOTATIONS, V_POP3_SIZE, V_THREAD_INDEX, V11];
+export const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V_ADDRESS_INDEX, V_AUTH, V_OBJECT_ATTRS, V_ANNOTATIONS, V_POP3_SIZE, V_THREAD_INDEX, V_URLAUTH_KEYS, V11];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** Brings the database to SCHEMA_VERSION; refuses a database from a newer Quire. */
