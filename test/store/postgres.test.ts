@@ -2,7 +2,7 @@
 // test in a fresh schema dropped afterwards; plus what only this backend
 // has: chunked bodies, migrations, the trigram index.
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import pg from 'pg';
 import { openPostgresStore, BLOB_CHUNK_SIZE, MIGRATIONS, type PgMailStore } from '../../src/store/postgres/index.js';
 import type { MailStore } from '../../src/store/types.js';
@@ -10,15 +10,10 @@ import { PG_URL, dropSchema, freshSchema, pgSkip } from '../helpers/pg.js';
 import { msg, runStoreContract } from './contract.js';
 
 const skip = await pgSkip();
-const schemas = new Set<string>();
 
-after(async () => {
-  for (const s of schemas) await dropSchema(s).catch(() => undefined);
-});
 
 async function fresh(): Promise<{ store: PgMailStore; schema: string }> {
   const schema = freshSchema('contract');
-  schemas.add(schema);
   return { store: await openPostgresStore({ url: PG_URL, schema, poolSize: 4 }), schema };
 }
 
@@ -37,7 +32,6 @@ runStoreContract(
       cleanup: async () => {
         await store.close();
         await dropSchema(f.schema);
-        schemas.delete(f.schema);
       },
     };
   },

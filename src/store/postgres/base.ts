@@ -34,6 +34,8 @@ const MAX_WRITE_ATTEMPTS = 8;
 const RETRY_MAX_PAUSE_MS = 100;
 /** SQLSTATEs retried inside the store: serialization_failure, deadlock_detected. */
 const RETRY_CODES = new Set(['40001', '40P01']);
+/** How long getting a connection may take before the call fails UNAVAILABLE (a database that is down). */
+const CONNECT_TIMEOUT_MS = 5_000;
 
 export type Emit = (c: Change) => void;
 
@@ -119,16 +121,20 @@ export abstract class PgBase {
       max: opts.poolSize ?? 10,
       options: `-c search_path=${searchPathOption(opts.schema)}`,
       types,
-      connectionTimeoutMillis: 5_000,
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      // Seen in pg_stat_activity: which store a backend serves (operators; the fault tests end them by it).
+      application_name: applicationName(opts.schema),
     });
     // An idle client's connection dropping (a PostgreSQL restart) must not crash the process.
     this.pool.on('error', () => undefined);
+    // ...nor one of a client in use (its query fails with the error; the write retries or maps it).
+    this.pool.on('connect', (c) => c.on('error', () => undefined));
     this.feed = new JournalFeed(opts.feed ?? new LocalChangeFeed(), (u) => this.track(u));
   }
 
   /** The pool's connection settings, for another connection to the same schema (listen.ts). */
   protected clientConfig(): pg.ClientConfig {
-    return { connectionString: this.opts.url, options: `-c search_path=${searchPathOption(this.opts.schema)}`, types };
+    return { connectionString: this.opts.url, options: `-c search_path=${searchPathOption(this.opts.schema)}`, types, application_name: applicationName(this.opts.schema), connectionTimeoutMillis: CONNECT_TIMEOUT_MS };
   }
 
   protected run<T>(fn: () => Promise<T>): Promise<T> {
@@ -295,6 +301,11 @@ export abstract class PgBase {
     await Promise.allSettled([...this.inflight]);
     await Promise.allSettled([...this.tracked.values()].map((t) => t.chain));
   }
+}
+
+/** The application_name of a store's connections. */
+export function applicationName(schema: string): string {
+  return `quire:${schema}`.slice(0, 63);
 }
 
 /** search_path for the connection options: the schema, then public (pg_trgm's operators live there). */
