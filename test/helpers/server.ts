@@ -49,6 +49,8 @@ export async function startTestServer(opts: {
    * behaviour test file so: test/store/postgres-imap.test.ts).
    */
   store?: 'sqlite' | 'postgres';
+  /** The PostgreSQL server's URL (default PG_URL; a fault test puts a forwarder in between). */
+  pgUrl?: string;
 } = {}): Promise<TestServer> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'quire-test-'));
   const kind = opts.store ?? (process.env.QUIRE_TEST_STORE === 'postgres' ? 'postgres' : 'sqlite');
@@ -56,7 +58,7 @@ export async function startTestServer(opts: {
   let store: MailStore;
   if (kind === 'postgres') {
     const schema = freshSchema('imap');
-    store = await openPostgresStore({ url: PG_URL, schema, poolSize: 6, ...opts.storeOptions });
+    store = await openPostgresStore({ url: opts.pgUrl ?? PG_URL, schema, poolSize: 6, ...opts.storeOptions });
     dropStore = () => dropSchema(schema);
   } else {
     store = await openSqliteStore({ dataDir, synchronous: 'NORMAL', ...opts.storeOptions });

@@ -34,6 +34,8 @@ const MAX_WRITE_ATTEMPTS = 8;
 const RETRY_MAX_PAUSE_MS = 100;
 /** SQLSTATEs retried inside the store: serialization_failure, deadlock_detected. */
 const RETRY_CODES = new Set(['40001', '40P01']);
+/** Journal rows (commits) read per query when catching up. */
+const JOURNAL_PAGE = 500;
 /** How long getting a connection may take before the call fails UNAVAILABLE (a database that is down). */
 const CONNECT_TIMEOUT_MS = 5_000;
 
@@ -259,15 +261,19 @@ export abstract class PgBase {
 
   /** Publishes the journal records of `userId` after the position delivered. */
   private async readJournal(userId: number, t: Tracked): Promise<void> {
-    if (t.last === null) return;
-    const r = await this.pool.query<{ seq: number; changes: Change[] }>(
-      'SELECT seq, changes FROM journal WHERE user_id = $1 AND seq > $2 ORDER BY seq LIMIT 10000',
-      [userId, t.last],
-    );
-    for (const row of r.rows) {
-      if (row.seq <= t.last) continue;
-      t.last = row.seq;
-      for (const c of row.changes) this.feed.publish(c);
+    for (;;) {
+      if (t.last === null || this.closed) return;
+      const r = await this.pool.query<{ seq: number; changes: Change[] }>(
+        `SELECT seq, changes FROM journal WHERE user_id = $1 AND seq > $2 ORDER BY seq LIMIT ${JOURNAL_PAGE}`,
+        [userId, t.last],
+      );
+      for (const row of r.rows) {
+        if (row.seq <= t.last) continue;
+        t.last = row.seq;
+        for (const c of row.changes) this.feed.publish(c);
+      }
+      if (r.rows.length < JOURNAL_PAGE) return;
+      await new Promise((res) => setImmediate(res)); // a long catch-up leaves the event loop turns between pages
     }
   }
 
