@@ -17,6 +17,7 @@ import { hostname } from 'node:os';
 import type { Logger, ServerLimits, ServerOptions, ServerTimeouts } from '../server/options.js';
 import type { LmtpOptions } from '../delivery/options.js';
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './log.js';
+import { parseStoreConfig, type StoreConfig } from './store-open.js';
 import { parseOAuthConfig, parseUserdbConfig, type AuthPolicyConfig, type UserdbConfig } from './auth-config.js';
 import type { OAuthConfig } from '../auth/oauth.js';
 import { DEFAULT_MASTER_SEPARATOR, VERIFIED_CACHE_MS } from '../auth/authenticator.js';
@@ -191,6 +192,8 @@ export interface QuireConfig {
   userdb: UserdbConfig;
   /** OAUTHBEARER / XOAUTH2 token validation, or null (mechanisms not offered). */
   oauth: OAuthConfig | null;
+  /** Which store backend (src/cli/store-open.ts). */
+  store: StoreConfig;
   sqlite: { synchronous: 'FULL' | 'NORMAL' };
   /** Mailbox limits enforced by the store for every writer (IMAP, CLI, import). */
   mailboxes: { maxPerUser: number };
@@ -250,7 +253,7 @@ type Kind =
   | { t: 'int'; min: number; max: number }
   | { t: 'enum'; values: readonly string[] }
   /** A structured block (config file, or JSON text in the environment), checked by its own parser. */
-  | { t: 'json'; parse: (raw: unknown, where: string, baseDir: string) => unknown };
+  | { t: 'json'; parse: (raw: unknown, where: string, baseDir: string) => unknown; text?: boolean };
 
 export interface ConfigKey {
   /** Dotted JSON path. */
@@ -314,6 +317,8 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { key: 'auth.cacheMs', env: 'QUIRE_AUTH_CACHE', kind: duration(0, 24 * HOUR), default: VERIFIED_CACHE_MS, doc: 'How long a verified password is remembered (skips the slow hash on reconnects); 0 disables the cache.' },
   { key: 'userdb', env: 'QUIRE_USERDB', kind: { t: 'json', parse: parseUserdbConfig }, default: { driver: 'builtin' }, doc: 'User database: {"driver":"builtin"}, "passwd-file", "ldap" or "sql" with its settings (see "User databases" below).' },
   { key: 'oauth', env: 'QUIRE_OAUTH', kind: { t: 'json', parse: parseOAuthConfig }, default: null, doc: 'OAuth 2.0 bearer tokens for OAUTHBEARER/XOAUTH2: issuers (JWKS) and/or introspection (see "OAuth" below). Unset: not offered.' },
+  // ---- the store (issue 13; src/cli/store-open.ts)
+  { key: 'store', env: 'QUIRE_STORE', flag: '--store', kind: { t: 'json', parse: (raw) => parseStoreConfig(raw), text: true }, default: { kind: 'sqlite' }, doc: 'The store: "sqlite" (in the data directory) or a PostgreSQL URL postgres://USER@HOST:PORT/DB[?schema=NAME] shared by several nodes (also {"kind":"postgres","url":...,"poolSize":N}); with PostgreSQL the data directory keeps only certificates and locks.' },
   { key: 'sqlite.synchronous', env: 'QUIRE_SQLITE_SYNCHRONOUS', kind: { t: 'enum', values: ['FULL', 'NORMAL'] }, default: DEFAULT_SQLITE_SYNCHRONOUS, doc: 'Durability: FULL (acknowledged writes survive power loss: they wait for a group-committed fdatasync of the WAL, run off the event loop) or NORMAL (no sync; may lose the last commits on power loss).' },
   { key: 'lmtp.host', env: 'QUIRE_LMTP_HOST', flag: '--lmtp-host', kind: { t: 'hosts' }, default: [DEFAULT_LMTP_HOST], doc: 'Address(es) of the LMTP listener (RFC 2033) the MTA delivers to.' },
   { key: 'lmtp.port', env: 'QUIRE_LMTP_PORT', flag: '--lmtp-port', kind: { t: 'port' }, default: DEFAULT_LMTP_PORT, doc: 'Port of the LMTP listener; "off" disables it, 0 picks a free port.' },
@@ -444,7 +449,8 @@ function parseValue(def: ConfigKey, raw: unknown, where: string, baseDir: string
         try {
           v = JSON.parse(raw);
         } catch {
-          return fail('must be a JSON object');
+          // A key with `text` also takes a plain string (store: a postgres:// URL).
+          if (!k.text) return fail('must be a JSON object');
         }
       }
       try {
@@ -628,6 +634,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): QuireConfig {
     },
     userdb: g('userdb'),
     oauth: g('oauth'),
+    store: g('store'),
     sqlite: { synchronous: g('sqlite.synchronous') },
     lmtp: {
       host: g('lmtp.host'),

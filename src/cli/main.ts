@@ -52,6 +52,11 @@ function configure(flags: Record<string, unknown>, log?: LevelLogger): QuireConf
 }
 
 async function openStore(config: QuireConfig, create: boolean): Promise<MailStore> {
+  if (config.store.kind === 'postgres') {
+    // A node of a shared PostgreSQL store (src/cli/store-open.ts): the data directory is not needed to reach it.
+    const { openStore: open } = await import('./store-open.js');
+    return open({ data: config.dataDir, store: config.store, maxMailboxesPerUser: config.mailboxes.maxPerUser, followOthers: false });
+  }
   if (create) {
     await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   } else {
@@ -98,7 +103,8 @@ async function readPasswordFromStdin(minLength = 1): Promise<string> {
 function addStoreOptions(cmd: Command): Command {
   return cmd
     .option('-d, --data <dir>', 'data directory (default: ./data, or QUIRE_DATA)')
-    .option('-c, --config <file>', 'JSON config file (default: <data>/quire.json if present, or QUIRE_CONFIG)');
+    .option('-c, --config <file>', 'JSON config file (default: <data>/quire.json if present, or QUIRE_CONFIG)')
+    .option('--store <url>', 'the store: "sqlite" (in the data directory, default) or postgres://USER@HOST/DB[?schema=NAME] (or QUIRE_STORE)');
 }
 
 function addServeOptions(cmd: Command): Command {

@@ -97,9 +97,10 @@ function formatAddr(a: Addr): string {
 }
 
 async function openStore(config: QuireConfig, extra: Partial<SqliteStoreOptions> = {}) {
-  // Loaded lazily so that `quire --help` does not load the native SQLite module.
-  const { openSqliteStore } = await import('../store/sqlite/index.js');
-  return openSqliteStore({ dataDir: config.dataDir, synchronous: config.sqlite.synchronous, maxMailboxesPerUser: config.mailboxes.maxPerUser, ...extra });
+  // Loaded lazily so that `quire --help` loads no database driver (store-open.ts picks SQLite or PostgreSQL).
+  const { openStore: open } = await import('./store-open.js');
+  const { onCommit, followOthers, feed, ...sqlite } = extra;
+  return open({ data: config.dataDir, store: config.store, synchronous: config.sqlite.synchronous, maxMailboxesPerUser: config.mailboxes.maxPerUser, onCommit, followOthers, feed, sqlite });
 }
 
 /** The first user's password file goes at that user's first login (ops); in a cluster each worker watches its own sessions. */

@@ -1,9 +1,11 @@
 // An in-process Quire for behaviour tests: a real SQLite store in a temp
-// directory, real sockets on loopback ports chosen by the OS.
+// directory (or PostgreSQL, see `store`), real sockets on loopback ports chosen by the OS.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
+import { openPostgresStore } from '../../src/store/postgres/index.js';
+import { PG_URL, dropSchema, freshSchema } from './pg.js';
 import { Authenticator, type AuthenticatorOptions } from '../../src/auth/authenticator.js';
 import { startServer, type RunningServer } from '../../src/server/index.js';
 import { loadConfig, toServerOptions } from '../../src/cli/config.js';
@@ -43,9 +45,26 @@ export async function startTestServer(opts: {
   auth?: Omit<AuthenticatorOptions, 'baseDelayMs' | 'maxDelayMs'>;
   /** The store's threads (default: all, as `quire serve`); search: false serves without the search thread. */
   background?: { indexer?: boolean; search?: boolean };
+  /**
+   * The backend: SQLite in the temp directory (default), or PostgreSQL in a
+   * fresh schema dropped at stop() (QUIRE_TEST_STORE=postgres runs a whole
+   * behaviour test file so: test/store/postgres-imap.test.ts).
+   */
+  store?: 'sqlite' | 'postgres';
+  /** The PostgreSQL server's URL (default PG_URL; a fault test puts a forwarder in between). */
+  pgUrl?: string;
 } = {}): Promise<TestServer> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'quire-test-'));
-  const store = await openSqliteStore({ dataDir, synchronous: 'NORMAL', ...opts.storeOptions });
+  const kind = opts.store ?? (process.env.QUIRE_TEST_STORE === 'postgres' ? 'postgres' : 'sqlite');
+  let dropStore = async (): Promise<void> => {};
+  let store: MailStore;
+  if (kind === 'postgres') {
+    const schema = freshSchema('imap');
+    store = await openPostgresStore({ url: opts.pgUrl ?? PG_URL, schema, poolSize: 6, ...opts.storeOptions });
+    dropStore = () => dropSchema(schema);
+  } else {
+    store = await openSqliteStore({ dataDir, synchronous: 'NORMAL', ...opts.storeOptions });
+  }
   for (const [u, p] of opts.users ?? [['alice', 'secret-a'], ['bob', 'secret-b']]) await provisionUser(store, u, p);
   const config = loadConfig({ env: {}, flags: { data: dataDir } });
   const tls = await sharedTls();
@@ -77,6 +96,7 @@ export async function startTestServer(opts: {
     async stop() {
       await server.close();
       await store.close();
+      await dropStore();
       await rm(dataDir, { recursive: true, force: true });
     },
   };
