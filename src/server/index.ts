@@ -13,6 +13,7 @@ import type { MailStore } from '../store/types.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { ListenAddress, Logger, ServerOptions } from './options.js';
 import { processMetrics } from '../obs/metrics.js';
+import { proxyGate, socketPeer, type PeerEndpoint } from './proxy-protocol.js';
 
 /** One live session as `quire who` shows it. */
 export interface SessionInfo {
@@ -112,21 +113,31 @@ export async function startServer(store: MailStore, auth: Authenticator, opts: S
     },
   };
 
-  const open = (socket: net.Socket, secure: boolean, ticket: Ticket): void => {
-    const conn = new Connection(socket, secure, true, store, auth, opts, hooks);
+  const open = (socket: net.Socket, secure: boolean, ticket: Ticket, peer: PeerEndpoint): void => {
+    const conn = new Connection(socket, secure, true, store, auth, opts, hooks, peer);
     connections.add(conn);
     tickets.set(conn, ticket);
     conn.start();
+    // A socket that came through the PROXY gate was paused there, its bytes after the header put back.
+    socket.resume();
   };
 
+  // PROXY protocol (src/server/proxy-protocol.ts): the header comes first, before admission and any TLS handshake.
+  const gates = { imap: proxyGate(opts.proxyProtocol?.imap, opts.log, 'imap'), imaps: proxyGate(opts.proxyProtocol?.imaps, opts.log, 'imaps') };
   const accept = (socket: net.Socket, implicitTls: boolean): void => {
     // Whatever happens next, a reset from the peer must not become an unhandled 'error'.
     socket.on('error', () => {});
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);
-    const ticket = admission.admit(socket.remoteAddress ?? '');
+    const gate = implicitTls ? gates.imaps : gates.imap;
+    if (gate) gate.accept(socket, (peer) => admitted(socket, implicitTls, peer));
+    else admitted(socket, implicitTls, socketPeer(socket));
+  };
+
+  const admitted = (socket: net.Socket, implicitTls: boolean, peer: PeerEndpoint): void => {
+    const ticket = admission.admit(peer.remoteAddress);
     if (typeof ticket === 'string') {
-      refused(ticket, { address: socket.remoteAddress, port: socket.localPort });
+      refused(ticket, { address: peer.remoteAddress, port: socket.localPort });
       // On the implicit-TLS port nothing can be said before a handshake, and refusing must stay cheaper than one.
       if (implicitTls) socket.destroy();
       else {
@@ -136,10 +147,10 @@ export async function startServer(store: MailStore, auth: Authenticator, opts: S
       return;
     }
     if (!implicitTls) {
-      open(socket, false, ticket);
+      open(socket, false, ticket, peer);
       return;
     }
-    const remote = socket.remoteAddress;
+    const remote = peer.remoteAddress;
     handshaking.add(socket);
     void serverHandshake(socket, {
       secureContext: hooks.secureContext,
@@ -153,7 +164,7 @@ export async function startServer(store: MailStore, auth: Authenticator, opts: S
       handshaking.delete(socket);
       if (!tlsSocket) return;
       if (tlsSocket.destroyed) ticket.release();
-      else open(tlsSocket, true, ticket);
+      else open(tlsSocket, true, ticket, peer);
     });
   };
 
