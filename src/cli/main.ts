@@ -123,7 +123,9 @@ function addServeOptions(cmd: Command): Command {
     .option('--pop3-host <hosts>', 'address(es) of the POP3 (STLS) listener, comma-separated (default 127.0.0.1)')
     .option('--pop3-port <port>', 'port of the POP3 (STLS) listener, or "off" (default 1110)')
     .option('--pop3s-host <hosts>', 'address(es) of the POP3 implicit-TLS listener, comma-separated (default 127.0.0.1)')
-    .option('--pop3s-port <port>', 'port of the POP3 implicit-TLS listener, or "off" (default 1995)');
+    .option('--pop3s-port <port>', 'port of the POP3 implicit-TLS listener, or "off" (default 1995)')
+    // PROXY protocol (src/server/proxy-protocol.ts)
+    .option('--proxy-protocol-from <cidrs>', 'load balancers allowed to send PROXY v1/v2 headers, comma-separated ADDR/PREFIX; every listener then requires them (default: off)');
 }
 
 async function serve(flags: Record<string, unknown>): Promise<void> {

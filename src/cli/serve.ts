@@ -288,9 +288,11 @@ async function runSingle(flags: Record<string, unknown>, config: QuireConfig, lo
   }
   ready = true;
   const stop = async (): Promise<number> => {
+    // Draining: /readyz answers 503 while the sessions finish, so that a balancer sends new ones elsewhere;
+    // the admin listener closes last.
     ready = false;
-    await ops.close().catch((err: unknown) => log.error('error while closing the admin listeners', { err }));
     const code = await closeAll(started.running, store, log);
+    await ops.close().catch((err: unknown) => log.error('error while closing the admin listeners', { err }));
     releaseLock();
     return code;
   };
@@ -380,7 +382,7 @@ async function runPrimary(config: QuireConfig, log: LevelLogger, tls: TlsMateria
     firstUser = await ensureFirstUser(config, store, log);
     if (firstUser) for (const { worker } of slots.values()) if (worker.isConnected()) worker.send({ type: 'serve:first-user', name: firstUser.name });
     // The admin listener (merged metrics of every worker) and the control socket live here.
-    ops = await startPrimaryOps(config, log, () => listening && !stopping, { signals: false });
+    ops = await startPrimaryOps(config, log, () => listening && !stopping, { signals: false, storeCheck: () => store.countUsers() });
   } catch (err) {
     stopping = true;
     for (const s of slots.values()) s.worker.process.kill('SIGKILL');
