@@ -227,6 +227,8 @@ export interface QuireConfig {
   admins: string[];
   /** PROXY protocol: trusted networks (empty: off), the listeners it applies to, the header deadline. */
   proxyProtocol: { from: string[]; listeners: string[]; timeoutMs: number };
+  /** After SIGTERM: serve this long with /readyz 503 before closing the listeners. */
+  shutdownDrainMs: number;
   /** Serving processes (0 = one per core). */
   workers: number;
   /** The config file that was read (absolute path), or null. Not a setting. */
@@ -343,6 +345,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { key: 'proxyProtocol.from', env: 'QUIRE_PROXY_PROTOCOL_FROM', flag: '--proxy-protocol-from', kind: { t: 'cidrs' }, default: [], doc: 'Networks of the load balancers (HAProxy send-proxy / send-proxy-v2) allowed to send a PROXY protocol v1 or v2 header. Set: the listeners in proxyProtocol.listeners accept connections only from these networks, each starting with a header; others are closed. Empty: PROXY protocol off.' },
   { key: 'proxyProtocol.listeners', env: 'QUIRE_PROXY_PROTOCOL_LISTENERS', kind: { t: 'names' }, default: [...PROXY_LISTENERS], doc: 'The listeners that expect the PROXY protocol when proxyProtocol.from is set: any of imap, imaps, pop3, pop3s, lmtp (the LMTP Unix socket never).' },
   { key: 'proxyProtocol.timeoutMs', env: 'QUIRE_PROXY_PROTOCOL_TIMEOUT', kind: duration(100, 60 * SECOND), default: DEFAULT_PROXY_HEADER_TIMEOUT_MS, doc: 'Time allowed for the PROXY header to arrive; a slower connection is closed.' },
+  { key: 'shutdownDrainMs', env: 'QUIRE_SHUTDOWN_DRAIN', kind: duration(0, 60 * SECOND), default: 0, doc: 'After SIGTERM, keep serving this long with /readyz answering 503 before closing the listeners, so that a load balancer\'s health check takes the node out first (a few check intervals); 0: close at once.' },
   // ---- process model (cores)
   { key: 'workers', env: 'QUIRE_WORKERS', flag: '--workers', kind: int(0, MAX_WORKERS), default: DEFAULT_WORKERS, doc: 'Serving processes sharing the listeners and the store; 0 = one per core (os.availableParallelism()); 1 = a single process, no cluster.' },
 ];
@@ -670,6 +673,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): QuireConfig {
     },
     admins: g('admins'),
     proxyProtocol: { from: g('proxyProtocol.from'), listeners: g('proxyProtocol.listeners'), timeoutMs: g('proxyProtocol.timeoutMs') },
+    shutdownDrainMs: g('shutdownDrainMs'),
     workers: g('workers'),
     configFile,
   };
