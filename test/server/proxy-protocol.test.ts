@@ -414,3 +414,16 @@ test('off by default: a listener without a policy serves a plain client and trea
     await ts.stop();
   }
 });
+
+test('brute-force delays count the client address from the header, not the balancer', async () => {
+  const ts = await startTestServer({ tweak: (o) => ((o.plaintextAuth = 'always'), (o.proxyProtocol = { imap: trusted(['127.0.0.1/32']) })) });
+  try {
+    const fresh = ts.auth.pendingDelayMs('someone-else', '198.51.100.77');
+    const r = await exchange(ts.port, Buffer.from('PROXY TCP4 198.51.100.77 127.0.0.1 1 143\r\n'), { then: Buffer.from('a1 LOGIN nobody-x wrong\r\na2 LOGIN nobody-y wrong\r\n'), ms: 3000 });
+    assert.match(r.data, /a2 NO/);
+    assert.ok(ts.auth.pendingDelayMs('someone-else', '198.51.100.77') > fresh, 'the client address was counted');
+    assert.equal(ts.auth.pendingDelayMs('someone-else', '127.0.0.1'), fresh, 'the balancer address was not');
+  } finally {
+    await ts.stop();
+  }
+});
