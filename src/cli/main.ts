@@ -17,6 +17,7 @@ import { warnAboutDescriptorLimit } from './fdlimit.js';
 import { loadOrCreateTls } from './tls.js';
 import { registerMailAdmin } from './mail-admin.js';
 import { registerTransfer } from './transfer.js';
+import { registerMigrate } from './migrate.js';
 import { registerMailboxAdmin } from './mailbox-admin.js';
 import { registerDoctor } from './doctor.js';
 import { changePassword, checkPassword, firstUserName, generatePassword, provisionUser, removeUser } from './users.js';
@@ -192,6 +193,7 @@ function buildProgram(): Command {
   registerMailAdmin(program, user, admin);
   registerAppPasswords(user, admin);
   registerTransfer(program, admin);
+  registerMigrate(program, admin);
   registerMailboxAdmin(program, admin);
   registerDoctor(program, admin);
   registerOpsCommands(program, admin);
