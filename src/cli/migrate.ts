@@ -27,6 +27,8 @@ import { acquireDataLock, OpsError } from './ops-safety.js';
 
 /** Messages per target transaction: one fsync per batch, progress visible, memory bounded. */
 export const MIGRATE_BATCH_MESSAGES = 500;
+/** Largest --batch: a bigger transaction only holds the target's write lock longer. */
+export const MIGRATE_MAX_BATCH_MESSAGES = 5000;
 /** Message bytes held in memory per batch (one message bigger than this is a batch of its own). */
 export const MIGRATE_BATCH_BYTES = 32 * 1024 * 1024;
 /** Annotation limits for the copy: the source already held these entries; the target takes them all. */
@@ -116,7 +118,12 @@ async function mailboxDigest(store: MailStore, mailboxId: number): Promise<{ dig
 /** A message's metadata as compared between stores (EMAILID apart: a target may have to give its own). */
 const sameMeta = (a: MessageMeta, b: MessageMeta): boolean => digestLine(a, '') === digestLine(b, '');
 
-async function copyUser(src: MailStore, dst: MailStore, name: string, onMailbox: (r: MailboxReport) => void, log: (s: string) => void): Promise<void> {
+interface CopyOptions {
+  batch: number;
+  log: (s: string) => void;
+}
+
+async function copyUser(src: MailStore, dst: MailStore, name: string, onMailbox: (r: MailboxReport) => void, o: CopyOptions): Promise<void> {
   const su = (await src.getUser(name))!;
   let du = await dst.getUser(name);
   if (!du) du = await dst.createUser(su.name, su.passwordHash);
@@ -144,13 +151,13 @@ async function copyUser(src: MailStore, dst: MailStore, name: string, onMailbox:
     else if (db.specialUse !== sb.specialUse) await dst.setSpecialUse(db.id, sb.specialUse);
     const notes = await src.getAnnotations(su.id, sb.id, ANNOTATION_ROOTS, 'infinity');
     if (notes.length > 0) await dst.setAnnotations(du.id, db.id, notes, COPY_ANNOTATION_LIMITS);
-    onMailbox(await copyMailbox(src, dst, su.name, sb, db, log));
+    onMailbox(await copyMailbox(src, dst, su.name, sb, db, o));
   }
   const dstSubs = new Set(await dst.listSubscriptions(du.id));
   for (const s of await src.listSubscriptions(su.id)) if (!dstSubs.has(s)) await dst.setSubscribed(du.id, s, true);
 }
 
-async function copyMailbox(src: MailStore, dst: MailStore, user: string, sb: MailboxInfo, db: MailboxInfo, log: (s: string) => void): Promise<MailboxReport> {
+async function copyMailbox(src: MailStore, dst: MailStore, user: string, sb: MailboxInfo, db: MailboxInfo, o: CopyOptions): Promise<MailboxReport> {
   const report = (copied: number, extra: Partial<MailboxReport>): MailboxReport => ({ user, mailbox: sb.name, messages: 0, copied, emailIdsKept: 0, digest: '', verified: false, ...extra });
   const srcState = await src.exportMailbox(sb.id);
   const srcMetas = (await src.listMessages(sb.id)).sort((a, b) => a.uid - b.uid);
@@ -173,7 +180,7 @@ async function copyMailbox(src: MailStore, dst: MailStore, user: string, sb: Mai
   for (let i = 0; i < todo.length; ) {
     const batch: BulkMessage[] = [];
     let bytes = 0;
-    while (i < todo.length && batch.length < MIGRATE_BATCH_MESSAGES && (batch.length === 0 || bytes + todo[i]!.size <= MIGRATE_BATCH_BYTES)) {
+    while (i < todo.length && batch.length < o.batch && (batch.length === 0 || bytes + todo[i]!.size <= MIGRATE_BATCH_BYTES)) {
       const m = todo[i++]!;
       const data = await bodyOf(src, sb.id, m.uid);
       bytes += data.length;
@@ -182,7 +189,7 @@ async function copyMailbox(src: MailStore, dst: MailStore, user: string, sb: Mai
     await dst.bulkImport(db.id, { messages: batch, state: first ? { uidValidity: srcState.uidValidity, objectId: srcState.objectId } : undefined });
     first = false;
     copied += batch.length;
-    log(`${user}/${sb.name}: ${after === 0 ? copied : `${dstMetas.length + copied}`}/${srcMetas.length}`);
+    o.log(`${user}/${sb.name}: ${after === 0 ? copied : `${dstMetas.length + copied}`}/${srcMetas.length}`);
   }
   // The rest of the state last: tombstones sit above UIDs still to come in an interrupted copy.
   await dst.bulkImport(db.id, {
@@ -198,10 +205,11 @@ async function copyMailbox(src: MailStore, dst: MailStore, user: string, sb: Mai
 }
 
 /** Copies every user of `src` into `dst`; see the file comment. */
-export async function migrateStore(src: MailStore, dst: MailStore, opts: { progress?: (line: string) => void } = {}): Promise<MigrateReport> {
+export async function migrateStore(src: MailStore, dst: MailStore, opts: { progress?: (line: string) => void; batch?: number } = {}): Promise<MigrateReport> {
   const users = await src.listUsers();
   const mailboxes: MailboxReport[] = [];
-  for (const u of users) await copyUser(src, dst, u.name, (r) => mailboxes.push(r), opts.progress ?? (() => {}));
+  const o = { batch: opts.batch ?? MIGRATE_BATCH_MESSAGES, log: opts.progress ?? (() => {}) };
+  for (const u of users) await copyUser(src, dst, u.name, (r) => mailboxes.push(r), o);
   return { users: users.length, mailboxes, ok: mailboxes.every((m) => m.verified) };
 }
 
@@ -212,9 +220,12 @@ export function registerMigrate(program: Command, h: AdminHelpers): void {
       .description('copy the whole store into another one (users, mailboxes, UIDs, MODSEQs, flags, bodies...) so that clients do not resync; resumable, verified')
       .requiredOption('--to <url>', 'target store: a directory or sqlite:///dir (SQLite), or postgres://host/db')
       .option('--from <url>', 'source store instead of the one --data / --config select (e.g. postgres://... to come back)')
+      .option('--batch <n>', `messages per target transaction (default ${MIGRATE_BATCH_MESSAGES})`)
       .option('--json', 'print the per-mailbox report as JSON'),
   ).action(async (opts: Record<string, unknown>) => {
     const to = parseStoreLocation(String(opts.to));
+    const batch = opts.batch === undefined ? MIGRATE_BATCH_MESSAGES : Number(opts.batch);
+    if (!Number.isInteger(batch) || batch < 1 || batch > MIGRATE_MAX_BATCH_MESSAGES) throw new OpsError(`--batch must be 1-${MIGRATE_MAX_BATCH_MESSAGES}`);
     const fromUrl = typeof opts.from === 'string' ? parseStoreLocation(opts.from) : null;
     const srcDir = fromUrl?.kind === 'sqlite' ? fromUrl.dir : fromUrl ? null : path.resolve(h.dataDir(opts));
     if (to.kind === 'sqlite' && srcDir !== null && path.resolve(to.dir) === srcDir) throw new OpsError('--to is the source store itself');
@@ -222,7 +233,7 @@ export function registerMigrate(program: Command, h: AdminHelpers): void {
     const run = async (src: MailStore) => {
       const target = await openStoreAt(to);
       try {
-        return await migrateStore(src, target.store, { progress });
+        return await migrateStore(src, target.store, { progress, batch });
       } finally {
         await target.close();
       }

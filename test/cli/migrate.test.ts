@@ -9,11 +9,13 @@
 // a run cut short continues where it stopped; a diverging target is refused.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { openSqliteStore } from '../../src/store/sqlite/index.js';
+import { DB_FILE, openSqliteStore } from '../../src/store/sqlite/index.js';
 import { Authenticator } from '../../src/auth/authenticator.js';
 import { startServer } from '../../src/server/index.js';
 import { loadConfig, toServerOptions } from '../../src/cli/config.js';
@@ -184,4 +186,39 @@ test('migrate SQLite -> SQLite: an exact copy, QRESYNC clients do not resync, re
   await dst.close();
   // The source is not its own target.
   assert.match((await migrate(['--data', srcDir, '--to', srcDir])).stderr, /source store itself/);
+});
+
+test('migrate killed with SIGKILL mid-copy continues where it stopped when run again', { timeout: 180_000 }, async () => {
+  const srcDir = mkdtempSync(path.join(tmpdir(), 'quire-mig-kill-src-'));
+  const dstDir = mkdtempSync(path.join(tmpdir(), 'quire-mig-kill-dst-'));
+  const src = await openSqliteStore({ dataDir: srcDir, synchronous: 'NORMAL' });
+  const u = await provisionUser(src, 'carol', 'secret-c');
+  const inbox = (await src.getMailbox(u.id, 'INBOX'))!;
+  await src.appendMessages(inbox.id, Array.from({ length: 400 }, (_, i) => ({ data: Buffer.from(message(i)), flags: i % 2 ? ['\\Seen'] : [] })));
+  await src.close();
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'migrate', '--data', srcDir, '--to', dstDir, '--batch', '1'], { cwd: ROOT, env: cleanEnv(), stdio: 'ignore' });
+  const exited = new Promise((r) => child.once('exit', r));
+  const count = () => {
+    try {
+      const db = new Database(path.join(dstDir, DB_FILE), { readonly: true, fileMustExist: true });
+      try {
+        return db.prepare('SELECT count(*) FROM messages').pluck().get() as number;
+      } finally {
+        db.close();
+      }
+    } catch {
+      return 0;
+    }
+  };
+  const deadline = Date.now() + 120_000;
+  while (count() < 40 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  child.kill('SIGKILL');
+  await exited;
+  const k = count();
+  assert.ok(k >= 40 && k < 400, `killed after ${k} messages`);
+  const again = await migrate(['--data', srcDir, '--to', dstDir, '--json']);
+  assert.equal(again.code, 0, again.stdout + again.stderr);
+  const r = JSON.parse(again.stdout) as { ok: boolean; mailboxes: { mailbox: string; messages: number; copied: number }[] };
+  const box = r.mailboxes.find((m) => m.mailbox === 'INBOX')!;
+  assert.deepEqual([r.ok, box.messages, box.copied], [true, 400, 400 - k]);
 });
