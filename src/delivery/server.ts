@@ -140,6 +140,7 @@ export async function startLmtp(store: MailStore, opts: LmtpOptions): Promise<Ru
     async close() {
       unregister();
       const closing = servers.map((s) => new Promise<void>((r) => s.close(() => r())));
+      gate?.destroyPending();
       // A delivery in progress finishes and gets its replies first, so the MTA does not retry a stored message.
       await Promise.all(
         [...sessions].map(async ([sock, session]) => {

@@ -272,6 +272,8 @@ export async function startPop3(store: MailStore, auth: Authenticator, opts: Pop
     connectionCount: () => sessions.size,
     async close() {
       const closing = servers.map((s) => new Promise<void>((r) => s.close(() => r())));
+      gates.pop3?.destroyPending();
+      gates.pop3s?.destroyPending();
       await Promise.all(
         [...sessions].map(async (session) => {
           // An UPDATE in progress (expunging DELE'd messages) finishes and answers first.

@@ -2,7 +2,8 @@
 // The store and authenticator arrive by injection from src/cli.
 //
 // Every accepted socket is counted (src/server/admission.ts) before anything
-// else happens to it, a TLS handshake included, so that sockets stalled in a
+// else happens to it but a PROXY protocol header (src/server/proxy-protocol.ts,
+// which names the address to count by, bounded on its own), a TLS handshake included, so that sockets stalled in a
 // handshake count against the caps like any other; a handshake that fails or
 // does not finish within timeouts.tlsHandshakeMs destroys its socket.
 import net from 'node:net';
@@ -232,6 +233,8 @@ export async function startServer(store: MailStore, auth: Authenticator, opts: S
     async close() {
       unregister();
       for (const s of handshaking) s.destroy();
+      gates.imap?.destroyPending();
+      gates.imaps?.destroyPending();
       await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))).concat(
         [...connections].map(async (c) => c.shutdown()),
       ));

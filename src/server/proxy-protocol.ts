@@ -279,6 +279,13 @@ export const PROXY_LISTENERS = ['imap', 'imaps', 'pop3', 'pop3s', 'lmtp'] as con
 export type ProxyListener = (typeof PROXY_LISTENERS)[number];
 export type ProxyPolicy = Partial<Record<ProxyListener, ProxyProtocolOptions>>;
 
+/**
+ * Connections at once whose header is still awaited, per listener. Before the header a connection is
+ * not counted by admission (src/server/admission.ts counts the client's address, which only the header
+ * names), so this bounds them: only trusted balancers get this far, each for at most the header deadline.
+ */
+export const PROXY_MAX_PENDING_HEADERS = 1000;
+
 /** At most one log line per reason in this interval (a flood of refused sockets must not flood the log). */
 const PROXY_REFUSAL_LOG_INTERVAL_MS = 10_000;
 
@@ -290,7 +297,7 @@ const PROXY_REFUSAL_LOG_INTERVAL_MS = 10_000;
  */
 export class ProxyGate {
   private readonly lastLog = new Map<string, { at: number; suppressed: number }>();
-  private pending = 0;
+  private readonly waiting = new Set<net.Socket>();
 
   constructor(
     private readonly opts: ProxyProtocolOptions,
@@ -300,7 +307,13 @@ export class ProxyGate {
 
   /** Sockets whose header is still awaited (tests, metrics). */
   get pendingHeaders(): number {
-    return this.pending;
+    return this.waiting.size;
+  }
+
+  /** Closes the connections still waiting for their header (the listener is closing). */
+  destroyPending(): void {
+    for (const s of this.waiting) s.destroy();
+    this.waiting.clear();
   }
 
   accept(socket: net.Socket, onPeer: (peer: PeerEndpoint) => void): void {
@@ -310,12 +323,16 @@ export class ProxyGate {
       this.refuse(socket, 'untrusted source', from);
       return;
     }
-    this.pending++;
+    if (this.waiting.size >= PROXY_MAX_PENDING_HEADERS) {
+      this.refuse(socket, 'too many connections waiting for their header', from);
+      return;
+    }
+    this.waiting.add(socket);
     const decoder = new ProxyHeaderDecoder();
     let settled = false;
     const finish = (): void => {
       settled = true;
-      this.pending--;
+      this.waiting.delete(socket);
       clearTimeout(timer);
       socket.off('data', onData);
       socket.off('close', onClose);

@@ -427,3 +427,19 @@ test('brute-force delays count the client address from the header, not the balan
     await ts.stop();
   }
 });
+
+test('closing the server closes connections still waiting for their header', async () => {
+  const ts = await startTestServer({ tweak: (o) => (o.proxyProtocol = { imap: trusted(['127.0.0.1/32'], 30_000) }) });
+  const s = net.connect({ port: ts.port, host: '127.0.0.1' });
+  await new Promise((r) => s.once('connect', r));
+  s.write(Buffer.from('PROXY TCP4 1.2.3.4'));
+  s.on('error', () => {});
+  const closed = new Promise((r) => s.once('close', r));
+  await new Promise((r) => setTimeout(r, 100));
+  const t0 = Date.now();
+  const stopping = ts.stop();
+  await closed;
+  const ms = Date.now() - t0;
+  await stopping;
+  assert.ok(ms < 5000, `closed after ${ms} ms, not at the 30 s header deadline`);
+});
