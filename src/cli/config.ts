@@ -21,7 +21,8 @@ import { parseOAuthConfig, parseUserdbConfig, type AuthPolicyConfig, type Userdb
 import type { OAuthConfig } from '../auth/oauth.js';
 import { DEFAULT_MASTER_SEPARATOR, VERIFIED_CACHE_MS } from '../auth/authenticator.js';
 import type { Pop3Options } from '../pop3/options.js';
-import { DEFAULT_PROXY_HEADER_TIMEOUT_MS, PROXY_LISTENERS, TrustedNetworks, type ProxyPolicy } from '../server/proxy-protocol.js';
+import { DEFAULT_PROXY_HEADER_TIMEOUT_MS, PROXY_LISTENERS, TrustedNetworks } from '../server/proxy-protocol.js';
+import { proxyPolicy } from './proxy-config.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -739,13 +740,6 @@ export function toServerOptions(config: QuireConfig, tls: { key: string | Buffer
   };
 }
 
-/** Each listener's PROXY protocol options, for the listeners it is on (none when proxyProtocol.from is empty). */
-export function proxyPolicy(config: QuireConfig): ProxyPolicy {
-  const p = config.proxyProtocol;
-  if (p.from.length === 0) return {};
-  const o = { trusted: new TrustedNetworks(p.from), timeoutMs: p.timeoutMs };
-  return Object.fromEntries(p.listeners.map((l) => [l, o]));
-}
 
 /** The options handed to startLmtp(), or null when no LMTP listener is configured. */
 export function toLmtpOptions(config: QuireConfig, log: Logger): LmtpOptions | null {

@@ -14,6 +14,8 @@ import { startTestServer } from '../helpers/server.js';
 import { startPop3TestServer } from '../pop3/helpers.js';
 import { startTestLmtp } from '../delivery/helpers.js';
 import { prng } from '../helpers/rng.js';
+import { loadConfig } from '../../src/cli/config.js';
+import { proxyPolicy } from '../../src/cli/proxy-config.js';
 import type { Logger } from '../../src/server/options.js';
 
 const SIG = Buffer.from('0d0a0d0a000d0a515549540a', 'hex');
@@ -442,4 +444,18 @@ test('closing the server closes connections still waiting for their header', asy
   const ms = Date.now() - t0;
   await stopping;
   assert.ok(ms < 5000, `closed after ${ms} ms, not at the 30 s header deadline`);
+});
+
+test('configuration: --proxy-protocol-from and proxyProtocol.listeners', () => {
+  const c = loadConfig({ env: {}, flags: { data: '/tmp/none', proxyProtocolFrom: '10.0.0.0/8, 192.0.2.1' } });
+  assert.deepEqual(c.proxyProtocol.from, ['10.0.0.0/8', '192.0.2.1/32']);
+  const p = proxyPolicy(c);
+  assert.deepEqual(Object.keys(p).sort(), ['imap', 'imaps', 'lmtp', 'pop3', 'pop3s']);
+  assert.ok(p.imap!.trusted.trusts('10.9.9.9') && !p.imap!.trusted.trusts('192.0.2.2'));
+  assert.equal(p.imap!.timeoutMs, 3000);
+  const some = loadConfig({ env: { QUIRE_PROXY_PROTOCOL_FROM: '::1', QUIRE_PROXY_PROTOCOL_LISTENERS: 'imaps,pop3s' }, flags: { data: '/tmp/none' } });
+  assert.deepEqual(Object.keys(proxyPolicy(some)).sort(), ['imaps', 'pop3s']);
+  assert.deepEqual(proxyPolicy(loadConfig({ env: {}, flags: { data: '/tmp/none' } })), {});
+  assert.throws(() => loadConfig({ env: {}, flags: { data: '/tmp/none', proxyProtocolFrom: '10.0.0.0/40' } }), /invalid network/);
+  assert.throws(() => loadConfig({ env: { QUIRE_PROXY_PROTOCOL_LISTENERS: 'imap,smtp' }, flags: { data: '/tmp/none' } }), /unknown listener "smtp"/);
 });
