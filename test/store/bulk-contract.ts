@@ -91,6 +91,19 @@ export function runBulkContract(name: string, open: () => Promise<StoreHarness>)
         assert.deepEqual(await xb.read(0, xb.size), body);
       }));
 
+    test('an EMAILID whose body the target expunged earlier can carry another body: the bytes read back are the new ones', () =>
+      withStore(async (s, userId, reopen) => {
+        const mb = await s.createMailbox(userId, 'E');
+        await s.appendMessages(mb.id, [{ data: msg('gone'), flags: ['\\Deleted'] }]);
+        const [gone] = await s.listMessages(mb.id);
+        await s.expunge(mb.id);
+        const dst = await s.createMailbox(userId, 'F');
+        await s.bulkImport(dst.id, { messages: [bm(1, 1, { emailId: gone!.emailId, data: msg('kept') })] });
+        s = await reopen();
+        const b = (await s.openMessage(dst.id, 1))!;
+        assert.deepEqual(await b.read(0, b.size), msg('kept'));
+      }));
+
     test('refused: UIDs not ascending or not above the mailbox, UIDVALIDITY/MAILBOXID of a used mailbox, tombstone over a message, bad numbers', () =>
       withStore(async (s, userId) => {
         const mb = await s.createMailbox(userId, 'X');

@@ -181,7 +181,7 @@ export abstract class BulkOps extends AccountOps {
   }
 
   /**
-   * Reserves those of `ids` that no body holds and no live reservation covers (in this store's blob id
+   * Reserves those of `ids` that no body holds, none waits in blob_trash and no live reservation covers (in this store's blob id
    * space, store.ts allocBlobIds), moving blob_next past them; returns the ones reserved.
    */
   private claimBlobIds(ids: number[]): Promise<Set<number>> {
@@ -190,8 +190,10 @@ export abstract class BulkOps extends AccountOps {
     return this.relaxed(() => {
       const got: number[] = [];
       const inBlobs = this.q('SELECT 1 FROM blobs WHERE id = ?');
+      // A body expunged a moment ago whose file is still to be unlinked (purgeTrash): the id is not free yet.
+      const inTrash = this.q('SELECT 1 FROM blob_trash WHERE id = ?');
       const covered = this.q('SELECT 1 FROM blob_reservations WHERE start <= ? AND end > ?');
-      for (const n of sorted) if (!inBlobs.get(n) && !covered.get(n, n)) got.push(n);
+      for (const n of sorted) if (!inBlobs.get(n) && !inTrash.get(n) && !covered.get(n, n)) got.push(n);
       // One reservation row per run of consecutive ids.
       const ins = this.q('INSERT INTO blob_reservations (start, end, owner) VALUES (?, ?, ?)');
       for (let i = 0; i < got.length; ) {
