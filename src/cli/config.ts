@@ -22,6 +22,8 @@ import { parseOAuthConfig, parseUserdbConfig, type AuthPolicyConfig, type Userdb
 import type { OAuthConfig } from '../auth/oauth.js';
 import { DEFAULT_MASTER_SEPARATOR, VERIFIED_CACHE_MS } from '../auth/authenticator.js';
 import type { Pop3Options } from '../pop3/options.js';
+import { DEFAULT_PROXY_HEADER_TIMEOUT_MS, PROXY_LISTENERS, TrustedNetworks } from '../server/proxy-protocol.js';
+import { proxyPolicy } from './proxy-config.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -228,6 +230,10 @@ export interface QuireConfig {
   admins: string[];
   /** User names acting as message submission entities: they may URLFETCH "submit+" URLs (RFC 4467 §3). */
   urlauthSubmitters: string[];
+  /** PROXY protocol: trusted networks (empty: off), the listeners it applies to, the header deadline. */
+  proxyProtocol: { from: string[]; listeners: string[]; timeoutMs: number };
+  /** After SIGTERM: serve this long with /readyz 503 before closing the listeners. */
+  shutdownDrainMs: number;
   /** Serving processes (0 = one per core). */
   workers: number;
   /** The config file that was read (absolute path), or null. Not a setting. */
@@ -247,6 +253,8 @@ type Kind =
   | { t: 'string' }
   | { t: 'hosts' }
   | { t: 'names' }
+  /** Networks as ADDR/PREFIX (or a bare address), comma-separated or an array (src/server/proxy-protocol.ts checks them). */
+  | { t: 'cidrs' }
   | { t: 'port' }
   | { t: 'size'; min: number; max: number }
   | { t: 'duration'; min: number; max: number }
@@ -341,6 +349,11 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { key: 'pop3.expire', env: 'QUIRE_POP3_EXPIRE', kind: { t: 'string' }, default: DEFAULT_POP3_EXPIRE, doc: 'EXPIRE to advertise (RFC 2449 §6.7): off (none), never, or a number of days the admin guarantees mail is kept.' },
   { key: 'admins', env: 'QUIRE_ADMINS', kind: { t: 'names' }, default: [], doc: 'User names allowed to change quotas over IMAP (SETQUOTA); comma-separated or a JSON array. Empty: nobody (use `quire user quota`).' },
   { key: 'urlauthSubmitters', env: 'QUIRE_URLAUTH_SUBMITTERS', kind: { t: 'names' }, default: [], doc: 'User names of message submission servers: they may URLFETCH URLs authorized for "submit+<user>" (RFC 4467, BURL); comma-separated or a JSON array. Empty: nobody.' },
+  // ---- PROXY protocol (issue 13 item 5; src/server/proxy-protocol.ts)
+  { key: 'proxyProtocol.from', env: 'QUIRE_PROXY_PROTOCOL_FROM', flag: '--proxy-protocol-from', kind: { t: 'cidrs' }, default: [], doc: 'Networks of the load balancers (HAProxy send-proxy / send-proxy-v2) allowed to send a PROXY protocol v1 or v2 header. Set: the listeners in proxyProtocol.listeners accept connections only from these networks, each starting with a header; others are closed. Empty: PROXY protocol off.' },
+  { key: 'proxyProtocol.listeners', env: 'QUIRE_PROXY_PROTOCOL_LISTENERS', kind: { t: 'names' }, default: [...PROXY_LISTENERS], doc: 'The listeners that expect the PROXY protocol when proxyProtocol.from is set: any of imap, imaps, pop3, pop3s, lmtp (the LMTP Unix socket never).' },
+  { key: 'proxyProtocol.timeoutMs', env: 'QUIRE_PROXY_PROTOCOL_TIMEOUT', kind: duration(100, 60 * SECOND), default: DEFAULT_PROXY_HEADER_TIMEOUT_MS, doc: 'Time allowed for the PROXY header to arrive; a slower connection is closed.' },
+  { key: 'shutdownDrainMs', env: 'QUIRE_SHUTDOWN_DRAIN', kind: duration(0, 60 * SECOND), default: 0, doc: 'After SIGTERM, keep serving this long with /readyz answering 503 before closing the listeners, so that a load balancer\'s health check takes the node out first (a few check intervals); 0: close at once.' },
   // ---- process model (cores)
   { key: 'workers', env: 'QUIRE_WORKERS', flag: '--workers', kind: int(0, MAX_WORKERS), default: DEFAULT_WORKERS, doc: 'Serving processes sharing the listeners and the store; 0 (the default) = one per core (os.availableParallelism()); 1 = a single process, no cluster.' },
 ];
@@ -417,6 +430,15 @@ function parseValue(def: ConfigKey, raw: unknown, where: string, baseDir: string
         if (typeof h !== 'string' || h === '' || /[\s,/]/.test(h)) return fail(`invalid host ${JSON.stringify(h)}`);
       }
       return [...new Set(list as string[])];
+    }
+    case 'cidrs': {
+      const list = typeof raw === 'string' ? raw.split(',').map((x) => x.trim()).filter(Boolean) : raw;
+      if (!Array.isArray(list) || list.some((x) => typeof x !== 'string')) return fail('must be a comma-separated list or an array of networks (ADDR/PREFIX)');
+      try {
+        return [...new TrustedNetworks(list as string[]).entries];
+      } catch (e) {
+        return fail((e as Error).message);
+      }
     }
     case 'names': {
       const list = typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter(Boolean) : raw;
@@ -661,6 +683,8 @@ export function loadConfig(opts: LoadConfigOptions = {}): QuireConfig {
     },
     admins: g('admins'),
     urlauthSubmitters: g('urlauthSubmitters'),
+    proxyProtocol: { from: g('proxyProtocol.from'), listeners: g('proxyProtocol.listeners'), timeoutMs: g('proxyProtocol.timeoutMs') },
+    shutdownDrainMs: g('shutdownDrainMs'),
     workers: g('workers'),
     configFile,
   };
@@ -700,6 +724,7 @@ function validate(c: QuireConfig, warn: (msg: string) => void): void {
   if (c.idleKeepaliveMs >= c.timeouts.authenticatedMs) errors.push(`idleKeepaliveMs (${c.idleKeepaliveMs}) must be shorter than timeouts.authenticatedMs (${c.timeouts.authenticatedMs})`);
   if (c.limits.maxPreAuthConnections > c.limits.maxConnections) errors.push(`limits.maxPreAuthConnections (${c.limits.maxPreAuthConnections}) must be at most limits.maxConnections (${c.limits.maxConnections})`);
   if (c.limits.maxConnectionsPerUserAddress > c.limits.maxConnectionsPerUser) errors.push(`limits.maxConnectionsPerUserAddress (${c.limits.maxConnectionsPerUserAddress}) must be at most limits.maxConnectionsPerUser (${c.limits.maxConnectionsPerUser})`);
+  for (const l of c.proxyProtocol.listeners) if (!(PROXY_LISTENERS as readonly string[]).includes(l)) errors.push(`proxyProtocol.listeners: unknown listener ${JSON.stringify(l)} (one of ${PROXY_LISTENERS.join(', ')})`);
   if (errors.length === 1) throw new ConfigError(errors[0]!);
   if (errors.length > 1) throw new ConfigError('invalid configuration:\n  - ' + errors.join('\n  - '));
   if (c.timeouts.authenticatedMs < 30 * MINUTE) warn('timeouts.authenticatedMs is below the 30 minutes RFC 9051 §5.4 asks for');
@@ -721,9 +746,11 @@ export function toServerOptions(config: QuireConfig, tls: { key: string | Buffer
     serverName: config.serverName,
     admins: config.admins,
     urlauthSubmitters: config.urlauthSubmitters,
+    proxyProtocol: proxyPolicy(config),
     log,
   };
 }
+
 
 /** The options handed to startLmtp(), or null when no LMTP listener is configured. */
 export function toLmtpOptions(config: QuireConfig, log: Logger): LmtpOptions | null {
@@ -745,6 +772,7 @@ export function toLmtpOptions(config: QuireConfig, log: Logger): LmtpOptions | n
     overQuota: l.overQuota,
     subaddress: l.subaddress === 'off' ? 'inbox' : l.subaddress,
     recipientDelimiter: l.subaddress === 'off' ? '' : l.recipientDelimiter,
+    proxyProtocol: proxyPolicy(config).lmtp,
     log,
   };
 }
@@ -773,6 +801,7 @@ export function toPop3Options(config: QuireConfig, tls: { key: string | Buffer; 
     loginDelaySeconds: Math.ceil(p.loginDelayMs / 1000),
     expire,
     serverName: config.serverName,
+    proxyProtocol: proxyPolicy(config),
     log,
   };
 }

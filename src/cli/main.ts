@@ -17,6 +17,7 @@ import { warnAboutDescriptorLimit } from './fdlimit.js';
 import { loadOrCreateTls } from './tls.js';
 import { registerMailAdmin } from './mail-admin.js';
 import { registerTransfer } from './transfer.js';
+import { registerMigrate } from './migrate.js';
 import { registerMailboxAdmin } from './mailbox-admin.js';
 import { registerDoctor } from './doctor.js';
 import { changePassword, checkPassword, firstUserName, generatePassword, provisionUser, removeUser } from './users.js';
@@ -129,7 +130,9 @@ function addServeOptions(cmd: Command): Command {
     .option('--pop3-host <hosts>', 'address(es) of the POP3 (STLS) listener, comma-separated (default 127.0.0.1)')
     .option('--pop3-port <port>', 'port of the POP3 (STLS) listener, or "off" (default 1110)')
     .option('--pop3s-host <hosts>', 'address(es) of the POP3 implicit-TLS listener, comma-separated (default 127.0.0.1)')
-    .option('--pop3s-port <port>', 'port of the POP3 implicit-TLS listener, or "off" (default 1995)');
+    .option('--pop3s-port <port>', 'port of the POP3 implicit-TLS listener, or "off" (default 1995)')
+    // PROXY protocol (src/server/proxy-protocol.ts)
+    .option('--proxy-protocol-from <cidrs>', 'load balancers allowed to send PROXY v1/v2 headers, comma-separated ADDR/PREFIX; every listener then requires them (default: off)');
 }
 
 async function serve(flags: Record<string, unknown>): Promise<void> {
@@ -196,6 +199,7 @@ function buildProgram(): Command {
   registerMailAdmin(program, user, admin);
   registerAppPasswords(user, admin);
   registerTransfer(program, admin);
+  registerMigrate(program, admin);
   registerMailboxAdmin(program, admin);
   registerDoctor(program, admin);
   registerOpsCommands(program, admin);

@@ -93,8 +93,8 @@ export interface ServeOpsInput {
   signals?: boolean;
   /** False: no control socket (in-process tests that share a data directory). */
   control?: boolean;
-  /** The serving store, for the index backlog gauge (when the backend can count it). */
-  store?: { indexBacklog?(): Promise<number> };
+  /** The serving store, for the index backlog gauge (when the backend can count it) and the /readyz store probe. */
+  store?: { indexBacklog?(): Promise<number>; countUsers?(): Promise<number> };
   /** Test hook: heartbeat interval of a cluster worker. */
   heartbeatMs?: number;
   /** Test hook: certificate polling interval. */
@@ -156,7 +156,8 @@ export async function startServeOps(p: ServeOpsInput): Promise<ServeOps> {
       process.on('SIGHUP', onHup);
       stops.push(() => process.off('SIGHUP', onHup));
     }
-    if (p.config.admin.port !== null) admin = await startAdminOrWarn(p.config, log, p.ready, false);
+    const storeCheck = store?.countUsers ? () => store.countUsers!() : undefined;
+    if (p.config.admin.port !== null) admin = await startAdminOrWarn(p.config, log, p.ready, false, storeCheck);
     if (p.control !== false) control = await startControlOrWarn(p.config.dataDir, backend, log);
   }
 
@@ -185,9 +186,9 @@ async function startControlOrWarn(dataDir: string, backend: ControlBackend, log:
  * The admin listener, or null with an error logged when it cannot bind: mail
  * keeps flowing without metrics (a second instance on one host, a port taken).
  */
-async function startAdminOrWarn(config: QuireConfig, log: LevelLogger, ready: () => boolean, clustered: boolean): Promise<RunningAdmin | null> {
+async function startAdminOrWarn(config: QuireConfig, log: LevelLogger, ready: () => boolean, clustered: boolean, storeCheck?: () => Promise<unknown>): Promise<RunningAdmin | null> {
   try {
-    return await startAdmin({ host: config.admin.host, port: config.admin.port ?? 0, log, ready, source: clustered ? clusterMetrics() : undefined });
+    return await startAdmin({ host: config.admin.host, port: config.admin.port ?? 0, log, ready, source: clustered ? clusterMetrics() : undefined, storeCheck });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     log.error('admin listener not started; serving without /metrics, /healthz, /readyz (set admin.port to a free port, or off)', {
@@ -209,7 +210,7 @@ export async function startPrimaryOps(
   config: QuireConfig,
   log: LevelLogger,
   ready: () => boolean,
-  opts: { signals?: boolean; blockedMs?: number } = {},
+  opts: { signals?: boolean; blockedMs?: number; storeCheck?: () => Promise<unknown> } = {},
 ): Promise<{ admin: RunningAdmin | null; close(): Promise<void> }> {
   // Blocked workers: one that has sent heartbeats and then falls silent is killed (SIGKILL: a stuck
   // event loop cannot run a SIGTERM handler); the process model restarts it like a crashed one.
@@ -238,7 +239,7 @@ export async function startPrimaryOps(
   };
   // The process model may forward SIGHUP itself (signals: false).
   if (opts.signals !== false) process.on('SIGHUP', onHup);
-  const admin = config.admin.port !== null ? await startAdminOrWarn(config, log, ready, true) : null;
+  const admin = config.admin.port !== null ? await startAdminOrWarn(config, log, ready, true, opts.storeCheck) : null;
   const control = await startControlOrWarn(config.dataDir, clusterBackend(), log);
   return {
     admin,

@@ -218,7 +218,7 @@ function banner(config: QuireConfig, tls: TlsMaterial, a: Addresses, firstUser: 
 }
 
 /** Installs SIGTERM/SIGINT (→ `stop`, a second one exits at once) and SIGHUP (→ `hup`). */
-function onSignals(log: LevelLogger, stop: (signal: string) => Promise<number>, hup: () => void): void {
+function onSignals(log: LevelLogger, stop: (signal: string) => Promise<number>, hup: () => void, drainMs = 0): void {
   let closing = false;
   const shutdown = (signal: string): void => {
     if (closing) {
@@ -230,7 +230,7 @@ function onSignals(log: LevelLogger, stop: (signal: string) => Promise<number>, 
     const timer = setTimeout(() => {
       log.error('shutdown timed out, exiting', { timeoutMs: SHUTDOWN_TIMEOUT_MS });
       process.exit(1);
-    }, SHUTDOWN_TIMEOUT_MS);
+    }, SHUTDOWN_TIMEOUT_MS + drainMs);
     timer.unref();
     void stop(signal).then((code) => {
       log.info('stopped');
@@ -292,13 +292,20 @@ async function runSingle(flags: Record<string, unknown>, config: QuireConfig, lo
   }
   ready = true;
   const stop = async (): Promise<number> => {
+    // Draining: /readyz answers 503 from now on, while the listeners still serve for shutdownDrainMs (the
+    // balancer's health check notices and sends new sessions elsewhere) and then while the sessions finish;
+    // the admin listener closes last.
     ready = false;
-    await ops.close().catch((err: unknown) => log.error('error while closing the admin listeners', { err }));
+    if (config.shutdownDrainMs > 0) {
+      log.info('draining: /readyz is 503; closing the listeners after the drain delay', { drainMs: config.shutdownDrainMs });
+      await new Promise((r) => setTimeout(r, config.shutdownDrainMs));
+    }
     const code = await closeAll(started.running, store, log);
+    await ops.close().catch((err: unknown) => log.error('error while closing the admin listeners', { err }));
     releaseLock();
     return code;
   };
-  onSignals(log, stop, () => void ops.reload('SIGHUP'));
+  onSignals(log, stop, () => void ops.reload('SIGHUP'), config.shutdownDrainMs);
   // The banner last: whoever waits for it may signal us at once, and the handlers are in place.
   process.stdout.write(banner(config, tls, started.addresses, firstUser, 1, ops.admin?.address ?? null));
 }
@@ -389,7 +396,7 @@ async function runPrimary(config: QuireConfig, log: LevelLogger, tls: TlsMateria
     firstUser = await ensureFirstUser(config, store, log);
     if (firstUser) for (const { worker } of slots.values()) if (worker.isConnected()) worker.send({ type: 'serve:first-user', name: firstUser.name });
     // The admin listener (merged metrics of every worker) and the control socket live here.
-    ops = await startPrimaryOps(config, log, () => listening && !stopping, { signals: false });
+    ops = await startPrimaryOps(config, log, () => listening && !stopping, { signals: false, storeCheck: () => store.countUsers() });
   } catch (err) {
     stopping = true;
     for (const s of slots.values()) s.worker.process.kill('SIGKILL');
@@ -399,6 +406,8 @@ async function runPrimary(config: QuireConfig, log: LevelLogger, tls: TlsMateria
 
   const stop = async (): Promise<number> => {
     stopping = true;
+    // /readyz (here, in the primary) is 503 from now on; the workers keep serving for the drain delay.
+    if (config.shutdownDrainMs > 0) await new Promise((r) => setTimeout(r, config.shutdownDrainMs));
     let code = 0;
     await Promise.all(
       [...slots.values()].map(
@@ -427,7 +436,7 @@ async function runPrimary(config: QuireConfig, log: LevelLogger, tls: TlsMateria
   const hup = (): void => {
     for (const { worker } of slots.values()) if (worker.isConnected()) worker.send({ type: 'reload' });
   };
-  onSignals(log, stop, hup);
+  onSignals(log, stop, hup, config.shutdownDrainMs);
   process.stdout.write(banner(config, tls, addresses[0]!, firstUser, n, ops.admin?.address ?? null));
 }
 

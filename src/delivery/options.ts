@@ -2,6 +2,7 @@
 // IMAP server, delivery never reads files, the environment or the command line.
 
 import type { ListenAddress, Logger } from '../server/options.js';
+import type { ProxyProtocolOptions } from '../server/proxy-protocol.js';
 
 export interface LmtpLimits {
   /** Longest command line in bytes (RFC 5321 §4.5.3.1.4 asks for at least 512 plus extension parameters). */
@@ -38,5 +39,7 @@ export interface LmtpOptions {
    * creating it, or null when the database does not know the name.
    */
   externalUser?: (name: string) => Promise<{ id: number; name: string } | null>;
+  /** PROXY protocol (src/server/proxy-protocol.ts) on the TCP listeners (never on the Unix socket); absent: off. */
+  proxyProtocol?: ProxyProtocolOptions;
   log: Logger;
 }

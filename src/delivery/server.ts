@@ -10,6 +10,7 @@ import { LmtpSession } from './session.js';
 import { newSessionId } from '../obs/log.js';
 import { processMetrics } from '../obs/metrics.js';
 import { childLogger } from '../obs/session.js';
+import { proxyGate, socketPeer, type PeerEndpoint } from '../server/proxy-protocol.js';
 
 /** Permissions of the Unix socket: owner and group (put the MTA's user in Quire's group). */
 export const LMTP_SOCKET_MODE = 0o660;
@@ -64,14 +65,21 @@ function listenUnix(server: net.Server, path: string): Promise<void> {
 export async function startLmtp(store: MailStore, opts: LmtpOptions): Promise<RunningLmtp> {
   const sessions = new Map<net.Socket, LmtpSession>();
 
-  const accept = (socket: net.Socket): void => {
+  // PROXY protocol on the TCP listeners only (src/server/proxy-protocol.ts): a Unix socket's peer is local by construction.
+  const gate = proxyGate(opts.proxyProtocol, opts.log, 'lmtp');
+  const acceptTcp = (socket: net.Socket): void => {
+    if (gate) gate.accept(socket, (peer) => accept(socket, peer));
+    else accept(socket, socketPeer(socket));
+  };
+  const accept = (socket: net.Socket, peer: PeerEndpoint | null = null): void => {
     if (sessions.size >= opts.limits.maxConnections) {
       socket.end('421 4.3.2 Too many connections, try again later\r\n');
       return;
     }
     socket.setNoDelay(true);
+    const remote = peer?.remoteAddress ?? 'local';
     const log = childLogger(opts.log, { session: newSessionId() });
-    log.info('connection opened', { protocol: 'lmtp', remote: socket.remoteAddress ?? 'local', remotePort: socket.remotePort });
+    log.info('connection opened', { protocol: 'lmtp', remote, remotePort: peer?.remotePort });
     processMetrics().connectionsOpened.inc({ protocol: 'lmtp', tls: 'none' });
     const opened = Date.now();
     const session = new LmtpSession(
@@ -82,7 +90,7 @@ export async function startLmtp(store: MailStore, opts: LmtpOptions): Promise<Ru
         end: () => socket.end(),
         pause: () => socket.pause(),
         resume: () => socket.resume(),
-        remoteAddress: socket.remoteAddress ?? 'local',
+        remoteAddress: remote,
       },
       store,
       { ...opts, log },
@@ -93,10 +101,12 @@ export async function startLmtp(store: MailStore, opts: LmtpOptions): Promise<Ru
     socket.on('data', (d: Buffer) => session.receive(d));
     socket.on('error', (err) => opts.log.debug('LMTP socket error', { error: err.message }));
     socket.on('close', () => {
-      log.info('connection closed', { protocol: 'lmtp', durationMs: Date.now() - opened, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten });
+      log.info('connection closed', { protocol: 'lmtp', remote, durationMs: Date.now() - opened, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten });
       sessions.delete(socket);
       session.close();
     });
+    // A socket that came through the PROXY gate was paused there, its bytes after the header put back.
+    socket.resume();
     session.greet();
   };
 
@@ -105,13 +115,13 @@ export async function startLmtp(store: MailStore, opts: LmtpOptions): Promise<Ru
   let socketPath: string | null = null;
   try {
     for (const addr of opts.tcp) {
-      const s = net.createServer(accept);
+      const s = net.createServer(acceptTcp);
       servers.push(s);
       tcp.push(await listenTcp(s, addr));
     }
     if (opts.socket) {
       await clearStaleSocket(opts.socket);
-      const s = net.createServer(accept);
+      const s = net.createServer((sock) => accept(sock));
       servers.push(s);
       await listenUnix(s, opts.socket);
       socketPath = opts.socket;
@@ -130,6 +140,7 @@ export async function startLmtp(store: MailStore, opts: LmtpOptions): Promise<Ru
     async close() {
       unregister();
       const closing = servers.map((s) => new Promise<void>((r) => s.close(() => r())));
+      gate?.destroyPending();
       // A delivery in progress finishes and gets its replies first, so the MTA does not retry a stored message.
       await Promise.all(
         [...sessions].map(async ([sock, session]) => {

@@ -24,6 +24,10 @@ const REQUEST_TIMEOUT_MS = 10_000;
 const MAX_HEADER_BYTES = 8 * 1024;
 /** Simultaneous admin connections (Prometheus needs one). */
 const MAX_ADMIN_CONNECTIONS = 32;
+/** A store probe slower than this makes /readyz 503: a balancer must stop sending sessions to a node whose store hangs. */
+export const READY_STORE_TIMEOUT_MS = 2_000;
+/** One store probe serves the /readyz requests of this interval (balancers of several nodes poll every second or two). */
+export const READY_STORE_CACHE_MS = 500;
 
 export interface MetricsSource {
   contentType: string;
@@ -38,6 +42,8 @@ export interface AdminOptions {
   source?: MetricsSource;
   /** True once the server accepts sessions (listeners bound, store open); /readyz is 503 until then and while draining. */
   ready: () => boolean;
+  /** Probes the store for /readyz (e.g. a query); a rejection or READY_STORE_TIMEOUT_MS without an answer is "not ready". */
+  storeCheck?: () => Promise<unknown>;
 }
 
 export interface RunningAdmin {
@@ -68,8 +74,28 @@ export function exposeMetricsToPrimary(): void {
 
 // ---- the listener ---------------------------------------------------------------------------
 
+/** The store probe, shared by the /readyz requests of READY_STORE_CACHE_MS; resolves to null when reachable, else why not. */
+function storeProbe(check: () => Promise<unknown>): () => Promise<string | null> {
+  let last: { at: number; result: Promise<string | null> } | null = null;
+  return () => {
+    const now = Date.now();
+    if (last && now - last.at < READY_STORE_CACHE_MS) return last.result;
+    const result = new Promise<string | null>((resolve) => {
+      const timer = setTimeout(() => resolve('store not answering'), READY_STORE_TIMEOUT_MS);
+      timer.unref();
+      check().then(
+        () => (clearTimeout(timer), resolve(null)),
+        (err: unknown) => (clearTimeout(timer), resolve(`store unreachable: ${err instanceof Error ? err.message : String(err)}`)),
+      );
+    });
+    last = { at: now, result };
+    return result;
+  };
+}
+
 export async function startAdmin(opts: AdminOptions): Promise<RunningAdmin> {
   const source = opts.source ?? localMetrics();
+  const probe = opts.storeCheck ? storeProbe(opts.storeCheck) : null;
   const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: REQUEST_TIMEOUT_MS }, (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const send = (status: number, type: string, body: string) => {
@@ -84,8 +110,17 @@ export async function startAdmin(opts: AdminOptions): Promise<RunningAdmin> {
     if (path === '/healthz') {
       send(200, 'text/plain; charset=utf-8', 'ok\n');
     } else if (path === '/readyz') {
-      if (opts.ready()) send(200, 'text/plain; charset=utf-8', 'ready\n');
-      else send(503, 'text/plain; charset=utf-8', 'not ready\n');
+      // Not ready while starting and while draining (SIGTERM), and while the store does not answer.
+      if (!opts.ready()) send(503, 'text/plain; charset=utf-8', 'not ready\n');
+      else if (!probe) send(200, 'text/plain; charset=utf-8', 'ready\n');
+      else
+        void probe().then((why) => {
+          if (why === null) send(200, 'text/plain; charset=utf-8', 'ready\n');
+          else {
+            opts.log.warn('readiness: store check failed', { reason: why });
+            send(503, 'text/plain; charset=utf-8', `not ready: ${why}\n`);
+          }
+        });
     } else if (path === '/metrics') {
       source.metrics().then(
         (body) => send(200, source.contentType, body),

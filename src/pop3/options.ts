@@ -3,6 +3,7 @@
 // command line itself.
 
 import type { ListenAddress, Logger } from '../server/options.js';
+import type { ProxyProtocolOptions } from '../server/proxy-protocol.js';
 
 export interface Pop3Limits {
   /** Simultaneous POP3 connections (counted apart from IMAP's). */
@@ -46,5 +47,7 @@ export interface Pop3Options {
   expire: string | null;
   /** Name in the greeting. */
   serverName: string;
+  /** PROXY protocol (src/server/proxy-protocol.ts) on the plain and implicit-TLS listeners; absent: off. */
+  proxyProtocol?: { pop3?: ProxyProtocolOptions; pop3s?: ProxyProtocolOptions };
   log: Logger;
 }

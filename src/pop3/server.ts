@@ -13,6 +13,8 @@ import type { ListenAddress } from '../server/options.js';
 import { POP3_LOGIN_DELAY_TRACKED, POP3_TLS_HANDSHAKE_MS } from './limits.js';
 import type { Pop3Options } from './options.js';
 import { Pop3Session, type Pop3Hooks, type Pop3Io } from './session.js';
+import { proxyGate, socketPeer, type PeerEndpoint } from '../server/proxy-protocol.js';
+import { serverHandshake } from '../server/tls.js';
 
 /** RFC 7301 ALPN identifier of POP3 (IANA registry). */
 export const POP3_ALPN = 'pop3';
@@ -48,10 +50,12 @@ class SocketIo implements Pop3Io {
     private readonly secureContext: tls.SecureContext,
     private readonly log: Pop3Options['log'],
     private readonly onGone: () => void,
+    /** The client as the PROXY header named it, else the socket's peer. */
+    private readonly peer: string,
   ) {}
 
   get remoteAddress(): string {
-    return this.socket.remoteAddress ?? 'unknown';
+    return this.peer;
   }
 
   bind(): void {
@@ -214,20 +218,46 @@ export async function startPop3(store: MailStore, auth: Authenticator, opts: Pop
     },
   };
 
-  const accept = (socket: net.Socket, secure: boolean) => {
-    socket.setNoDelay(true);
-    socket.setKeepAlive(true, 60_000);
-    if (sessions.size >= opts.limits.maxConnections) {
-      socket.end('-ERR [SYS/TEMP] Too many connections, try again later\r\n');
-      return;
-    }
+  const open = (socket: net.Socket, secure: boolean, peer: PeerEndpoint) => {
     let session: Pop3Session | null = null;
-    const io = new SocketIo(socket, secure, secureContext, opts.log, () => session?.close());
+    const io = new SocketIo(socket, secure, secureContext, opts.log, () => session?.close(), peer.remoteAddress);
     session = new Pop3Session(io, store, auth, opts, hooks);
     io.session = session;
     sessions.add(session);
     io.bind();
+    // A socket that came through the PROXY gate was paused there, its bytes after the header put back.
+    socket.resume();
     session.greet();
+  };
+
+  // PROXY protocol first (src/server/proxy-protocol.ts), then the cap, then (POP3S) the TLS handshake.
+  const gates = { pop3: proxyGate(opts.proxyProtocol?.pop3, opts.log, 'pop3'), pop3s: proxyGate(opts.proxyProtocol?.pop3s, opts.log, 'pop3s') };
+  const admitted = (socket: net.Socket, implicitTls: boolean, peer: PeerEndpoint) => {
+    if (sessions.size >= opts.limits.maxConnections) {
+      if (implicitTls) socket.destroy();
+      else socket.end('-ERR [SYS/TEMP] Too many connections, try again later\r\n');
+      return;
+    }
+    if (!implicitTls) {
+      open(socket, false, peer);
+      return;
+    }
+    void serverHandshake(socket, {
+      secureContext,
+      alpn: [POP3_ALPN],
+      timeoutMs: POP3_TLS_HANDSHAKE_MS,
+      onFailure: (reason, err) => opts.log.debug('POP3 TLS handshake failed', { reason, error: err?.message }),
+    }).then((t) => {
+      if (t && !t.destroyed) open(t, true, peer);
+    });
+  };
+  const accept = (socket: net.Socket, implicitTls: boolean) => {
+    socket.on('error', () => {});
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 60_000);
+    const gate = implicitTls ? gates.pop3s : gates.pop3;
+    if (gate) gate.accept(socket, (peer) => admitted(socket, implicitTls, peer));
+    else admitted(socket, implicitTls, socketPeer(socket));
   };
 
   const servers: net.Server[] = [];
@@ -240,11 +270,8 @@ export async function startPop3(store: MailStore, auth: Authenticator, opts: Pop
       pop3.push(await listen(s, addr));
     }
     for (const addr of opts.pop3s) {
-      const s = tls.createServer(
-        { key: opts.tls.key, cert: opts.tls.cert, minVersion: TLS_MIN_VERSION, handshakeTimeout: POP3_TLS_HANDSHAKE_MS, ALPNProtocols: [POP3_ALPN] },
-        (sock) => accept(sock, true),
-      );
-      s.on('tlsClientError', (err) => opts.log.debug('POP3 TLS handshake failed', { error: err.message }));
+      // A plain TCP server and src/server/tls.ts's handshake, as for IMAPS: a PROXY header precedes the ClientHello.
+      const s = net.createServer((sock) => accept(sock, true));
       servers.push(s);
       pop3s.push(await listen(s, addr));
     }
@@ -259,6 +286,8 @@ export async function startPop3(store: MailStore, auth: Authenticator, opts: Pop
     connectionCount: () => sessions.size,
     async close() {
       const closing = servers.map((s) => new Promise<void>((r) => s.close(() => r())));
+      gates.pop3?.destroyPending();
+      gates.pop3s?.destroyPending();
       await Promise.all(
         [...sessions].map(async (session) => {
           // An UPDATE in progress (expunging DELE'd messages) finishes and answers first.

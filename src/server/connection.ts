@@ -18,7 +18,7 @@ import { mechanismsFor } from '../auth/mechanisms.js';
 import type { ServerOptions } from './options.js';
 import { DeflateStream, type CompressViolation } from './compress.js';
 import { newSessionId } from '../obs/log.js';
-import { authFailureReason, ConnectionObserver, type TlsInfo } from '../obs/session.js';
+import { authFailureReason, ConnectionObserver, type Endpoint, type TlsInfo } from '../obs/session.js';
 import type { Token } from '../wire/types.js';
 import type { Refusal } from './admission.js';
 import { serverHandshake } from './tls.js';
@@ -128,12 +128,13 @@ export class Connection {
     private readonly auth: Authenticator,
     private readonly opts: ServerOptions,
     private readonly hooks: ConnectionHooks,
+    /** The client as a PROXY header named it (src/server/proxy-protocol.ts); default: the socket's peer. */
+    peer: Endpoint = socket,
   ) {
     this.socket = socket;
-    const remote = socket.remoteAddress ?? 'unknown';
-    this.session = new Session(newSessionId(), remote, secure);
+    this.session = new Session(newSessionId(), peer.remoteAddress ?? 'unknown', secure);
     this.rawSocket = socket;
-    this.obs = new ConnectionObserver(opts.log, this.session.id, 'imap', socket, secure);
+    this.obs = new ConnectionObserver(opts.log, this.session.id, 'imap', peer, secure);
     if (socket instanceof tls.TLSSocket) this.tlsInfo = tlsInfoOf(socket);
     // The authenticator as commands see it: the same one, with the attempted user name noted for the log.
     const observedAuth = new Proxy(auth, {

@@ -2,7 +2,8 @@
 // The store and authenticator arrive by injection from src/cli.
 //
 // Every accepted socket is counted (src/server/admission.ts) before anything
-// else happens to it, a TLS handshake included, so that sockets stalled in a
+// else happens to it but a PROXY protocol header (src/server/proxy-protocol.ts,
+// which names the address to count by, bounded on its own), a TLS handshake included, so that sockets stalled in a
 // handshake count against the caps like any other; a handshake that fails or
 // does not finish within timeouts.tlsHandshakeMs destroys its socket.
 import net from 'node:net';
@@ -13,6 +14,7 @@ import type { MailStore } from '../store/types.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { ListenAddress, Logger, ServerOptions } from './options.js';
 import { processMetrics } from '../obs/metrics.js';
+import { proxyGate, socketPeer, type PeerEndpoint } from './proxy-protocol.js';
 
 /** One live session as `quire who` shows it. */
 export interface SessionInfo {
@@ -118,32 +120,42 @@ export async function startServer(store: MailStore, auth: Authenticator, opts: S
     },
   };
 
-  const open = (socket: net.Socket, secure: boolean, ticket: Ticket): void => {
-    const conn = new Connection(socket, secure, true, store, auth, opts, hooks);
+  const open = (socket: net.Socket, secure: boolean, ticket: Ticket, peer: PeerEndpoint): void => {
+    const conn = new Connection(socket, secure, true, store, auth, opts, hooks, peer);
     connections.add(conn);
     tickets.set(conn, ticket);
     conn.start();
+    // A socket that came through the PROXY gate was paused there, its bytes after the header put back.
+    socket.resume();
   };
 
+  // PROXY protocol (src/server/proxy-protocol.ts): the header comes first, before admission and any TLS handshake.
+  const gates = { imap: proxyGate(opts.proxyProtocol?.imap, opts.log, 'imap'), imaps: proxyGate(opts.proxyProtocol?.imaps, opts.log, 'imaps') };
   const accept = (socket: net.Socket, implicitTls: boolean): void => {
     // Whatever happens next, a reset from the peer must not become an unhandled 'error'.
     socket.on('error', () => {});
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);
-    const ticket = admission.admit(socket.remoteAddress ?? '');
-    if (!(ticket instanceof Promise)) return admitted(socket, implicitTls, ticket);
+    const gate = implicitTls ? gates.imaps : gates.imap;
+    if (gate) gate.accept(socket, (peer) => admit(socket, implicitTls, peer));
+    else admit(socket, implicitTls, socketPeer(socket));
+  };
+
+  const admit = (socket: net.Socket, implicitTls: boolean, peer: PeerEndpoint): void => {
+    const ticket = admission.admit(peer.remoteAddress);
+    if (!(ticket instanceof Promise)) return admitted(socket, implicitTls, peer, ticket);
     // Decided by the cluster's primary: a socket that closes (or a server that closes) meanwhile gives its slot back.
     handshaking.add(socket);
     void ticket.then((t) => {
       handshaking.delete(socket);
       if (socket.destroyed && typeof t !== 'string') t.release();
-      else if (!socket.destroyed) admitted(socket, implicitTls, t);
+      else if (!socket.destroyed) admitted(socket, implicitTls, peer, t);
     });
   };
 
-  const admitted = (socket: net.Socket, implicitTls: boolean, ticket: Ticket | Refusal): void => {
+  const admitted = (socket: net.Socket, implicitTls: boolean, peer: PeerEndpoint, ticket: Ticket | Refusal): void => {
     if (typeof ticket === 'string') {
-      refused(ticket, { address: socket.remoteAddress, port: socket.localPort });
+      refused(ticket, { address: peer.remoteAddress, port: socket.localPort });
       // On the implicit-TLS port nothing can be said before a handshake, and refusing must stay cheaper than one.
       if (implicitTls) socket.destroy();
       else {
@@ -153,10 +165,10 @@ export async function startServer(store: MailStore, auth: Authenticator, opts: S
       return;
     }
     if (!implicitTls) {
-      open(socket, false, ticket);
+      open(socket, false, ticket, peer);
       return;
     }
-    const remote = socket.remoteAddress;
+    const remote = peer.remoteAddress;
     handshaking.add(socket);
     void serverHandshake(socket, {
       secureContext: hooks.secureContext,
@@ -170,7 +182,7 @@ export async function startServer(store: MailStore, auth: Authenticator, opts: S
       handshaking.delete(socket);
       if (!tlsSocket) return;
       if (tlsSocket.destroyed) ticket.release();
-      else open(tlsSocket, true, ticket);
+      else open(tlsSocket, true, ticket, peer);
     });
   };
 
@@ -239,6 +251,8 @@ export async function startServer(store: MailStore, auth: Authenticator, opts: S
     async close() {
       unregister();
       for (const s of handshaking) s.destroy();
+      gates.imap?.destroyPending();
+      gates.imaps?.destroyPending();
       await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))).concat(
         [...connections].map(async (c) => c.shutdown()),
       ));

@@ -1,6 +1,7 @@
 // What the composition root (src/cli) hands to the server. The server never
 // reads files, the environment or the command line itself.
 import type { AdmissionControl, AdmissionLimits } from './admission.js';
+import type { ProxyPolicy } from './proxy-protocol.js';
 
 export interface Logger {
   debug(msg: string, fields?: Record<string, unknown>): void;
@@ -81,6 +82,8 @@ export interface ServerOptions {
   /** User names authorized as message submission entities: URLFETCH of "submit+" URLs (RFC 4467 §3). */
   urlauthSubmitters?: readonly string[];
   log: Logger;
+  /** PROXY protocol per listener (src/server/proxy-protocol.ts); only `imap` and `imaps` are read here. */
+  proxyProtocol?: ProxyPolicy;
   /**
    * Fresh options for RunningServer.reload() (src/cli re-reads the config and
    * the certificate files). Listener addresses are not changed by a reload.

@@ -550,3 +550,66 @@ export interface MailStore {
    */
   resetUrlAuthKeys(userId: number, mailboxId: number | null, mech: string): Promise<void>;
 }
+
+// ---- store-to-store copy (`quire migrate`, issue 13 item 6; appended, merged into MailStore by declaration merging)
+// A copy that clients cannot tell from the original: the same UIDVALIDITY,
+// UIDs, MODSEQs, HIGHESTMODSEQ, QRESYNC tombstones, EMAILIDs and MAILBOXID,
+// so a CONDSTORE/QRESYNC client re-selecting with its cached state gets no resync.
+
+/** A mailbox's state apart from its messages, as exportMailbox reads it and bulkImport writes it. */
+export interface MailboxState {
+  uidValidity: number;
+  uidNext: number;
+  highestModseq: number;
+  /** RFC 8474 MAILBOXID. */
+  objectId: string;
+  /** RFC 7162 QRESYNC tombstones: expunged UIDs (ascending) with the modseq of their expunge. */
+  expunged: { uid: number; modseq: number }[];
+  /** Highest modseq whose tombstones were pruned (a resync from before it is answered without VANISHED (EARLIER) precision). */
+  tombstoneFloor: number;
+}
+
+/** One message as the copy carries it: everything MessageMeta says, and the body. */
+export interface BulkMessage {
+  uid: number;
+  modseq: number;
+  flags: Flag[];
+  internalDate: number;
+  /** Minutes east of UTC. */
+  internalTz: number;
+  /** RFC 8514 save date; null = unknown (the target answers the internal date, as the source did). */
+  saveDate: number | null;
+  /**
+   * RFC 8474 EMAILID in the source. Messages of one bulkImport call or of
+   * earlier calls into the same store that carry the same EMAILID share one
+   * body in the target, and the target reports this EMAILID for them when it
+   * can represent it (else one of its own, the same for all of them).
+   */
+  emailId?: string;
+  data: Buffer;
+}
+
+export interface BulkImportBatch {
+  /** Messages with UIDs strictly ascending and above every UID the mailbox holds or held (else CANNOT). */
+  messages: BulkMessage[];
+  /**
+   * The mailbox's state, applied in the same transaction as the messages: UIDVALIDITY and MAILBOXID
+   * may change only while the mailbox holds no message (else CANNOT); UIDNEXT and HIGHESTMODSEQ only grow;
+   * tombstones are added (a UID the mailbox holds is CANNOT).
+   */
+  state?: Partial<MailboxState>;
+}
+
+export interface MailStore {
+  /** The mailbox's state for a copy to another store. NONEXISTENT for an unknown mailbox. */
+  exportMailbox(mailboxId: number): Promise<MailboxState>;
+  /**
+   * Writes one batch of a store-to-store copy atomically and durably,
+   * preserving UIDs, MODSEQs, flags, dates and EMAILIDs (quota is not
+   * enforced: the source already held the mail). Publishes an 'append'
+   * change for the messages.
+   */
+  bulkImport(mailboxId: number, batch: BulkImportBatch): Promise<void>;
+  /** Every credential of the user, of every kind, sorted by kind and name (listCredentials needs the kind). */
+  exportCredentials(userId: number): Promise<CredentialInfo[]>;
+}

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import { provisionUser } from '../../src/cli/users.js';
-import { startAdmin } from '../../src/obs/admin.js';
+import { READY_STORE_CACHE_MS, READY_STORE_TIMEOUT_MS, startAdmin } from '../../src/obs/admin.js';
 import { processMetrics } from '../../src/obs/metrics.js';
 import { createLogger } from '../../src/obs/log.js';
 import { message } from '../helpers/imap.js';
@@ -57,5 +57,40 @@ test('readiness, methods, and the index backlog gauge', { timeout: 60_000 }, asy
     processMetrics().setIndexBacklogSource(null);
     await admin.close();
     await store.close();
+  }
+});
+
+test('/readyz probes the store: a closed store or one that does not answer is 503, one probe per interval', { timeout: 30_000 }, async () => {
+  const store = await openSqliteStore({ dataDir: mkdtempSync(join(tmpdir(), 'quire-admin-')), synchronous: 'NORMAL' });
+  let hang = false;
+  let probes = 0;
+  const storeCheck = () => {
+    probes++;
+    return hang ? new Promise<never>(() => {}) : store.countUsers();
+  };
+  const admin = await startAdmin({ host: '127.0.0.1', port: 0, log: createLogger({ level: 'silent' }), ready: () => true, storeCheck });
+  const port = admin.address.port;
+  try {
+    assert.equal((await httpGet(port, '/readyz')).status, 200);
+    await Promise.all([1, 2, 3, 4].map(() => httpGet(port, '/readyz')));
+    assert.ok(probes <= 2, `${probes} probes for 5 requests within READY_STORE_CACHE_MS`);
+    await new Promise((r) => setTimeout(r, READY_STORE_CACHE_MS + 50));
+    hang = true;
+    const t0 = Date.now();
+    const slow = await httpGet(port, '/readyz');
+    assert.equal(slow.status, 503);
+    assert.match(slow.body, /store not answering/);
+    assert.ok(Date.now() - t0 >= READY_STORE_TIMEOUT_MS - 100);
+    hang = false;
+    await new Promise((r) => setTimeout(r, READY_STORE_CACHE_MS + 50));
+    assert.equal((await httpGet(port, '/readyz')).status, 200);
+    await store.close();
+    await new Promise((r) => setTimeout(r, READY_STORE_CACHE_MS + 50));
+    const closed = await httpGet(port, '/readyz');
+    assert.equal(closed.status, 503);
+    assert.match(closed.body, /store unreachable/);
+  } finally {
+    await admin.close();
+    await store.close().catch(() => {});
   }
 });

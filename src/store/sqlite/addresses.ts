@@ -76,7 +76,7 @@ function checkLimit(n: number | null | undefined, what: string): void {
 
 export abstract class AddressOps extends MessageOps {
   /** > 0 while a MOVE runs in the current transaction (see the file comment). */
-  private quotaExempt = 0;
+  protected quotaExempt = 0;
 
   protected constructor(db: Database.Database, blobs: BlobFiles, feed: ChangeFeed) {
     super(db, blobs, feed);
@@ -253,7 +253,7 @@ export abstract class AddressOps extends MessageOps {
   }
 
   /** Canonical spellings of keywords in a mailbox, registering new ones (first-seen spelling, RFC 9051 §2.3.2). */
-  private keywordResolver(mailboxId: number): (keywords: readonly string[]) => string[] {
+  protected keywordResolver(mailboxId: number): (keywords: readonly string[]) => string[] {
     const rows = this.q('SELECT lname, name FROM mailbox_keywords WHERE mailbox_id = ?').raw().all(mailboxId) as [string, string][];
     const map = new Map(rows);
     return (keywords) =>

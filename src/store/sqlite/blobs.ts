@@ -68,7 +68,7 @@ export class BlobFiles {
     dataDir: string,
     /** false with synchronous=NORMAL: survive a crash of the process, not of the machine. */
     private readonly durable: boolean,
-    private readonly owner: string,
+    readonly owner: string,
   ) {
     this.blobDir = path.join(dataDir, 'blobs');
     this.tmpDir = path.join(dataDir, 'tmp');

@@ -46,6 +46,7 @@ import { migrate } from './schema.js';
 import { type MailboxRow } from './messages.js';
 import { OVERQUOTA_MARK } from './addresses.js';
 import { UrlAuthKeyOps } from './urlauth-keys.js';
+import { BulkOps } from './bulk.js';
 import type { WriteGate } from './gate.js';
 import { LocalWriteGate } from './gate.js';
 export { LocalWriteGate, type WriteGate } from './gate.js';
@@ -162,7 +163,7 @@ async function stopThread(t: Thread, graceMs: number): Promise<void> {
 /** How long close() lets a thread finish (the indexing thread: its transaction) before ending it. */
 const THREAD_STOP_MS = 15_000;
 
-export class SqliteMailStore extends UrlAuthKeyOps {
+export class SqliteMailStore extends BulkOps {
   private closed = false;
   private readonly inflight = new Set<Promise<unknown>>();
   private blobNext = 0;

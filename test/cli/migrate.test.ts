@@ -1,0 +1,224 @@
+// `quire migrate --data DIR --to URL` (issue 13 item 6), SQLite -> SQLite
+// until the PostgreSQL store lands: a real `quire` process copies a store
+// filled through a real IMAP server and the store API; everything observable
+// is equal afterwards (users, credentials, quotas, addresses, subscriptions,
+// annotations, mailbox state, every message's UID, MODSEQ, flags, dates,
+// EMAILID and bytes); a QRESYNC client re-selecting against a server on the
+// copy with its cached UIDVALIDITY/HIGHESTMODSEQ gets no resync, and one
+// with an older state gets the same VANISHED (EARLIER) as from the original;
+// a run cut short continues where it stopped; a diverging target is refused.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DB_FILE, openSqliteStore } from '../../src/store/sqlite/index.js';
+import { Authenticator } from '../../src/auth/authenticator.js';
+import { startServer } from '../../src/server/index.js';
+import { loadConfig, toServerOptions } from '../../src/cli/config.js';
+import { loadOrCreateTls } from '../../src/cli/tls.js';
+import { provisionUser } from '../../src/cli/users.js';
+import { addAppPassword } from '../../src/auth/userdb/builtin.js';
+import type { MailStore } from '../../src/store/types.js';
+import { RawClient, message } from '../helpers/imap.js';
+import { runProcess } from '../helpers/process.js';
+import { cleanEnv } from '../obs/helpers.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const quiet = { debug() {}, info() {}, warn() {}, error: (m: string, f?: unknown) => console.error('[server error]', m, f) };
+
+async function serve(store: MailStore, dir: string) {
+  const config = loadConfig({ env: {}, flags: { data: dir } });
+  const tls = await loadOrCreateTls({ dataDir: mkdtempSync(path.join(tmpdir(), 'quire-mig-tls-')), tls: {} } as never);
+  const so = toServerOptions(config, tls, quiet);
+  so.imap = [{ host: '127.0.0.1', port: 0 }];
+  so.imaps = [];
+  const server = await startServer(store, new Authenticator(store, { baseDelayMs: 10, maxDelayMs: 20 }), so);
+  return { server, port: server.addresses.imap[0]!.port };
+}
+
+function migrate(args: string[]) {
+  return runProcess(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'migrate', ...args], { cwd: ROOT, env: cleanEnv() });
+}
+
+/** Everything observable of a store, user by user, mailbox by mailbox, with bodies. */
+async function observe(store: MailStore) {
+  const out: unknown[] = [];
+  for (const u of await store.listUsers()) {
+    const creds = (await store.exportCredentials(u.id)).map((c) => [c.kind, c.name, c.secret, c.lastUsed?.getTime() ?? null]);
+    const quota = await store.getQuota(u.id);
+    const addrs = (await store.listAddresses(u.id)).map((a) => a.address);
+    const subs = (await store.listSubscriptions(u.id)).sort();
+    const notes = (await store.getAnnotations(u.id, null, ['/private', '/shared'], 'infinity')).map((a) => [a.entry, a.value.toString('hex')]);
+    const boxes: unknown[] = [];
+    for (const b of (await store.listMailboxes(u.id)).sort((x, y) => (x.name < y.name ? -1 : 1))) {
+      const st = await store.exportMailbox(b.id);
+      const msgs = [];
+      for (const m of (await store.listMessages(b.id)).sort((x, y) => x.uid - y.uid)) {
+        const body = await store.openMessage(b.id, m.uid);
+        msgs.push({ ...m, flags: [...m.flags].sort(), body: (await body!.read(0, body!.size)).toString('latin1') });
+      }
+      const bnotes = (await store.getAnnotations(u.id, b.id, ['/private', '/shared'], 'infinity')).map((a) => [a.entry, a.value.toString('hex')]);
+      boxes.push({ name: b.name, specialUse: b.specialUse, subscribed: b.subscribed, objectId: b.objectId, st, msgs, bnotes });
+    }
+    out.push({ name: u.name, hash: u.passwordHash, creds, quota, addrs, subs, notes, boxes });
+  }
+  return out;
+}
+
+test('migrate SQLite -> SQLite: an exact copy, QRESYNC clients do not resync, resumable, verified', { timeout: 180_000 }, async () => {
+  const srcDir = mkdtempSync(path.join(tmpdir(), 'quire-mig-src-'));
+  const dstDir = mkdtempSync(path.join(tmpdir(), 'quire-mig-dst-'));
+  const src = await openSqliteStore({ dataDir: srcDir, synchronous: 'NORMAL' });
+  const alice = await provisionUser(src, 'alice', 'secret-a');
+  const bob = await provisionUser(src, 'bob', 'secret-b');
+  await addAppPassword(src, alice, 'phone');
+  await src.touchCredential(alice.id, 'app', 'phone', new Date(1_700_000_000_000));
+  await src.setQuota(alice.id, { storage: 10_000_000, messages: 5000 });
+  await src.addAddress(alice.id, 'alice@example.org');
+  await src.addAddress(bob.id, '@example.net');
+  await src.setAnnotations(alice.id, null, [{ entry: '/private/comment', value: Buffer.from('server note') }], { maxEntries: 100, maxPerUser: 100 });
+  const work = await src.createMailbox(alice.id, 'Work/Projects');
+  await src.setSubscribed(alice.id, 'Work/Projects', true);
+  await src.setSubscribed(alice.id, 'Gone/But/Subscribed', true);
+  await src.setAnnotations(alice.id, work.id, [{ entry: '/shared/comment', value: Buffer.from([0, 1, 2, 255]) }], { maxEntries: 100, maxPerUser: 100 });
+  const inbox = (await src.getMailbox(alice.id, 'INBOX'))!;
+  // 1,200 messages in INBOX (three batches), zones and keywords, then copies, flag changes and expunges.
+  for (let i = 0; i < 1200; i += 200) {
+    await src.appendMessages(
+      inbox.id,
+      Array.from({ length: 200 }, (_, k) => ({ data: Buffer.from(message(i + k, { subject: `m${i + k}` })), flags: (i + k) % 3 === 0 ? ['\\Seen', '$Label1'] : [], internalDate: 1_600_000_000_000 + (i + k) * 60_000, internalTz: ((i + k) % 5) * 60 - 120 })),
+    );
+  }
+  await src.copyMessages(inbox.id, [5, 6, 7], work.id);
+  await src.storeFlags(inbox.id, [10, 20, 30], 'add', ['\\Flagged', 'Custom']);
+  await src.storeFlags(inbox.id, [11, 12, 13], 'add', ['\\Deleted']);
+  const sent = (await src.getMailbox(bob.id, 'Sent'))!;
+  await src.appendMessages(sent.id, [{ data: Buffer.from(message(1)), flags: ['\\Seen'] }]);
+  await src.close();
+
+  // A QRESYNC client of the source: its cached state just before the expunge, and just after it.
+  let srv = await serve(await openSqliteStore({ dataDir: srcDir, synchronous: 'NORMAL' }), srcDir);
+  let c = await RawClient.connect(srv.port, { login: ['alice', 'secret-a'] });
+  await c.command('ENABLE QRESYNC');
+  let sel = await c.command('SELECT INBOX');
+  const uidv = Number(/UIDVALIDITY (\d+)/.exec(sel.untagged.join('\n'))![1]);
+  const before = Number(/HIGHESTMODSEQ (\d+)/.exec(sel.untagged.join('\n'))![1]);
+  assert.match((await c.command('EXPUNGE')).untagged.join(' '), /VANISHED 11:13/);
+  sel = await c.command('SELECT INBOX');
+  const after = Number(/HIGHESTMODSEQ (\d+)/.exec(sel.untagged.join('\n'))![1]);
+  const oldAnswer = (await c.command(`SELECT INBOX (QRESYNC (${uidv} ${before} 1:1200))`)).untagged.filter((l) => /VANISHED|FETCH/.test(l));
+  await c.close();
+  await srv.server.close();
+  const srcAgain = await openSqliteStore({ dataDir: srcDir, synchronous: 'NORMAL' });
+  const want = await observe(srcAgain);
+  await srcAgain.close();
+
+  // An interrupted earlier run left the first 300 INBOX messages in the target.
+  {
+    const s = await openSqliteStore({ dataDir: srcDir, synchronous: 'NORMAL' });
+    const d = await openSqliteStore({ dataDir: dstDir, synchronous: 'NORMAL' });
+    const du = await d.createUser('alice', alice.passwordHash);
+    const dbox = await d.createMailbox(du.id, 'INBOX');
+    const st = await s.exportMailbox(inbox.id);
+    const metas = (await s.listMessages(inbox.id)).sort((a, b) => a.uid - b.uid).slice(0, 300);
+    const messages = [];
+    for (const m of metas) {
+      const b = (await s.openMessage(inbox.id, m.uid))!;
+      messages.push({ uid: m.uid, modseq: m.modseq, flags: m.flags, internalDate: m.internalDate, internalTz: m.internalTz ?? 0, saveDate: m.saveDate ?? null, emailId: m.emailId, data: await b.read(0, b.size) });
+    }
+    await d.bulkImport(dbox.id, { messages, state: { uidValidity: st.uidValidity, objectId: st.objectId } });
+    await s.close();
+    await d.close();
+  }
+
+  const run = await migrate(['--data', srcDir, '--to', `sqlite://${dstDir}`, '--json']);
+  assert.equal(run.code, 0, run.stdout + run.stderr);
+  const report = JSON.parse(run.stdout) as { ok: boolean; users: number; mailboxes: { user: string; mailbox: string; messages: number; copied: number; emailIdsKept: number; verified: boolean }[] };
+  assert.ok(report.ok);
+  assert.equal(report.users, 2);
+  const rin = report.mailboxes.find((m) => m.user === 'alice' && m.mailbox === 'INBOX')!;
+  assert.deepEqual([rin.messages, rin.copied, rin.emailIdsKept, rin.verified], [1197, 897, 1197, true], 'continued after the 300 copied before');
+
+  const dst = await openSqliteStore({ dataDir: dstDir, synchronous: 'NORMAL' });
+  assert.deepEqual(await observe(dst), want);
+  // The copies share one body in the target as in the source.
+  const w = (await dst.getMailbox((await dst.getUser('alice'))!.id, 'Work/Projects'))!;
+  const copies = await dst.listMessages(w.id);
+  const originals = await dst.getMessages((await dst.getMailbox((await dst.getUser('alice'))!.id, 'INBOX'))!.id, [5, 6, 7]);
+  assert.deepEqual(copies.map((m) => m.emailId), originals.map((m) => m.emailId));
+
+  // Against a server on the copy: the cached state resyncs nothing; the older one gets the same answer as before.
+  srv = await serve(dst, dstDir);
+  c = await RawClient.connect(srv.port, { login: ['alice', 'secret-a'] });
+  await c.command('ENABLE QRESYNC');
+  const same = await c.command(`SELECT INBOX (QRESYNC (${uidv} ${after} 1:1200))`);
+  assert.deepEqual(same.untagged.filter((l) => /VANISHED|FETCH/.test(l)), [], same.raw);
+  assert.match(same.untagged.join('\n'), new RegExp(`UIDVALIDITY ${uidv}\\b[^]*HIGHESTMODSEQ ${after}\\b|HIGHESTMODSEQ ${after}\\b[^]*UIDVALIDITY ${uidv}\\b`));
+  const old = await c.command(`SELECT INBOX (QRESYNC (${uidv} ${before} 1:1200))`);
+  assert.deepEqual(old.untagged.filter((l) => /VANISHED|FETCH/.test(l)), oldAnswer);
+  assert.ok(oldAnswer.includes('* VANISHED (EARLIER) 11:13'), oldAnswer.join('\n'));
+  // New changes continue above the copied MODSEQs and UIDs.
+  const ap = await c.command('APPEND INBOX {5}\r\nhello');
+  assert.match(ap.tagged, /APPENDUID \d+ 1201\]/);
+  const st = await c.command('STATUS INBOX (HIGHESTMODSEQ)');
+  assert.ok(Number(/HIGHESTMODSEQ (\d+)/.exec(st.untagged[0]!)![1]) > after);
+  await c.close();
+  await srv.server.close();
+
+  // Running again changes nothing and verifies; a target that diverged is refused, not overwritten.
+  let again = await migrate(['--data', srcDir, '--to', dstDir]);
+  assert.equal(again.code, 1, 'the copy now differs (the APPEND above) and says so');
+  assert.match(again.stdout, /FAIL alice\tINBOX/);
+  const fresh = mkdtempSync(path.join(tmpdir(), 'quire-mig-dst2-'));
+  again = await migrate(['--data', srcDir, '--to', fresh]);
+  assert.equal(again.code, 0, again.stdout + again.stderr);
+  again = await migrate(['--data', srcDir, '--to', fresh, '--json']);
+  assert.equal(again.code, 0);
+  assert.ok((JSON.parse(again.stdout) as { mailboxes: { copied: number }[] }).mailboxes.every((m) => m.copied === 0));
+  // The way back is the same code: --from the copy into another directory.
+  const back = mkdtempSync(path.join(tmpdir(), 'quire-mig-back-'));
+  const rb = await migrate(['--data', back, '--from', `sqlite://${fresh}`, '--to', back + '/store']);
+  assert.equal(rb.code, 0, rb.stdout + rb.stderr);
+  await dst.close();
+  // The source is not its own target.
+  assert.match((await migrate(['--data', srcDir, '--to', srcDir])).stderr, /source store itself/);
+});
+
+test('migrate killed with SIGKILL mid-copy continues where it stopped when run again', { timeout: 180_000 }, async () => {
+  const srcDir = mkdtempSync(path.join(tmpdir(), 'quire-mig-kill-src-'));
+  const dstDir = mkdtempSync(path.join(tmpdir(), 'quire-mig-kill-dst-'));
+  const src = await openSqliteStore({ dataDir: srcDir, synchronous: 'NORMAL' });
+  const u = await provisionUser(src, 'carol', 'secret-c');
+  const inbox = (await src.getMailbox(u.id, 'INBOX'))!;
+  await src.appendMessages(inbox.id, Array.from({ length: 400 }, (_, i) => ({ data: Buffer.from(message(i)), flags: i % 2 ? ['\\Seen'] : [] })));
+  await src.close();
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'migrate', '--data', srcDir, '--to', dstDir, '--batch', '1'], { cwd: ROOT, env: cleanEnv(), stdio: 'ignore' });
+  const exited = new Promise((r) => child.once('exit', r));
+  const count = () => {
+    try {
+      const db = new Database(path.join(dstDir, DB_FILE), { readonly: true, fileMustExist: true });
+      try {
+        return db.prepare('SELECT count(*) FROM messages').pluck().get() as number;
+      } finally {
+        db.close();
+      }
+    } catch {
+      return 0;
+    }
+  };
+  const deadline = Date.now() + 120_000;
+  while (count() < 40 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  child.kill('SIGKILL');
+  await exited;
+  const k = count();
+  assert.ok(k >= 40 && k < 400, `killed after ${k} messages`);
+  const again = await migrate(['--data', srcDir, '--to', dstDir, '--json']);
+  assert.equal(again.code, 0, again.stdout + again.stderr);
+  const r = JSON.parse(again.stdout) as { ok: boolean; mailboxes: { mailbox: string; messages: number; copied: number }[] };
+  const box = r.mailboxes.find((m) => m.mailbox === 'INBOX')!;
+  assert.deepEqual([r.ok, box.messages, box.copied], [true, 400, 400 - k]);
+});
