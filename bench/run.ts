@@ -829,10 +829,7 @@ async function setupQuire(o: Options, main: string, corpus: Corpus, port: number
     marker.sizes.push(size);
     writeFileSync(markerFile, JSON.stringify(marker));
   }
-  // SORT and THREAD read no full-text index: a sort-only run does not wait for it (the indexing thread then
-  // works beside the scenarios, which only makes Quire's numbers more conservative).
-  if (o.scenarios.some((s) => s !== 'sort')) await waitTextIndexed(dataDir);
-  else log('sort scenario only: not waiting for the full-text index');
+  await waitTextIndexed(dataDir);
   return server;
 }
 
