@@ -13,6 +13,7 @@ import { SqliteMailStore } from '../../src/store/sqlite/index.js';
 import { pruneDeleted } from '../../src/store/sqlite/fulltext.js';
 import { startTestServer } from '../helpers/server.js';
 import { RawClient } from '../helpers/imap.js';
+import { UNDO_AFTER_SORT_KEYS, UNDO_SORT_KEYS } from '../helpers/schema-rewind.js';
 
 function msg(i: number, word: string): Buffer {
   return Buffer.from(
@@ -25,11 +26,6 @@ function msg(i: number, word: string): Buffer {
 const WORDS = ['apricots', 'bananas', 'cherries', 'dates'];
 
 /** Removes what schema V11 (SORT/THREAD keys) adds, so a store can be taken back to an older version. */
-const UNDO_SORT_KEYS = [
-  'DROP TRIGGER messages_sort_ai', 'DROP TRIGGER blobs_sort_keys_ad', 'DROP TABLE sort_keys',
-  ...['subject', 'from', 'to', 'cc', 'dfrom', 'dto', 'date', 'arrival', 'size', 'pending'].map((k) => `DROP INDEX messages_sort_${k}`),
-  ...['subject', 'from', 'to', 'cc', 'dfrom', 'dto', 'date'].map((k) => `ALTER TABLE messages DROP COLUMN sort_${k}`),
-].join('; ') + ';';
 
 test('a v6 store is migrated, indexed in the background, and searched through the index', async () => {
   const dir = await mkdtemp(path.join(tmpdir(), 'quire-fts-'));
@@ -41,6 +37,7 @@ test('a v6 store is migrated, indexed in the background, and searched through th
     await s.close();
     // Back to schema v6: no flag indexes, no text table, no fts column (and none of V11's sort keys).
     let db = new Database(path.join(dir, 'quire.sqlite3'));
+    db.exec(UNDO_AFTER_SORT_KEYS);
     db.exec(UNDO_SORT_KEYS);
     db.exec('DROP INDEX blobs_fts_pending; DROP INDEX messages_flagged; DROP INDEX messages_unseen; DROP INDEX messages_deleted; DROP TRIGGER IF EXISTS blobs_fts_ad; DROP TABLE IF EXISTS blob_text; ALTER TABLE blobs DROP COLUMN fts; ' +
       // ...and none of what later schemas added (V11 attributes, V12 annotations).

@@ -9,13 +9,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { SqliteMailStore } from '../../src/store/sqlite/store.js';
-import { SCHEMA_VERSION } from '../../src/store/sqlite/schema.js';
+import { SCHEMA_VERSION, SORT_KEYS_VERSION } from '../../src/store/sqlite/schema.js';
+import { UNDO_AFTER_SORT_KEYS, UNDO_SORT_KEYS } from '../helpers/schema-rewind.js';
 
-const UNDO_V11 = [
-  'DROP TRIGGER messages_sort_ai', 'DROP TRIGGER blobs_sort_keys_ad', 'DROP TABLE sort_keys',
-  ...['subject', 'from', 'to', 'cc', 'dfrom', 'dto', 'date', 'arrival', 'size', 'pending'].map((k) => `DROP INDEX messages_sort_${k}`),
-  ...['subject', 'from', 'to', 'cc', 'dfrom', 'dto', 'date'].map((k) => `ALTER TABLE messages DROP COLUMN sort_${k}`),
-].join('; ') + ';';
+const UNDO_V11 = UNDO_AFTER_SORT_KEYS + UNDO_SORT_KEYS;
 
 const msg = (i: number, subject: string, date: string) =>
   Buffer.from(`From: User ${i} <u${i}@example.com>\r\nSubject: ${subject}\r\nDate: ${date}\r\nMessage-ID: <m${i}@x>\r\n${i > 1 ? `References: <m1@x>\r\n` : ''}\r\nbody ${i}\r\n`);
@@ -34,7 +31,7 @@ test('a store from before the sort keys is migrated and its messages get their k
     // The database as the version before V11 left it.
     let db = new Database(path.join(dir, 'quire.sqlite3'));
     db.exec(UNDO_V11);
-    db.pragma(`user_version = ${SCHEMA_VERSION - 1}`);
+    db.pragma(`user_version = ${SORT_KEYS_VERSION - 1}`);
     db.close();
 
     s = await SqliteMailStore.open({ dataDir: dir, synchronous: 'NORMAL' });
@@ -71,7 +68,7 @@ test('a mailbox is given its missing keys before it is sorted, without the backg
     await s.close();
     const db = new Database(path.join(dir, 'quire.sqlite3'));
     db.exec(UNDO_V11);
-    db.pragma(`user_version = ${SCHEMA_VERSION - 1}`);
+    db.pragma(`user_version = ${SORT_KEYS_VERSION - 1}`);
     db.close();
     s = await SqliteMailStore.open({ dataDir: dir, synchronous: 'NORMAL' });
     // More rows than one backfill batch: filled in several.

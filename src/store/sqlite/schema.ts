@@ -457,8 +457,13 @@ CREATE TRIGGER mailboxes_urlauth_keys_ad AFTER DELETE ON mailboxes BEGIN
 END;
 `;
 
-// The sort keys last: test/store/sort-migration.test.ts rewinds a store to just before them.
-export const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V_ADDRESS_INDEX, V_AUTH, V_OBJECT_ATTRS, V_ANNOTATIONS, V_POP3_SIZE, V_THREAD_INDEX, V_URLAUTH_KEYS, V11];
+// Append-only: a store at version n runs MIGRATIONS[n..] at its next open, so
+// a migration never moves once released (the last release ended at V11, schema
+// version 15). Tests that rewind a store undo the later ones first
+// (test/helpers/schema-rewind.ts).
+export const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V_ADDRESS_INDEX, V_AUTH, V_OBJECT_ATTRS, V_ANNOTATIONS, V11, V_POP3_SIZE, V_THREAD_INDEX, V_URLAUTH_KEYS];
+/** The schema version a store has right after V11 (the sort keys): the version of the last release. */
+export const SORT_KEYS_VERSION = MIGRATIONS.indexOf(V11) + 1;
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** Brings the database to SCHEMA_VERSION; refuses a database from a newer Quire. */

@@ -1,0 +1,20 @@
+// Undo scripts for the SQLite schema migrations that come after V11 (the sort
+// keys, schema version 15, the last released version), newest first, so that
+// a test can turn a store made by this code into one an older Quire left and
+// watch it migrate. Each entry names what its migration added (schema.ts).
+export const UNDO_AFTER_SORT_KEYS = [
+  // V_URLAUTH_KEYS
+  'DROP TRIGGER mailboxes_urlauth_keys_ad', 'DROP TABLE urlauth_keys',
+  // V_THREAD_INDEX
+  'DROP TRIGGER messages_thread_ai', 'DROP TRIGGER messages_thread_ad', 'DROP TRIGGER blobs_thread_keys_ad',
+  'DROP TABLE thread_msgs', 'DROP TABLE thread_keys', 'DROP TABLE thread_subjects', 'DROP TABLE thread_msgids',
+  // V_POP3_SIZE
+  'ALTER TABLE blobs DROP COLUMN bare_lf',
+].join('; ') + ';';
+
+/** V11 (the sort keys) itself. */
+export const UNDO_SORT_KEYS = [
+  'DROP TRIGGER messages_sort_ai', 'DROP TRIGGER blobs_sort_keys_ad', 'DROP TABLE sort_keys',
+  ...['subject', 'from', 'to', 'cc', 'dfrom', 'dto', 'date', 'arrival', 'size', 'pending'].map((k) => `DROP INDEX messages_sort_${k}`),
+  ...['subject', 'from', 'to', 'cc', 'dfrom', 'dto', 'date'].map((k) => `ALTER TABLE messages DROP COLUMN sort_${k}`),
+].join('; ') + ';';
