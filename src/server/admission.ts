@@ -174,6 +174,13 @@ function admissionMessage(m: unknown): AdmissionMessage | null {
   return typeof t === 'string' && t.startsWith('adm:') ? (m as AdmissionMessage) : null;
 }
 
+/**
+ * How long a worker waits for the primary's admission answer (one map lookup
+ * there: microseconds normally) before refusing the connection or login
+ * (docs/limits.md).
+ */
+export const ADMISSION_ANSWER_TIMEOUT_MS = 5_000;
+
 /** Caps the primary does not apply (a worker checks its own share of these). */
 const UNCAPPED = Number.MAX_SAFE_INTEGER;
 
@@ -253,6 +260,7 @@ export class ClusterAdmission implements AdmissionControl {
   constructor(
     private readonly channel: AdmissionChannel,
     private readonly limits: () => AdmissionLimits,
+    private readonly answerTimeoutMs = ADMISSION_ANSWER_TIMEOUT_MS,
   ) {
     this.local = new Admission(limits);
     channel.on('message', (m: unknown) => {
@@ -284,9 +292,19 @@ export class ClusterAdmission implements AdmissionControl {
 
   private ask(msg: AdmissionMessage & { req: number }): Promise<Refusal | null> {
     return new Promise((resolve) => {
-      this.waiting.set(msg.req, resolve);
+      // A primary too busy (or wedged) to answer in time: refuse rather than hold the socket or admit it
+      // uncounted. A late answer finds no waiter and is dropped; the caller releases the ticket, so a slot
+      // the primary did count comes back (release follows the request on the same ordered channel).
+      const timer = setTimeout(() => {
+        if (this.waiting.delete(msg.req)) resolve('maxConnections');
+      }, this.answerTimeoutMs);
+      this.waiting.set(msg.req, (r) => {
+        clearTimeout(timer);
+        resolve(r);
+      });
       // Without the primary nothing can be counted: refuse rather than admit uncounted.
       if (!this.send(msg)) {
+        clearTimeout(timer);
         this.waiting.delete(msg.req);
         resolve('maxConnections');
       }
@@ -301,6 +319,8 @@ export class ClusterAdmission implements AdmissionControl {
     return this.ask({ type: 'adm:admit', req: ++this.reqs, ticket: id, address: remoteAddress, max: l.maxPreAuthConnectionsPerAddress }).then((refusal): Ticket | Refusal => {
       if (refusal) {
         own.release();
+        // After a timed-out request the primary may yet count this ticket: uncount it (a no-op otherwise).
+        this.send({ type: 'adm:release', ticket: id });
         return refusal;
       }
       let released = false;

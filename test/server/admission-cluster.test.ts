@@ -117,3 +117,29 @@ test('quire serve --workers 2: per-address pre-auth and per-user caps are global
     await srv.exited;
   }
 });
+
+test('a worker whose primary does not answer refuses after ADMISSION_ANSWER_TIMEOUT_MS and releases what the primary counted late', async () => {
+  const { ClusterAdmission, AdmissionHub } = await import('../../src/server/admission.js');
+  const { EventEmitter } = await import('node:events');
+  const limits = () => ({ maxConnections: 100, maxPreAuthConnections: 100, maxPreAuthConnectionsPerAddress: 2, maxConnectionsPerUser: 10, maxConnectionsPerUserAddress: 10 });
+  // The primary's side is real; the channel between holds every request until we let it through.
+  const hub = new AdmissionHub();
+  const toWorker = new EventEmitter();
+  const held: unknown[] = [];
+  const handle = hub.attach({ id: 1, isConnected: () => true, send: (m: unknown) => { toWorker.emit('message', m); return true; } } as never);
+  const channel = { send: (m: unknown) => { held.push(m); return true; }, on: (e: 'message', fn: (m: unknown) => void) => toWorker.on(e, fn) };
+  const worker = new ClusterAdmission(channel, limits, 50);
+  const t0 = Date.now();
+  const r = await worker.admit('192.0.2.1');
+  assert.equal(r, 'maxConnections', 'refused when no answer came');
+  assert.ok(Date.now() - t0 < 2000);
+  // The primary now sees the late request and the release the worker sent after refusing: nothing stays counted.
+  for (const m of held.splice(0)) handle(m);
+  assert.equal(hub.preAuthConnections, 0);
+  // With answers flowing again, admission works and counts.
+  const live = { send: (m: unknown) => { handle(m); return true; }, on: channel.on };
+  const w2 = new ClusterAdmission(live, limits, 50);
+  const t = await w2.admit('192.0.2.1');
+  assert.equal(typeof t, 'object');
+  assert.equal(hub.preAuthConnections, 1);
+});
