@@ -18,6 +18,7 @@ import { StoreError } from '../../src/store/types.ts';
 import { toMetaFilter } from '../../src/search/meta.ts';
 import { compileFilter, runFilter, searchStatements } from '../../src/store/sqlite/search.ts';
 import { SqliteMailStore } from '../../src/store/sqlite/index.ts';
+import { attachFullText, ftsFileOf } from '../../src/store/sqlite/fulltext.ts';
 import { provisionUser } from '../../src/cli/users.ts';
 import { Session } from '../../src/session/session.ts';
 import type { FuzzTarget } from './lib/fuzz.ts';
@@ -61,6 +62,8 @@ const target: FuzzTarget = {
     await store.appendMessages(mailboxId, Array.from({ length: MESSAGES }, (_, i) => ({ data: message(i + 1), flags: flags[i % flags.length]!, internalDate: Date.UTC(2021, 1, 1 + (i % 28)) })));
     await store.close();
     db = new Database(path.join(dir, 'quire.sqlite3'), { readonly: true });
+    // Full-text conditions read the index's own file, as the search thread does.
+    attachFullText(db, ftsFileOf(path.join(dir, 'quire.sqlite3')));
     statement = searchStatements(db);
     uids = (db.prepare('SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid').pluck().all(mailboxId) as number[]);
     // A view with gaps: sequence numbers and UIDs differ.
