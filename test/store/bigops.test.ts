@@ -66,3 +66,43 @@ test('EXPUNGE, DELETE and STORE of thousands of messages run in bounded steps', 
     await fs.rm(dir, { recursive: true, force: true });
   }
 });
+
+test('COPY and MOVE of thousands of messages run in bounded steps; a COPY failing part way leaves the destination as it was', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'quire-bigcopy-'));
+  try {
+    const store = await openSqliteStore({ dataDir: dir, synchronous: 'NORMAL' });
+    const u = await store.createUser('big', 'x');
+    const box = await store.createMailbox(u.id, 'Box');
+    const dest = await store.createMailbox(u.id, 'Dest');
+    for (let i = 0; i < 1200; i += 600) await store.appendMessages(box.id, Array.from({ length: 600 }, (_, j) => ({ data: msg(i + j), flags: j % 3 ? [] : ['\\Flagged'] })));
+    const uids = await store.listUids(box.id);
+    const changes: Change[] = [];
+    store.feed.subscribe(u.id, (c) => changes.push(c));
+    const res = await store.copyMessages(box.id, [...uids].reverse(), dest.id);
+    assert.deepEqual(res.sourceUids, uids);
+    assert.equal(res.destUids.length, uids.length);
+    assert.ok(res.destUids.every((d, i) => i === 0 || d > res.destUids[i - 1]!), 'destination UIDs ascend');
+    const ap = changes.filter((c): c is Extract<Change, { kind: 'append' }> => c.kind === 'append');
+    assert.ok(ap.length >= 4, `${ap.length} append records`);
+    assert.ok(ap.every((c) => c.messages.length <= 200), 'each step is bounded');
+    assert.deepEqual(await store.listUids(dest.id), res.destUids);
+    // The quota allows only part of a second copy: the steps already made are removed again (RFC 9051 §6.4.7).
+    const before = await store.listUids(dest.id);
+    await store.setQuota(u.id, { messages: 2400 + 500 });
+    await assert.rejects(store.copyMessages(box.id, uids, dest.id), (e: { kind?: string }) => e.kind === 'OVERQUOTA');
+    assert.deepEqual(await store.listUids(dest.id), before, 'the destination is as it was');
+    assert.equal((await store.getQuota(u.id)).messagesUsed, 2400);
+    await store.setQuota(u.id, { messages: null });
+    // MOVE: every message moved once, in steps, each its own EXPUNGE record in the source.
+    changes.length = 0;
+    const moved = await store.moveMessages(dest.id, before, box.id);
+    assert.deepEqual(moved.sourceUids, before);
+    assert.deepEqual(await store.listUids(dest.id), []);
+    assert.equal((await store.listUids(box.id)).length, 2400);
+    const ex = changes.filter((c): c is Extract<Change, { kind: 'expunge' }> => c.kind === 'expunge');
+    assert.ok(ex.length >= 4 && ex.every((c) => c.uids.length <= 200));
+    await store.close();
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
