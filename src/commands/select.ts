@@ -158,6 +158,8 @@ export async function selectMailbox(ctx: CommandContext, name: string, readOnly:
   ctx.out.untagged(`OK [UIDVALIDITY ${info.uidValidity}] UIDs valid`);
   ctx.out.untagged(`OK [UIDNEXT ${info.uidNext}] Predicted next UID`);
   ctx.out.untagged(`OK [MAILBOXID (${info.objectId})] Ok`); // RFC 8474 §4.3
+  // RFC 4467 BASE.7.1.URLMECH: SELECT and EXAMINE name the URLAUTH mechanisms (GENURLAUTH, urlauth.ts).
+  ctx.out.untagged('OK [URLMECH INTERNAL] URLAUTH mechanisms');
   // RFC 7162 §3.1.2.1: HIGHESTMODSEQ with every SELECT once CONDSTORE is enabled.
   if (s.condstore) ctx.out.untagged(`OK [HIGHESTMODSEQ ${info.highestModseq}] Highest mailbox mod-sequence`);
   // RFC 9051 §6.3.2: the server MUST return a LIST response with the mailbox name.

@@ -43,6 +43,7 @@ test('SELECT for an IMAP4rev1 client: RECENT and UNSEEN, no LIST', async () => {
     `* OK [UIDVALIDITY ${v}] UIDs valid`,
     '* OK [UIDNEXT 4] Predicted next UID',
     `* OK [MAILBOXID (${id})] Ok`,
+    '* OK [URLMECH INTERNAL] URLAUTH mechanisms',
   ]);
   assert.equal(r.tagged, 't6 OK [READ-WRITE] SELECT completed');
   // \Recent went to the first session that selected; a reselect sees none (RFC 3501 §2.3.2).
@@ -70,6 +71,7 @@ test('SELECT after ENABLE IMAP4rev2: no RECENT or UNSEEN, a LIST response, [CLOS
     `* OK [UIDVALIDITY ${v}] UIDs valid`,
     '* OK [UIDNEXT 2] Predicted next UID',
     `* OK [MAILBOXID (${id})] Ok`,
+    '* OK [URLMECH INTERNAL] URLAUTH mechanisms',
     '* LIST () "/" INBOX',
   ]);
   assert.equal(r.tagged, 't5 OK [READ-WRITE] SELECT completed');

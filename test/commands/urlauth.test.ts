@@ -128,6 +128,10 @@ test('RESETKEY revokes one mailbox\'s URLs, RESETKEY alone all; a deleted and re
   const d1 = await gen(a, `${base}/Ud/;UID=1/;SECTION=1;urlauth=anonymous`);
   const b = await RawClient.connect(srv.port, { login: bob });
   assert.match(await fetch1(b, `"${c1}"`), /\{5\}\r\nhello$/);
+  // BASE.7.1.URLMECH: SELECT and EXAMINE say which mechanisms GENURLAUTH offers.
+  assert.match((await a.command('SELECT Uc')).untagged.join('\n'), /^\* OK \[URLMECH INTERNAL\]/m);
+  assert.match((await a.command('EXAMINE Ud')).untagged.join('\n'), /^\* OK \[URLMECH INTERNAL\]/m);
+  await a.command('UNSELECT');
   const r = await a.command('RESETKEY Uc', 'k1');
   assert.match(r.tagged, /^k1 OK \[URLMECH INTERNAL\] /);
   assert.equal(await fetch1(b, `"${c1}"`), `* URLFETCH ${c1} NIL`);
