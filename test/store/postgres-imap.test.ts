@@ -33,7 +33,8 @@ function run(file: string): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', '--test', file], {
       cwd: ROOT,
-      env: { ...process.env, QUIRE_TEST_STORE: 'postgres' },
+      // Without NODE_TEST_CONTEXT: a child of a test file run by `--test` otherwise refuses to run its own tests.
+      env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_TEST_CONTEXT')), QUIRE_TEST_STORE: 'postgres' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
