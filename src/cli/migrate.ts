@@ -243,9 +243,11 @@ export function registerMigrate(program: Command, h: AdminHelpers): void {
     const batch = opts.batch === undefined ? MIGRATE_BATCH_MESSAGES : Number(opts.batch);
     if (!Number.isInteger(batch) || batch < 1 || batch > MIGRATE_MAX_BATCH_MESSAGES) throw new OpsError(`--batch must be 1-${MIGRATE_MAX_BATCH_MESSAGES}`);
     const fromUrl = typeof opts.from === 'string' ? parseStoreLocation(opts.from) : null;
-    const srcDir = fromUrl?.kind === 'sqlite' ? fromUrl.dir : fromUrl ? null : path.resolve(h.dataDir(opts));
-    if (to.kind === 'sqlite' && srcDir !== null && path.resolve(to.dir) === srcDir) throw new OpsError('--to is the source store itself');
-    if (fromUrl && sameStoreLocation(fromUrl, to)) throw new OpsError('--to is the source store itself');
+    // Without --from: the store --data / --config / --store select (a PostgreSQL one has no data directory to lock).
+    const configured = fromUrl ? null : (h.storeOf?.(opts) ?? { kind: 'sqlite' as const });
+    const srcDir = fromUrl?.kind === 'sqlite' ? fromUrl.dir : fromUrl || configured?.kind === 'postgres' ? null : path.resolve(h.dataDir(opts));
+    const srcLoc: StoreLocation | null = fromUrl ?? (configured?.kind === 'postgres' ? { kind: 'postgres', url: configured.url } : srcDir !== null ? { kind: 'sqlite', dir: srcDir } : null);
+    if (srcLoc && sameStoreLocation(srcLoc, to)) throw new OpsError('--to is the source store itself');
     const progress = process.stderr.isTTY ? (l: string) => process.stderr.write(`\r\x1b[K${l}`) : () => {};
     const run = async (src: MailStore) => {
       const target = await openStoreAt(to);
@@ -264,7 +266,7 @@ export function registerMigrate(program: Command, h: AdminHelpers): void {
         await source.close();
       }
     } else {
-      const release = acquireDataLock(srcDir!);
+      const release = srcDir !== null ? acquireDataLock(srcDir) : () => {};
       try {
         report = await h.withStore(opts, false, run);
       } finally {

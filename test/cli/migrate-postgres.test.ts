@@ -9,7 +9,7 @@
 // of the copy with its cached UIDVALIDITY/HIGHESTMODSEQ gets no resync, and
 // with an older state the same VANISHED (EARLIER) as from the original; a
 // re-run copies nothing and verifies; and the copy comes back to SQLite
-// (`--from postgres://...`) equal again.
+// (`--from postgres://...`, and as the configured `--store`) equal again.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -190,8 +190,14 @@ test('migrate SQLite -> PostgreSQL -> SQLite: exact copies, verified, QRESYNC cl
     } finally {
       await home.close();
     }
-    // A PostgreSQL store is not its own target.
+    // The configured store as the source (`--store postgres://...`; no data directory to lock): the same copy.
+    const back2 = tmp('quire-migpg-back2-');
+    const r4 = await migrate(['--store', pgUrl, '--data', path.join(back2, 'none'), '--to', `sqlite://${back2}/store`, '--json']);
+    assert.equal(r4.code, 0, r4.stdout + r4.stderr);
+    assert.deepEqual((JSON.parse(r4.stdout) as Report).mailboxes.map((m) => [m.digest, m.verified]), report.mailboxes.map((m) => [m.digest, true]));
+    // A PostgreSQL store is not its own target (same URL and schema, however it is named).
     assert.match((await migrate(['--data', back, '--from', pgUrl, '--to', pgUrl])).stderr, /source store itself/);
+    assert.match((await migrate(['--store', pgUrl, '--data', back, '--to', `${pgUrl}&sslmode=disable`])).stderr, /source store itself/);
   } finally {
     await dropSchema(schema).catch(() => undefined);
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
