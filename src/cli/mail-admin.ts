@@ -11,6 +11,8 @@ export interface AdminHelpers {
   withStore<T>(flags: Record<string, unknown>, create: boolean, fn: (store: MailStore) => Promise<T>): Promise<T>;
   /** The data directory the flags select (for files kept beside the store, e.g. import state). */
   dataDir(flags: Record<string, unknown>): string;
+  /** The store the flags select (`quire migrate`: only a SQLite source has a data directory to lock). */
+  storeOf?(flags: Record<string, unknown>): { kind: 'sqlite' } | { kind: 'postgres'; url: string };
 }
 
 const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3, t: 1024 ** 4, tb: 1024 ** 4, tib: 1024 ** 4 };

@@ -195,7 +195,7 @@ function buildProgram(): Command {
     for (const u of users) process.stdout.write(`${u.name}\t${u.createdAt.toISOString()}\n`);
   });
 
-  const admin = { addStoreOptions, withStore, dataDir: (flags: Record<string, unknown>) => configure(flags).dataDir };
+  const admin = { addStoreOptions, withStore, dataDir: (flags: Record<string, unknown>) => configure(flags).dataDir, storeOf: (flags: Record<string, unknown>) => configure(flags).store };
   registerMailAdmin(program, user, admin);
   registerAppPasswords(user, admin);
   registerTransfer(program, admin);

@@ -17,7 +17,9 @@
 // The other direction (postgres -> sqlite) is the same code with `--from`.
 //
 // Both stores must be quiet: the SQLite data directories are locked like
-// `quire serve` locks them, so a running server refuses the copy (and vice versa).
+// `quire serve` locks them, so a running server refuses the copy (and vice
+// versa); a PostgreSQL store (opened through store-open.ts, `?schema=NAME`
+// choosing the schema) has no such lock: stop its servers first.
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -66,12 +68,26 @@ export async function openStoreAt(loc: StoreLocation): Promise<{ store: MailStor
       throw err;
     }
   }
-  // The PostgreSQL backend (src/store/postgres, its own branch) exports openPostgresStore({ url }).
-  const spec = '../store/postgres/index.js';
-  const mod = (await import(spec).catch(() => null)) as { openPostgresStore?: (o: { url: string }) => Promise<MailStore> } | null;
-  if (!mod?.openPostgresStore) throw new OpsError('this build has no PostgreSQL store (src/store/postgres)');
-  const store = await mod.openPostgresStore({ url: loc.url });
+  // PostgreSQL through the composition root's one place for opening stores (store-open.ts): `?schema=NAME` picks
+  // the schema (created and migrated when new). Not following other nodes: the copy is the only writer it cares about.
+  const { openStore } = await import('./store-open.js');
+  const store = await openStore({ data: '', store: { kind: 'postgres', url: loc.url }, followOthers: false });
   return { store, close: () => store.close() };
+}
+
+/** Whether two locations name the same store (a PostgreSQL URL compared with its schema, default "quire"). */
+export function sameStoreLocation(a: StoreLocation, b: StoreLocation): boolean {
+  if (a.kind === 'sqlite' || b.kind === 'sqlite') return a.kind === 'sqlite' && b.kind === 'sqlite' && path.resolve(a.dir) === path.resolve(b.dir);
+  const norm = (url: string) => {
+    try {
+      const u = new URL(url);
+      const schema = u.searchParams.get('schema') ?? 'quire';
+      return `${u.host}${u.pathname}#${schema}`;
+    } catch {
+      return url;
+    }
+  };
+  return norm(a.url) === norm(b.url);
 }
 
 export interface MailboxReport {
@@ -227,8 +243,11 @@ export function registerMigrate(program: Command, h: AdminHelpers): void {
     const batch = opts.batch === undefined ? MIGRATE_BATCH_MESSAGES : Number(opts.batch);
     if (!Number.isInteger(batch) || batch < 1 || batch > MIGRATE_MAX_BATCH_MESSAGES) throw new OpsError(`--batch must be 1-${MIGRATE_MAX_BATCH_MESSAGES}`);
     const fromUrl = typeof opts.from === 'string' ? parseStoreLocation(opts.from) : null;
-    const srcDir = fromUrl?.kind === 'sqlite' ? fromUrl.dir : fromUrl ? null : path.resolve(h.dataDir(opts));
-    if (to.kind === 'sqlite' && srcDir !== null && path.resolve(to.dir) === srcDir) throw new OpsError('--to is the source store itself');
+    // Without --from: the store --data / --config / --store select (a PostgreSQL one has no data directory to lock).
+    const configured = fromUrl ? null : (h.storeOf?.(opts) ?? { kind: 'sqlite' as const });
+    const srcDir = fromUrl?.kind === 'sqlite' ? fromUrl.dir : fromUrl || configured?.kind === 'postgres' ? null : path.resolve(h.dataDir(opts));
+    const srcLoc: StoreLocation | null = fromUrl ?? (configured?.kind === 'postgres' ? { kind: 'postgres', url: configured.url } : srcDir !== null ? { kind: 'sqlite', dir: srcDir } : null);
+    if (srcLoc && sameStoreLocation(srcLoc, to)) throw new OpsError('--to is the source store itself');
     const progress = process.stderr.isTTY ? (l: string) => process.stderr.write(`\r\x1b[K${l}`) : () => {};
     const run = async (src: MailStore) => {
       const target = await openStoreAt(to);
@@ -247,7 +266,7 @@ export function registerMigrate(program: Command, h: AdminHelpers): void {
         await source.close();
       }
     } else {
-      const release = acquireDataLock(srcDir!);
+      const release = srcDir !== null ? acquireDataLock(srcDir) : () => {};
       try {
         report = await h.withStore(opts, false, run);
       } finally {

@@ -1,5 +1,5 @@
 // `quire migrate --data DIR --to URL` (issue 13 item 6), SQLite -> SQLite
-// until the PostgreSQL store lands: a real `quire` process copies a store
+// (PostgreSQL: migrate-postgres.test.ts): a real `quire` process copies a store
 // filled through a real IMAP server and the store API; everything observable
 // is equal afterwards (users, credentials, quotas, addresses, subscriptions,
 // annotations, mailbox state, every message's UID, MODSEQ, flags, dates,
@@ -16,58 +16,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DB_FILE, openSqliteStore } from '../../src/store/sqlite/index.js';
-import { Authenticator } from '../../src/auth/authenticator.js';
-import { startServer } from '../../src/server/index.js';
-import { loadConfig, toServerOptions } from '../../src/cli/config.js';
-import { loadOrCreateTls } from '../../src/cli/tls.js';
 import { provisionUser } from '../../src/cli/users.js';
 import { addAppPassword } from '../../src/auth/userdb/builtin.js';
-import type { MailStore } from '../../src/store/types.js';
 import { RawClient, message } from '../helpers/imap.js';
-import { runProcess } from '../helpers/process.js';
+import { migrate, observe, serve } from './migrate-helpers.js';
 import { cleanEnv } from '../obs/helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const quiet = { debug() {}, info() {}, warn() {}, error: (m: string, f?: unknown) => console.error('[server error]', m, f) };
-
-async function serve(store: MailStore, dir: string) {
-  const config = loadConfig({ env: {}, flags: { data: dir } });
-  const tls = await loadOrCreateTls({ dataDir: mkdtempSync(path.join(tmpdir(), 'quire-mig-tls-')), tls: {} } as never);
-  const so = toServerOptions(config, tls, quiet);
-  so.imap = [{ host: '127.0.0.1', port: 0 }];
-  so.imaps = [];
-  const server = await startServer(store, new Authenticator(store, { baseDelayMs: 10, maxDelayMs: 20 }), so);
-  return { server, port: server.addresses.imap[0]!.port };
-}
-
-function migrate(args: string[]) {
-  return runProcess(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'migrate', ...args], { cwd: ROOT, env: cleanEnv() });
-}
-
-/** Everything observable of a store, user by user, mailbox by mailbox, with bodies. */
-async function observe(store: MailStore) {
-  const out: unknown[] = [];
-  for (const u of await store.listUsers()) {
-    const creds = (await store.exportCredentials(u.id)).map((c) => [c.kind, c.name, c.secret, c.lastUsed?.getTime() ?? null]);
-    const quota = await store.getQuota(u.id);
-    const addrs = (await store.listAddresses(u.id)).map((a) => a.address);
-    const subs = (await store.listSubscriptions(u.id)).sort();
-    const notes = (await store.getAnnotations(u.id, null, ['/private', '/shared'], 'infinity')).map((a) => [a.entry, a.value.toString('hex')]);
-    const boxes: unknown[] = [];
-    for (const b of (await store.listMailboxes(u.id)).sort((x, y) => (x.name < y.name ? -1 : 1))) {
-      const st = await store.exportMailbox(b.id);
-      const msgs = [];
-      for (const m of (await store.listMessages(b.id)).sort((x, y) => x.uid - y.uid)) {
-        const body = await store.openMessage(b.id, m.uid);
-        msgs.push({ ...m, flags: [...m.flags].sort(), body: (await body!.read(0, body!.size)).toString('latin1') });
-      }
-      const bnotes = (await store.getAnnotations(u.id, b.id, ['/private', '/shared'], 'infinity')).map((a) => [a.entry, a.value.toString('hex')]);
-      boxes.push({ name: b.name, specialUse: b.specialUse, subscribed: b.subscribed, objectId: b.objectId, st, msgs, bnotes });
-    }
-    out.push({ name: u.name, hash: u.passwordHash, creds, quota, addrs, subs, notes, boxes });
-  }
-  return out;
-}
 
 test('migrate SQLite -> SQLite: an exact copy, QRESYNC clients do not resync, resumable, verified', { timeout: 180_000 }, async () => {
   const srcDir = mkdtempSync(path.join(tmpdir(), 'quire-mig-src-'));

@@ -1,7 +1,7 @@
 // Contract of the store-to-store copy methods (exportMailbox, bulkImport,
 // exportCredentials; issue 13 item 6), for every backend:
-//   runBulkContract('sqlite', open)   (test/store/bulk.test.ts)
-// The PostgreSQL store runs the same with its own harness.
+//   runBulkContract('sqlite', open)               (test/store/bulk.test.ts)
+//   runBulkContract('postgres', open, { skip })   (test/store/postgres-contracts.test.ts)
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { BulkMessage, Change, MailStore } from '../../src/store/types.js';
@@ -18,7 +18,7 @@ const bm = (uid: number, modseq: number, extra: Partial<BulkMessage> = {}): Bulk
   ...extra,
 });
 
-export function runBulkContract(name: string, open: () => Promise<StoreHarness>): void {
+export function runBulkContract(name: string, open: () => Promise<StoreHarness>, opts: { skip?: false | string } = {}): void {
   async function withStore(fn: (s: MailStore, userId: number, reopen: () => Promise<MailStore>) => Promise<void>): Promise<void> {
     const h = await open();
     try {
@@ -29,7 +29,7 @@ export function runBulkContract(name: string, open: () => Promise<StoreHarness>)
     }
   }
 
-  describe(`MailStore bulk copy contract: ${name}`, () => {
+  describe(`MailStore bulk copy contract: ${name}`, { skip: opts.skip ?? false }, () => {
     test('UIDs, MODSEQs, flags, dates, tombstones and state survive, durably; an append change is published', () =>
       withStore(async (s, userId, reopen) => {
         const mb = await s.createMailbox(userId, 'Copy');

@@ -1,4 +1,4 @@
-// Existing IMAP behaviour tests (real sockets, two connections where a
+// Existing IMAP (and POP3) behaviour tests (real sockets, two connections where a
 // command touches a selected mailbox) run again over the PostgreSQL store:
 // each file below in a child process with QUIRE_TEST_STORE=postgres, which
 // makes test/helpers/server.ts open a fresh PostgreSQL schema instead of a
@@ -27,13 +27,19 @@ const FILES = [
   'test/commands/select.test.ts',
   'test/commands/fetch.test.ts',
   'test/scripts/multi.test.ts',
+  // The store methods added after the PostgreSQL store (URLAUTH keys, annotation changes, the POP3 maildrop).
+  'test/commands/urlauth.test.ts',
+  'test/commands/metadata.test.ts',
+  'test/commands/notify.test.ts',
+  'test/pop3/pop3.test.ts',
 ];
 
 function run(file: string): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', '--test', file], {
       cwd: ROOT,
-      env: { ...process.env, QUIRE_TEST_STORE: 'postgres' },
+      // Without NODE_TEST_CONTEXT: a child of a test file run by `--test` otherwise refuses to run its own tests.
+      env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_TEST_CONTEXT')), QUIRE_TEST_STORE: 'postgres' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';

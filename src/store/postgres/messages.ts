@@ -1,5 +1,5 @@
 // Message operations of the PostgreSQL store: APPEND, FETCH metadata,
-// STORE, COPY/MOVE, EXPUNGE, the QRESYNC history. The base of PgMailStore.
+// STORE, COPY/MOVE, EXPUNGE, the QRESYNC history. Below maildrop.ts, urlauth-keys.ts, bulk.ts and PgMailStore.
 //
 // UIDs and MODSEQs (RFC 9051 §2.3.1.1, RFC 7162 §3.1): every write takes the
 // mailbox row FOR UPDATE inside its transaction (after its user's row, see
@@ -136,7 +136,7 @@ export class KeywordTable {
   }
 }
 
-class PgBody implements MessageBody {
+export class PgBody implements MessageBody {
   constructor(
     private readonly blobs: BlobStore,
     private readonly id: number,
@@ -199,23 +199,29 @@ export abstract class PgMessageOps extends PgBase {
 
   // ---- bodies
 
-  protected describe(items: readonly AppendInput[]): Described[] {
+  protected describe(items: readonly { data: Buffer }[]): Described[] {
     return items.map((it) => ({ ...describeMessage(it.data), text: indexableText(it.data) }));
   }
 
-  /** Inserts the body rows of `items` (metadata, chunks, full-text) in the caller's transaction; returns their ids. */
-  protected async insertBodies(tx: Queryable, items: readonly AppendInput[], described: readonly Described[]): Promise<number[]> {
+  /**
+   * Inserts the body rows of `items` (metadata with the bare-LF count POP3 sizes need, chunks, full-text) in the
+   * caller's transaction; returns their ids. `fixed[i]`, when given, is the id body i must have (bulk.ts: an
+   * EMAILID kept by a copy; the caller made sure the sequence never hands it out).
+   */
+  protected async insertBodies(tx: Queryable, items: readonly { data: Buffer }[], described: readonly Described[], fixed?: readonly (number | null)[]): Promise<number[]> {
     const ids: number[] = [];
     for (let i = 0; i < items.length; i++) {
       const d = described[i]!;
       const ix = d.index;
       const k = d.sort;
+      const want = fixed?.[i] ?? null;
       const r = await tx.query<{ id: number }>(
-        `INSERT INTO blobs (size, structure, header, idx_from, idx_to, idx_cc, idx_bcc, idx_subject, idx_sent_day,
-           sort_subject, sort_from, sort_to, sort_cc, sort_dfrom, sort_dto, sort_sent, sort_reply, msgid, refs, irt)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) RETURNING id`,
+        `INSERT INTO blobs (${want === null ? '' : 'id, '}size, structure, header, idx_from, idx_to, idx_cc, idx_bcc, idx_subject, idx_sent_day,
+           sort_subject, sort_from, sort_to, sort_cc, sort_dfrom, sort_dto, sort_sent, sort_reply, msgid, refs, irt, bare_lf)
+         VALUES (${want === null ? '' : '$22, '}$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) RETURNING id`,
         [items[i]!.data.length, pgText(d.structure), d.header, pgText(ix.from), pgText(ix.to), pgText(ix.cc), pgText(ix.bcc), pgText(ix.subject), ix.sentDay,
-          pgText(k.subject), pgText(k.from), pgText(k.to), pgText(k.cc), pgText(k.displayFrom), pgText(k.displayTo), k.date, k.isReply, pgText(k.messageId), pgText(k.references), pgText(k.inReplyTo)],
+          pgText(k.subject), pgText(k.from), pgText(k.to), pgText(k.cc), pgText(k.displayFrom), pgText(k.displayTo), k.date, k.isReply, pgText(k.messageId), pgText(k.references), pgText(k.inReplyTo), d.bareLf,
+          ...(want === null ? [] : [want])],
       );
       const id = r.rows[0]!.id;
       await this.blobs.put(tx, id, items[i]!.data);
@@ -294,7 +300,7 @@ export abstract class PgMessageOps extends PgBase {
   }
 
   /** One INSERT for many message rows (columns as arrays: uid, blob, sysflags, keywords, date, tz, save date, size, modseq). */
-  private async insertMessages(tx: Queryable, mailboxId: number, cols: unknown[][]): Promise<void> {
+  protected async insertMessages(tx: Queryable, mailboxId: number, cols: unknown[][]): Promise<void> {
     if (cols[0]!.length === 0) return;
     await tx.query(
       `INSERT INTO messages (mailbox_id, uid, blob_id, sysflags, keywords, internal_date, internal_tz, save_date, size, modseq)

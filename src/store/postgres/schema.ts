@@ -224,9 +224,30 @@ CREATE TABLE blob_text (
 );
 `;
 
+// POP3 sizes and URLAUTH keys (the SQLite store's V_POP3_SIZE and
+// V_URLAUTH_KEYS). blobs.bare_lf: the LF bytes not preceded by CR, so POP3
+// gives the exact size of the CRLF form it sends (RFC 1939 §11: size +
+// bare_lf) without reading the body; NULL for bodies stored before it
+// (maildrop.ts counts those once and keeps the count). urlauth_keys: RFC
+// 4467 §2.4 mailbox access keys per user, mailbox and mechanism
+// (urlauth-keys.ts), gone with the mailbox and with the user.
+const V3_POP3_URLAUTH = `
+ALTER TABLE blobs ADD COLUMN bare_lf bigint;
+CREATE TABLE urlauth_keys (
+  user_id bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  mailbox_id bigint NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+  mech text NOT NULL,
+  key bytea NOT NULL,
+  created_at bigint NOT NULL,
+  PRIMARY KEY (user_id, mailbox_id, mech)
+);
+CREATE INDEX urlauth_keys_mailbox ON urlauth_keys (mailbox_id);
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { name: 'v1-base', sql: V1_BASE },
   { name: 'v2-fulltext', sql: V2_FULLTEXT },
+  { name: 'v3-pop3-urlauth', sql: V3_POP3_URLAUTH },
 ];
 
 /** The advisory lock key that serialises migrations between nodes (any constant; "quire" in ASCII). */

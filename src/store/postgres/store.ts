@@ -1,6 +1,8 @@
 // The PostgreSQL implementation of MailStore: users, mailboxes,
 // subscriptions, credentials, annotations, addresses, quota and import, over
-// the message operations of messages.ts and the sort reads of sorting.ts.
+// the message operations of messages.ts, the sort reads of sorting.ts, the
+// POP3 maildrop (maildrop.ts), URLAUTH keys (urlauth-keys.ts) and the
+// store-to-store copy (bulk.ts).
 // Several processes (nodes) may open the same schema at once: everything
 // they share is in the database; each keeps only caches of immutable facts.
 //
@@ -30,7 +32,7 @@ import {
 import { DEFAULT_MAX_MAILBOXES_PER_USER } from '../limits.js';
 import type { Queryable } from './blobs.js';
 import { PgBlobStore, type BlobStore } from './blobs.js';
-import { PgSortOps } from './sorting.js';
+import { PgBulkOps } from './bulk.js';
 import { MAX_UID, type MailboxRow } from './messages.js';
 import { checkMailboxName, normaliseAddress, parseFlags } from './flags.js';
 import { migrate } from './schema.js';
@@ -118,7 +120,7 @@ export function splitStoreUrl(url: string): { url: string; schema: string | null
   return { url: u.toString(), schema };
 }
 
-export class PgMailStore extends PgSortOps {
+export class PgMailStore extends PgBulkOps {
   protected readonly blobs: BlobStore;
   private maxMailboxesPerUser = DEFAULT_MAX_MAILBOXES_PER_USER;
   private listener: PgNotifyListener | null = null;
@@ -491,7 +493,7 @@ export class PgMailStore extends PgSortOps {
 
   setAnnotations(userId: number, mailboxId: number | null, items: { entry: string; value: Buffer | null }[], limits: { maxEntries: number; maxPerUser: number }): Promise<void> {
     return this.run(async () => {
-      await this.write(userId, async (tx) => {
+      await this.write(userId, async (tx, emit) => {
         if (mailboxId !== null) await this.existing(tx, mailboxId);
         const box = mailboxId ?? 0;
         for (const it of items) {
@@ -502,6 +504,8 @@ export class PgMailStore extends PgSortOps {
         const all = (await tx.query<{ n: number }>('SELECT count(*) AS n FROM annotations WHERE user_id = $1', [userId])).rows[0]!.n;
         // Thrown inside the transaction: nothing of this command is kept (RFC 5464 §4.3).
         if (here > limits.maxEntries || all > limits.maxPerUser) throw new StoreError('LIMIT', 'too many annotations');
+        // Journalled and published after the commit like every change (RFC 5465 §5.6, §5.7 NOTIFY MailboxMetadataChange).
+        if (items.length) emit({ kind: 'annotation', userId, mailboxId, entries: [...new Set(items.map((it) => it.entry))] });
       });
     });
   }
@@ -509,9 +513,11 @@ export class PgMailStore extends PgSortOps {
   setSpecialUse(mailboxId: number, use: SpecialUse | null): Promise<void> {
     return this.run(async () => {
       const userId = await this.ownerOf(mailboxId);
-      await this.write(userId, async (tx) => {
+      await this.write(userId, async (tx, emit) => {
         const r = await tx.query('UPDATE mailboxes SET special_use = $2 WHERE id = $1', [mailboxId, use]);
         if (!r.rowCount) throw new StoreError('NONEXISTENT', 'no such mailbox');
+        // RFC 6154 §4 /private/specialuse is an annotation: METADATA / NOTIFY watchers hear of it as the SQLite store's do.
+        emit({ kind: 'annotation', userId, mailboxId, entries: ['/private/specialuse'] });
       });
     });
   }
