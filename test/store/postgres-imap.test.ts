@@ -49,7 +49,8 @@ function run(file: string): Promise<{ code: number | null; out: string }> {
   });
 }
 
-describe('IMAP behaviour over the PostgreSQL store', { skip }, () => {
+// Three files at a time (each child has its own schema): run one after another they took ~110 s of the suite.
+describe('IMAP behaviour over the PostgreSQL store', { skip, concurrency: 3 }, () => {
   for (const file of FILES) {
     test(file, { timeout: 300_000 }, async () => {
       const r = await run(file);
