@@ -49,8 +49,7 @@ function run(file: string): Promise<{ code: number | null; out: string }> {
   });
 }
 
-// Three files at a time (each child has its own schema): run one after another they took ~110 s of the suite.
-describe('IMAP behaviour over the PostgreSQL store', { skip, concurrency: 3 }, () => {
+describe('IMAP behaviour over the PostgreSQL store', { skip }, () => {
   for (const file of FILES) {
     test(file, { timeout: 300_000 }, async () => {
       const r = await run(file);

@@ -5,6 +5,7 @@
 // process receives only the window of UIDs asked for.
 import { StoreError, type SortKey, type SortRequest, type SortResult, type ThreadRow } from '../types.js';
 import { PgMessageOps, MAX_UID } from './messages.js';
+import { partialWindow } from '../window.js';
 
 /** The expression each key sorts by: a fixed table, never client text. */
 const COLUMN: Record<SortKey, string> = {
@@ -32,17 +33,7 @@ export abstract class PgSortOps extends PgMessageOps {
       const total = uids
         ? uids.length
         : (await this.db.query<{ n: number }>('SELECT count(*) AS n FROM messages WHERE mailbox_id = $1 AND uid <= $2', [mailboxId, maxUid])).rows[0]!.n;
-      let offset = 0;
-      let want = total;
-      const r = req.range;
-      if (r && r.first > 0) {
-        offset = r.first - 1;
-        want = Math.max(0, Math.min(r.last, total) - offset);
-      } else if (r) {
-        // -a:-b (a <= b): from the b-th last to the a-th last message (RFC 9394).
-        offset = Math.max(0, total + r.last);
-        want = Math.max(0, total + r.first + 1 - offset);
-      }
+      const { offset, want } = partialWindow(req.range, total);
       if (want === 0 || req.criteria.length === 0) return { uids: [], total };
       // NULL keys sort first, as in SQLite (ascending) and last when reversed.
       const order = req.criteria.map((c) => `${COLUMN[c.key]}${c.reverse ? ' DESC NULLS LAST' : ' ASC NULLS FIRST'}`).join(', ');

@@ -15,6 +15,7 @@ import { searchStatements } from './search.js';
 import type { PackedRows } from './search-worker.js';
 import { fillThreadRows, type ThreadAnswer, type ThreadQuery } from './threading.js';
 import type { ThreadForest } from '../threading.js';
+import { partialWindow } from '../window.js';
 
 /** Sorted UIDs read per statement when a sort runs on this thread (then the event loop gets a turn). */
 const SORT_PAGE = 2_000;
@@ -89,17 +90,7 @@ export abstract class SortOps extends AddressOps {
       const total = uids
         ? uids.length
         : mb.msg_count - (this.qp('SELECT count(*) FROM messages WHERE mailbox_id = ? AND uid > ?').get(mailboxId, maxUid) as number);
-      let offset = 0;
-      let want = total;
-      const r = req.range;
-      if (r && r.first > 0) {
-        offset = r.first - 1;
-        want = Math.max(0, Math.min(r.last, total) - offset);
-      } else if (r) {
-        // -a:-b (a <= b): from the b-th last to the a-th last message.
-        offset = Math.max(0, total + r.last);
-        want = Math.max(0, total + r.first + 1 - offset);
-      }
+      const { offset, want } = partialWindow(req.range, total);
       if (want === 0 || req.criteria.length === 0) return { uids: [], total };
       const order = req.criteria.map((c) => `${COLUMN[c.key]}${c.reverse ? ' DESC' : ''}`).join(', ');
       const params: (string | number)[] = [mailboxId];
