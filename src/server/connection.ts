@@ -634,11 +634,20 @@ export class Connection {
   private onChange(c: Change): void {
     const s = this.session;
     if (s.notify?.route(c, s.selected, this.command)) this.pushes.request();
+    const view = s.selected;
+    if (c.kind === 'urlauth-key') {
+      // RFC 4467 §6.3: every other session with the mailbox selected (every mailbox when all keys
+      // went) gets an untagged OK [URLMECH]; the resetting session has it on its tagged OK.
+      if (view && (c.mailboxId === null || c.mailboxId === view.mailboxId) && this.command !== 'RESETKEY') {
+        view.notice('OK [URLMECH INTERNAL] Mailbox access key reset');
+        if (this.idling) this.flushUpdates(true);
+      }
+      return;
+    }
     if ('mailboxId' in c && s.pendingSelect && s.pendingSelect.mailboxId === c.mailboxId) {
       s.pendingSelect.changes.push(c);
       return;
     }
-    const view = s.selected;
     if (!view || !('mailboxId' in c) || c.mailboxId !== view.mailboxId) return;
     if (c.kind === 'append' || c.kind === 'flags' || c.kind === 'expunge') {
       view.enqueue(c);

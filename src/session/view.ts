@@ -14,6 +14,9 @@ import { formatSequenceSet } from '../wire/index.js';
 /** The system flags, in the order of the FLAGS response (RFC 9051 §2.3.2). */
 export const SYSTEM_FLAGS: readonly string[] = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'];
 
+/** Distinct notices (SelectedView.notices) queued at most. */
+const MAX_NOTICES = 8;
+
 /** Own-change marks kept at most; a mark whose change never arrives must not pile up. */
 const MAX_OWN_MODSEQS = 10_000;
 
@@ -245,8 +248,20 @@ export class SelectedView {
     this.ownModseqs.add(modseq);
   }
 
+  /**
+   * Untagged lines about the mailbox that carry no message data, sent first at
+   * the next flush (RFC 4467 §6.3: `OK [URLMECH ...]` after another session's
+   * RESETKEY). Bounded: the same notice is kept once.
+   */
+  readonly notices: string[] = [];
+
+  /** Queues a notice for the next flush (once: repeating it tells nothing new). */
+  notice(line: string): void {
+    if (!this.notices.includes(line) && this.notices.length < MAX_NOTICES) this.notices.push(line);
+  }
+
   get hasPending(): boolean {
-    return this.pendingAppends.size > 0 || this.pendingFlags.size > 0 || this.expungedPending.size > 0 || this.pendingModseq > this.highestModseq;
+    return this.notices.length > 0 || this.pendingAppends.size > 0 || this.pendingFlags.size > 0 || this.expungedPending.size > 0 || this.pendingModseq > this.highestModseq;
   }
 
   /**
@@ -256,7 +271,7 @@ export class SelectedView {
    * `vanished` selects `VANISHED` (RFC 7162 §3.2.10) instead of EXPUNGE.
    */
   flush(allowExpunge: boolean, opts: { vanished?: boolean; recentEnabled?: boolean; flagsOf?: (m: MessageMeta) => string; condstore?: boolean; uidOnly?: boolean } = {}): string[] {
-    const out: string[] = [];
+    const out: string[] = this.notices.splice(0);
     let keywordsChanged = false;
     // Messages added to the view by this flush: the client has not been told about them yet.
     let fresh = 0;

@@ -234,7 +234,9 @@ export type Change =
   | { kind: 'mailbox-rename'; userId: number; mailboxId: number; oldName: string; name: string }
   | { kind: 'subscription'; userId: number; name: string; subscribed: boolean }
   /** RFC 5464 annotations set or removed (entries lower-cased); mailboxId null = the server's (RFC 5465 §5.6, §5.7). */
-  | { kind: 'annotation'; userId: number; mailboxId: number | null; entries: string[] };
+  | { kind: 'annotation'; userId: number; mailboxId: number | null; entries: string[] }
+  /** RFC 4467 §6.3 RESETKEY: the mailbox's access keys were replaced (mailboxId null: every key of the user removed). */
+  | { kind: 'urlauth-key'; userId: number; mailboxId: number | null };
 
 export type ChangeListener = (change: Change) => void;
 

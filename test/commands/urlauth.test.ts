@@ -118,6 +118,41 @@ test('GENURLAUTH refuses with BAD what RFC 4467 §6.3 requires; several pairs in
   await a.close();
 });
 
+test('RESETKEY: other sessions with the mailbox selected get an untagged OK [URLMECH INTERNAL] (RFC 4467 §6.3)', async () => {
+  const a = await RawClient.connect(srv.port, { login: alice });
+  for (const m of ['Uk1', 'Uk2']) await a.command(`CREATE ${m}`);
+  const same = await RawClient.connect(srv.port, { login: alice });
+  const other = await RawClient.connect(srv.port, { login: alice });
+  const idler = await RawClient.connect(srv.port, { login: alice });
+  const bobs = await RawClient.connect(srv.port, { login: bob });
+  await same.command('SELECT Uk1');
+  await other.command('SELECT Uk2');
+  await idler.command('EXAMINE Uk1');
+  await bobs.command('SELECT INBOX');
+  idler.write('i1 IDLE\r\n');
+  assert.match(await idler.readLine(), /^\+ /);
+  // The resetting session has the code on its tagged OK, and no untagged copy of it.
+  await a.command('SELECT Uk1');
+  const r = await a.command('RESETKEY Uk1', 'k1');
+  assert.match(r.tagged, /^k1 OK \[URLMECH INTERNAL\] /);
+  assert.deepEqual(r.untagged, []);
+  // IDLE hears it at once; the others at their next command.
+  assert.match(await idler.readLine(), /^\* OK \[URLMECH INTERNAL\] /);
+  idler.write('DONE\r\n');
+  assert.equal(await idler.readLine(), 'i1 OK IDLE terminated');
+  const n1 = await same.command('NOOP');
+  assert.deepEqual(n1.untagged.filter((l) => /URLMECH/.test(l)).length, 1, n1.raw);
+  assert.match(n1.untagged[0]!, /^\* OK \[URLMECH INTERNAL\] /);
+  assert.deepEqual((await same.command('NOOP')).untagged, []); // told once
+  assert.deepEqual((await other.command('NOOP')).untagged, []); // another mailbox
+  assert.deepEqual((await bobs.command('NOOP')).untagged, []); // another user
+  // RESETKEY without arguments removes every key: every session with a mailbox selected is told.
+  assert.match((await a.command('RESETKEY', 'k2')).tagged, /^k2 OK /);
+  for (const c of [same, other, idler]) assert.match((await c.command('NOOP')).untagged.join('\n'), /^\* OK \[URLMECH INTERNAL\] /);
+  assert.deepEqual((await bobs.command('NOOP')).untagged, []);
+  for (const c of [a, same, other, idler, bobs]) await c.close();
+});
+
 test('RESETKEY revokes one mailbox\'s URLs, RESETKEY alone all; a deleted and re-created mailbox has a new key', async () => {
   const a = await RawClient.connect(srv.port, { login: alice });
   for (const m of ['Uc', 'Ud']) {

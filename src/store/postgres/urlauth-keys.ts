@@ -48,17 +48,19 @@ export abstract class PgUrlAuthKeyOps extends PgMaildropOps {
 
   resetUrlAuthKeys(userId: number, mailboxId: number | null, mech: string): Promise<void> {
     return this.run(async () => {
-      await this.write(userId, async (tx) => {
+      await this.write(userId, async (tx, emit) => {
+        // Journalled and published after the commit: sessions with the mailbox selected are told (RFC 4467 §6.3).
         if (mailboxId === null) {
           await tx.query('DELETE FROM urlauth_keys WHERE user_id = $1', [userId]);
-          return;
+        } else {
+          await this.ownMailbox(tx, userId, mailboxId);
+          await tx.query(
+            `INSERT INTO urlauth_keys (user_id, mailbox_id, mech, key, created_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (user_id, mailbox_id, mech) DO UPDATE SET key = excluded.key, created_at = excluded.created_at`,
+            [userId, mailboxId, mech, randomBytes(PG_URLAUTH_KEY_BYTES), Date.now()],
+          );
         }
-        await this.ownMailbox(tx, userId, mailboxId);
-        await tx.query(
-          `INSERT INTO urlauth_keys (user_id, mailbox_id, mech, key, created_at) VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT (user_id, mailbox_id, mech) DO UPDATE SET key = excluded.key, created_at = excluded.created_at`,
-          [userId, mailboxId, mech, randomBytes(PG_URLAUTH_KEY_BYTES), Date.now()],
-        );
+        emit({ kind: 'urlauth-key', userId, mailboxId });
       });
     });
   }

@@ -75,7 +75,7 @@ export class ForeignWatcher {
 
   /** What this process itself committed (called right after its commit): never reported again as foreign. */
   noteLocal(c: Change): void {
-    if (c.kind === 'subscription' || c.kind === 'annotation') return;
+    if (c.kind === 'subscription' || c.kind === 'annotation' || c.kind === 'urlauth-key') return;
     if (c.kind === 'mailbox-delete') {
       this.known.delete(c.mailboxId);
       return;

@@ -73,7 +73,7 @@ export function checkMailboxName(name: string): void {
 export function hintOf(changes: readonly Change[]): ChangeHint | null {
   let hint = null as ChangeHint | null;
   for (const c of changes) {
-    if (c.kind === 'subscription' || c.kind === 'annotation') continue;
+    if (c.kind === 'subscription' || c.kind === 'annotation' || c.kind === 'urlauth-key') continue;
     if (!('modseq' in c)) return { userId: c.userId, mailboxId: c.mailboxId, modseq: 0, kind: 'mailboxes' };
     if (hint && hint.mailboxId !== c.mailboxId) return { userId: c.userId, mailboxId: c.mailboxId, modseq: 0, kind: 'mailboxes' };
     const kind: ChangeHint['kind'] = c.kind === 'append' || hint?.kind === 'append' ? 'append' : 'messages';

@@ -39,17 +39,19 @@ export abstract class UrlAuthKeyOps extends AccountOps {
 
   resetUrlAuthKeys(userId: number, mailboxId: number | null, mech: string): Promise<void> {
     return this.run(async () => {
-      await this.write(() => {
+      await this.write((emit) => {
+        // Published after the commit: sessions with the mailbox selected are told (RFC 4467 §6.3).
         if (mailboxId === null) {
           this.q('DELETE FROM urlauth_keys WHERE user_id = ?').run(userId);
-          return;
+        } else {
+          const mb = this.mailboxById(mailboxId);
+          if (!mb || mb.user_id !== userId) throw new StoreError('NONEXISTENT', 'no such mailbox');
+          this.q(
+            `INSERT INTO urlauth_keys (user_id, mailbox_id, mech, key, created_at) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (user_id, mailbox_id, mech) DO UPDATE SET key = excluded.key, created_at = excluded.created_at`,
+          ).run(userId, mailboxId, mech, randomBytes(URLAUTH_KEY_BYTES), Date.now());
         }
-        const mb = this.mailboxById(mailboxId);
-        if (!mb || mb.user_id !== userId) throw new StoreError('NONEXISTENT', 'no such mailbox');
-        this.q(
-          `INSERT INTO urlauth_keys (user_id, mailbox_id, mech, key, created_at) VALUES (?, ?, ?, ?, ?)
-           ON CONFLICT (user_id, mailbox_id, mech) DO UPDATE SET key = excluded.key, created_at = excluded.created_at`,
-        ).run(userId, mailboxId, mech, randomBytes(URLAUTH_KEY_BYTES), Date.now());
+        emit({ kind: 'urlauth-key', userId, mailboxId });
       });
     });
   }
