@@ -15,6 +15,7 @@ import type { MailStore, MetaFilter, SortCriterion } from '../store/types.js';
 import type { Session } from '../session/session.js';
 import type { SelectedView, UpdateContext } from '../session/view.js';
 import { matchFilter, viewScope } from './results.js';
+import type { FetchItem } from './fetch-items.js';
 
 /** Update contexts per selected mailbox (RFC 5267 §4.3.1: at least one; each costs a re-run per change). */
 export const MAX_UPDATE_CONTEXTS = 8;
@@ -26,6 +27,22 @@ interface ContextQuery {
   filter: MetaFilter;
   program: Criterion;
   criteria: SortCriterion[] | null;
+  /** RFC 5465 §7 `UPDATE (fetch-att)`: FETCHed for new messages joining the result; null without. */
+  fetch: FetchItem[] | null;
+  /** Highest UID this context has been compared against: members above it joined by arriving, not by a flag change. */
+  seenMax: number;
+}
+
+/** A FETCH the connection renders (for new members, RFC 5465 §7) before the ESEARCH line that follows it. */
+export interface ContextFetch {
+  uids: number[];
+  items: FetchItem[];
+}
+
+/** What goes out after the flush for one context: its FETCHes (if any), then its ESEARCH line (if any). */
+export interface AfterFlush {
+  fetch?: ContextFetch;
+  line?: string;
 }
 
 /**
@@ -39,8 +56,17 @@ export function checkUpdate(view: SelectedView, tag: string): 'ok' | 'reuse' | '
   return 'ok';
 }
 
-export function addContext(view: SelectedView, tag: string, uid: boolean, filter: MetaFilter, program: Criterion, criteria: SortCriterion[] | null, told: readonly number[]): void {
-  const query: ContextQuery = { filter, program, criteria };
+export function addContext(
+  view: SelectedView,
+  tag: string,
+  uid: boolean,
+  filter: MetaFilter,
+  program: Criterion,
+  criteria: SortCriterion[] | null,
+  told: readonly number[],
+  fetch: FetchItem[] | null = null,
+): void {
+  const query: ContextQuery = { filter, program, criteria, fetch, seenMax: view.uids.length ? view.uids[view.uids.length - 1]! : 0 };
   view.contexts.set(tag, { tag, uid, sorted: criteria !== null, told: [...told], fresh: null, query });
 }
 
@@ -87,11 +113,20 @@ export function linesBeforeFlush(view: SelectedView): string[] {
   return out;
 }
 
-/** ADDTO / REMOVEFROM bringing each context from what it told to its fresh result: sent after the flush. */
-export function linesAfterFlush(view: SelectedView): string[] {
-  const out: string[] = [];
+/**
+ * ADDTO / REMOVEFROM bringing each context from what it told to its fresh
+ * result: sent after the flush. A context with `UPDATE (fetch-att)` first
+ * has its new members FETCHed, those that joined by arriving (RFC 5465 §7:
+ * "No untagged FETCH response SHOULD be returned if a message becomes a
+ * member ... due to flag or annotation changes"); §7 puts the EXISTS, then
+ * the FETCHes, then the ESEARCH.
+ */
+export function linesAfterFlush(view: SelectedView): AfterFlush[] {
+  const out: AfterFlush[] = [];
+  const top = view.uids.length ? view.uids[view.uids.length - 1]! : 0;
   for (const c of view.contexts.values()) {
     if (!c.fresh) continue;
+    const q = c.query as ContextQuery;
     // Only messages the client knows of (announced, not being expunged).
     const visible = c.fresh.filter((u) => view.seqOf(u) !== 0 && !view.expungedPending.has(u));
     c.fresh = null;
@@ -102,8 +137,16 @@ export function linesAfterFlush(view: SelectedView): string[] {
     const kept = c.told.filter((u) => visibleSet.has(u));
     const add = additions(c, view, kept, visible);
     if (add) items.push(add);
+    const entry: AfterFlush = {};
+    if (q.fetch && add) {
+      const had = new Set(kept);
+      const arrived = visible.filter((u) => u > q.seenMax && !had.has(u)).sort((a, b) => a - b);
+      if (arrived.length) entry.fetch = { uids: arrived, items: q.fetch };
+    }
+    q.seenMax = Math.max(q.seenMax, top);
     c.told = visible;
-    if (items.length) out.push(esearch(c, items));
+    if (items.length) entry.line = esearch(c, items);
+    if (entry.fetch || entry.line) out.push(entry);
   }
   return out;
 }

@@ -44,7 +44,7 @@ export async function dispatch(ctx: CommandContext, args: Token[], log: Logger):
     // RFC 9051 §6.1.3: LOGOUT answers `* BYE` and then the tagged OK, nothing in between.
     if (s.selected && s.state !== 'logout') {
       await ctx.settled();
-      ctx.flushUpdates(expungeAllowed);
+      await ctx.flushUpdates(expungeAllowed);
     }
     const status = result?.status ?? 'OK';
     return { tagged: tagged(ctx.tag, status, result?.text ?? `${ctx.name} completed`, result?.code), status };
@@ -53,7 +53,7 @@ export async function dispatch(ctx: CommandContext, args: Token[], log: Logger):
     if (unexpected) log.error('command failed', { command: ctx.name, logId, error: e instanceof Error ? e.stack ?? e.message : String(e) });
     if (s.selected && error.status === 'NO') {
       await ctx.settled();
-      ctx.flushUpdates(expungeAllowed);
+      await ctx.flushUpdates(expungeAllowed);
     }
     return { tagged: tagged(ctx.tag, error.status, error.message, error.code), status: error.status };
   }

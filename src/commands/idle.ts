@@ -18,7 +18,7 @@ export default defineCommand({
       // RFC 5465 §4: with NOTIFY, IDLE sends only what it asked for (no SELECTED group: nothing of the mailbox).
       if (ctx.session.selected && (!ctx.session.notify || ctx.session.notify.selected)) {
         await ctx.settled();
-        ctx.flushUpdates(true);
+        await ctx.flushUpdates(true);
       }
       line = await ctx.out.readLine();
     } finally {

@@ -8,7 +8,7 @@
 // §5.7). Too much pending: NOTIFICATIONOVERFLOW, then as NOTIFY NONE (§5.8).
 import type { CommandContext } from './types.js';
 import type { FetchItem } from './fetch-items.js';
-import { needsBody, renderMessage, renderMetaLine } from './fetch-items.js';
+import { needsBody, renderMessage, renderMetaLine, setsSeen } from './fetch-items.js';
 import { mbox } from './format.js';
 import { SEPARATOR } from './args.js';
 import { mailboxAttributes, parentsOf } from './list.js';
@@ -36,7 +36,7 @@ export interface PushOptions {
   /** IDLE is in progress: EXPUNGE may always be sent (RFC 9051 §7.5.1). */
   idling: boolean;
   /** The connection's flush of the selected mailbox's queued changes. */
-  flushSelected(allowExpunge: boolean): void;
+  flushSelected(allowExpunge: boolean): void | Promise<void>;
 }
 
 /** Sends what is due; resolves when it is written. */
@@ -52,7 +52,7 @@ export async function pushNotifications(ctx: CommandContext, opts: PushOptions):
     state.selectedDue = false;
     if (view) {
       await ctx.settled();
-      if (s.selected === view) opts.flushSelected(!state.delayed || opts.idling);
+      if (s.selected === view) await opts.flushSelected(!state.delayed || opts.idling);
     }
   }
   if (view && s.selected === view && state.selected?.events.fetch) await newMessageFetches(ctx, state, state.selected.events.fetch as FetchItem[]);
@@ -134,21 +134,47 @@ async function newMessageFetches(ctx: CommandContext, state: NotifyState, items:
   const uids = view.uids.slice(from).filter((u) => !state.ownUids.has(u) && !view.expungedPending.has(u));
   floor.uid = view.uids[view.uids.length - 1]!;
   state.ownUids.clear();
+  await fetchNewMessages(ctx, uids, items, false);
+}
+
+/**
+ * FETCH responses with `items` for new messages of the selected mailbox
+ * (NOTIFY MessageNew, RFC 5465 §5.2; SEARCH / SORT `UPDATE (fetch-att)`,
+ * §7), in batches. `markSeen`: BODY[...] / RFC822 / RFC822.TEXT set \Seen
+ * as in a FETCH (RFC 9051 §6.4.5), the new FLAGS going with the data.
+ */
+export async function fetchNewMessages(ctx: CommandContext, uids: readonly number[], items: FetchItem[], markSeen: boolean): Promise<void> {
+  const view = ctx.session.selected;
+  if (!view) return;
   const wantBody = items.some(needsBody);
+  const setSeen = markSeen && !view.readOnly && items.some(setsSeen);
   for (let i = 0; i < uids.length; i += NOTIFY_FETCH_BATCH) {
-    const metas = await ctx.store.getMessages(view.mailboxId, uids.slice(i, i + NOTIFY_FETCH_BATCH));
+    let metas = await ctx.store.getMessages(view.mailboxId, uids.slice(i, i + NOTIFY_FETCH_BATCH));
     if (ctx.session.selected !== view) return;
+    const seenNow = new Set<number>();
+    if (setSeen) {
+      const unseen = metas.filter((m) => !m.flags.includes('\\Seen')).map((m) => m.uid);
+      if (unseen.length) {
+        const res = await ctx.store.storeFlags(view.mailboxId, unseen, 'add', ['\\Seen']);
+        if (ctx.session.selected !== view) return;
+        for (const m of res.changed) view.markOwn(m.modseq); // told here, not again as a flag change
+        const changed = new Map(res.changed.map((m) => [m.uid, m]));
+        metas = metas.map((m) => changed.get(m.uid) ?? m);
+        for (const m of res.changed) seenNow.add(m.uid);
+      }
+    }
     const bodies = wantBody ? await ctx.store.openMessages(view.mailboxId, metas.map((m) => m.uid)) : [];
+    if (ctx.session.selected !== view) return;
     for (let k = 0; k < metas.length; k++) {
       const m = metas[k]!;
       const seq = view.seqOf(m.uid);
       if (!seq) continue;
-      if (items.some((it) => it.kind === 'FLAGS')) {
+      if (items.some((it) => it.kind === 'FLAGS') || seenNow.has(m.uid)) {
         const kw = view.keywordResponses(m.flags);
         if (kw) for (const l of kw) ctx.out.untagged(l);
       }
-      if (!wantBody) ctx.out.raw(renderMetaLine(ctx.session, seq, m, items, false));
-      else if (bodies[k]) await renderMessage(ctx, seq, m, bodies[k]!, items, false);
+      if (!wantBody) ctx.out.raw(renderMetaLine(ctx.session, seq, m, items, seenNow.has(m.uid)));
+      else if (bodies[k]) await renderMessage(ctx, seq, m, bodies[k]!, items, seenNow.has(m.uid));
     }
     await ctx.out.drain();
   }

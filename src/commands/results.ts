@@ -5,7 +5,9 @@
 import iconv from 'iconv-lite';
 import { bad, no, type CommandContext } from './types.js';
 import type { Token } from '../wire/types.js';
-import { ArgReader, isAtom } from './args.js';
+import { ArgReader, isAtom, isList } from './args.js';
+import { parseFetchAtt } from './fetch.js';
+import type { FetchItem } from './fetch-items.js';
 import { formatSequenceSet, quoted } from '../wire/index.js';
 import { parseProgram, SearchSyntaxError, type Criterion } from '../search/program.js';
 import { evaluate, needsContent, usesHeaderIndex } from '../search/evaluate.js';
@@ -20,7 +22,12 @@ export type ReturnOpt = 'MIN' | 'MAX' | 'ALL' | 'COUNT' | 'SAVE' | 'PARTIAL' | '
 export interface ReturnSpec {
   opts: ReturnOpt[];
   partial?: PartialRange;
+  /** RFC 5465 §7 `UPDATE (fetch-att ...)`: what to FETCH for each new message joining the result. */
+  updateFetch?: FetchItem[];
 }
+
+/** Most fetch attributes one `UPDATE (...)` may name (as NOTIFY's MessageNew list). */
+export const MAX_UPDATE_FETCH_ITEMS = 100;
 
 function decodeWith(charset: string) {
   const cs = charset.toUpperCase();
@@ -48,6 +55,16 @@ export function parseReturn(r: ArgReader): ReturnSpec | null {
       if (!range) throw bad('PARTIAL needs a range such as 1:50 or -1:-50');
       if (spec.partial) throw bad('PARTIAL given twice');
       spec.partial = range;
+    }
+    if (v === 'UPDATE' && isList(items[i + 1])) {
+      // RFC 5465 §8: modifier-update = "UPDATE" ["(" fetch-att *(SP fetch-att) ")"].
+      const atts = (items[++i] as { items: Token[] }).items;
+      if (atts.length === 0) throw bad('Empty UPDATE fetch attribute list');
+      if (spec.updateFetch) throw bad('UPDATE given twice');
+      const fetch: FetchItem[] = [];
+      for (const a of atts) parseFetchAtt(a, fetch);
+      if (fetch.length > MAX_UPDATE_FETCH_ITEMS) throw bad('Too many fetch attributes', 'LIMIT');
+      spec.updateFetch = fetch;
     }
     if (!spec.opts.includes(v)) spec.opts.push(v);
   }

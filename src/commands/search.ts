@@ -69,7 +69,7 @@ async function runSearch(ctx: CommandContext, a: SearchArgs, uidMode: boolean) {
     // Only programs the store's index answers are kept up to date (RFC 5267 §4.3.1 lets a server refuse).
     const filter = withModseq ? null : toMetaFilter(program, viewScope(s));
     if (update === 'ok' && filter) {
-      addContext(s.selected!, ctx.tag, uidMode, filter, program, null, found.uids);
+      addContext(s.selected!, ctx.tag, uidMode, filter, program, null, found.uids, a.ret?.updateFetch ?? null);
       return { text: 'SEARCH completed, will notify' };
     }
     ctx.out.untagged(refusedLine(ctx.tag, update === 'refused'));

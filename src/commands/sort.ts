@@ -128,7 +128,7 @@ async function runSort(ctx: CommandContext, a: SortArgs, uidMode: boolean) {
     // Only programs the store's index answers are kept up to date (RFC 5267 §4.3.1 lets a server refuse).
     const filter = withModseq ? null : toMetaFilter(program, viewScope(s));
     if (update === 'ok' && filter) {
-      addContext(view, ctx.tag, uidMode, filter, program, a.criteria, sorted);
+      addContext(view, ctx.tag, uidMode, filter, program, a.criteria, sorted, a.ret?.updateFetch ?? null);
       return { text: 'SORT completed, will notify' };
     }
     ctx.out.untagged(refusedLine(ctx.tag, update === 'refused'));

@@ -84,7 +84,7 @@ async function runStore(ctx: CommandContext, a: StoreArgs, uidMode: boolean) {
   // Send what is queued (a new keyword's FLAGS response included) before this
   // command's FETCH responses; EXPUNGE stays held back (RFC 9051 §7.5.1).
   await ctx.settled();
-  ctx.flushUpdates(uidMode);
+  await ctx.flushUpdates(uidMode);
   const modified = new Set(res.modified);
   if (!a.silent && live.length) {
     const metas = changedOnly(res, live, view.highestModseq) ?? withChanged(await ctx.store.getMessages(view.mailboxId, live), res.changed);

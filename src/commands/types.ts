@@ -128,8 +128,8 @@ export interface CommandContext {
   /** Subscribe the session to its user's change feed (after login). */
   /** May wait for another process (the per-user caps of a cluster are the primary's). */
   attachUser(): void | Promise<void>;
-  /** Send pending mailbox updates now (EXPUNGE only if allowed). */
-  flushUpdates(allowExpunge: boolean): void;
+  /** Send pending mailbox updates now (EXPUNGE only if allowed); a promise while search contexts' FETCHes are written (RFC 5465 §7). */
+  flushUpdates(allowExpunge: boolean): void | Promise<void>;
   /** Resolves when bookkeeping for queued updates (\Recent claims) is done; await before flushing. */
   settled(): Promise<void>;
 }

@@ -22,8 +22,9 @@ import { authFailureReason, ConnectionObserver, type Endpoint, type TlsInfo } fr
 import type { Token } from '../wire/types.js';
 import type { Refusal } from './admission.js';
 import { serverHandshake } from './tls.js';
-import { contextsPending, linesAfterFlush, linesBeforeFlush, refreshContexts } from '../commands/context.js';
-import { pushNotifications } from '../commands/notify-push.js';
+import { contextsPending, linesAfterFlush, linesBeforeFlush, refreshContexts, type AfterFlush } from '../commands/context.js';
+import { fetchNewMessages, pushNotifications } from '../commands/notify-push.js';
+import type { SelectedView } from '../session/view.js';
 import { INPROGRESS_INTERVAL_MS, ProgressReporter } from './progress.js';
 import { PushQueue } from './push.js';
 
@@ -640,7 +641,7 @@ export class Connection {
       // went) gets an untagged OK [URLMECH]; the resetting session has it on its tagged OK.
       if (view && (c.mailboxId === null || c.mailboxId === view.mailboxId) && this.command !== 'RESETKEY') {
         view.notice('OK [URLMECH INTERNAL] Mailbox access key reset');
-        if (this.idling) this.flushUpdates(true);
+        if (this.idling) void this.flushUpdates(true);
       }
       return;
     }
@@ -673,10 +674,10 @@ export class Connection {
           () => undefined,
         );
         this.claims = this.claims.then(() => claim);
-        if (idlePush) void claim.then(() => { if (this.idling) this.flushUpdates(true); });
+        if (idlePush) void claim.then(() => { if (this.idling) void this.flushUpdates(true); });
         return;
       }
-      if (idlePush) this.flushUpdates(true);
+      if (idlePush) void this.flushUpdates(true);
     } else if (c.kind === 'mailbox-rename') {
       view.mailboxName = c.name;
     } else if (c.kind === 'mailbox-delete') {
@@ -705,11 +706,28 @@ export class Connection {
     this.claims = this.claims.then(async () => {
       this.contextRefreshQueued = false;
       await refreshContexts(this.store, this.session).catch(() => undefined);
-      if (this.idling) this.flushUpdates(true);
+      if (this.idling) void this.flushUpdates(true);
     });
   }
 
-  private flushUpdates(allowExpunge: boolean): void {
+  /** The FETCHes of `UPDATE (fetch-att)` contexts being written (RFC 5465 §7); later flushes wait for them. */
+  private flushTail: Promise<void> | null = null;
+
+  private flushUpdates(allowExpunge: boolean): void | Promise<void> {
+    if (!this.flushTail) return this.flushNow(allowExpunge);
+    return this.trackFlush(this.flushTail.then(() => this.flushNow(allowExpunge)));
+  }
+
+  private trackFlush(p: Promise<void>): Promise<void> {
+    this.flushTail = p;
+    const clear = () => {
+      if (this.flushTail === p) this.flushTail = null;
+    };
+    p.then(clear, clear);
+    return p;
+  }
+
+  private flushNow(allowExpunge: boolean): void | Promise<void> {
     const view = this.session.selected;
     if (!view || (!view.hasPending && (view.contexts.size === 0 || !contextsPending(view)))) return;
     // RFC 5267 §4.3.4: REMOVEFROM for expunged messages before the EXPUNGE; §4.3.3: ADDTO after the EXISTS.
@@ -723,10 +741,30 @@ export class Connection {
       vanished: this.session.qresync || this.session.uidOnly, // RFC 9586 §3: VANISHED, never EXPUNGE
       uidOnly: this.session.uidOnly,
     });
-    const lines = view.contexts.size > 0 ? [...before, ...flushed, ...linesAfterFlush(view)] : flushed;
+    const after = view.contexts.size > 0 ? linesAfterFlush(view) : [];
+    const lines = [...before, ...flushed];
+    // Lines up to the first context that FETCHes its new members go out at once.
+    let i = 0;
+    for (; i < after.length && !after[i]!.fetch; i++) lines.push(after[i]!.line!);
     // One write (one system call) for the lot: an IDLE push to many clients costs one per client.
     if (lines.length === 1) this.write(`* ${lines[0]}\r\n`);
     else if (lines.length > 1) this.write(lines.map((l) => `* ${l}\r\n`).join(''));
+    if (i === after.length) return;
+    return this.trackFlush(this.contextFetches(view, after.slice(i)));
+  }
+
+  /** RFC 5465 §7: each context's FETCHes for its new members, then its ESEARCH, in order. */
+  private async contextFetches(view: SelectedView, rest: AfterFlush[]): Promise<void> {
+    const ctx: CommandContext = { ...this.ctxBase, tag: '*', name: 'SEARCH' };
+    try {
+      for (const e of rest) {
+        if (this.closed || this.session.selected !== view) return;
+        if (e.fetch) await fetchNewMessages(ctx, e.fetch.uids, e.fetch.items, true);
+        if (e.line && this.session.selected === view) this.write(`* ${e.line}\r\n`);
+      }
+    } catch (err) {
+      this.obs.log.error('search context fetch failed', { error: err instanceof Error ? err.stack : String(err) });
+    }
   }
 
   private setIdling(on: boolean): void {
