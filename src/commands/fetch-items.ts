@@ -2,7 +2,7 @@
 // the socket in chunks with backpressure; nothing here holds a whole large
 // message just to send BODY[] (STYLE.md habit 13).
 import type { CommandContext } from './types.js';
-import type { MessageBody, MessageMeta } from '../store/types.js';
+import type { MailStore, MessageBody, MessageMeta } from '../store/types.js';
 import { formatDateTime } from '../wire/index.js';
 import { flagsOf, flagList, flagListRecent } from './format.js';
 import { extractSection, messageStructure, localStructure, renderEnvelope, renderBodyStructure, binarySection, previewText, type ParsedMessage } from './mime-bridge.js';
@@ -60,9 +60,9 @@ function metaItem(s: CommandContext['session'], item: FetchItem, meta: MessageMe
       const t = meta.saveDate ?? meta.internalDate;
       return `SAVEDATE "${formatDateTime(t, -new Date(t).getTimezoneOffset())}"`;
     }
-    // RFC 8474 §5.1-5.2: parenthesised objectid; no THREADID is computed, so NIL.
+    // RFC 8474 §5.1-5.2: parenthesised objectid; THREADID NIL where the store keeps none (withThreadIds).
     case 'EMAILID': return meta.emailId ? `EMAILID (${meta.emailId})` : 'EMAILID NIL';
-    case 'THREADID': return 'THREADID NIL';
+    case 'THREADID': return meta.threadId ? `THREADID (${meta.threadId})` : 'THREADID NIL';
     case 'RFC822.SIZE': return `RFC822.SIZE ${meta.size}`;
     case 'MODSEQ': return `MODSEQ (${meta.modseq})`;
     default: return null;
@@ -379,4 +379,14 @@ export async function renderMessage(
   if (seenNow && !flagsSent) add(`FLAGS ${flagsOf(s, meta)}`);
   parts.push(')\r\n');
   flush();
+}
+
+/**
+ * RFC 8474 §5.2: `metas` with their THREADIDs when `items` ask for them (one store call per batch; the
+ * store fixes a THREADID before it is first reported). Unchanged otherwise, and where the store keeps none.
+ */
+export async function withThreadIds(store: MailStore, mailboxId: number, metas: MessageMeta[], items: readonly FetchItem[]): Promise<MessageMeta[]> {
+  if (!store.threadIds || metas.length === 0 || !items.some((i) => i.kind === 'THREADID')) return metas;
+  const ids = await store.threadIds(mailboxId, metas.map((m) => m.uid));
+  return metas.map((m) => (ids.has(m.uid) ? { ...m, threadId: ids.get(m.uid)! } : m));
 }

@@ -8,7 +8,7 @@ import { normalizeRanges, type SequenceSet } from '../wire/index.js';
 import { enableCondstore, vanishedSince } from './condstore.js';
 import { prefetch } from './mime-bridge.js';
 import type { MessageBody } from '../store/types.js';
-import { renderMessage, renderMetaLine, MetaLineWriter, type FetchItem, type SectionSpec, needsBody, setsSeen } from './fetch-items.js';
+import { renderMessage, renderMetaLine, MetaLineWriter, type FetchItem, type SectionSpec, needsBody, setsSeen, withThreadIds } from './fetch-items.js';
 import { parsePartialRange, windowOf, type PartialRange } from '../search/sort.js';
 
 /** Most messages whose metadata is loaded at once; bounds memory on `1:*` over 100k messages. */
@@ -217,7 +217,7 @@ async function runFetch(ctx: CommandContext, a: FetchArgs, uidMode: boolean) {
   const batchSize = wantBody ? FETCH_BATCH : FETCH_META_BATCH;
   for (let i = 0; i < uids.length; i += batchSize) {
     const batch = uids.slice(i, i + batchSize);
-    let metas = await ctx.store.getMessages(view.mailboxId, batch);
+    let metas = await withThreadIds(ctx.store, view.mailboxId, await ctx.store.getMessages(view.mailboxId, batch), items);
     if (markSeen) {
       const unseen = metas.filter((m) => !m.flags.includes('\\Seen')).map((m) => m.uid);
       if (unseen.length) {
@@ -225,7 +225,7 @@ async function runFetch(ctx: CommandContext, a: FetchArgs, uidMode: boolean) {
         const res = await ctx.store.storeFlags(view.mailboxId, unseen, 'add', ['\\Seen']);
         for (const m of res.changed) view.markOwn(m.modseq);
         const changed = new Map(res.changed.map((m) => [m.uid, m]));
-        metas = metas.map((m) => changed.get(m.uid) ?? m);
+        metas = metas.map((m) => { const c = changed.get(m.uid); return c ? { ...c, threadId: m.threadId } : m; });
         for (const m of res.changed) seenNow.add(m.uid);
       }
     }

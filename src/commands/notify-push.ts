@@ -8,7 +8,7 @@
 // §5.7). Too much pending: NOTIFICATIONOVERFLOW, then as NOTIFY NONE (§5.8).
 import type { CommandContext } from './types.js';
 import type { FetchItem } from './fetch-items.js';
-import { needsBody, renderMessage, renderMetaLine, setsSeen } from './fetch-items.js';
+import { needsBody, renderMessage, renderMetaLine, setsSeen, withThreadIds } from './fetch-items.js';
 import { mbox } from './format.js';
 import { SEPARATOR } from './args.js';
 import { mailboxAttributes, parentsOf } from './list.js';
@@ -149,7 +149,7 @@ export async function fetchNewMessages(ctx: CommandContext, uids: readonly numbe
   const wantBody = items.some(needsBody);
   const setSeen = markSeen && !view.readOnly && items.some(setsSeen);
   for (let i = 0; i < uids.length; i += NOTIFY_FETCH_BATCH) {
-    let metas = await ctx.store.getMessages(view.mailboxId, uids.slice(i, i + NOTIFY_FETCH_BATCH));
+    let metas = await withThreadIds(ctx.store, view.mailboxId, await ctx.store.getMessages(view.mailboxId, uids.slice(i, i + NOTIFY_FETCH_BATCH)), items);
     if (ctx.session.selected !== view) return;
     const seenNow = new Set<number>();
     if (setSeen) {
@@ -159,7 +159,7 @@ export async function fetchNewMessages(ctx: CommandContext, uids: readonly numbe
         if (ctx.session.selected !== view) return;
         for (const m of res.changed) view.markOwn(m.modseq); // told here, not again as a flag change
         const changed = new Map(res.changed.map((m) => [m.uid, m]));
-        metas = metas.map((m) => changed.get(m.uid) ?? m);
+        metas = metas.map((m) => { const c = changed.get(m.uid); return c ? { ...c, threadId: m.threadId } : m; });
         for (const m of res.changed) seenNow.add(m.uid);
       }
     }

@@ -7,7 +7,7 @@ import { bad, no, type CommandContext } from './types.js';
 import type { Token } from '../wire/types.js';
 import { ArgReader, isAtom, isList } from './args.js';
 import { parseFetchAtt } from './fetch.js';
-import type { FetchItem } from './fetch-items.js';
+import { withThreadIds, type FetchItem } from './fetch-items.js';
 import { formatSequenceSet, quoted } from '../wire/index.js';
 import { parseProgram, SearchSyntaxError, type Criterion } from '../search/program.js';
 import { evaluate, needsContent, usesHeaderIndex } from '../search/evaluate.js';
@@ -135,13 +135,29 @@ export function viewScope(s: Session): SearchScope {
  * The visible UIDs matching a MetaFilter compiled from `program` (answered by
  * the store's index; what it cannot decide is read and judged), ascending.
  */
+/** Whether a program has a SEARCH THREADID key (RFC 8474 §6): the evaluator then needs the messages' THREADIDs. */
+function usesThreadId(c: Criterion): boolean {
+  switch (c.k) {
+    case 'threadid': return true;
+    case 'not': return usesThreadId(c.c);
+    case 'or': return usesThreadId(c.a) || usesThreadId(c.b);
+    case 'and': return c.cs.some(usesThreadId);
+    default: return false;
+  }
+}
+
+/** Metadata for the evaluator, with THREADIDs when the program compares them. */
+async function metasFor(store: MailStore, mailboxId: number, program: Criterion, metas: MessageMeta[]): Promise<MessageMeta[]> {
+  return usesThreadId(program) ? withThreadIds(store, mailboxId, metas, [{ kind: 'THREADID' }]) : metas;
+}
+
 export async function matchFilter(store: MailStore, scope: SearchScope, filter: MetaFilter, program: Criterion): Promise<number[]> {
   const found = await store.searchMeta(scope.mailboxId, filter);
   let result = found.uids.filter((u) => scope.has(u));
   if (found.undecided.length > 0) {
     // Messages stored without an index are judged by reading them.
     const undecided = found.undecided.filter((u) => scope.has(u));
-    const metas = await store.getMessages(scope.mailboxId, undecided);
+    const metas = await metasFor(store, scope.mailboxId, program, await store.getMessages(scope.mailboxId, undecided));
     const more = await evaluate(program, {
       uids: scope.uids,
       meta: new Map(metas.map((m) => [m.uid, m])),
@@ -162,7 +178,7 @@ export async function matchFilter(store: MailStore, scope: SearchScope, filter: 
 export async function findMatchesIn(store: MailStore, scope: SearchScope, program: Criterion, withModseq: boolean): Promise<{ uids: number[]; meta: Map<number, MessageMeta> }> {
   const filter = toMetaFilter(program, scope);
   if (filter && !withModseq) return { uids: await matchFilter(store, scope, filter, program), meta: new Map() };
-  const metas = await store.listMessages(scope.mailboxId);
+  const metas = await metasFor(store, scope.mailboxId, program, await store.listMessages(scope.mailboxId));
   const meta = new Map(metas.map((m) => [m.uid, m]));
   const contentNeeded = needsContent(program);
   const index = usesHeaderIndex(program) ? await store.headerIndex(scope.mailboxId) : undefined;

@@ -164,7 +164,8 @@ export async function evaluate(program: Criterion, target: SearchTarget): Promis
           return c.k === 'savedbefore' ? t < start : c.k === 'savedon' ? t >= start && t < end : t >= start;
         }
         case 'emailid': return meta.emailId === c.id;
-        case 'threadid': return false;
+        // RFC 8474 §6: filled in by the caller (findMatchesIn) when the program asks for a THREADID.
+        case 'threadid': return meta.threadId === c.id;
         case 'sentbefore': case 'senton': case 'sentsince': {
           const ix = target.index?.get(uid);
           const d = ix ? ix.sentDay : ((await getContent())?.sentDay() ?? null);

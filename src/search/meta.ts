@@ -67,8 +67,7 @@ export function toMetaFilter(c: Criterion, v: ViewFacts): MetaFilter | null {
       return { k: c.k, start, end };
     }
     case 'emailid': return { k: 'emailid', id: c.id };
-    // THREADID is NIL for every message (RFC 8474 §5.2), so no message has the one asked for.
-    case 'threadid': return { k: 'none' };
+    case 'threadid': return { k: 'threadid', id: c.id };
     case 'header': {
       // The index holds From/To/Cc/Bcc/Subject; an empty needle asks whether the field exists (read the message).
       // Address fields are indexed as parsed addresses: only FROM/TO/CC/BCC keys (c.address) may use them.

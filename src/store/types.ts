@@ -98,6 +98,8 @@ export interface MessageMeta {
   saveDate?: number | null;
   /** RFC 8474 EMAILID: the same for every copy of one stored body; absent = unknown. */
   emailId?: string;
+  /** RFC 8474 THREADID, filled in only where asked for (MailStore.threadIds); absent = NIL. */
+  threadId?: string;
   /** RFC822.SIZE in bytes. */
   size: number;
   modseq: number;
@@ -205,6 +207,8 @@ export type MetaFilter =
   | { k: 'savedbefore' | 'savedon' | 'savedsince'; start: number; end: number }
   /** RFC 8474 SEARCH EMAILID. */
   | { k: 'emailid'; id: string }
+  /** RFC 8474 SEARCH THREADID (a store without threadIds matches nothing, §5.2). */
+  | { k: 'threadid'; id: string }
   | { k: 'modseq'; modseq: number }
   /** Substring of the decoded, lower-cased field (see HeaderIndex); `value` is lower-cased and not empty. */
   | { k: 'header'; field: 'from' | 'to' | 'cc' | 'bcc' | 'subject'; value: string }
@@ -362,6 +366,11 @@ export interface MailStore {
   listKeywords(mailboxId: number): Promise<string[]>;
   /** The SEARCH header index of every message of the mailbox, by UID (null for messages stored without one). */
   headerIndex(mailboxId: number): Promise<Map<number, HeaderIndex | null>>;
+  /**
+   * RFC 8474 §5.2 THREADIDs of these messages by UID (a message left out answers NIL). Fixed when a
+   * message is delivered and never changed; a store without it answers NIL for every message.
+   */
+  threadIds?(mailboxId: number, uids: readonly number[]): Promise<Map<number, string>>;
   /** Messages whose modseq is above `modseq`, ascending by UID (RFC 7162 CHANGEDSINCE). */
   listChangedSince(mailboxId: number, modseq: number): Promise<MessageMeta[]>;
   /**

@@ -3,6 +3,8 @@
 // a test can turn a store made by this code into one an older Quire left and
 // watch it migrate. Each entry names what its migration added (schema.ts).
 export const UNDO_AFTER_SORT_KEYS = [
+  // V_THREAD_IDS (dropped with thread_keys below: its indexes and column)
+  'DROP TABLE thread_links', 'DROP INDEX thread_keys_thread', 'DROP INDEX thread_keys_unthreaded',
   // V_URLAUTH_KEYS
   'DROP TRIGGER mailboxes_urlauth_keys_ad', 'DROP TABLE urlauth_keys',
   // V_THREAD_INDEX

@@ -20,7 +20,7 @@ const msg = (i: number, subject: string, lf = false) => {
     ...(i > 1 ? ['References: <m1@x>'] : []), '', `body ${i}`, ''].join(eol));
 };
 
-test('a store at the last released schema (15) upgrades and serves THREAD, POP3 sizes and URLAUTH keys', async () => {
+test('a store at the last released schema (15) upgrades and serves THREAD, POP3 sizes, URLAUTH keys and THREADIDs', async () => {
   assert.equal(SORT_KEYS_VERSION, 15, 'V11 stays where the release left it');
   const dir = await mkdtemp(path.join(tmpdir(), 'quire-upgrade-'));
   try {
@@ -52,6 +52,19 @@ test('a store at the last released schema (15) upgrades and serves THREAD, POP3 
       assert.equal(drop.sizes[1], msg(2, 'Re: hello', true).length + 7, 'seven bare LFs become CRLF');
       const key = await s.urlAuthKey(u.id, box.id, 'INTERNAL', true);
       assert.ok(key && key.length >= 16);
+      // RFC 8474 §5.2 THREADIDs for the mail stored before V_THREAD_IDS: the background pass gives them, in batches.
+      let batches = 0;
+      while ((await s.fillPendingThreadIds(2)) > 0) batches++;
+      assert.ok(batches >= 2, 'more than one batch of two');
+      const t = await s.threadIds(box.id, [1, 2, 3, 4]);
+      assert.equal(t.size, 4);
+      assert.equal(t.get(2), t.get(1));
+      assert.equal(t.get(3), t.get(1)); // every message after the first names <m1@x>
+      assert.equal(t.get(4), t.get(1));
+      assert.match(t.get(1)!, /^T\d+$/);
+      assert.deepEqual((await s.searchMeta(box.id, { k: 'threadid', id: t.get(1)! })).uids, [1, 2, 3, 4]);
+      assert.deepEqual((await s.searchMeta(box.id, { k: 'threadid', id: 'T999999' })).uids, []);
+      assert.equal(await s.fillPendingThreadIds(), 0, 'the pass is remembered as done');
     } finally {
       await s.close();
     }

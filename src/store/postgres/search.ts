@@ -93,6 +93,8 @@ export function compilePgFilter(f: MetaFilter, firstParam = 1): PgFilter {
         const blob = blobIdOfEmailId(f.id);
         return blob === null ? 'false' : `m.blob_id = ${p(blob)}`;
       }
+      // RFC 8474 §5.2: THREADID is NIL here (not yet kept by this store), so no message matches.
+      case 'threadid': return 'false';
       case 'header': {
         usesBlob = true;
         const col = INDEX_COLUMNS[f.field];

@@ -30,6 +30,7 @@ import type { BlobFiles } from './blobs.js';
 import { MAX_KEYWORDS_PER_MAILBOX, decodeFlags, encodeKeywords, parseFlags } from './flags.js';
 import { MessageOps } from './messages.js';
 import { emailIdOf, localZoneAt } from './metadata.js';
+import { assignThreadId } from './threadids.js';
 import { describeMessage } from '../structure.js';
 
 /** Longest address in bytes (RFC 5321 §4.5.3.1.3 paths are at most 256 octets; leave room for quoting). */
@@ -236,6 +237,8 @@ export abstract class AddressOps extends MessageOps {
               insMsg.run(mailboxId, it.uid, ids[i]!, sys, kwCol, date, it.data.length, modseq, tz, now);
               metas.push({ uid: it.uid, flags: decodeFlags(sys, kwCol), internalDate: date, internalTz: tz, saveDate: now, emailId: emailIdOf(ids[i]!), size: it.data.length, modseq });
             });
+            // RFC 8474 §5.2: the THREADID is fixed as the message is stored (threadids.ts).
+            for (const id of ids) assignThreadId((sql) => this.q(sql), mb.user_id, id);
             uidNext = items[items.length - 1]!.uid + 1;
           }
           uidNext = Math.max(uidNext, mb.uid_next, opts.uidNext ?? 0);

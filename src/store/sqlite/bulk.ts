@@ -15,9 +15,10 @@
 import { promises as fs } from 'node:fs';
 import { describeMessage } from '../structure.js';
 import { StoreError, type BulkImportBatch, type BulkMessage, type Change, type CredentialInfo, type MailboxState, type MessageMeta } from '../types.js';
-import { UrlAuthKeyOps } from './urlauth-keys.js';
 import { decodeFlags, encodeKeywords, parseFlags } from './flags.js';
 import { blobIdOfEmailId, emailIdOf } from './metadata.js';
+import { assignThreadId } from './threadids.js';
+import { ThreadIdOps } from './threadid-ops.js';
 
 const MAX_U32 = 0xffffffff;
 
@@ -29,7 +30,7 @@ interface BodyPlan {
   data: Buffer;
 }
 
-export abstract class BulkOps extends UrlAuthKeyOps {
+export abstract class BulkOps extends ThreadIdOps {
   exportMailbox(mailboxId: number): Promise<MailboxState> {
     return this.run(() => {
       const mb = this.mailboxById(mailboxId);
@@ -114,6 +115,8 @@ export abstract class BulkOps extends UrlAuthKeyOps {
               metas.push({ uid: m.uid, flags: decodeFlags(sys, kwCol), internalDate: m.internalDate, internalTz: m.internalTz, saveDate: m.saveDate, emailId: emailIdOf(plan.id), size: m.data.length, modseq: m.modseq });
               highest = Math.max(highest, m.modseq);
             });
+            // RFC 8474 §5.2: the THREADID is fixed as the message is stored (threadids.ts).
+            for (const id of written) assignThreadId((sql) => this.q(sql), mb.user_id, id);
           } finally {
             this.quotaExempt--;
           }

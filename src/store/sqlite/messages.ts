@@ -67,6 +67,7 @@ const TEXT_INDEX_BATCH = 16;
 const TOMBSTONE_PRUNE_EVERY = 64;
 import { MAX_KEYWORDS_PER_MAILBOX, decodeFlags, encodeKeywords, parseFlags, splitKeywords } from './flags.js';
 import { storeThreadKeys } from './threading.js';
+import { assignThreadId } from './threadids.js';
 
 export interface MailboxRow {
   id: number;
@@ -285,6 +286,8 @@ export abstract class MessageOps {
       insMsg.run(mailboxId, uid, ids[i]!, sys, kwCol, date, size, modseq, tz, now);
       metas.push({ uid, flags: decodeFlags(sys, kwCol), internalDate: date, internalTz: tz, saveDate: now, emailId: emailIdOf(ids[i]!), size, modseq });
     });
+    // RFC 8474 §5.2: the THREADID is fixed at delivery (threadids.ts).
+    for (const id of ids) assignThreadId((sql) => this.q(sql), mb.user_id, id);
     this.q('UPDATE mailboxes SET uid_next = ?, highest_modseq = ? WHERE id = ?').run(
       mb.uid_next + items.length,
       modseq,

@@ -457,11 +457,33 @@ CREATE TRIGGER mailboxes_urlauth_keys_ad AFTER DELETE ON mailboxes BEGIN
 END;
 `;
 
+// V_THREAD_IDS (issue 15): RFC 8474 §5.2 THREADID. thread_keys.thread_id is
+// a body's thread (so every message with its EMAILID has the same THREADID),
+// set when it is delivered and never changed (§5.2 "MUST NOT change ... once
+// reported"); NULL for bodies stored before it until the background backfill
+// (threadids.ts) reaches them, in blob id (arrival) order. thread_links maps
+// each Message-ID a user's bodies name (their own and their references) to
+// the thread that named it first: a new body joins the thread of its nearest
+// reference, else of a body that already referred to it, else founds one
+// numbered by its own blob id (never reused). Two threads a later message
+// links are not merged: each keeps its id.
+const V_THREAD_IDS = `
+ALTER TABLE thread_keys ADD COLUMN thread_id INTEGER;
+CREATE INDEX thread_keys_thread ON thread_keys (thread_id) WHERE thread_id IS NOT NULL;
+CREATE INDEX thread_keys_unthreaded ON thread_keys (blob_id) WHERE thread_id IS NULL;
+CREATE TABLE thread_links (
+  user_id   INTEGER NOT NULL,
+  msgid     INTEGER NOT NULL,
+  thread_id INTEGER NOT NULL,
+  PRIMARY KEY (user_id, msgid)
+) WITHOUT ROWID;
+`;
+
 // Append-only: a store at version n runs MIGRATIONS[n..] at its next open, so
 // a migration never moves once released (the last release ended at V11, schema
 // version 15). Tests that rewind a store undo the later ones first
 // (test/helpers/schema-rewind.ts).
-export const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V_ADDRESS_INDEX, V_AUTH, V_OBJECT_ATTRS, V_ANNOTATIONS, V11, V_POP3_SIZE, V_THREAD_INDEX, V_URLAUTH_KEYS];
+export const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V_ADDRESS_INDEX, V_AUTH, V_OBJECT_ATTRS, V_ANNOTATIONS, V11, V_POP3_SIZE, V_THREAD_INDEX, V_URLAUTH_KEYS, V_THREAD_IDS];
 /** The schema version a store has right after V11 (the sort keys): the version of the last release. */
 export const SORT_KEYS_VERSION = MIGRATIONS.indexOf(V11) + 1;
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -11,6 +11,7 @@ import { StoreError, type MetaFilter } from '../types.js';
 import { FLAG_ANSWERED, FLAG_DELETED, FLAG_DRAFT, FLAG_FLAGGED, FLAG_SEEN } from './schema.js';
 import { FTS_INDEXED, trigramQuery } from './fulltext.js';
 import { blobIdOfEmailId } from './metadata.js';
+import { threadNumberOf } from './threadids.js';
 
 const DAY_MS = 86_400_000;
 /** INTERNALDATE as wall-clock time in its own zone (ms), for day comparisons. */
@@ -96,6 +97,13 @@ export function compileFilter(f: MetaFilter, fullText = true): CompiledFilter {
         if (blob === null) return '0';
         params.push(blob);
         return 'm.blob_id = ?';
+      }
+      case 'threadid': {
+        // RFC 8474 §6 SEARCH THREADID: the bodies of that thread (schema V_THREAD_IDS, threadids.ts).
+        const n = threadNumberOf(f.id);
+        if (n === null) return '0';
+        params.push(n);
+        return 'm.blob_id IN (SELECT blob_id FROM thread_keys INDEXED BY thread_keys_thread WHERE thread_id = ?)';
       }
       case 'header': {
         usesBlob = true;

@@ -564,6 +564,7 @@ export class SqliteMailStore extends BulkOps {
     this.db.pragma('wal_autocheckpoint = 0');
     // Sort keys of bodies stored before schema V11 (sorting.ts): a writer, so only where the indexing runs.
     this.startSortBackfill(onError);
+    this.startThreadIdBackfill(onError); // RFC 8474 §5.2 THREADIDs of bodies stored before V_THREAD_IDS
   }
 
   private searcher: Thread | null = null;
@@ -655,6 +656,7 @@ export class SqliteMailStore extends BulkOps {
     this.closed = true;
     this.foreign.stop();
     this.stopSortBackfill();
+    this.stopThreadIdBackfill();
     // Calls already made finish (searches included) before the threads stop.
     await Promise.allSettled([...this.inflight]);
     if (this.searcher) await stopThread(this.searcher, THREAD_STOP_MS);
