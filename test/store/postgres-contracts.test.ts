@@ -84,4 +84,43 @@ describe('postgres: maildrop sizes and annotation changes', { skip }, () => {
       await dropSchema(schema);
     }
   });
+
+  test('THREADIDs (RFC 8474 §5.2): fixed at APPEND; bodies stored before v4-thread-ids get theirs from the backfill, in batches; RESETKEY is journalled', async () => {
+    const schema = freshSchema('threadid');
+    const s: PgMailStore = await openPostgresStore({ url: PG_URL, schema, poolSize: 4 });
+    const other = await openPostgresStore({ url: PG_URL, schema, poolSize: 2 });
+    try {
+      const u = await s.createUser('u', 'h');
+      const box = await s.createMailbox(u.id, 'INBOX');
+      const m = (id: string, refs = '') => Buffer.from(`Message-ID: <${id}@x>\r\n${refs ? `References: <${refs}@x>\r\n` : ''}Subject: s\r\n\r\nb\r\n`);
+      await s.appendMessages(box.id, [m('a'), m('b', 'a'), m('c'), m('d', 'c'), m('e', 'a')].map((data) => ({ data, flags: [] })));
+      const at = await s.threadIds(box.id, [1, 2, 3, 4, 5]);
+      assert.deepEqual([2, 3, 4, 5].map((u) => at.get(u) === at.get(1)), [true, false, false, true]);
+      assert.equal(at.get(4), at.get(3));
+      // As a store from before the migration left them: no thread ids, no links.
+      await s.pool.query('UPDATE blobs SET thread_id = NULL');
+      await s.pool.query('DELETE FROM thread_links');
+      let batches = 0;
+      while ((await s.fillPendingThreadIds(2)) > 0) batches++;
+      assert.equal(batches, 3);
+      const again = await s.threadIds(box.id, [1, 2, 3, 4, 5]);
+      assert.equal(again.get(2), again.get(1));
+      assert.equal(again.get(5), again.get(1));
+      assert.equal(again.get(4), again.get(3));
+      assert.notEqual(again.get(3), again.get(1));
+      assert.deepEqual((await s.searchMeta(box.id, { k: 'threadid', id: again.get(1)! })).uids, [1, 2, 5]);
+      // RFC 4467 §6.3: RESETKEY's change reaches another node's sessions through the journal.
+      const seen: Change[] = [];
+      other.feed.subscribe(u.id, (c) => seen.push(c));
+      await other.getUserById(u.id);
+      await s.resetUrlAuthKeys(u.id, box.id, 'INTERNAL');
+      const deadline = Date.now() + 5000;
+      while (seen.length < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(seen, [{ kind: 'urlauth-key', userId: u.id, mailboxId: box.id }]);
+    } finally {
+      await s.close();
+      await other.close();
+      await dropSchema(schema);
+    }
+  });
 });

@@ -17,8 +17,9 @@
 // another mailbox, copied earlier) is shared, as the source shared it.
 // Otherwise the body gets a fresh id: one per source EMAILID within a batch,
 // so copies keep sharing.
+import { assignThreadIds } from './threadids.js';
 import { StoreError, type BulkImportBatch, type BulkMessage, type CredentialInfo, type MailboxState, type MessageMeta } from '../types.js';
-import { PgUrlAuthKeyOps } from './urlauth-keys.js';
+import { PgThreadIdOps } from './threadid-ops.js';
 import { KeywordTable, MAX_UID } from './messages.js';
 import { decodeFlags, encodeKeywords, parseFlags } from './flags.js';
 import { emailIdOf } from './search.js';
@@ -38,7 +39,7 @@ function blobIdOfEmailId(id: string): number | null {
   return Number.isSafeInteger(n) ? n : null;
 }
 
-export abstract class PgBulkOps extends PgUrlAuthKeyOps {
+export abstract class PgBulkOps extends PgThreadIdOps {
   exportMailbox(mailboxId: number): Promise<MailboxState> {
     return this.run(async () => {
       if (!Number.isSafeInteger(mailboxId)) throw new StoreError('NONEXISTENT', 'no such mailbox');
@@ -131,6 +132,7 @@ export abstract class PgBulkOps extends PgUrlAuthKeyOps {
           }
           // Quota is not checked: the source already held the mail (the triggers still count the usage).
           await this.insertMessages(tx, mailboxId, cols);
+          await assignThreadIds(tx, mb.user_id, ids); // RFC 8474 §5.2 (threadids.ts)
           const tomb = st.expunged ?? [];
           if (tomb.length > 0) {
             const clash = await tx.query<{ uid: number }>('SELECT uid FROM messages WHERE mailbox_id = $1 AND uid = ANY($2::bigint[]) ORDER BY uid LIMIT 1', [mailboxId, tomb.map((t) => t.uid)]);

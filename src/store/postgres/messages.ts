@@ -7,6 +7,7 @@
 // commits, so they strictly ascend per mailbox and are never handed out
 // twice, whichever node writes. A rolled-back transaction gives nothing
 // away; a committed one is durable (PostgreSQL's synchronous_commit).
+import { assignThreadIds } from './threadids.js';
 import type pg from 'pg';
 import {
   StoreError,
@@ -293,6 +294,8 @@ export abstract class PgMessageOps extends PgBase {
       metas.push({ uid, flags: decodeFlags(sys, kwCol), internalDate: date, internalTz: tz, saveDate: now, emailId: emailIdOf(ids[i]!), size, modseq });
     }
     await this.insertMessages(tx, mailboxId, cols);
+    // RFC 8474 §5.2: the THREADID is fixed as the message is stored (threadids.ts).
+    await assignThreadIds(tx, mb.user_id, ids);
     const uidNext = given ? Math.max(mb.uid_next, (given[given.length - 1] ?? 0) + 1) : mb.uid_next + items.length;
     await tx.query('UPDATE mailboxes SET uid_next = $2, highest_modseq = $3 WHERE id = $1', [mailboxId, uidNext, modseq]);
     emit({ kind: 'append', userId: mb.user_id, mailboxId, modseq, messages: metas });

@@ -244,10 +244,26 @@ CREATE TABLE urlauth_keys (
 CREATE INDEX urlauth_keys_mailbox ON urlauth_keys (mailbox_id);
 `;
 
+// v4-thread-ids (issue 15): RFC 8474 §5.2 THREADID (threadids.ts). blobs.thread_id is a body's thread,
+// fixed when it is stored; thread_links maps each Message-ID a user's bodies name to the thread that named
+// it first. Bodies stored before it keep NULL until first FETCHed or reached by the background pass.
+const V4_THREAD_IDS = `
+ALTER TABLE blobs ADD COLUMN thread_id bigint;
+CREATE INDEX blobs_thread ON blobs (thread_id) WHERE thread_id IS NOT NULL;
+CREATE INDEX blobs_unthreaded ON blobs (id) WHERE thread_id IS NULL;
+CREATE TABLE thread_links (
+  user_id bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  msgid text NOT NULL,
+  thread_id bigint NOT NULL,
+  PRIMARY KEY (user_id, msgid)
+);
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { name: 'v1-base', sql: V1_BASE },
   { name: 'v2-fulltext', sql: V2_FULLTEXT },
   { name: 'v3-pop3-urlauth', sql: V3_POP3_URLAUTH },
+  { name: 'v4-thread-ids', sql: V4_THREAD_IDS },
 ];
 
 /** The advisory lock key that serialises migrations between nodes (any constant; "quire" in ASCII). */

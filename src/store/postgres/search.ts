@@ -93,8 +93,11 @@ export function compilePgFilter(f: MetaFilter, firstParam = 1): PgFilter {
         const blob = blobIdOfEmailId(f.id);
         return blob === null ? 'false' : `m.blob_id = ${p(blob)}`;
       }
-      // RFC 8474 §5.2: THREADID is NIL here (not yet kept by this store), so no message matches.
-      case 'threadid': return 'false';
+      case 'threadid': {
+        // RFC 8474 §6 SEARCH THREADID: the bodies of that thread (threadids.ts).
+        const n = /^T[1-9][0-9]{0,15}$/.test(f.id) ? Number(f.id.slice(1)) : null;
+        return n === null || !Number.isSafeInteger(n) ? 'false' : `m.blob_id IN (SELECT id FROM blobs WHERE thread_id = ${p(n)})`;
+      }
       case 'header': {
         usesBlob = true;
         const col = INDEX_COLUMNS[f.field];

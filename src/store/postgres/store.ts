@@ -120,6 +120,9 @@ export function splitStoreUrl(url: string): { url: string; schema: string | null
   return { url: u.toString(), schema };
 }
 
+/** Pause between THREADID backfill batches. */
+const THREAD_ID_BACKFILL_PAUSE_MS = 50;
+
 export class PgMailStore extends PgBulkOps {
   protected readonly blobs: BlobStore;
   private maxMailboxesPerUser = DEFAULT_MAX_MAILBOXES_PER_USER;
@@ -157,12 +160,27 @@ export class PgMailStore extends PgBulkOps {
       const prune = setInterval(() => void store.pool.query(`DELETE FROM journal WHERE at < now() - make_interval(secs => $1)`, [JOURNAL_KEEP_SECONDS]).catch(() => undefined), JOURNAL_PRUNE_MS);
       prune.unref();
       store.timers.push(prune);
+      store.startThreadIdBackfill();
       return store;
     } catch (err) {
       await store.pool.end().catch(() => undefined);
       const { toStoreError } = await import('./base.js');
       throw toStoreError(err);
     }
+  }
+
+  /** RFC 8474 §5.2 THREADIDs of bodies stored before v4-thread-ids, a batch at a time (every node may run it: batches are idempotent). */
+  private startThreadIdBackfill(): void {
+    const step = () => {
+      if (this.closed) return;
+      this.fillPendingThreadIds().then(
+        (n) => {
+          if (n > 0 && !this.closed) setTimeout(step, THREAD_ID_BACKFILL_PAUSE_MS).unref();
+        },
+        () => undefined, // tried again at the next start; FETCH assigns what it reports meanwhile
+      );
+    };
+    setTimeout(step, 0).unref();
   }
 
   /** Whether this node hears other nodes' notifications now (health). */
