@@ -52,11 +52,15 @@ export abstract class ThreadIdOps extends UrlAuthKeyOps {
   /**
    * One backfill batch: the next `max` bodies with sort keys (blob id order) get a thread index row if
    * they lack one (a store upgraded from before V_THREAD_INDEX) and a thread id. Returns how many were
-   * looked at; 0 once every body was (remembered in meta, so later starts skip the pass).
+   * looked at (1 while the sort keys' backfill is still running); 0 once every body was (remembered in
+   * meta, so later starts skip the pass).
    */
   fillPendingThreadIds(max = THREAD_ID_BACKFILL_BATCH): Promise<number> {
     return this.run(async () => {
       if (this.qp(`SELECT value FROM meta WHERE key = '${FILLED_KEY}'`).get() === 1) return 0;
+      // Bodies stored before the sort keys get their thread index row from the sort keys' backfill
+      // (sorting.ts), which runs beside this one: wait for it, so that the pass sees them all.
+      if (this.q('SELECT 1 FROM messages INDEXED BY messages_sort_pending WHERE sort_date IS NULL LIMIT 1').get() !== undefined) return 1;
       const rows = this.q(
         `SELECT k.blob_id, k.subject, k.reply, k.sent, k.msgid, k.refs, k.irt, t.blob_id IS NOT NULL, t.thread_id FROM sort_keys k
          LEFT JOIN thread_keys t ON t.blob_id = k.blob_id WHERE k.blob_id > ? ORDER BY k.blob_id LIMIT ?`,
