@@ -15,6 +15,8 @@ import { mailboxAttributes, parentsOf } from './list.js';
 import { statusLine, statusValues, type StatusItem } from './status.js';
 import type { NotifyState, StatusDue } from '../session/notify.js';
 import type { MailStore } from '../store/types.js';
+import type { SelectedView } from '../session/view.js';
+import type { AfterFlush } from './context.js';
 
 /** Messages whose MessageNew FETCH is rendered per store call (bounded memory for a big COPY into the selected mailbox). */
 const NOTIFY_FETCH_BATCH = 256;
@@ -177,5 +179,17 @@ export async function fetchNewMessages(ctx: CommandContext, uids: readonly numbe
       else if (bodies[k]) await renderMessage(ctx, seq, m, bodies[k]!, items, seenNow.has(m.uid));
     }
     await ctx.out.drain();
+  }
+}
+
+/**
+ * RFC 5465 §7, after a flush: each update context's FETCHes for the messages that joined it by
+ * arriving, then its ESEARCH line (`write` takes whole response lines), context after context.
+ */
+export async function contextFetches(ctx: CommandContext, view: SelectedView, rest: readonly AfterFlush[], write: (line: string) => void): Promise<void> {
+  for (const e of rest) {
+    if (ctx.session.selected !== view) return;
+    if (e.fetch) await fetchNewMessages(ctx, e.fetch.uids, e.fetch.items, true);
+    if (e.line && ctx.session.selected === view) write(`* ${e.line}\r\n`);
   }
 }

@@ -22,9 +22,8 @@ import { authFailureReason, ConnectionObserver, type Endpoint, type TlsInfo } fr
 import type { Token } from '../wire/types.js';
 import type { Refusal } from './admission.js';
 import { serverHandshake } from './tls.js';
-import { contextsPending, linesAfterFlush, linesBeforeFlush, refreshContexts, type AfterFlush } from '../commands/context.js';
-import { fetchNewMessages, pushNotifications } from '../commands/notify-push.js';
-import type { SelectedView } from '../session/view.js';
+import { contextsPending, linesAfterFlush, linesBeforeFlush, refreshContexts } from '../commands/context.js';
+import { contextFetches, pushNotifications } from '../commands/notify-push.js';
 import { INPROGRESS_INTERVAL_MS, ProgressReporter } from './progress.js';
 import { PushQueue } from './push.js';
 
@@ -750,21 +749,11 @@ export class Connection {
     if (lines.length === 1) this.write(`* ${lines[0]}\r\n`);
     else if (lines.length > 1) this.write(lines.map((l) => `* ${l}\r\n`).join(''));
     if (i === after.length) return;
-    return this.trackFlush(this.contextFetches(view, after.slice(i)));
-  }
-
-  /** RFC 5465 §7: each context's FETCHes for its new members, then its ESEARCH, in order. */
-  private async contextFetches(view: SelectedView, rest: AfterFlush[]): Promise<void> {
     const ctx: CommandContext = { ...this.ctxBase, tag: '*', name: 'SEARCH' };
-    try {
-      for (const e of rest) {
-        if (this.closed || this.session.selected !== view) return;
-        if (e.fetch) await fetchNewMessages(ctx, e.fetch.uids, e.fetch.items, true);
-        if (e.line && this.session.selected === view) this.write(`* ${e.line}\r\n`);
-      }
-    } catch (err) {
+    const done = contextFetches(ctx, view, after.slice(i), (line) => this.write(line)).catch((err: unknown) => {
       this.obs.log.error('search context fetch failed', { error: err instanceof Error ? err.stack : String(err) });
-    }
+    });
+    return this.trackFlush(done);
   }
 
   private setIdling(on: boolean): void {
