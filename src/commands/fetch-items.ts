@@ -381,12 +381,19 @@ export async function renderMessage(
   flush();
 }
 
+/** Messages whose THREADIDs one store call looks up. */
+const THREAD_ID_LOOKUP_BATCH = 2000;
+
 /**
  * RFC 8474 §5.2: `metas` with their THREADIDs when `items` ask for them (one store call per batch; the
  * store fixes a THREADID before it is first reported). Unchanged otherwise, and where the store keeps none.
  */
 export async function withThreadIds(store: MailStore, mailboxId: number, metas: MessageMeta[], items: readonly FetchItem[]): Promise<MessageMeta[]> {
   if (!store.threadIds || metas.length === 0 || !items.some((i) => i.kind === 'THREADID')) return metas;
-  const ids = await store.threadIds(mailboxId, metas.map((m) => m.uid));
+  const ids = new Map<number, string>();
+  // Bounded statements: a SEARCH MODSEQ ... THREADID of a 100k-message mailbox asks for every message.
+  for (let i = 0; i < metas.length; i += THREAD_ID_LOOKUP_BATCH) {
+    for (const [uid, t] of await store.threadIds(mailboxId, metas.slice(i, i + THREAD_ID_LOOKUP_BATCH).map((m) => m.uid))) ids.set(uid, t);
+  }
   return metas.map((m) => (ids.has(m.uid) ? { ...m, threadId: ids.get(m.uid)! } : m));
 }

@@ -16,7 +16,7 @@ import type Database from 'better-sqlite3';
 type Prepare = (sql: string) => Database.Statement;
 
 /** Bodies given a thread id per background batch (each a few indexed lookups). */
-export const THREAD_ID_BACKFILL_BATCH = 500;
+export const THREAD_ID_BACKFILL_BATCH = 100;
 
 /** The RFC 8474 objectid of a thread: "T" and the founding body's blob id (EMAILIDs are "M..."; §5.2 keeps them apart). */
 export function threadIdOf(n: number): string {
