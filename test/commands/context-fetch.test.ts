@@ -135,3 +135,19 @@ test('UPDATE (BODY[TEXT]) sets \\Seen like FETCH and reports it; SORT contexts F
   await a.close();
   await b.close();
 });
+
+test('with UIDONLY (RFC 9586) the FETCH for a new member is a UIDFETCH; a context of an EXAMINEd mailbox sets no \\Seen', async () => {
+  const a = await RawClient.connect(srv.port, { login });
+  const b = await RawClient.connect(srv.port, { login });
+  await a.command('CREATE ctxu');
+  await a.command('ENABLE UIDONLY');
+  await a.command('EXAMINE ctxu');
+  assert.deepEqual((await a.command('UID SEARCH RETURN (UPDATE (BODY[TEXT])) ALL', 'U1')).untagged, ['* ESEARCH (TAG "U1") UID']);
+  await b.append('ctxu', 'Subject: u\r\n\r\nnew\r\n');
+  const n = await a.command('NOOP');
+  assert.deepEqual(n.untagged.filter((l) => !/RECENT$/.test(l)), ['* 1 EXISTS', '* 1 UIDFETCH (BODY[TEXT] {5}\r\nnew\r\n)', '* ESEARCH (TAG "U1") UID ADDTO (0 1)']);
+  await b.command('EXAMINE ctxu');
+  assert.doesNotMatch((await b.command('UID FETCH 1 (FLAGS)')).untagged.join('\n'), /\\Seen/);
+  await a.close();
+  await b.close();
+});
