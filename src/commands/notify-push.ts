@@ -189,7 +189,16 @@ export async function fetchNewMessages(ctx: CommandContext, uids: readonly numbe
 export async function contextFetches(ctx: CommandContext, view: SelectedView, rest: readonly AfterFlush[], write: (line: string) => void): Promise<void> {
   for (const e of rest) {
     if (ctx.session.selected !== view) return;
-    if (e.fetch) await fetchNewMessages(ctx, e.fetch.uids, e.fetch.items, true);
+    if (e.fetch) {
+      // §5.2: NOTIFY's MessageNew attributes and the context's SHOULD be one FETCH, without duplicates:
+      // NOTIFY's are added here, and those messages are not FETCHed again by the NOTIFY push.
+      const state = ctx.session.notify;
+      const extra = (state?.selected?.events.fetch as FetchItem[] | undefined) ?? [];
+      const seen = new Set(e.fetch.items.map((i) => JSON.stringify(i)));
+      const items = [...e.fetch.items, ...extra.filter((i) => !seen.has(JSON.stringify(i)))];
+      await fetchNewMessages(ctx, e.fetch.uids, items, true);
+      if (state && extra.length > 0) for (const u of e.fetch.uids) state.ownUids.add(u);
+    }
     if (e.line && ctx.session.selected === view) write(`* ${e.line}\r\n`);
   }
 }

@@ -151,3 +151,24 @@ test('with UIDONLY (RFC 9586) the FETCH for a new member is a UIDFETCH; a contex
   await a.close();
   await b.close();
 });
+
+test('NOTIFY MessageNew attributes and the context\'s go out as one FETCH, without duplicates (RFC 5465 §5.2)', async () => {
+  const a = await RawClient.connect(srv.port, { login });
+  const b = await RawClient.connect(srv.port, { login });
+  await a.command('CREATE ctxn');
+  await a.command('SELECT ctxn');
+  assert.match((await a.command('NOTIFY SET (selected (MessageNew (UID RFC822.SIZE) MessageExpunge))')).tagged, / OK /);
+  await a.command('SEARCH RETURN (UPDATE (UID FLAGS)) ALL', 'N1');
+  const m = 'Subject: n\r\n\r\nx\r\n';
+  await b.append('ctxn', m);
+  const n = await a.command('NOOP');
+  // Whatever arrives after the NOOP's reply (a NOTIFY push) must not repeat the FETCH.
+  const later: string[] = [];
+  try {
+    for (;;) later.push(await a.readLine(1500));
+  } catch { /* nothing more */ }
+  const all = [...n.untagged, ...later].filter((l) => !/RECENT$/.test(l)).map((l) => l.replace(/ ?\\Recent/g, ''));
+  assert.deepEqual(all, ['* 1 EXISTS', `* 1 FETCH (UID 1 FLAGS () RFC822.SIZE ${m.length})`, '* ESEARCH (TAG "N1") ADDTO (0 1)']);
+  await a.close();
+  await b.close();
+});
