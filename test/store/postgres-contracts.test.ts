@@ -100,12 +100,16 @@ describe('postgres: maildrop sizes and annotation changes', { skip }, () => {
       // As a store from before the migration left them: no thread ids, no links.
       await s.pool.query('UPDATE blobs SET thread_id = NULL');
       await s.pool.query('DELETE FROM thread_links');
+      // FETCH reports one before the pass reaches it: fixed then, and the pass keeps it.
+      const early = (await s.threadIds(box.id, [4])).get(4);
+      assert.match(early ?? '', /^T\d+$/);
       let batches = 0;
       while ((await s.fillPendingThreadIds(2)) > 0) batches++;
-      assert.equal(batches, 3);
+      assert.equal(batches, 2); // four bodies left after the one FETCH fixed, two a batch
       const again = await s.threadIds(box.id, [1, 2, 3, 4, 5]);
       assert.equal(again.get(2), again.get(1));
       assert.equal(again.get(5), again.get(1));
+      assert.equal(again.get(4), early);
       assert.equal(again.get(4), again.get(3));
       assert.notEqual(again.get(3), again.get(1));
       assert.deepEqual((await s.searchMeta(box.id, { k: 'threadid', id: again.get(1)! })).uids, [1, 2, 5]);
