@@ -52,6 +52,12 @@ test('a store from before the sort keys is migrated and its messages get their k
     assert.deepEqual(rows.map((r) => r.uid), [5, 4, 3, 2, 1], 'in sent-date order');
     assert.deepEqual(rows.find((r) => r.uid === 2)!.references, ['m1@x']);
     assert.equal(rows.find((r) => r.uid === 2)!.isReply, true);
+    // RFC 8474 §5.2: their THREADIDs come after the keys (the pass waits for them); copies share their body's.
+    for (let i = 0; i < 300 && (await s.fillPendingThreadIds()) > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    const here = await s.threadIds(box.id, [1, 2, 3, 4, 5]);
+    const there = await s.threadIds(other.id, [1, 2, 3, 4, 5]);
+    assert.equal(new Set(here.values()).size, 1, 'every message after the first names <m1@x>');
+    assert.deepEqual([...there.values()], [...here.values()]);
     await s.close();
   } finally {
     await rm(dir, { recursive: true, force: true });
