@@ -740,15 +740,18 @@ export class Connection {
       vanished: this.session.qresync || this.session.uidOnly, // RFC 9586 §3: VANISHED, never EXPUNGE
       uidOnly: this.session.uidOnly,
     });
-    const after = view.contexts.size > 0 ? linesAfterFlush(view) : [];
-    const lines = [...before, ...flushed];
-    // Lines up to the first context that FETCHes its new members go out at once.
+    const after = view.contexts.size > 0 ? linesAfterFlush(view) : null;
+    let lines = flushed;
     let i = 0;
-    for (; i < after.length && !after[i]!.fetch; i++) lines.push(after[i]!.line!);
+    if (after) {
+      // Lines up to the first context that FETCHes its new members go out at once.
+      lines = [...before, ...flushed];
+      for (; i < after.length && !after[i]!.fetch; i++) lines.push(after[i]!.line!);
+    }
     // One write (one system call) for the lot: an IDLE push to many clients costs one per client.
     if (lines.length === 1) this.write(`* ${lines[0]}\r\n`);
     else if (lines.length > 1) this.write(lines.map((l) => `* ${l}\r\n`).join(''));
-    if (i === after.length) return;
+    if (!after || i === after.length) return;
     const ctx: CommandContext = { ...this.ctxBase, tag: '*', name: 'SEARCH' };
     const done = contextFetches(ctx, view, after.slice(i), (line) => this.write(line)).catch((err: unknown) => {
       this.obs.log.error('search context fetch failed', { error: err instanceof Error ? err.stack : String(err) });
