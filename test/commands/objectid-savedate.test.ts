@@ -166,7 +166,7 @@ test('OBJECTID: MAILBOXID in CREATE, SELECT, STATUS and LIST-STATUS, kept across
   await c.close();
 });
 
-test('OBJECTID: EMAILID shared by COPY and MOVE, distinct per APPEND; SEARCH EMAILID; THREADID NIL', async () => {
+test('OBJECTID: EMAILID shared by COPY and MOVE, distinct per APPEND; SEARCH EMAILID; THREADID per thread', async () => {
   const c = await RawClient.connect(srv.port, { login });
   const a = fresh('Em');
   const b = fresh('EmB');
@@ -179,10 +179,14 @@ test('OBJECTID: EMAILID shared by COPY and MOVE, distinct per APPEND; SEARCH EMA
   const e1 = /EMAILID \(([A-Za-z0-9_-]+)\)/.exec(f[0]!)![1]!;
   const e2 = /EMAILID \(([A-Za-z0-9_-]+)\)/.exec(f[1]!)![1]!;
   assert.notEqual(e1, e2);
-  assert.match(f[0]!, /THREADID NIL/);
+  // RFC 8474 §5.2: the same Message-ID twice is one conversation (test/commands/threadid.test.ts has the rest).
+  const t1 = /THREADID \(([A-Za-z0-9_-]+)\)/.exec(f[0]!)![1]!;
+  assert.equal(/THREADID \(([A-Za-z0-9_-]+)\)/.exec(f[1]!)![1]!, t1);
+  assert.notEqual(t1, e1);
+  assert.deepEqual((await c.command(`SEARCH THREADID ${t1}`)).untagged, ['* SEARCH 1 2']);
   assert.deepEqual((await c.command(`SEARCH EMAILID ${e2}`)).untagged, ['* SEARCH 2']);
   assert.deepEqual((await c.command('SEARCH EMAILID M0')).untagged, ['* SEARCH']);
-  assert.deepEqual((await c.command('SEARCH THREADID T1')).untagged, ['* SEARCH']);
+  assert.deepEqual((await c.command('SEARCH THREADID T999999999')).untagged, ['* SEARCH']);
   assert.match((await c.command('SEARCH EMAILID "a b"')).tagged, / BAD /);
   // A second session sees the copy with the same EMAILID as the original.
   const w = await RawClient.connect(srv.port, { login });
