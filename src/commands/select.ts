@@ -10,6 +10,9 @@ import { enableCondstore, vanishedSince } from './condstore.js';
 import { iterateSequenceSet, normalizeRanges, STAR, type SeqRange } from '../wire/index.js';
 import type { Token } from '../wire/types.js';
 
+/** \Recent messages marked per turn of the event loop while a mailbox is selected. */
+const RECENT_SLICE = 5_000;
+
 /** Most sequence/UID pairs accepted in QRESYNC's message sequence match data. */
 const MAX_SEQ_MATCH_PAIRS = 10_000;
 
@@ -140,11 +143,15 @@ export async function selectMailbox(ctx: CommandContext, name: string, readOnly:
   }
   const keywords = await ctx.store.listKeywords(info.id);
   const view = new SelectedView(info.id, info.name, readOnly, info.uidValidity, uids, info.highestModseq, keywords);
+  if (firstRecent !== Infinity) {
+    // All 100k of a freshly imported mailbox may be recent: a slice per turn (changes meanwhile still queue in pendingSelect).
+    for (let i = view.lowerBound(firstRecent); i < uids.length; i++) {
+      if (i % RECENT_SLICE === RECENT_SLICE - 1) await new Promise<void>((r) => setImmediate(r));
+      view.recent.add(uids[i]);
+    }
+  }
   for (const c of s.pendingSelect.changes) view.enqueue(c);
   s.pendingSelect = null;
-  if (firstRecent !== Infinity) {
-    for (let i = view.lowerBound(firstRecent); i < uids.length; i++) view.recent.add(uids[i]);
-  }
   const firstUnseen = firstUnseenUid ? view.seqOf(firstUnseenUid) : 0;
   // The listing is read after the mailbox row (in pages, with other connections' commits between them:
   // src/store/sqlite/metadata.ts), so it may hold messages appended since. UIDNEXT is above every UID

@@ -49,11 +49,11 @@ const SNAPSHOT_MIN = 1_000;
 /** Messages whose metadata is kept across all snapshots (about 120 bytes each; flag arrays are shared). */
 const SNAPSHOT_MAX_MESSAGES = 1_000_000;
 /**
- * Rows read per statement while a snapshot is built or brought up to date: a couple of milliseconds
+ * Rows read per statement while a snapshot is built or brought up to date: a millisecond or two
  * of the event loop (STYLE.md habit 14), then other connections get a turn. A 100k-message mailbox's
  * first SELECT read all its rows in one statement and held the loop 0.4-4 s on a loaded machine.
  */
-const SNAPSHOT_PAGE = 2_000;
+const SNAPSHOT_PAGE = 1_000;
 /** Rounds of catching up one refresh may take before it gives up on a mailbox that never stops changing (then the caller reads it again). */
 const SNAPSHOT_MAX_ROUNDS = 50;
 

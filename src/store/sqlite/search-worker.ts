@@ -7,7 +7,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { runFilter, searchStatements, type CompiledFilter } from './search.js';
-import { threadFromIndex, type ThreadAnswer, type ThreadQuery } from './threading.js';
+import { threadFromIndex, warmUp, type ThreadAnswer, type ThreadQuery } from './threading.js';
 import { attachFullText } from './fulltext.js';
 
 export interface SearchWorkerData {
@@ -51,6 +51,8 @@ db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
 // The full-text index's own file (fulltext.ts): compiled filters read it as `fts.`.
 attachFullText(db, (workerData as SearchWorkerData).ftsFile);
 const statement = searchStatements(db);
+// The first THREAD a client asks for runs compiled code (threading.ts warmUp): done before any request is read.
+warmUp();
 
 port.on('message', (m: SearchRequest | 'stop') => {
   if (m === 'stop') {

@@ -151,6 +151,13 @@ function startThread<M>(module: URL, workerData: unknown, onError: (err: unknown
   return { worker, done };
 }
 
+/** A typed array's numbers as an array, by index (Array.from's iterator took ~5 ms per 100k UIDs on the event loop). */
+function numbersOfArray(a: Uint32Array): number[] {
+  const out = new Array<number>(a.length);
+  for (let i = 0; i < a.length; i++) out[i] = a[i]!;
+  return out;
+}
+
 /** Asks a thread to stop (it finishes what it has in hand) and waits, ending it after `graceMs`. */
 async function stopThread(t: Thread, graceMs: number): Promise<void> {
   t.worker.ref(); // the process waits for it
@@ -585,7 +592,7 @@ export class SqliteMailStore extends BulkOps {
         if ('error' in m) p.reject(Object.assign(new Error(m.error), { code: m.code }));
         else if ('packed' in m) p.resolve({ uids: [], undecided: [], packed: m.packed });
         else if ('thread' in m) p.resolve({ uids: [], undecided: [], thread: m.thread });
-        else p.resolve({ uids: Array.from(m.uids), undecided: Array.from(m.undecided) });
+        else p.resolve({ uids: numbersOfArray(m.uids), undecided: numbersOfArray(m.undecided) });
       },
       () => {
         if (this.searcher === t) this.searcher = null;
