@@ -244,8 +244,8 @@ function threadColumns(c: Columns, req: ThreadQuery, bySubject: readonly number[
     // The pages came in (date, UID) order; a violation would be a broken index.
     if (c.date[r - 1]! > c.date[r]! || (c.date[r - 1] === c.date[r] && c.uid[r - 1]! >= c.uid[r]!)) throw new Error('thread index out of order');
   }
-  const only = req.uids ? new Set(req.uids) : null;
-  const keep = (r: number) => c.uid[r]! <= req.maxUid && (!only || only.has(c.uid[r]!));
+  const only = req.uids ? uidMembership(req.uids) : null;
+  const keep = (r: number) => c.uid[r]! <= req.maxUid && (!only || only(c.uid[r]!));
   let n = 0;
   let refCount = 0;
   for (let r = 0; r < c.n; r++) {
@@ -286,6 +286,22 @@ function threadColumns(c: Columns, req: ThreadQuery, bySubject: readonly number[
     }
   }
   return threadIndex(req.alg, input, subjectOrder);
+}
+
+/** Highest UID for which a restriction is looked up in a bitmap (2 MiB) rather than a Set. */
+const BITMAP_MAX_UID = 16_000_000;
+
+/** Membership in a restriction: a bitmap when its UIDs are small enough (a Set lookup per row cost more than the threading of it). */
+function uidMembership(uids: Uint32Array): (uid: number) => boolean {
+  let max = 0;
+  for (const u of uids) if (u > max) max = u;
+  if (max > BITMAP_MAX_UID) {
+    const set = new Set(uids);
+    return (u) => set.has(u);
+  }
+  const bits = new Uint8Array((max >>> 3) + 1);
+  for (const u of uids) bits[u >>> 3]! |= 1 << (u & 7);
+  return (u) => u <= max && (bits[u >>> 3]! & (1 << (u & 7))) !== 0;
 }
 
 /** Rows of the warm-up mailbox (warmUp): conversations of a few messages, some replies, some subjects shared. */
