@@ -30,7 +30,7 @@ import { indexPendingBodies } from './fulltext.js';
 import { openMaildrop as openMaildropRows } from './maildrop.js';
 import type { MimePart, SortKeys } from '../../mime/index.js';
 import { compileFilter, runFilter, searchStatements, type CompiledFilter } from './search.js';
-import { META_COLS, Snapshots, emailIdOf, snapshotSource, localZoneAt, meta, metasOf, type MetaRow } from './metadata.js';
+import { META_COLS, Snapshots, allMetas, emailIdOf, snapshotSource, localZoneAt, meta, metasOf, type MetaRow } from './metadata.js';
 
 /**
  * Expunged UIDs remembered per mailbox for QRESYNC (RFC 7162 §3.2.10). A
@@ -331,7 +331,7 @@ export abstract class MessageOps {
     return this.run(async () => {
       this.existing(mailboxId);
       const snap = await this.snapshots.get(mailboxId);
-      if (snap) return snap.metas.slice();
+      if (snap) return allMetas(snap);
       const rows = this.q(`SELECT ${META_COLS} FROM messages WHERE mailbox_id = ? ORDER BY uid`).raw().all(mailboxId) as MetaRow[];
       const out = new Array<MessageMeta>(rows.length);
       for (let i = 0; i < rows.length; i++) out[i] = meta(rows[i]!);
