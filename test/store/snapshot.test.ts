@@ -125,7 +125,14 @@ test('a snapshot built while others write loses and doubles nothing', async () =
           await new Promise((res) => setImmediate(res));
         }
       })();
+      // The event loop turns while the snapshot is built (a page of rows per turn: metadata.ts SNAPSHOT_PAGE).
+      let turns = 0;
+      let building = true;
+      const count = () => { turns++; if (building) setImmediate(count); };
+      setImmediate(count);
       const built = await store.listMessages(box.id);
+      building = false;
+      assert.ok(turns >= 10, `round ${round}: the event loop turned ${turns} times while 20,000 rows were read`);
       writing = false;
       await writer;
       pages += writes;
