@@ -40,6 +40,7 @@ import { searchStatements } from './search.js';
 import type { PackedRows, SearchReply, SearchRequest, SearchWorkerData } from './search-worker.js';
 import type { ThreadAnswer, ThreadQuery } from './threading.js';
 import type { CompiledFilter } from './search.js';
+import type { SortKeep } from './sort-cache.js';
 import { LocalChangeFeed } from '../feed.js';
 import { BlobFiles, isOwnerDead, newOwner, releaseOwner } from './blobs.js';
 import { migrate } from './schema.js';
@@ -616,14 +617,14 @@ export class SqliteMailStore extends BulkOps {
     });
   }
 
-  protected override offloadUidQuery(sql: string, params: (string | number)[]): Promise<number[]> | null {
+  protected override offloadUidQuery(sql: string, params: (string | number)[], keep?: SortKeep): Promise<number[]> | null {
     const w = this.searcher?.worker;
     if (!w) return null;
     const id = ++this.searchSeq;
     return new Promise<{ uids: number[] }>((resolve, reject) => {
       if (this.searches.size === 0) w.ref();
       this.searches.set(id, { resolve, reject });
-      const req: SearchRequest = { id, query: { sql, params } };
+      const req: SearchRequest = { id, query: { sql, params, keep } };
       w.postMessage(req);
     }).then((r) => r.uids);
   }
