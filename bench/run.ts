@@ -957,7 +957,7 @@ async function main(): Promise<void> {
               break;
             case 'sort':
               for (const s of o.sizes) {
-                await scSortThread({ size: s, label: label(s), row, repeat: (what, fn) => repeat(o, what, t, fn), withSelected: (fn) => withSelected(t, s, fn) });
+                await scSortThread({ size: s, label: label(s), row, repeat: (what, fn, ro) => repeat(o, what, t, fn, ro), withSelected: (fn) => withSelected(t, s, fn) });
               }
               break;
             case 'pop3':

@@ -153,10 +153,10 @@ async function metasFor(store: MailStore, mailboxId: number, program: Criterion,
 
 export async function matchFilter(store: MailStore, scope: SearchScope, filter: MetaFilter, program: Criterion): Promise<number[]> {
   const found = await store.searchMeta(scope.mailboxId, filter);
-  let result = found.uids.filter((u) => scope.has(u));
+  let result = visibleOf(scope, found.uids);
   if (found.undecided.length > 0) {
     // Messages stored without an index are judged by reading them.
-    const undecided = found.undecided.filter((u) => scope.has(u));
+    const undecided = visibleOf(scope, found.undecided);
     const metas = await metasFor(store, scope.mailboxId, program, await store.getMessages(scope.mailboxId, undecided));
     const more = await evaluate(program, {
       uids: scope.uids,
@@ -170,6 +170,51 @@ export async function matchFilter(store: MailStore, scope: SearchScope, filter: 
   }
   return result;
 }
+
+/**
+ * The UIDs of ascending `uids` that `scope` shows (scope.has), in one walk along both lists: a UID of
+ * scope.uids is shown, the others are asked (a binary search per UID held the event loop ~10 ms for
+ * a 100k-message result).
+ */
+export function visibleOf(scope: SearchScope, uids: readonly number[]): number[] {
+  const view = scope.uids;
+  const out: number[] = [];
+  let j = 0;
+  let last = -1;
+  for (const u of uids) {
+    if (u <= last) return uids.filter((x) => scope.has(x)); // not ascending after all: one look-up each
+    last = u;
+    while (j < view.length && view[j]! < u) j++;
+    if ((j < view.length && view[j] === u) || scope.has(u)) out.push(u);
+  }
+  return out;
+}
+
+/**
+ * The numbers the client is shown for `uids` (the UIDs themselves, or their sequence numbers), a slice
+ * per turn of the event loop; an ascending list is numbered in one walk along the view.
+ */
+export async function numbersOf(view: { uids: readonly number[]; seqOf(uid: number): number }, uids: readonly number[], uidMode: boolean): Promise<number[]> {
+  if (uidMode) return uids as number[];
+  const out = new Array<number>(uids.length);
+  const all = view.uids;
+  let j = 0;
+  let last = -1;
+  for (let i = 0; i < uids.length; i++) {
+    if (i > 0 && i % FORMAT_SLICE === 0) await tick();
+    const u = uids[i]!;
+    if (u > last) {
+      while (j < all.length && all[j]! < u) j++;
+      out[i] = all[j] === u ? j + 1 : 0;
+      last = u;
+    } else out[i] = view.seqOf(u);
+  }
+  return out;
+}
+
+/** Numbers numbered or written between two turns of the event loop. */
+export const FORMAT_SLICE = 10_000;
+const tick = () => new Promise<void>((r) => setImmediate(r));
 
 /**
  * The UIDs of the messages in `scope` that match `program`, ascending;
@@ -218,6 +263,8 @@ export interface EsearchData {
   window?: { uids: readonly number[]; total: number };
   /** UID -> number shown (sequence number, or the UID itself under UID). */
   num: (uid: number) => number;
+  /** `result` numbered already (numbersOf), when the caller has it. */
+  nums?: readonly number[];
   uidMode: boolean;
   /** MODSEQ data item (RFC 7162 §3.1.6) for these UIDs, when the program used MODSEQ. */
   modseq?: (uids: readonly number[]) => number;
@@ -229,7 +276,7 @@ export interface EsearchData {
 export function esearchLine(tag: string, ret: ReturnSpec, d: EsearchData): string {
   const parts = [`ESEARCH (TAG ${quoted(tag)}${d.correlators ? ` ${d.correlators}` : ''})`];
   if (d.uidMode) parts.push('UID');
-  const nums = d.result.map(d.num);
+  const nums = d.nums ?? d.result.map(d.num);
   const total = d.window ? d.window.total : nums.length;
   const o = ret.opts;
   if (nums.length) {

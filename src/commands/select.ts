@@ -10,6 +10,9 @@ import { enableCondstore, vanishedSince } from './condstore.js';
 import { iterateSequenceSet, normalizeRanges, STAR, type SeqRange } from '../wire/index.js';
 import type { Token } from '../wire/types.js';
 
+/** \Recent messages marked per turn of the event loop while a mailbox is selected. */
+const RECENT_SLICE = 5_000;
+
 /** Most sequence/UID pairs accepted in QRESYNC's message sequence match data. */
 const MAX_SEQ_MATCH_PAIRS = 10_000;
 
@@ -140,12 +143,22 @@ export async function selectMailbox(ctx: CommandContext, name: string, readOnly:
   }
   const keywords = await ctx.store.listKeywords(info.id);
   const view = new SelectedView(info.id, info.name, readOnly, info.uidValidity, uids, info.highestModseq, keywords);
+  if (firstRecent !== Infinity) {
+    // All 100k of a freshly imported mailbox may be recent: a slice per turn (changes meanwhile still queue in pendingSelect).
+    for (let i = view.lowerBound(firstRecent); i < uids.length; i++) {
+      if (i % RECENT_SLICE === RECENT_SLICE - 1) await new Promise<void>((r) => setImmediate(r));
+      view.recent.add(uids[i]);
+    }
+  }
   for (const c of s.pendingSelect.changes) view.enqueue(c);
   s.pendingSelect = null;
-  if (firstRecent !== Infinity) {
-    for (let i = view.lowerBound(firstRecent); i < uids.length; i++) view.recent.add(uids[i]);
-  }
   const firstUnseen = firstUnseenUid ? view.seqOf(firstUnseenUid) : 0;
+  // The listing is read after the mailbox row (in pages, with other connections' commits between them:
+  // src/store/sqlite/metadata.ts), so it may hold messages appended since. UIDNEXT is above every UID
+  // EXISTS counts (RFC 9051 §2.3.1.1: messages arriving after it is told have a UID at least that); a change the listing already
+  // shows and that arrives afterwards is neither announced again (view.enqueue) nor lost. HIGHESTMODSEQ
+  // stays the row's: a lower bound, as RFC 7162 §3.1.2.1 allows, raised by the queued changes.
+  const uidNext = Math.max(info.uidNext, (uids[uids.length - 1] ?? 0) + 1);
   s.selected = view;
   s.state = 'selected';
   const flags = [...SYSTEM_FLAG_LIST, ...keywords].join(' ');
@@ -156,7 +169,7 @@ export async function selectMailbox(ctx: CommandContext, name: string, readOnly:
   // RFC 9586 §3: [UNSEEN n] is a sequence number, not sent with UIDONLY.
   if (s.recentEnabled && firstUnseen && !s.uidOnly) ctx.out.untagged(`OK [UNSEEN ${firstUnseen}] First unseen`);
   ctx.out.untagged(`OK [UIDVALIDITY ${info.uidValidity}] UIDs valid`);
-  ctx.out.untagged(`OK [UIDNEXT ${info.uidNext}] Predicted next UID`);
+  ctx.out.untagged(`OK [UIDNEXT ${uidNext}] Predicted next UID`);
   ctx.out.untagged(`OK [MAILBOXID (${info.objectId})] Ok`); // RFC 8474 §4.3
   // RFC 4467 BASE.7.1.URLMECH: SELECT and EXAMINE name the URLAUTH mechanisms (GENURLAUTH, urlauth.ts).
   ctx.out.untagged('OK [URLMECH INTERNAL] URLAUTH mechanisms');
@@ -164,7 +177,7 @@ export async function selectMailbox(ctx: CommandContext, name: string, readOnly:
   if (s.condstore) ctx.out.untagged(`OK [HIGHESTMODSEQ ${info.highestModseq}] Highest mailbox mod-sequence`);
   // RFC 9051 §6.3.2: the server MUST return a LIST response with the mailbox name.
   if (s.rev2) ctx.out.untagged(`LIST () "/" ${mbox(s, info.name)}`);
-  if (qresync && qresync.uidValidity === info.uidValidity) await resync(ctx, view, info.uidNext, qresync);
+  if (qresync && qresync.uidValidity === info.uidValidity) await resync(ctx, view, uidNext, qresync);
   return { code: readOnly ? 'READ-ONLY' : 'READ-WRITE', text: `${readOnly ? 'EXAMINE' : 'SELECT'} completed` };
 }
 

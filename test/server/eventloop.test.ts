@@ -330,5 +330,131 @@ test('SORT and THREAD of a 100k-message mailbox', async () => {
   await each('100k THREAD of a search result', ['UID THREAD REFERENCES UTF-8 NOT SUBJECT nothing-like-this']);
   await each('100k SORT (DATE), (SUBJECT), (FROM)', ['UID SORT (REVERSE DATE) UTF-8 ALL', 'UID SORT (SUBJECT) UTF-8 ALL', 'SORT (FROM) UTF-8 ALL']);
   await each('100k SORT RETURN (PARTIAL 1:50)', ['UID SORT RETURN (PARTIAL 1:50) (REVERSE DATE) UTF-8 ALL', 'UID SORT RETURN (PARTIAL -1:-50) (SUBJECT) UTF-8 UNSEEN']);
+  await each('100k SEARCH ALL', ['UID SEARCH ALL', 'SEARCH ALL', 'UID SEARCH RETURN (COUNT) UNDELETED']);
+  // THREAD of a mailbox that changed since its last THREAD: nothing is kept, the whole mailbox is threaded.
+  let extra = 0;
+  await judge('100k THREAD REFERENCES of a changed mailbox', async () => {
+    await srv.store.appendMessages(big.id, [{ data: Buffer.from(message(200_000 + ++extra)), flags: [] }]);
+    await big100k(['UID THREAD REFERENCES UTF-8 ALL']);
+  }).catch((e: Error) => { failed.push(e.message); });
+  // Last (it expunges some of the mailbox): the first SELECT of the mailbox (its listing is read as after a
+  // restart) while another session appends and expunges, then what the selecting session was told must add up.
+  const sqlite = srv.store as unknown as { dropSnapshots(): void };
+  let selecting: Lines | null = null;
+  let writer: Lines | null = null;
+  await judge('100k first SELECT while another session appends and expunges', async () => {
+    selecting?.close();
+    writer?.close();
+    writer = await Lines.open();
+    await writer.command('SELECT Big');
+    selecting = await Lines.open();
+    sqlite.dropSnapshots();
+    const selected = selecting.command('SELECT Big');
+    let done = false;
+    void selected.then(() => { done = true; });
+    // Appends (at the top, read last) and expunges of the oldest messages (read first) and of new ones.
+    for (let i = 0, last = 0; !done || i < 4; i++) {
+      const raw = message(300_000 + i);
+      const ok = await writer.command(`APPEND Big {${raw.length}+}\r\n${raw}`);
+      const uid = Number(/APPENDUID \d+ (\d+)/.exec(ok)?.[1]);
+      const gone = i % 2 ? first[i]! : last;
+      last = uid;
+      if (gone) await writer.command(`UID STORE ${gone} +FLAGS.SILENT (\\Deleted)`), await writer.command(`UID EXPUNGE ${gone}`);
+    }
+    await selected;
+  }).catch((e: Error) => { failed.push(e.message); });
   assert.deepEqual(failed, []);
+  await checkSelectAddsUp(selecting!, await srv.store.listUids(big.id));
+  selecting!.close();
+  writer!.close();
 });
+
+/** A client that keeps every line it receives (small answers only). */
+class Lines {
+  private buf = '';
+  private waiters: (() => void)[] = [];
+  readonly lines: string[] = [];
+  private n = 0;
+  private constructor(readonly socket: net.Socket) {
+    socket.on('data', (d: Buffer) => {
+      this.buf += d.toString('latin1');
+      for (let i; (i = this.buf.indexOf('\r\n')) >= 0; ) {
+        this.lines.push(this.buf.slice(0, i));
+        this.buf = this.buf.slice(i + 2);
+      }
+      const w = this.waiters;
+      this.waiters = [];
+      for (const f of w) f();
+    });
+    socket.on('error', () => {});
+  }
+  static async open(): Promise<Lines> {
+    const s = await new Promise<net.Socket>((resolve, reject) => {
+      const c = net.connect(srv.port, '127.0.0.1', () => resolve(c));
+      c.once('error', reject);
+    });
+    const l = new Lines(s);
+    await l.command('LOGIN alice secret-a');
+    return l;
+  }
+  /** Sends a command and resolves with its tagged OK (rejects on anything else). */
+  async command(cmd: string): Promise<string> {
+    const tag = `T${++this.n}`;
+    this.socket.write(`${tag} ${cmd}\r\n`);
+    for (let seen = 0; ; ) {
+      for (; seen < this.lines.length; seen++) {
+        const l = this.lines[seen]!;
+        if (l.startsWith(`${tag} `)) {
+          if (!l.startsWith(`${tag} OK`)) throw new Error(`${cmd.slice(0, 40)}: ${l}`);
+          return l;
+        }
+      }
+      await new Promise<void>((r) => this.waiters.push(r));
+    }
+  }
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+/**
+ * What the selecting session was told (SELECT's EXISTS and UIDNEXT, then EXPUNGE and EXISTS as they
+ * came) must be what the mailbox holds: after a NOOP, FETCH 1:* (UID) shows every message once, in UID
+ * order, those counted by SELECT's EXISTS below its UIDNEXT, and exactly the store's UIDs.
+ */
+async function checkSelectAddsUp(c: Lines, stored: number[]): Promise<void> {
+  // The expunges told after SELECT come with the NOOP (FETCH may not send them: RFC 9051 §7.5.1).
+  await c.command('NOOP');
+  await c.command('FETCH 1:* (UID)');
+  let count = 0;
+  let uidNext = 0;
+  // Per sequence number: whether the message was counted by SELECT's EXISTS (told before its UIDNEXT).
+  const model: boolean[] = [];
+  let fetched: number[] = [];
+  const rounds: number[][] = [];
+  for (const l of c.lines) {
+    let m: RegExpExecArray | null;
+    if ((m = /^\* (\d+) EXISTS$/.exec(l))) {
+      count = Number(m[1]);
+      while (model.length < count) model.push(uidNext === 0);
+    } else if ((m = /^\* (\d+) EXPUNGE$/.exec(l))) {
+      model.splice(Number(m[1]) - 1, 1);
+      count--;
+    } else if ((m = /^\* OK \[UIDNEXT (\d+)\]/.exec(l))) uidNext = Number(m[1]);
+    else if ((m = /^\* (\d+) FETCH \(UID (\d+)\)$/.exec(l))) {
+      const seq = Number(m[1]);
+      const uid = Number(m[2]);
+      assert.ok(seq <= count, `FETCH of sequence number ${seq} beyond EXISTS ${count}`);
+      if (model[seq - 1]) assert.ok(uid < uidNext, `message ${seq} (UID ${uid}), counted by SELECT's EXISTS, is below its UIDNEXT ${uidNext}`);
+      fetched[seq - 1] = uid;
+    } else if (/^T\d+ OK /.test(l) && fetched.length) {
+      rounds.push(fetched);
+      fetched = [];
+    }
+  }
+  assert.equal(rounds.length, 1);
+  const told = rounds[0]!;
+  for (let i = 1; i < told.length; i++) assert.ok(told[i]! > told[i - 1]!, `UIDs ascend, none twice (${told[i - 1]}, ${told[i]})`);
+  assert.equal(count, stored.length, 'EXISTS less EXPUNGEs = the messages stored');
+  assert.deepEqual(told, stored, "the session's messages are the stored ones");
+}

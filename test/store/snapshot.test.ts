@@ -82,3 +82,70 @@ test('metadata of a big mailbox always equals its rows', async () => {
     await fs.rm(dir, { recursive: true, force: true });
   }
 });
+
+// A big mailbox's snapshot is built a page at a time with the event loop free between pages
+// (metadata.ts): commits by this store and by another one land between the pages. Whatever lands,
+// the snapshot built must be the mailbox at some moment (ascending UIDs, no message twice) and,
+// once the writers stop, exactly its rows: a change lost or counted twice during the build would
+// stay in it, since later uses only apply what changed after the build.
+test('a snapshot built while others write loses and doubles nothing', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'quire-snap-'));
+  const r = prng(Number(process.env.QUIRE_SNAPSHOT_SEED ?? 20261203));
+  try {
+    const store = await openSqliteStore({ dataDir: dir, synchronous: 'NORMAL' });
+    const u = await store.createUser('big', 'x');
+    const box = await store.createMailbox(u.id, 'INBOX');
+    let n = 0;
+    const batch = (k: number) => Array.from({ length: k }, () => ({ data: msg(n++), flags: r() < 0.5 ? ['\\Seen'] : [], internalDate: 1_700_000_000_000 + n * 1000 }));
+    for (let i = 0; i < 20; i++) await store.appendMessages(box.id, batch(1000));
+    const foreign = await openSqliteStore({ dataDir: dir, synchronous: 'NORMAL' });
+    const db = new Database(path.join(dir, 'quire.sqlite3'), { readonly: true });
+    const truth = () => db.prepare('SELECT uid, sysflags, keywords, modseq FROM messages WHERE mailbox_id = ? ORDER BY uid').raw().all(box.id) as [number, number, string, number][];
+    const plain = (ms: MessageMeta[]) => ms.map((m) => [m.uid, [...m.flags].sort().join(' '), m.modseq]);
+    const want = () => truth().map(([uid, sys, kw, modseq]) => [uid, [...decodeFlags(sys, kw)].sort().join(' '), modseq]);
+    let pages = 0;
+    for (let round = 0; round < 6; round++) {
+      store.dropSnapshots();
+      let writing = true;
+      let writes = 0;
+      // Writers on both stores, each step a turn of the event loop apart: flags here and there
+      // (already read and not yet read), expunges low and high, appends at the top.
+      const writer = (async () => {
+        while (writing) {
+          const w = r() < 0.5 ? store : foreign;
+          const all = truth().map((x) => x[0]);
+          const some = [all[Math.floor(r() * all.length)]!, all[Math.floor(r() * all.length)]!];
+          const step = r();
+          if (step < 0.4) await w.storeFlags(box.id, some, 'add', [r() < 0.5 ? '\\Flagged' : '$Mid']);
+          else if (step < 0.7) {
+            await w.storeFlags(box.id, some, 'add', ['\\Deleted']);
+            await w.expunge(box.id);
+          } else await w.appendMessages(box.id, batch(1 + Math.floor(r() * 5)));
+          writes++;
+          await new Promise((res) => setImmediate(res));
+        }
+      })();
+      // The event loop turns while the snapshot is built (a page of rows per turn: metadata.ts SNAPSHOT_PAGE).
+      let turns = 0;
+      let building = true;
+      const count = () => { turns++; if (building) setImmediate(count); };
+      setImmediate(count);
+      const built = await store.listMessages(box.id);
+      building = false;
+      assert.ok(turns >= 10, `round ${round}: the event loop turned ${turns} times while 20,000 rows were read`);
+      writing = false;
+      await writer;
+      pages += writes;
+      for (let i = 1; i < built.length; i++) assert.ok(built[i]!.uid > built[i - 1]!.uid, `round ${round}: UIDs ascend, none twice`);
+      assert.deepEqual(plain(await store.listMessages(box.id)), want(), `round ${round} after ${writes} writes during the build`);
+      assert.deepEqual(plain(await store.getMessages(box.id, truth().map((x) => x[0]))), want(), `round ${round}: getMessages`);
+    }
+    // The writers did run during the builds (or the test shows nothing).
+    assert.ok(pages >= 6, `writes landed during the builds (${pages})`);
+    db.close();
+    await foreign.close();
+    await store.close();
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});

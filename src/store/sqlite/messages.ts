@@ -30,7 +30,7 @@ import { indexPendingBodies } from './fulltext.js';
 import { openMaildrop as openMaildropRows } from './maildrop.js';
 import type { MimePart, SortKeys } from '../../mime/index.js';
 import { compileFilter, runFilter, searchStatements, type CompiledFilter } from './search.js';
-import { META_COLS, Snapshots, emailIdOf, localZoneAt, meta, metasOf, type MetaRow } from './metadata.js';
+import { META_COLS, Snapshots, allMetas, emailIdOf, snapshotSource, localZoneAt, meta, metasOf, type MetaRow } from './metadata.js';
 
 /**
  * Expunged UIDs remembered per mailbox for QRESYNC (RFC 7162 §3.2.10). A
@@ -331,10 +331,10 @@ export abstract class MessageOps {
   // ---- FETCH metadata
 
   listMessages(mailboxId: number): Promise<MessageMeta[]> {
-    return this.run(() => {
-      const mb = this.existing(mailboxId);
-      const snap = this.snapshots.get(mb);
-      if (snap) return snap.metas.slice();
+    return this.run(async () => {
+      this.existing(mailboxId);
+      const snap = await this.snapshots.get(mailboxId);
+      if (snap) return allMetas(snap);
       const rows = this.q(`SELECT ${META_COLS} FROM messages WHERE mailbox_id = ? ORDER BY uid`).raw().all(mailboxId) as MetaRow[];
       const out = new Array<MessageMeta>(rows.length);
       for (let i = 0; i < rows.length; i++) out[i] = meta(rows[i]!);
@@ -388,16 +388,17 @@ export abstract class MessageOps {
   }
 
   /** Big mailboxes' metadata in memory (metadata.ts). */
-  private readonly snapshots = new Snapshots({
-    all: (id) => this.q(`SELECT ${META_COLS} FROM messages WHERE mailbox_id = ? ORDER BY uid`).raw().all(id) as MetaRow[],
-    changedSince: (id, modseq) => this.q(`SELECT ${META_COLS} FROM messages WHERE mailbox_id = ? AND modseq > ? ORDER BY uid`).raw().all(id, modseq) as MetaRow[],
-    expungedSince: (id, modseq) => this.qp('SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ?').all(id, modseq) as number[],
-  });
+  private readonly snapshots = new Snapshots(snapshotSource((sql) => this.q(sql), (id) => this.mailboxById(id)));
+
+  /** Forgets the in-memory metadata of big mailboxes: the next use reads them again, as after a restart (tests of a first SELECT). */
+  dropSnapshots(): void {
+    this.snapshots.clear();
+  }
 
   listUids(mailboxId: number): Promise<number[]> {
-    return this.run(() => {
-      const mb = this.existing(mailboxId);
-      const snap = this.snapshots.get(mb);
+    return this.run(async () => {
+      this.existing(mailboxId);
+      const snap = await this.snapshots.get(mailboxId);
       if (snap) return snap.uids.slice();
       return this.q('SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid').pluck().all(mailboxId) as number[];
     });
@@ -414,10 +415,10 @@ export abstract class MessageOps {
   }
 
   getMessages(mailboxId: number, uids: number[]): Promise<MessageMeta[]> {
-    return this.run(() => {
-      const mb = this.existing(mailboxId);
+    return this.run(async () => {
+      this.existing(mailboxId);
       if (uids.length === 0) return [];
-      const snap = this.snapshots.get(mb);
+      const snap = await this.snapshots.get(mailboxId);
       if (snap) return metasOf(snap, uids);
       return this.rowsFor(mailboxId, uids).map(meta);
     });

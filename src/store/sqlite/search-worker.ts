@@ -7,8 +7,9 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { runFilter, searchStatements, type CompiledFilter } from './search.js';
-import { threadFromIndex, type ThreadAnswer, type ThreadQuery } from './threading.js';
+import { threadFromIndex, warmUp, type ThreadAnswer, type ThreadQuery } from './threading.js';
 import { attachFullText } from './fulltext.js';
+import { keptSort, type SortKeep } from './sort-cache.js';
 
 export interface SearchWorkerData {
   dbFile: string;
@@ -19,7 +20,7 @@ export interface SearchWorkerData {
 export type SearchRequest =
   | { id: number; mailboxId: number; filter: CompiledFilter }
   /** A read-only query whose first column is a UID (SORT, sorting.ts), answered in its order. */
-  | { id: number; query: { sql: string; params: (string | number)[] } }
+  | { id: number; query: { sql: string; params: (string | number)[]; keep?: SortKeep } }
   /**
    * A read-only query of `nums` numeric columns followed by `texts` text columns (THREAD rows,
    * sorting.ts), answered packed: numbers in one Float64Array, row after row; texts joined by NUL
@@ -51,6 +52,8 @@ db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
 // The full-text index's own file (fulltext.ts): compiled filters read it as `fts.`.
 attachFullText(db, (workerData as SearchWorkerData).ftsFile);
 const statement = searchStatements(db);
+// The first THREAD a client asks for runs compiled code (threading.ts warmUp): done before any request is read.
+warmUp();
 
 port.on('message', (m: SearchRequest | 'stop') => {
   if (m === 'stop') {
@@ -80,10 +83,11 @@ port.on('message', (m: SearchRequest | 'stop') => {
       return;
     }
     if ('query' in m) {
-      const uids = Uint32Array.from(statement(m.query.sql).pluck().all(...m.query.params) as number[]);
+      const q = m.query;
+      const uids = q.keep ? keptSort(statement, q.sql, q.params, q.keep) : Uint32Array.from(statement(q.sql).pluck().all(...q.params) as number[]);
       const undecided = new Uint32Array(0);
       const reply: SearchReply = { id: m.id, uids, undecided };
-      port.postMessage(reply, [uids.buffer]);
+      port.postMessage(reply, [uids.buffer as ArrayBuffer]);
       return;
     }
     const r = runFilter(statement, m.mailboxId, m.filter);

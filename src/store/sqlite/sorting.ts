@@ -16,6 +16,7 @@ import type { PackedRows } from './search-worker.js';
 import { fillThreadRows, type ThreadAnswer, type ThreadQuery } from './threading.js';
 import type { ThreadForest } from '../threading.js';
 import { partialWindow } from '../window.js';
+import type { SortKeep } from './sort-cache.js';
 
 /** Sorted UIDs read per statement when a sort runs on this thread (then the event loop gets a turn). */
 const SORT_PAGE = 2_000;
@@ -112,7 +113,8 @@ export abstract class SortOps extends AddressOps {
       }
       if (walk > MAIN_THREAD_SORT_ROWS) {
         // A long walk goes to the search thread; this thread gets the answer as one array.
-        const off = this.offloadUidQuery(`${sql} LIMIT ? OFFSET ?`, [...params, want, offset]);
+        // Over the whole mailbox the answer is kept there for the next time (sort-cache.ts).
+        const off = this.offloadUidQuery(`${sql} LIMIT ? OFFSET ?`, [...params, want, offset], uids ? undefined : { mailboxId });
         if (off) return { uids: await off, total };
       }
       const page = this.sortStatement(`${sql} LIMIT ? OFFSET ?`).pluck();
@@ -128,7 +130,7 @@ export abstract class SortOps extends AddressOps {
   }
 
   /** Runs a query of UIDs on the search thread, or null when none runs (store.ts). */
-  protected offloadUidQuery(_sql: string, _params: (string | number)[]): Promise<number[]> | null {
+  protected offloadUidQuery(_sql: string, _params: (string | number)[], _keep?: SortKeep): Promise<number[]> | null {
     return null;
   }
 

@@ -40,6 +40,7 @@ import { searchStatements } from './search.js';
 import type { PackedRows, SearchReply, SearchRequest, SearchWorkerData } from './search-worker.js';
 import type { ThreadAnswer, ThreadQuery } from './threading.js';
 import type { CompiledFilter } from './search.js';
+import type { SortKeep } from './sort-cache.js';
 import { LocalChangeFeed } from '../feed.js';
 import { BlobFiles, isOwnerDead, newOwner, releaseOwner } from './blobs.js';
 import { migrate } from './schema.js';
@@ -149,6 +150,13 @@ function startThread<M>(module: URL, workerData: unknown, onError: (err: unknown
   });
   worker.unref();
   return { worker, done };
+}
+
+/** A typed array's numbers as an array, by index (Array.from's iterator took ~5 ms per 100k UIDs on the event loop). */
+function numbersOfArray(a: Uint32Array): number[] {
+  const out = new Array<number>(a.length);
+  for (let i = 0; i < a.length; i++) out[i] = a[i]!;
+  return out;
 }
 
 /** Asks a thread to stop (it finishes what it has in hand) and waits, ending it after `graceMs`. */
@@ -586,7 +594,7 @@ export class SqliteMailStore extends BulkOps {
         if ('error' in m) p.reject(Object.assign(new Error(m.error), { code: m.code }));
         else if ('packed' in m) p.resolve({ uids: [], undecided: [], packed: m.packed });
         else if ('thread' in m) p.resolve({ uids: [], undecided: [], thread: m.thread });
-        else p.resolve({ uids: Array.from(m.uids), undecided: Array.from(m.undecided) });
+        else p.resolve({ uids: numbersOfArray(m.uids), undecided: numbersOfArray(m.undecided) });
       },
       () => {
         if (this.searcher === t) this.searcher = null;
@@ -610,14 +618,14 @@ export class SqliteMailStore extends BulkOps {
     });
   }
 
-  protected override offloadUidQuery(sql: string, params: (string | number)[]): Promise<number[]> | null {
+  protected override offloadUidQuery(sql: string, params: (string | number)[], keep?: SortKeep): Promise<number[]> | null {
     const w = this.searcher?.worker;
     if (!w) return null;
     const id = ++this.searchSeq;
     return new Promise<{ uids: number[] }>((resolve, reject) => {
       if (this.searches.size === 0) w.ref();
       this.searches.set(id, { resolve, reject });
-      const req: SearchRequest = { id, query: { sql, params } };
+      const req: SearchRequest = { id, query: { sql, params, keep } };
       w.postMessage(req);
     }).then((r) => r.uids);
   }
