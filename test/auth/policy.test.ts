@@ -148,7 +148,7 @@ test('the mechanism allow-list limits what is advertised and accepted', async ()
 });
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const cli = (args: string[], stdin?: string) => runProcess(join(ROOT, 'node_modules/.bin/tsx'), [join(ROOT, 'src/cli/main.ts'), ...args], { cwd: ROOT, env: { ...process.env, QUIRE_CONFIG: '' }, stdin });
+const cli = (args: string[], stdin?: string) => runProcess(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], { cwd: ROOT, env: { ...process.env, QUIRE_CONFIG: '' }, stdin });
 
 test('quire user app-password add / list / revoke', async () => {
   const data = mkdtempSync(join(tmpdir(), 'quire-app-cli-'));

@@ -11,7 +11,6 @@ import type { MailStore } from '../../src/store/types.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const MAIN = join(ROOT, 'src/cli/main.ts');
-const TSX = join(ROOT, 'node_modules/.bin/tsx');
 const SQLITE = new URL('../../src/store/sqlite/index.ts', import.meta.url);
 const haveStore = existsSync(SQLITE);
 if (!haveStore) console.log('# SKIP cli.test.ts: src/store/sqlite/index.ts does not exist yet');
@@ -20,7 +19,8 @@ function quire(args: string[], opts: { stdin?: string; env?: Record<string, stri
   // A clean environment: no QUIRE_* from the developer's shell.
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('QUIRE_') && v !== undefined) env[k] = v;
-  return runProcess(TSX, [MAIN, ...args], { cwd: ROOT, env: { ...env, ...opts.env }, stdin: opts.stdin });
+  // node itself with tsx's loader (not the tsx command, which starts a second node for each run).
+  return runProcess(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, env: { ...env, ...opts.env }, stdin: opts.stdin });
 }
 
 async function withStore<T>(dataDir: string, fn: (s: MailStore) => Promise<T>): Promise<T> {

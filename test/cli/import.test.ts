@@ -194,7 +194,7 @@ test('mbox: From-line splitting, mboxrd unescaping, Status/X-Status/X-Keywords; 
 function cli(args: string[]): { code: number; out: string; err: string } {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('QUIRE_') && v !== undefined) env[k] = v;
-  const r = spawnSync(path.join(ROOT, 'node_modules/.bin/tsx'), [path.join(ROOT, 'src/cli/main.ts'), ...args], { env, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), ...args], { cwd: ROOT, env, encoding: 'utf8' });
   return { code: r.status ?? 1, out: r.stdout, err: r.stderr };
 }
 

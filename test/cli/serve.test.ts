@@ -16,7 +16,7 @@ if (!ready) console.log('# SKIP serve.test.ts: src/store/sqlite/index.ts or src/
 function startServe(data: string, extra: string[] = []) {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('QUIRE_') && v !== undefined) env[k] = v;
-  const child = spawn(join(ROOT, 'node_modules/.bin/tsx'), [join(ROOT, 'src/cli/main.ts'), 'serve', '--data', data, '--imap-port', '0', '--imaps-port', '0', '--lmtp-port', '0', '--pop3-port', '0', '--pop3s-port', '0', '--log-level', 'warn', ...extra], {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'serve', '--data', data, '--imap-port', '0', '--imaps-port', '0', '--lmtp-port', '0', '--pop3-port', '0', '--pop3s-port', '0', '--log-level', 'warn', ...extra], {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -27,8 +27,11 @@ function startServe(data: string, extra: string[] = []) {
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   const started = new Promise<string>((resolve, reject) => {
-    // Generous: two workers compile the sources under tsx on a shared machine.
-    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${stdout}\n${stderr}`)), 60_000);
+    // Generous: two workers compile the sources under tsx on a shared machine (the start's duration is not checked).
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`serve did not start:\n${stdout}\n${stderr}`));
+    }, 120_000);
     const check = () => {
       if (/^\n?Quire is running\.[\s\S]*\n\n$/m.test(stdout)) {
         clearTimeout(timer);

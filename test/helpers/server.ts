@@ -48,7 +48,7 @@ export async function startTestServer(opts: {
   /**
    * The backend: SQLite in the temp directory (default), or PostgreSQL in a
    * fresh schema dropped at stop() (QUIRE_TEST_STORE=postgres runs a whole
-   * behaviour test file so: test/store/postgres-imap.test.ts).
+   * behaviour test file so: test/store/postgres-behaviour.ts).
    */
   store?: 'sqlite' | 'postgres';
   /** The PostgreSQL server's URL (default PG_URL; a fault test puts a forwarder in between). */

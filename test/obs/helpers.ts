@@ -28,6 +28,9 @@ export function cleanEnv(extra: Record<string, string> = {}): Record<string, str
   return { ...env, QUIRE_AUTH_FAILURE_DELAY: '10', QUIRE_AUTH_MAX_FAILURE_DELAY: '20', ...extra };
 }
 
+/** How long startServe waits for the banner of `quire serve`. */
+export const SERVE_START_MS = 90_000;
+
 export function startServe(data: string, logFile: string, args: string[] = [], env: Record<string, string> = {}): Promise<Serve> {
   const fd = openSync(logFile, 'a');
   // node itself (not the tsx wrapper), so that signals and the pid are the server's.
@@ -43,7 +46,12 @@ export function startServe(data: string, logFile: string, args: string[] = [], e
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   const log = () => readFileSync(logFile, 'utf8');
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${stdout}\n${log()}`)), 30_000);
+    // Waits for the banner; how long a start takes is not what is checked: the first start generates a
+    // certificate and tsx compiles the sources, which takes far longer than usual on a loaded machine.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`serve did not start:\n${stdout}\n${log()}`));
+    }, SERVE_START_MS);
     void exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`serve exited with ${code}:\n${stdout}\n${log()}`));

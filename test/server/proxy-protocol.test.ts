@@ -228,8 +228,8 @@ function recorder(): { log: Logger; lines: string[] } {
   return { lines, log: { debug: keep('debug'), info: keep('info'), warn: keep('warn'), error: keep('error') } };
 }
 
-/** Connects from `localAddress`, writes `first` at once, and collects what comes back until close or `ms`. */
-function exchange(port: number, first: Buffer, opts: { localAddress?: string; ms?: number; then?: Buffer } = {}): Promise<{ data: string; closed: boolean; ms: number }> {
+/** Connects from `localAddress`, writes `first` at once, and collects what comes back until close, `ms`, or (when given) `until` matches. */
+function exchange(port: number, first: Buffer, opts: { localAddress?: string; ms?: number; then?: Buffer; until?: RegExp } = {}): Promise<{ data: string; closed: boolean; ms: number }> {
   return new Promise((resolve) => {
     const t0 = Date.now();
     const s = net.connect({ port, host: '127.0.0.1', ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) });
@@ -241,7 +241,10 @@ function exchange(port: number, first: Buffer, opts: { localAddress?: string; ms
     };
     const timer = setTimeout(() => done(false), opts.ms ?? 1500);
     s.on('connect', () => s.write(opts.then ? Buffer.concat([first, opts.then]) : first));
-    s.on('data', (d) => (data += d.toString('latin1')));
+    s.on('data', (d) => {
+      data += d.toString('latin1');
+      if (opts.until?.test(data)) done(false);
+    });
     s.on('error', () => {});
     s.on('close', () => done(true));
   });
@@ -421,7 +424,7 @@ test('brute-force delays count the client address from the header, not the balan
   const ts = await startTestServer({ tweak: (o) => ((o.plaintextAuth = 'always'), (o.proxyProtocol = { imap: trusted(['127.0.0.1/32']) })) });
   try {
     const fresh = ts.auth.pendingDelayMs('someone-else', '198.51.100.77');
-    const r = await exchange(ts.port, Buffer.from('PROXY TCP4 198.51.100.77 127.0.0.1 1 143\r\n'), { then: Buffer.from('a1 LOGIN nobody-x wrong\r\na2 LOGIN nobody-y wrong\r\n'), ms: 3000 });
+    const r = await exchange(ts.port, Buffer.from('PROXY TCP4 198.51.100.77 127.0.0.1 1 143\r\n'), { then: Buffer.from('a1 LOGIN nobody-x wrong\r\na2 LOGIN nobody-y wrong\r\n'), until: /a2 NO/, ms: 30_000 });
     assert.match(r.data, /a2 NO/);
     assert.ok(ts.auth.pendingDelayMs('someone-else', '198.51.100.77') > fresh, 'the client address was counted');
     assert.equal(ts.auth.pendingDelayMs('someone-else', '127.0.0.1'), fresh, 'the balancer address was not');
