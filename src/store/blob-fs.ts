@@ -161,6 +161,16 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
+  /** The size of body `id`'s file, or null when it has none (quire doctor). */
+  async sizeOf(id: number): Promise<number | null> {
+    try {
+      return (await stat(this.fileOf(id))).size;
+    } catch (err) {
+      if (notFound(err)) return null;
+      throw err;
+    }
+  }
+
   private async openBody(id: number): Promise<FileHandle> {
     try {
       return await open(this.fileOf(id), 'r');
@@ -210,8 +220,9 @@ export class FsBlobStore implements BlobStore {
    * Removes files no `blobs` row refers to (and stale temporary files), if
    * older than `graceMs`. Directory by directory, the event loop gets turns
    * between them; a concurrent sweep on another node is harmless.
+   * `remove` false only counts (quire doctor without --repair).
    */
-  async sweep(live: LiveIds, graceMs = FS_ORPHAN_GRACE_MS, now = Date.now()): Promise<SweepResult> {
+  async sweep(live: LiveIds, graceMs = FS_ORPHAN_GRACE_MS, now = Date.now(), remove = true): Promise<SweepResult> {
     const out: SweepResult = { removed: 0, kept: 0 };
     let shards: string[];
     try {
@@ -221,7 +232,7 @@ export class FsBlobStore implements BlobStore {
       throw err;
     }
     // Temporary files of the marker, at the root.
-    for (const name of await readdir(this.root)) if (name.startsWith(TMP_PREFIX)) await this.removeIfOld(path.join(this.root, name), graceMs, now, out);
+    for (const name of await readdir(this.root)) if (name.startsWith(TMP_PREFIX)) await this.removeIfOld(path.join(this.root, name), graceMs, now, out, remove);
     for (const shard of shards) {
       const dir = path.join(this.root, shard);
       let names: string[];
@@ -233,7 +244,7 @@ export class FsBlobStore implements BlobStore {
       }
       const ids: number[] = [];
       for (const n of names) {
-        if (n.startsWith(TMP_PREFIX)) await this.removeIfOld(path.join(dir, n), graceMs, now, out);
+        if (n.startsWith(TMP_PREFIX)) await this.removeIfOld(path.join(dir, n), graceMs, now, out, remove);
         else if (/^[1-9]\d{0,15}$/.test(n)) ids.push(Number(n));
       }
       for (let i = 0; i < ids.length; i += SWEEP_BATCH) {
@@ -241,7 +252,7 @@ export class FsBlobStore implements BlobStore {
         const alive = await live(batch);
         for (const id of batch) {
           if (alive.has(id)) out.kept++;
-          else await this.removeIfOld(path.join(dir, String(id)), graceMs, now, out);
+          else await this.removeIfOld(path.join(dir, String(id)), graceMs, now, out, remove);
         }
       }
       await new Promise((r) => setImmediate(r));
@@ -249,14 +260,14 @@ export class FsBlobStore implements BlobStore {
     return out;
   }
 
-  private async removeIfOld(file: string, graceMs: number, now: number, out: SweepResult): Promise<void> {
+  private async removeIfOld(file: string, graceMs: number, now: number, out: SweepResult, remove: boolean): Promise<void> {
     try {
       const st = await stat(file);
       if (now - st.mtimeMs < graceMs) {
         out.kept++;
         return;
       }
-      await unlink(file);
+      if (remove) await unlink(file);
       out.removed++;
     } catch (err) {
       if (!notFound(err)) throw err;

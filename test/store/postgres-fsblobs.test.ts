@@ -18,7 +18,9 @@ import { FS_MARKER, FS_SHARD_FILES } from '../../src/store/blob-fs.js';
 import { parseStoreConfig, openStore } from '../../src/cli/store-open.js';
 import { StoreError, type MailStore } from '../../src/store/types.js';
 import { PG_URL, dropSchema, freshSchema, pgSkip } from '../helpers/pg.js';
-import { msg, runStoreContract } from './contract.js';
+import { msg, runStoreContract, type StoreHarness } from './contract.js';
+import { runBulkContract } from './bulk-contract.js';
+import { runMaildropContract } from './keys-maildrop-contract.js';
 import { appenderPayload } from './fixtures/pg-payload.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -52,25 +54,26 @@ function bodyFiles(dir: string): string[] {
     .flatMap((e) => readdirSync(path.join(dir, e.name)).filter((n) => /^\d+$/.test(n)).map((n) => path.join(dir, e.name, n)));
 }
 
-runStoreContract(
-  'postgres with bodies in files',
-  async () => {
-    const f = await fresh();
-    let store: MailStore = f.store;
-    return {
-      store,
-      reopen: async () => {
-        await store.close();
-        store = await openPostgresStore({ url: PG_URL, schema: f.schema, poolSize: 4, blobsPath: f.dir });
-        return store;
-      },
-      cleanup: async () => {
-        await store.close();
-      },
-    };
-  },
-  { skip },
-);
+async function harness(): Promise<StoreHarness> {
+  const f = await fresh();
+  let store: MailStore = f.store;
+  return {
+    store,
+    reopen: async () => {
+      await store.close();
+      store = await openPostgresStore({ url: PG_URL, schema: f.schema, poolSize: 4, blobsPath: f.dir });
+      return store;
+    },
+    cleanup: async () => {
+      await store.close();
+    },
+  };
+}
+
+runStoreContract('postgres with bodies in files', harness, { skip });
+// Copies between stores (quire migrate) and POP3's maildrop read bodies back through the BlobStore too.
+runBulkContract('postgres with bodies in files', harness, { skip });
+runMaildropContract('postgres with bodies in files', harness, { skip });
 
 describe('postgres store, bodies in files', { skip }, () => {
   test('one file per body, none in blob_chunks; streamed in bounded pieces byte for byte; the shard layout', async () => {

@@ -40,6 +40,8 @@ import { migrate } from './schema.js';
 import { ensureTrigramIndex } from './fulltext.js';
 import { PgNotifyListener } from './listen.js';
 import { FsBlobStore, type SweepResult } from '../blob-fs.js';
+import { pgDoctor } from './doctor.js';
+import type { DoctorReport } from '../sqlite/doctor.js';
 import { isConnectionError, type Emit } from './base.js';
 
 /** How often each node looks at the journal positions of the users it follows, whatever NOTIFY said (ms). */
@@ -209,6 +211,11 @@ export class PgMailStore extends PgBulkOps {
         return new Set(r.rows.map((x) => x.id));
       }, graceMs),
     );
+  }
+
+  /** `quire doctor` (doctor.ts): consistency checks, and repairs with `repair`. */
+  doctor(opts: { repair?: boolean } = {}): Promise<DoctorReport> {
+    return this.run(() => pgDoctor(this.pool, this.blobs, opts));
   }
 
   /** Whether this node hears other nodes' notifications now (health). */
