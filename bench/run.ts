@@ -997,7 +997,9 @@ async function main(): Promise<void> {
   if (o.profile && profileDir) console.log('\n' + (await summarizeProfileDir(profileDir)));
 }
 
-main().catch((e: unknown) => {
+// `npm run bench -- pg-idle [...]`: IDLE push across PostgreSQL nodes (bench/pg-idle.ts), a run of its own.
+const run = process.argv[2] === 'pg-idle' ? import('./pg-idle.js').then((m) => m.main(process.argv.slice(3))) : main();
+run.catch((e: unknown) => {
   log(`error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
   killLeftovers();
   process.exit(1);
