@@ -60,6 +60,7 @@ const uidOf = (tagged: string) => Number(/APPENDUID \d+ (\d+)/.exec(tagged)?.[1]
 /** Appends stream `s` on `c` until the connection dies or `stop()` says so; the OK'd ones by UID. */
 async function appendStream(c: NodeClient, s: string, acked: Map<number, string>, stop: () => boolean): Promise<number> {
   let i = 0;
+  let last = 0;
   for (; !stop(); i++) {
     const m = streamMessage(s, i);
     let r;
@@ -71,6 +72,8 @@ async function appendStream(c: NodeClient, s: string, acked: Map<number, string>
     assert.match(r.tagged, /^\S+ OK/, r.tagged);
     const uid = uidOf(r.tagged);
     assert.ok(!acked.has(uid), `UID ${uid} handed out twice`);
+    assert.ok(uid > last, `UIDs ascend on stream ${s}: ${uid} after ${last}`);
+    last = uid;
     acked.set(uid, m);
   }
   return i;
