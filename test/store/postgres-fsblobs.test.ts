@@ -1,13 +1,14 @@
 // The PostgreSQL store with bodies on a filesystem path (src/store/blob-fs.ts):
 // the whole MailStore contract suite again with an FsBlobStore, and what
 // only this layout has: one file per body (no blob_chunks rows), streamed
-// back in bounded pieces; kill -9 of a writer mid-APPEND (every acknowledged
+// back in bounded pieces; the order of the system calls (strace): body file
+// fsynced, renamed, its directory fsynced, then COMMIT; kill -9 of a writer mid-APPEND (every acknowledged
 // body's file whole, nothing visible without its file); orphans of
 // transactions that never committed and files of expunged bodies removed by
 // the sweep (after the grace period only); a path that belongs to another
 // store refused; the configuration forms (object and ?blobs= in the URL).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -25,7 +26,10 @@ import { appenderPayload } from './fixtures/pg-payload.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const APPENDER = path.join(here, 'fixtures', 'pg-appender.ts');
+const APPEND_ONCE = path.join(here, 'fixtures', 'fs-append-once.ts');
 const skip = await pgSkip();
+const haveStrace = spawnSync('sh', ['-c', 'command -v strace']).status === 0;
+if (!haveStrace && process.env.CI) throw new Error('strace missing (apt-get install strace)');
 const dirs: string[] = [];
 const schemas: string[] = [];
 after(async () => {
@@ -167,6 +171,49 @@ describe('postgres store, bodies in files', { skip }, () => {
       assert.equal(await store.pool.query('SELECT 1 FROM blobs').then((r) => r.rowCount), (await store.listMessages(box.id)).length, 'no body row without its message');
     } finally {
       await store.close();
+    }
+  });
+
+  test('durability order, seen by strace: temporary file written and fsynced, renamed, directory fsynced, and only then COMMIT sent', { skip: !haveStrace && 'strace not installed' }, async () => {
+    const { store, schema, dir } = await fresh();
+    const u = await store.createUser('u', 'h');
+    const box = await store.createMailbox(u.id, 'INBOX');
+    await store.close();
+    const trace = path.join(path.dirname(dir), 'strace.txt');
+    const r = spawnSync('strace', ['-f', '-qq', '--seccomp-bpf', '-s', '256', '-o', trace, '-e', 'trace=openat,fsync,fdatasync,rename,renameat,renameat2,write,writev,sendto',
+      process.execPath, '--import', 'tsx', APPEND_ONCE, PG_URL, schema, dir, String(box.id)], { encoding: 'utf8', timeout: 120_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^UID 1$/m);
+    const lines = readFileSync(trace, 'utf8').split('\n');
+    const pidOf = (l: string) => l.split(' ')[0];
+    /** Index of the line where the call begun at line i returned. */
+    const done = (i: number) => {
+      if (!lines[i]!.includes('<unfinished ...>')) return i;
+      const call = /^\d+ +(\w+)\(/.exec(lines[i]!)![1];
+      return lines.findIndex((l, k) => k > i && pidOf(l) === pidOf(lines[i]!) && l.includes(`<... ${call} resumed>`));
+    };
+    const at = (re: RegExp, from = 0) => lines.findIndex((l, k) => k >= from && re.test(l));
+    const esc = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const tmpOpen = at(new RegExp(`openat\\(AT_FDCWD, "${esc(dir)}/[0-9a-f]{6}/\\.tmp-\\d+-[0-9a-f]+", O_WRONLY\\|O_CREAT\\|O_EXCL`));
+    assert.ok(tmpOpen >= 0, 'the body goes to a temporary file first');
+    const tmpFd = /= (\d+)$/.exec(lines[done(tmpOpen)]!)![1];
+    const tmpSync = at(new RegExp(`^\\d+ +f(data)?sync\\(${tmpFd}[,)<]|^\\d+ +f(data)?sync\\(${tmpFd} `), tmpOpen);
+    assert.ok(tmpSync > tmpOpen, 'the temporary file is fsynced');
+    const ren = at(/rename(at2?)?\(.*\.tmp-\d+-[0-9a-f]+", .*\/1"/, tmpSync);
+    assert.ok(ren > done(tmpSync), 'renamed to its name after the fsync returned');
+    const dirOpen = at(new RegExp(`openat\\(AT_FDCWD, "${esc(dir)}/[0-9a-f]{6}", O_RDONLY`), ren);
+    assert.ok(dirOpen > ren, 'then the directory is opened');
+    const dirFd = /= (\d+)$/.exec(lines[done(dirOpen)]!)![1];
+    const dirSync = at(new RegExp(`^\\d+ +f(data)?sync\\(${dirFd}`), dirOpen);
+    assert.ok(dirSync > dirOpen, 'and fsynced');
+    const commit = at(/(write|writev|sendto)\(.*COMMIT/, tmpOpen);
+    assert.ok(commit > done(dirSync), `COMMIT is sent only after the directory's fsync returned (lines ${tmpOpen} ${tmpSync} ${ren} ${dirSync} ${commit})`);
+    const again = await openPostgresStore({ url: PG_URL, schema, blobsPath: dir });
+    try {
+      const m = (await again.openMessage(box.id, 1))!;
+      assert.equal((await m.read(0, m.size)).toString(), 'Subject: traced\r\n\r\nthe traced body\r\n');
+    } finally {
+      await again.close();
     }
   });
 
