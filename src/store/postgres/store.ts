@@ -179,7 +179,7 @@ export class PgMailStore extends PgBulkOps {
         store.timers.push(first);
       }
       if (opts.followOthers !== false) {
-        store.listener = new PgNotifyListener(store.clientConfig(), store.channel, () => store.wake(null));
+        store.listener = new PgNotifyListener(store.clientConfig(), store.channel, () => store.wake(null), store.nodeId);
         store.listener.subscribe((hint) => store.wake(hint));
         await store.listener.ready;
         const poll = setInterval(() => void store.pollJournal().catch(() => undefined), JOURNAL_POLL_MS);
