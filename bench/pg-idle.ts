@@ -24,11 +24,11 @@ import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { ImapClient, quote, withTimeout } from './lib/imap.js';
 import { buildQuire, HOST, startQuire, type Server } from './lib/servers.js';
+import { freePort } from './lib/free-port.js';
 
 const PG_URL = process.env.QUIRE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
-/** Node A's IMAP port; node B's is the next (this helper's range, 33000-33999). */
-const PORT_A = 33110;
-const PORT_B = 33111;
+/** Nodes A and B listen on free ports from this range (this helper's, 33000-33999). */
+const PORT_RANGE = [33100, 33119] as const;
 const USER = 'push';
 const PASS = 'pass';
 /** How long one event waits for every idle client before counting the rest as missed. */
@@ -194,7 +194,9 @@ export async function main(argv: string[]): Promise<void> {
   try {
     const add = spawnSync(process.execPath, [main, 'user', 'add', USER, '--password-stdin', '--store', url], { input: PASS + '\n', encoding: 'utf8', env: { ...process.env, QUIRE_MIN_PASSWORD_LENGTH: '1' } });
     if (add.status !== 0) throw new Error(`user add: ${add.stderr}`);
-    const serveArgs = ['--store', url, '--admin-port', 'off'];
+    const serveArgs = ['--store', url, '--admin-port', 'off', '--pop3-port', 'off'];
+    const PORT_A = await freePort(HOST, PORT_RANGE[0], PORT_RANGE[1]);
+    const PORT_B = await freePort(HOST, PORT_RANGE[0], PORT_RANGE[1], [PORT_A]);
     servers.push(await startQuire(main, { dataDir: dirs[0]!, port: PORT_A, serveArgs, workers: 1, log }));
     servers.push(await startQuire(main, { dataDir: dirs[1]!, port: PORT_B, serveArgs, workers: 1, log }));
     const pidA = servers[0]!.pids()[0]!;

@@ -18,11 +18,12 @@ import pg from 'pg';
 import { ensureCorpus } from './lib/corpus.js';
 import { cheapQuireHash } from './lib/load.js';
 import { MIXED_USERS, cpuTimes, mixedUsers, runMixedPoint, type MixedPointResult } from './lib/mixed.js';
-import { BENCH_DIR, buildQuire, quireUserAdd, startQuire, type Server } from './lib/servers.js';
+import { BENCH_DIR, HOST, buildQuire, quireUserAdd, startQuire, type Server } from './lib/servers.js';
+import { freePort } from './lib/free-port.js';
 
 const PG_URL = process.env.QUIRE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
-/** SQLite node, PostgreSQL node A, node B (this helper's range, 33000-33999; POP3 on port - 33). */
-const PORTS = { sqlite: 33120, a: 33121, b: 33122 };
+/** Where the SQLite node, PostgreSQL node A and node B listen: free ports from this range (this helper's, 33000-33999). */
+const PORT_RANGE = [33120, 33199] as const;
 const PASS = 'pass';
 
 /** utime+stime (s) of each pid still alive. */
@@ -81,9 +82,12 @@ export async function main(argv: string[]): Promise<void> {
       if (r.status !== 0) throw new Error(`user add ${u}: ${r.stderr}`);
     }
     for (const u of users) await db.query(`UPDATE "${schema}".users SET password_hash = $1 WHERE name = $2`, [cheapQuireHash(PASS), u]);
-    const sqlite = await startQuire(main, { dataDir: dirs[0]!, port: PORTS.sqlite, workers: 1, serveArgs: ['--admin-port', 'off'], log });
+    const ports: number[] = [];
+    for (let i = 0; i < 3; i++) ports.push(await freePort(HOST, PORT_RANGE[0], PORT_RANGE[1], ports));
+    const PORTS = { sqlite: ports[0]!, a: ports[1]!, b: ports[2]! };
+    const sqlite = await startQuire(main, { dataDir: dirs[0]!, port: PORTS.sqlite, workers: 1, serveArgs: ['--admin-port', 'off', '--pop3-port', 'off'], log });
     servers.push(sqlite);
-    const pgArgs = ['--store', url, '--admin-port', 'off'];
+    const pgArgs = ['--store', url, '--admin-port', 'off', '--pop3-port', 'off'];
     const a = await startQuire(main, { dataDir: dirs[1]!, port: PORTS.a, workers: 1, serveArgs: pgArgs, log });
     servers.push(a);
     const b = await startQuire(main, { dataDir: dirs[2]!, port: PORTS.b, workers: 1, serveArgs: pgArgs, log });
