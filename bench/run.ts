@@ -997,7 +997,11 @@ async function main(): Promise<void> {
   if (o.profile && profileDir) console.log('\n' + (await summarizeProfileDir(profileDir)));
 }
 
-main().catch((e: unknown) => {
+// `npm run bench -- pg-idle [...]` / `pg-mixed [...]`: the PostgreSQL store's runs of their own (bench/pg-idle.ts, bench/pg-mixed.ts).
+const own: Record<string, () => Promise<{ main(argv: string[]): Promise<void> }>> = { 'pg-idle': () => import('./pg-idle.js'), 'pg-mixed': () => import('./pg-mixed.js') };
+const pick = own[process.argv[2] ?? ''];
+const run = pick ? pick().then((m) => m.main(process.argv.slice(3))) : main();
+run.catch((e: unknown) => {
   log(`error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
   killLeftovers();
   process.exit(1);

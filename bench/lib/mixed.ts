@@ -116,7 +116,18 @@ export interface MixedPointResult {
 export interface MixedTarget {
   name: string;
   port: number;
+  /** Several nodes of one store (bench/pg-mixed.ts): the port client `id` connects to (default: port). */
+  portOf?: (id: number) => number;
   pids(): number[];
+}
+
+function portOf(t: MixedTarget, id: number): number {
+  return t.portOf ? t.portOf(id) : t.port;
+}
+
+/** The users a point of `clients` clients spreads over (client i is user i % that). */
+export function mixedUsers(clients: number): number {
+  return Math.max(MIN_USERS, Math.ceil(clients / CLIENTS_PER_USER));
 }
 
 // ---------------------------------------------------------------- CPU from /proc
@@ -288,7 +299,7 @@ class MixedClient {
   }
 
   async connect(): Promise<void> {
-    this.c = await ImapClient.connect(HOST, this.t.port);
+    this.c = await ImapClient.connect(HOST, portOf(this.t, this.id));
     this.c.onUntagged = (l) => this.onUntagged(l);
     await this.c.login(this.user, 'pass');
     await this.select(this.rng.pick(MAILBOXES), false);
@@ -564,7 +575,7 @@ class MixedClient {
         await this.logout(true);
         {
           const t0 = performance.now();
-          this.c = await ImapClient.connect(HOST, this.t.port);
+          this.c = await ImapClient.connect(HOST, portOf(this.t, this.id));
           this.c.onUntagged = (l) => this.onUntagged(l);
           await this.c.login(this.user, 'pass');
           this.record('LOGIN', performance.now() - t0);
@@ -645,7 +656,7 @@ export async function runMixedPoint(
   t: MixedTarget,
   o: { clients: number; logins: boolean; seconds: number; seed: number; corpus: Corpus; log: (s: string) => void },
 ): Promise<MixedPointResult> {
-  const users = Math.max(MIN_USERS, Math.ceil(o.clients / CLIENTS_PER_USER));
+  const users = mixedUsers(o.clients);
   if (users > MIXED_USERS.length) throw new Error(`${o.clients} clients need ${users} users; ${MIXED_USERS.length} exist`);
   const userNames = MIXED_USERS.slice(0, users);
   const appendable = appendableMessages(o.corpus);

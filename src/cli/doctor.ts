@@ -1,5 +1,6 @@
 // `quire doctor [--repair]`: the store's consistency checks (see
-// src/store/sqlite/doctor.ts for what is checked and repaired). Exit status
+// src/store/sqlite/doctor.ts and src/store/postgres/doctor.ts for what is
+// checked and repaired). Exit status
 // 1 when a problem remains (found without --repair, or not repairable).
 
 import type { Command } from 'commander';
@@ -27,10 +28,11 @@ export function registerDoctor(program: Command, h: AdminHelpers): void {
     .option('--repair', 'fix what can be fixed (safe while the server runs)')
     .action(async (opts: Record<string, unknown>) => {
       const repair = !!opts.repair;
-      const { SqliteMailStore } = await import('../store/sqlite/index.js');
+      // Both backends have one (src/store/sqlite/doctor.ts, src/store/postgres/doctor.ts).
       const report = await h.withStore(opts, false, async (store) => {
-        if (!(store instanceof SqliteMailStore)) throw new Error('doctor supports the SQLite store only');
-        return store.doctor({ repair });
+        const s = store as unknown as { doctor?: (o: { repair: boolean }) => Promise<DoctorReport> };
+        if (typeof s.doctor !== 'function') throw new Error('this store has no consistency checks');
+        return s.doctor({ repair });
       });
       process.stdout.write(formatDoctorReport(report, repair));
       if (report.findings.some((f) => !f.repaired)) process.exitCode = 1;

@@ -23,6 +23,29 @@ export async function kickIfRunning(dataDir: string, user: string): Promise<numb
   }
 }
 
+/**
+ * `quire backup` / `restore` copy a SQLite data directory; a PostgreSQL store
+ * is backed up with PostgreSQL's own tools (docs/postgres.md, "Backup").
+ */
+function refusePostgres(h: AdminHelpers, opts: Record<string, unknown>, what: 'backup' | 'restore'): void {
+  const store = h.storeOf?.(opts);
+  if (store?.kind !== 'postgres') return;
+  const schema = (() => {
+    try {
+      return new URL(store.url).searchParams.get('schema') ?? 'quire';
+    } catch {
+      return 'quire';
+    }
+  })();
+  throw new Error(
+    `quire ${what} copies a SQLite data directory; this store is in PostgreSQL. ` +
+      (what === 'backup'
+        ? `Back it up with PostgreSQL's tools: pg_dump --format=custom --schema=${schema} DBNAME > quire.dump (or continuous archiving), ` +
+          'and, with bodies in files (store.blobs), copy that directory after the dump, within an hour of it (docs/postgres.md, "Backup").'
+        : `Restore a pg_dump with pg_restore --schema=${schema} into a database without that schema (docs/postgres.md, "Backup").`),
+  );
+}
+
 export function registerOpsCommands(program: Command, h: AdminHelpers): void {
   h.addStoreOptions(program.command('who').description('sessions on the running server: user, address, protocol, state, since, mailbox'))
     .option('--json', 'print JSON')
@@ -77,12 +100,14 @@ export function registerOpsCommands(program: Command, h: AdminHelpers): void {
 
   h.addStoreOptions(program.command('backup').argument('<dir>', 'new, empty directory for the backup').description('consistent copy of the store (database and message bodies) while the server keeps running'))
     .action(async (dir: string, opts: Record<string, unknown>) => {
+      refusePostgres(h, opts, 'backup');
       const r = await backup(h.dataDir(opts), dir, (m) => process.stderr.write(`${m}\n`));
       process.stdout.write(`backup in ${r.dir}: ${r.messages} messages, ${r.bodies} bodies, ${r.bytes} bytes (verified)\n`);
     });
 
   h.addStoreOptions(program.command('restore').argument('<dir>', 'a directory made by `quire backup`').description('restore a backup into a new data directory (the server must not be running on it)'))
     .action(async (dir: string, opts: Record<string, unknown>) => {
+      refusePostgres(h, opts, 'restore');
       const r = await restore(dir, h.dataDir(opts), (m) => process.stderr.write(`${m}\n`));
       process.stdout.write(`restored into ${r.dir}: ${r.messages} messages, ${r.bodies} bodies, ${r.bytes} bytes (verified)\n`);
     });

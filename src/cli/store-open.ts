@@ -16,6 +16,8 @@ export type StoreConfig =
       url: string;
       /** Connections in this process's pool. */
       poolSize?: number;
+      /** Bodies in files under a path every node mounts (src/store/blob-fs.ts), instead of in PostgreSQL. */
+      blobs?: { kind: 'fs'; path: string };
     };
 
 /** Most pooled connections one process may ask for (PostgreSQL's default max_connections is 100). */
@@ -23,8 +25,9 @@ const MAX_POOL_SIZE = 100;
 
 /**
  * `store` as the config file, QUIRE_STORE or --store give it: a URL
- * ("postgres://..." / "postgresql://...", or "sqlite"), or an object
- * {kind, url, poolSize}.
+ * ("postgres://..." / "postgresql://...", or "sqlite"; `?blobs=PATH` puts
+ * bodies in files), or an object {kind, url, poolSize, blobs: {kind: "fs",
+ * path}}.
  */
 export function parseStoreConfig(raw: unknown): StoreConfig {
   if (raw === null || raw === undefined || raw === 'sqlite') return { kind: 'sqlite' };
@@ -34,7 +37,7 @@ export function parseStoreConfig(raw: unknown): StoreConfig {
   }
   if (typeof raw !== 'object' || Array.isArray(raw)) throw new Error('must be an object {"kind": "sqlite" | "postgres", ...}');
   const o = raw as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (!['kind', 'url', 'poolSize'].includes(k)) throw new Error(`unknown key "${k}"`);
+  for (const k of Object.keys(o)) if (!['kind', 'url', 'poolSize', 'blobs'].includes(k)) throw new Error(`unknown key "${k}"`);
   if (o.kind === 'sqlite') return { kind: 'sqlite' };
   if (o.kind !== 'postgres') throw new Error('kind must be "sqlite" or "postgres"');
   if (typeof o.url !== 'string' || !/^postgres(ql)?:\/\//i.test(o.url)) throw new Error('url must be a postgres:// URL');
@@ -42,6 +45,14 @@ export function parseStoreConfig(raw: unknown): StoreConfig {
   if (o.poolSize !== undefined) {
     if (typeof o.poolSize !== 'number' || !Number.isInteger(o.poolSize) || o.poolSize < 1 || o.poolSize > MAX_POOL_SIZE) throw new Error(`poolSize must be 1..${MAX_POOL_SIZE}`);
     out.poolSize = o.poolSize;
+  }
+  if (o.blobs !== undefined && o.blobs !== null) {
+    const b = o.blobs as Record<string, unknown>;
+    if (typeof b !== 'object' || Array.isArray(b)) throw new Error('blobs must be {"kind": "fs", "path": "/shared/path"}');
+    for (const k of Object.keys(b)) if (!['kind', 'path'].includes(k)) throw new Error(`unknown key "blobs.${k}"`);
+    if (b.kind !== 'fs') throw new Error('blobs.kind must be "fs" (bodies in PostgreSQL: leave blobs out)');
+    if (typeof b.path !== 'string' || !b.path.startsWith('/')) throw new Error('blobs.path must be an absolute path');
+    out.blobs = { kind: 'fs', path: b.path };
   }
   return out;
 }
@@ -91,6 +102,7 @@ export async function openStore(o: OpenStoreOptions): Promise<OpenedStore> {
     const store = await openPostgresStore({
       url: cfg.url,
       poolSize: cfg.poolSize,
+      blobsPath: cfg.blobs?.path,
       feed: o.feed,
       maxMailboxesPerUser: o.maxMailboxesPerUser,
       followOthers: o.followOthers,

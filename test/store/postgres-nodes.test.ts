@@ -78,6 +78,36 @@ describe('postgres store across processes', { skip }, () => {
     }
   });
 
+  test('a store passes over its own NOTIFYs (no journal read for its own commits); another store\'s commits it reads', async () => {
+    const { store, schema, userId, boxId } = await fresh();
+    const other = await openPostgresStore({ url: PG_URL, schema, poolSize: 2 });
+    try {
+      const seen: number[] = [];
+      store.feed.subscribe(userId, (c) => {
+        if (c.kind === 'append') seen.push(...c.messages.map((m) => m.uid));
+      });
+      await store.listUids(boxId);
+      let reads = 0;
+      const query = store.pool.query.bind(store.pool) as (...a: unknown[]) => Promise<unknown>;
+      (store.pool as unknown as { query: (...a: unknown[]) => Promise<unknown> }).query = (...a: unknown[]) => {
+        if (typeof a[0] === 'string' && /FROM journal/.test(a[0])) reads++;
+        return query(...a);
+      };
+      for (let i = 0; i < 10; i++) await store.appendMessages(boxId, [{ data: msg(`own ${i}`), flags: [] }]);
+      await new Promise((r) => setTimeout(r, 300)); // the NOTIFYs have come back by now
+      assert.deepEqual(seen, Array.from({ length: 10 }, (_, i) => i + 1), 'its own commits published, in order');
+      assert.equal(reads, 0, 'no journal read for its own commits');
+      await other.appendMessages(boxId, [{ data: msg('from the other node'), flags: [] }]);
+      const deadline = Date.now() + 5000;
+      while (!seen.includes(11) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      assert.ok(seen.includes(11), 'the other store\'s commit arrives');
+      assert.ok(reads >= 1, 'read from the journal');
+    } finally {
+      await other.close();
+      await store.close();
+    }
+  });
+
   test('kill -9 of a writer mid-APPEND: every acknowledged message is there byte for byte, no half message is visible', async () => {
     const { store, schema, boxId } = await fresh();
     try {

@@ -22,11 +22,12 @@
 // nothing of another node's came between) and every other node's (woken by
 // LISTEN/NOTIFY, listen.ts; by a periodic poll otherwise). A notification
 // never carries the change, so a lost one costs latency only.
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { StoreError, type Change, type ChangeFeed, type ChangeHint, type ChangeListener } from '../types.js';
 import { LocalChangeFeed } from '../feed.js';
 import type { Queryable } from './blobs.js';
-import { channelOf } from './listen.js';
+import { channelOf, notifyPayload } from './listen.js';
 
 /** Attempts of a write transaction that met a serialization failure, deadlock or lost connection. */
 const MAX_WRITE_ATTEMPTS = 8;
@@ -108,6 +109,13 @@ export abstract class PgBase {
   readonly pool: pg.Pool;
   readonly feed: ChangeFeed;
   readonly channel: string;
+  /**
+   * This store instance's name in its NOTIFY payloads ("<user id> <node id>"),
+   * so that its own LISTEN connection can pass over its own commits: they
+   * are published by delivered() already, and reading the journal for them
+   * again cost a query per commit and held up the user's next publication.
+   */
+  readonly nodeId = randomBytes(6).toString('hex');
   protected closed = false;
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly tracked = new Map<number, Tracked>();
@@ -193,7 +201,7 @@ export abstract class PgBase {
         if (userId !== null && changes.length > 0) {
           await client.query('UPDATE users SET journal_seq = $2 WHERE id = $1', [userId, seq + 1]);
           await client.query('INSERT INTO journal (user_id, seq, changes) VALUES ($1, $2, $3)', [userId, seq + 1, JSON.stringify(changes)]);
-          await client.query('SELECT pg_notify($1, $2)', [this.channel, String(userId)]);
+          await client.query('SELECT pg_notify($1, $2)', [this.channel, notifyPayload(userId, this.nodeId)]);
         }
         committing = true;
         await client.query('COMMIT');

@@ -23,6 +23,24 @@ export function channelOf(schema: string): string {
 
 export type HintFn = (hint: ChangeHint) => void;
 
+/** Longest node id a payload may carry (the store's are 12 hex digits). */
+const MAX_NODE_ID = 32;
+
+/** A store's NOTIFY payload: the user whose journal moved, and which store instance committed it. */
+export function notifyPayload(userId: number, nodeId: string): string {
+  return `${userId} ${nodeId}`;
+}
+
+/** The user and node of a payload ("<user id>[ <node id>]"); userId 0 when it is not one of ours (look at everyone). */
+export function parsePayload(payload: string | undefined): { userId: number; nodeId: string | null } {
+  const sp = (payload ?? '').indexOf(' ');
+  const u = sp < 0 ? (payload ?? '') : payload!.slice(0, sp);
+  const node = sp < 0 ? null : payload!.slice(sp + 1);
+  const userId = /^[1-9]\d{0,15}$/.test(u) ? Number(u) : 0;
+  if (!Number.isSafeInteger(userId)) return { userId: 0, nodeId: null };
+  return { userId, nodeId: node !== null && node.length > 0 && node.length <= MAX_NODE_ID ? node : null };
+}
+
 export class PgNotifyListener {
   private client: pg.Client | null = null;
   private readonly listeners = new Set<HintFn>();
@@ -37,6 +55,8 @@ export class PgNotifyListener {
     readonly channel: string,
     /** Called after every successful (re)connection: notifications may have been missed. */
     private readonly onReconnect: () => void = () => {},
+    /** Notifications whose payload names this node are this process's own commits: not passed on. */
+    private readonly self: string | null = null,
   ) {
     this.ready = this.connect();
   }
@@ -48,11 +68,10 @@ export class PgNotifyListener {
     client.on('end', () => this.lost(client));
     client.on('notification', (n) => {
       if (n.channel !== this.channel) return;
-      const userId = Number(n.payload);
-      // The payload only says whom to look at; a malformed one means "look at everyone".
-      const hint: ChangeHint = Number.isSafeInteger(userId) && userId > 0
-        ? { userId, mailboxId: 0, modseq: 0, kind: 'mailboxes' }
-        : { userId: 0, mailboxId: 0, modseq: 0, kind: 'mailboxes' };
+      // The payload only says whom to look at (and who committed); a malformed one means "look at everyone".
+      const { userId, nodeId } = parsePayload(n.payload);
+      if (this.self !== null && nodeId === this.self && userId > 0) return;
+      const hint: ChangeHint = { userId, mailboxId: 0, modseq: 0, kind: 'mailboxes' };
       for (const fn of this.listeners) fn(hint);
     });
     try {

@@ -14,6 +14,7 @@
 // - RENAME keeps UIDVALIDITY unless the new name carried an equal or greater
 //   one before; renaming INBOX moves its messages to a new mailbox.
 import { randomBytes } from 'node:crypto';
+import pg from 'pg';
 import {
   StoreError,
   type AddressInfo,
@@ -38,7 +39,10 @@ import { checkMailboxName, normaliseAddress, parseFlags } from './flags.js';
 import { migrate } from './schema.js';
 import { ensureTrigramIndex } from './fulltext.js';
 import { PgNotifyListener } from './listen.js';
-import type { Emit } from './base.js';
+import { FsBlobStore, type SweepResult } from '../blob-fs.js';
+import { pgDoctor } from './doctor.js';
+import type { DoctorReport } from '../sqlite/doctor.js';
+import { isConnectionError, type Emit } from './base.js';
 
 /** How often each node looks at the journal positions of the users it follows, whatever NOTIFY said (ms). */
 const JOURNAL_POLL_MS = 1_000;
@@ -46,6 +50,8 @@ const JOURNAL_POLL_MS = 1_000;
 const JOURNAL_KEEP_SECONDS = 3_600;
 /** How often a node prunes the journal (ms). */
 const JOURNAL_PRUNE_MS = 60_000;
+/** How often each node sweeps a filesystem body directory for orphans (ms; the first sweep comes after a random part of it). */
+export const FS_SWEEP_MS = 6 * 60 * 60 * 1000;
 
 export interface PgStoreOptions {
   /** postgres://user@host:port/db; `?schema=NAME` picks the schema (default "quire"). */
@@ -57,6 +63,12 @@ export interface PgStoreOptions {
   maxMailboxesPerUser?: number;
   /** Where bodies go (default: blob_chunks rows in the same database). */
   blobs?: BlobStore;
+  /**
+   * Bodies in files under this path (FsBlobStore, src/store/blob-fs.ts),
+   * shared by every node; also `?blobs=PATH` in the URL. Ignored when
+   * `blobs` is given.
+   */
+  blobsPath?: string;
   /** Follow other nodes' commits over LISTEN/NOTIFY and the journal poll (default true). */
   followOthers?: boolean;
 }
@@ -107,8 +119,8 @@ function checkLimit(n: number | null | undefined, what: string): void {
   if (!Number.isSafeInteger(n) || n < 0) throw new StoreError('CANNOT', `${what} limit must be a whole number >= 0`);
 }
 
-/** The URL without Quire's own `schema` parameter, and that parameter. */
-export function splitStoreUrl(url: string): { url: string; schema: string | null } {
+/** The URL without Quire's own `schema` and `blobs` parameters, and those parameters. */
+export function splitStoreUrl(url: string): { url: string; schema: string | null; blobs: string | null } {
   let u: URL;
   try {
     u = new URL(url);
@@ -116,15 +128,18 @@ export function splitStoreUrl(url: string): { url: string; schema: string | null
     throw new StoreError('CANNOT', 'invalid PostgreSQL URL');
   }
   const schema = u.searchParams.get('schema');
+  const blobs = u.searchParams.get('blobs');
   u.searchParams.delete('schema');
-  return { url: u.toString(), schema };
+  u.searchParams.delete('blobs');
+  return { url: u.toString(), schema, blobs: blobs || null };
 }
 
 /** Pause between THREADID backfill batches. */
 const THREAD_ID_BACKFILL_PAUSE_MS = 50;
 
 export class PgMailStore extends PgBulkOps {
-  protected readonly blobs: BlobStore;
+  /** Set once at open (a filesystem path needs the database's name first). */
+  protected blobs: BlobStore;
   private maxMailboxesPerUser = DEFAULT_MAX_MAILBOXES_PER_USER;
   private listener: PgNotifyListener | null = null;
   private timers: NodeJS.Timeout[] = [];
@@ -146,11 +161,28 @@ export class PgMailStore extends PgBulkOps {
       try {
         await migrate(client, schema);
         store.trigram = await ensureTrigramIndex(client);
+        const blobsPath = opts.blobs ? null : (opts.blobsPath ?? split.blobs);
+        if (blobsPath) {
+          const db = (await client.query<{ db: string }>('SELECT current_database() AS db')).rows[0]!.db;
+          store.blobs = await FsBlobStore.open(blobsPath, { database: db, schema });
+        }
       } finally {
         client.release();
       }
+      if (store.blobs instanceof FsBlobStore) {
+        const sweep = () => void store.sweepBlobs().catch(() => undefined);
+        const first = setTimeout(() => {
+          if (store.closed) return;
+          sweep();
+          const every = setInterval(sweep, FS_SWEEP_MS);
+          every.unref();
+          store.timers.push(every);
+        }, Math.floor(FS_SWEEP_MS * (0.5 + Math.random() / 2)));
+        first.unref();
+        store.timers.push(first);
+      }
       if (opts.followOthers !== false) {
-        store.listener = new PgNotifyListener(store.clientConfig(), store.channel, () => store.wake(null));
+        store.listener = new PgNotifyListener(store.clientConfig(), store.channel, () => store.wake(null), store.nodeId);
         store.listener.subscribe((hint) => store.wake(hint));
         await store.listener.ready;
         const poll = setInterval(() => void store.pollJournal().catch(() => undefined), JOURNAL_POLL_MS);
@@ -183,6 +215,27 @@ export class PgMailStore extends PgBulkOps {
     setTimeout(step, 0).unref();
   }
 
+  /**
+   * Removes body files no message refers to any more (expunged, or left by a
+   * transaction that never committed) once older than the grace period
+   * (src/store/blob-fs.ts); a no-op with bodies in PostgreSQL.
+   */
+  async sweepBlobs(graceMs?: number): Promise<SweepResult | null> {
+    if (!(this.blobs instanceof FsBlobStore)) return null;
+    const blobs = this.blobs;
+    return this.run(() =>
+      blobs.sweep(async (ids) => {
+        const r = await this.pool.query<{ id: number }>('SELECT id FROM blobs WHERE id = ANY($1::bigint[])', [ids]);
+        return new Set(r.rows.map((x) => x.id));
+      }, graceMs),
+    );
+  }
+
+  /** `quire doctor` (doctor.ts): consistency checks, and repairs with `repair`. */
+  doctor(opts: { repair?: boolean } = {}): Promise<DoctorReport> {
+    return this.run(() => pgDoctor(this.pool, this.blobs, opts));
+  }
+
   /** Whether this node hears other nodes' notifications now (health). */
   get listening(): boolean {
     return this.listener?.connected ?? false;
@@ -190,7 +243,7 @@ export class PgMailStore extends PgBulkOps {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    for (const t of this.timers) clearInterval(t);
+    for (const t of this.timers) clearTimeout(t);
     await this.drain();
     await this.listener?.close();
     await this.pool.end().catch(() => undefined);
@@ -428,16 +481,39 @@ export class PgMailStore extends PgBulkOps {
 
   claimRecent(mailboxId: number): Promise<number> {
     return this.run(async () => {
-      const mb = await this.existing(this.db, mailboxId);
-      if (mb.recent_uid >= mb.uid_next - 1) return mb.recent_uid + 1;
-      // One statement: of two sessions claiming at once, one gets the new messages (RFC 3501 §2.3.2).
-      const r = await this.db.query<{ old: number }>(
-        `UPDATE mailboxes n SET recent_uid = n.uid_next - 1 FROM (SELECT id, recent_uid FROM mailboxes WHERE id = $1 FOR UPDATE) o
-         WHERE n.id = o.id RETURNING o.recent_uid AS old`,
-        [mailboxId],
-      );
-      if (!r.rows[0]) throw new StoreError('NONEXISTENT', 'no such mailbox');
-      return r.rows[0].old + 1;
+      if (!Number.isSafeInteger(mailboxId) || mailboxId <= 0) throw new StoreError('NONEXISTENT', 'no such mailbox');
+      // On the IDLE push path: the first session of a node to see a new
+      // message claims it before its EXISTS goes out (src/server/connection.ts),
+      // so this is one round trip (one simple query; the id is a checked
+      // integer, the only value in it) and its commit does not wait for the
+      // WAL flush (synchronous_commit off for this transaction only): a claim
+      // is session state, not mail; a database crash may forget the last
+      // claims, and those messages are then \Recent once more in a later
+      // session, as after a restart. Of two sessions claiming at once, one
+      // gets the new messages (the row lock; RFC 3501 §2.3.2).
+      const client = await this.pool.connect();
+      let broken = false;
+      let res: pg.QueryResult<{ old?: number; recent_uid?: number }>[];
+      try {
+        res = (await client.query(
+          `BEGIN; SET LOCAL synchronous_commit TO off;
+           UPDATE mailboxes n SET recent_uid = n.uid_next - 1 FROM (SELECT id, recent_uid FROM mailboxes WHERE id = ${mailboxId} FOR UPDATE) o
+            WHERE n.id = o.id AND o.recent_uid < n.uid_next - 1 RETURNING o.recent_uid AS old;
+           SELECT recent_uid FROM mailboxes WHERE id = ${mailboxId};
+           COMMIT`,
+        )) as unknown as pg.QueryResult<{ old?: number; recent_uid?: number }>[];
+      } catch (err) {
+        if (isConnectionError(err)) broken = true;
+        else await client.query('ROLLBACK').catch(() => (broken = true));
+        throw err;
+      } finally {
+        client.release(broken ? true : undefined);
+      }
+      const claimed = res[2]?.rows[0]?.old;
+      if (claimed !== undefined) return claimed + 1;
+      const now = res[3]?.rows[0]?.recent_uid;
+      if (now === undefined) throw new StoreError('NONEXISTENT', 'no such mailbox');
+      return now + 1;
     });
   }
 
