@@ -143,6 +143,10 @@ export abstract class MessageOps {
   ) {}
 
   protected abstract run<T>(fn: () => T | Promise<T>): Promise<T>;
+  /** A read-only call: the statements of `fn`'s synchronous part share one read snapshot where the backend can (store.ts). */
+  protected read<T>(fn: () => T | Promise<T>): Promise<T> {
+    return this.run(fn);
+  }
   /** One write transaction; resolves once it is durable and its changes are published. */
   protected abstract write<T>(fn: (emit: (c: Change) => void) => T): Promise<T>;
   /** A write transaction whose loss on power failure is harmless (nothing to publish). */
@@ -328,7 +332,7 @@ export abstract class MessageOps {
   // ---- FETCH metadata
 
   listMessages(mailboxId: number): Promise<MessageMeta[]> {
-    return this.run(() => {
+    return this.read(() => {
       const mb = this.existing(mailboxId);
       const snap = this.snapshots.get(mb);
       if (snap) return snap.metas.slice();
@@ -340,7 +344,7 @@ export abstract class MessageOps {
   }
 
   deletedSize(mailboxId: number): Promise<number> {
-    return this.run(() => {
+    return this.read(() => {
       this.existing(mailboxId);
       return this.q(`SELECT coalesce(sum(size), 0) FROM messages WHERE mailbox_id = ? AND (sysflags & ${FLAG_DELETED}) != 0`)
         .pluck()
@@ -349,7 +353,7 @@ export abstract class MessageOps {
   }
 
   searchMeta(mailboxId: number, filter: MetaFilter): Promise<{ uids: number[]; undecided: number[] }> {
-    return this.run(() => {
+    return this.read(() => {
       const mb = this.existing(mailboxId);
       const compiled = compileFilter(filter, this.hasFullTextFile());
       // Scans of many rows (and every header-index or full-text query) run off the event loop when a search thread runs.
@@ -392,7 +396,7 @@ export abstract class MessageOps {
   });
 
   listUids(mailboxId: number): Promise<number[]> {
-    return this.run(() => {
+    return this.read(() => {
       const mb = this.existing(mailboxId);
       const snap = this.snapshots.get(mb);
       if (snap) return snap.uids.slice();
@@ -401,7 +405,7 @@ export abstract class MessageOps {
   }
 
   firstUnseenUid(mailboxId: number): Promise<number> {
-    return this.run(() => {
+    return this.read(() => {
       this.existing(mailboxId);
       const uid = this.q(`SELECT uid FROM messages WHERE mailbox_id = ? AND (sysflags & ${FLAG_SEEN}) = 0 ORDER BY uid LIMIT 1`)
         .pluck()
@@ -411,7 +415,7 @@ export abstract class MessageOps {
   }
 
   getMessages(mailboxId: number, uids: number[]): Promise<MessageMeta[]> {
-    return this.run(() => {
+    return this.read(() => {
       const mb = this.existing(mailboxId);
       if (uids.length === 0) return [];
       const snap = this.snapshots.get(mb);
@@ -425,7 +429,7 @@ export abstract class MessageOps {
   }
 
   openMessages(mailboxId: number, uids: number[]): Promise<(MessageBody | null)[]> {
-    return this.run(() => {
+    return this.read(() => {
       this.existing(mailboxId);
       if (uids.length === 0) return [];
       const rows = (
@@ -460,7 +464,7 @@ export abstract class MessageOps {
   }
 
   listKeywords(mailboxId: number): Promise<string[]> {
-    return this.run(() => {
+    return this.read(() => {
       this.existing(mailboxId);
       return this.qp('SELECT name FROM mailbox_keywords WHERE mailbox_id = ? ORDER BY id').all(mailboxId) as string[];
     });
@@ -782,7 +786,7 @@ export abstract class MessageOps {
   }
 
   headerIndex(mailboxId: number): Promise<Map<number, HeaderIndex | null>> {
-    return this.run(() => {
+    return this.read(() => {
       this.existing(mailboxId);
       const rows = this.q(
         `SELECT m.uid, b.indexed, b.idx_from, b.idx_to, b.idx_cc, b.idx_bcc, b.idx_subject, b.idx_sent_day
@@ -799,7 +803,7 @@ export abstract class MessageOps {
   }
 
   listChangedSince(mailboxId: number, modseq: number): Promise<MessageMeta[]> {
-    return this.run(() => {
+    return this.read(() => {
       this.existing(mailboxId);
       const rows = this.q(`SELECT ${META_COLS} FROM messages WHERE mailbox_id = ? AND modseq > ? ORDER BY uid`)
         .raw()
@@ -809,7 +813,7 @@ export abstract class MessageOps {
   }
 
   expungedSince(mailboxId: number, modseq: number): Promise<{ uids: number[]; complete: boolean }> {
-    return this.run(() => {
+    return this.read(() => {
       this.existing(mailboxId);
       const floor = this.q('SELECT tombstone_floor FROM mailboxes WHERE id = ?').pluck().get(mailboxId) as number;
       const uids = this.q('SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid').pluck().all(mailboxId, modseq) as number[];
