@@ -643,7 +643,16 @@ export function appendableMessages(corpus: Corpus): number[] {
 
 export async function runMixedPoint(
   t: MixedTarget,
-  o: { clients: number; logins: boolean; seconds: number; seed: number; corpus: Corpus; log: (s: string) => void },
+  o: {
+    clients: number;
+    logins: boolean;
+    seconds: number;
+    seed: number;
+    corpus: Corpus;
+    log: (s: string) => void;
+    /** Called as the timed window opens and as it closes (bench/mixed-ab.ts attaches strace for exactly that window). */
+    window?: (phase: 'start' | 'end') => Promise<void>;
+  },
 ): Promise<MixedPointResult> {
   const users = Math.max(MIN_USERS, Math.ceil(o.clients / CLIENTS_PER_USER));
   if (users > MIXED_USERS.length) throw new Error(`${o.clients} clients need ${users} users; ${MIXED_USERS.length} exist`);
@@ -676,6 +685,7 @@ export async function runMixedPoint(
   });
   // A short warm-up (JIT, caches), then the timed window.
   await new Promise((r) => setTimeout(r, Math.min(2000, o.seconds * 200)));
+  await o.window?.('start');
   const cpu0 = cpuTimes(t.pids());
   const self0 = process.cpuUsage();
   const t0 = performance.now();
@@ -684,6 +694,7 @@ export async function runMixedPoint(
   stats.counting = false;
   const elapsed = (performance.now() - t0) / 1000;
   const cpu1 = cpuTimes(t.pids());
+  await o.window?.('end');
   const cpu = cpu1.total - cpu0.total;
   const cpuSys = cpu1.system - cpu0.system;
   const self = process.cpuUsage(self0);
