@@ -95,6 +95,8 @@ export const DB_FILE = 'quire.sqlite3';
 const INDEX_BACKLOG_COUNT_CAP = 1_000_000;
 /** Waiting this long for a lock held by another process (e.g. the admin CLI) before failing UNAVAILABLE. */
 const DEFAULT_BUSY_TIMEOUT_MS = 5000;
+/** Bytes of the database file SQLite reads through mmap (address space, not memory: the pages are the page cache's). */
+const MMAP_BYTES = 1024 * 1024 * 1024;
 /** First and longest pause between attempts at the write lock held by a process outside the gate (ms). */
 const BUSY_RETRY_FIRST_MS = 1;
 const BUSY_RETRY_MAX_MS = 50;
@@ -217,6 +219,9 @@ export class SqliteMailStore extends BulkOps {
       // Commits never sync on this thread: durable ones wait for WalSync's group commit (durability.ts).
       db.pragma('synchronous = NORMAL');
       db.pragma('foreign_keys = ON');
+      // Database pages read through a memory map, not a pread() each: with several workers every
+      // commit of another invalidates this connection's page cache, and the pages are read again.
+      db.pragma(`mmap_size = ${MMAP_BYTES}`);
       migrate(db);
       const hasFts = prepareFullTextFile(db);
       const referenced = db.prepare('SELECT 1 FROM blobs WHERE id = ? AND refcount > 0');
