@@ -6,6 +6,7 @@
 //   npx tsx bench/mixed-ab.ts A_MAIN_JS B_MAIN_JS [--clients 10,50] [--seconds 8]
 //                             [--rounds 3] [--workers 2] [--port-base 34200] [--cache DIR] [--strace]
 //
+// --profile: node --cpu-prof for both builds, summarised at the end (bench/lib/profile.ts).
 // --strace: system calls per operation of each build, counted by `strace -c -f`
 // attached to every server process for exactly the timed window (it slows the
 // server: the CPU figures of such a run are not comparable with others).
@@ -17,13 +18,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { ensureCorpus } from './lib/corpus.js';
+import { summarizeProfileDir } from './lib/profile.js';
 import { MIXED_USERS, runMixedPoint, type MixedPointResult } from './lib/mixed.js';
 import { BENCH_DIR, quireUserAdd, startQuire, type Server } from './lib/servers.js';
 
 const log = (s: string) => process.stderr.write(`[ab ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
 
 function args(argv: string[]) {
-  const o = { a: '', b: '', clients: [10, 50], seconds: 8, rounds: 3, workers: 2, portBase: 34200, cache: path.join(BENCH_DIR, '.cache'), seed: 1, strace: false };
+  const o = { a: '', b: '', clients: [10, 50], seconds: 8, rounds: 3, workers: 2, portBase: 34200, cache: path.join(BENCH_DIR, '.cache'), seed: 1, strace: false, profile: false };
   const pos: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const v = () => argv[++i] ?? '';
@@ -35,6 +37,7 @@ function args(argv: string[]) {
     else if (a === '--port-base') o.portBase = Number(v());
     else if (a === '--cache') o.cache = path.resolve(v());
     else if (a === '--strace') o.strace = true;
+    else if (a === '--profile') o.profile = true;
     else pos.push(a);
   }
   if (pos.length !== 2) throw new Error('usage: tsx bench/mixed-ab.ts A_MAIN_JS B_MAIN_JS [options]');
@@ -51,12 +54,15 @@ const o = args(process.argv.slice(2));
 const corpus = await ensureCorpus(o.cache, o.seed, 1000, log);
 const users = Math.max(2, Math.ceil(Math.max(...o.clients) / 10));
 const servers: Server[] = [];
+const profileDirs: string[] = [];
 for (const [k, main] of [o.a, o.b].entries()) {
   const dataDir = path.join(o.cache, `ab-${'AB'[k]}`);
   rmSync(dataDir, { recursive: true, force: true });
   mkdirSync(dataDir, { recursive: true });
   for (const u of MIXED_USERS.slice(0, users)) quireUserAdd(main, dataDir, u, 'pass');
-  servers.push(await startQuire(main, { dataDir, port: o.portBase + 43 + 100 * k, workers: o.workers, log }));
+  const cpuProfDir = o.profile ? path.join(o.cache, 'profiles', `ab-${'AB'[k]}-${Date.now()}`) : undefined;
+  if (cpuProfDir) profileDirs.push(cpuProfDir);
+  servers.push(await startQuire(main, { dataDir, port: o.portBase + 43 + 100 * k, workers: o.workers, log, cpuProfDir }));
 }
 const results: { build: string; clients: number; r: MixedPointResult; syscalls?: Map<string, number> }[] = [];
 
@@ -80,7 +86,7 @@ function straceWindow(pids: () => number[], out: string) {
       for (const line of readFileSync(out, 'utf8').split('\n')) {
         const f = line.trim().split(/\s+/);
         // % time, seconds, usecs/call, calls, [errors,] syscall
-        if (f.length >= 5 && /^\d+$/.test(f[3]!) && /^[a-z_0-9]+$/.test(f[f.length - 1]!)) m.set(f[f.length - 1]!, Number(f[3]));
+        if (f.length >= 5 && f[f.length - 1] !== 'total' && /^\d+$/.test(f[3]!) && /^[a-z_0-9]+$/.test(f[f.length - 1]!)) m.set(f[f.length - 1]!, Number(f[3]));
       }
       return m;
     },
@@ -126,3 +132,4 @@ if (o.strace) {
     for (const n of ['total', ...[...names].sort((p, q) => per('A', q) - per('A', p))]) console.log(`| ${clients} | ${n} | ${per('A', n).toFixed(2)} | ${per('B', n).toFixed(2)} |`);
   }
 }
+for (const [k, d] of profileDirs.entries()) console.log(`\nProfile of build ${'AB'[k]}:\n${await summarizeProfileDir(d, 40)}`);
