@@ -327,13 +327,18 @@ export class SqliteMailStore extends BulkOps {
     const begin = (this.beginRead ??= this.db.prepare('BEGIN DEFERRED'));
     const commit = (this.commitRead ??= this.db.prepare('COMMIT'));
     begin.run();
+    this.inRead = true;
     try {
       return fn();
     } finally {
+      this.inRead = false;
       // Read-only: COMMIT just ends the snapshot. fn may have ended it already (an error inside SQLite).
       if (this.db.inTransaction) commit.run();
     }
   }
+
+  /** True while a read snapshot's `fn` runs (see mailboxById). */
+  private inRead = false;
 
   private beginRead: Database.Statement | null = null;
   private commitRead: Database.Statement | null = null;
@@ -514,8 +519,9 @@ export class SqliteMailStore extends BulkOps {
   private dataVersion: Database.Statement | null = null;
 
   protected override mailboxById(id: number): MailboxRow | undefined {
-    // Inside a transaction always read afresh, other writers' changes published first (caughtUp).
-    if (this.db.inTransaction) return this.caughtUp(super.mailboxById(id));
+    // Inside a write transaction always read afresh, other writers' changes published first (caughtUp);
+    // a read snapshot (inReadSnapshot) uses the cache like a lone read: data_version is the snapshot's.
+    if (this.db.inTransaction && !this.inRead) return this.caughtUp(super.mailboxById(id));
     const version = (this.dataVersion ??= this.db.prepare('PRAGMA data_version').pluck()).get() as number;
     return this.mailboxRows.get(id, version, this.writes, () => super.mailboxById(id));
   }
