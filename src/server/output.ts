@@ -128,9 +128,11 @@ export class ConnectionOutput {
     if (wasCorked) this.cork();
   }
 
+  /** Resolves once the socket has drained (uncorked first: a corked socket never drains). */
   waitDrain(): Promise<void> {
     const socket = this.socket();
     if (this.closed() || !socket.writableNeedDrain) return Promise.resolve();
+    this.uncork();
     return new Promise((resolve) => {
       const done = () => {
         socket.off('drain', done);
