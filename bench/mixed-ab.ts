@@ -6,6 +6,8 @@
 //   npx tsx bench/mixed-ab.ts A_MAIN_JS B_MAIN_JS [--clients 10,50] [--seconds 8]
 //                             [--rounds 3] [--workers 2] [--port-base 34200] [--cache DIR] [--strace]
 //
+// --pace MS: each client waits MS between its steps (an open-ish load below the server's capacity:
+// CPU per operation then does not swing with how starved the server is on a loaded machine).
 // --profile: node --cpu-prof for both builds, summarised at the end (bench/lib/profile.ts).
 // --strace: system calls per operation of each build, counted by `strace -c -f`
 // attached to every server process for exactly the timed window (it slows the
@@ -25,7 +27,7 @@ import { BENCH_DIR, quireUserAdd, startQuire, type Server } from './lib/servers.
 const log = (s: string) => process.stderr.write(`[ab ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
 
 function args(argv: string[]) {
-  const o = { a: '', b: '', clients: [10, 50], seconds: 8, rounds: 3, workers: 2, portBase: 34200, cache: path.join(BENCH_DIR, '.cache'), seed: 1, strace: false, profile: false };
+  const o = { a: '', b: '', clients: [10, 50], seconds: 8, rounds: 3, workers: 2, portBase: 34200, cache: path.join(BENCH_DIR, '.cache'), seed: 1, strace: false, profile: false, pace: 0 };
   const pos: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const v = () => argv[++i] ?? '';
@@ -38,6 +40,7 @@ function args(argv: string[]) {
     else if (a === '--cache') o.cache = path.resolve(v());
     else if (a === '--strace') o.strace = true;
     else if (a === '--profile') o.profile = true;
+    else if (a === '--pace') o.pace = Number(v());
     else pos.push(a);
   }
   if (pos.length !== 2) throw new Error('usage: tsx bench/mixed-ab.ts A_MAIN_JS B_MAIN_JS [options]');
@@ -100,7 +103,7 @@ try {
       for (const k of order) {
         const s = servers[k]!;
         const st = o.strace ? straceWindow(() => s.pids(), path.join(o.cache, `ab-strace-${'AB'[k]}.txt`)) : null;
-        const r = await runMixedPoint({ name: `quire-${'AB'[k]}`, port: s.port, pids: () => s.pids() }, { clients, logins: false, seconds: o.seconds, seed: o.seed, corpus, log, window: st?.window });
+        const r = await runMixedPoint({ name: `quire-${'AB'[k]}`, port: s.port, pids: () => s.pids() }, { clients, logins: false, seconds: o.seconds, seed: o.seed, corpus, log, window: st?.window, paceMs: o.pace });
         results.push({ build: 'AB'[k]!, clients, r, syscalls: st?.counts() });
         log(`${'AB'[k]} ${clients} clients round ${round + 1}: ${r.cpuPer1000.toFixed(3)} CPU s/1k ops (kernel ${(100 * r.systemShare).toFixed(0)}%), ${r.opsPerSec.toFixed(0)} ops/s, ${r.errors} errors, ${r.failures} failures`);
       }

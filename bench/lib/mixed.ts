@@ -650,6 +650,12 @@ export async function runMixedPoint(
     seed: number;
     corpus: Corpus;
     log: (s: string) => void;
+    /**
+     * Each client waits this long between its steps (0: none, a closed loop). Paced, the load stays
+     * below what the server can do, so CPU per operation does not depend on how many operations each
+     * turn of a starved event loop batches (bench/mixed-ab.ts --pace on a loaded machine).
+     */
+    paceMs?: number;
     /** Called as the timed window opens and as it closes (bench/mixed-ab.ts attaches strace for exactly that window). */
     window?: (phase: 'start' | 'end') => Promise<void>;
   },
@@ -671,6 +677,7 @@ export async function runMixedPoint(
     while (!stop) {
       try {
         await c.step();
+        if (o.paceMs) await new Promise((r) => setTimeout(r, o.paceMs));
       } catch (e) {
         stats.failures++;
         if (stats.samples.length < MAX_SAMPLES) stats.samples.push(`${t.name} client ${c.id}: ${e instanceof Error ? e.message : e}`);
