@@ -654,7 +654,22 @@ export function appendableMessages(corpus: Corpus): number[] {
 
 export async function runMixedPoint(
   t: MixedTarget,
-  o: { clients: number; logins: boolean; seconds: number; seed: number; corpus: Corpus; log: (s: string) => void },
+  o: {
+    clients: number;
+    logins: boolean;
+    seconds: number;
+    seed: number;
+    corpus: Corpus;
+    log: (s: string) => void;
+    /**
+     * Each client waits this long between its steps (0: none, a closed loop). Paced, the load stays
+     * below what the server can do, so CPU per operation does not depend on how many operations each
+     * turn of a starved event loop batches (bench/mixed-ab.ts --pace on a loaded machine).
+     */
+    paceMs?: number;
+    /** Called as the timed window opens and as it closes (bench/mixed-ab.ts attaches strace for exactly that window). */
+    window?: (phase: 'start' | 'end') => Promise<void>;
+  },
 ): Promise<MixedPointResult> {
   const users = mixedUsers(o.clients);
   if (users > MIXED_USERS.length) throw new Error(`${o.clients} clients need ${users} users; ${MIXED_USERS.length} exist`);
@@ -673,6 +688,7 @@ export async function runMixedPoint(
     while (!stop) {
       try {
         await c.step();
+        if (o.paceMs) await new Promise((r) => setTimeout(r, o.paceMs));
       } catch (e) {
         stats.failures++;
         if (stats.samples.length < MAX_SAMPLES) stats.samples.push(`${t.name} client ${c.id}: ${e instanceof Error ? e.message : e}`);
@@ -687,6 +703,7 @@ export async function runMixedPoint(
   });
   // A short warm-up (JIT, caches), then the timed window.
   await new Promise((r) => setTimeout(r, Math.min(2000, o.seconds * 200)));
+  await o.window?.('start');
   const cpu0 = cpuTimes(t.pids());
   const self0 = process.cpuUsage();
   const t0 = performance.now();
@@ -695,6 +712,7 @@ export async function runMixedPoint(
   stats.counting = false;
   const elapsed = (performance.now() - t0) / 1000;
   const cpu1 = cpuTimes(t.pids());
+  await o.window?.('end');
   const cpu = cpu1.total - cpu0.total;
   const cpuSys = cpu1.system - cpu0.system;
   const self = process.cpuUsage(self0);

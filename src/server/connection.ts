@@ -26,6 +26,7 @@ import { contextsPending, linesAfterFlush, linesBeforeFlush, refreshContexts } f
 import { contextFetches, pushNotifications } from '../commands/notify-push.js';
 import { INPROGRESS_INTERVAL_MS, ProgressReporter } from './progress.js';
 import { PushQueue } from './push.js';
+import { ConnectionOutput } from './output.js';
 
 /** Pause reading when this many unparsed bytes wait in the decoder. */
 const READ_HIGH_WATER = 1024 * 1024;
@@ -47,15 +48,6 @@ const LITERAL_MIN_BYTES_PER_WINDOW = 256 * 1024;
 const PIPELINE_SLICE_MS = 5;
 /** Untagged responses queued for an idle client before it is disconnected as too slow. */
 const MAX_PENDING_OUTPUT = 4 * 1024 * 1024;
-/**
- * While a command runs, its responses are gathered and leave in one socket
- * write (one chunk, one system call) when it completes; past this many
- * bytes (chars) they are written out at once, so memory stays bounded and big
- * answers stream. Pieces at least this big are written as they are.
- */
-const OUTPUT_COALESCE_BYTES = 64 * 1024;
-/** Buffers (message bytes) at least this big are handed to the socket as they are, never copied into the gathered output. */
-const OUTPUT_DIRECT_BUFFER_BYTES = 2 * 1024;
 
 export interface ConnectionHooks {
   /** Counts the session for its user (src/server/admission.ts); returns the cap that refuses it, or null. */
@@ -102,14 +94,12 @@ export class Connection {
   private unsubscribe: (() => void) | null = null;
   /** \Recent claims in flight for appended messages (see onChange). */
   private claims: Promise<void> = Promise.resolve();
-  private corked = false;
   /** The command in progress (null between commands); NOTIFY pushes (push.ts); INPROGRESS (progress.ts). */
   private command: string | null = null;
   private readonly pushes: PushQueue;
   private readonly progress: ProgressReporter;
-  /** Output gathered while corked (see OUTPUT_COALESCE_BYTES), and its length. */
-  private outParts: (string | Buffer)[] = [];
-  private outLen = 0;
+  /** Responses gathered while a command runs, one socket write per command or burst (output.ts). */
+  private readonly output: ConnectionOutput;
   private readonly ctxBase: Omit<CommandContext, 'tag' | 'name'>;
   /** Logs and metrics of this connection (src/obs/session.ts). */
   readonly obs: ConnectionObserver;
@@ -150,14 +140,15 @@ export class Connection {
       },
     });
     this.decoder = new CommandDecoder(this.preAuthLimits());
+    this.output = new ConnectionOutput(() => this.socket, () => this.closed);
     const out: Output = {
-      untagged: (text) => this.untagged(text),
+      untagged: (text) => this.output.untagged(text),
       raw: (data) => this.write(data),
       continuation: (text) => {
         this.write(`+ ${responseText(text)}\r\n`);
         this.uncork();
       },
-      drain: () => this.drain(),
+      drain: () => this.output.drain(),
       readLine: () => this.readLine(),
     };
     // eslint-disable-next-line @typescript-eslint/no-this-alias
@@ -201,7 +192,7 @@ export class Connection {
     // Whole lines between a command's own (progress.ts), out of the gathered output at once.
     this.progress = new ProgressReporter(opts.inProgressMs ?? INPROGRESS_INTERVAL_MS, (line) => {
       this.write(`* ${line}\r\n`);
-      if (this.corked) (this.uncork(), this.cork());
+      if (this.output.corked) (this.uncork(), this.cork());
     });
     this.bind(socket);
   }
@@ -296,98 +287,20 @@ export class Connection {
 
   private write(data: string | Buffer): void {
     if (this.closed) return;
-    if (this.corked) {
-      if (data.length >= OUTPUT_COALESCE_BYTES || (typeof data !== 'string' && data.length >= OUTPUT_DIRECT_BUFFER_BYTES)) {
-        this.flushOutput();
-        this.socket.write(data);
-        return;
-      }
-      this.outParts.push(data);
-      this.outLen += data.length;
-      if (this.outLen >= OUTPUT_COALESCE_BYTES) this.flushOutput();
-      return;
-    }
-    this.socket.write(data);
-    if (this.idling && this.outputBytes > MAX_PENDING_OUTPUT) {
+    this.output.write(data);
+    if (!this.output.corked && this.idling && this.outputBytes > MAX_PENDING_OUTPUT) {
       this.obs.log.warn('client too slow; closing');
       this.closeReason = 'too slow';
       this.destroy();
     }
   }
 
-  private untagged(text: string | (string | Buffer)[]): void {
-    if (typeof text === 'string') this.write(`* ${text}\r\n`);
-    else if (this.corked) {
-      // Gathered with the rest of the command's output (no per-response Buffer).
-      this.write('* ');
-      for (const p of text) this.write(p);
-      this.write('\r\n');
-    } else this.write(Buffer.concat([Buffer.from('* '), ...text.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p)), Buffer.from('\r\n')]));
-  }
-
-  /** Writes the gathered output as one chunk: one string, or one Buffer when small literal bytes are among it. */
-  private flushOutput(): void {
-    const parts = this.outParts;
-    if (parts.length === 0) return;
-    this.outParts = [];
-    this.outLen = 0;
-    if (this.closed) return;
-    if (parts.length === 1) {
-      this.socket.write(parts[0]!);
-      return;
-    }
-    let text = true;
-    for (const p of parts) if (typeof p !== 'string') text = false;
-    if (text) {
-      this.socket.write((parts as string[]).join(''));
-      return;
-    }
-    let bytes = 0;
-    for (const p of parts) bytes += typeof p === 'string' ? Buffer.byteLength(p, 'utf8') : p.length;
-    const buf = Buffer.allocUnsafe(bytes);
-    let off = 0;
-    for (const p of parts) off += typeof p === 'string' ? buf.write(p, off, 'utf8') : p.copy(buf, off);
-    this.socket.write(buf);
-  }
-
-  /**
-   * While a command runs its output is corked: many small untagged responses
-   * (a FETCH of 100k flags) leave in few large writes. The tagged reply, a
-   * continuation request, IDLE and waiting for drain uncork.
-   */
   private cork(): void {
-    if (!this.corked && !this.closed) {
-      this.socket.cork();
-      this.corked = true;
-    }
+    this.output.cork();
   }
 
   private uncork(): void {
-    if (this.corked) {
-      this.flushOutput();
-      this.corked = false;
-      this.socket.uncork();
-    }
-  }
-
-  private async drain(): Promise<void> {
-    const wasCorked = this.corked;
-    this.uncork();
-    await this.waitDrain();
-    if (wasCorked) this.cork();
-  }
-
-  private waitDrain(): Promise<void> {
-    if (this.closed || !this.socket.writableNeedDrain) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        this.socket.off('drain', done);
-        this.socket.off('close', done);
-        resolve();
-      };
-      this.socket.on('drain', done);
-      this.socket.on('close', done);
-    });
+    this.output.uncork();
   }
 
   // ---- input
@@ -404,10 +317,20 @@ export class Connection {
     return new Promise((resolve) => { this.dataWaiter = resolve; });
   }
 
+  /** A decoder event taken by commandWaiting() and not yet handled. */
+  private peeked: DecoderEvent | null = null;
+
+  /** True when the client's next command is complete in the decoder already (it is kept for the loop). */
+  private commandWaiting(): boolean {
+    this.peeked ??= this.decoder.next();
+    return this.peeked?.type === 'command';
+  }
+
   private async nextEvent(): Promise<DecoderEvent | null> {
     for (;;) {
       if (this.closed) return null;
-      const ev = this.decoder.next();
+      const ev = this.peeked ?? this.decoder.next();
+      this.peeked = null;
       if (ev) return ev;
       await this.waitForData();
     }
@@ -470,7 +393,7 @@ export class Connection {
       const ctx: CommandContext = { ...this.ctxBase, tag: ev.tag, name: ev.name };
       // A client that pipelines commands but does not read the answers gets no
       // more work done until it does: output memory stays bounded.
-      if (this.socket.writableNeedDrain) await this.waitDrain();
+      if (this.socket.writableNeedDrain) await this.output.waitDrain();
       await this.pushes.settled();
       if (this.closed) return;
       this.cork();
@@ -507,7 +430,9 @@ export class Connection {
         continue;
       }
       this.write(`${res.tagged}\r\n`);
-      this.uncork();
+      // A burst of pipelined commands is answered in one write: the output stays gathered while the
+      // next command is already here (within the slice); anything else uncorks (output.ts).
+      if (this.closeAfter || performance.now() - slice > PIPELINE_SLICE_MS || !this.commandWaiting()) this.uncork();
       this.pushes.kick();
       if (this.closeAfter) {
         this.closeReason = 'logout';
@@ -872,7 +797,7 @@ export class Connection {
     if (this.closed) return 0;
     // With COMPRESS, bytes inside the compressor and the TLS/TCP layer below it count, too.
     const below = this.socket instanceof DeflateStream ? this.socket.queuedBytes : 0;
-    return this.socket.writableLength + below + this.outLen;
+    return this.socket.writableLength + below + this.output.gathered;
   }
 
   /** Server shutdown: say goodbye. */

@@ -60,7 +60,14 @@ const LONGEST_SECTION_ATOM = 11;
 
 /** How many bytes of a skipped line are kept to spot a trailing `{n+}`. */
 const TAIL_KEEP = 32;
-const INITIAL_BUFFER = 16 * 1024;
+/**
+ * First size of the input buffer: commands are mostly well under it, and
+ * below Buffer.poolSize / 2 it is a slice of Node's shared pool, so an idle
+ * connection holds ~1 KiB instead of a 16 KiB allocation of its own (idle
+ * connections over two workers were 38 KiB each, 16 of them this buffer; issue 11).
+ * It grows (doubling) for longer input and shrinks back past SHRINK_ABOVE.
+ */
+const INITIAL_BUFFER = 1024;
 const SHRINK_ABOVE = 256 * 1024;
 
 /** Lenient atom byte: CHAR except SP, CTL, "(", ")", "{", DQUOTE (see types.ts). */

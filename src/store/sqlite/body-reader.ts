@@ -9,7 +9,10 @@ import { parentPort } from 'node:worker_threads';
 export interface BodyReadRequest {
   id: number;
   files: string[];
+  /** Bytes to read from each file (from its `starts` offset). */
   sizes: number[];
+  /** Offsets to read from (0 for each when absent: whole bodies). */
+  starts?: number[];
 }
 
 /** Per file: its bytes, or the error code (ENOENT: gone; SHORT: shorter than recorded; else the errno code). */
@@ -21,14 +24,14 @@ export interface BodyReadReply {
 
 const port = parentPort!;
 
-function readOne(file: string, size: number): ArrayBuffer {
+function readOne(file: string, size: number, start: number): ArrayBuffer {
   const buf = new ArrayBuffer(size);
   const view = new Uint8Array(buf);
   const fd = openSync(file, 'r');
   try {
     let got = 0;
     while (got < size) {
-      const n = readSync(fd, view, got, size - got, got);
+      const n = readSync(fd, view, got, size - got, start + got);
       if (n === 0) throw Object.assign(new Error('short'), { code: 'SHORT' });
       got += n;
     }
@@ -44,7 +47,7 @@ port.on('message', (m: BodyReadRequest | 'stop') => {
   const transfer: ArrayBuffer[] = [];
   for (let i = 0; i < m.files.length; i++) {
     try {
-      const b = readOne(m.files[i]!, m.sizes[i]!);
+      const b = readOne(m.files[i]!, m.sizes[i]!, m.starts?.[i] ?? 0);
       reply.bodies.push(b);
       reply.errors.push(null);
       transfer.push(b);

@@ -1,4 +1,5 @@
-// Whole-body reads for POP3 (issue 17): batched to the body-reading thread
+// Body reads (whole bodies for POP3, issue 17; IMAP FETCH's reads of up to
+// THREAD_READ_MAX bytes, issue 11): batched to the body-reading thread
 // (body-reader.ts). Reads asked for in the same turn of the event loop (a
 // POP3 session's read-ahead of its pipelined RETRs) go as one message, and
 // come back as one; without the thread (it failed to start, or died) each
@@ -10,7 +11,7 @@ import type { BodyReadReply, BodyReadRequest } from './body-reader.js';
 /** Bodies in one request to the thread at most (each is at most the caller's whole-read limit). */
 export const BODY_READ_BATCH = 32;
 
-type Waiter = { file: string; size: number; resolve: (r: Buffer | string) => void };
+type Waiter = { file: string; size: number; start: number; resolve: (r: Buffer | string) => void };
 
 /** The thread's module beside this one (TypeScript when run from source: tests register tsx's loader in the thread first). */
 function threadEntry(): URL {
@@ -28,10 +29,10 @@ export class BodyReader {
   private batch: Waiter[] = [];
   private scheduled = false;
 
-  /** The bytes of `file` (`size` of them), or an error code: ENOENT (gone), SHORT, or another errno code. */
-  read(file: string, size: number): Promise<Buffer | string> {
+  /** `size` bytes of `file` from `start`, or an error code: ENOENT (gone), SHORT, or another errno code. */
+  read(file: string, size: number, start = 0): Promise<Buffer | string> {
     return new Promise((resolve) => {
-      this.batch.push({ file, size, resolve });
+      this.batch.push({ file, size, start, resolve });
       if (!this.scheduled) {
         this.scheduled = true;
         queueMicrotask(() => this.flush());
@@ -52,7 +53,7 @@ export class BodyReader {
         // What it had in hand is read here instead.
         const lost = [...this.inflight.values()].flat();
         this.inflight.clear();
-        for (const x of lost) void readHere(x.file, x.size).then(x.resolve);
+        for (const x of lost) void readHere(x.file, x.size, x.start).then(x.resolve);
       };
       w.on('error', down);
       w.on('exit', down);
@@ -69,7 +70,7 @@ export class BodyReader {
     this.batch = [];
     const w = this.thread();
     if (!w) {
-      for (const x of all) void readHere(x.file, x.size).then(x.resolve);
+      for (const x of all) void readHere(x.file, x.size, x.start).then(x.resolve);
       return;
     }
     for (let i = 0; i < all.length; i += BODY_READ_BATCH) {
@@ -77,6 +78,7 @@ export class BodyReader {
       const id = ++this.seq;
       this.inflight.set(id, part);
       const req: BodyReadRequest = { id, files: part.map((x) => x.file), sizes: part.map((x) => x.size) };
+      if (part.some((x) => x.start !== 0)) req.starts = part.map((x) => x.start);
       w.postMessage(req);
     }
     // Replies are awaited: the process may not exit with reads in flight.
@@ -104,7 +106,7 @@ export class BodyReader {
 }
 
 /** Without the thread: open, one read, close on a raw descriptor (callbacks; no FileHandle). */
-function readHere(file: string, size: number): Promise<Buffer | string> {
+function readHere(file: string, size: number, start: number): Promise<Buffer | string> {
   return new Promise((resolve) => {
     openCb(file, 'r', (err, fd) => {
       if (err) return resolve(err.code ?? 'EIO');
@@ -114,7 +116,7 @@ function readHere(file: string, size: number): Promise<Buffer | string> {
           closeCb(fd, () => {});
           return resolve(buf);
         }
-        readCb(fd, buf, got, size - got, got, (e, n) => {
+        readCb(fd, buf, got, size - got, start + got, (e, n) => {
           if (e || n === 0) {
             closeCb(fd, () => {});
             return resolve(e ? (e.code ?? 'EIO') : 'SHORT');

@@ -3,7 +3,7 @@
 // The store's connection runs with synchronous=NORMAL in WAL mode, so COMMIT
 // only writes the transaction's frames into the -wal file (page cache, no
 // sync). Durability then comes from WalSync: an fdatasync() of the -wal file
-// through an async FileHandle, i.e. on libuv's threadpool, off the event loop.
+// through callbacks on raw descriptors, i.e. on libuv's threadpool, off the event loop.
 // Whoever needs a commit durable (APPEND's OK, LMTP's 250, every other
 // acknowledged write) awaits `barrier()` after its COMMIT; concurrent writers
 // share syncs: a sync already in flight serves only the commits that finished
@@ -35,7 +35,7 @@
 //   It is opened afresh for every sync, so a recreated WAL is never missed.
 // The checkpointing connection (text-worker.ts) must itself run with
 // synchronous NORMAL or FULL (never OFF) for the checkpoint syncs above.
-import { promises as fs } from 'node:fs';
+import { close as closeCb, fdatasync as fdatasyncCb, open as openCb } from 'node:fs';
 
 export class WalSync {
   /** Syncs started so far; sync number n serves every commit finished before it started. */
@@ -82,20 +82,27 @@ export class WalSync {
     );
   }
 
-  private async sync(): Promise<void> {
-    let fh: fs.FileHandle;
-    try {
-      fh = await fs.open(this.walPath, 'r+');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // no WAL: everything is in the synced database file
-      throw err;
-    }
-    try {
-      await fh.datasync();
-      this.syncs++;
-    } finally {
-      await fh.close();
-    }
+  /**
+   * open, fdatasync, close of the -wal file on raw descriptors with callbacks:
+   * the same three thread-pool trips as through a FileHandle, without its
+   * promise and close-tracking machinery on the event loop (issue 11).
+   */
+  private sync(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      openCb(this.walPath, 'r+', (err, fd) => {
+        if (err) {
+          if (err.code === 'ENOENT') return resolve(); // no WAL: everything is in the synced database file
+          return reject(err);
+        }
+        fdatasyncCb(fd, (syncErr) => {
+          if (!syncErr) this.syncs++;
+          closeCb(fd, (closeErr) => {
+            if (syncErr || closeErr) reject(syncErr ?? closeErr);
+            else resolve();
+          });
+        });
+      });
+    });
   }
 
   private finish(n: number, err: unknown): void {

@@ -30,7 +30,7 @@ import { indexPendingBodies } from './fulltext.js';
 import { openMaildrop as openMaildropRows } from './maildrop.js';
 import type { MimePart, SortKeys } from '../../mime/index.js';
 import { compileFilter, runFilter, searchStatements, type CompiledFilter } from './search.js';
-import { META_COLS, Snapshots, allMetas, emailIdOf, snapshotSource, localZoneAt, meta, metasOf, type MetaRow } from './metadata.js';
+import { META_COLS, Snapshots, type Snapshot, allMetas, emailIdOf, snapshotSource, localZoneAt, meta, metasOf, type MetaRow } from './metadata.js';
 
 /**
  * Expunged UIDs remembered per mailbox for QRESYNC (RFC 7162 §3.2.10). A
@@ -144,6 +144,10 @@ export abstract class MessageOps {
   ) {}
 
   protected abstract run<T>(fn: () => T | Promise<T>): Promise<T>;
+  /** A read-only call: the statements of `fn`'s synchronous part share one read snapshot where the backend can (store.ts). */
+  protected read<T>(fn: () => T | Promise<T>): Promise<T> {
+    return this.run(fn);
+  }
   /** One write transaction; resolves once it is durable and its changes are published. */
   protected abstract write<T>(fn: (emit: (c: Change) => void) => T): Promise<T>;
   /** A write transaction whose loss on power failure is harmless (nothing to publish). */
@@ -331,19 +335,20 @@ export abstract class MessageOps {
   // ---- FETCH metadata
 
   listMessages(mailboxId: number): Promise<MessageMeta[]> {
-    return this.run(async () => {
+    return this.read(() => {
       this.existing(mailboxId);
-      const snap = await this.snapshots.get(mailboxId);
-      if (snap) return allMetas(snap);
-      const rows = this.q(`SELECT ${META_COLS} FROM messages WHERE mailbox_id = ? ORDER BY uid`).raw().all(mailboxId) as MetaRow[];
-      const out = new Array<MessageMeta>(rows.length);
-      for (let i = 0; i < rows.length; i++) out[i] = meta(rows[i]!);
-      return out;
+      return this.withSnapshot(mailboxId, (snap) => {
+        if (snap) return allMetas(snap);
+        const rows = this.q(`SELECT ${META_COLS} FROM messages WHERE mailbox_id = ? ORDER BY uid`).raw().all(mailboxId) as MetaRow[];
+        const out = new Array<MessageMeta>(rows.length);
+        for (let i = 0; i < rows.length; i++) out[i] = meta(rows[i]!);
+        return out;
+      });
     });
   }
 
   deletedSize(mailboxId: number): Promise<number> {
-    return this.run(() => {
+    return this.read(() => {
       this.existing(mailboxId);
       return this.q(`SELECT coalesce(sum(size), 0) FROM messages WHERE mailbox_id = ? AND (sysflags & ${FLAG_DELETED}) != 0`)
         .pluck()
@@ -352,7 +357,7 @@ export abstract class MessageOps {
   }
 
   searchMeta(mailboxId: number, filter: MetaFilter): Promise<{ uids: number[]; undecided: number[] }> {
-    return this.run(() => {
+    return this.read(() => {
       const mb = this.existing(mailboxId);
       const compiled = compileFilter(filter, this.hasFullTextFile());
       // Scans of many rows (and every header-index or full-text query) run off the event loop when a search thread runs.
@@ -390,22 +395,31 @@ export abstract class MessageOps {
   /** Big mailboxes' metadata in memory (metadata.ts). */
   private readonly snapshots = new Snapshots(snapshotSource((sql) => this.q(sql), (id) => this.mailboxById(id)));
 
+  /**
+   * `fn` with the mailbox's snapshot (null when it is small): in this turn, inside the caller's read
+   * snapshot, when it is current; after its paged refresh otherwise (metadata.ts).
+   */
+  private withSnapshot<T>(mailboxId: number, fn: (snap: Snapshot | null) => T | Promise<T>): T | Promise<T> {
+    const now = this.snapshots.current(mailboxId);
+    return now === undefined ? this.snapshots.get(mailboxId).then(fn) : fn(now);
+  }
+
   /** Forgets the in-memory metadata of big mailboxes: the next use reads them again, as after a restart (tests of a first SELECT). */
   dropSnapshots(): void {
     this.snapshots.clear();
   }
 
   listUids(mailboxId: number): Promise<number[]> {
-    return this.run(async () => {
+    return this.read(() => {
       this.existing(mailboxId);
-      const snap = await this.snapshots.get(mailboxId);
-      if (snap) return snap.uids.slice();
-      return this.q('SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid').pluck().all(mailboxId) as number[];
+      return this.withSnapshot(mailboxId, (snap) =>
+        snap ? snap.uids.slice() : (this.q('SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid').pluck().all(mailboxId) as number[]),
+      );
     });
   }
 
   firstUnseenUid(mailboxId: number): Promise<number> {
-    return this.run(() => {
+    return this.read(() => {
       this.existing(mailboxId);
       const uid = this.q(`SELECT uid FROM messages WHERE mailbox_id = ? AND (sysflags & ${FLAG_SEEN}) = 0 ORDER BY uid LIMIT 1`)
         .pluck()
@@ -415,12 +429,10 @@ export abstract class MessageOps {
   }
 
   getMessages(mailboxId: number, uids: number[]): Promise<MessageMeta[]> {
-    return this.run(async () => {
+    return this.read(() => {
       this.existing(mailboxId);
       if (uids.length === 0) return [];
-      const snap = await this.snapshots.get(mailboxId);
-      if (snap) return metasOf(snap, uids);
-      return this.rowsFor(mailboxId, uids).map(meta);
+      return this.withSnapshot(mailboxId, (snap) => (snap ? metasOf(snap, uids) : this.rowsFor(mailboxId, uids).map(meta)));
     });
   }
 
@@ -429,7 +441,7 @@ export abstract class MessageOps {
   }
 
   openMessages(mailboxId: number, uids: number[]): Promise<(MessageBody | null)[]> {
-    return this.run(() => {
+    return this.read(() => {
       this.existing(mailboxId);
       if (uids.length === 0) return [];
       const rows = (
@@ -464,7 +476,7 @@ export abstract class MessageOps {
   }
 
   listKeywords(mailboxId: number): Promise<string[]> {
-    return this.run(() => {
+    return this.read(() => {
       this.existing(mailboxId);
       return this.qp('SELECT name FROM mailbox_keywords WHERE mailbox_id = ? ORDER BY id').all(mailboxId) as string[];
     });
@@ -786,7 +798,7 @@ export abstract class MessageOps {
   }
 
   headerIndex(mailboxId: number): Promise<Map<number, HeaderIndex | null>> {
-    return this.run(() => {
+    return this.read(() => {
       this.existing(mailboxId);
       const rows = this.q(
         `SELECT m.uid, b.indexed, b.idx_from, b.idx_to, b.idx_cc, b.idx_bcc, b.idx_subject, b.idx_sent_day
@@ -803,7 +815,7 @@ export abstract class MessageOps {
   }
 
   listChangedSince(mailboxId: number, modseq: number): Promise<MessageMeta[]> {
-    return this.run(() => {
+    return this.read(() => {
       this.existing(mailboxId);
       const rows = this.q(`SELECT ${META_COLS} FROM messages WHERE mailbox_id = ? AND modseq > ? ORDER BY uid`)
         .raw()
@@ -813,7 +825,7 @@ export abstract class MessageOps {
   }
 
   expungedSince(mailboxId: number, modseq: number): Promise<{ uids: number[]; complete: boolean }> {
-    return this.run(() => {
+    return this.read(() => {
       this.existing(mailboxId);
       const floor = this.q('SELECT tombstone_floor FROM mailboxes WHERE id = ?').pluck().get(mailboxId) as number;
       const uids = this.q('SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid').pluck().all(mailboxId, modseq) as number[];

@@ -183,21 +183,32 @@ export class Snapshots {
 
   constructor(private readonly source: SnapshotSource) {}
 
-  /** The current metadata of the mailbox, or null when it is small (or gone). Callers must not change what they get. */
-  get(mailboxId: number): Promise<Snapshot | null> {
-    const running = this.refreshing.get(mailboxId);
-    if (running) return running;
+  /**
+   * The mailbox's snapshot when it needs no refresh (null: the mailbox is small or gone), read in this
+   * turn; undefined when get() must build or refresh it first. Callers must not change what they get.
+   */
+  current(mailboxId: number): Snapshot | null | undefined {
+    if (this.refreshing.has(mailboxId)) return undefined;
     const mb = this.source.mailbox(mailboxId);
-    const s = this.byMailbox.get(mailboxId);
     if (!mb || mb.msg_count < SNAPSHOT_MIN) {
       this.byMailbox.delete(mailboxId);
-      return Promise.resolve(null);
+      return null;
     }
+    const s = this.byMailbox.get(mailboxId);
     if (s && s.uidValidity === mb.uid_validity && s.modseq === mb.highest_modseq && s.uidNext === mb.uid_next) {
       this.keep(mailboxId, s);
-      return Promise.resolve(s);
+      return s;
     }
-    const p = this.refresh(mailboxId, s ?? null).finally(() => this.refreshing.delete(mailboxId));
+    return undefined;
+  }
+
+  /** The current metadata of the mailbox, or null when it is small (or gone). Callers must not change what they get. */
+  get(mailboxId: number): Promise<Snapshot | null> {
+    const now = this.current(mailboxId);
+    if (now !== undefined) return Promise.resolve(now);
+    const running = this.refreshing.get(mailboxId);
+    if (running) return running;
+    const p = this.refresh(mailboxId, this.byMailbox.get(mailboxId) ?? null).finally(() => this.refreshing.delete(mailboxId));
     this.refreshing.set(mailboxId, p);
     return p;
   }
