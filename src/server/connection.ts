@@ -142,7 +142,10 @@ export class Connection {
     this.decoder = new CommandDecoder(this.preAuthLimits());
     this.output = new ConnectionOutput(() => this.socket, () => this.closed);
     const out: Output = {
-      untagged: (text) => this.output.untagged(text),
+      untagged: (text) => {
+        this.output.untagged(text);
+        this.checkSlow();
+      },
       raw: (data) => this.write(data),
       continuation: (text) => {
         this.write(`+ ${responseText(text)}\r\n`);
@@ -288,7 +291,12 @@ export class Connection {
   private write(data: string | Buffer): void {
     if (this.closed) return;
     this.output.write(data);
-    if (!this.output.corked && this.idling && this.outputBytes > MAX_PENDING_OUTPUT) {
+    this.checkSlow();
+  }
+
+  /** An idle client that does not read what is pushed to it is disconnected, not buffered for without bound. */
+  private checkSlow(): void {
+    if (!this.closed && !this.output.corked && this.idling && this.outputBytes > MAX_PENDING_OUTPUT) {
       this.obs.log.warn('client too slow; closing');
       this.closeReason = 'too slow';
       this.destroy();
