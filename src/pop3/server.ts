@@ -76,11 +76,15 @@ class SocketIo implements Pop3Io {
     if (!this.closed && !this.socket.destroyed) this.socket.write(data);
   }
 
-  writeParts(parts: Buffer[]): void {
-    if (this.closed || this.socket.destroyed) return;
+  writeParts(parts: Buffer[], written?: () => void): void {
+    if (this.closed || this.socket.destroyed) return written?.();
     const s = this.socket;
     s.cork();
-    for (const p of parts) if (p.length > 0) s.write(p);
+    const last = parts.length - 1;
+    // The callback of the last piece runs once all were handed to the kernel, or failed (socket destroyed).
+    for (let i = 0; i < last; i++) if (parts[i]!.length > 0) s.write(parts[i]!);
+    if (last >= 0) s.write(parts[last]!, written && (() => written()));
+    else written?.();
     s.uncork();
   }
 
