@@ -60,8 +60,8 @@ export interface Pop3Io {
 export interface Pop3Hooks {
   /** Counts a user's session; false when the per-user limit is reached. */
   attachUser(session: Pop3Session, userId: number): boolean;
-  /** RFC 1939 §8 maildrop lock (only with lockSession); false when another session holds it. */
-  lock(session: Pop3Session, userId: number): boolean;
+  /** RFC 1939 §8 maildrop lock (only with lockSession); false when another session holds it (a promise across cluster workers). */
+  lock(session: Pop3Session, userId: number): boolean | Promise<boolean>;
   /** Seconds the user still has to wait under LOGIN-DELAY (0: may log in); records the login when 0. */
   loginDelayLeft(userId: number): number;
   onClose(session: Pop3Session): void;
@@ -439,12 +439,13 @@ export class Pop3Session {
       return;
     }
     this.user = info;
-    if (this.opts.lockSession && !this.hooks.lock(this, info.id)) {
+    if (this.opts.lockSession && !(await this.hooks.lock(this, info.id))) {
       // RFC 2449 §8.1.2, RFC 1939 §8.
       this.reply('-ERR [IN-USE] Maildrop is locked by another POP3 session');
       this.close();
       return;
     }
+    if ((this.state as Pop3State) === 'closed') return;
     let drop: Maildrop;
     try {
       const mb = await this.store.getMailbox(info.id, this.opts.mailbox);
