@@ -35,6 +35,7 @@ import { firstUserName, generatePassword, provisionUser } from './users.js';
 import type { SqliteStoreOptions, WriteGate } from '../store/sqlite/index.js';
 import { ClusterChangeBus, ClusterHub, ClusterWriteGate } from '../bus/cluster.js';
 import { AdmissionHub, ClusterAdmission, type AdmissionChannel, type AdmissionLimits } from '../server/admission.js';
+import { ClusterMaildropLocks, Pop3LockHub, type LockChannel, type MaildropLocks } from '../pop3/lock.js';
 import { serveLogger, serverReloader, startPrimaryOps, startServeOps, type ServeOps } from './ops-serve.js';
 import { acquireDataLock, clearFirstPassword, dataFlag, listenErrorMessage, quireCommand, writeFirstPassword } from './ops-safety.js';
 import { instrumentStore } from '../obs/metrics.js';
@@ -146,6 +147,7 @@ async function startListeners(
   log: LevelLogger,
   serverName?: string,
   admission?: ReturnType<typeof toServerOptions>['admission'],
+  pop3Locks?: MaildropLocks,
 ) {
   const auth = buildAuthenticator(config, store, log);
   const { startServer } = await import('../server/index.js');
@@ -172,7 +174,10 @@ async function startListeners(
   }
   // POP3 (src/pop3/server.ts), on the same store and authenticator.
   const pop3Mod = await import('../pop3/server.js');
-  const pop3 = await pop3Mod.startPop3IfConfigured(store, auth, toPop3Options(config, tls, log)).catch(async (err: unknown) => {
+  const pop3Options = toPop3Options(config, tls, log);
+  if (pop3Options && pop3Locks) pop3Options.locks = pop3Locks;
+  if (pop3Options && serverName) pop3Options.serverName = serverName;
+  const pop3 = await pop3Mod.startPop3IfConfigured(store, auth, pop3Options).catch(async (err: unknown) => {
     await lmtp?.close().catch(() => {});
     await server.close().catch(() => {});
     throw err;
@@ -328,6 +333,8 @@ async function runPrimary(config: QuireConfig, log: LevelLogger, tls: TlsMateria
   const hub = new ClusterHub(gate, (hint: ChangeHint) => store.wake(hint));
   // The caps that must hold across workers (per address before login, per user): counted here (src/server/admission.ts).
   const admission = new AdmissionHub();
+  // POP3 maildrop locks (RFC 1939 §8) of every worker's sessions: held here (src/pop3/lock.ts).
+  const pop3Locks = new Pop3LockHub();
   let stopping = false;
   const slots = new Map<number, { worker: Worker; crashes: number; startedAt: number }>();
 
@@ -348,9 +355,11 @@ async function runPrimary(config: QuireConfig, log: LevelLogger, tls: TlsMateria
     slots.set(slot, { worker, crashes, startedAt: Date.now() });
     const busHandler = hub.attach(worker);
     const admissionHandler = admission.attach(worker);
+    const lockHandler = pop3Locks.attach(worker);
     worker.on('message', (m: unknown) => {
       busHandler(m);
       admissionHandler(m);
+      lockHandler(m);
       const msg = m as ToPrimary;
       if (msg?.type === 'serve:ready') onReady?.(msg.addresses);
       else if (msg?.type === 'serve:failed' && !listening) onFailed?.(new Error(msg.message));
@@ -358,6 +367,7 @@ async function runPrimary(config: QuireConfig, log: LevelLogger, tls: TlsMateria
     worker.on('exit', (code, signal) => {
       hub.detach(worker.id);
       admission.detach(worker.id);
+      pop3Locks.detach(worker.id);
       if (stopping) return;
       const s = slots.get(slot);
       if (s?.worker !== worker) return;
@@ -475,7 +485,7 @@ async function runWorker(flags: Record<string, unknown>, ctx: ServeContext, slot
     const name = process.env.QUIRE_DEBUG_WORKER_GREETING === '1' ? `${config.serverName} worker ${slot} pid ${process.pid}` : undefined;
     // Per-address and per-user caps across workers: asked of the primary's AdmissionHub.
     const counts = (limits: () => AdmissionLimits) => new ClusterAdmission(process as unknown as AdmissionChannel, limits);
-    const started = await startListeners(flags, share, store, tls, log, name, counts).catch(async (err: unknown) => {
+    const started = await startListeners(flags, share, store, tls, log, name, counts, new ClusterMaildropLocks(process as unknown as LockChannel)).catch(async (err: unknown) => {
       await store.close().catch(() => {});
       throw err;
     });

@@ -120,6 +120,7 @@ const CRLF = Buffer.from('\r\n');
 const DOT_BYTE = Buffer.from('.');
 const CR_BYTE = Buffer.from('\r');
 const TERMINATOR = Buffer.from('.\r\n');
+const LF_DOT = Buffer.from('\n.');
 
 /**
  * Turns a message (fed in chunks) into the body of a multi-line response:
@@ -147,15 +148,30 @@ export class MultilineEncoder {
    * without copying; otherwise only the insertions are spliced in.
    */
   push(chunk: Buffer): Buffer {
-    if (this.done) return Buffer.alloc(0);
-    let out: Buffer[] | null = null;
+    const out: Buffer[] = [];
+    this.pushParts(chunk, out);
+    return out.length === 1 ? out[0]! : Buffer.concat(out);
+  }
+
+  /**
+   * Encodes the next chunk into `out` as views of `chunk` with the inserted
+   * bytes between them (no copy: the pieces go to one writev). `clean`: the
+   * caller knows the message has no bare LF (its CRLF size, RFC 1939 §11,
+   * equals its stored size), so only line-leading dots need looking for: one
+   * search for "\n." per chunk instead of one per line. Only RETR uses it
+   * (TOP counts lines).
+   */
+  pushParts(chunk: Buffer, out: Buffer[], clean = false): void {
+    if (this.done || chunk.length === 0) return;
+    if (clean && this.bodyLines === Infinity) return this.stuffOnly(chunk, out);
     let from = 0;
     let end = chunk.length;
     let i = 0;
     const n = chunk.length;
     while (i < n) {
       if (this.atLineStart && chunk[i] === DOT) {
-        (out ??= []).push(chunk.subarray(from, i), DOT_BYTE);
+        if (i > from) out.push(chunk.subarray(from, i));
+        out.push(DOT_BYTE);
         from = i;
       }
       const nl = chunk.indexOf(LF, i);
@@ -167,7 +183,8 @@ export class MultilineEncoder {
       }
       const crBefore = nl > i ? chunk[nl - 1] === CR : this.lastWasCR;
       if (!crBefore) {
-        (out ??= []).push(chunk.subarray(from, nl), CR_BYTE);
+        if (nl > from) out.push(chunk.subarray(from, nl));
+        out.push(CR_BYTE);
         from = nl;
       }
       this.lineBytes += nl - i;
@@ -178,9 +195,22 @@ export class MultilineEncoder {
         break;
       }
     }
-    if (out === null) return end === n ? chunk : chunk.subarray(0, end);
-    out.push(chunk.subarray(from, end));
-    return Buffer.concat(out);
+    if (end > from) out.push(from === 0 && end === n ? chunk : chunk.subarray(from, end));
+  }
+
+  /** RFC 1939 §3 byte-stuffing of a chunk with CRLF line ends throughout. */
+  private stuffOnly(chunk: Buffer, out: Buffer[]): void {
+    let from = 0;
+    if (this.atLineStart && chunk[0] === DOT) out.push(DOT_BYTE);
+    for (let i = chunk.indexOf(LF_DOT); i >= 0; i = chunk.indexOf(LF_DOT, i + 2)) {
+      out.push(chunk.subarray(from, i + 1), DOT_BYTE);
+      from = i + 1;
+    }
+    out.push(from === 0 ? chunk : chunk.subarray(from));
+    const last = chunk[chunk.length - 1];
+    this.atLineStart = last === LF;
+    this.lastWasCR = last === CR;
+    this.lineBytes = this.atLineStart ? 0 : 1;
   }
 
   private endLine(empty: boolean): void {

@@ -12,8 +12,8 @@
 // APOP (RFC 1939 §7) is not offered: it needs the password in the clear on the server.
 
 import type { CommandLine } from './codec.js';
-import { POP3_MAX_NUMBER_DIGITS, POP3_MAX_SASL_LINE_LENGTH, POP3_WHOLE_READ_MAX } from './limits.js';
-import type { MessageBody } from '../store/types.js';
+import { POP3_MAX_NUMBER_DIGITS, POP3_MAX_SASL_LINE_LENGTH, POP3_STREAM_CHUNK, POP3_WHOLE_READ_MAX } from './limits.js';
+import type { LeasedBytes } from '../store/types.js';
 import type { DropMessage } from './maildrop.js';
 import { initialResponse, runSasl, saslMechanisms, startMechanism } from './sasl.js';
 import { printable, type Pop3Session, type Pop3State } from './session.js';
@@ -273,24 +273,24 @@ async function send(s: Pop3Session, m: DropMessage, bodyLines: number | undefine
   const n = m.n;
   // The change feed told us (RFC 1939 §8 leaves it open; Dovecot answers -ERR).
   if (m.gone) return s.reply(`-ERR Message ${n} was removed by another session`);
-  let body: Buffer | MessageBody | null;
+  let head: LeasedBytes | null;
+  const stored = drop.storedSize(m);
   try {
     // RETRs pipelined behind this one are read ahead (session.ts); a failed read-ahead is read again here.
     // The body's location came with the login snapshot: no store lookup per message.
     const ahead = bodyLines === undefined ? s.takePrefetched(n) : undefined;
-    body = (ahead && (await ahead.catch(() => undefined))) ?? null;
-    if (!body) {
-      const located = drop.body(m);
-      body = located.size <= POP3_WHOLE_READ_MAX ? await drop.readWhole(m) : located;
+    head = (ahead && (await ahead.catch(() => undefined))) ?? null;
+    if (!head && (stored <= POP3_WHOLE_READ_MAX || drop.ranged)) {
+      head = await drop.read(m, 0, Math.min(stored, stored <= POP3_WHOLE_READ_MAX ? stored : POP3_STREAM_CHUNK));
+      if (!head) return s.reply(`-ERR Message ${n} was removed by another session`);
     }
   } catch (err) {
     s.opts.log.warn('POP3 message could not be read', { id: s.id, uid: m.uid, error: String(err) });
     return s.reply('-ERR [SYS/TEMP] Message is not available, try again later');
   }
-  if (!body) return s.reply(`-ERR Message ${n} was removed by another session`);
   let ok: boolean;
   try {
-    ok = await s.sendMessage(bodyLines === undefined ? `+OK ${m.size} octets` : '+OK', body, bodyLines);
+    ok = await s.sendMessage(bodyLines === undefined ? `+OK ${m.size} octets` : '+OK', m, head, bodyLines);
   } catch (err) {
     // The status line may be out already: the only clean answer left is closing the connection.
     s.opts.log.warn('POP3 message read failed while sending', { id: s.id, uid: m.uid, error: String(err) });

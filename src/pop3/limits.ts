@@ -45,7 +45,7 @@ export const POP3_IDLE_TIMEOUT_MS = 10 * 60_000;
 export const POP3_OUTPUT_STALL_TIMEOUT_MS = 10 * 60_000;
 
 /** Chunk size when streaming a message to the client. */
-export const POP3_STREAM_CHUNK = 64 * 1024;
+export const POP3_STREAM_CHUNK = 512 * 1024;
 
 /** Messages flagged or expunged per store call in the UPDATE state (keeps each transaction and event-loop turn short). */
 export const POP3_UPDATE_BATCH = 1000;

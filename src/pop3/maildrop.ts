@@ -14,7 +14,9 @@
 // Dovecot with its UIDs and UIDVALIDITY (`quire import maildir` keeps both)
 // keeps its UIDLs, so clients that "leave mail on the server" download nothing twice.
 
-import type { MaildropSnapshot, MessageBody } from '../store/types.js';
+import type { LeasedBytes, MaildropSnapshot, MessageBody } from '../store/types.js';
+
+const noRelease = () => {};
 
 export interface DropMessage {
   /** Message number (RFC 1939 §3), 1-based. */
@@ -67,9 +69,26 @@ export class Maildrop {
     return this.snapshot.body(m.n - 1);
   }
 
-  /** The whole body of `m` in one read, or null when it was expunged (its file is gone). */
-  readWhole(m: DropMessage): Promise<Buffer | null> {
-    return this.snapshot.readWhole(m.n - 1);
+  /** Octets of `m` as stored (its CRLF size, `m.size`, is larger by the bare LFs it has). */
+  storedSize(m: DropMessage): number {
+    return this.snapshot.body(m.n - 1).size;
+  }
+
+  /** The store can lend byte ranges (reads into reused memory, and large bodies in pieces). */
+  get ranged(): boolean {
+    return this.snapshot.readLeased !== undefined;
+  }
+
+  /**
+   * Bytes [start, end) of `m` as stored, or null when it was expunged (its
+   * file is gone). release() them once written: the store may lend reused
+   * memory. Without range reads in the store, only the whole body (start 0,
+   * end its stored size) can be asked for.
+   */
+  read(m: DropMessage, start: number, end: number): Promise<LeasedBytes | null> {
+    const s = this.snapshot;
+    if (s.readLeased) return s.readLeased(m.n - 1, start, end);
+    return s.readWhole(m.n - 1).then((bytes) => (bytes ? { bytes: start === 0 && end >= bytes.length ? bytes : bytes.subarray(start, end), release: noRelease } : null));
   }
 
   /** Another session expunged these UIDs (RFC 1939 §8 leaves it open; Dovecot answers -ERR for them). */

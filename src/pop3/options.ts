@@ -4,6 +4,7 @@
 
 import type { ListenAddress, Logger } from '../server/options.js';
 import type { ProxyProtocolOptions } from '../server/proxy-protocol.js';
+import type { MaildropLocks } from './lock.js';
 
 export interface Pop3Limits {
   /** Simultaneous POP3 connections (counted apart from IMAP's). */
@@ -38,9 +39,12 @@ export interface Pop3Options {
   /**
    * RFC 1939 §8 exclusive maildrop lock: a second POP3 session of the same
    * user gets -ERR [IN-USE] while one is in the TRANSACTION state (Dovecot's
-   * pop3_lock_session). Off by default, as in Dovecot. Per process.
+   * pop3_lock_session). Off by default, as in Dovecot. Held where `locks`
+   * says: this process, or the cluster primary (all workers of one server).
    */
   lockSession: boolean;
+  /** Where the locks are held (lock.ts); absent: in this process. */
+  locks?: MaildropLocks;
   /** RFC 2449 §6.5 LOGIN-DELAY in seconds: advertised and enforced when above 0. */
   loginDelaySeconds: number;
   /** RFC 2449 §6.7 EXPIRE argument ("NEVER" or days) to advertise, or null for none. */

@@ -13,6 +13,7 @@ import type { ListenAddress } from '../server/options.js';
 import { POP3_LOGIN_DELAY_TRACKED, POP3_TLS_HANDSHAKE_MS } from './limits.js';
 import type { Pop3Options } from './options.js';
 import { Pop3Session, type Pop3Hooks, type Pop3Io } from './session.js';
+import { LocalMaildropLocks } from './lock.js';
 import { proxyGate, socketPeer, type PeerEndpoint } from '../server/proxy-protocol.js';
 import { serverHandshake } from '../server/tls.js';
 
@@ -76,11 +77,15 @@ class SocketIo implements Pop3Io {
     if (!this.closed && !this.socket.destroyed) this.socket.write(data);
   }
 
-  writeParts(parts: Buffer[]): void {
-    if (this.closed || this.socket.destroyed) return;
+  writeParts(parts: Buffer[], written?: () => void): void {
+    if (this.closed || this.socket.destroyed) return written?.();
     const s = this.socket;
     s.cork();
-    for (const p of parts) if (p.length > 0) s.write(p);
+    const last = parts.length - 1;
+    // The callback of the last piece runs once all were handed to the kernel, or failed (socket destroyed).
+    for (let i = 0; i < last; i++) if (parts[i]!.length > 0) s.write(parts[i]!);
+    if (last >= 0) s.write(parts[last]!, written && (() => written()));
+    else written?.();
     s.uncork();
   }
 
@@ -178,7 +183,9 @@ export async function startPop3(store: MailStore, auth: Authenticator, opts: Pop
   const sessions = new Set<Pop3Session>();
   const perUser = new Map<number, number>();
   const userOf = new Map<Pop3Session, number>();
-  const locks = new Map<number, Pop3Session>();
+  // RFC 1939 §8 locks: this process's, or the cluster primary's (lock.ts).
+  const locks = opts.locks ?? new LocalMaildropLocks();
+  const lockedBy = new Map<Pop3Session, number>();
   const lastLogin = new Map<number, number>();
 
   const hooks: Pop3Hooks = {
@@ -190,10 +197,9 @@ export async function startPop3(store: MailStore, auth: Authenticator, opts: Pop
       return true;
     },
     lock(session, userId) {
-      const holder = locks.get(userId);
-      if (holder && holder !== session) return false;
-      locks.set(userId, session);
-      return true;
+      // Released at close whatever the answer: a grant that arrives after the session went is undone too.
+      lockedBy.set(session, userId);
+      return locks.acquire(userId, session.id);
     },
     loginDelayLeft(userId) {
       const delay = opts.loginDelaySeconds * 1000;
@@ -208,10 +214,14 @@ export async function startPop3(store: MailStore, auth: Authenticator, opts: Pop
     },
     onClose(session) {
       sessions.delete(session);
+      const locked = lockedBy.get(session);
+      if (locked !== undefined) {
+        lockedBy.delete(session);
+        locks.release(locked, session.id);
+      }
       const u = userOf.get(session);
       if (u === undefined) return;
       userOf.delete(session);
-      if (locks.get(u) === session) locks.delete(u);
       const n = (perUser.get(u) ?? 1) - 1;
       if (n <= 0) perUser.delete(u);
       else perUser.set(u, n);

@@ -28,7 +28,7 @@ import {
 import { Maildrop, type DropMessage } from './maildrop.js';
 import type { Pop3Options } from './options.js';
 import { saslMechanisms } from './sasl.js';
-import type { MailStore, MessageBody, UserInfo } from '../store/types.js';
+import type { LeasedBytes, MailStore, MessageBody, UserInfo } from '../store/types.js';
 import type { Authenticator } from '../auth/authenticator.js';
 
 export type Pop3State = 'authorization' | 'transaction' | 'update' | 'closed';
@@ -36,8 +36,8 @@ export type Pop3State = 'authorization' | 'transaction' | 'update' | 'closed';
 /** What the session needs from its connection (a socket in production). */
 export interface Pop3Io {
   write(data: string | Buffer): void;
-  /** Several pieces in one system call where possible (no copy into one buffer). */
-  writeParts(parts: Buffer[]): void;
+  /** Several pieces in one system call where possible (no copy into one buffer); `written` runs once nothing references them any more. */
+  writeParts(parts: Buffer[], written?: () => void): void;
   /** True while written data waits for the client to read it. */
   readonly congested: boolean;
   /** Holds writes until uncork(), which hands them to the kernel in one system call (responses to pipelined commands). */
@@ -60,8 +60,8 @@ export interface Pop3Io {
 export interface Pop3Hooks {
   /** Counts a user's session; false when the per-user limit is reached. */
   attachUser(session: Pop3Session, userId: number): boolean;
-  /** RFC 1939 §8 maildrop lock (only with lockSession); false when another session holds it. */
-  lock(session: Pop3Session, userId: number): boolean;
+  /** RFC 1939 §8 maildrop lock (only with lockSession); false when another session holds it (a promise across cluster workers). */
+  lock(session: Pop3Session, userId: number): boolean | Promise<boolean>;
   /** Seconds the user still has to wait under LOGIN-DELAY (0: may log in); records the login when 0. */
   loginDelayLeft(userId: number): number;
   onClose(session: Pop3Session): void;
@@ -92,7 +92,7 @@ export class Pop3Session {
   /** Ends the change-feed subscription taken at login. */
   private unsubscribe: (() => void) | null = null;
   /** Read-ahead of pipelined RETRs: message number -> its bytes (null: expunged). */
-  private readonly prefetched = new Map<number, Promise<Buffer | null>>();
+  private readonly prefetched = new Map<number, Promise<LeasedBytes | null>>();
   private prefetchedBytes = 0;
   /** The last RETR's message number (sequential downloads are read ahead). */
   private lastRetr = 0;
@@ -252,28 +252,60 @@ export class Pop3Session {
   }
 
   /**
-   * Sends a message as a multi-line response (RETR, TOP): whole when small or
-   * already read ahead, else streamed chunk by chunk with backpressure. The
-   * status line, the message and the terminator of a small message leave in
-   * one write. False when the connection went away.
+   * Sends message `m` as a multi-line response (RETR, TOP), starting from
+   * `head`: its first bytes as stored (the whole body when small or read
+   * ahead), or null for a store without range reads, whose large bodies are
+   * streamed through MessageBody. The status line, the message and the
+   * terminator of a small message leave in one writev, as views of the
+   * store's (lent) memory; a large one goes in POP3_STREAM_CHUNK pieces, the
+   * next read while the last is written, with backpressure. False when the
+   * connection went away.
    */
-  async sendMessage(first: string, body: MessageBody | Buffer, bodyLines?: number): Promise<boolean> {
+  async sendMessage(first: string, m: DropMessage, head: LeasedBytes | null, bodyLines?: number): Promise<boolean> {
+    const drop = this.drop!;
     const enc = new MultilineEncoder(bodyLines);
-    const head = Buffer.from(`${first}\r\n`);
-    if (Buffer.isBuffer(body) || body.size <= POP3_WHOLE_READ_MAX) {
-      const bytes = Buffer.isBuffer(body) ? body : await body.read(0, body.size);
-      this.io.writeParts([head, enc.push(bytes), enc.end()]);
-      return true;
+    const stored = drop.storedSize(m);
+    // No bare LF to turn into CRLF (RFC 1939 §11 sizes count them): only dots to stuff.
+    const clean = stored === m.size;
+    const parts: Buffer[] = [Buffer.from(`${first}\r\n`)];
+    if (head === null) return this.sendStreamed(parts, enc, drop.body(m));
+    let cur: LeasedBytes = head;
+    let pos = head.bytes.length;
+    for (;;) {
+      const last = pos >= stored || enc.finished;
+      // The next piece is read while this one is written.
+      const next = last ? null : drop.read(m, pos, Math.min(stored, pos + POP3_STREAM_CHUNK));
+      next?.catch(() => undefined);
+      enc.pushParts(cur.bytes, parts, clean);
+      if (last || enc.finished) parts.push(enc.end());
+      this.io.writeParts(parts, cur.release);
+      if (last || enc.finished) {
+        next?.then((l) => l?.release(), () => undefined);
+        return true;
+      }
+      parts.length = 0;
+      if (!(await this.drained())) {
+        next!.then((l) => l?.release(), () => undefined);
+        return false;
+      }
+      const got = await next!;
+      if (!got) throw new Error('message body went away while it was sent');
+      cur = got;
+      pos += got.bytes.length;
+      if (got.bytes.length === 0) throw new Error('message body is shorter than recorded');
     }
-    let pending: Buffer = head;
+  }
+
+  /** A large body from a store without range reads (MessageBody.stream). */
+  private async sendStreamed(parts: Buffer[], enc: MultilineEncoder, body: MessageBody): Promise<boolean> {
     for await (const chunk of body.stream(0, body.size, POP3_STREAM_CHUNK)) {
-      const out = enc.push(chunk);
-      this.io.write(pending.length > 0 ? Buffer.concat([pending, out]) : out);
-      pending = Buffer.alloc(0);
+      enc.pushParts(chunk, parts);
+      this.io.writeParts(parts);
+      parts.length = 0;
       if (enc.finished) break;
       if (!(await this.drained())) return false;
     }
-    this.io.write(Buffer.concat([pending, enc.end()]));
+    this.io.write(enc.end());
     return true;
   }
 
@@ -282,19 +314,22 @@ export class Pop3Session {
    * read-ahead for the RETRs pipelined behind the current command, within
    * POP3_PREFETCH_MESSAGES / POP3_PREFETCH_BYTES.
    */
-  takePrefetched(n: number): Promise<Buffer | null> | undefined {
+  takePrefetched(n: number): Promise<LeasedBytes | null> | undefined {
     const p = this.prefetched.get(n);
-    if (p) this.forget(n);
+    if (p) this.forget(n, false);
     const sequential = n === this.lastRetr + 1;
     this.lastRetr = n;
     // Read ahead of a sequential download that went past: never asked for, dropped.
-    if (sequential) for (const k of this.prefetched.keys()) if (k < n) this.forget(k);
+    if (sequential) for (const k of [...this.prefetched.keys()]) if (k < n) this.forget(k);
     this.readAhead(sequential ? n : 0);
     return p;
   }
 
-  private forget(n: number): void {
+  /** Drops read-ahead of message `n`; its bytes go back to the store unless `taken` by the RETR. */
+  private forget(n: number, release = true): void {
+    const p = this.prefetched.get(n);
     this.prefetched.delete(n);
+    if (release) p?.then((l) => l?.release(), () => undefined);
     const m = this.drop?.at(n);
     if (m) this.prefetchedBytes -= m.size;
   }
@@ -326,7 +361,7 @@ export class Pop3Session {
     if (after > 0) for (let k = after + 1; k <= drop.messages.length && take(drop.at(k)); k++);
     // The login snapshot located every body: the file reads run in parallel, with no store lookup.
     for (const m of batch) {
-      const p = drop.readWhole(m);
+      const p = drop.read(m, 0, drop.storedSize(m));
       // A failed read-ahead is retried by the RETR itself; never an unhandled rejection.
       p.catch(() => undefined);
       this.prefetched.set(m.n, p);
@@ -404,12 +439,13 @@ export class Pop3Session {
       return;
     }
     this.user = info;
-    if (this.opts.lockSession && !this.hooks.lock(this, info.id)) {
+    if (this.opts.lockSession && !(await this.hooks.lock(this, info.id))) {
       // RFC 2449 §8.1.2, RFC 1939 §8.
       this.reply('-ERR [IN-USE] Maildrop is locked by another POP3 session');
       this.close();
       return;
     }
+    if ((this.state as Pop3State) === 'closed') return;
     let drop: Maildrop;
     try {
       const mb = await this.store.getMailbox(info.id, this.opts.mailbox);
@@ -533,6 +569,7 @@ export class Pop3Session {
     w?.(null);
     this.unsubscribe?.();
     this.unsubscribe = null;
+    for (const n of [...this.prefetched.keys()]) this.forget(n);
     this.io.end();
     this.hooks.onClose(this);
   }

@@ -135,6 +135,19 @@ export interface MaildropSnapshot {
   body(i: number): MessageBody;
   /** The whole body of message `i` in one read (for small ones), or null when it was expunged and its file is gone. */
   readWhole(i: number): Promise<Buffer | null>;
+  /**
+   * Optional: bytes [start, end) of message `i`'s stored body in memory the
+   * store lends (reused after release(), so a download allocates nothing per
+   * message); null when it was expunged and its file is gone. The caller
+   * calls release() exactly once, when nothing references the bytes any more.
+   */
+  readLeased?(i: number, start: number, end: number): Promise<LeasedBytes | null>;
+}
+
+/** Bytes lent by the store (MaildropSnapshot.readLeased). */
+export interface LeasedBytes {
+  readonly bytes: Buffer;
+  release(): void;
 }
 
 export interface MessageBody {

@@ -138,3 +138,42 @@ test('UIDL: %08x UID then %08x UIDVALIDITY, as Dovecot pop3_uidl_format=%08Xu%08
   assert.equal(uidlOf(0x6b113d9d, 1), '000000016b113d9d');
   assert.equal(uidlOf(0xffffffff, 0xfffffffe), 'fffffffeffffffff');
 });
+
+/** pushParts with `clean` (no bare LF, as RETR knows from the CRLF size) over the given cuts, joined. */
+function encodeCleanSplit(m: Buffer, cuts: number[]): string {
+  const e = new MultilineEncoder();
+  const out: Buffer[] = [];
+  let last = 0;
+  for (const c of [...cuts, m.length]) {
+    const chunk = m.subarray(last, c);
+    last = c;
+    const before = out.length;
+    e.pushParts(chunk, out, true);
+    // The pieces are views of the chunk or the inserted dots: nothing copied.
+    for (const p of out.slice(before)) assert.ok(p.buffer === chunk.buffer || p.toString('latin1') === '.', 'a view, not a copy');
+  }
+  out.push(e.end());
+  return Buffer.concat(out).toString('latin1');
+}
+
+test('RETR of a message without bare LF: dots stuffed from one search per chunk, the same bytes as the line-by-line encoder, cut anywhere', () => {
+  let seed = 7;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  const alphabet = ['.', '\r\n', 'a', ' ', '..', '\r\n.', '\r\n..', 'b\r'];
+  const fixed = ['.\r\n', '..\r\n.\r\n', 'A: b\r\n\r\n.x\r\nno end', 'ends in CR\r', '', 'x\r\n.'];
+  const messages = [...fixed];
+  for (let k = 0; k < 200; k++) {
+    let s = '';
+    const len = Math.floor(rnd() * 30);
+    for (let i = 0; i < len; i++) s += alphabet[Math.floor(rnd() * alphabet.length)];
+    messages.push(s);
+  }
+  for (const s of messages) {
+    const m = Buffer.from(s, 'latin1');
+    assert.equal(crlfSize(m), m.length, 'fixture has no bare LF');
+    const want = encodeMultiline(m).toString('latin1');
+    assert.equal(encodeCleanSplit(m, []), want, JSON.stringify(s));
+    for (let i = 1; i < m.length; i++) assert.equal(encodeCleanSplit(m, [i]), want, `${JSON.stringify(s)} cut at ${i}`);
+    assert.equal(encodeCleanSplit(m, [...Array(m.length).keys()].slice(1)), want, `${JSON.stringify(s)} byte at a time`);
+  }
+});

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { BodyReader } from './body-reads.js';
 import path from 'node:path';
-import { StoreError, type MessageBody } from '../types.js';
+import { StoreError, type LeasedBytes, type MessageBody } from '../types.js';
 import type { MimePart } from '../../mime/index.js';
 
 /** Default chunk size of MessageBody.stream. */
@@ -184,6 +184,22 @@ export class BlobFiles {
     const file = this.pathOf(id);
     const r = await this.reader.read(file, size);
     if (typeof r !== 'string') return r;
+    return this.readFailed(id, file, r);
+  }
+
+  /**
+   * Bytes [start, end) of body `id` in memory lent from the body reader's
+   * slabs (release() once written out), or null when its file is gone and no
+   * message references it (expunged). POP3's RETR (issue 17).
+   */
+  async lend(id: number, start: number, end: number): Promise<LeasedBytes | null> {
+    const file = this.pathOf(id);
+    const r = await this.reader.lend(file, start, end - start);
+    if (typeof r !== 'string') return r;
+    return this.readFailed(id, file, r);
+  }
+
+  private readFailed(id: number, file: string, r: string): null {
     if (r === 'ENOENT') {
       if (this.isReferenced?.(id)) throw new StoreError('CORRUPT', `message body file ${file} is missing (quire doctor reports it; restore it from a backup)`);
       return null;

@@ -71,5 +71,12 @@ export async function openMaildrop(
       }).catch(() => undefined);
     }
   }
-  return { uids, sizes, seen, body, readWhole: (i) => blobs.readWhole(blobIds[i]!, stored[i]!) };
+  return {
+    uids,
+    sizes,
+    seen,
+    body,
+    readWhole: (i) => blobs.readWhole(blobIds[i]!, stored[i]!),
+    readLeased: (i, start, end) => blobs.lend(blobIds[i]!, Math.max(0, start), Math.min(end, stored[i]!)),
+  };
 }
