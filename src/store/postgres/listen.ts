@@ -2,7 +2,8 @@
 // channel that every write transaction NOTIFYs (inside the transaction, so
 // the notification goes out exactly when the commit does). A notification
 // is only a hint of which user to look at; the changes themselves come from
-// the journal (journal.ts). Notifications are lost while the connection is
+// the journal (journal.ts). The payload is "<user id> <node id>": a store
+// passes over its own (it published them when it committed). Notifications are lost while the connection is
 // down, so after every (re)connection the receiver is told to look at
 // everything (onReconnect), and a periodic poll of the journal (journal.ts)
 // covers anything else.
