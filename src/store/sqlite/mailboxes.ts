@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { StoreError, type MailboxInfo, type MailboxStatus, type SpecialUse, type UserInfo } from '../types.js';
 import { DEFAULT_MAX_MAILBOXES_PER_USER } from '../limits.js';
 import { BulkOps } from './bulk.js';
+import { mailboxStatusOf } from '../status.js';
 import type { MailboxRow } from './messages.js';
 import { MAILBOX_SELECT, checkMailboxName, mailboxInfo, userInfo, type MailboxInfoRow, type UserRow } from './rows.js';
 
@@ -217,16 +218,7 @@ export abstract class MailboxOps extends BulkOps {
       const mb = this.mailboxById(mailboxId);
       if (!mb) throw new StoreError('NONEXISTENT', 'no such mailbox');
       const recent = this.qp('SELECT count(*) FROM messages WHERE mailbox_id = ? AND uid > ?').get(mailboxId, mb.recent_uid) as number;
-      return {
-        messages: mb.msg_count,
-        unseen: mb.unseen_count,
-        deleted: mb.deleted_count,
-        size: mb.total_size,
-        uidNext: mb.uid_next,
-        uidValidity: mb.uid_validity,
-        highestModseq: mb.highest_modseq,
-        recent,
-      };
+      return mailboxStatusOf(mb, recent);
     });
   }
 
