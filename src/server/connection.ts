@@ -9,9 +9,8 @@ import type { DecoderEvent, DecoderLimits } from '../wire/types.js';
 import { Session } from '../session/session.js';
 import { dispatch } from '../commands/dispatch.js';
 import { capabilities, COMMANDS } from '../commands/registry.js';
-import { flagsOf } from '../commands/format.js';
 import { ImapError, no, type CommandContext, type ConnectionControl, type Output } from '../commands/types.js';
-import type { Change, MailStore } from '../store/types.js';
+import type { MailStore } from '../store/types.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import { tlsChannelBinding, type ConnectionFacts } from '../auth/facts.js';
 import { mechanismsFor } from '../auth/mechanisms.js';
@@ -22,16 +21,14 @@ import { authFailureReason, ConnectionObserver, type Endpoint, type TlsInfo } fr
 import type { Token } from '../wire/types.js';
 import type { Refusal } from './admission.js';
 import { serverHandshake } from './tls.js';
-import { contextsPending, linesAfterFlush, linesBeforeFlush, refreshContexts } from '../commands/context.js';
-import { contextFetches, pushNotifications } from '../commands/notify-push.js';
+import { pushNotifications } from '../commands/notify-push.js';
 import { INPROGRESS_INTERVAL_MS, ProgressReporter } from './progress.js';
 import { PushQueue } from './push.js';
 import { ConnectionOutput } from './output.js';
+import { MailboxUpdates } from './updates.js';
 
 /** Pause reading when this many unparsed bytes wait in the decoder. */
 const READ_HIGH_WATER = 1024 * 1024;
-/** Mailboxes whose \Recent claims are remembered in memory (cleared when full: the store still arbitrates). */
-const MAX_RECENT_CLAIMS = 100_000;
 /** Invalid commands tolerated before authentication: a real client sends none. */
 const PRE_AUTH_MAX_BAD = 3;
 /**
@@ -92,8 +89,8 @@ export class Connection {
   private literalPendingAtWindow = 0;
   private keepalive: NodeJS.Timeout | null = null;
   private unsubscribe: (() => void) | null = null;
-  /** \Recent claims in flight for appended messages (see onChange). */
-  private claims: Promise<void> = Promise.resolve();
+  /** The selected mailbox's updates: change routing, \Recent claims, flushes (updates.ts). */
+  private readonly updates: MailboxUpdates;
   /** The command in progress (null between commands); NOTIFY pushes (push.ts); INPROGRESS (progress.ts). */
   private command: string | null = null;
   private readonly pushes: PushQueue;
@@ -184,8 +181,25 @@ export class Connection {
       authFacts: () => this.authFacts(),
       attachUser: () => this.attachUser(),
       flushUpdates: (allowExpunge) => this.flushUpdates(allowExpunge),
-      settled: () => this.claims,
+      settled: () => this.updates.claims,
     };
+    this.updates = new MailboxUpdates({
+      session: this.session,
+      store,
+      recentClaims: hooks.recentClaims,
+      log: opts.log,
+      sessionLog: this.obs.log,
+      command: () => this.command,
+      idling: () => this.idling,
+      write: (data) => this.write(data),
+      close: (bye, reason) => {
+        if (reason !== undefined) this.closeReason = reason;
+        this.write(bye);
+        this.destroy();
+      },
+      pushRequest: () => this.pushes.request(),
+      context: (name) => ({ ...this.ctxBase, tag: '*', name }),
+    });
     const pushCtx: CommandContext = { ...this.ctxBase, tag: '*', name: 'NOTIFY' };
     this.pushes = new PushQueue(
       () => !this.closed && (this.command === null || this.idling),
@@ -561,135 +575,11 @@ export class Connection {
     if (refused) throw no('Too many connections for this user', 'LIMIT');
     // Closed while the answer was on its way: nothing to subscribe for (its slot went back at close).
     if (this.closed) throw no('Connection closed', 'UNAVAILABLE');
-    this.unsubscribe = this.store.feed.subscribe(userId, (c) => this.onChange(c));
+    this.unsubscribe = this.store.feed.subscribe(userId, (c) => this.updates.onChange(c));
   }
-
-  private onChange(c: Change): void {
-    const s = this.session;
-    if (s.notify?.route(c, s.selected, this.command)) this.pushes.request();
-    const view = s.selected;
-    if (c.kind === 'urlauth-key') {
-      // RFC 4467 §6.3: every other session with the mailbox selected (every mailbox when all keys
-      // went) gets an untagged OK [URLMECH]; the resetting session has it on its tagged OK.
-      if (view && (c.mailboxId === null || c.mailboxId === view.mailboxId) && this.command !== 'RESETKEY') {
-        view.notice('OK [URLMECH INTERNAL] Mailbox access key reset');
-        if (this.idling) void this.flushUpdates(true);
-      }
-      return;
-    }
-    if ('mailboxId' in c && s.pendingSelect && s.pendingSelect.mailboxId === c.mailboxId) {
-      s.pendingSelect.changes.push(c);
-      return;
-    }
-    if (!view || !('mailboxId' in c) || c.mailboxId !== view.mailboxId) return;
-    if (c.kind === 'append' || c.kind === 'flags' || c.kind === 'expunge') {
-      view.enqueue(c);
-      if (view.overflowed) {
-        // docs/limits.md, MAX_PENDING_UPDATES (src/session/view.ts): the view can no longer be kept
-        // cheaply; the client reconnects and resynchronises (RFC 9051 §7.1.5 BYE; RFC 5530 LIMIT).
-        this.opts.log.info('too many updates queued for a session that does not read them; closing', { id: this.session.id, user: this.session.user?.name, pending: view.pendingEntries });
-        this.closeReason = 'too many queued updates';
-        this.write('* BYE [LIMIT] Too many mailbox changes queued\r\n');
-        this.destroy();
-        return;
-      }
-      const idlePush = this.idling && (s.notify?.idleSends(c.kind) ?? true); // RFC 5465 §4
-      // RFC 5267 §4.3: searches kept up to date run again (their differences go out with the next flush).
-      if (view.contexts.size > 0) this.queueContextRefresh();
-      if (c.kind === 'append' && s.recentEnabled && !view.readOnly && this.claimFirst(view.mailboxId, c.messages)) {
-        // RFC 3501 §2.3.2: a new message is \Recent in exactly one session: the
-        // first to claim it. The claim completes before the EXISTS is flushed.
-        const claim = this.store.claimRecent(view.mailboxId).then(
-          (first) => {
-            for (const m of c.messages) if (m.uid >= first) view.recent.add(m.uid);
-          },
-          () => undefined,
-        );
-        this.claims = this.claims.then(() => claim);
-        if (idlePush) void claim.then(() => { if (this.idling) void this.flushUpdates(true); });
-        return;
-      }
-      if (idlePush) void this.flushUpdates(true);
-    } else if (c.kind === 'mailbox-rename') {
-      view.mailboxName = c.name;
-    } else if (c.kind === 'mailbox-delete') {
-      // The selected mailbox is gone: nothing the client believes about it holds (RFC 2180 §3).
-      this.write('* BYE Selected mailbox was deleted\r\n');
-      this.destroy();
-    }
-  }
-
-  /** True when no session of this process has claimed these new messages yet (and marks them as claimed). */
-  private claimFirst(mailboxId: number, messages: readonly { uid: number }[]): boolean {
-    let max = 0;
-    for (const m of messages) if (m.uid > max) max = m.uid;
-    const claims = this.hooks.recentClaims;
-    if ((claims.get(mailboxId) ?? 0) >= max) return false;
-    if (claims.size >= MAX_RECENT_CLAIMS) claims.clear();
-    claims.set(mailboxId, max);
-    return true;
-  }
-
-  /** One re-run of the update contexts after the claims in flight (coalesced: one queued at a time). */
-  private contextRefreshQueued = false;
-  private queueContextRefresh(): void {
-    if (this.contextRefreshQueued) return;
-    this.contextRefreshQueued = true;
-    this.claims = this.claims.then(async () => {
-      this.contextRefreshQueued = false;
-      await refreshContexts(this.store, this.session).catch(() => undefined);
-      if (this.idling) void this.flushUpdates(true);
-    });
-  }
-
-  /** The FETCHes of `UPDATE (fetch-att)` contexts being written (RFC 5465 §7); later flushes wait for them. */
-  private flushTail: Promise<void> | null = null;
 
   private flushUpdates(allowExpunge: boolean): void | Promise<void> {
-    if (!this.flushTail) return this.flushNow(allowExpunge);
-    return this.trackFlush(this.flushTail.then(() => this.flushNow(allowExpunge)));
-  }
-
-  private trackFlush(p: Promise<void>): Promise<void> {
-    this.flushTail = p;
-    const clear = () => {
-      if (this.flushTail === p) this.flushTail = null;
-    };
-    p.then(clear, clear);
-    return p;
-  }
-
-  private flushNow(allowExpunge: boolean): void | Promise<void> {
-    const view = this.session.selected;
-    if (!view || (!view.hasPending && (view.contexts.size === 0 || !contextsPending(view)))) return;
-    // RFC 5267 §4.3.4: REMOVEFROM for expunged messages before the EXPUNGE; §4.3.3: ADDTO after the EXISTS.
-    const before = view.contexts.size > 0 ? linesBeforeFlush(view) : [];
-    const flushed = view.flush(allowExpunge, {
-      recentEnabled: this.session.recentEnabled,
-      flagsOf: (m) => flagsOf(this.session, m),
-      // RFC 7162 §3.2.4: MODSEQ in every FETCH once CONDSTORE is on;
-      // §3.2.10.2: VANISHED instead of EXPUNGE once QRESYNC is enabled.
-      condstore: this.session.condstore,
-      vanished: this.session.qresync || this.session.uidOnly, // RFC 9586 §3: VANISHED, never EXPUNGE
-      uidOnly: this.session.uidOnly,
-    });
-    const after = view.contexts.size > 0 ? linesAfterFlush(view) : null;
-    let lines = flushed;
-    let i = 0;
-    if (after) {
-      // Lines up to the first context that FETCHes its new members go out at once.
-      lines = [...before, ...flushed];
-      for (; i < after.length && !after[i]!.fetch; i++) lines.push(after[i]!.line!);
-    }
-    // One write (one system call) for the lot: an IDLE push to many clients costs one per client.
-    if (lines.length === 1) this.write(`* ${lines[0]}\r\n`);
-    else if (lines.length > 1) this.write(lines.map((l) => `* ${l}\r\n`).join(''));
-    if (!after || i === after.length) return;
-    const ctx: CommandContext = { ...this.ctxBase, tag: '*', name: 'SEARCH' };
-    const done = contextFetches(ctx, view, after.slice(i), (line) => this.write(line)).catch((err: unknown) => {
-      this.obs.log.error('search context fetch failed', { error: err instanceof Error ? err.stack : String(err) });
-    });
-    return this.trackFlush(done);
+    return this.updates.flush(allowExpunge);
   }
 
   private setIdling(on: boolean): void {

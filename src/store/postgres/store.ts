@@ -30,6 +30,7 @@ import {
   type SpecialUse,
   type UserInfo,
 } from '../types.js';
+import { mailboxStatusOf } from '../status.js';
 import { DEFAULT_MAX_MAILBOXES_PER_USER } from '../limits.js';
 import type { Queryable } from './blobs.js';
 import { PgBlobStore, type BlobStore } from './blobs.js';
@@ -466,16 +467,7 @@ export class PgMailStore extends PgBulkOps {
     return this.run(async () => {
       const mb = await this.existing(this.db, mailboxId);
       const recent = (await this.db.query<{ n: number }>('SELECT count(*) AS n FROM messages WHERE mailbox_id = $1 AND uid > $2', [mailboxId, mb.recent_uid])).rows[0]!.n;
-      return {
-        messages: mb.msg_count,
-        unseen: mb.unseen_count,
-        deleted: mb.deleted_count,
-        size: mb.total_size,
-        uidNext: mb.uid_next,
-        uidValidity: mb.uid_validity,
-        highestModseq: mb.highest_modseq,
-        recent,
-      };
+      return mailboxStatusOf(mb, recent);
     });
   }
 

@@ -1,5 +1,5 @@
 // Addresses, quota and UID-preserving import for the SQLite store. A layer
-// between MessageOps (messages.ts) and SqliteMailStore (store.ts), so these
+// between MessageReads (reads.ts) and SqliteMailStore (store.ts), so these
 // features share the transaction plumbing without growing either file.
 //
 // Quota (RFC 9208): usage per user is kept by triggers (schema V4). The limit
@@ -28,7 +28,7 @@ import {
 } from '../types.js';
 import type { BlobFiles } from './blobs.js';
 import { MAX_KEYWORDS_PER_MAILBOX, decodeFlags, encodeKeywords, parseFlags } from './flags.js';
-import { MessageOps } from './messages.js';
+import { MessageReads } from './reads.js';
 import { emailIdOf, localZoneAt } from './metadata.js';
 import { assignThreadId } from './threadids.js';
 import { describeMessage } from '../structure.js';
@@ -75,7 +75,7 @@ function checkLimit(n: number | null | undefined, what: string): void {
   if (!Number.isSafeInteger(n) || n < 0) throw new StoreError('CANNOT', `${what} limit must be a whole number >= 0`);
 }
 
-export abstract class AddressOps extends MessageOps {
+export abstract class AddressOps extends MessageReads {
   /** > 0 while a MOVE runs in the current transaction (see the file comment). */
   protected quotaExempt = 0;
 

@@ -1,6 +1,6 @@
-// Message operations of the SQLite store: APPEND, FETCH metadata, STORE,
-// COPY/MOVE, EXPUNGE. The base class of SqliteMailStore; the concrete class
-// supplies the transaction plumbing.
+// Message operations of the SQLite store: APPEND, STORE, COPY/MOVE, EXPUNGE
+// (the FETCH-side reads are in reads.ts, the layer above). The base class of
+// SqliteMailStore; the concrete class supplies the transaction plumbing.
 //
 // Modseq (RFC 7162): every change bumps the mailbox's highest_modseq once;
 // the messages touched by that change carry the new value. Tombstones in
@@ -16,21 +16,15 @@ import {
   type CopyResult,
   type Flag,
   type FlagOp,
-  type HeaderIndex,
-  type MetaFilter,
-  type MaildropSnapshot,
-  type MessageBody,
   type MessageMeta,
   type StoreFlagsResult,
 } from '../types.js';
 import type { BlobFiles } from './blobs.js';
-import { FLAG_DELETED, FLAG_SEEN } from './schema.js';
-import { describeMessage, loadStructure } from '../structure.js';
+import { FLAG_DELETED } from './schema.js';
+import { describeMessage } from '../structure.js';
 import { indexPendingBodies } from './fulltext.js';
-import { openMaildrop as openMaildropRows } from './maildrop.js';
-import type { MimePart, SortKeys } from '../../mime/index.js';
-import { compileFilter, runFilter, searchStatements, type CompiledFilter } from './search.js';
-import { META_COLS, Snapshots, type Snapshot, allMetas, emailIdOf, snapshotSource, localZoneAt, meta, metasOf, type MetaRow } from './metadata.js';
+import type { SortKeys } from '../../mime/index.js';
+import { META_COLS, emailIdOf, localZoneAt, meta, type MetaRow } from './metadata.js';
 
 /**
  * Expunged UIDs remembered per mailbox for QRESYNC (RFC 7162 §3.2.10). A
@@ -48,19 +42,6 @@ const REMOVE_BATCH = 500;
  * index): 0.1-0.4 ms, so a step holds the event loop 5-20 ms.
  */
 const COPY_BATCH = 50;
-/** SEARCH on mailboxes with at least this many messages runs on the search thread even when it reads only the messages table. */
-const SEARCH_OFFLOAD_MIN = 20_000;
-/**
- * SEARCH also runs on the search thread when messages × compiled SQL length exceeds this: the work
- * grows with both, and a long program (100 × "(OR NEW OLD)" compiles to thousands of UID range
- * tests) over a mailbox below SEARCH_OFFLOAD_MIN took ~50 ms per 300 messages on the event loop
- * (found by `npm run fuzz -- search`, issue 10).
- */
-const SEARCH_OFFLOAD_COST = 4_000_000;
-/** Bodies whose decoded MIME tree and header bytes are kept in memory (a busy user's message lists)... */
-const DESCRIBED_CACHE_SIZE = 10_000;
-/** ...and at most about this many bytes of them (stored JSON plus header: headers may be up to MAX_STORED_HEADER). */
-const DESCRIBED_CACHE_BYTES = 32 * 1024 * 1024;
 /** Bodies put into the full-text index per background step (each file is read whole). */
 const TEXT_INDEX_BATCH = 16;
 /** Pruning runs once every this many modseqs, to keep expunge cheap. */
@@ -89,7 +70,7 @@ export interface MailboxRow {
 const MAX_UID = 0xffffffff;
 
 /** Deduplicated, ascending, valid UIDs as JSON for `json_each` (no giant IN lists). */
-function uidJson(uids: readonly number[]): string {
+export function uidJson(uids: readonly number[]): string {
   const clean = [...new Set(uids.filter((u) => Number.isInteger(u) && u > 0 && u <= MAX_UID))];
   clean.sort((a, b) => a - b);
   return JSON.stringify(clean);
@@ -164,13 +145,6 @@ export abstract class MessageOps {
     return s;
   }
 
-  private searchStmts: ((sql: string) => Database.Statement) | null = null;
-
-  /** Prepared SEARCH statements of this connection (most recently used kept). */
-  private get searchStatement(): (sql: string) => Database.Statement {
-    return (this.searchStmts ??= searchStatements(this.db));
-  }
-
   /** A cached prepared statement returning the first column only. */
   qp(sql: string): Database.Statement {
     const key = `pluck:${sql}`;
@@ -190,13 +164,13 @@ export abstract class MessageOps {
     return this.q('SELECT * FROM mailboxes WHERE user_id = ? AND name = ?').get(userId, name) as MailboxRow | undefined;
   }
 
-  private existing(mailboxId: number, kind: 'NONEXISTENT' | 'TRYCREATE' = 'NONEXISTENT'): MailboxRow {
+  protected existing(mailboxId: number, kind: 'NONEXISTENT' | 'TRYCREATE' = 'NONEXISTENT'): MailboxRow {
     const mb = this.mailboxById(mailboxId);
     if (!mb) throw new StoreError(kind, 'no such mailbox');
     return mb;
   }
 
-  private rowsFor(mailboxId: number, uids: readonly number[]): MetaRow[] {
+  protected rowsFor(mailboxId: number, uids: readonly number[]): MetaRow[] {
     let min = Infinity;
     let max = 0;
     for (const u of uids) {
@@ -332,155 +306,8 @@ export abstract class MessageOps {
     });
   }
 
-  // ---- FETCH metadata
-
-  listMessages(mailboxId: number): Promise<MessageMeta[]> {
-    return this.read(() => {
-      this.existing(mailboxId);
-      return this.withSnapshot(mailboxId, (snap) => {
-        if (snap) return allMetas(snap);
-        const rows = this.q(`SELECT ${META_COLS} FROM messages WHERE mailbox_id = ? ORDER BY uid`).raw().all(mailboxId) as MetaRow[];
-        const out = new Array<MessageMeta>(rows.length);
-        for (let i = 0; i < rows.length; i++) out[i] = meta(rows[i]!);
-        return out;
-      });
-    });
-  }
-
-  deletedSize(mailboxId: number): Promise<number> {
-    return this.read(() => {
-      this.existing(mailboxId);
-      return this.q(`SELECT coalesce(sum(size), 0) FROM messages WHERE mailbox_id = ? AND (sysflags & ${FLAG_DELETED}) != 0`)
-        .pluck()
-        .get(mailboxId) as number;
-    });
-  }
-
-  searchMeta(mailboxId: number, filter: MetaFilter): Promise<{ uids: number[]; undecided: number[] }> {
-    return this.read(() => {
-      const mb = this.existing(mailboxId);
-      const compiled = compileFilter(filter, this.hasFullTextFile());
-      // Scans of many rows (and every header-index or full-text query) run off the event loop when a search thread runs.
-      if (compiled.usesBlob || mb.msg_count >= SEARCH_OFFLOAD_MIN || mb.msg_count * compiled.sql.length > SEARCH_OFFLOAD_COST) {
-        const off = this.offloadSearch(mailboxId, compiled);
-        if (off) return off;
-      }
-      if (compiled.usesFullText) {
-        // This connection never attaches the index file (its write transactions would lock that file too).
-        const reader = this.fullTextReader();
-        return reader ? runFilter(reader, mailboxId, compiled) : runFilter(this.searchStatement, mailboxId, compileFilter(filter, false));
-      }
-      return runFilter(this.searchStatement, mailboxId, compiled);
-    });
-  }
-
-  /** Whether the full-text index file exists (searches may read it). */
-  protected hasFullTextFile(): boolean {
-    return false;
-  }
-
-  /** Statements of a read-only connection with the full-text index file attached, or null (no index file: nothing is ruled out). */
-  protected fullTextReader(): ((sql: string) => Database.Statement) | null {
-    return null;
-  }
-
   /** A connection that writes the full-text index file (indexPendingText). */
   protected abstract fullTextWriter(): Database.Database;
-
-  /** Runs a search on another thread, or null when none runs (then it runs here). */
-  protected offloadSearch(_mailboxId: number, _filter: CompiledFilter): Promise<{ uids: number[]; undecided: number[] }> | null {
-    return null;
-  }
-
-  /** Big mailboxes' metadata in memory (metadata.ts). */
-  private readonly snapshots = new Snapshots(snapshotSource((sql) => this.q(sql), (id) => this.mailboxById(id)));
-
-  /**
-   * `fn` with the mailbox's snapshot (null when it is small): in this turn, inside the caller's read
-   * snapshot, when it is current; after its paged refresh otherwise (metadata.ts).
-   */
-  private withSnapshot<T>(mailboxId: number, fn: (snap: Snapshot | null) => T | Promise<T>): T | Promise<T> {
-    const now = this.snapshots.current(mailboxId);
-    return now === undefined ? this.snapshots.get(mailboxId).then(fn) : fn(now);
-  }
-
-  /** Forgets the in-memory metadata of big mailboxes: the next use reads them again, as after a restart (tests of a first SELECT). */
-  dropSnapshots(): void {
-    this.snapshots.clear();
-  }
-
-  listUids(mailboxId: number): Promise<number[]> {
-    return this.read(() => {
-      this.existing(mailboxId);
-      return this.withSnapshot(mailboxId, (snap) =>
-        snap ? snap.uids.slice() : (this.q('SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid').pluck().all(mailboxId) as number[]),
-      );
-    });
-  }
-
-  firstUnseenUid(mailboxId: number): Promise<number> {
-    return this.read(() => {
-      this.existing(mailboxId);
-      const uid = this.q(`SELECT uid FROM messages WHERE mailbox_id = ? AND (sysflags & ${FLAG_SEEN}) = 0 ORDER BY uid LIMIT 1`)
-        .pluck()
-        .get(mailboxId) as number | undefined;
-      return uid ?? 0;
-    });
-  }
-
-  getMessages(mailboxId: number, uids: number[]): Promise<MessageMeta[]> {
-    return this.read(() => {
-      this.existing(mailboxId);
-      if (uids.length === 0) return [];
-      return this.withSnapshot(mailboxId, (snap) => (snap ? metasOf(snap, uids) : this.rowsFor(mailboxId, uids).map(meta)));
-    });
-  }
-
-  openMessage(mailboxId: number, uid: number): Promise<MessageBody | null> {
-    return this.openMessages(mailboxId, [uid]).then((b) => b[0] ?? null);
-  }
-
-  openMessages(mailboxId: number, uids: number[]): Promise<(MessageBody | null)[]> {
-    return this.read(() => {
-      this.existing(mailboxId);
-      if (uids.length === 0) return [];
-      const rows = (
-        uids.length === 1
-          ? this.q('SELECT uid, blob_id, size FROM messages WHERE mailbox_id = ? AND uid = ?').raw().all(mailboxId, uids[0])
-          : this.q('SELECT uid, blob_id, size FROM messages WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?))').raw().all(mailboxId, uidJson(uids))
-      ) as [number, number, number][];
-      // Part trees and headers come from the cache; only bodies not in it are read from the blobs table.
-      const missing = rows.filter((r) => !this.described.has(r[1])).map((r) => r[1]);
-      if (missing.length > 0) {
-        const described = this.q('SELECT id, structure, header FROM blobs WHERE id IN (SELECT value FROM json_each(?))')
-          .raw()
-          .all(JSON.stringify(missing)) as [number, string | null, Buffer | null][];
-        for (const [id, json, header] of described) this.remember(id, json, header);
-      }
-      const byUid = new Map<number, MessageBody>();
-      for (const [uid, blobId, size] of rows) {
-        const d = this.describedOf(blobId);
-        // The stored header is only usable together with the structure that gives its end.
-        byUid.set(uid, this.blobs.body(blobId, size, d.root, d.root ? d.header : null));
-      }
-      return uids.map((u) => byUid.get(u) ?? null);
-    });
-  }
-
-  /** POP3's maildrop at login (maildrop.ts). */
-  openMaildrop(mailboxId: number): Promise<MaildropSnapshot> {
-    return this.run(() => {
-      this.existing(mailboxId);
-      return openMaildropRows((sql) => this.q(sql), this.blobs, (fn) => this.relaxed(fn), mailboxId);
-    });
-  }
-
-  listKeywords(mailboxId: number): Promise<string[]> {
-    return this.read(() => {
-      this.existing(mailboxId);
-      return this.qp('SELECT name FROM mailbox_keywords WHERE mailbox_id = ? ORDER BY id').all(mailboxId) as string[];
-    });
-  }
 
   // ---- STORE
 
@@ -737,35 +564,6 @@ export abstract class MessageOps {
     this.q('UPDATE mailboxes SET tombstone_floor = max(tombstone_floor, ?) WHERE id = ?').run(cut, mailboxId);
   }
 
-  /**
-   * Bodies never change, so the decoded part trees and header bytes of the
-   * most recently opened ones are kept: message lists are fetched again and
-   * again, and then need neither the blobs table nor JSON decoding.
-   */
-  private readonly described = new Map<number, { root: MimePart | null; header: Buffer | null; bytes: number }>();
-  private describedBytes = 0;
-
-  /** Keeps a body's decoded part tree and header bytes (most recently used last; the oldest leave first). */
-  private remember(blobId: number, json: string | null, header: Buffer | null): void {
-    if (this.described.has(blobId)) return;
-    const bytes = (json?.length ?? 0) + (header?.length ?? 0);
-    this.described.set(blobId, { root: loadStructure(json), header, bytes });
-    this.describedBytes += bytes;
-    while (this.described.size > DESCRIBED_CACHE_SIZE || this.describedBytes > DESCRIBED_CACHE_BYTES) {
-      const [oldest, v] = this.described.entries().next().value as [number, { bytes: number }];
-      this.described.delete(oldest);
-      this.describedBytes -= v.bytes;
-    }
-  }
-
-  private describedOf(blobId: number): { root: MimePart | null; header: Buffer | null } {
-    const hit = this.described.get(blobId);
-    if (!hit) return { root: null, header: null }; // the blob row vanished meanwhile: the file read will tell
-    this.described.delete(blobId);
-    this.described.set(blobId, hit);
-    return hit;
-  }
-
   /** The row of a new body: size, MIME structure and SEARCH header index (inside the caller's transaction). */
   protected insertBody(id: number, size: number, d: ReturnType<typeof describeMessage>): void {
     const ix = d.index;
@@ -795,42 +593,6 @@ export abstract class MessageOps {
    */
   indexPendingText(max = TEXT_INDEX_BATCH): Promise<number> {
     return this.run(() => indexPendingBodies((sql) => this.q(sql), this.fullTextWriter(), (id) => this.blobs.pathOf(id), (fn) => this.relaxed(fn), max));
-  }
-
-  headerIndex(mailboxId: number): Promise<Map<number, HeaderIndex | null>> {
-    return this.read(() => {
-      this.existing(mailboxId);
-      const rows = this.q(
-        `SELECT m.uid, b.indexed, b.idx_from, b.idx_to, b.idx_cc, b.idx_bcc, b.idx_subject, b.idx_sent_day
-         FROM messages m JOIN blobs b ON b.id = m.blob_id WHERE m.mailbox_id = ? ORDER BY m.uid`,
-      )
-        .raw()
-        .all(mailboxId) as [number, number, string | null, string | null, string | null, string | null, string | null, number | null][];
-      const out = new Map<number, HeaderIndex | null>();
-      for (const [uid, ok, from, to, cc, bcc, subject, sentDay] of rows) {
-        out.set(uid, ok ? { from, to, cc, bcc, subject, sentDay } : null);
-      }
-      return out;
-    });
-  }
-
-  listChangedSince(mailboxId: number, modseq: number): Promise<MessageMeta[]> {
-    return this.read(() => {
-      this.existing(mailboxId);
-      const rows = this.q(`SELECT ${META_COLS} FROM messages WHERE mailbox_id = ? AND modseq > ? ORDER BY uid`)
-        .raw()
-        .all(mailboxId, modseq) as MetaRow[];
-      return rows.map(meta);
-    });
-  }
-
-  expungedSince(mailboxId: number, modseq: number): Promise<{ uids: number[]; complete: boolean }> {
-    return this.read(() => {
-      this.existing(mailboxId);
-      const floor = this.q('SELECT tombstone_floor FROM mailboxes WHERE id = ?').pluck().get(mailboxId) as number;
-      const uids = this.q('SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid').pluck().all(mailboxId, modseq) as number[];
-      return { uids, complete: modseq >= floor };
-    });
   }
 
   /** Deletes the given (existing, ascending) UIDs and leaves tombstones with one new modseq. */
