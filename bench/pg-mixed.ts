@@ -4,12 +4,13 @@
 // the SQLite store, in the same run. CPU per 1,000 operations is counted for
 // Quire's processes and, separately, for the PostgreSQL backends serving the
 // schema (pg_stat_activity by application_name; /proc), as the database's
-// work is part of the cost.
+// work is part of the cost. The bench's Dovecot (dovecot-peer, Maildir) runs
+// the same load in the same invocation as the reference column.
 //
-//   npm run bench -- pg-mixed [--clients 10,50] [--seconds 10] [--seed 1]
+//   npm run bench -- pg-mixed [--clients 10,50] [--seconds 10] [--seed 1] [--dovecot-port 17143 | --no-dovecot]
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -18,7 +19,7 @@ import pg from 'pg';
 import { ensureCorpus } from './lib/corpus.js';
 import { cheapQuireHash } from './lib/load.js';
 import { MIXED_USERS, cpuTimes, mixedUsers, runMixedPoint, type MixedPointResult } from './lib/mixed.js';
-import { BENCH_DIR, HOST, buildQuire, quireUserAdd, startQuire, type Server } from './lib/servers.js';
+import { BENCH_DIR, HOST, buildQuire, dovecotAvailable, dovecotPeer, dovecotUsers, peerCmd, quireUserAdd, startDovecot, startQuire, type Server } from './lib/servers.js';
 import { freePort } from './lib/free-port.js';
 
 const PG_URL = process.env.QUIRE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -59,6 +60,8 @@ export async function main(argv: string[]): Promise<void> {
   const clientCounts = get('clients', '10,50').split(',').map(Number);
   const seconds = Number(get('seconds', '10'));
   const seed = Number(get('seed', '1'));
+  const dovecotPort = Number(get('dovecot-port', '17143'));
+  const why = argv.includes('--no-dovecot') ? 'disabled with --no-dovecot' : dovecotAvailable();
   const log = (s: string) => process.stderr.write(s + '\n');
   const cache = process.env.QUIRE_BENCH_CACHE ?? path.join(BENCH_DIR, '.cache');
   const corpus = await ensureCorpus(cache, seed, 1000, log);
@@ -92,13 +95,26 @@ export async function main(argv: string[]): Promise<void> {
     servers.push(a);
     const b = await startQuire(main, { dataDir: dirs[2]!, port: PORTS.b, workers: 1, serveArgs: pgArgs, log });
     servers.push(b);
+    let dovecot: Server | null = null;
+    if (why) log(`Dovecot column skipped: ${why}`);
+    else {
+      // Its LMTP port is not used by this load; IMAP on --dovecot-port (POP3, IMAPS and the rest derived from it by dovecot-peer).
+      const p = dovecotPeer(path.join(cache, 'dovecot-pgmixed'), dovecotPort, dovecotPort - 19);
+      mkdirSync(p.dir, { recursive: true });
+      const have = dovecotUsers(p);
+      for (const u of users) if (!have.has(u)) peerCmd(p, 'adduser', u, PASS);
+      dovecot = await startDovecot(p);
+      servers.push(dovecot);
+    }
     for (const n of clientCounts) {
       // Interleaved per client count, so a busy machine hurts every column alike.
       const points: { where: string; port: number; portOf?: (id: number) => number; pids: () => number[]; pgDb: boolean }[] = [
-        { where: 'sqlite, 1 node', port: PORTS.sqlite, pids: () => sqlite.pids(), pgDb: false },
-        { where: 'postgres, 1 node', port: PORTS.a, pids: () => a.pids(), pgDb: true },
-        { where: 'postgres, 2 nodes', port: PORTS.a, portOf: (id) => (Math.floor(id / mixedUsers(n)) % 2 === 0 ? PORTS.a : PORTS.b), pids: () => [...a.pids(), ...b.pids()], pgDb: true },
+        { where: 'Quire sqlite, 1 node (1 worker)', port: PORTS.sqlite, pids: () => sqlite.pids(), pgDb: false },
+        { where: 'Quire postgres, 1 node (1 worker)', port: PORTS.a, pids: () => a.pids(), pgDb: true },
+        { where: 'Quire postgres, 2 nodes (1 worker each)', port: PORTS.a, portOf: (id) => (Math.floor(id / mixedUsers(n)) % 2 === 0 ? PORTS.a : PORTS.b), pids: () => [...a.pids(), ...b.pids()], pgDb: true },
       ];
+      const d = dovecot;
+      if (d) points.push({ where: 'dovecot (Maildir)', port: d.port, pids: () => d.pids(), pgDb: false });
       for (const p of points) {
         log(`  ${p.where}, ${n} clients`);
         const pids0 = p.pgDb ? await backends(db, schema) : [];
