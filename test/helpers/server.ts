@@ -22,6 +22,8 @@ export interface TestServer {
   tlsPort: number;
   cert: string;
   dataDir: string;
+  /** The PostgreSQL schema of a `store: 'postgres'` server (null on SQLite). */
+  pgSchema: string | null;
   /** Everything the server logged at error level (unexpected failures: SERVERBUG). */
   errors: string[];
   stop(): Promise<void>;
@@ -58,8 +60,10 @@ export async function startTestServer(opts: {
   const kind = opts.store ?? (process.env.QUIRE_TEST_STORE === 'postgres' ? 'postgres' : 'sqlite');
   let dropStore = async (): Promise<void> => {};
   let store: MailStore;
+  let pgSchema: string | null = null;
   if (kind === 'postgres') {
     const schema = freshSchema('imap');
+    pgSchema = schema;
     store = await openPostgresStore({ url: opts.pgUrl ?? PG_URL, schema, poolSize: 6, ...opts.storeOptions });
     dropStore = () => dropSchema(schema);
   } else {
@@ -92,6 +96,7 @@ export async function startTestServer(opts: {
     tlsPort: server.addresses.imaps[0]?.port ?? 0,
     cert: String(tls.cert),
     dataDir,
+    pgSchema,
     errors,
     async stop() {
       await server.close();

@@ -105,6 +105,39 @@ class JournalFeed implements ChangeFeed {
   }
 }
 
+/**
+ * A user's write transactions may hold at most 1/WRITER_POOL_SHARE of the
+ * pool's connections at once (at least one): their transactions lock the
+ * user's row first and so run one at a time in PostgreSQL anyway, and a
+ * user whose writes are held up (a long or stuck transaction holding that
+ * row, a slow disk under one tenant's bulk import) must not take every
+ * pooled connection and stall other users' sessions (issue 13 item 7). The
+ * others wait here, in arrival order, without a connection.
+ */
+export const WRITER_POOL_SHARE = 4;
+
+/** Write slots of one user (see WRITER_POOL_SHARE). */
+class UserWriteSlots {
+  private readonly byUser = new Map<number, { active: number; waiting: (() => void)[] }>();
+  constructor(private readonly perUser: number) {}
+
+  async acquire(userId: number): Promise<() => void> {
+    let e = this.byUser.get(userId);
+    if (!e) this.byUser.set(userId, (e = { active: 0, waiting: [] }));
+    const slot = e;
+    if (slot.active >= this.perUser) await new Promise<void>((resolve) => slot.waiting.push(resolve));
+    else slot.active++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = slot.waiting.shift();
+      if (next) next(); // the slot passes straight on
+      else if (--slot.active === 0) this.byUser.delete(userId);
+    };
+  }
+}
+
 export abstract class PgBase {
   readonly pool: pg.Pool;
   readonly feed: ChangeFeed;
@@ -124,8 +157,12 @@ export abstract class PgBase {
   /** Called after a commit with its hint (the change bus, metrics). */
   onCommit: ((hint: ChangeHint) => void) | undefined;
 
+  /** See WRITER_POOL_SHARE. */
+  private readonly writeSlots: UserWriteSlots;
+
   protected constructor(protected readonly opts: PgBaseOptions) {
     this.channel = channelOf(opts.schema);
+    this.writeSlots = new UserWriteSlots(Math.max(1, Math.floor((opts.poolSize ?? 10) / WRITER_POOL_SHARE)));
     this.pool = new pg.Pool({
       connectionString: opts.url,
       max: opts.poolSize ?? 10,
@@ -174,6 +211,20 @@ export abstract class PgBase {
    * work that need not hold up the user's other writers).
    */
   protected async write<T>(
+    userId: number | null,
+    fn: (tx: pg.PoolClient, emit: Emit) => Promise<T>,
+    pre?: (tx: pg.PoolClient) => Promise<void>,
+  ): Promise<T> {
+    if (userId === null) return this.writeTx(userId, fn, pre);
+    const release = await this.writeSlots.acquire(userId);
+    try {
+      return await this.writeTx(userId, fn, pre);
+    } finally {
+      release();
+    }
+  }
+
+  private async writeTx<T>(
     userId: number | null,
     fn: (tx: pg.PoolClient, emit: Emit) => Promise<T>,
     pre?: (tx: pg.PoolClient) => Promise<void>,
