@@ -196,3 +196,30 @@ describe('postgres store across processes', { skip }, () => {
     }
   });
 });
+
+describe('a write that changes nothing catches up with other nodes first', { skip }, () => {
+  after(async () => {
+    for (const s of schemas) await dropSchema(s).catch(() => undefined);
+  });
+  test("UID EXPUNGE of a message another node expunged: that node's expunge reaches this node's sessions before the call returns", async () => {
+    const { store: b, schema, userId, boxId } = await fresh();
+    // Node A hears nothing by itself (no LISTEN, no poll): only its own calls can bring other nodes' records.
+    const a = await openPostgresStore({ url: PG_URL, schema, poolSize: 4, followOthers: false });
+    try {
+      const r = await b.appendMessages(boxId, [{ data: msg(1), flags: [] }]);
+      const uid = r.uids[0]!;
+      await b.storeFlags(boxId, [uid], 'add', ['\\Deleted']);
+      const seen: Change[] = [];
+      a.feed.subscribe(userId, (c) => seen.push(c));
+      await a.listUids(boxId); // A's feed starts here
+      assert.deepEqual(await b.expunge(boxId, [uid]), [uid]);
+      // A's session, which still shows the message flagged \Deleted, expunges it too: nothing left to remove.
+      assert.deepEqual(await a.expunge(boxId, [uid]), []);
+      const told = seen.filter((c) => c.kind === 'expunge').flatMap((c) => (c.kind === 'expunge' ? c.uids : []));
+      assert.deepEqual(told, [uid], "node B's expunge is published on A before A's UID EXPUNGE answers");
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});

@@ -258,6 +258,7 @@ export abstract class PgBase {
         await client.query('COMMIT');
         client.release();
         if (userId !== null && changes.length > 0) await this.delivered(userId, seq, changes);
+        else if (userId !== null) await this.caughtUpTo(userId, seq);
         return result;
       } catch (err) {
         if (isConnectionError(err)) broken = true;
@@ -309,6 +310,22 @@ export abstract class PgBase {
         t.last = seq + 1;
         for (const c of changes) this.feed.publish(c);
       } else await this.readJournal(userId, t);
+    });
+  }
+
+  /**
+   * After a write that changed nothing, seen at journal position `seq`: other
+   * nodes' records up to there are published before the command answers. A
+   * UID EXPUNGE that finds its message already expunged by another node must
+   * not end OK before this session is told of that expunge (RFC 9051 §7.5.1
+   * allows the EXPUNGE at the end of the command, not after it), and a STORE
+   * that changed nothing must not answer with flags older than the database's.
+   */
+  private caughtUpTo(userId: number, seq: number): Promise<void> {
+    const t = this.tracked.get(userId);
+    if (!t || t.last === null || t.last >= seq) return Promise.resolve();
+    return this.serial(t, async () => {
+      if (t.last !== null && t.last < seq) await this.readJournal(userId, t);
     });
   }
 
