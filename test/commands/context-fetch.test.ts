@@ -8,23 +8,17 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { RawClient } from '../helpers/imap.js';
+import { DOVECOT_IMAP_PORT, peerAdvertises } from '../helpers/peer.js';
 
 /** This branch's Dovecot user (not one another test file uses). */
 const DOVECOT_USER: [string, string] = ['testuser88', 'pass'];
-const DOVECOT_PORT = Number(process.env.DOVECOT_PEER_PORT ?? 10143);
 const login: [string, string] = ['alice', 'secret-a'];
 
 let srv: TestServer;
 let dovecot = false;
 before(async () => {
   srv = await startTestServer();
-  try {
-    const c = await RawClient.connect(DOVECOT_PORT, { login: DOVECOT_USER });
-    dovecot = / NOTIFY( |$)/.test((await c.command('CAPABILITY')).untagged.join(' '));
-    await c.close();
-  } catch {
-    dovecot = false;
-  }
+  dovecot = await peerAdvertises(DOVECOT_USER, 'NOTIFY');
 });
 after(async () => { await srv.stop(); });
 
@@ -94,7 +88,7 @@ test('UPDATE (fetch-att): EXISTS, FETCH for each new member, then ESEARCH ADDTO;
 test('UPDATE (fetch-att) answers as Dovecot does', async (t) => {
   if (!dovecot) return t.skip('Dovecot peer not running');
   const ours = await script(srv.port, login);
-  const theirs = await script(DOVECOT_PORT, DOVECOT_USER);
+  const theirs = await script(DOVECOT_IMAP_PORT, DOVECOT_USER);
   // Outside §7, documented in docs/rfc.md: our FETCH of another session's flag change carries the UID
   // (Dovecot's does not), and `UPDATE ()` is BAD here (§8: at least one fetch-att; Dovecot accepts it).
   const strip = (r: Record<string, string[] | string>) => {

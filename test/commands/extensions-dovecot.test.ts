@@ -9,23 +9,17 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { RawClient } from '../helpers/imap.js';
+import { DOVECOT_IMAP_PORT, peerAdvertises } from '../helpers/peer.js';
 
 /** This branch's Dovecot user (not one another test file uses). */
 const DOVECOT_USER: [string, string] = ['testuser86', 'pass'];
-const DOVECOT_PORT = Number(process.env.DOVECOT_PEER_PORT ?? 10143);
 const login: [string, string] = ['alice', 'secret-a'];
 
 let srv: TestServer;
 let dovecot = false;
 before(async () => {
   srv = await startTestServer();
-  try {
-    const c = await RawClient.connect(DOVECOT_PORT, { login: DOVECOT_USER });
-    dovecot = / STATUS=SIZE( |$)/.test((await c.command('CAPABILITY')).untagged.join(' '));
-    await c.close();
-  } catch {
-    dovecot = false;
-  }
+  dovecot = await peerAdvertises(DOVECOT_USER, 'STATUS=SIZE');
 });
 after(async () => { await srv.stop(); });
 
@@ -87,5 +81,5 @@ test('STATUS=SIZE, LITERAL+ and CREATE (USE) as Quire answers them', async () =>
 
 test('STATUS=SIZE, LITERAL+ and CREATE (USE) answer as Dovecot does', async (t) => {
   if (!dovecot) return t.skip('Dovecot peer not running');
-  assert.deepEqual(await script(srv.port, login), await script(DOVECOT_PORT, DOVECOT_USER));
+  assert.deepEqual(await script(srv.port, login), await script(DOVECOT_IMAP_PORT, DOVECOT_USER));
 });

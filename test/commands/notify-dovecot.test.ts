@@ -10,22 +10,16 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { RawClient, message } from '../helpers/imap.js';
+import { DOVECOT_IMAP_PORT, peerAdvertises } from '../helpers/peer.js';
 
 /** This branch's Dovecot user (not one another branch's tests use). */
 const DOVECOT_USER: [string, string] = ['testuser95', 'pass'];
-const DOVECOT_PORT = Number(process.env.DOVECOT_PEER_PORT ?? 10143);
 
 let srv: TestServer;
 let dovecot = false;
 before(async () => {
   srv = await startTestServer();
-  try {
-    const c = await RawClient.connect(DOVECOT_PORT, { login: DOVECOT_USER });
-    dovecot = / NOTIFY( |$)/.test((await c.command('CAPABILITY')).untagged.join(' '));
-    await c.close();
-  } catch {
-    dovecot = false;
-  }
+  dovecot = await peerAdvertises(DOVECOT_USER, 'NOTIFY');
 });
 after(async () => { await srv.stop(); });
 
@@ -94,10 +88,10 @@ async function script(port: number, login: [string, string]): Promise<Record<str
 
 test('NOTIFY: the same script answers as Dovecot does where both follow RFC 5465', async (t) => {
   if (!dovecot) {
-    t.skip(`no Dovecot peer with NOTIFY on port ${DOVECOT_PORT} (dovecot-peer start; DOVECOT_PEER_PORT)`);
+    t.skip(`no Dovecot peer with NOTIFY on port ${DOVECOT_IMAP_PORT} (dovecot-peer start; DOVECOT_PEER_PORT)`);
     return;
   }
-  const theirs = await script(DOVECOT_PORT, DOVECOT_USER);
+  const theirs = await script(DOVECOT_IMAP_PORT, DOVECOT_USER);
   const ours = await script(srv.port, ['alice', 'secret-a']);
   assert.deepEqual(ours.verdicts, theirs.verdicts);
   assert.equal(ours.set, theirs.set);

@@ -6,23 +6,17 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { RawClient, message } from '../helpers/imap.js';
+import { DOVECOT_IMAP_PORT, peerAdvertises } from '../helpers/peer.js';
 import { formatDateTime, parseDateTime } from '../../src/wire/index.js';
 
 /** This branch's Dovecot user (coordination: testuser80-89). */
 const DOVECOT_USER: [string, string] = ['testuser80', 'pass'];
-const DOVECOT_PORT = Number(process.env.DOVECOT_PEER_PORT ?? 10143);
 
 let srv: TestServer;
 let dovecot = false;
 before(async () => {
   srv = await startTestServer();
-  try {
-    const c = await RawClient.connect(DOVECOT_PORT, { login: DOVECOT_USER });
-    dovecot = /SAVEDATE/.test((await c.command('CAPABILITY')).untagged.join(' '));
-    await c.close();
-  } catch {
-    dovecot = false;
-  }
+  dovecot = await peerAdvertises(DOVECOT_USER, 'SAVEDATE');
 });
 after(async () => { await srv.stop(); });
 
@@ -77,7 +71,7 @@ test('SAVEDATE and INTERNALDATE answers equal Dovecot\'s (instants compared; Dov
   }
   const box = `SaveCmp${process.pid}`;
   const t0 = Date.now();
-  const theirs = await script(DOVECOT_PORT, DOVECOT_USER, box, t0);
+  const theirs = await script(DOVECOT_IMAP_PORT, DOVECOT_USER, box, t0);
   const ours = await script(srv.port, ['alice', 'secret-a'], box, t0);
   assert.deepEqual(ours, theirs);
   // And the lines say what RFC 8514 requires, not just what both happen to do.

@@ -11,3 +11,22 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 export const DOVECOT_PEER: string = [process.env.DOVECOT_PEER_BIN, path.resolve(REPO_ROOT, '../shared/peers/dovecot/dovecot-peer')]
   .filter((p): p is string => !!p)
   .find((p) => existsSync(p)) ?? '';
+
+/** The Dovecot peer's plain IMAP port (dovecot-peer's default, or DOVECOT_PEER_PORT). */
+export const DOVECOT_IMAP_PORT = Number(process.env.DOVECOT_PEER_PORT ?? 10143);
+
+/**
+ * Whether the running Dovecot peer, logged in as `user`, lists capability `cap` (compared as a whole
+ * token, case-insensitively); false when the peer does not answer (the comparison then says so and skips).
+ */
+export async function peerAdvertises(user: [string, string], cap: string): Promise<boolean> {
+  const { RawClient } = await import('./imap.js');
+  try {
+    const c = await RawClient.connect(DOVECOT_IMAP_PORT, { login: user });
+    const words = (await c.command('CAPABILITY')).untagged.join(' ').toUpperCase().split(' ');
+    await c.close();
+    return words.includes(cap.toUpperCase());
+  } catch {
+    return false;
+  }
+}
