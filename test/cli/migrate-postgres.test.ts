@@ -12,53 +12,21 @@
 // (`--from postgres://...`, and as the configured `--store`) equal again.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import { openPostgresStore } from '../../src/store/postgres/index.js';
-import { provisionUser } from '../../src/cli/users.js';
-import { addAppPassword } from '../../src/auth/userdb/builtin.js';
-import { RawClient, message } from '../helpers/imap.js';
+import { RawClient } from '../helpers/imap.js';
 import { PG_URL, dropSchema, freshSchema, pgSkip, pgStoreUrl } from '../helpers/pg.js';
-import { cleanEnv } from '../obs/helpers.js';
-import { migrate, observe, serve } from './migrate-helpers.js';
+import { startPgNode } from '../cluster/pg-nodes.js';
+import { copiedBefore, migrate, observe, qresyncOfSource, seedSource } from './migrate-helpers.js';
 
 const skip = await pgSkip();
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const MAIN = path.join(ROOT, 'src/cli/main.ts');
 /** Messages in the source INBOX (a few batches of the copy at --batch 100). */
 const N = 300;
 
 type Report = { ok: boolean; users: number; mailboxes: { user: string; mailbox: string; messages: number; copied: number; emailIdsKept: number; digest: string; verified: boolean }[] };
-
-/** `quire serve --store URL` on an OS-chosen IMAP port; resolves once it says it is running. */
-async function startNode(storeUrl: string, data: string): Promise<{ child: ChildProcess; port: number; exited: Promise<number | null> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve', '--store', storeUrl, '--data', data, '--imap-port', '0', '--imaps-port', 'off', '--lmtp-port', 'off', '--pop3-port', 'off', '--pop3s-port', 'off', '--admin-port', 'off', '--log-level', 'warn'], {
-    cwd: ROOT,
-    env: cleanEnv(),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`node did not start:\n${out}`)), 60_000);
-    const check = () => {
-      const m = /IMAP \(STARTTLS\): +127\.0\.0\.1:(\d+)/.exec(out);
-      if (m && /Quire is running/.test(out)) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    };
-    child.stdout!.on('data', check);
-    void exited.then((code) => reject(new Error(`node exited with ${code}:\n${out}`)));
-  });
-  return { child, port, exited };
-}
 
 test('migrate SQLite -> PostgreSQL -> SQLite: exact copies, verified, QRESYNC clients do not resync, resumable', { skip, timeout: 300_000 }, async () => {
   const schema = freshSchema('migrate');
@@ -71,67 +39,18 @@ test('migrate SQLite -> PostgreSQL -> SQLite: exact copies, verified, QRESYNC cl
   };
   try {
     const srcDir = tmp('quire-migpg-src-');
-    const src = await openSqliteStore({ dataDir: srcDir, synchronous: 'NORMAL' });
-    const alice = await provisionUser(src, 'alice', 'secret-a');
-    const bob = await provisionUser(src, 'bob', 'secret-b');
-    await addAppPassword(src, alice, 'phone');
-    await src.touchCredential(alice.id, 'app', 'phone', new Date(1_700_000_000_000));
-    await src.setQuota(alice.id, { storage: 10_000_000, messages: 5000 });
-    await src.addAddress(alice.id, 'alice@example.org');
-    await src.addAddress(bob.id, '@example.net');
-    await src.setAnnotations(alice.id, null, [{ entry: '/private/comment', value: Buffer.from('server note') }], { maxEntries: 100, maxPerUser: 100 });
-    const work = await src.createMailbox(alice.id, 'Work/Projects');
-    await src.setSubscribed(alice.id, 'Work/Projects', true);
-    await src.setSubscribed(alice.id, 'Gone/But/Subscribed', true);
-    await src.setAnnotations(alice.id, work.id, [{ entry: '/shared/comment', value: Buffer.from([0, 1, 2, 255]) }], { maxEntries: 100, maxPerUser: 100 });
-    const inbox = (await src.getMailbox(alice.id, 'INBOX'))!;
-    for (let i = 0; i < N; i += 150) {
-      await src.appendMessages(
-        inbox.id,
-        Array.from({ length: 150 }, (_, k) => ({ data: Buffer.from(message(i + k, { subject: `m${i + k}` })), flags: (i + k) % 3 === 0 ? ['\\Seen', '$Label1'] : [], internalDate: 1_600_000_000_000 + (i + k) * 60_000, internalTz: ((i + k) % 5) * 60 - 120 })),
-      );
-    }
-    await src.copyMessages(inbox.id, [5, 6, 7], work.id);
-    await src.storeFlags(inbox.id, [10, 20, 30], 'add', ['\\Flagged', 'Custom']);
-    await src.storeFlags(inbox.id, [11, 12, 13], 'add', ['\\Deleted']);
-    const sent = (await src.getMailbox(bob.id, 'Sent'))!;
-    await src.appendMessages(sent.id, [{ data: Buffer.from('Subject: bare LF\n\nline\n'), flags: ['\\Seen'] }]);
-    await src.close();
+    const { alice, inboxId } = await seedSource(srcDir, { messages: N, batch: 150, sentBody: 'Subject: bare LF\n\nline\n' });
 
     // A QRESYNC client of the source: its cached state just before the expunge, and just after it.
-    const srv = await serve(await openSqliteStore({ dataDir: srcDir, synchronous: 'NORMAL' }), srcDir);
-    let c = await RawClient.connect(srv.port, { login: ['alice', 'secret-a'] });
-    await c.command('ENABLE QRESYNC');
-    let sel = await c.command('SELECT INBOX');
-    const uidv = Number(/UIDVALIDITY (\d+)/.exec(sel.untagged.join('\n'))![1]);
-    const before = Number(/HIGHESTMODSEQ (\d+)/.exec(sel.untagged.join('\n'))![1]);
-    assert.match((await c.command('EXPUNGE')).untagged.join(' '), /VANISHED 11:13/);
-    sel = await c.command('SELECT INBOX');
-    const after = Number(/HIGHESTMODSEQ (\d+)/.exec(sel.untagged.join('\n'))![1]);
-    const oldAnswer = (await c.command(`SELECT INBOX (QRESYNC (${uidv} ${before} 1:${N}))`)).untagged.filter((l) => /VANISHED|FETCH/.test(l));
+    const { uidv, before, after, expunge, oldAnswer } = await qresyncOfSource(srcDir, N);
+    assert.match(expunge, /VANISHED 11:13/);
     assert.ok(oldAnswer.includes('* VANISHED (EARLIER) 11:13'), oldAnswer.join('\n'));
-    await c.close();
-    await srv.server.close();
     const srcAgain = await openSqliteStore({ dataDir: srcDir, synchronous: 'NORMAL' });
     const want = await observe(srcAgain);
     await srcAgain.close();
 
     // An interrupted earlier run left the first 100 INBOX messages in the target schema.
-    {
-      const s = await openSqliteStore({ dataDir: srcDir, synchronous: 'NORMAL' });
-      const d = await openPostgresStore({ url: PG_URL, schema, poolSize: 2 });
-      const du = await d.createUser('alice', alice.passwordHash);
-      const dbox = await d.createMailbox(du.id, 'INBOX');
-      const st = await s.exportMailbox(inbox.id);
-      const messages = [];
-      for (const m of (await s.listMessages(inbox.id)).sort((a, b) => a.uid - b.uid).slice(0, 100)) {
-        const b = (await s.openMessage(inbox.id, m.uid))!;
-        messages.push({ uid: m.uid, modseq: m.modseq, flags: m.flags, internalDate: m.internalDate, internalTz: m.internalTz ?? 0, saveDate: m.saveDate ?? null, emailId: m.emailId, data: await b.read(0, b.size) });
-      }
-      await d.bulkImport(dbox.id, { messages, state: { uidValidity: st.uidValidity, objectId: st.objectId } });
-      await s.close();
-      await d.close();
-    }
+    await copiedBefore(srcDir, inboxId, await openPostgresStore({ url: PG_URL, schema, poolSize: 2 }), alice.passwordHash, 100);
 
     const run = await migrate(['--data', srcDir, '--to', pgUrl, '--batch', '100', '--json']);
     assert.equal(run.code, 0, run.stdout + run.stderr);
@@ -153,9 +72,9 @@ test('migrate SQLite -> PostgreSQL -> SQLite: exact copies, verified, QRESYNC cl
     }
 
     // `quire serve --store postgres://...` of the copy: the cached state resyncs nothing; the older one gets the same answer.
-    const node = await startNode(pgUrl, tmp('quire-migpg-node-'));
+    const node = await startPgNode('quire-migrated', pgUrl, tmp('quire-migpg-node-'), ['--workers', '0']);
     try {
-      c = await RawClient.connect(node.port, { login: ['alice', 'secret-a'] });
+      const c = await RawClient.connect(node.imapPort, { login: ['alice', 'secret-a'] });
       await c.command('ENABLE QRESYNC');
       const same = await c.command(`SELECT INBOX (QRESYNC (${uidv} ${after} 1:${N}))`);
       assert.deepEqual(same.untagged.filter((l) => /VANISHED|FETCH/.test(l)), [], same.raw);

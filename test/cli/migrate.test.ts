@@ -17,9 +17,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DB_FILE, openSqliteStore } from '../../src/store/sqlite/index.js';
 import { provisionUser } from '../../src/cli/users.js';
-import { addAppPassword } from '../../src/auth/userdb/builtin.js';
 import { RawClient, message } from '../helpers/imap.js';
-import { migrate, observe, serve } from './migrate-helpers.js';
+import { copiedBefore, migrate, observe, qresyncOfSource, seedSource, serve } from './migrate-helpers.js';
 import { cleanEnv } from '../obs/helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -27,68 +26,18 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 test('migrate SQLite -> SQLite: an exact copy, QRESYNC clients do not resync, resumable, verified', { timeout: 180_000 }, async () => {
   const srcDir = mkdtempSync(path.join(tmpdir(), 'quire-mig-src-'));
   const dstDir = mkdtempSync(path.join(tmpdir(), 'quire-mig-dst-'));
-  const src = await openSqliteStore({ dataDir: srcDir, synchronous: 'NORMAL' });
-  const alice = await provisionUser(src, 'alice', 'secret-a');
-  const bob = await provisionUser(src, 'bob', 'secret-b');
-  await addAppPassword(src, alice, 'phone');
-  await src.touchCredential(alice.id, 'app', 'phone', new Date(1_700_000_000_000));
-  await src.setQuota(alice.id, { storage: 10_000_000, messages: 5000 });
-  await src.addAddress(alice.id, 'alice@example.org');
-  await src.addAddress(bob.id, '@example.net');
-  await src.setAnnotations(alice.id, null, [{ entry: '/private/comment', value: Buffer.from('server note') }], { maxEntries: 100, maxPerUser: 100 });
-  const work = await src.createMailbox(alice.id, 'Work/Projects');
-  await src.setSubscribed(alice.id, 'Work/Projects', true);
-  await src.setSubscribed(alice.id, 'Gone/But/Subscribed', true);
-  await src.setAnnotations(alice.id, work.id, [{ entry: '/shared/comment', value: Buffer.from([0, 1, 2, 255]) }], { maxEntries: 100, maxPerUser: 100 });
-  const inbox = (await src.getMailbox(alice.id, 'INBOX'))!;
-  // 1,200 messages in INBOX (three batches), zones and keywords, then copies, flag changes and expunges.
-  for (let i = 0; i < 1200; i += 200) {
-    await src.appendMessages(
-      inbox.id,
-      Array.from({ length: 200 }, (_, k) => ({ data: Buffer.from(message(i + k, { subject: `m${i + k}` })), flags: (i + k) % 3 === 0 ? ['\\Seen', '$Label1'] : [], internalDate: 1_600_000_000_000 + (i + k) * 60_000, internalTz: ((i + k) % 5) * 60 - 120 })),
-    );
-  }
-  await src.copyMessages(inbox.id, [5, 6, 7], work.id);
-  await src.storeFlags(inbox.id, [10, 20, 30], 'add', ['\\Flagged', 'Custom']);
-  await src.storeFlags(inbox.id, [11, 12, 13], 'add', ['\\Deleted']);
-  const sent = (await src.getMailbox(bob.id, 'Sent'))!;
-  await src.appendMessages(sent.id, [{ data: Buffer.from(message(1)), flags: ['\\Seen'] }]);
-  await src.close();
+  // 1,200 messages in INBOX (200 at a time), zones and keywords, then copies, flag changes and expunges.
+  const { alice, inboxId } = await seedSource(srcDir, { messages: 1200, batch: 200, sentBody: message(1) });
 
   // A QRESYNC client of the source: its cached state just before the expunge, and just after it.
-  let srv = await serve(await openSqliteStore({ dataDir: srcDir, synchronous: 'NORMAL' }), srcDir);
-  let c = await RawClient.connect(srv.port, { login: ['alice', 'secret-a'] });
-  await c.command('ENABLE QRESYNC');
-  let sel = await c.command('SELECT INBOX');
-  const uidv = Number(/UIDVALIDITY (\d+)/.exec(sel.untagged.join('\n'))![1]);
-  const before = Number(/HIGHESTMODSEQ (\d+)/.exec(sel.untagged.join('\n'))![1]);
-  assert.match((await c.command('EXPUNGE')).untagged.join(' '), /VANISHED 11:13/);
-  sel = await c.command('SELECT INBOX');
-  const after = Number(/HIGHESTMODSEQ (\d+)/.exec(sel.untagged.join('\n'))![1]);
-  const oldAnswer = (await c.command(`SELECT INBOX (QRESYNC (${uidv} ${before} 1:1200))`)).untagged.filter((l) => /VANISHED|FETCH/.test(l));
-  await c.close();
-  await srv.server.close();
+  const { uidv, before, after, expunge, oldAnswer } = await qresyncOfSource(srcDir, 1200);
+  assert.match(expunge, /VANISHED 11:13/);
   const srcAgain = await openSqliteStore({ dataDir: srcDir, synchronous: 'NORMAL' });
   const want = await observe(srcAgain);
   await srcAgain.close();
 
   // An interrupted earlier run left the first 300 INBOX messages in the target.
-  {
-    const s = await openSqliteStore({ dataDir: srcDir, synchronous: 'NORMAL' });
-    const d = await openSqliteStore({ dataDir: dstDir, synchronous: 'NORMAL' });
-    const du = await d.createUser('alice', alice.passwordHash);
-    const dbox = await d.createMailbox(du.id, 'INBOX');
-    const st = await s.exportMailbox(inbox.id);
-    const metas = (await s.listMessages(inbox.id)).sort((a, b) => a.uid - b.uid).slice(0, 300);
-    const messages = [];
-    for (const m of metas) {
-      const b = (await s.openMessage(inbox.id, m.uid))!;
-      messages.push({ uid: m.uid, modseq: m.modseq, flags: m.flags, internalDate: m.internalDate, internalTz: m.internalTz ?? 0, saveDate: m.saveDate ?? null, emailId: m.emailId, data: await b.read(0, b.size) });
-    }
-    await d.bulkImport(dbox.id, { messages, state: { uidValidity: st.uidValidity, objectId: st.objectId } });
-    await s.close();
-    await d.close();
-  }
+  await copiedBefore(srcDir, inboxId, await openSqliteStore({ dataDir: dstDir, synchronous: 'NORMAL' }), alice.passwordHash, 300);
 
   const run = await migrate(['--data', srcDir, '--to', `sqlite://${dstDir}`, '--json']);
   assert.equal(run.code, 0, run.stdout + run.stderr);
@@ -107,8 +56,8 @@ test('migrate SQLite -> SQLite: an exact copy, QRESYNC clients do not resync, re
   assert.deepEqual(copies.map((m) => m.emailId), originals.map((m) => m.emailId));
 
   // Against a server on the copy: the cached state resyncs nothing; the older one gets the same answer as before.
-  srv = await serve(dst, dstDir);
-  c = await RawClient.connect(srv.port, { login: ['alice', 'secret-a'] });
+  const srv = await serve(dst, dstDir);
+  const c = await RawClient.connect(srv.port, { login: ['alice', 'secret-a'] });
   await c.command('ENABLE QRESYNC');
   const same = await c.command(`SELECT INBOX (QRESYNC (${uidv} ${after} 1:1200))`);
   assert.deepEqual(same.untagged.filter((l) => /VANISHED|FETCH/.test(l)), [], same.raw);

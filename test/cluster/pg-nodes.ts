@@ -10,6 +10,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RawClient } from '../helpers/imap.js';
+import { cleanEnv } from '../obs/helpers.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const MAIN = path.join(ROOT, 'src/cli/main.ts');
@@ -27,18 +28,12 @@ export interface PgNode {
   out(): string;
 }
 
-function cleanEnv(extra: Record<string, string>): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('QUIRE_') && v !== undefined) env[k] = v;
-  return { ...env, ...extra };
-}
-
-/** One node (node itself, not a tsx wrapper, so that the pid and signals are the server's). */
+/** One node (node itself, not a tsx wrapper, so that the pid and signals are the server's); `args` come last, so they may override the defaults here. */
 export function startPgNode(name: string, storeUrl: string, data: string, args: string[] = []): Promise<PgNode> {
   const child = spawn(
     process.execPath,
     [
-      '--import', 'tsx', MAIN, 'serve', '--store', storeUrl, '--data', data, '--workers', '1',
+      '--import', 'tsx', MAIN, 'serve', '--store', storeUrl, '--data', data, '--workers', '1', // callers' args may override (the last value counts)
       '--imap-port', '0', '--imaps-port', 'off', '--lmtp-port', 'off', '--pop3-port', 'off', '--pop3s-port', 'off',
       '--admin-port', '0', '--log-level', 'warn', ...args,
     ],

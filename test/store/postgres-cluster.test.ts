@@ -6,7 +6,6 @@
 // issue 13's target is p99 < 20 ms on a quiet machine; the assertion is
 // looser, as this machine is shared by parallel tests).
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -15,6 +14,8 @@ import { after, describe, test } from 'node:test';
 import { RawClient, message } from '../helpers/imap.js';
 import { runProcess } from '../helpers/process.js';
 import { dropSchema, freshSchema, pgSkip, pgStoreUrl } from '../helpers/pg.js';
+import { cleanEnv } from '../obs/helpers.js';
+import { startPgNode, type PgNode } from '../cluster/pg-nodes.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const MAIN = path.join(ROOT, 'src/cli/main.ts');
@@ -24,44 +25,6 @@ const skip = await pgSkip();
 const SAMPLES = 60;
 /** What this test insists on (a loaded CI machine); the measured p99 is printed against the 20 ms target. */
 const P99_BOUND_MS = 250;
-
-function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('QUIRE_') && v !== undefined) env[k] = v;
-  return { ...env, ...extra };
-}
-
-interface Node {
-  child: ChildProcess;
-  port: number;
-  exited: Promise<number | null>;
-  out: () => string;
-}
-
-async function startNode(storeUrl: string, data: string): Promise<Node> {
-  const child = spawn(TSX, [MAIN, 'serve', '--store', storeUrl, '--data', data, '--imap-port', '0', '--imaps-port', 'off', '--lmtp-port', 'off', '--pop3-port', 'off', '--pop3s-port', 'off', '--admin-port', 'off', '--log-level', 'warn'], {
-    cwd: ROOT,
-    env: cleanEnv(),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`node did not start:\n${out}`)), 30_000);
-    const check = () => {
-      const m = /IMAP \(STARTTLS\): +127\.0\.0\.1:(\d+)/.exec(out);
-      if (m && /Quire is running/.test(out)) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    };
-    child.stdout!.on('data', check);
-    void exited.then((code) => reject(new Error(`node exited with ${code}:\n${out}`)));
-  });
-  return { child, port, exited, out: () => out };
-}
 
 function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
@@ -82,17 +45,17 @@ describe('quire serve nodes on one PostgreSQL store', { skip }, () => {
     const list = await runProcess(TSX, [MAIN, 'user', 'list'], { cwd: ROOT, env: cleanEnv({ QUIRE_STORE: url }) });
     assert.equal(list.code, 0, list.stderr);
     assert.match(list.stdout, /^alice\t/m, 'QUIRE_STORE reaches the same store');
-    const nodes: Node[] = [];
+    const nodes: PgNode[] = [];
     try {
       for (const n of ['a', 'b']) {
         const d = mkdtempSync(path.join(tmpdir(), `quire-pgnode-${n}-`));
         dirs.push(d);
-        nodes.push(await startNode(url, d));
+        nodes.push(await startPgNode(`quire-${n}`, url, d, ['--workers', '0']));
       }
-      const [A, B] = nodes as [Node, Node];
+      const [A, B] = nodes as [PgNode, PgNode];
       const login = ['alice', 'secret-alice-1'] as [string, string];
-      const a = await RawClient.connect(A.port, { login });
-      const b = await RawClient.connect(B.port, { login });
+      const a = await RawClient.connect(A.imapPort, { login });
+      const b = await RawClient.connect(B.imapPort, { login });
       await a.command('CREATE Shared');
       assert.match((await b.command('SELECT Shared')).tagged, /OK/, 'node B sees the mailbox node A created');
       await a.command('SELECT Shared');

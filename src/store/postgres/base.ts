@@ -26,6 +26,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { StoreError, type Change, type ChangeFeed, type ChangeHint, type ChangeListener } from '../types.js';
 import { LocalChangeFeed } from '../feed.js';
+import { hintOf } from '../hint.js';
 import type { Queryable } from './blobs.js';
 import { channelOf, notifyPayload } from './listen.js';
 
@@ -396,15 +397,3 @@ function searchPathOption(schema: string): string {
   return `${schema},public`;
 }
 
-/** The change-bus hint of one commit's records (as the SQLite store's rows.ts hintOf). */
-export function hintOf(changes: readonly Change[]): ChangeHint | null {
-  let hint = null as ChangeHint | null;
-  for (const c of changes) {
-    if (c.kind === 'subscription' || c.kind === 'annotation' || c.kind === 'urlauth-key') continue;
-    if (!('modseq' in c)) return { userId: c.userId, mailboxId: c.mailboxId, modseq: 0, kind: 'mailboxes' };
-    if (hint && hint.mailboxId !== c.mailboxId) return { userId: c.userId, mailboxId: c.mailboxId, modseq: 0, kind: 'mailboxes' };
-    const kind: ChangeHint['kind'] = c.kind === 'append' || hint?.kind === 'append' ? 'append' : 'messages';
-    hint = { userId: c.userId, mailboxId: c.mailboxId, modseq: Math.max(c.modseq, hint?.modseq ?? 0), kind };
-  }
-  return hint;
-}

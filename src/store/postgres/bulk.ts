@@ -22,7 +22,7 @@ import { StoreError, type BulkImportBatch, type BulkMessage, type CredentialInfo
 import { PgThreadIdOps } from './threadid-ops.js';
 import { KeywordTable, MAX_UID } from './messages.js';
 import { decodeFlags, encodeKeywords, parseFlags } from './flags.js';
-import { emailIdOf } from './search.js';
+import { blobIdOfEmailId, emailIdOf } from '../objectid.js';
 
 interface BodyPlan {
   /** The blob the message references: a kept id, a shared one, or null (a fresh one from the sequence). */
@@ -32,12 +32,6 @@ interface BodyPlan {
   data: Buffer;
 }
 
-/** The blob id an EMAILID of ours names, or null. */
-function blobIdOfEmailId(id: string): number | null {
-  if (!/^M[1-9][0-9]{0,15}$/.test(id)) return null;
-  const n = Number(id.slice(1));
-  return Number.isSafeInteger(n) ? n : null;
-}
 
 export abstract class PgBulkOps extends PgThreadIdOps {
   exportMailbox(mailboxId: number): Promise<MailboxState> {

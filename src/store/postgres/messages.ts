@@ -27,7 +27,8 @@ import type { MimePart } from '../../mime/index.js';
 import { PgBase, type Emit } from './base.js';
 import type { BlobStore, Queryable } from './blobs.js';
 import { FLAG_DELETED, FLAG_SEEN } from './schema.js';
-import { compilePgFilter, emailIdOf } from './search.js';
+import { compilePgFilter } from './search.js';
+import { emailIdOf } from '../objectid.js';
 import { indexableText, storeText } from './fulltext.js';
 import { MAX_KEYWORDS_PER_MAILBOX, decodeFlags, encodeKeywords, parseFlags, splitKeywords, type ParsedFlags } from './flags.js';
 

@@ -7,6 +7,7 @@
 import { StoreError, type MetaFilter } from '../types.js';
 import { FLAG_ANSWERED, FLAG_DELETED, FLAG_DRAFT, FLAG_FLAGGED, FLAG_SEEN } from './schema.js';
 import { contentCondition } from './fulltext.js';
+import { blobIdOfEmailId, threadNumberOf } from '../objectid.js';
 
 const DAY_MS = 86_400_000;
 /** INTERNALDATE as wall-clock time in its own zone (ms), for day comparisons (RFC 9051 §6.4.4). */
@@ -95,8 +96,8 @@ export function compilePgFilter(f: MetaFilter, firstParam = 1): PgFilter {
       }
       case 'threadid': {
         // RFC 8474 §6 SEARCH THREADID: the bodies of that thread (threadids.ts).
-        const n = /^T[1-9][0-9]{0,15}$/.test(f.id) ? Number(f.id.slice(1)) : null;
-        return n === null || !Number.isSafeInteger(n) ? 'false' : `m.blob_id IN (SELECT id FROM blobs WHERE thread_id = ${p(n)})`;
+        const n = threadNumberOf(f.id);
+        return n === null ? 'false' : `m.blob_id IN (SELECT id FROM blobs WHERE thread_id = ${p(n)})`;
       }
       case 'header': {
         usesBlob = true;
@@ -120,13 +121,3 @@ export function compilePgFilter(f: MetaFilter, firstParam = 1): PgFilter {
   return { sql: go(f), params, usesBlob };
 }
 
-/** RFC 8474 EMAILID of a stored body: blob ids are never reused, and every copy shares its body's. */
-export function emailIdOf(blobId: number): string {
-  return `M${blobId}`;
-}
-
-function blobIdOfEmailId(id: string): number | null {
-  if (!/^M[1-9][0-9]{0,15}$/.test(id)) return null;
-  const n = Number(id.slice(1));
-  return Number.isSafeInteger(n) ? n : null;
-}

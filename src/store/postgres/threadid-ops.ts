@@ -4,6 +4,7 @@
 // and a background pass over such bodies, a batch per user transaction.
 import { PgUrlAuthKeyOps } from './urlauth-keys.js';
 import { assignThreadIds, PG_THREAD_ID_BACKFILL_BATCH } from './threadids.js';
+import { threadIdOf } from '../objectid.js';
 
 export abstract class PgThreadIdOps extends PgUrlAuthKeyOps {
   /** RFC 8474 §5.2: the THREADIDs of these messages by UID ("T" and the thread number). */
@@ -18,7 +19,7 @@ export abstract class PgThreadIdOps extends PgUrlAuthKeyOps {
       );
       const missing: { uid: number; blob: number }[] = [];
       for (const row of r.rows) {
-        if (row.thread_id !== null) out.set(Number(row.uid), `T${row.thread_id}`);
+        if (row.thread_id !== null) out.set(Number(row.uid), threadIdOf(row.thread_id));
         else missing.push({ uid: Number(row.uid), blob: Number(row.blob_id) });
       }
       if (missing.length > 0) {
@@ -26,7 +27,7 @@ export abstract class PgThreadIdOps extends PgUrlAuthKeyOps {
         const got = await this.write(userId, (tx) => assignThreadIds(tx, userId, missing.map((m) => m.blob)));
         for (const m of missing) {
           const t = got.get(m.blob);
-          if (t !== undefined) out.set(m.uid, `T${t}`);
+          if (t !== undefined) out.set(m.uid, threadIdOf(t));
         }
       }
       return out;

@@ -29,7 +29,8 @@ import {
 import type { BlobFiles } from './blobs.js';
 import { MAX_KEYWORDS_PER_MAILBOX, decodeFlags, encodeKeywords, parseFlags } from './flags.js';
 import { MessageReads } from './reads.js';
-import { emailIdOf, localZoneAt } from './metadata.js';
+import { localZoneAt } from './metadata.js';
+import { emailIdOf } from '../objectid.js';
 import { assignThreadId } from './threadids.js';
 import { describeMessage } from '../structure.js';
 

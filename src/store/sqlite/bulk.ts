@@ -16,7 +16,7 @@ import { promises as fs } from 'node:fs';
 import { describeMessage } from '../structure.js';
 import { StoreError, type BulkImportBatch, type BulkMessage, type Change, type CredentialInfo, type MailboxState, type MessageMeta } from '../types.js';
 import { decodeFlags, encodeKeywords, parseFlags } from './flags.js';
-import { blobIdOfEmailId, emailIdOf } from './metadata.js';
+import { blobIdOfEmailId, emailIdOf } from '../objectid.js';
 import { assignThreadId } from './threadids.js';
 import { ThreadIdOps } from './threadid-ops.js';
 

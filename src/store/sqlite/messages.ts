@@ -24,7 +24,8 @@ import { FLAG_DELETED } from './schema.js';
 import { describeMessage } from '../structure.js';
 import { indexPendingBodies } from './fulltext.js';
 import type { SortKeys } from '../../mime/index.js';
-import { META_COLS, emailIdOf, localZoneAt, meta, type MetaRow } from './metadata.js';
+import { META_COLS, localZoneAt, meta, type MetaRow } from './metadata.js';
+import { emailIdOf } from '../objectid.js';
 
 /**
  * Expunged UIDs remembered per mailbox for QRESYNC (RFC 7162 §3.2.10). A

@@ -9,22 +9,12 @@ import type Database from 'better-sqlite3';
 import type { MessageMeta } from '../types.js';
 import { decodeFlags } from './flags.js';
 import type { MailboxRow } from './messages.js';
+import { emailIdOf } from '../objectid.js';
 
 /** [uid, sysflags, keywords, internal_date, size, modseq, internal_tz, save_date, blob_id] as returned by `.raw()`. */
 export type MetaRow = [number, number, string, number, number, number, number, number | null, number];
 export const META_COLS = 'uid, sysflags, keywords, internal_date, size, modseq, internal_tz, save_date, blob_id';
 
-/** RFC 8474 EMAILID of a stored body: blob ids are never reused, and every copy shares its body's. */
-export function emailIdOf(blobId: number): string {
-  return `M${blobId}`;
-}
-
-/** The blob id named by an EMAILID, or null when it names none of ours. */
-export function blobIdOfEmailId(id: string): number | null {
-  if (!/^M[1-9][0-9]{0,15}$/.test(id)) return null;
-  const n = Number(id.slice(1));
-  return Number.isSafeInteger(n) ? n : null;
-}
 
 /** The server's zone at instant `ms`, minutes east of UTC (LMTP delivery's and a zone-less source's INTERNALDATE zone). */
 export function localZoneAt(ms: number): number {

@@ -2,7 +2,7 @@
 // that every writer shares, the change-bus hint of a commit, and the one
 // mapping from anything thrown below the contract to StoreError.
 import { OVERQUOTA_MARK } from './addresses.js';
-import { StoreError, type Change, type ChangeHint, type MailboxInfo, type SpecialUse, type UserInfo } from '../types.js';
+import { StoreError, type MailboxInfo, type SpecialUse, type UserInfo } from '../types.js';
 
 /** Longest mailbox name in bytes (RFC 9051 leaves it to the server; keeps LIST output sane). */
 export const MAX_MAILBOX_NAME_BYTES = 1024;
@@ -65,22 +65,6 @@ export function checkMailboxName(name: string): void {
   }
 }
 
-/**
- * The change-bus hint of one commit's records: the mailbox whose messages
- * changed, or (several mailboxes, or a mailbox created, renamed, deleted)
- * a request for a full look. Subscriptions concern no other session.
- */
-export function hintOf(changes: readonly Change[]): ChangeHint | null {
-  let hint = null as ChangeHint | null;
-  for (const c of changes) {
-    if (c.kind === 'subscription' || c.kind === 'annotation' || c.kind === 'urlauth-key') continue;
-    if (!('modseq' in c)) return { userId: c.userId, mailboxId: c.mailboxId, modseq: 0, kind: 'mailboxes' };
-    if (hint && hint.mailboxId !== c.mailboxId) return { userId: c.userId, mailboxId: c.mailboxId, modseq: 0, kind: 'mailboxes' };
-    const kind: ChangeHint['kind'] = c.kind === 'append' || hint?.kind === 'append' ? 'append' : 'messages';
-    hint = { userId: c.userId, mailboxId: c.mailboxId, modseq: Math.max(c.modseq, hint?.modseq ?? 0), kind };
-  }
-  return hint;
-}
 
 /** Maps anything thrown below the contract to the closed StoreError set. */
 export function toStoreError(err: unknown): StoreError {

@@ -10,8 +10,7 @@ import type Database from 'better-sqlite3';
 import { StoreError, type MetaFilter } from '../types.js';
 import { FLAG_ANSWERED, FLAG_DELETED, FLAG_DRAFT, FLAG_FLAGGED, FLAG_SEEN } from './schema.js';
 import { FTS_INDEXED, trigramQuery } from './fulltext.js';
-import { blobIdOfEmailId } from './metadata.js';
-import { threadNumberOf } from './threadids.js';
+import { blobIdOfEmailId, threadNumberOf } from '../objectid.js';
 
 const DAY_MS = 86_400_000;
 /** INTERNALDATE as wall-clock time in its own zone (ms), for day comparisons. */

@@ -41,7 +41,8 @@ import { THREAD_STOP_MS, besideThis, numbersOfArray, startThread, stopThread, ty
 import type { WriteGate } from './gate.js';
 import { LocalWriteGate } from './gate.js';
 export { LocalWriteGate, type WriteGate } from './gate.js';
-import { MailboxRowCache, hintOf, toStoreError } from './rows.js';
+import { MailboxRowCache, toStoreError } from './rows.js';
+import { hintOf } from '../hint.js';
 export { MAX_MAILBOX_NAME_BYTES, toStoreError } from './rows.js';
 import { runDoctor, type DoctorReport } from './doctor.js';
 

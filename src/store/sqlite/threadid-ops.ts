@@ -4,7 +4,8 @@
 // bodies stored before schema V_THREAD_IDS theirs.
 import { UrlAuthKeyOps } from './urlauth-keys.js';
 import { storeThreadKeys } from './threading.js';
-import { assignThreadId, threadIdOf, THREAD_ID_BACKFILL_BATCH } from './threadids.js';
+import { assignThreadId, THREAD_ID_BACKFILL_BATCH } from './threadids.js';
+import { threadIdOf } from '../objectid.js';
 
 /** Pause between backfill batches (the serving thread stays free between them). */
 const THREAD_ID_BACKFILL_PAUSE_MS = 20;

@@ -18,17 +18,6 @@ type Prepare = (sql: string) => Database.Statement;
 /** Bodies given a thread id per background batch (each a few indexed lookups). */
 export const THREAD_ID_BACKFILL_BATCH = 100;
 
-/** The RFC 8474 objectid of a thread: "T" and the founding body's blob id (EMAILIDs are "M..."; §5.2 keeps them apart). */
-export function threadIdOf(n: number): string {
-  return `T${n}`;
-}
-
-/** The number inside a THREADID of ours, or null for anything else (which no message has). */
-export function threadNumberOf(id: string): number | null {
-  if (!/^T[1-9][0-9]{0,15}$/.test(id)) return null;
-  const n = Number(id.slice(1));
-  return Number.isSafeInteger(n) ? n : null;
-}
 
 /**
  * Gives body `blobId` of user `userId` its thread (inside the caller's write transaction), unless it has
