@@ -6,6 +6,7 @@
 //   npx tsx bench/mixed-ab.ts A_MAIN_JS B_MAIN_JS [--clients 10,50] [--seconds 8]
 //                             [--rounds 3] [--workers 2] [--port-base 34200] [--cache DIR] [--strace]
 //
+// --no-idle: the mix without its IDLE waits (bench/lib/mixed.ts runMixedPoint idle).
 // --pace MS: each client waits MS between its steps (an open-ish load below the server's capacity:
 // CPU per operation then does not swing with how starved the server is on a loaded machine).
 // --profile: node --cpu-prof for both builds, summarised at the end (bench/lib/profile.ts).
@@ -27,13 +28,14 @@ import { BENCH_DIR, quireUserAdd, startQuire, type Server } from './lib/servers.
 const log = (s: string) => process.stderr.write(`[ab ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
 
 function args(argv: string[]) {
-  const o = { a: '', b: '', clients: [10, 50], seconds: 8, rounds: 3, workers: 2, portBase: 34200, cache: path.join(BENCH_DIR, '.cache'), seed: 1, strace: false, profile: false, pace: 0 };
+  const o = { a: '', b: '', clients: [10, 50], seconds: 8, rounds: 3, workers: 2, portBase: 34200, cache: path.join(BENCH_DIR, '.cache'), seed: 1, strace: false, profile: false, pace: 0, idle: true };
   const pos: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const v = () => argv[++i] ?? '';
     const a = argv[i]!;
     if (a === '--clients') o.clients = v().split(',').map(Number);
     else if (a === '--seconds') o.seconds = Number(v());
+    else if (a === '--no-idle') o.idle = false;
     else if (a === '--rounds') o.rounds = Number(v());
     else if (a === '--workers') o.workers = Number(v());
     else if (a === '--port-base') o.portBase = Number(v());
@@ -103,7 +105,7 @@ try {
       for (const k of order) {
         const s = servers[k]!;
         const st = o.strace ? straceWindow(() => s.pids(), path.join(o.cache, `ab-strace-${'AB'[k]}.txt`)) : null;
-        const r = await runMixedPoint({ name: `quire-${'AB'[k]}`, port: s.port, pids: () => s.pids() }, { clients, logins: false, seconds: o.seconds, seed: o.seed, corpus, log, window: st?.window, paceMs: o.pace });
+        const r = await runMixedPoint({ name: `quire-${'AB'[k]}`, port: s.port, pids: () => s.pids() }, { clients, logins: false, seconds: o.seconds, seed: o.seed, corpus, log, window: st?.window, paceMs: o.pace, idle: o.idle });
         results.push({ build: 'AB'[k]!, clients, r, syscalls: st?.counts() });
         log(`${'AB'[k]} ${clients} clients round ${round + 1}: ${r.cpuPer1000.toFixed(3)} CPU s/1k ops (kernel ${(100 * r.systemShare).toFixed(0)}%), ${r.opsPerSec.toFixed(0)} ops/s, ${r.errors} errors, ${r.failures} failures`);
       }

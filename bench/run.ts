@@ -4,7 +4,7 @@
 //   npm run bench -- SCENARIO[,SCENARIO] [--sizes 1k,10k] [--quick] [--runs N]
 //                    [--seed N] [--cache DIR] [--port-base N] [--no-dovecot]
 //                    [--profile] [--markdown FILE] [--raise-inotify] [--budget S]
-//                    [--clients 10,50,200] [--seconds S] [--workers N] [--dovecot-port N]
+//                    [--clients 10,50,200] [--seconds S] [--workers N] [--no-idle] [--dovecot-port N]
 //
 // Scenarios: select fetch-flags fetch-200 search store append conns idle-push
 // mixed auth sort (see BENCHMARKS.md for what each measures). `mixed` alone loads no
@@ -142,6 +142,8 @@ interface Options {
   seconds: number;
   /** `quire serve --workers N` (null: serve's default). */
   workers: number | null;
+  /** IDLE (fixed 50-250 ms waits) in the mixed load's mix; `--no-idle` leaves it out. */
+  mixIdle: boolean;
 }
 
 function parseSize(s: string): number {
@@ -168,6 +170,7 @@ function parseArgs(argv: string[]): Options {
     clients: [],
     seconds: 0,
     workers: process.env.QUIRE_BENCH_WORKERS ? Number(process.env.QUIRE_BENCH_WORKERS) : null,
+    mixIdle: true,
   };
   let sizesGiven = false;
   for (let i = 0; i < argv.length; i++) {
@@ -193,6 +196,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--raise-inotify') o.raiseInotify = true;
     else if (a === '--clients') o.clients = val().split(',').map(Number);
     else if (a === '--seconds') o.seconds = Number(val());
+    else if (a === '--no-idle') o.mixIdle = false;
     else if (a === '--workers') o.workers = Number(val());
     else if (a === '--help' || a === '-h') {
       console.log(readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(0, 10).join('\n'));
@@ -718,7 +722,7 @@ async function scMixed(o: Options, targets: Target[], corpus: Corpus): Promise<v
         try {
           await t.server.eventLoopDelay?.();
           const res = await withTimeout(`${g} (${t.name})`, (o.seconds + 300) * 1000, () =>
-            runMixedPoint({ name: t.name, port: t.server.port, pids: () => t.server.pids() }, { clients: n, logins, seconds: o.seconds, seed: o.seed, corpus, log }),
+            runMixedPoint({ name: t.name, port: t.server.port, pids: () => t.server.pids() }, { clients: n, logins, seconds: o.seconds, seed: o.seed, corpus, log, idle: o.mixIdle }),
           );
           const eld = await t.server.eventLoopDelay?.();
           if (eld) eldRows.push({ scenario: g, eld });

@@ -669,6 +669,13 @@ export async function runMixedPoint(
     paceMs?: number;
     /** Called as the timed window opens and as it closes (bench/mixed-ab.ts attaches strace for exactly that window). */
     window?: (phase: 'start' | 'end') => Promise<void>;
+    /**
+     * IDLE of IDLE_MS in the mix (default true). Each one is a fixed wait: at 2% of the actions and
+     * 150 ms on average it adds ~3 ms to every client's average operation, so with few clients the
+     * throughput of any server is bounded by the waits (about clients / 3.1 ms). Without it (false),
+     * the mix is issue 11's list of commands, a closed loop whose ops/s measures the server.
+     */
+    idle?: boolean;
   },
 ): Promise<MixedPointResult> {
   const users = mixedUsers(o.clients);
@@ -677,7 +684,8 @@ export async function runMixedPoint(
   const appendable = appendableMessages(o.corpus);
   await resetMailboxes(t, userNames, o.corpus, appendable, o.seed);
   const stats: Stats = { ops: 0, lat: new Map(), errors: 0, byKind: new Map(), failures: 0, samples: [], counting: false };
-  const actions: [Action, number][] = o.logins ? [...WEIGHTS, ['relogin', RELOGIN_WEIGHT]] : WEIGHTS;
+  const base = o.idle === false ? WEIGHTS.filter(([a]) => a !== 'idle') : WEIGHTS;
+  const actions: [Action, number][] = o.logins ? [...base, ['relogin', RELOGIN_WEIGHT]] : base;
   const clients = Array.from(
     { length: o.clients },
     (_, i) => new MixedClient(t, i, userNames[i % users]!, Math.floor(i / users), o.seed, actions, o.corpus, appendable, stats),
