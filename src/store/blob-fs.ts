@@ -263,7 +263,9 @@ export class FsBlobStore implements BlobStore {
   private async removeIfOld(file: string, graceMs: number, now: number, out: SweepResult, remove: boolean): Promise<void> {
     try {
       const st = await stat(file);
-      if (now - st.mtimeMs < graceMs) {
+      // A grace of 0 means none: no age check at all. (mtimeMs has a fraction of a millisecond that
+      // Date.now() truncates, so a file written in the same millisecond would otherwise look young.)
+      if (graceMs > 0 && now - st.mtimeMs < graceMs) {
         out.kept++;
         return;
       }
