@@ -60,8 +60,14 @@ export interface Pop3Io {
 export interface Pop3Hooks {
   /** Counts a user's session; false when the per-user limit is reached. */
   attachUser(session: Pop3Session, userId: number): boolean;
-  /** RFC 1939 §8 maildrop lock (only with lockSession); false when another session holds it (a promise across cluster workers). */
+  /**
+   * RFC 1939 §8 maildrop lock (only with lockSession); false when another
+   * session holds it (a promise across cluster workers or nodes); rejects
+   * when the lock cannot be asked for. A lock lost later calls session.lockLost().
+   */
   lock(session: Pop3Session, userId: number): boolean | Promise<boolean>;
+  /** Gives the session's lock back (the UPDATE state, before QUIT's +OK); resolves once another session can take it. */
+  unlock(session: Pop3Session): Promise<void>;
   /** Seconds the user still has to wait under LOGIN-DELAY (0: may log in); records the login when 0. */
   loginDelayLeft(userId: number): number;
   onClose(session: Pop3Session): void;
@@ -439,11 +445,22 @@ export class Pop3Session {
       return;
     }
     this.user = info;
-    if (this.opts.lockSession && !(await this.hooks.lock(this, info.id))) {
-      // RFC 2449 §8.1.2, RFC 1939 §8.
-      this.reply('-ERR [IN-USE] Maildrop is locked by another POP3 session');
-      this.close();
-      return;
+    if (this.opts.lockSession) {
+      let locked: boolean;
+      try {
+        locked = await this.hooks.lock(this, info.id);
+      } catch (err) {
+        this.opts.log.warn('POP3 maildrop lock not available', { id: this.id, user: info.name, error: String(err) });
+        this.reply('-ERR [SYS/TEMP] Maildrop lock is not available, try again later');
+        this.close();
+        return;
+      }
+      if (!locked) {
+        // RFC 2449 §8.1.2, RFC 1939 §8.
+        this.reply('-ERR [IN-USE] Maildrop is locked by another POP3 session');
+        this.close();
+        return;
+      }
     }
     if ((this.state as Pop3State) === 'closed') return;
     let drop: Maildrop;
@@ -510,6 +527,8 @@ export class Pop3Session {
       this.opts.log.warn('POP3 update failed', { id: this.id, error: String(err) });
     }
     this.opts.log.info('POP3 logout', { id: this.id, user: this.user?.name, ...this.stats, deleted: deleted.length, kept: drop.count });
+    // RFC 1939 §6: the lock goes with the UPDATE state, before the +OK, so the client may log in again at once.
+    await this.hooks.unlock(this).catch((err: unknown) => this.opts.log.warn('POP3 maildrop lock release failed', { id: this.id, error: String(err) }));
     if (failed) this.reply('-ERR [SYS/TEMP] Some deleted messages were not removed');
     else this.reply(deleted.length > 0 ? `+OK Logging out, ${deleted.length} messages deleted` : '+OK Logging out');
     this.close();
@@ -555,6 +574,20 @@ export class Pop3Session {
   /** Server shutdown: the session ends without UPDATE (RFC 1939 §6: only QUIT commits). */
   shutdown(): void {
     this.reply('-ERR [SYS/TEMP] Server shutting down');
+    this.close();
+  }
+
+  /**
+   * The maildrop lock was lost (its database connection went away): another
+   * node may now open the maildrop, so this session ends without UPDATE. A
+   * session in UPDATE finishes (its expunge names exact UIDs); one between
+   * commands is told -ERR [SYS/TEMP] (RFC 3206 §4); one in the middle of a
+   * multi-line response is cut off (an -ERR line would read as message text).
+   */
+  lockLost(): void {
+    if (this.state !== 'transaction') return;
+    this.opts.log.warn('POP3 maildrop lock lost', { id: this.id, user: this.user?.name });
+    if (!this.busy) this.reply('-ERR [SYS/TEMP] Maildrop lock lost, try again later');
     this.close();
   }
 
