@@ -11,7 +11,8 @@
 // big mailbox (unless --sizes is given); --workers N (or QUIRE_BENCH_WORKERS)
 // is passed to `quire serve`. Corpora and loaded stores are
 // cached under --cache (default bench/.cache) keyed by seed and size.
-import { pop3Download, POP3_PORT_OFFSET } from './pop3.js';
+import { Pop3ClientProcess, POP3_PORT_OFFSET } from './pop3.js';
+import { availableParallelism } from 'node:os';
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -365,21 +366,61 @@ class ScenarioFailed extends Error {}
 
 /** The POP3 scenario downloads this many messages (issue 17: a 1,000-message maildrop). */
 const POP3_MESSAGES = 1000;
+/**
+ * Untimed downloads per Quire worker before the timed ones (both servers get
+ * the same count). Successive connections alternate Quire's workers, and each
+ * worker's JIT and body slabs warm up on their own.
+ */
+const POP3_WARMUPS_PER_WORKER = 5;
+/** Timed downloads at least (more with a larger --runs), within --budget. */
+const POP3_MIN_RUNS = 25;
 
 async function scPop3(o: Options, t: Target, size: number): Promise<void> {
   const g = `POP3 download (${label(POP3_MESSAGES)} of ${label(size)})`;
   const rMs = row(g, `USER/PASS + STAT + ${POP3_MESSAGES} pipelined RETR + QUIT`, 'ms');
   const rRetr = row(g, `· the ${POP3_MESSAGES} RETRs (first sent to last received; login apart)`, 'ms');
   const rMbs = row(g, '· throughput of the RETRs', 'MB/s', 'higher');
-  await repeat(o, g, t, async () => {
-    const r = await pop3Download(t.server.port + POP3_PORT_OFFSET, `bench${label(size)}`, PASS, POP3_MESSAGES);
+  const rCpu = row(g, '· server CPU per download (all its processes and threads, /proc)', 'ms');
+  const rClient = row(g, '· client CPU per download (its own process)', 'ms');
+  // The client in a process of its own (bench/pop3.ts), a fresh one per server: the same client, warmed by the same runs.
+  const client = await Pop3ClientProcess.start();
+  const user = `bench${label(size)}`;
+  const once = async () => {
+    const cpu0 = serverCpuNow(t);
+    const r = await client.download(t.server.port + POP3_PORT_OFFSET, user, PASS, POP3_MESSAGES);
+    const cpu = serverCpuNow(t) - cpu0;
     if (r.messages !== POP3_MESSAGES) throw new Error(`downloaded ${r.messages} messages`);
-    return [
-      [rMs, r.ms],
-      [rRetr, r.retrMs],
-      [rMbs, r.bytes / 1e6 / (r.retrMs / 1000)],
-    ];
-  });
+    return { r, cpu };
+  };
+  try {
+    const warmups = POP3_WARMUPS_PER_WORKER * (o.workers ?? availableParallelism());
+    const tw = performance.now();
+    for (let i = 0; i < warmups; i++) await withTimeout(`${g} (warm-up)`, 600_000, once);
+    log(`  ${t.name} ${g}: ${warmups} warm-ups in ${((performance.now() - tw) / 1000).toFixed(1)} s`);
+    await repeat(
+      o,
+      g,
+      t,
+      async () => {
+        const { r, cpu } = await once();
+        return [
+          [rMs, r.ms],
+          [rRetr, r.retrMs],
+          [rMbs, r.bytes / 1e6 / (r.retrMs / 1000)],
+          [rCpu, cpu],
+          [rClient, r.clientCpuMs],
+        ];
+      },
+      { warmup: false, runs: Math.max(o.runs, POP3_MIN_RUNS) },
+    );
+  } finally {
+    await client.stop();
+  }
+}
+
+/** CPU (user + system, ms) of every process of the server so far, threads and reaped children included (/proc). */
+function serverCpuNow(t: Target): number {
+  return cpuTimes(t.server.pids()).total * 1000;
 }
 
 async function scSelect(o: Options, t: Target, size: number): Promise<void> {
@@ -984,6 +1025,11 @@ async function main(): Promise<void> {
     `Command: npm run bench -- ${process.argv.slice(2).join(' ')}`.trimEnd(),
     `Corpus: seed ${o.seed}, ${corpus.count} messages, ${(corpus.totalBytes / 1e6).toFixed(0)} MB; sizes ${o.sizes.map(label).join(', ')}; up to ${o.runs} timed runs after one warm-up, or ${FAST_RUNS} after ${FAST_WARMUPS} where a run takes under ${FAST_RUN_MS} ms${o.quick ? ' (not with --quick)' : ''} (stops repeating after ${o.budgetS} s).`,
   ];
+  if (o.scenarios.includes('pop3')) {
+    header.push(
+      `POP3: the client in a process of its own (bench/pop3.ts Pop3ClientProcess, a fresh one per server), ${POP3_WARMUPS_PER_WORKER} warm-ups per Quire worker (${POP3_WARMUPS_PER_WORKER * (o.workers ?? availableParallelism())}, both servers alike), then at least ${POP3_MIN_RUNS} timed downloads.`,
+    );
+  }
   if (why) header.push(`Dovecot: skipped (${why}).`);
   const counts = Object.entries(searchCounts).map(([k, v]) => `${k}: quire ${v.quire ?? '–'}, dovecot ${v.dovecot ?? '–'}`);
   const text = [

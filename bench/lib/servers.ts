@@ -98,6 +98,8 @@ export interface QuireStartOptions {
   /** `quire serve --workers N` (undefined: Quire's default, one per core). */
   workers?: number;
   log: (s: string) => void;
+  /** Each log line Quire writes (stderr; e.g. with `--log-level info --log-format json` in serveArgs). */
+  onLog?: (line: string) => void;
 }
 
 /** Runs `quire user add` (password on stdin) unless the user exists. */
@@ -168,7 +170,10 @@ export async function startQuire(main: string, o: QuireStartOptions): Promise<Se
       partial = partial.slice(nl + 1);
       if (line.startsWith('BENCH_ELD ')) eldWaiters.shift()?.(JSON.parse(line.slice(10)) as EldStats);
       else if (line.startsWith('BENCH_GC ')) gcWaiters.shift()?.();
-      else if (stderr.length < 20_000) stderr += line + '\n';
+      else {
+        o.onLog?.(line);
+        if (stderr.length < 20_000) stderr += line + '\n';
+      }
     }
   });
   child.stdout!.resume();

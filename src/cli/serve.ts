@@ -175,7 +175,9 @@ async function startListeners(
   // POP3 (src/pop3/server.ts), on the same store and authenticator.
   const pop3Mod = await import('../pop3/server.js');
   const pop3Options = toPop3Options(config, tls, log);
-  if (pop3Options && pop3Locks) pop3Options.locks = pop3Locks;
+  // RFC 1939 §8 locks: the store's when it has them (PostgreSQL: across every node), else the primary's for its workers, else this process's.
+  const storeLocks = pop3Options?.lockSession ? store.maildropLocks?.() : undefined;
+  if (pop3Options && (storeLocks ?? pop3Locks)) pop3Options.locks = storeLocks ?? pop3Locks;
   if (pop3Options && serverName) pop3Options.serverName = serverName;
   const pop3 = await pop3Mod.startPop3IfConfigured(store, auth, pop3Options).catch(async (err: unknown) => {
     await lmtp?.close().catch(() => {});

@@ -279,9 +279,9 @@ async function send(s: Pop3Session, m: DropMessage, bodyLines: number | undefine
     // RETRs pipelined behind this one are read ahead (session.ts); a failed read-ahead is read again here.
     // The body's location came with the login snapshot: no store lookup per message.
     const ahead = bodyLines === undefined ? s.takePrefetched(n) : undefined;
-    head = (ahead && (await ahead.catch(() => undefined))) ?? null;
+    head = (ahead && (await s.timedRead(ahead).catch(() => undefined))) ?? null;
     if (!head && (stored <= POP3_WHOLE_READ_MAX || drop.ranged)) {
-      head = await drop.read(m, 0, Math.min(stored, stored <= POP3_WHOLE_READ_MAX ? stored : POP3_STREAM_CHUNK));
+      head = await s.timedRead(drop.read(m, 0, Math.min(stored, stored <= POP3_WHOLE_READ_MAX ? stored : POP3_STREAM_CHUNK)));
       if (!head) return s.reply(`-ERR Message ${n} was removed by another session`);
     }
   } catch (err) {

@@ -63,14 +63,20 @@ export const POP3_TLS_HANDSHAKE_MS = 30_000;
 /**
  * Messages read ahead while an earlier one is sent (the file reads overlap
  * the network writes): the RETRs pipelined behind the current one and, in a
- * download in message order, the messages after it (32: two batches of the
- * body-reading thread in flight, so its wake-ups on a busy machine overlap
- * the sending). And the bytes such read-ahead may hold: small, since a client
- * that pipelines but stops reading would otherwise make us hold its mail in
- * memory.
+ * download in message order, the messages after it. 64 (48-64 kept ahead,
+ * about 1-1.3 MB of average mail, 2-3 ms of sending on loopback) so that a
+ * wake-up of the body-reading thread that waits for a core on a busy machine
+ * is covered by what is already read: at 32 with refills at half (16-32
+ * ahead), a download's RETRs waited on reads a quarter of their time
+ * (readWaitMs in the logout log, issue 17). And the bytes such read-ahead may
+ * hold: bounded, since a client that pipelines but stops reading would
+ * otherwise make us hold its mail in memory (they are in the store's shared
+ * slabs while there is room: src/store/sqlite/body-reads.ts BODY_SLABS).
  */
-export const POP3_PREFETCH_MESSAGES = 32;
+export const POP3_PREFETCH_MESSAGES = 64;
 export const POP3_PREFETCH_BYTES = 4 * 1024 * 1024;
+/** Read-ahead is topped up once this many of its places are free: one request to the body-reading thread per this many messages, not one per message. */
+export const POP3_PREFETCH_REFILL = 16;
 /** Messages up to this size are read whole (one read) instead of streamed in POP3_STREAM_CHUNK pieces. */
 export const POP3_WHOLE_READ_MAX = 1024 * 1024;
 

@@ -1,28 +1,36 @@
 // The RFC 1939 §8 maildrop lock (pop3.lockSession, Dovecot's
 // pop3_lock_session): while one POP3 session of a user is in the TRANSACTION
-// state, another gets -ERR [IN-USE] (RFC 2449 §8.1.2).
+// state, another gets -ERR [IN-USE] (RFC 2449 §8.1.2). It is given back in
+// the UPDATE state before QUIT's +OK (so a client that saw +OK may log in
+// again at once), or when the connection ends.
 //
-// One process: a map here (LocalMaildropLocks). With `quire serve --workers N`
-// a user's two sessions may land on different workers, so there the lock is
-// the primary's (Pop3LockHub), asked over the cluster IPC channel as the
-// connection caps are (src/server/admission.ts): one round trip per login,
-// releases reported without an answer. The primary keeps each worker's locks
-// and drops them all when that worker exits, so a crashed worker never leaves
-// a maildrop locked.
+// Where it is held:
+// - A store that offers MailStore.maildropLocks (PostgreSQL: an advisory lock
+//   per user, src/store/postgres/user-locks.ts) holds it across every node
+//   and worker of the store; `quire serve` uses that whenever the store has it.
+// - Otherwise, one process: a map here (LocalMaildropLocks). With
+//   `quire serve --workers N` a user's two sessions may land on different
+//   workers, so there the lock is the primary's (Pop3LockHub), asked over the
+//   cluster IPC channel as the connection caps are (src/server/admission.ts):
+//   one round trip per login and one per release. The primary keeps each
+//   worker's locks and drops them all when that worker exits, so a crashed
+//   worker never leaves a maildrop locked.
 //
 //   worker -> primary   {type:'p3lock:acquire', req, user, holder}
 //   primary -> worker   {type:'p3lock:answer', req, ok}
-//   worker -> primary   {type:'p3lock:release', user, holder}   (no answer)
-//
-// Several machines on one PostgreSQL store each have their own primary, so
-// this does not exclude sessions on different machines (docs/pop3.md).
+//   worker -> primary   {type:'p3lock:release', req, user, holder}
+//   primary -> worker   {type:'p3lock:released', req}
 
 /** Where a session takes and gives back its maildrop lock. `holder` names the session. */
 export interface MaildropLocks {
-  /** True when `holder` now holds `userId`'s lock (or already did); false when another session does. */
-  acquire(userId: number, holder: string): boolean | Promise<boolean>;
-  /** Gives the lock back if `holder` has it (idempotent). */
-  release(userId: number, holder: string): void;
+  /**
+   * True when `holder` now holds `userId`'s lock (or already did); false when
+   * another session does; rejects when the lock service is unavailable.
+   * `onLost` runs if a lock held elsewhere (the database) is lost meanwhile.
+   */
+  acquire(userId: number, holder: string, onLost: () => void): boolean | Promise<boolean>;
+  /** Gives the lock back if `holder` has it (idempotent); resolves once another session can take it. */
+  release(userId: number, holder: string): void | Promise<void>;
 }
 
 /** The locks of one process. */
@@ -48,7 +56,8 @@ export class LocalMaildropLocks implements MaildropLocks {
 type LockMessage =
   | { type: 'p3lock:acquire'; req: number; user: number; holder: string }
   | { type: 'p3lock:answer'; req: number; ok: boolean }
-  | { type: 'p3lock:release'; user: number; holder: string };
+  | { type: 'p3lock:release'; req?: number; user: number; holder: string }
+  | { type: 'p3lock:released'; req: number };
 
 function lockMessage(m: unknown): LockMessage | null {
   if (typeof m !== 'object' || m === null) return null;
@@ -79,8 +88,9 @@ export class Pop3LockHub {
     return (m: unknown) => {
       const msg = lockMessage(m);
       if (!msg || this.byWorker.get(port.id) !== mine) return;
-      const user = Number(msg.type === 'p3lock:answer' ? NaN : msg.user);
-      if (!Number.isSafeInteger(user) || msg.type === 'p3lock:answer') return;
+      if (msg.type === 'p3lock:answer' || msg.type === 'p3lock:released') return;
+      const user = Number(msg.user);
+      if (!Number.isSafeInteger(user)) return;
       // Holders are unique per worker only: the worker id makes them unique here.
       const holder = `${port.id}/${String(msg.holder)}`;
       if (msg.type === 'p3lock:acquire') {
@@ -90,6 +100,7 @@ export class Pop3LockHub {
       } else {
         this.locks.release(user, holder);
         if (mine.get(user) === holder) mine.delete(user);
+        if (typeof msg.req === 'number' && port.isConnected()) port.send({ type: 'p3lock:released', req: msg.req });
       }
     };
   }
@@ -118,6 +129,7 @@ export interface LockChannel {
 export class ClusterMaildropLocks implements MaildropLocks {
   private reqs = 0;
   private readonly waiting = new Map<number, (ok: boolean) => void>();
+  private readonly releasing = new Map<number, () => void>();
 
   constructor(
     private readonly channel: LockChannel,
@@ -125,6 +137,11 @@ export class ClusterMaildropLocks implements MaildropLocks {
   ) {
     channel.on('message', (m: unknown) => {
       const msg = lockMessage(m);
+      if (msg?.type === 'p3lock:released') {
+        const done = this.releasing.get(msg.req);
+        this.releasing.delete(msg.req);
+        return done?.();
+      }
       if (msg?.type !== 'p3lock:answer') return;
       const done = this.waiting.get(msg.req);
       this.waiting.delete(msg.req);
@@ -162,7 +179,23 @@ export class ClusterMaildropLocks implements MaildropLocks {
     });
   }
 
-  release(userId: number, holder: string): void {
-    this.send({ type: 'p3lock:release', user: userId, holder });
+  release(userId: number, holder: string): Promise<void> {
+    const req = ++this.reqs;
+    return new Promise((resolve) => {
+      // No answer in time: the release was sent (or the channel is gone, and the primary drops our locks).
+      const timer = setTimeout(() => {
+        if (this.releasing.delete(req)) resolve();
+      }, this.answerTimeoutMs);
+      timer.unref();
+      this.releasing.set(req, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      if (!this.send({ type: 'p3lock:release', req, user: userId, holder })) {
+        clearTimeout(timer);
+        this.releasing.delete(req);
+        resolve();
+      }
+    });
   }
 }

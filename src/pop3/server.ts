@@ -183,7 +183,7 @@ export async function startPop3(store: MailStore, auth: Authenticator, opts: Pop
   const sessions = new Set<Pop3Session>();
   const perUser = new Map<number, number>();
   const userOf = new Map<Pop3Session, number>();
-  // RFC 1939 §8 locks: this process's, or the cluster primary's (lock.ts).
+  // RFC 1939 §8 locks: the store's (PostgreSQL: across nodes), this process's, or the cluster primary's (lock.ts).
   const locks = opts.locks ?? new LocalMaildropLocks();
   const lockedBy = new Map<Pop3Session, number>();
   const lastLogin = new Map<number, number>();
@@ -199,7 +199,13 @@ export async function startPop3(store: MailStore, auth: Authenticator, opts: Pop
     lock(session, userId) {
       // Released at close whatever the answer: a grant that arrives after the session went is undone too.
       lockedBy.set(session, userId);
-      return locks.acquire(userId, session.id);
+      return locks.acquire(userId, session.id, () => session.lockLost());
+    },
+    async unlock(session) {
+      const locked = lockedBy.get(session);
+      if (locked === undefined) return;
+      lockedBy.delete(session);
+      await locks.release(locked, session.id);
     },
     loginDelayLeft(userId) {
       const delay = opts.loginDelaySeconds * 1000;
@@ -217,7 +223,7 @@ export async function startPop3(store: MailStore, auth: Authenticator, opts: Pop
       const locked = lockedBy.get(session);
       if (locked !== undefined) {
         lockedBy.delete(session);
-        locks.release(locked, session.id);
+        void Promise.resolve(locks.release(locked, session.id)).catch((err: unknown) => opts.log.warn('POP3 maildrop lock release failed', { id: session.id, error: String(err) }));
       }
       const u = userOf.get(session);
       if (u === undefined) return;

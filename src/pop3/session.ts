@@ -19,6 +19,7 @@ import {
   POP3_OUTPUT_STALL_TIMEOUT_MS,
   POP3_PREFETCH_BYTES,
   POP3_PREFETCH_MESSAGES,
+  POP3_PREFETCH_REFILL,
   POP3_PRE_AUTH_MAX_BAD,
   POP3_WHOLE_READ_MAX,
   POP3_STREAM_CHUNK,
@@ -60,14 +61,22 @@ export interface Pop3Io {
 export interface Pop3Hooks {
   /** Counts a user's session; false when the per-user limit is reached. */
   attachUser(session: Pop3Session, userId: number): boolean;
-  /** RFC 1939 §8 maildrop lock (only with lockSession); false when another session holds it (a promise across cluster workers). */
+  /**
+   * RFC 1939 §8 maildrop lock (only with lockSession); false when another
+   * session holds it (a promise across cluster workers or nodes); rejects
+   * when the lock cannot be asked for. A lock lost later calls session.lockLost().
+   */
   lock(session: Pop3Session, userId: number): boolean | Promise<boolean>;
+  /** Gives the session's lock back (the UPDATE state, before QUIT's +OK); resolves once another session can take it. */
+  unlock(session: Pop3Session): Promise<void>;
   /** Seconds the user still has to wait under LOGIN-DELAY (0: may log in); records the login when 0. */
   loginDelayLeft(userId: number): number;
   onClose(session: Pop3Session): void;
 }
 
 let counter = 0;
+/** A wait for a body read at least this long counts in the logout log's readWaits. */
+const READ_WAIT_COUNTED_MS = 0.1;
 
 export class Pop3Session {
   readonly id = `p${++counter}-${randomBytes(3).toString('hex')}`;
@@ -87,6 +96,12 @@ export class Pop3Session {
   private lineWaiter: ((line: Buffer | null) => void) | null = null;
   private idleWaiters: (() => void)[] = [];
   private stats = { retr: 0, retrBytes: 0, top: 0, dele: 0 };
+  /**
+   * Where a download's time went, logged at logout: waiting for body reads
+   * that were not ready when a RETR wanted them (the store's side), and for
+   * the socket to drain (the client's or the network's side), in ms.
+   */
+  private readonly waits = { readWaitMs: 0, pieceWaitMs: 0, readWaits: 0, drainWaitMs: 0, since: 0 };
   /** Output is corked (pump: responses to pipelined commands). */
   private corked = false;
   /** Ends the change-feed subscription taken at login. */
@@ -148,7 +163,7 @@ export class Pop3Session {
         // A client that pipelines but does not read gets no more work done until it does.
         if (this.io.congested) {
           uncork();
-          if (!(await this.io.waitDrain(POP3_OUTPUT_STALL_TIMEOUT_MS))) {
+          if (!(await this.timedDrain())) {
             this.close();
             break;
           }
@@ -288,7 +303,7 @@ export class Pop3Session {
         next!.then((l) => l?.release(), () => undefined);
         return false;
       }
-      const got = await next!;
+      const got = await this.timedRead(next!, true);
       if (!got) throw new Error('message body went away while it was sent');
       cur = got;
       pos += got.bytes.length;
@@ -343,8 +358,8 @@ export class Pop3Session {
   private readAhead(after = 0): void {
     const drop = this.drop;
     if (!drop || this.state !== 'transaction') return;
-    // In bursts: while half the window is still read ahead, the buffered commands are not parsed again.
-    if (this.prefetched.size * 2 > POP3_PREFETCH_MESSAGES) return;
+    // In bursts: until POP3_PREFETCH_REFILL places are free, the buffered commands are not parsed again.
+    if (POP3_PREFETCH_MESSAGES - this.prefetched.size < POP3_PREFETCH_REFILL) return;
     const batch: DropMessage[] = [];
     const take = (m: DropMessage | null): boolean => {
       if (this.prefetched.size + batch.length >= POP3_PREFETCH_MESSAGES || (m && this.prefetchedBytes + m.size > POP3_PREFETCH_BYTES)) return false;
@@ -368,6 +383,30 @@ export class Pop3Session {
     }
   }
 
+  /** Waits for the socket to drain, counted in drainWaitMs. */
+  private async timedDrain(): Promise<boolean> {
+    const t = performance.now();
+    try {
+      return await this.io.waitDrain(POP3_OUTPUT_STALL_TIMEOUT_MS);
+    } finally {
+      this.waits.drainWaitMs += performance.now() - t;
+    }
+  }
+
+  /** Waits for a body read (`p`), counted in readWaitMs (pieceWaitMs too for a later piece of a large message). */
+  async timedRead<T>(p: Promise<T>, piece = false): Promise<T> {
+    const t = performance.now();
+    try {
+      return await p;
+    } finally {
+      const ms = performance.now() - t;
+      this.waits.readWaitMs += ms;
+      // Reads that were not there yet (an await of a settled read costs microseconds).
+      if (ms >= READ_WAIT_COUNTED_MS) this.waits.readWaits++;
+      if (piece) this.waits.pieceWaitMs += ms;
+    }
+  }
+
   /** Hands corked responses to the kernel (before any wait for the client to read: corked bytes never drain). */
   private uncork(): void {
     if (!this.corked) return;
@@ -380,7 +419,7 @@ export class Pop3Session {
     if (!this.io.congested) return true;
     this.uncork();
     if (!this.io.congested) return true;
-    const ok = await this.io.waitDrain(POP3_OUTPUT_STALL_TIMEOUT_MS);
+    const ok = await this.timedDrain();
     if (!ok) this.close();
     return ok && (this.state as Pop3State) !== 'closed';
   }
@@ -439,11 +478,22 @@ export class Pop3Session {
       return;
     }
     this.user = info;
-    if (this.opts.lockSession && !(await this.hooks.lock(this, info.id))) {
-      // RFC 2449 §8.1.2, RFC 1939 §8.
-      this.reply('-ERR [IN-USE] Maildrop is locked by another POP3 session');
-      this.close();
-      return;
+    if (this.opts.lockSession) {
+      let locked: boolean;
+      try {
+        locked = await this.hooks.lock(this, info.id);
+      } catch (err) {
+        this.opts.log.warn('POP3 maildrop lock not available', { id: this.id, user: info.name, error: String(err) });
+        this.reply('-ERR [SYS/TEMP] Maildrop lock is not available, try again later');
+        this.close();
+        return;
+      }
+      if (!locked) {
+        // RFC 2449 §8.1.2, RFC 1939 §8.
+        this.reply('-ERR [IN-USE] Maildrop is locked by another POP3 session');
+        this.close();
+        return;
+      }
     }
     if ((this.state as Pop3State) === 'closed') return;
     let drop: Maildrop;
@@ -475,6 +525,7 @@ export class Pop3Session {
     if ((this.state as Pop3State) === 'closed') return;
     this.drop = drop;
     this.state = 'transaction';
+    this.waits.since = performance.now();
     this.resetTimer();
     this.opts.log.info('POP3 login', { id: this.id, user: info.name, messages: drop.count, remote: this.io.remoteAddress });
     this.reply(`+OK Logged in, ${drop.count} messages (${drop.size} octets)`);
@@ -509,7 +560,21 @@ export class Pop3Session {
       failed = true;
       this.opts.log.warn('POP3 update failed', { id: this.id, error: String(err) });
     }
-    this.opts.log.info('POP3 logout', { id: this.id, user: this.user?.name, ...this.stats, deleted: deleted.length, kept: drop.count });
+    const w = this.waits;
+    this.opts.log.info('POP3 logout', {
+      id: this.id,
+      user: this.user?.name,
+      ...this.stats,
+      deleted: deleted.length,
+      kept: drop.count,
+      sessionMs: Math.round(performance.now() - w.since),
+      readWaitMs: Math.round(w.readWaitMs * 10) / 10,
+      pieceWaitMs: Math.round(w.pieceWaitMs * 10) / 10,
+      readWaits: w.readWaits,
+      drainWaitMs: Math.round(w.drainWaitMs * 10) / 10,
+    });
+    // RFC 1939 §6: the lock goes with the UPDATE state, before the +OK, so the client may log in again at once.
+    await this.hooks.unlock(this).catch((err: unknown) => this.opts.log.warn('POP3 maildrop lock release failed', { id: this.id, error: String(err) }));
     if (failed) this.reply('-ERR [SYS/TEMP] Some deleted messages were not removed');
     else this.reply(deleted.length > 0 ? `+OK Logging out, ${deleted.length} messages deleted` : '+OK Logging out');
     this.close();
@@ -555,6 +620,20 @@ export class Pop3Session {
   /** Server shutdown: the session ends without UPDATE (RFC 1939 §6: only QUIT commits). */
   shutdown(): void {
     this.reply('-ERR [SYS/TEMP] Server shutting down');
+    this.close();
+  }
+
+  /**
+   * The maildrop lock was lost (its database connection went away): another
+   * node may now open the maildrop, so this session ends without UPDATE. A
+   * session in UPDATE finishes (its expunge names exact UIDs); one between
+   * commands is told -ERR [SYS/TEMP] (RFC 3206 §4); one in the middle of a
+   * multi-line response is cut off (an -ERR line would read as message text).
+   */
+  lockLost(): void {
+    if (this.state !== 'transaction') return;
+    this.opts.log.warn('POP3 maildrop lock lost', { id: this.id, user: this.user?.name });
+    if (!this.busy) this.reply('-ERR [SYS/TEMP] Maildrop lock lost, try again later');
     this.close();
   }
 

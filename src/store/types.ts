@@ -122,6 +122,24 @@ export interface HeaderIndex {
 }
 
 /** A stored message body; bytes are read on demand so large messages stream. */
+/**
+ * MailStore.maildropLocks: one holder per user at a time, wherever it runs. A
+ * holder is named by a string unique in this process.
+ */
+export interface UserLocks {
+  /**
+   * True when `holder` now holds `userId`'s lock (or already did), false when
+   * another holder (here or on another node) does; rejects when the lock
+   * service cannot be reached. `onLost` runs if the lock is lost while held
+   * (its connection to the database went away): the holder must stop.
+   */
+  acquire(userId: number, holder: string, onLost: () => void): Promise<boolean>;
+  /** Gives the lock back if `holder` has it (idempotent); resolves once others can take it. */
+  release(userId: number, holder: string): Promise<void>;
+  /** Ends the service (every lock is released). */
+  close(): Promise<void>;
+}
+
 /** MailStore.openMaildrop: parallel arrays, index i = message i + 1 of the maildrop. */
 export interface MaildropSnapshot {
   readonly uids: readonly number[];
@@ -362,6 +380,13 @@ export interface MailStore {
    * body, from one snapshot, so that RETR needs no further store lookup.
    */
   openMaildrop(mailboxId: number): Promise<MaildropSnapshot>;
+  /**
+   * Optional: exclusive per-user locks that hold across every process and
+   * node serving this store (POP3's RFC 1939 §8 maildrop lock). Absent: the
+   * store has no such service and the server excludes sessions itself (one
+   * process, or the `quire serve` primary for its workers).
+   */
+  maildropLocks?(): UserLocks;
   storeFlags(mailboxId: number, uids: number[], op: FlagOp, flags: Flag[], unchangedSince?: number): Promise<StoreFlagsResult>;
   /** Copies the UIDs that exist, ascending, into `destMailboxId` (TRYCREATE if it is gone). */
   copyMessages(sourceMailboxId: number, uids: number[], destMailboxId: number): Promise<CopyResult>;

@@ -40,6 +40,7 @@ import { checkMailboxName, normaliseAddress, parseFlags } from './flags.js';
 import { migrate } from './schema.js';
 import { ensureTrigramIndex } from './fulltext.js';
 import { PgNotifyListener } from './listen.js';
+import { PgUserLocks } from './user-locks.js';
 import { FsBlobStore, type SweepResult } from '../blob-fs.js';
 import { pgDoctor } from './doctor.js';
 import type { DoctorReport } from '../sqlite/doctor.js';
@@ -143,6 +144,8 @@ export class PgMailStore extends PgBulkOps {
   protected blobs: BlobStore;
   private maxMailboxesPerUser = DEFAULT_MAX_MAILBOXES_PER_USER;
   private listener: PgNotifyListener | null = null;
+  /** POP3 maildrop locks (user-locks.ts): made at first use, its connection opened only while something is locked. */
+  private locks: PgUserLocks | null = null;
   private timers: NodeJS.Timeout[] = [];
   /** Whether SEARCH BODY/TEXT have trigram indexes (pg_trgm). */
   trigram = false;
@@ -242,10 +245,17 @@ export class PgMailStore extends PgBulkOps {
     return this.listener?.connected ?? false;
   }
 
+  /** RFC 1939 §8 maildrop locks that hold across every node of the schema (PostgreSQL advisory locks, user-locks.ts). */
+  maildropLocks(): PgUserLocks {
+    if (this.closed) throw new StoreError('UNAVAILABLE', 'store is closed');
+    return (this.locks ??= new PgUserLocks(this.clientConfig(), this.opts.schema));
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     for (const t of this.timers) clearTimeout(t);
     await this.drain();
+    await this.locks?.close();
     await this.listener?.close();
     await this.pool.end().catch(() => undefined);
   }
