@@ -140,8 +140,11 @@ export abstract class MessageOps {
   protected lazyDurability(): boolean {
     return false;
   }
-  /** Resolves once the commits that filled blob_trash (read just before) are durable (store.ts). */
-  protected trashDurable(): Promise<void> {
+  /**
+   * Resolves once the commits that filled blob_trash (read just before) are
+   * durable (store.ts); `lazily`: a sync within the lazy bound will do.
+   */
+  protected trashDurable(_lazily: boolean): Promise<void> {
     return Promise.resolve();
   }
   /** A write transaction whose loss on power failure is harmless (nothing to publish). */
@@ -207,13 +210,17 @@ export abstract class MessageOps {
       .all(mailboxId, uidJson(uids)) as MetaRow[];
   }
 
-  /** Unlinks the files of blobs no message references any more (after their commit). */
-  protected purgeTrash(): Promise<void> {
+  /**
+   * Unlinks the files of blobs no message references any more (after their
+   * commit is durable); `lazily` (after a lazy expunge, nobody waiting): the
+   * sync that makes them durable may be the lazy commits' own.
+   */
+  protected purgeTrash(lazily = false): Promise<void> {
     const next = this.purging.then(async () => {
       const ids = this.qp('SELECT id FROM blob_trash ORDER BY id').all() as number[];
       if (ids.length === 0) return;
       // An expunge undone by a power loss must find its body file still there.
-      await this.trashDurable();
+      await this.trashDurable(lazily);
       await this.blobs.unlinkAll(ids);
       // Losing this delete on power failure only means unlinking again at the next open.
       await this.relaxed(() => {
@@ -490,7 +497,7 @@ export abstract class MessageOps {
       }
       if (all.length > 0) {
         // Durability "mail": the files go once the expunge is durable (purgeTrash waits for it), after the answer.
-        if (this.lazyDurability()) void this.purgeTrash().catch(() => undefined);
+        if (this.lazyDurability()) void this.purgeTrash(true).catch(() => undefined);
         else await this.purgeTrash();
       }
       return all;

@@ -172,11 +172,14 @@ export class SqliteMailStore extends MailboxOps {
    * blob_trash: with lazy expunges (this connection's or another worker's)
    * the commits that put them there may not be durable yet, and a power loss
    * would bring back rows whose files are gone. A sync started after that
-   * read covers them (WAL order); it is shared with the lazy commits' own
-   * (soon()), so an expunge costs no extra sync.
+   * read covers them (WAL order). `lazily` (after a lazy expunge): the
+   * lazy commits' own sync (soon()), so an expunge costs no extra sync;
+   * otherwise (someone waits: DELETE, close) one starts now.
    */
-  protected override async trashDurable(): Promise<void> {
-    if (this.lazyWrites) await this.walSync!.wait(this.walSync!.soon());
+  protected override async trashDurable(lazily: boolean): Promise<void> {
+    if (!this.lazyWrites) return;
+    const ws = this.walSync!;
+    await (lazily ? ws.wait(ws.soon()) : ws.barrier());
   }
 
   static async open(opts: SqliteStoreOptions): Promise<SqliteMailStore> {
