@@ -13,13 +13,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { RawClient, message } from '../helpers/imap.js';
 import { BlobFiles } from '../../src/store/sqlite/blobs.js';
-import { openSqliteStore } from '../../src/store/sqlite/index.js';
+import { SqliteMailStore, openSqliteStore } from '../../src/store/sqlite/index.js';
+import type { Change } from '../../src/store/types.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The child's lazy-sync bound: far longer than any test step, so only durable writes and shutdown sync. */
@@ -250,5 +252,66 @@ test('all mode: STORE and EXPUNGE each answer only after a WAL sync, and the exp
   } finally {
     await killHard(c);
     await rm(c.dataDir, { recursive: true, force: true });
+  }
+});
+
+test('mail mode, store level: a lazy STORE that catches another connection\'s unsynced APPEND in its transaction waits for a sync before anyone sees it; one that catches only flag changes does not', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'quire-lazy-'));
+  // a never syncs (NORMAL): its commits stand for another worker's, committed and not yet durable.
+  const a = await SqliteMailStore.open({ dataDir: dir, synchronous: 'NORMAL' });
+  // b does not poll (followOthers false), so what it learns of a comes only from its own write transactions.
+  const b = await SqliteMailStore.open({ dataDir: dir, synchronous: 'FULL', durability: 'mail', maxUnsyncedMs: WIDE_UNSYNCED_MS, followOthers: false });
+  try {
+    const u = await a.createUser('u', 'h');
+    const box = await a.createMailbox(u.id, 'INBOX');
+    const seen: Change[] = [];
+    b.feed.subscribe(u.id, (c) => seen.push(c));
+    const data = (i: number) => Buffer.from(`Subject: m${i}\r\n\r\nbody ${i}\r\n`);
+    await a.appendMessages(box.id, [{ data: data(1), flags: [] }, { data: data(2), flags: [] }]);
+
+    let syncs = b.walSyncCount();
+    await b.storeFlags(box.id, [1], 'add', ['\\Seen']);
+    assert.ok(b.walSyncCount() > syncs, 'the STORE that showed a foreign append waited for a sync');
+    assert.deepEqual(
+      seen.map((c) => c.kind),
+      ['append', 'flags'],
+      'the append is published first, then the STORE',
+    );
+    assert.equal(b.walCovered(), true);
+
+    seen.length = 0;
+    await a.storeFlags(box.id, [2], 'add', ['\\Flagged']);
+    syncs = b.walSyncCount();
+    await b.storeFlags(box.id, [1], 'add', ['\\Answered']);
+    assert.equal(b.walSyncCount(), syncs, 'only flag changes caught: answered before any sync');
+    assert.equal(b.walCovered(), false);
+    assert.deepEqual(
+      seen.map((c) => [c.kind, (c as { messages: { uid: number }[] }).messages.map((m) => m.uid)]),
+      [
+        ['flags', [2]],
+        ['flags', [1]],
+      ],
+    );
+  } finally {
+    await b.close();
+    await a.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('mail mode, store level: a lazy commit is synced within the bound without any other write', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'quire-lazy-'));
+  const s = await SqliteMailStore.open({ dataDir: dir, synchronous: 'FULL' });
+  try {
+    const u = await s.createUser('u', 'h');
+    const box = await s.createMailbox(u.id, 'INBOX');
+    await s.appendMessages(box.id, [{ data: Buffer.from('Subject: x\r\n\r\nx\r\n'), flags: [] }]);
+    const syncs = s.walSyncCount();
+    await s.storeFlags(box.id, [1], 'add', ['\\Seen']);
+    await until('the lazy STORE to be synced', () => s.walCovered());
+    assert.equal(s.walSyncCount(), syncs + 1, 'one sync, started by the MAX_UNSYNCED_MS timer');
+  } finally {
+    await s.close();
+    await rm(dir, { recursive: true, force: true });
   }
 });
