@@ -123,6 +123,14 @@ export class WalSync {
     }, this.maxUnsyncedMs);
   }
 
+  /**
+   * Starts now the sync soon() promised, if a lazy commit is not yet covered
+   * by a started one (a sync running already covers what came before it).
+   */
+  hurry(): void {
+    if (this.lazy !== this.lazyAtStart) this.next();
+  }
+
   /** True when no lazy commit is waiting for its sync (every commit noted so far is on stable storage). */
   covered(): boolean {
     return this.lazySynced === this.lazy;
