@@ -22,7 +22,7 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { ensureCorpus } from './lib/corpus.js';
 import { summarizeProfileDir } from './lib/profile.js';
-import { MIXED_USERS, runMixedPoint, type MixedPointResult } from './lib/mixed.js';
+import { MIXED_USERS, runMixedPoint, type MixedPointResult, type OpKind } from './lib/mixed.js';
 import { BENCH_DIR, quireUserAdd, startQuire, type Server } from './lib/servers.js';
 
 const log = (s: string) => process.stderr.write(`[ab ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
@@ -124,6 +124,18 @@ for (const clients of o.clients) {
   const runs = (rs: MixedPointResult[]) => rs.map((r) => r.cpuPer1000.toFixed(3)).join(', ');
   const errs = (rs: MixedPointResult[]) => rs.reduce((n, r) => n + r.errors, 0);
   console.log(`| ${clients} | ${ma.toFixed(3)} (${runs(a)}) | ${mb.toFixed(3)} (${runs(b)}) | ${(mb / ma).toFixed(2)} | ${errs(a)} / ${errs(b)} |`);
+}
+console.log(`\nops/s and write latency p50 / p99 in ms (median of the rounds; wall clock: a loaded machine weighs on it):\n`);
+const LATENCY_KINDS: OpKind[] = ['STORE', 'EXPUNGE', 'APPEND', 'COPY', 'FETCH flags'];
+console.log(`| clients | build | ops/s | ${LATENCY_KINDS.join(' | ')} |`);
+console.log(`|---|---|---|${LATENCY_KINDS.map(() => '---|').join('')}`);
+for (const clients of o.clients) {
+  for (const b of ['A', 'B']) {
+    const rs = results.filter((x) => x.build === b && x.clients === clients).map((x) => x.r);
+    const lat = (k: OpKind, q: 'p50' | 'p99') => median(rs.map((r) => r.latency[k]?.[q] ?? NaN).filter((v) => !Number.isNaN(v)));
+    const cells = LATENCY_KINDS.map((k) => `${lat(k, 'p50').toFixed(2)} / ${lat(k, 'p99').toFixed(1)}`);
+    console.log(`| ${clients} | ${b} | ${median(rs.map((r) => r.opsPerSec)).toFixed(0)} | ${cells.join(' | ')} |`);
+  }
 }
 if (o.strace) {
   console.log(`\nSystem calls per operation (strace -c -f over the timed window; median of the rounds):\n`);

@@ -40,7 +40,7 @@ import {
   DEFAULT_PLAINTEXT_AUTH, DEFAULT_POP3S_PORT, DEFAULT_POP3_EXPIRE, DEFAULT_POP3_HOST, DEFAULT_POP3_LOCK_SESSION,
   DEFAULT_POP3_LOGIN_DELAY_MS, DEFAULT_POP3_MAILBOX, DEFAULT_POP3_MARK_SEEN, DEFAULT_POP3_PORT,
   DEFAULT_PRE_AUTH_DEADLINE_MS, DEFAULT_PRE_AUTH_LINE_LENGTH, DEFAULT_PRE_AUTH_TIMEOUT_MS, DEFAULT_SERVER_NAME,
-  DEFAULT_SQLITE_SYNCHRONOUS, DEFAULT_TLS_HANDSHAKE_MS, DEFAULT_WORKERS, GiB, HOUR, KiB, MAX_WORKERS, MINUTE, MiB,
+  DEFAULT_SQLITE_DURABILITY, DEFAULT_SQLITE_SYNCHRONOUS, DEFAULT_TLS_HANDSHAKE_MS, DEFAULT_WORKERS, GiB, HOUR, KiB, MAX_WORKERS, MINUTE, MiB,
   SECOND
 } from './defaults.js';
 
@@ -78,7 +78,7 @@ export interface QuireConfig {
   oauth: OAuthConfig | null;
   /** Which store backend (src/cli/store-open.ts). */
   store: StoreConfig;
-  sqlite: { synchronous: 'FULL' | 'NORMAL' };
+  sqlite: { synchronous: 'FULL' | 'NORMAL'; durability: 'mail' | 'all' };
   /** Mailbox limits enforced by the store for every writer (IMAP, CLI, import). */
   mailboxes: { maxPerUser: number };
   lmtp: {
@@ -210,6 +210,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   // ---- the store (issue 13; src/cli/store-open.ts)
   { key: 'store', env: 'QUIRE_STORE', flag: '--store', kind: { t: 'json', parse: (raw) => parseStoreConfig(raw), text: true }, default: { kind: 'sqlite' }, doc: 'The store: "sqlite" (in the data directory) or a PostgreSQL URL postgres://USER@HOST:PORT/DB[?schema=NAME] shared by several nodes (also {"kind":"postgres","url":...,"poolSize":N,"blobs":{"kind":"fs","path":"/abs/path"}}; blobs, or ?blobs=/abs/path in the URL, keeps message bodies as files on a path every node mounts); with PostgreSQL the data directory keeps only certificates and locks.' },
   { key: 'sqlite.synchronous', env: 'QUIRE_SQLITE_SYNCHRONOUS', kind: { t: 'enum', values: ['FULL', 'NORMAL'] }, default: DEFAULT_SQLITE_SYNCHRONOUS, doc: 'Durability: FULL (acknowledged writes survive power loss: they wait for a group-committed fdatasync of the WAL, run off the event loop) or NORMAL (no sync; may lose the last commits on power loss).' },
+  { key: 'sqlite.durability', env: 'QUIRE_SQLITE_DURABILITY', flag: '--sqlite-durability', kind: { t: 'enum', values: ['mail', 'all'] }, default: DEFAULT_SQLITE_DURABILITY, doc: 'With sqlite.synchronous FULL, which acknowledged writes wait for the WAL sync: mail (like Dovecot\'s mail_fsync = optimized: new, copied and moved mail and mailbox, subscription and quota changes wait; flag changes and expunges answer after their commit and are synced within 20 ms, so a power loss can undo the last 20 ms or so of them) or all (every write waits). See "Durability".' },
   { key: 'lmtp.host', env: 'QUIRE_LMTP_HOST', flag: '--lmtp-host', kind: { t: 'hosts' }, default: [DEFAULT_LMTP_HOST], doc: 'Address(es) of the LMTP listener (RFC 2033) the MTA delivers to.' },
   { key: 'lmtp.port', env: 'QUIRE_LMTP_PORT', flag: '--lmtp-port', kind: { t: 'port' }, default: DEFAULT_LMTP_PORT, doc: 'Port of the LMTP listener; "off" disables it, 0 picks a free port.' },
   { key: 'lmtp.socket', env: 'QUIRE_LMTP_SOCKET', flag: '--lmtp-socket', kind: { t: 'optpath' }, default: null, doc: 'Unix socket for LMTP (mode 0660; a stale socket file is replaced). Unset: none.' },
@@ -539,7 +540,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): QuireConfig {
     userdb: g('userdb'),
     oauth: g('oauth'),
     store: g('store'),
-    sqlite: { synchronous: g('sqlite.synchronous') },
+    sqlite: { synchronous: g('sqlite.synchronous'), durability: g('sqlite.durability') },
     lmtp: {
       host: g('lmtp.host'),
       port: g('lmtp.port'),

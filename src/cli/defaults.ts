@@ -96,6 +96,13 @@ export const DEFAULT_AUTH_FAILURE_DELAY_MS = 1 * SECOND;
 export const DEFAULT_AUTH_MAX_FAILURE_DELAY_MS = 15 * SECOND;
 /** SQLite durability: FULL makes every acknowledged write wait for an fdatasync of the WAL (shared by concurrent commits: group commit), so an acknowledged APPEND survives power loss. */
 export const DEFAULT_SQLITE_SYNCHRONOUS = 'FULL';
+/**
+ * Which acknowledged writes wait for that sync (docs/config.md "Durability"): "mail", like Dovecot's
+ * `mail_fsync = optimized`, makes new and moved mail and structural changes wait, while flag changes and
+ * expunges answer after their commit and are synced within 20 ms (store/sqlite/durability.ts MAX_UNSYNCED_MS);
+ * "all" makes every write wait.
+ */
+export const DEFAULT_SQLITE_DURABILITY = 'mail';
 /** LMTP (RFC 2033) for the MTA's final delivery: loopback only (RFC 2033 §5: not across wide area networks). */
 export const DEFAULT_LMTP_HOST = '127.0.0.1';
 /** 2424: unprivileged, memorable, clear of the usual mail ports (24 is LMTP's own but needs root). */

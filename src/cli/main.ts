@@ -71,8 +71,8 @@ async function openStore(config: QuireConfig, create: boolean): Promise<MailStor
   // A data directory we may not write (ops): the reading commands still work, writes are refused with the reason.
   const ro = readOnlyReason(config.dataDir, join(config.dataDir, DB_FILE));
   if (ro && create) throw new UsageError(`cannot write to the data directory: ${ro}`);
-  if (ro) return openReadOnlyStore(config.dataDir, DB_FILE, ro, (o) => openSqliteStore({ ...o, synchronous: config.sqlite.synchronous, maxMailboxesPerUser: config.mailboxes.maxPerUser }));
-  return openSqliteStore({ dataDir: config.dataDir, synchronous: config.sqlite.synchronous, maxMailboxesPerUser: config.mailboxes.maxPerUser });
+  if (ro) return openReadOnlyStore(config.dataDir, DB_FILE, ro, (o) => openSqliteStore({ ...o, synchronous: config.sqlite.synchronous, durability: config.sqlite.durability, maxMailboxesPerUser: config.mailboxes.maxPerUser }));
+  return openSqliteStore({ dataDir: config.dataDir, synchronous: config.sqlite.synchronous, durability: config.sqlite.durability, maxMailboxesPerUser: config.mailboxes.maxPerUser });
 }
 
 async function withStore<T>(flags: Record<string, unknown>, create: boolean, fn: (store: MailStore) => Promise<T>): Promise<T> {

@@ -3,7 +3,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { openSqliteStore } from '../../src/store/sqlite/index.js';
+import { openSqliteStore, type SqliteStoreOptions } from '../../src/store/sqlite/index.js';
 import { openPostgresStore } from '../../src/store/postgres/index.js';
 import { PG_URL, dropSchema, freshSchema } from './pg.js';
 import { Authenticator, type AuthenticatorOptions } from '../../src/auth/authenticator.js';
@@ -43,6 +43,8 @@ export async function startTestServer(opts: {
   tweak?: (o: ServerOptions) => void;
   /** Store limits (e.g. a small maxMailboxesPerUser). */
   storeOptions?: { maxMailboxesPerUser?: number };
+  /** SQLite-only store options (default synchronous NORMAL: no fsyncs; durability tests ask for FULL). */
+  sqlite?: Partial<Omit<SqliteStoreOptions, 'dataDir'>>;
   /** Authenticator options beyond the short test delays (user database, master users, bearer tokens). */
   auth?: Omit<AuthenticatorOptions, 'baseDelayMs' | 'maxDelayMs'>;
   /** The store's threads (default: all, as `quire serve`); search: false serves without the search thread. */
@@ -67,7 +69,7 @@ export async function startTestServer(opts: {
     store = await openPostgresStore({ url: opts.pgUrl ?? PG_URL, schema, poolSize: 6, ...opts.storeOptions });
     dropStore = () => dropSchema(schema);
   } else {
-    store = await openSqliteStore({ dataDir, synchronous: 'NORMAL', ...opts.storeOptions });
+    store = await openSqliteStore({ dataDir, synchronous: 'NORMAL', ...opts.storeOptions, ...opts.sqlite });
   }
   for (const [u, p] of opts.users ?? [['alice', 'secret-a'], ['bob', 'secret-b']]) await provisionUser(store, u, p);
   const config = loadConfig({ env: {}, flags: { data: dataDir } });

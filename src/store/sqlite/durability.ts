@@ -35,7 +35,25 @@
 //   It is opened afresh for every sync, so a recreated WAL is never missed.
 // The checkpointing connection (text-worker.ts) must itself run with
 // synchronous NORMAL or FULL (never OFF) for the checkpoint syncs above.
+//
+// Lazy commits (sqlite.durability = "mail", like Dovecot's `mail_fsync =
+// optimized`: "fsync whenever necessary to avoid losing important data",
+// https://doc.dovecot.org/2.3/settings/core/#core_setting-mail_fsync and the
+// wiki's MailLocation/LocalDisk "Fsyncing"): a flag change or an expunge
+// answers after its COMMIT and calls soon(), which starts a sync within
+// MAX_UNSYNCED_MS unless one starts earlier for another reason. The WAL is one
+// ordered log, so any later sync (a durable write's barrier(), a flush())
+// covers every earlier lazy commit too; covered() tells whether one is still
+// unsynced.
 import { close as closeCb, fdatasync as fdatasyncCb, open as openCb } from 'node:fs';
+
+/**
+ * Longest time a lazy commit (soon()) stays unsynced before its sync starts:
+ * the window a power loss can undo acknowledged flag changes and expunges in
+ * (plus one fdatasync). Short enough to bound the loss, long enough that a
+ * busy server's lazy commits share one sync instead of one each.
+ */
+export const MAX_UNSYNCED_MS = 20;
 
 export class WalSync {
   /** Syncs started so far; sync number n serves every commit finished before it started. */
@@ -47,11 +65,23 @@ export class WalSync {
   private readonly waiters: { n: number; resolve: () => void; reject: (e: unknown) => void }[] = [];
   /** Syncs performed (for tests and metrics). */
   syncs = 0;
+  /** Syncs that failed (the lazy commits they were to cover stay unsynced until a later sync succeeds). */
+  failures = 0;
+  /** Lazy commits noted (soon()) so far. */
+  private lazy = 0;
+  /** `lazy` when the running (or last) sync started: the lazy commits it covers. */
+  private lazyAtStart = 0;
+  /** Lazy commits covered by a completed sync. */
+  private lazySynced = 0;
+  /** The pending MAX_UNSYNCED_MS timer of soon(), if any. */
+  private timer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly walPath: string,
     /** Runs after each sync completes, before its waiters resume (the store publishes changes made durable there). */
     private readonly onSynced: (n: number, err: unknown) => void = () => {},
+    /** The bound of soon() (MAX_UNSYNCED_MS; tests widen it to watch the window). */
+    private readonly maxUnsyncedMs = MAX_UNSYNCED_MS,
   ) {}
 
   /** The number of the first sync that will start after now (it covers every commit finished so far). */
@@ -73,8 +103,51 @@ export class WalSync {
     return this.wait(this.next());
   }
 
+  /**
+   * Notes a lazy commit (just finished): a sync that covers it starts within
+   * MAX_UNSYNCED_MS, or earlier when someone else needs one (a sync running
+   * now started before this commit, so it is the next one either way).
+   * Returns the number of that sync.
+   */
+  soon(): number {
+    this.lazy++;
+    this.arm();
+    return this.started + 1;
+  }
+
+  /** Starts a sync for the lazy commits not yet covered by a started one, MAX_UNSYNCED_MS from now. */
+  private arm(): void {
+    this.timer ??= setTimeout(() => {
+      this.timer = null;
+      if (this.lazy !== this.lazyAtStart || !this.covered()) this.next();
+    }, this.maxUnsyncedMs);
+  }
+
+  /**
+   * Starts now the sync soon() promised, if a lazy commit is not yet covered
+   * by a started one (a sync running already covers what came before it).
+   */
+  hurry(): void {
+    if (this.lazy !== this.lazyAtStart) this.next();
+  }
+
+  /** True when no lazy commit is waiting for its sync (every commit noted so far is on stable storage). */
+  covered(): boolean {
+    return this.lazySynced === this.lazy;
+  }
+
+  /** Resolves once every commit finished before this call is on stable storage (at once if covered()). */
+  flush(): Promise<void> {
+    return this.covered() ? Promise.resolve() : this.barrier();
+  }
+
   private start(): void {
     this.running = true;
+    if (this.timer) {
+      clearTimeout(this.timer); // this sync covers the lazy commits the timer was for
+      this.timer = null;
+    }
+    this.lazyAtStart = this.lazy;
     const n = ++this.started;
     void this.sync().then(
       () => this.finish(n, null),
@@ -108,6 +181,8 @@ export class WalSync {
   private finish(n: number, err: unknown): void {
     this.done = n;
     this.running = false;
+    if (err) this.failures++;
+    else this.lazySynced = this.lazyAtStart;
     try {
       this.onSynced(n, err);
     } finally {
@@ -119,6 +194,7 @@ export class WalSync {
       }
       this.waiters.push(...still);
       if (this.wanted > this.done) this.start();
+      else if (!this.covered()) this.arm(); // a failed sync: try again for the lazy commits it was to cover
     }
   }
 }

@@ -132,8 +132,10 @@ export class ForeignWatcher {
   /**
    * Foreign changes of the mailboxes hints named, each up to the hint's
    * modseq (durable: its sender synced the WAL before hinting, and every
-   * commit of a lower modseq precedes it in the WAL); a vanished mailbox is
-   * found by the next poll().
+   * commit of a lower modseq precedes it in the WAL; or, for a lazy write's
+   * hint under durability "mail", every change below it other than flag
+   * changes and expunges is durable: store.ts lazyDone); a vanished mailbox
+   * is found by the next poll().
    */
   pollMailboxes(upTo: ReadonlyMap<number, number>, out: Change[]): void {
     for (const [id, modseq] of upTo) {

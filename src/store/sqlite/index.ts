@@ -3,7 +3,7 @@
 import type { MailStore } from '../types.js';
 import { SqliteMailStore, type SqliteStoreOptions } from './store.js';
 
-export { SqliteMailStore, DB_FILE, LocalWriteGate, type SqliteStoreOptions, type WriteGate } from './store.js';
+export { SqliteMailStore, DB_FILE, LocalWriteGate, type SqliteDurability, type SqliteStoreOptions, type WriteGate } from './store.js';
 export { MAX_KEYWORDS_PER_MAILBOX } from './flags.js';
 export type { DoctorFinding, DoctorReport } from './doctor.js';
 

@@ -130,8 +130,23 @@ export abstract class MessageOps {
   protected read<T>(fn: () => T | Promise<T>): Promise<T> {
     return this.run(fn);
   }
-  /** One write transaction; resolves once it is durable and its changes are published. */
-  protected abstract write<T>(fn: (emit: (c: Change) => void) => T): Promise<T>;
+  /**
+   * One write transaction; resolves once it is durable and its changes are
+   * published. `lazy` (flag changes and expunges only): with durability
+   * "mail" it may resolve after the commit, before the WAL sync (store.ts).
+   */
+  protected abstract write<T>(fn: (emit: (c: Change) => void) => T, lazy?: boolean): Promise<T>;
+  /** Durability "mail": lazy writes answer before their sync, and expunged bodies are unlinked once durable (store.ts). */
+  protected lazyDurability(): boolean {
+    return false;
+  }
+  /**
+   * Resolves once the commits that filled blob_trash (read just before) are
+   * durable (store.ts); `lazily`: a sync within the lazy bound will do.
+   */
+  protected trashDurable(_lazily: boolean): Promise<void> {
+    return Promise.resolve();
+  }
   /** A write transaction whose loss on power failure is harmless (nothing to publish). */
   protected abstract relaxed<T>(fn: () => T): Promise<T>;
   protected abstract allocBlobIds(n: number): Promise<number[]>;
@@ -195,11 +210,17 @@ export abstract class MessageOps {
       .all(mailboxId, uidJson(uids)) as MetaRow[];
   }
 
-  /** Unlinks the files of blobs no message references any more (after their commit). */
-  protected purgeTrash(): Promise<void> {
+  /**
+   * Unlinks the files of blobs no message references any more (after their
+   * commit is durable); `lazily` (after a lazy expunge, nobody waiting): the
+   * sync that makes them durable may be the lazy commits' own.
+   */
+  protected purgeTrash(lazily = false): Promise<void> {
     const next = this.purging.then(async () => {
       const ids = this.qp('SELECT id FROM blob_trash ORDER BY id').all() as number[];
       if (ids.length === 0) return;
+      // An expunge undone by a power loss must find its body file still there.
+      await this.trashDurable(lazily);
       await this.blobs.unlinkAll(ids);
       // Losing this delete on power failure only means unlinking again at the next open.
       await this.relaxed(() => {
@@ -377,7 +398,7 @@ export abstract class MessageOps {
       this.q('UPDATE mailboxes SET highest_modseq = ? WHERE id = ?').run(modseq, mailboxId);
       emit({ kind: 'flags', userId: mb.user_id, mailboxId, modseq, messages: result.changed });
       return result;
-    });
+    }, true);
   }
 
   // ---- COPY / MOVE / EXPUNGE
@@ -468,13 +489,17 @@ export abstract class MessageOps {
           }
           if (list.length > 0) this.removeInTx(mb, list, emit);
           return list;
-        });
+        }, true);
         for (const u of gone) all.push(u);
         if (gone.length) lastUid = gone[gone.length - 1]!;
         if (want === null ? gone.length < REMOVE_BATCH : cursor >= want.length) break;
         await new Promise((r) => setImmediate(r));
       }
-      if (all.length > 0) await this.purgeTrash();
+      if (all.length > 0) {
+        // Durability "mail": the files go once the expunge is durable (purgeTrash waits for it), after the answer.
+        if (this.lazyDurability()) void this.purgeTrash(true).catch(() => undefined);
+        else await this.purgeTrash();
+      }
       return all;
     });
   }

@@ -54,6 +54,16 @@ export interface SqliteStoreOptions {
    * survives a process crash only.
    */
   synchronous?: 'FULL' | 'NORMAL';
+  /**
+   * With synchronous FULL, which acknowledged writes wait for the WAL sync
+   * (docs/config.md "Durability"). "mail" (default, like Dovecot's
+   * `mail_fsync = optimized`): everything that creates or moves mail and
+   * every structural change; flag changes and expunges answer after COMMIT
+   * and are synced within MAX_UNSYNCED_MS (durability.ts). "all": every write.
+   */
+  durability?: SqliteDurability;
+  /** Longest an unsynced lazy commit waits for its sync (default MAX_UNSYNCED_MS; tests widen it to observe the window). */
+  maxUnsyncedMs?: number;
   feed?: ChangeFeed;
   /** How long a write waits for another process's lock, in ms. */
   busyTimeoutMs?: number;
@@ -82,6 +92,9 @@ export interface SqliteStoreOptions {
 
 
 export const DB_FILE = 'quire.sqlite3';
+export type SqliteDurability = 'mail' | 'all';
+/** Change kinds a lazy write may publish before they are durable (flag changes, expunges). */
+const LAZY_KINDS: ReadonlySet<Change['kind']> = new Set(['flags', 'expunge']);
 /** The index backlog is counted up to this many bodies (a scrape stays a few ms even on a huge backlog). */
 const INDEX_BACKLOG_COUNT_CAP = 1_000_000;
 /** Waiting this long for a lock held by another process (e.g. the admin CLI) before failing UNAVAILABLE. */
@@ -113,6 +126,8 @@ export class SqliteMailStore extends MailboxOps {
   private readonly gate: WriteGate;
   /** Committed changes not yet published, in commit order, each waiting for its WAL sync. */
   private readonly unpublished: { sync: number; changes: Change[]; relay: boolean }[] = [];
+  /** Durability "mail": lazy writes (flags, expunges) answer after COMMIT (see write()). */
+  private readonly lazyWrites: boolean;
   /** Inside a write transaction: foreign changes caught up while reading a mailbox row (published before the transaction's own). */
   private txForeign: Change[] | null = null;
   /** Mailboxes named by change-bus hints with the highest modseq hinted, caught up at the next turn (null: a full poll is due). */
@@ -128,16 +143,43 @@ export class SqliteMailStore extends MailboxOps {
     private readonly busyTimeoutMs: number,
     gate: WriteGate | undefined,
     private readonly onCommit: ((hint: ChangeHint) => void) | undefined,
+    durability: SqliteDurability,
+    maxUnsyncedMs: number | undefined,
   ) {
     super(db, blobs, feed);
     this.foreign = new ForeignWatcher(db);
     this.gate = gate ?? new LocalWriteGate();
-    this.walSync = synchronous === 'FULL' ? new WalSync(`${db.name}-wal`, (n) => this.publishUpTo(n)) : null;
+    this.walSync = synchronous === 'FULL' ? new WalSync(`${db.name}-wal`, (n) => this.publishUpTo(n), maxUnsyncedMs) : null;
+    this.lazyWrites = this.walSync !== null && durability === 'mail';
   }
 
   /** WAL syncs performed so far (group commit: fewer than durable commits under concurrency). */
   walSyncCount(): number {
     return this.walSync?.syncs ?? 0;
+  }
+
+  /** True when every lazy commit (durability "mail") of this connection is on stable storage. */
+  walCovered(): boolean {
+    return this.walSync?.covered() ?? true;
+  }
+
+  protected override lazyDurability(): boolean {
+    return this.lazyWrites;
+  }
+
+  /**
+   * Before purgeTrash unlinks the files of the blobs it just read from
+   * blob_trash: with lazy expunges (this connection's or another worker's)
+   * the commits that put them there may not be durable yet, and a power loss
+   * would bring back rows whose files are gone. A sync started after that
+   * read covers them (WAL order). `lazily` (after a lazy expunge): the
+   * lazy commits' own sync (soon()), so an expunge costs no extra sync;
+   * otherwise (someone waits: DELETE, close) one starts now.
+   */
+  protected override async trashDurable(lazily: boolean): Promise<void> {
+    if (!this.lazyWrites) return;
+    const ws = this.walSync!;
+    await (lazily ? ws.wait(ws.soon()) : ws.barrier());
   }
 
   static async open(opts: SqliteStoreOptions): Promise<SqliteMailStore> {
@@ -162,7 +204,7 @@ export class SqliteMailStore extends MailboxOps {
       const hasFts = prepareFullTextFile(db);
       const referenced = db.prepare('SELECT 1 FROM blobs WHERE id = ? AND refcount > 0');
       blobs.isReferenced = (id) => referenced.get(id) !== undefined;
-      const store = new SqliteMailStore(db, blobs, opts.feed ?? new LocalChangeFeed(), owner, synchronous, busyTimeoutMs, opts.writeGate, opts.onCommit);
+      const store = new SqliteMailStore(db, blobs, opts.feed ?? new LocalChangeFeed(), owner, synchronous, busyTimeoutMs, opts.writeGate, opts.onCommit, opts.durability ?? 'mail', opts.maxUnsyncedMs);
       if (opts.maxMailboxesPerUser !== undefined) store.maxMailboxesPerUser = opts.maxMailboxesPerUser;
       store.ftsFile = hasFts;
       await store.recover();
@@ -283,8 +325,11 @@ export class SqliteMailStore extends MailboxOps {
    * Runs `fn` in one IMMEDIATE transaction, holding the write gate; resolves
    * once the commit is durable (group commit, durability.ts), after its
    * change records were published, in commit order (STYLE habit 10).
+   * `lazy` (flag changes, expunges) with durability "mail": resolves after
+   * the COMMIT instead, with the changes published, and the WAL sync starts
+   * within MAX_UNSYNCED_MS (see lazyDone for when it still waits).
    */
-  protected override async write<T>(fn: (emit: (c: Change) => void) => T): Promise<T> {
+  protected override async write<T>(fn: (emit: (c: Change) => void) => T, lazy = false): Promise<T> {
     const changes: Change[] = [];
     const foreign: Change[] = [];
     let result: T;
@@ -306,9 +351,38 @@ export class SqliteMailStore extends MailboxOps {
       throw err;
     }
     for (const c of changes) this.foreign.noteLocal(c);
-    const sync = this.enqueue(foreign.length ? foreign.concat(changes) : changes);
+    const all = foreign.length ? foreign.concat(changes) : changes;
+    const sync = lazy && this.lazyWrites ? this.lazyDone(all, foreign, changes.length > 0) : this.enqueue(all);
     if (sync > 0) await this.walSync!.wait(sync);
     return result;
+  }
+
+  /**
+   * After a lazy write's COMMIT: publishes its records at once unless that
+   * would show something not yet durable that must not be lost; returns the
+   * sync to wait for (0: none).
+   * - Another writer's changes caught up inside the transaction (a message
+   *   another worker appended and is still syncing): if any is not a flag
+   *   change or an expunge, the write waits for a sync like a durable one,
+   *   since a message shown before it is durable could vanish on power loss
+   *   and its UID be given again (UIDs are never reused).
+   * - This process's own commits still waiting for their sync: the records
+   *   stay behind them (commit order) and are published with them.
+   * A lazy write's change-bus hint therefore names a modseq below which
+   * every change other than flags and expunges is durable (foreign.ts
+   * pollMailboxes relies on that).
+   */
+  private lazyDone(all: Change[], foreign: readonly Change[], wrote: boolean): number {
+    const ws = this.walSync!;
+    if (foreign.some((c) => !LAZY_KINDS.has(c.kind))) return this.enqueue(all);
+    if (wrote) ws.soon();
+    const last = this.unpublished[this.unpublished.length - 1];
+    if (last) {
+      if (all.length) this.unpublished.push({ sync: last.sync, changes: all, relay: true });
+      return last.sync;
+    }
+    this.publish(all, true);
+    return 0;
   }
 
   /** A transaction whose loss on power failure is harmless: no WAL sync awaited, nothing published. */
@@ -467,6 +541,10 @@ export class SqliteMailStore extends MailboxOps {
   }
 
   protected override async allocBlobIds(n: number): Promise<number[]> {
+    // New bodies are about to be written and fsynced, then a durable commit will wait for a WAL sync:
+    // lazy commits still unsynced (durability "mail") start their sync now, beside the body writes,
+    // rather than leave their WAL pages to that commit's sync (measured: bench/durability-ab.ts).
+    if (this.lazyWrites) this.walSync!.hurry();
     const ids: number[] = [];
     while (ids.length < n) {
       if (this.blobNext >= this.blobEnd) {
@@ -644,6 +722,8 @@ export class SqliteMailStore extends MailboxOps {
       await this.purgeTrash();
       await this.blobs.close();
       this.q('DELETE FROM blob_reservations WHERE owner = ?').run(this.owner);
+      // Orderly shutdown: the lazy commits (durability "mail") still unsynced are synced now.
+      await this.walSync?.flush();
       this.db.pragma('wal_checkpoint(PASSIVE)');
     } finally {
       this.ftsWriter?.close();
