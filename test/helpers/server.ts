@@ -42,7 +42,7 @@ export async function startTestServer(opts: {
   users?: [string, string][];
   tweak?: (o: ServerOptions) => void;
   /** Store limits (e.g. a small maxMailboxesPerUser). */
-  storeOptions?: { maxMailboxesPerUser?: number };
+  storeOptions?: { maxMailboxesPerUser?: number; bodyCacheBytes?: number };
   /** Authenticator options beyond the short test delays (user database, master users, bearer tokens). */
   auth?: Omit<AuthenticatorOptions, 'baseDelayMs' | 'maxDelayMs'>;
   /** The store's threads (default: all, as `quire serve`); search: false serves without the search thread. */
