@@ -11,7 +11,7 @@ import { loadStructure } from '../structure.js';
 import { openMaildrop as openMaildropRows } from './maildrop.js';
 import type { MimePart } from '../../mime/index.js';
 import { compileFilter, runFilter, searchStatements, type CompiledFilter } from './search.js';
-import { META_COLS, Snapshots, type Snapshot, allMetas, snapshotSource, meta, metasOf, type MetaRow } from './metadata.js';
+import { META_COLS, SMALL_READ, Snapshots, type Snapshot, allMetas, snapshotSource, meta, metasOf, type MetaRow } from './metadata.js';
 import { MessageOps, uidJson } from './messages.js';
 
 /** SEARCH on mailboxes with at least this many messages runs on the search thread even when it reads only the messages table. */
@@ -92,16 +92,25 @@ export abstract class MessageReads extends MessageOps {
     return null;
   }
 
-  /** Big mailboxes' metadata in memory (metadata.ts). */
+  /** Every non-empty mailbox's metadata in memory (metadata.ts). */
   private readonly snapshots = new Snapshots(snapshotSource((sql) => this.q(sql), (id) => this.mailboxById(id)));
 
   /**
-   * `fn` with the mailbox's snapshot (null when it is small): in this turn, inside the caller's read
-   * snapshot, when it is current; after its paged refresh otherwise (metadata.ts).
+   * `fn` with the mailbox's snapshot (null: read rows instead): in this turn, inside the caller's
+   * read snapshot, when it is current or the mailbox is small (refreshed now, in the same read
+   * transaction); after its paged refresh otherwise (metadata.ts). `few`: the caller wants fewer
+   * than SMALL_READ messages, and of a small mailbox whose snapshot is stale reads their rows
+   * (cheaper than catching up).
    */
-  private withSnapshot<T>(mailboxId: number, fn: (snap: Snapshot | null) => T | Promise<T>): T | Promise<T> {
+  private withSnapshot<T>(mailboxId: number, fn: (snap: Snapshot | null) => T | Promise<T>, few = false): T | Promise<T> {
     const now = this.snapshots.current(mailboxId);
-    return now === undefined ? this.snapshots.get(mailboxId).then(fn) : fn(now);
+    if (now !== undefined) return fn(now);
+    if (this.snapshots.isSmall(mailboxId)) {
+      if (few) return fn(null);
+      const fresh = this.snapshots.refreshNow(mailboxId);
+      if (fresh !== undefined) return fn(fresh);
+    }
+    return this.snapshots.get(mailboxId).then(fn);
   }
 
   /** Forgets the in-memory metadata of big mailboxes: the next use reads them again, as after a restart (tests of a first SELECT). */
@@ -132,7 +141,7 @@ export abstract class MessageReads extends MessageOps {
     return this.read(() => {
       this.existing(mailboxId);
       if (uids.length === 0) return [];
-      return this.withSnapshot(mailboxId, (snap) => (snap ? metasOf(snap, uids) : this.rowsFor(mailboxId, uids).map(meta)));
+      return this.withSnapshot(mailboxId, (snap) => (snap ? metasOf(snap, uids) : this.rowsFor(mailboxId, uids).map(meta)), uids.length < SMALL_READ);
     });
   }
 
