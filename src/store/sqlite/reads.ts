@@ -5,7 +5,8 @@
 // store above the message writes (messages.ts).
 
 import type Database from 'better-sqlite3';
-import type { HeaderIndex, MaildropSnapshot, MessageBody, MessageMeta, MetaFilter } from '../types.js';
+import type { HeaderIndex, MaildropSnapshot, MessageBody, MessageMeta, MessageWithBody, MetaFilter } from '../types.js';
+import { blobIdOfEmailId } from '../objectid.js';
 import { FLAG_DELETED, FLAG_SEEN } from './schema.js';
 import { loadStructure } from '../structure.js';
 import { openMaildrop as openMaildropRows } from './maildrop.js';
@@ -158,22 +159,49 @@ export abstract class MessageReads extends MessageOps {
           ? this.q('SELECT uid, blob_id, size FROM messages WHERE mailbox_id = ? AND uid = ?').raw().all(mailboxId, uids[0])
           : this.q('SELECT uid, blob_id, size FROM messages WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?))').raw().all(mailboxId, uidJson(uids))
       ) as [number, number, number][];
-      // Part trees and headers come from the cache; only bodies not in it are read from the blobs table.
-      const missing = rows.filter((r) => !this.described.has(r[1])).map((r) => r[1]);
-      if (missing.length > 0) {
-        const described = this.q('SELECT id, structure, header FROM blobs WHERE id IN (SELECT value FROM json_each(?))')
-          .raw()
-          .all(JSON.stringify(missing)) as [number, string | null, Buffer | null][];
-        for (const [id, json, header] of described) this.remember(id, json, header);
-      }
+      this.describe(rows.map((r) => r[1]));
       const byUid = new Map<number, MessageBody>();
-      for (const [uid, blobId, size] of rows) {
-        const d = this.describedOf(blobId);
-        // The stored header is only usable together with the structure that gives its end.
-        byUid.set(uid, this.blobs.body(blobId, size, d.root, d.root ? d.header : null));
-      }
+      for (const [uid, blobId, size] of rows) byUid.set(uid, this.bodyOf(blobId, size));
       return uids.map((u) => byUid.get(u) ?? null);
     });
+  }
+
+  /**
+   * getMessages and openMessages in one store call and one read snapshot: the metadata (from the
+   * snapshot where there is one, so often no row is read at all) gives each message's blob id and
+   * size, and the part trees and headers come from the described cache (issue 11).
+   */
+  getMessagesWithBodies(mailboxId: number, uids: number[]): Promise<MessageWithBody[]> {
+    return this.read(() => {
+      this.existing(mailboxId);
+      if (uids.length === 0) return [];
+      const metas = this.withSnapshot(mailboxId, (snap) => (snap ? metasOf(snap, uids) : this.rowsFor(mailboxId, uids).map(meta)), uids.length < SMALL_READ);
+      // A paged refresh (a big mailbox that changed) ends outside this read snapshot: the bodies are looked up in a statement of their own then.
+      return metas instanceof Promise ? metas.then((m) => this.withBodies(m)) : this.withBodies(metas);
+    });
+  }
+
+  private withBodies(metas: MessageMeta[]): MessageWithBody[] {
+    // EMAILID is "M<blob id>" in this store (objectid.ts): the metadata names each body.
+    const ids = metas.map((m) => (m.emailId ? (blobIdOfEmailId(m.emailId) ?? 0) : 0));
+    this.describe(ids);
+    return metas.map((m, i) => ({ meta: m, body: this.bodyOf(ids[i]!, m.size) }));
+  }
+
+  /** Loads the part trees and headers of the blobs not in the described cache (one statement). */
+  private describe(blobIds: readonly number[]): void {
+    const missing = blobIds.filter((id) => !this.described.has(id));
+    if (missing.length === 0) return;
+    const described = this.q('SELECT id, structure, header FROM blobs WHERE id IN (SELECT value FROM json_each(?))')
+      .raw()
+      .all(JSON.stringify(missing)) as [number, string | null, Buffer | null][];
+    for (const [id, json, header] of described) this.remember(id, json, header);
+  }
+
+  private bodyOf(blobId: number, size: number): MessageBody {
+    const d = this.describedOf(blobId);
+    // The stored header is only usable together with the structure that gives its end.
+    return this.blobs.body(blobId, size, d.root, d.root ? d.header : null);
   }
 
   /** POP3's maildrop at login (maildrop.ts). */
