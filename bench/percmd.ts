@@ -3,8 +3,7 @@
 // closed loop; the server's CPU (utime+stime of every process, /proc) over
 // the timed commands, per 1,000 commands. Several builds are measured
 // interleaved (A, B, B, A, ...) so a loaded machine weighs on each alike.
-// Nothing writes during a run, so the mailboxes (bench/lib/mixed.ts's, 30
-// messages each, refilled once per build) stay as they are.
+// The mailboxes are bench/lib/mixed.ts's (30 messages each, refilled once per build).
 //
 //   npx tsx bench/percmd.ts A_MAIN_JS [B_MAIN_JS ...] [--cmd fetch-body,fetch-flags,...]
 //        [--clients 10] [--commands 3000] [--rounds 3] [--workers 2] [--port-base 34300] [--cache DIR]
@@ -12,7 +11,9 @@
 // Commands: fetch-body (UID FETCH of one message's BODY.PEEK[]), fetch-flags
 // (FETCH 1:* (UID FLAGS)), fetch-envelope (the newest 10 with ENVELOPE),
 // search (SEARCH UNSEEN), status (STATUS of the other mailbox), noop, select
-// (SELECT of the mailbox again).
+// (SELECT of the mailbox again); and one write for scale: store (UID STORE
+// +/-FLAGS.SILENT of a keyword, durable). Only `store` writes (flags only, so
+// the mailboxes keep their messages).
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { ensureCorpus } from './lib/corpus.js';
@@ -37,6 +38,8 @@ const COMMANDS: Record<string, (n: number) => string> = {
   status: () => 'STATUS Work (MESSAGES UIDNEXT UNSEEN)',
   noop: () => 'NOOP',
   select: () => 'SELECT INBOX',
+  // A write, for scale: a durable flag change (+ then - of one keyword on each message in turn).
+  store: (n) => `UID STORE ${1 + (n % 30)} ${n % 60 < 30 ? '+' : '-'}FLAGS.SILENT ($Percmd)`,
 };
 
 function args(argv: string[]) {
