@@ -11,6 +11,7 @@
 // resolved against the file's directory; those from the environment and flags
 // against the working directory.
 
+import { BODY_CACHE_BYTES } from '../store/sqlite/body-cache.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { hostname } from 'node:os';
@@ -78,7 +79,7 @@ export interface QuireConfig {
   oauth: OAuthConfig | null;
   /** Which store backend (src/cli/store-open.ts). */
   store: StoreConfig;
-  sqlite: { synchronous: 'FULL' | 'NORMAL'; durability: 'mail' | 'all' };
+  sqlite: { synchronous: 'FULL' | 'NORMAL'; durability: 'mail' | 'all'; bodyCacheBytes: number };
   /** Mailbox limits enforced by the store for every writer (IMAP, CLI, import). */
   mailboxes: { maxPerUser: number };
   lmtp: {
@@ -160,6 +161,9 @@ const size = (min: number, max: number): Kind => ({ t: 'size', min, max });
 const duration = (min: number, max: number): Kind => ({ t: 'duration', min, max });
 const int = (min: number, max: number): Kind => ({ t: 'int', min, max });
 
+/** Largest sqlite.bodyCacheBytes accepted (per serving process). */
+const MAX_BODY_CACHE_BYTES = 1024 * 1024 * 1024;
+
 /** Every setting. Order is the order of docs/config.md. */
 export const CONFIG_KEYS: readonly ConfigKey[] = [
   { key: 'dataDir', env: 'QUIRE_DATA', flag: '--data', kind: { t: 'path' }, default: DEFAULT_DATA_DIR, doc: 'Data directory: SQLite database, generated TLS certificate, optional quire.json.' },
@@ -211,6 +215,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { key: 'store', env: 'QUIRE_STORE', flag: '--store', kind: { t: 'json', parse: (raw) => parseStoreConfig(raw), text: true }, default: { kind: 'sqlite' }, doc: 'The store: "sqlite" (in the data directory) or a PostgreSQL URL postgres://USER@HOST:PORT/DB[?schema=NAME] shared by several nodes (also {"kind":"postgres","url":...,"poolSize":N,"blobs":{"kind":"fs","path":"/abs/path"}}; blobs, or ?blobs=/abs/path in the URL, keeps message bodies as files on a path every node mounts); with PostgreSQL the data directory keeps only certificates and locks.' },
   { key: 'sqlite.synchronous', env: 'QUIRE_SQLITE_SYNCHRONOUS', kind: { t: 'enum', values: ['FULL', 'NORMAL'] }, default: DEFAULT_SQLITE_SYNCHRONOUS, doc: 'Durability: FULL (acknowledged writes survive power loss: they wait for a group-committed fdatasync of the WAL, run off the event loop) or NORMAL (no sync; may lose the last commits on power loss).' },
   { key: 'sqlite.durability', env: 'QUIRE_SQLITE_DURABILITY', flag: '--sqlite-durability', kind: { t: 'enum', values: ['mail', 'all'] }, default: DEFAULT_SQLITE_DURABILITY, doc: 'With sqlite.synchronous FULL, which acknowledged writes wait for the WAL sync: mail (like Dovecot\'s mail_fsync = optimized: new, copied and moved mail and mailbox, subscription and quota changes wait; flag changes and expunges answer after their commit and are synced within 20 ms, so a power loss can undo the last 20 ms or so of them) or all (every write waits). See "Durability".' },
+  { key: 'sqlite.bodyCacheBytes', env: 'QUIRE_SQLITE_BODY_CACHE_BYTES', kind: int(0, MAX_BODY_CACHE_BYTES), default: BODY_CACHE_BYTES, doc: 'Bytes of recently appended and read message bodies (each up to 256 KiB) each serving process keeps in memory, so a hot message is not read from its file on every FETCH; 0 turns the cache off.' },
   { key: 'lmtp.host', env: 'QUIRE_LMTP_HOST', flag: '--lmtp-host', kind: { t: 'hosts' }, default: [DEFAULT_LMTP_HOST], doc: 'Address(es) of the LMTP listener (RFC 2033) the MTA delivers to.' },
   { key: 'lmtp.port', env: 'QUIRE_LMTP_PORT', flag: '--lmtp-port', kind: { t: 'port' }, default: DEFAULT_LMTP_PORT, doc: 'Port of the LMTP listener; "off" disables it, 0 picks a free port.' },
   { key: 'lmtp.socket', env: 'QUIRE_LMTP_SOCKET', flag: '--lmtp-socket', kind: { t: 'optpath' }, default: null, doc: 'Unix socket for LMTP (mode 0660; a stale socket file is replaced). Unset: none.' },
@@ -540,7 +545,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): QuireConfig {
     userdb: g('userdb'),
     oauth: g('oauth'),
     store: g('store'),
-    sqlite: { synchronous: g('sqlite.synchronous'), durability: g('sqlite.durability') },
+    sqlite: { synchronous: g('sqlite.synchronous'), durability: g('sqlite.durability'), bodyCacheBytes: g('sqlite.bodyCacheBytes') },
     lmtp: {
       host: g('lmtp.host'),
       port: g('lmtp.port'),

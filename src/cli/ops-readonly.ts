@@ -19,7 +19,7 @@ import { describeFsError } from './ops-safety.js';
 /** MailStore methods that only read (everything else is refused on a read-only data directory). */
 const READ_METHODS = new Set([
   'getUser', 'getUserById', 'listUsers', 'countUsers', 'listMailboxes', 'getMailbox', 'getMailboxById', 'listSubscriptions', 'mailboxStatus',
-  'listMessages', 'deletedSize', 'searchMeta', 'listUids', 'firstUnseenUid', 'getMessages', 'openMessage', 'openMessages', 'listKeywords',
+  'listMessages', 'deletedSize', 'searchMeta', 'listUids', 'firstUnseenUid', 'getMessages', 'getMessagesWithBodies', 'openMessage', 'openMessages', 'listKeywords',
   'headerIndex', 'listChangedSince', 'expungedSince', 'listAddresses', 'findAddress', 'getQuota', 'close', 'doctor',
 ]);
 

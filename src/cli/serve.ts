@@ -101,7 +101,7 @@ async function openStore(config: QuireConfig, extra: Partial<SqliteStoreOptions>
   // Loaded lazily so that `quire --help` loads no database driver (store-open.ts picks SQLite or PostgreSQL).
   const { openStore: open } = await import('./store-open.js');
   const { onCommit, followOthers, feed, ...sqlite } = extra;
-  return open({ data: config.dataDir, store: config.store, synchronous: config.sqlite.synchronous, maxMailboxesPerUser: config.mailboxes.maxPerUser, onCommit, followOthers, feed, sqlite: { durability: config.sqlite.durability, ...sqlite } });
+  return open({ data: config.dataDir, store: config.store, synchronous: config.sqlite.synchronous, maxMailboxesPerUser: config.mailboxes.maxPerUser, onCommit, followOthers, feed, sqlite: { durability: config.sqlite.durability, bodyCacheBytes: config.sqlite.bodyCacheBytes, ...sqlite } });
 }
 
 /** The first user's password file goes at that user's first login (ops); in a cluster each worker watches its own sessions. */

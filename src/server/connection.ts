@@ -27,6 +27,8 @@ import { PushQueue } from './push.js';
 import { ConnectionOutput } from './output.js';
 import { MailboxUpdates } from './updates.js';
 
+/** The response code of a tagged line we wrote (`tag NO [CODE] text`). */
+const TAGGED_CODE = /^\S+ (?:OK|NO|BAD) \[([A-Z0-9.-]+)/;
 /** Pause reading when this many unparsed bytes wait in the decoder. */
 const READ_HIGH_WATER = 1024 * 1024;
 /** Invalid commands tolerated before authentication: a real client sends none. */
@@ -470,8 +472,9 @@ export class Connection {
   private observe(name: string, args: Token[], res: { tagged: string; status: string }, started: bigint): void {
     // Label values from the registry only: a client cannot mint series with made-up command names.
     this.obs.commandDone(COMMANDS.has(name) ? name : 'UNKNOWN', res.status, Number(process.hrtime.bigint() - started) / 1e9);
-    // Our own tagged line: `tag STATUS [CODE] text`.
-    const code = /^\S+ (?:OK|NO|BAD) \[([A-Z0-9.-]+)/.exec(res.tagged)?.[1];
+    // Our own tagged line: `tag STATUS [CODE] text`. Only a failure's code is used (SERVERBUG is a NO; a
+    // failed login's reason), so an OK, most commands, is not matched at all.
+    const code = res.status === 'OK' ? undefined : TAGGED_CODE.exec(res.tagged)?.[1];
     if (code === 'SERVERBUG') this.obs.internalError();
     if (name !== 'LOGIN' && name !== 'AUTHENTICATE') return;
     let mechanism = 'LOGIN';

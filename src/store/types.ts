@@ -168,6 +168,12 @@ export interface LeasedBytes {
   release(): void;
 }
 
+/** MailStore.getMessagesWithBodies: a message's metadata and its body. */
+export interface MessageWithBody {
+  meta: MessageMeta;
+  body: MessageBody;
+}
+
 export interface MessageBody {
   size: number;
   /**
@@ -374,6 +380,13 @@ export interface MailStore {
   openMessage(mailboxId: number, uid: number): Promise<MessageBody | null>;
   /** openMessage for several UIDs in one round trip; results in the order of `uids`. */
   openMessages(mailboxId: number, uids: number[]): Promise<(MessageBody | null)[]>;
+  /**
+   * Optional: getMessages and openMessages in one round trip (one read snapshot
+   * where the backend has them): the UIDs that still exist, ascending, each
+   * with its metadata and body. FETCH with body items uses it when present
+   * (issue 11: one store call per FETCH instead of two or more).
+   */
+  getMessagesWithBodies?(mailboxId: number, uids: number[]): Promise<MessageWithBody[]>;
   /**
    * A POP3 maildrop at login (RFC 1939 §4): every message in ascending UID
    * order with its size in the CRLF form POP3 sends (RFC 1939 §11) and its

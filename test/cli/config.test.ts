@@ -175,3 +175,10 @@ test('connection caps and deadlines: defaults, environment, consistency', () => 
   loadConfig({ env: { QUIRE_MAX_PRE_AUTH_CONNECTIONS: '10000' }, cwd, onWarning: (w) => warnings.push(w) });
   assert.ok(warnings.some((w) => /lock logged-in users out/.test(w)), warnings.join('\n'));
 });
+
+test('sqlite.bodyCacheBytes: 8 MiB by default, 0 turns the body cache off, negative refused', () => {
+  const cwd = tmp();
+  assert.equal(loadConfig({ env: {}, cwd }).sqlite.bodyCacheBytes, 8 * 1024 * 1024);
+  assert.equal(loadConfig({ env: { QUIRE_SQLITE_BODY_CACHE_BYTES: '0' }, cwd }).sqlite.bodyCacheBytes, 0);
+  assert.throws(() => loadConfig({ env: { QUIRE_SQLITE_BODY_CACHE_BYTES: '-1' }, cwd }));
+});

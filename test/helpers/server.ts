@@ -42,7 +42,7 @@ export async function startTestServer(opts: {
   users?: [string, string][];
   tweak?: (o: ServerOptions) => void;
   /** Store limits (e.g. a small maxMailboxesPerUser). */
-  storeOptions?: { maxMailboxesPerUser?: number };
+  storeOptions?: { maxMailboxesPerUser?: number; bodyCacheBytes?: number };
   /** SQLite-only store options (default synchronous NORMAL: no fsyncs; durability tests ask for FULL). */
   sqlite?: Partial<Omit<SqliteStoreOptions, 'dataDir'>>;
   /** Authenticator options beyond the short test delays (user database, master users, bearer tokens). */

@@ -26,7 +26,8 @@ function bodyFiles(dir: string): string[] {
 }
 
 test('a missing body file: NO [SERVERBUG] with a log id that the log carries; other messages still served; doctor reports it', { timeout: 60_000 }, async () => {
-  const t = await startTestServer();
+  // The body cache off: the appended body would otherwise be served from memory after its file is gone.
+  const t = await startTestServer({ storeOptions: { bodyCacheBytes: 0 } });
   try {
     const c = await RawClient.connect(t.port, { login: ['alice', 'secret-a'] });
     assert.match((await c.append('INBOX', message(1))).tagged, /OK/);

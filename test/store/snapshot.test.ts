@@ -15,6 +15,8 @@ import { decodeFlags } from '../../src/store/sqlite/flags.js';
 import type { MessageMeta } from '../../src/store/types.js';
 import { msg } from './contract.js';
 import { prng } from '../helpers/rng.js';
+import { startTestServer } from '../helpers/server.js';
+import { RawClient, message } from '../helpers/imap.js';
 
 test('metadata of a big mailbox always equals its rows', async () => {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'quire-snap-'));
@@ -147,5 +149,105 @@ test('a snapshot built while others write loses and doubles nothing', async () =
     await store.close();
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+// Small mailboxes have snapshots too (issue 11: the mixed load's shared mailboxes of ~30 messages),
+// refreshed inside the reader's read transaction (metadata.ts refreshNow), and a read of a few
+// messages of a stale one reads rows. Two stores on the same files (two workers) write flags,
+// expunges and appends, some while the reads run; every answer must equal the rows.
+test('metadata of small mailboxes equals their rows under writes by this and another store', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'quire-snap-'));
+  const r = prng(Number(process.env.QUIRE_SNAPSHOT_SEED ?? 20261204));
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+  try {
+    const store = await openSqliteStore({ dataDir: dir, synchronous: 'NORMAL' });
+    const foreign = await openSqliteStore({ dataDir: dir, synchronous: 'NORMAL' });
+    const u = await store.createUser('small', 'x');
+    const boxes = [await store.createMailbox(u.id, 'INBOX'), await store.createMailbox(u.id, 'Work')];
+    let n = 0;
+    const batch = (k: number) => Array.from({ length: k }, () => ({ data: msg(n++), flags: r() < 0.5 ? ['\\Seen'] : [], internalDate: 1_700_000_000_000 + n * 1000 }));
+    for (const b of boxes) await store.appendMessages(b.id, batch(30));
+    const db = new Database(path.join(dir, 'quire.sqlite3'), { readonly: true });
+    const truth = (id: number): MessageMeta[] =>
+      (db.prepare('SELECT uid, sysflags, keywords, internal_date, size, modseq, internal_tz, save_date, blob_id FROM messages WHERE mailbox_id = ? ORDER BY uid').raw().all(id) as [number, number, string, number, number, number, number, number | null, number][])
+        .map(([uid, sys, kw, internalDate, size, modseq, internalTz, saveDate, blobId]) => ({ uid, flags: [...decodeFlags(sys, kw)], internalDate, internalTz, saveDate, emailId: `M${blobId}`, size, modseq }));
+    const plain = (ms: MessageMeta[]) => ms.map((m) => ({ ...m, flags: [...m.flags] }));
+    const flags = ['\\Seen', '\\Flagged', '\\Answered', '$Mine', 'Later'];
+    const write = async (id: number): Promise<void> => {
+      const w = pick([store, foreign]);
+      const uids = truth(id).map((m) => m.uid);
+      const step = r();
+      if (step < 0.5) await w.storeFlags(id, uids.filter(() => r() < 0.2), pick(['add', 'remove', 'replace'] as const), [pick(flags)]);
+      else if (step < 0.75) {
+        if (uids.length > 20) {
+          await w.storeFlags(id, uids.filter(() => r() < 0.1), 'add', ['\\Deleted']);
+          await w.expunge(id);
+        }
+      } else if (uids.length < 40) await w.appendMessages(id, batch(1 + Math.floor(r() * 3)));
+    };
+    const snaps = (s: unknown) => (s as { snapshots: { counting: number } }).snapshots;
+    for (let step = 0; step < 120; step++) {
+      const box = pick(boxes).id;
+      // Some writes land while the reads below are in flight (both stores, interleaved turns).
+      const writing = Promise.all([write(box), r() < 0.5 ? write(pick(boxes).id) : null]);
+      const during = await Promise.all([store.getMessages(box, truth(box).map((m) => m.uid)), store.listUids(box)]);
+      for (let i = 1; i < during[0].length; i++) assert.ok(during[0][i]!.uid > during[0][i - 1]!.uid, 'ascending, none twice');
+      await writing;
+      const want = truth(box);
+      const why = `step ${step}`;
+      assert.deepEqual(plain(await store.listMessages(box)), want, `${why}: listMessages`);
+      assert.deepEqual(await store.listUids(box), want.map((m) => m.uid), `${why}: listUids`);
+      const all = want.map((m) => m.uid);
+      const few = all.filter(() => r() < 0.1).slice(0, 5);
+      for (const ask of [all, few, [...few, 999_999], [all[all.length - 1]!]]) {
+        const set = new Set(ask);
+        assert.deepEqual(plain(await store.getMessages(box, ask)), want.filter((m) => set.has(m.uid)), `${why}: getMessages of ${ask.length}`);
+        assert.deepEqual(plain(await foreign.getMessages(box, ask)), want.filter((m) => set.has(m.uid)), `${why}: the other store's getMessages`);
+      }
+    }
+    assert.ok(snaps(store).counting > 0, 'the small mailboxes have snapshots');
+    db.close();
+    await foreign.close();
+    await store.close();
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+// The same over a real server: one session changes flags and expunges while the other fetches
+// FLAGS of the whole small mailbox; once both are caught up (NOOP) they see the same messages and
+// flags, and the reader saw every message it knew of in each FETCH 1:* that ended OK.
+test('over a real server: FETCH 1:* FLAGS of a small mailbox follows another session\'s STORE and EXPUNGE', async () => {
+  const t = await startTestServer();
+  const r = prng(20261205);
+  try {
+    const a = await RawClient.connect(t.port, { login: ['alice', 'secret-a'] });
+    const b = await RawClient.connect(t.port, { login: ['alice', 'secret-a'] });
+    await a.command('CREATE Small');
+    for (let i = 1; i <= 30; i++) await a.append('Small', message(i));
+    await a.command('SELECT Small');
+    await b.command('SELECT Small');
+    const flagsOf = (lines: string[]) => lines.filter((l) => / FETCH /.test(l)).map((l) => l.replace(/^\* \d+ FETCH /, '').replace(/ ?\\Recent/, '').replace('( ', '(')).sort();
+    for (let round = 0; round < 25; round++) {
+      const uid = 1 + Math.floor(r() * (30 + round));
+      const writes = Promise.all([
+        b.command(`UID STORE ${uid} ${r() < 0.5 ? '+' : '-'}FLAGS.SILENT (\\Flagged $K${round % 3})`),
+        round % 4 === 3 ? b.command(`UID STORE ${uid}:${uid + 1} +FLAGS.SILENT (\\Deleted)`).then(() => b.command(`UID EXPUNGE ${uid}:${uid + 1}`)) : null,
+        round % 5 === 0 ? b.append('Small', message(100 + round)) : null,
+      ]);
+      const seen = await a.command('FETCH 1:* (UID FLAGS)');
+      assert.match(seen.tagged, / OK/);
+      await writes;
+      await a.command('NOOP');
+      await b.command('NOOP');
+      const ra = await a.command('UID FETCH 1:* (UID FLAGS)');
+      const rb = await b.command('UID FETCH 1:* (UID FLAGS)');
+      assert.deepEqual(flagsOf(ra.untagged), flagsOf(rb.untagged), `round ${round}`);
+    }
+    await a.command('LOGOUT');
+    await b.command('LOGOUT');
+  } finally {
+    await t.stop();
   }
 });

@@ -10,6 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { BodyReader } from './body-reads.js';
+import { BodyCache } from './body-cache.js';
 import path from 'node:path';
 import { StoreError, type LeasedBytes, type MessageBody } from '../types.js';
 import type { MimePart } from '../../mime/index.js';
@@ -69,6 +70,8 @@ export class BlobFiles {
     /** false with synchronous=NORMAL: survive a crash of the process, not of the machine. */
     private readonly durable: boolean,
     readonly owner: string,
+    /** Recently appended and read bodies (body-cache.ts); the default keeps BODY_CACHE_BYTES. */
+    readonly cache: BodyCache = new BodyCache(),
   ) {
     this.blobDir = path.join(dataDir, 'blobs');
     this.tmpDir = path.join(dataDir, 'tmp');
@@ -104,6 +107,10 @@ export class BlobFiles {
       await this.unlinkAll(ids);
       throw err;
     }
+    // A message just appended is the likeliest to be fetched next (the newest of a list, a client's
+    // own sent copy). Copied: the caller's buffer may be a view of a literal's larger one.
+    // If the transaction that references them fails, unlinkAll drops them again.
+    for (let i = 0; i < ids.length; i++) this.cache.put(ids[i]!, data[i]!, true);
   }
 
   private async writeOne(id: number, data: Buffer, dirs: Set<string>): Promise<void> {
@@ -135,7 +142,9 @@ export class BlobFiles {
   }
 
   async unlinkAll(ids: Iterable<number>): Promise<void> {
-    await Promise.all([...ids].map((id) => unlinkQuiet(this.pathOf(id))));
+    const all = [...ids];
+    for (const id of all) this.cache.delete(id);
+    await Promise.all(all.map((id) => unlinkQuiet(this.pathOf(id))));
   }
 
   /** Removes temp files left by writers that are gone. */
@@ -160,6 +169,7 @@ export class BlobFiles {
       for (const name of names) {
         const id = Number(name);
         if (!/^\d+$/.test(name) || id < start || id >= end || exists(id)) continue;
+        this.cache.delete(id);
         await unlinkQuiet(path.join(dir, name));
         removed++;
       }
@@ -181,6 +191,9 @@ export class BlobFiles {
    * else in a POP3 download (issue 17).
    */
   async readWhole(id: number, size: number): Promise<Buffer | null> {
+    // A cached body is used, but a download does not fill the cache (it would push out the hot set).
+    const hit = this.cache.fits(size) ? this.cache.get(id) : undefined;
+    if (hit && hit.length === size) return hit;
     const file = this.pathOf(id);
     const r = await this.reader.read(file, size);
     if (typeof r !== 'string') return r;
@@ -226,6 +239,19 @@ export class BlobFiles {
     throw new StoreError('UNAVAILABLE', `cannot read message body: ${r}`);
   }
 
+  /**
+   * The whole body `id` of `size` bytes (at most the cache's entry limit), from
+   * the cache or read and kept there. A body of the wrong length is never kept
+   * (the read fails CORRUPT first).
+   */
+  async readCached(id: number, size: number): Promise<Buffer> {
+    const hit = this.cache.get(id);
+    if (hit && hit.length === size) return hit;
+    const whole = await this.readRange(id, 0, size);
+    this.cache.put(id, whole);
+    return whole;
+  }
+
   /** Stops the body-reading thread. */
   close(): Promise<void> {
     return this.reader.close();
@@ -256,6 +282,11 @@ class FileBody implements MessageBody {
   async read(start: number, end: number): Promise<Buffer> {
     const [s, e] = this.clamp(start, end);
     if (e <= s) return Buffer.alloc(0);
+    // Small bodies are read whole once and kept (body-cache.ts): a later part, header or BODY[] is a view.
+    if (this.files.cache.fits(this.size) && this.size <= THREAD_READ_MAX) {
+      const whole = await this.files.readCached(this.id, this.size);
+      return s === 0 && e === whole.length ? whole : whole.subarray(s, e);
+    }
     if (e - s <= THREAD_READ_MAX) return this.files.readRange(this.id, s, e - s);
     const fh = await openBody(this.file, () => this.files.isReferenced?.(this.id) ?? false);
     try {

@@ -1,6 +1,10 @@
 // Message metadata rows (UID, flags, dates, sizes, modseqs) and the in-memory
-// snapshots of big mailboxes' metadata, so SELECT, FETCH of flags (a caching
-// client's resync) and SEARCH over 100k messages read no rows. A snapshot is
+// snapshots of every non-empty mailbox's metadata, so SELECT and FETCH of
+// flags (a caching client's resync) read no rows: over 100k messages, and on
+// the small shared mailboxes a busy server serves again and again (issue 11:
+// the mixed load's FETCH 1:* on ~30 messages read and decoded every row). A
+// small mailbox's snapshot is brought up to date synchronously, inside the
+// caller's read transaction (one consistent view: refreshNow). A snapshot is
 // brought up to date on every use from what changed since its modseq,
 // whichever process wrote: rows with a greater modseq (flag changes and
 // appends) and expunge tombstones; then it must agree with the mailbox row's
@@ -34,10 +38,22 @@ export function meta(r: MetaRow): MessageMeta {
   };
 }
 
-/** Mailboxes with at least this many messages have their metadata kept in memory; smaller ones are cheap to read. */
-const SNAPSHOT_MIN = 1_000;
+/** Mailboxes with at least this many messages have their metadata kept in memory (every non-empty one). */
+const SNAPSHOT_MIN = 1;
+/**
+ * Below this many messages a mailbox is "small": its snapshot is refreshed synchronously in the
+ * caller's read transaction (no paging needed), and a read of fewer than SMALL_READ messages may
+ * read its rows instead of refreshing a stale snapshot (one row costs less than a catch-up).
+ */
+export const SNAPSHOT_SMALL = 1_000;
+/** See SNAPSHOT_SMALL. */
+export const SMALL_READ = 16;
 /** Messages whose metadata is kept across all snapshots (about 120 bytes each; flag arrays are shared). */
 const SNAPSHOT_MAX_MESSAGES = 1_000_000;
+/** What a snapshot counts against SNAPSHOT_MAX_MESSAGES beyond its messages (its objects and arrays), so many small ones are bounded too. */
+const SNAPSHOT_OVERHEAD = 64;
+/** Rows a snapshot's columns hold room for at first (grown by doubling; a small mailbox's stays small). */
+const COLUMNS_MIN = 16;
 /**
  * Rows read per statement while a snapshot is built or brought up to date: a millisecond or two
  * of the event loop (STYLE.md habit 14), then other connections get a turn. A 100k-message mailbox's
@@ -74,7 +90,7 @@ export class MetaColumns {
   private grow(n: number): void {
     const W = MetaColumns.W;
     if (n * W <= this.num.length) return;
-    const next = new Float64Array(Math.max(n, 2 * this.num.length / W, 1024) * W);
+    const next = new Float64Array(Math.max(n, 2 * this.num.length / W, COLUMNS_MIN) * W);
     next.set(this.num.subarray(0, this.length * W));
     this.num = next;
   }
@@ -168,20 +184,24 @@ const tick = () => new Promise<void>((r) => setImmediate(r));
  */
 export class Snapshots {
   private readonly byMailbox = new Map<number, Snapshot>();
+  /** What each kept snapshot was counted as (messages + SNAPSHOT_OVERHEAD) when last kept, and their sum. */
+  private readonly counted = new Map<number, number>();
+  private total = 0;
   /** Refreshes running, by mailbox: readers of that mailbox wait for them. */
   private readonly refreshing = new Map<number, Promise<Snapshot | null>>();
 
   constructor(private readonly source: SnapshotSource) {}
 
   /**
-   * The mailbox's snapshot when it needs no refresh (null: the mailbox is small or gone), read in this
-   * turn; undefined when get() must build or refresh it first. Callers must not change what they get.
+   * The mailbox's snapshot when it needs no refresh (null: the mailbox is empty or gone), read in this
+   * turn; undefined when refreshNow() or get() must build or refresh it first. Callers must not change
+   * what they get.
    */
   current(mailboxId: number): Snapshot | null | undefined {
     if (this.refreshing.has(mailboxId)) return undefined;
     const mb = this.source.mailbox(mailboxId);
     if (!mb || mb.msg_count < SNAPSHOT_MIN) {
-      this.byMailbox.delete(mailboxId);
+      this.forget(mailboxId);
       return null;
     }
     const s = this.byMailbox.get(mailboxId);
@@ -190,6 +210,48 @@ export class Snapshots {
       return s;
     }
     return undefined;
+  }
+
+  /** Whether the mailbox is small (SNAPSHOT_SMALL): its snapshot is refreshed with refreshNow. */
+  isSmall(mailboxId: number): boolean {
+    const mb = this.source.mailbox(mailboxId);
+    return !mb || mb.msg_count < SNAPSHOT_SMALL;
+  }
+
+  /**
+   * A small mailbox's snapshot brought up to date now, synchronously (undefined: the mailbox is not
+   * small, or a paged refresh is running: use get()). The caller runs it inside one read
+   * transaction, so every statement sees the same commit and one round makes the snapshot equal
+   * to the mailbox; should it not agree with the mailbox row's counters all the same, it is read
+   * whole once more, and failing that, the caller reads rows (null).
+   */
+  refreshNow(mailboxId: number): Snapshot | null | undefined {
+    if (this.refreshing.has(mailboxId)) return undefined;
+    const mb = this.source.mailbox(mailboxId);
+    if (!mb || mb.msg_count < SNAPSHOT_MIN) {
+      this.forget(mailboxId);
+      return null;
+    }
+    if (mb.msg_count >= SNAPSHOT_SMALL) return undefined;
+    let s = this.byMailbox.get(mailboxId) ?? null;
+    this.forget(mailboxId);
+    if (s && (s.uidValidity !== mb.uid_validity || s.modseq < mb.tombstone_floor)) s = null;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      if (s && !(s.modseq === mb.highest_modseq && s.uidNext === mb.uid_next) && !this.catchUpPage(mailboxId, s, mb)) s = null;
+      s ??= this.buildPage(mailboxId, mb);
+      if (s && s.modseq === mb.highest_modseq && s.uidNext === mb.uid_next && s.uids.length === mb.msg_count && (s.uids.length === 0 || s.uids[s.uids.length - 1]! < mb.uid_next)) {
+        this.keep(mailboxId, s);
+        return s;
+      }
+      s = null;
+    }
+    return null;
+  }
+
+  private forget(mailboxId: number): void {
+    if (!this.byMailbox.delete(mailboxId)) return;
+    this.total -= this.counted.get(mailboxId) ?? 0;
+    this.counted.delete(mailboxId);
   }
 
   /** The current metadata of the mailbox, or null when it is small (or gone). Callers must not change what they get. */
@@ -206,24 +268,93 @@ export class Snapshots {
   /** Drops every snapshot (the next use reads its mailbox again). */
   clear(): void {
     this.byMailbox.clear();
+    this.counted.clear();
+    this.total = 0;
+  }
+
+  /** Messages (plus SNAPSHOT_OVERHEAD each) counted over the kept snapshots (tests). */
+  get counting(): number {
+    return this.total;
   }
 
   /** Keeps `s` as the most recently used snapshot, dropping the least recently used past SNAPSHOT_MAX_MESSAGES. */
   private keep(mailboxId: number, s: Snapshot): void {
-    this.byMailbox.delete(mailboxId);
+    this.forget(mailboxId);
+    const n = s.uids.length + SNAPSHOT_OVERHEAD;
     this.byMailbox.set(mailboxId, s);
-    let total = 0;
-    for (const x of this.byMailbox.values()) total += x.uids.length;
-    for (const [id, x] of this.byMailbox) {
-      if (total <= SNAPSHOT_MAX_MESSAGES || id === mailboxId) break;
-      this.byMailbox.delete(id);
-      total -= x.uids.length;
+    this.counted.set(mailboxId, n);
+    this.total += n;
+    for (const id of this.byMailbox.keys()) {
+      if (this.total <= SNAPSHOT_MAX_MESSAGES || id === mailboxId) break;
+      this.forget(id);
     }
+  }
+
+  /** A small mailbox read whole in one statement (null: it grew past one page meanwhile). */
+  private buildPage(mailboxId: number, mb: MailboxRow): Snapshot | null {
+    const rows = this.source.page(mailboxId, 0, SNAPSHOT_PAGE);
+    if (rows.length >= SNAPSHOT_PAGE) return null;
+    const uids: number[] = [];
+    const cols = new MetaColumns();
+    for (const row of rows) {
+      uids.push(row[0]);
+      cols.push(row);
+    }
+    return { uidValidity: mb.uid_validity, uidNext: mb.uid_next, modseq: mb.highest_modseq, uids, rows: cols };
+  }
+
+  /** catchUp in one statement of changes (false: more than a page changed, or an append cannot be placed). */
+  private catchUpPage(mailboxId: number, s: Snapshot, mb: MailboxRow): boolean {
+    const rows = this.source.changedPage(mailboxId, s.modseq, Number.MAX_SAFE_INTEGER, SNAPSHOT_PAGE);
+    if (rows.length >= SNAPSHOT_PAGE) return false;
+    this.dropExpunged(mailboxId, s);
+    const added = new Map<number, MetaRow>();
+    this.apply(s, rows, added);
+    return this.finish(s, added, mb);
+  }
+
+  /** Removes the messages expunged since `s.modseq` (from their tombstones). */
+  private dropExpunged(mailboxId: number, s: Snapshot): void {
+    const gone = this.source.expungedSince(mailboxId, s.modseq);
+    if (!gone.length) return;
+    const drop = new Set(gone);
+    let w = 0;
+    for (let r = 0; r < s.uids.length; r++) {
+      if (drop.has(s.uids[r]!)) continue;
+      s.uids[w] = s.uids[r]!;
+      s.rows.move(r, w++);
+    }
+    s.uids.length = w;
+    s.rows.truncate(w);
+  }
+
+  /** Replaces the rows of known messages in place; collects new ones in `added` (placed by finish()). */
+  private apply(s: Snapshot, rows: readonly MetaRow[], added: Map<number, MetaRow>): void {
+    for (const row of rows) {
+      const i = indexOfUid(s.uids, row[0]);
+      if (i >= 0) s.rows.set(i, row);
+      else added.set(row[0], row);
+    }
+  }
+
+  /** Appends the new messages (above every known UID) and makes `s` as of `mb`; false when they cannot be placed. */
+  private finish(s: Snapshot, added: Map<number, MetaRow>, mb: MailboxRow): boolean {
+    if (added.size) {
+      const fresh = [...added.keys()].sort((a, b) => a - b);
+      if (s.uids.length && fresh[0]! <= s.uids[s.uids.length - 1]!) return false; // a UID below the last one appeared: not an append this can place
+      for (const u of fresh) {
+        s.uids.push(u);
+        s.rows.push(added.get(u)!);
+      }
+    }
+    s.modseq = mb.highest_modseq;
+    s.uidNext = mb.uid_next;
+    return true;
   }
 
   /** Builds the snapshot, or brings `old` up to date, in pages; see the class comment. */
   private async refresh(mailboxId: number, old: Snapshot | null): Promise<Snapshot | null> {
-    this.byMailbox.delete(mailboxId); // private until done
+    this.forget(mailboxId); // private until done
     let s = old;
     for (let round = 0; round < SNAPSHOT_MAX_ROUNDS; round++) {
       // The mailbox row and the tombstones below are read in one turn: the round's starting point.
@@ -267,18 +398,7 @@ export class Snapshots {
 
   /** Applies what changed since `s.modseq` up to `mb` (and maybe more); false when the result cannot be placed (read it whole again). */
   private async catchUp(mailboxId: number, s: Snapshot, mb: MailboxRow): Promise<boolean> {
-    const gone = this.source.expungedSince(mailboxId, s.modseq);
-    if (gone.length) {
-      const drop = new Set(gone);
-      let w = 0;
-      for (let r = 0; r < s.uids.length; r++) {
-        if (drop.has(s.uids[r]!)) continue;
-        s.uids[w] = s.uids[r]!;
-        s.rows.move(r, w++);
-      }
-      s.uids.length = w;
-      s.rows.truncate(w);
-    }
+    this.dropExpunged(mailboxId, s);
     // Changed and new messages in modseq order; new ones are placed once all are read (their UIDs ascend, above every known one).
     const added = new Map<number, MetaRow>();
     let turn = false;
@@ -286,26 +406,11 @@ export class Snapshots {
       if (turn) await tick();
       turn = true;
       const rows = this.source.changedPage(mailboxId, at[0], at[1], SNAPSHOT_PAGE);
-      for (const row of rows) {
-        const i = indexOfUid(s.uids, row[0]);
-        if (i >= 0) s.rows.set(i, row);
-        else added.set(row[0], row);
-      }
-      if (rows.length < SNAPSHOT_PAGE) break;
+      this.apply(s, rows, added);
+      if (rows.length < SNAPSHOT_PAGE) return this.finish(s, added, mb);
       const last = rows[rows.length - 1]!;
       at = [last[5], last[0]];
     }
-    if (added.size) {
-      const fresh = [...added.keys()].sort((a, b) => a - b);
-      if (s.uids.length && fresh[0]! <= s.uids[s.uids.length - 1]!) return false; // a UID below the last one appeared: not an append this can place
-      for (const u of fresh) {
-        s.uids.push(u);
-        s.rows.push(added.get(u)!);
-      }
-    }
-    s.modseq = mb.highest_modseq;
-    s.uidNext = mb.uid_next;
-    return true;
   }
 }
 

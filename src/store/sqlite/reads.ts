@@ -5,13 +5,14 @@
 // store above the message writes (messages.ts).
 
 import type Database from 'better-sqlite3';
-import type { HeaderIndex, MaildropSnapshot, MessageBody, MessageMeta, MetaFilter } from '../types.js';
+import type { HeaderIndex, MaildropSnapshot, MessageBody, MessageMeta, MessageWithBody, MetaFilter } from '../types.js';
+import { blobIdOfEmailId } from '../objectid.js';
 import { FLAG_DELETED, FLAG_SEEN } from './schema.js';
 import { loadStructure } from '../structure.js';
 import { openMaildrop as openMaildropRows } from './maildrop.js';
 import type { MimePart } from '../../mime/index.js';
 import { compileFilter, runFilter, searchStatements, type CompiledFilter } from './search.js';
-import { META_COLS, Snapshots, type Snapshot, allMetas, snapshotSource, meta, metasOf, type MetaRow } from './metadata.js';
+import { META_COLS, SMALL_READ, Snapshots, type Snapshot, allMetas, snapshotSource, meta, metasOf, type MetaRow } from './metadata.js';
 import { MessageOps, uidJson } from './messages.js';
 
 /** SEARCH on mailboxes with at least this many messages runs on the search thread even when it reads only the messages table. */
@@ -92,16 +93,25 @@ export abstract class MessageReads extends MessageOps {
     return null;
   }
 
-  /** Big mailboxes' metadata in memory (metadata.ts). */
+  /** Every non-empty mailbox's metadata in memory (metadata.ts). */
   private readonly snapshots = new Snapshots(snapshotSource((sql) => this.q(sql), (id) => this.mailboxById(id)));
 
   /**
-   * `fn` with the mailbox's snapshot (null when it is small): in this turn, inside the caller's read
-   * snapshot, when it is current; after its paged refresh otherwise (metadata.ts).
+   * `fn` with the mailbox's snapshot (null: read rows instead): in this turn, inside the caller's
+   * read snapshot, when it is current or the mailbox is small (refreshed now, in the same read
+   * transaction); after its paged refresh otherwise (metadata.ts). `few`: the caller wants fewer
+   * than SMALL_READ messages, and of a small mailbox whose snapshot is stale reads their rows
+   * (cheaper than catching up).
    */
-  private withSnapshot<T>(mailboxId: number, fn: (snap: Snapshot | null) => T | Promise<T>): T | Promise<T> {
+  private withSnapshot<T>(mailboxId: number, fn: (snap: Snapshot | null) => T | Promise<T>, few = false): T | Promise<T> {
     const now = this.snapshots.current(mailboxId);
-    return now === undefined ? this.snapshots.get(mailboxId).then(fn) : fn(now);
+    if (now !== undefined) return fn(now);
+    if (this.snapshots.isSmall(mailboxId)) {
+      if (few) return fn(null);
+      const fresh = this.snapshots.refreshNow(mailboxId);
+      if (fresh !== undefined) return fn(fresh);
+    }
+    return this.snapshots.get(mailboxId).then(fn);
   }
 
   /** Forgets the in-memory metadata of big mailboxes: the next use reads them again, as after a restart (tests of a first SELECT). */
@@ -132,7 +142,7 @@ export abstract class MessageReads extends MessageOps {
     return this.read(() => {
       this.existing(mailboxId);
       if (uids.length === 0) return [];
-      return this.withSnapshot(mailboxId, (snap) => (snap ? metasOf(snap, uids) : this.rowsFor(mailboxId, uids).map(meta)));
+      return this.withSnapshot(mailboxId, (snap) => (snap ? metasOf(snap, uids) : this.rowsFor(mailboxId, uids).map(meta)), uids.length < SMALL_READ);
     });
   }
 
@@ -149,22 +159,49 @@ export abstract class MessageReads extends MessageOps {
           ? this.q('SELECT uid, blob_id, size FROM messages WHERE mailbox_id = ? AND uid = ?').raw().all(mailboxId, uids[0])
           : this.q('SELECT uid, blob_id, size FROM messages WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?))').raw().all(mailboxId, uidJson(uids))
       ) as [number, number, number][];
-      // Part trees and headers come from the cache; only bodies not in it are read from the blobs table.
-      const missing = rows.filter((r) => !this.described.has(r[1])).map((r) => r[1]);
-      if (missing.length > 0) {
-        const described = this.q('SELECT id, structure, header FROM blobs WHERE id IN (SELECT value FROM json_each(?))')
-          .raw()
-          .all(JSON.stringify(missing)) as [number, string | null, Buffer | null][];
-        for (const [id, json, header] of described) this.remember(id, json, header);
-      }
+      this.describe(rows.map((r) => r[1]));
       const byUid = new Map<number, MessageBody>();
-      for (const [uid, blobId, size] of rows) {
-        const d = this.describedOf(blobId);
-        // The stored header is only usable together with the structure that gives its end.
-        byUid.set(uid, this.blobs.body(blobId, size, d.root, d.root ? d.header : null));
-      }
+      for (const [uid, blobId, size] of rows) byUid.set(uid, this.bodyOf(blobId, size));
       return uids.map((u) => byUid.get(u) ?? null);
     });
+  }
+
+  /**
+   * getMessages and openMessages in one store call and one read snapshot: the metadata (from the
+   * snapshot where there is one, so often no row is read at all) gives each message's blob id and
+   * size, and the part trees and headers come from the described cache (issue 11).
+   */
+  getMessagesWithBodies(mailboxId: number, uids: number[]): Promise<MessageWithBody[]> {
+    return this.read(() => {
+      this.existing(mailboxId);
+      if (uids.length === 0) return [];
+      const metas = this.withSnapshot(mailboxId, (snap) => (snap ? metasOf(snap, uids) : this.rowsFor(mailboxId, uids).map(meta)), uids.length < SMALL_READ);
+      // A paged refresh (a big mailbox that changed) ends outside this read snapshot: the bodies are looked up in a statement of their own then.
+      return metas instanceof Promise ? metas.then((m) => this.withBodies(m)) : this.withBodies(metas);
+    });
+  }
+
+  private withBodies(metas: MessageMeta[]): MessageWithBody[] {
+    // EMAILID is "M<blob id>" in this store (objectid.ts): the metadata names each body.
+    const ids = metas.map((m) => (m.emailId ? (blobIdOfEmailId(m.emailId) ?? 0) : 0));
+    this.describe(ids);
+    return metas.map((m, i) => ({ meta: m, body: this.bodyOf(ids[i]!, m.size) }));
+  }
+
+  /** Loads the part trees and headers of the blobs not in the described cache (one statement). */
+  private describe(blobIds: readonly number[]): void {
+    const missing = blobIds.filter((id) => !this.described.has(id));
+    if (missing.length === 0) return;
+    const described = this.q('SELECT id, structure, header FROM blobs WHERE id IN (SELECT value FROM json_each(?))')
+      .raw()
+      .all(JSON.stringify(missing)) as [number, string | null, Buffer | null][];
+    for (const [id, json, header] of described) this.remember(id, json, header);
+  }
+
+  private bodyOf(blobId: number, size: number): MessageBody {
+    const d = this.describedOf(blobId);
+    // The stored header is only usable together with the structure that gives its end.
+    return this.blobs.body(blobId, size, d.root, d.root ? d.header : null);
   }
 
   /** POP3's maildrop at login (maildrop.ts). */

@@ -31,7 +31,8 @@ import type { ThreadAnswer, ThreadQuery } from './threading.js';
 import type { CompiledFilter } from './search.js';
 import type { SortKeep } from './sort-cache.js';
 import { LocalChangeFeed } from '../feed.js';
-import { BlobFiles, isOwnerDead, newOwner, releaseOwner } from './blobs.js';
+import { BlobFiles, THREAD_READ_MAX, isOwnerDead, newOwner, releaseOwner } from './blobs.js';
+import { BODY_CACHE_BYTES, BODY_CACHE_ENTRY_BYTES, BodyCache } from './body-cache.js';
 import { migrate } from './schema.js';
 import { type MailboxRow } from './messages.js';
 import { OVERQUOTA_MARK } from './addresses.js';
@@ -87,6 +88,13 @@ export interface SqliteStoreOptions {
    * primary) turns it off.
    */
   followOthers?: boolean;
+  /**
+   * Bytes of recently appended and read message bodies kept in memory
+   * (body-cache.ts; default BODY_CACHE_BYTES, 8 MiB); 0 turns the cache off.
+   */
+  bodyCacheBytes?: number;
+  /** Longest body the cache keeps (default BODY_CACHE_ENTRY_BYTES, 256 KiB). */
+  bodyCacheEntryBytes?: number;
 }
 
 
@@ -95,6 +103,13 @@ export const DB_FILE = 'quire.sqlite3';
 export type SqliteDurability = 'mail' | 'all';
 /** Change kinds a lazy write may publish before they are durable (flag changes, expunges). */
 const LAZY_KINDS: ReadonlySet<Change['kind']> = new Set(['flags', 'expunge']);
+
+/** A byte limit of the options: a non-negative integer, or the default when absent. */
+function byteLimit(v: number | undefined, fallback: number, name: string): number {
+  if (v === undefined) return fallback;
+  if (!Number.isSafeInteger(v) || v < 0) throw new StoreError('CANNOT', `${name} must be a non-negative integer`);
+  return v;
+}
 /** The index backlog is counted up to this many bodies (a scrape stays a few ms even on a huge backlog). */
 const INDEX_BACKLOG_COUNT_CAP = 1_000_000;
 /** Waiting this long for a lock held by another process (e.g. the admin CLI) before failing UNAVAILABLE. */
@@ -184,9 +199,11 @@ export class SqliteMailStore extends MailboxOps {
 
   static async open(opts: SqliteStoreOptions): Promise<SqliteMailStore> {
     const synchronous = opts.synchronous ?? 'FULL';
+    const cacheBytes = byteLimit(opts.bodyCacheBytes, BODY_CACHE_BYTES, 'bodyCacheBytes');
+    const entryBytes = Math.min(byteLimit(opts.bodyCacheEntryBytes, BODY_CACHE_ENTRY_BYTES, 'bodyCacheEntryBytes'), THREAD_READ_MAX);
     await fs.mkdir(opts.dataDir, { recursive: true });
     const owner = newOwner();
-    const blobs = new BlobFiles(opts.dataDir, synchronous === 'FULL', owner);
+    const blobs = new BlobFiles(opts.dataDir, synchronous === 'FULL', owner, new BodyCache(cacheBytes, Math.min(entryBytes, cacheBytes)));
     await blobs.init();
     let db: Database.Database | undefined;
     try {
