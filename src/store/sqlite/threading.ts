@@ -437,7 +437,9 @@ export function warmUp(rounds = 2): void {
     for (const alg of ['REFERENCES', 'REFS', 'ORDEREDSUBJECT'] as const) {
       const c = new Columns();
       parsePage(text, c);
-      threadColumns(c, { mailboxId: 0, maxUid: 0xffffffff, alg, uids: k % 2 ? Uint32Array.from(order.filter((u) => u % 3 !== 0)) : null }, order);
+      const f = threadColumns(c, { mailboxId: 0, maxUid: 0xffffffff, alg, uids: k % 2 ? Uint32Array.from(order.filter((u) => u % 3 !== 0)) : null }, order);
+      // What a kept answer's read runs (keptAnswer): its check, on this answer.
+      if (k % 2 === 0 && !validForest(f.roots, f.nodes, WARM_ROWS, WARM_ROWS + 1)) throw new Error('thread warm-up: an invalid forest');
     }
   }
 }
