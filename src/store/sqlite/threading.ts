@@ -420,26 +420,40 @@ const WARM_ROWS = 2_000;
  * Runs the reading and threading code on a made-up mailbox, so that the first THREAD a client asks for
  * runs compiled code: cold, V8's first pass over 10k messages was several times a warm one (a cold 10k
  * THREAD REFERENCES took 1.7 s on a loaded machine where Dovecot took 0.4 s). Called once as the search
- * thread starts, off the serving thread; tens of milliseconds.
+ * thread starts, off the serving thread; tens of milliseconds. The made-up mailbox takes every branch a
+ * real one does (a profile of the first real THREAD after the warm-up showed RFC 5256 §4 step 5's
+ * subject merge as its largest cost when the warm-up had no dummy threads: code compiled for other
+ * branches, thrown away at the first dummy): conversations whose first message is missing (a dummy
+ * root of two or more), whose first message's subject is a reply, and messages without a Message-ID.
  */
-export function warmUp(rounds = 2): void {
+export function warmUp(rounds = 2, size = WARM_ROWS): void {
   const rows: string[] = [];
   const hex = (id: number) => Buffer.from(Uint32Array.of(id).buffer).toString('hex').toUpperCase();
-  for (let i = 0; i < WARM_ROWS; i++) {
+  for (let i = 0; i < size; i++) {
     const conv = Math.floor(i / 4);
-    // Each message cites the conversation's first (id 2*conv+1) and its predecessor; the first cites none.
-    const refs = i % 4 === 0 ? '' : `${hex(4 * conv + 1)}${hex(4 * conv + (i % 4))}`;
-    rows.push(`${1_700_000_000 + i * 60} ${i + 1} ${1 + (conv % 500)} ${i % 4 === 0 ? 0 : 1} ${4 * conv + (i % 4) + 1} ${refs}`);
+    const at = i % 4;
+    // A conversation's first message has Message-ID 4*conv+1; each later one cites it and its predecessor.
+    let refs = at === 0 ? '' : `${hex(4 * conv + 1)}${hex(4 * conv + at)}`;
+    let self = 4 * conv + at + 1;
+    // Every third conversation lacks its first message (another id), and its third cites only the missing
+    // first: a dummy root with two children (§4 steps 1-3), merged by subject with other threads (step 5).
+    if (conv % 3 === 1 && at === 0) self = 4 * size + conv + 1;
+    if (conv % 3 === 1 && at === 2) refs = hex(4 * conv + 1);
+    // Some messages without a Message-ID (0).
+    if (conv % 7 === 3 && at === 3) self = 0;
+    // Some conversations start with a reply subject ("Re: ..."), so a non-reply merges above them (step 5.C).
+    const reply = at === 0 ? (conv % 5 === 2 ? 1 : 0) : 1;
+    rows.push(`${1_700_000_000 + i * 60} ${i + 1} ${1 + (conv % 500)} ${reply} ${self} ${refs}`);
   }
   const text = rows.join(',');
-  const order = Array.from({ length: WARM_ROWS }, (_, i) => i + 1);
+  const order = Array.from({ length: size }, (_, i) => i + 1);
   for (let k = 0; k < rounds; k++) {
     for (const alg of ['REFERENCES', 'REFS', 'ORDEREDSUBJECT'] as const) {
       const c = new Columns();
       parsePage(text, c);
       const f = threadColumns(c, { mailboxId: 0, maxUid: 0xffffffff, alg, uids: k % 2 ? Uint32Array.from(order.filter((u) => u % 3 !== 0)) : null }, order);
       // What a kept answer's read runs (keptAnswer): its check, on this answer.
-      if (k % 2 === 0 && !validForest(f.roots, f.nodes, WARM_ROWS, WARM_ROWS + 1)) throw new Error('thread warm-up: an invalid forest');
+      if (k % 2 === 0 && !validForest(f.roots, f.nodes, size, size + 1)) throw new Error('thread warm-up: an invalid forest');
     }
   }
 }
