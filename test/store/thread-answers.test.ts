@@ -277,3 +277,16 @@ test('small mailboxes, restrictions and answers over THREAD_KEEP_MAX_BYTES are n
     db.close();
   }
 });
+
+test('a deleted mailbox leaves no kept answer behind', async () => {
+  const s = await restart();
+  const c = await session(s, 'Big');
+  for (const alg of ALGS) await checkedAll(c, alg);
+  await written(s, ALGS.length);
+  assert.equal(keptRows(big).length, ALGS.length);
+  assert.match((await c.command('SELECT Small')).tagged, /OK/);
+  assert.match((await c.command('DELETE Big')).tagged, /OK/);
+  await c.close();
+  assert.deepEqual(keptRows(big), [], 'dropped with the mailbox (a later mailbox given its row id starts without them)');
+  assert.deepEqual(s.errors, []);
+});
