@@ -8,6 +8,7 @@
 // does not finish within timeouts.tlsHandshakeMs destroys its socket.
 import net from 'node:net';
 import { Connection } from './connection.js';
+import { warmUpThreadAnswers } from '../commands/thread.js';
 import { Admission, type AdmissionControl, type Refusal, type Ticket } from './admission.js';
 import { ALPN, createServerContext, serverHandshake } from './tls.js';
 import type { MailStore } from '../store/types.js';
@@ -94,6 +95,8 @@ export function refusalLogger(log: Logger, what: string): (reason: string, field
 
 export async function startServer(store: MailStore, auth: Authenticator, opts: ServerOptions): Promise<RunningServer> {
   const secureContext = createServerContext(opts.tls);
+  // The first THREAD after a start formats its answer with compiled code (commands/thread.ts).
+  warmUpThreadAnswers();
   const connections = new Set<Connection>();
   // A cluster worker's counts are partly the primary's (src/server/admission.ts ClusterAdmission).
   const admission: AdmissionControl = opts.admission?.(() => opts.limits) ?? new Admission(() => opts.limits);

@@ -3,6 +3,10 @@
 // a test can turn a store made by this code into one an older Quire left and
 // watch it migrate. Each entry names what its migration added (schema.ts).
 export const UNDO_AFTER_SORT_KEYS = [
+  // V_THREAD_ANSWERS
+  ...['thread_msgs_answers_ai', 'thread_msgs_answers_ad', 'thread_msgs_answers_au', 'messages_answers_ai', 'messages_answers_ad', 'messages_answers_au',
+    'mailboxes_answers_au', 'mailboxes_answers_ad'].map((t) => `DROP TRIGGER ${t}`),
+  'DROP TABLE thread_answers',
   // V_THREAD_IDS (dropped with thread_keys below: its indexes and column)
   'DROP TABLE thread_links', 'DROP INDEX thread_keys_thread', 'DROP INDEX thread_keys_unthreaded',
   // V_URLAUTH_KEYS

@@ -57,8 +57,13 @@ export async function startTestServer(opts: {
   store?: 'sqlite' | 'postgres';
   /** The PostgreSQL server's URL (default PG_URL; a fault test puts a forwarder in between). */
   pgUrl?: string;
+  /**
+   * An existing data directory (SQLite), e.g. of an earlier server: a restart. stop() then leaves it
+   * for the caller to remove; pass `users: []` when they exist already.
+   */
+  dataDir?: string;
 } = {}): Promise<TestServer> {
-  const dataDir = await mkdtemp(path.join(tmpdir(), 'quire-test-'));
+  const dataDir = opts.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'quire-test-')));
   const kind = opts.store ?? (process.env.QUIRE_TEST_STORE === 'postgres' ? 'postgres' : 'sqlite');
   let dropStore = async (): Promise<void> => {};
   let store: MailStore;
@@ -104,7 +109,7 @@ export async function startTestServer(opts: {
       await server.close();
       await store.close();
       await dropStore();
-      await rm(dataDir, { recursive: true, force: true });
+      if (!opts.dataDir) await rm(dataDir, { recursive: true, force: true });
     },
   };
 }

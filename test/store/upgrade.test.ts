@@ -41,6 +41,9 @@ test('a store at the last released schema (15) upgrades and serves THREAD, POP3 
     s = await SqliteMailStore.open({ dataDir: dir, synchronous: 'NORMAL' });
     db = new Database(path.join(dir, 'quire.sqlite3'), { readonly: true });
     assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+    // V_THREAD_ANSWERS: the table of kept THREAD answers and the triggers that drop them (threading.ts).
+    assert.equal(db.prepare('SELECT count(*) FROM thread_answers').pluck().get(), 0);
+    assert.equal(db.prepare("SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND name LIKE '%_answers_%'").pluck().get(), 8);
     db.close();
     s.startBackgroundWork((e) => assert.fail(String(e)), { indexer: false });
     try {

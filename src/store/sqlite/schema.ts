@@ -479,11 +479,60 @@ CREATE TABLE thread_links (
 ) WITHOUT ROWID;
 `;
 
+// V_THREAD_ANSWERS (issue 14): whole-mailbox THREAD answers kept across
+// restarts (threading.ts keptAnswer), as Dovecot keeps its thread index on
+// disk: per mailbox and algorithm, the forest (src/store/threading.ts
+// ThreadForest: its nodes as little-endian 32-bit words) of the exact set of
+// messages it was computed for (UIDVALIDITY, UIDNEXT, message count). A row is
+// read only when the mailbox row still has those three values; triggers drop
+// a mailbox's rows besides whenever its messages or their thread index rows
+// come or go (APPEND, COPY/MOVE in, EXPUNGE, import, the CLI), its UIDVALIDITY
+// changes or it is deleted, so no stale answer outlives the change that made
+// it stale. Flag changes touch none of this. Derived data: written without an
+// fsync by the serving thread's writer after the search thread computed it.
+const V_THREAD_ANSWERS = `
+CREATE TABLE thread_answers (
+  id           INTEGER PRIMARY KEY,
+  mailbox_id   INTEGER NOT NULL,
+  alg          TEXT NOT NULL,
+  uid_validity INTEGER NOT NULL,
+  uid_next     INTEGER NOT NULL,
+  msg_count    INTEGER NOT NULL,
+  roots        INTEGER NOT NULL,
+  nodes        BLOB NOT NULL,
+  UNIQUE (mailbox_id, alg)
+);
+CREATE TRIGGER thread_msgs_answers_ai AFTER INSERT ON thread_msgs BEGIN
+  DELETE FROM thread_answers WHERE mailbox_id = NEW.mailbox_id;
+END;
+CREATE TRIGGER thread_msgs_answers_ad AFTER DELETE ON thread_msgs BEGIN
+  DELETE FROM thread_answers WHERE mailbox_id = OLD.mailbox_id;
+END;
+CREATE TRIGGER thread_msgs_answers_au AFTER UPDATE ON thread_msgs BEGIN
+  DELETE FROM thread_answers WHERE mailbox_id IN (OLD.mailbox_id, NEW.mailbox_id);
+END;
+CREATE TRIGGER messages_answers_ai AFTER INSERT ON messages BEGIN
+  DELETE FROM thread_answers WHERE mailbox_id = NEW.mailbox_id;
+END;
+CREATE TRIGGER messages_answers_ad AFTER DELETE ON messages BEGIN
+  DELETE FROM thread_answers WHERE mailbox_id = OLD.mailbox_id;
+END;
+CREATE TRIGGER messages_answers_au AFTER UPDATE OF mailbox_id, uid, sort_subject, sort_date ON messages BEGIN
+  DELETE FROM thread_answers WHERE mailbox_id IN (OLD.mailbox_id, NEW.mailbox_id);
+END;
+CREATE TRIGGER mailboxes_answers_au AFTER UPDATE OF uid_validity ON mailboxes BEGIN
+  DELETE FROM thread_answers WHERE mailbox_id = OLD.id;
+END;
+CREATE TRIGGER mailboxes_answers_ad AFTER DELETE ON mailboxes BEGIN
+  DELETE FROM thread_answers WHERE mailbox_id = OLD.id;
+END;
+`;
+
 // Append-only: a store at version n runs MIGRATIONS[n..] at its next open, so
 // a migration never moves once released (the last release ended at V11, schema
 // version 15). Tests that rewind a store undo the later ones first
 // (test/helpers/schema-rewind.ts).
-export const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V_ADDRESS_INDEX, V_AUTH, V_OBJECT_ATTRS, V_ANNOTATIONS, V11, V_POP3_SIZE, V_THREAD_INDEX, V_URLAUTH_KEYS, V_THREAD_IDS];
+export const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V_ADDRESS_INDEX, V_AUTH, V_OBJECT_ATTRS, V_ANNOTATIONS, V11, V_POP3_SIZE, V_THREAD_INDEX, V_URLAUTH_KEYS, V_THREAD_IDS, V_THREAD_ANSWERS];
 /** The schema version a store has right after V11 (the sort keys): the version of the last release. */
 export const SORT_KEYS_VERSION = MIGRATIONS.indexOf(V11) + 1;
 export const SCHEMA_VERSION = MIGRATIONS.length;

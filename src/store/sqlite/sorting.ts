@@ -13,7 +13,7 @@ import type { BlobFiles } from './blobs.js';
 import { AddressOps } from './addresses.js';
 import { searchStatements } from './search.js';
 import type { PackedRows } from './search-worker.js';
-import { fillThreadRows, type ThreadAnswer, type ThreadQuery } from './threading.js';
+import { fillThreadRows, keepThreadAnswer, type ThreadAnswer, type ThreadKeepKey, type ThreadQuery } from './threading.js';
 import type { ThreadForest } from '../threading.js';
 import { partialWindow } from '../window.js';
 import type { SortKeep } from './sort-cache.js';
@@ -193,7 +193,11 @@ export abstract class SortOps extends AddressOps {
         const answer = this.offloadThread(q);
         if (!answer) return null;
         const a = await answer;
-        if ('forest' in a) return a.forest;
+        if ('forest' in a) {
+          this.threadAnswers[a.from ?? 'computed']++;
+          if (a.keep) this.keepThreadAnswerLater(a.keep, a.forest);
+          return a.forest;
+        }
         // Messages without a thread index row (an index lost): given one from their sort keys, in batches.
         for (let after = 0; ;) {
           const r = await this.relaxed(() => fillThreadRows((sql) => this.q(sql), mailboxId, after, THREAD_KEYS_BATCH));
@@ -203,6 +207,28 @@ export abstract class SortOps extends AddressOps {
         }
       }
       return null;
+    });
+  }
+
+  /**
+   * Where the whole-mailbox and restricted THREAD answers of the search thread came from, since the
+   * store opened: computed (read and threaded), memory (the search thread's kept answers), kept (schema
+   * V_THREAD_ANSWERS, e.g. the first THREAD of a mailbox after a restart). For tests and diagnostics.
+   */
+  readonly threadAnswers = { computed: 0, memory: 0, kept: 0, written: 0 };
+
+  /**
+   * Keeps a whole-mailbox answer on disk (threading.ts keepThreadAnswer) once the caller has it: one
+   * relaxed (derived data, no fsync) write of at most THREAD_KEEP_MAX_BYTES on the writer path, after
+   * the command's answer, so the THREAD never waits for it. A failure only means computing it again.
+   */
+  private keepThreadAnswerLater(k: ThreadKeepKey, f: ThreadForest): void {
+    setImmediate(() => {
+      this.run(() => this.relaxed(() => keepThreadAnswer((sql) => this.q(sql), k, f)))
+        .then((wrote) => {
+          if (wrote) this.threadAnswers.written++;
+        })
+        .catch(() => undefined);
     });
   }
 

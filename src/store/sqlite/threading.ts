@@ -20,8 +20,32 @@ export interface ThreadQuery {
   uids: Uint32Array | null;
 }
 
-/** The search thread's answer: the threads, or how many messages lack a thread index row (then nothing was threaded). */
-export type ThreadAnswer = { forest: ThreadForest } | { missing: number };
+/** The exact set of messages a whole-mailbox answer was computed for (schema V_THREAD_ANSWERS). */
+export interface ThreadKeepKey {
+  mailboxId: number;
+  alg: ThreadAlgorithmName;
+  uidValidity: number;
+  uidNext: number;
+  count: number;
+}
+
+/**
+ * The search thread's answer: the threads, or how many messages lack a thread index row (then nothing
+ * was threaded). `keep`: a whole-mailbox answer just computed that may be kept across restarts
+ * (keepThreadAnswer, by the serving thread's writer); `from`: where the answer came from.
+ */
+export type ThreadAnswer = { forest: ThreadForest; keep?: ThreadKeepKey; from?: 'computed' | 'memory' | 'kept' } | { missing: number };
+
+/**
+ * Mailboxes smaller than this have no answer kept on disk: threading them is a few milliseconds, and a
+ * row per small mailbox and algorithm would only grow the database.
+ */
+export const THREAD_KEEP_MIN_MESSAGES = 1_000;
+/**
+ * Largest answer kept on disk (its nodes, 8 bytes a node: about 120k messages): a bigger one costs the
+ * writer more than a few milliseconds to store on the serving thread, and its read more than threading.
+ */
+export const THREAD_KEEP_MAX_BYTES = 1024 * 1024;
 
 type Prepare = (sql: string) => Database.Statement;
 
@@ -185,12 +209,90 @@ function cacheKey(statement: Prepare, req: ThreadQuery): string | null {
   return `${req.mailboxId}/${mb[0]}/${mb[1]}/${mb[2]}/${upTo === mb[1] - 1 ? '*' : upTo}/${req.alg}`;
 }
 
-/** The threads of a mailbox from its thread index (run on the search thread): kept, or read and threaded. */
+/** The mailbox row's identity of its message set, when `req` asks for the whole mailbox (every UID up to UIDNEXT - 1). */
+function wholeMailboxKey(statement: Prepare, req: ThreadQuery): ThreadKeepKey | null {
+  if (req.uids) return null;
+  const mb = statement('SELECT uid_validity, uid_next, msg_count FROM mailboxes WHERE id = ?').raw().get(req.mailboxId) as [number, number, number] | undefined;
+  if (!mb || req.maxUid < mb[1] - 1) return null;
+  return { mailboxId: req.mailboxId, alg: req.alg, uidValidity: mb[0], uidNext: mb[1], count: mb[2] };
+}
+
+/**
+ * The answer kept on disk for exactly this message set (schema V_THREAD_ANSWERS), or null: a row of
+ * another UIDVALIDITY, UIDNEXT or count, or a malformed one, is never used.
+ */
+function keptAnswer(statement: Prepare, k: ThreadKeepKey): ThreadForest | null {
+  const row = statement('SELECT roots, nodes FROM thread_answers WHERE mailbox_id = ? AND alg = ? AND uid_validity = ? AND uid_next = ? AND msg_count = ?')
+    .raw()
+    .get(k.mailboxId, k.alg, k.uidValidity, k.uidNext, k.count) as [number, Buffer] | undefined;
+  if (!row) return null;
+  const [roots, blob] = row;
+  if (blob.length % 4 !== 0 || blob.length > THREAD_KEEP_MAX_BYTES) return null;
+  // Copied into a buffer of its own (aligned, and handed over to the serving thread whole).
+  const nodes = new Uint32Array(blob.length / 4);
+  new Uint8Array(nodes.buffer).set(blob);
+  if (!validForest(roots, nodes, k.count, k.uidNext)) return null;
+  return { roots, nodes };
+}
+
+/**
+ * Whether `nodes` is a well-formed preorder forest of `roots` threads (src/store/threading.ts
+ * ThreadForest) of exactly `count` messages, each UID once and below `uidNext` (checked in a bitmap:
+ * a mailbox whose UIDNEXT is past BITMAP_MAX_UID is always computed): a damaged row is recomputed,
+ * never sent.
+ */
+function validForest(roots: number, nodes: Uint32Array, count: number, uidNext: number): boolean {
+  if (nodes.length % 2 !== 0 || uidNext - 1 > BITMAP_MAX_UID) return false;
+  const seen = new Uint8Array(((uidNext - 1) >>> 3) + 1);
+  let open = roots;
+  let messages = 0;
+  for (let p = 0; p < nodes.length; p += 2) {
+    if (open === 0) return false;
+    open += nodes[p + 1]! - 1;
+    const uid = nodes[p]!;
+    if (uid === 0) continue;
+    if (uid >= uidNext || (seen[uid >>> 3]! & (1 << (uid & 7))) !== 0) return false;
+    seen[uid >>> 3]! |= 1 << (uid & 7);
+    messages++;
+  }
+  return open === 0 && messages === count;
+}
+
+/**
+ * Whether a just-computed whole-mailbox answer is worth keeping on disk (THREAD_KEEP_MIN_MESSAGES,
+ * THREAD_KEEP_MAX_BYTES).
+ */
+function keepable(k: ThreadKeepKey, f: ThreadForest): boolean {
+  return k.count >= THREAD_KEEP_MIN_MESSAGES && f.nodes.byteLength <= THREAD_KEEP_MAX_BYTES;
+}
+
+/**
+ * Stores a whole-mailbox answer the search thread computed (ThreadAnswer.keep), on the store's writer
+ * connection, only if the mailbox still holds exactly that message set: a change committed since the
+ * search thread's read makes the INSERT a no-op, and the triggers drop the row at any later change.
+ * Replaces the mailbox's earlier answer for the algorithm. Returns whether a row was written.
+ */
+export function keepThreadAnswer(q: Prepare, k: ThreadKeepKey, f: ThreadForest): boolean {
+  if (!keepable(k, f)) return false;
+  const blob = Buffer.from(f.nodes.buffer, f.nodes.byteOffset, f.nodes.byteLength);
+  const r = q(
+    `INSERT OR REPLACE INTO thread_answers (mailbox_id, alg, uid_validity, uid_next, msg_count, roots, nodes)
+     SELECT id, ?, uid_validity, uid_next, msg_count, ?, ? FROM mailboxes WHERE id = ? AND uid_validity = ? AND uid_next = ? AND msg_count = ?`,
+  ).run(k.alg, f.roots, blob, k.mailboxId, k.uidValidity, k.uidNext, k.count);
+  return r.changes > 0;
+}
+
+/**
+ * The threads of a mailbox from its thread index (run on the search thread): kept in memory, kept on
+ * disk (a whole mailbox after a restart), or read and threaded.
+ */
 export function threadFromIndex(statement: Prepare, req: ThreadQuery): ThreadAnswer {
-  // One read transaction: the key, the pages and the counts see the same commit.
+  // One read transaction: the key, the kept row, the pages and the counts see the same commit.
   statement('BEGIN').run();
   let key: string | null;
+  let whole: ThreadKeepKey | null = null;
   let answer: ThreadAnswer | null = null;
+  let from: 'computed' | 'kept' = 'computed';
   try {
     key = cacheKey(statement, req);
     const hit = key ? cache.get(key) : undefined;
@@ -198,15 +300,22 @@ export function threadFromIndex(statement: Prepare, req: ThreadQuery): ThreadAns
       cache.delete(key);
       cache.set(key, hit);
       // A copy: the answer's buffer is handed over to the serving thread.
-      return { forest: { roots: hit.roots, nodes: hit.nodes.slice() } };
+      return { forest: { roots: hit.roots, nodes: hit.nodes.slice() }, from: 'memory' };
     }
-    answer = threadUncached(statement, req);
+    whole = key ? wholeMailboxKey(statement, req) : null;
+    const kept = whole && whole.count >= THREAD_KEEP_MIN_MESSAGES ? keptAnswer(statement, whole) : null;
+    if (kept) {
+      answer = { forest: kept };
+      from = 'kept';
+    } else answer = threadUncached(statement, req);
   } finally {
     statement('COMMIT').run();
   }
   if (key && 'forest' in answer) {
     cache.set(key, { roots: answer.forest.roots, nodes: answer.forest.nodes.slice() });
     if (cache.size > THREAD_CACHE_ENTRIES) cache.delete(cache.keys().next().value as string);
+    if (from === 'computed' && whole && keepable(whole, answer.forest)) return { forest: answer.forest, keep: whole, from };
+    return { forest: answer.forest, from };
   }
   return answer;
 }
@@ -311,24 +420,40 @@ const WARM_ROWS = 2_000;
  * Runs the reading and threading code on a made-up mailbox, so that the first THREAD a client asks for
  * runs compiled code: cold, V8's first pass over 10k messages was several times a warm one (a cold 10k
  * THREAD REFERENCES took 1.7 s on a loaded machine where Dovecot took 0.4 s). Called once as the search
- * thread starts, off the serving thread; tens of milliseconds.
+ * thread starts, off the serving thread; tens of milliseconds. The made-up mailbox takes every branch a
+ * real one does (a profile of the first real THREAD after the warm-up showed RFC 5256 §4 step 5's
+ * subject merge as its largest cost when the warm-up had no dummy threads: code compiled for other
+ * branches, thrown away at the first dummy): conversations whose first message is missing (a dummy
+ * root of two or more), whose first message's subject is a reply, and messages without a Message-ID.
  */
-export function warmUp(rounds = 2): void {
+export function warmUp(rounds = 2, size = WARM_ROWS): void {
   const rows: string[] = [];
   const hex = (id: number) => Buffer.from(Uint32Array.of(id).buffer).toString('hex').toUpperCase();
-  for (let i = 0; i < WARM_ROWS; i++) {
+  for (let i = 0; i < size; i++) {
     const conv = Math.floor(i / 4);
-    // Each message cites the conversation's first (id 2*conv+1) and its predecessor; the first cites none.
-    const refs = i % 4 === 0 ? '' : `${hex(4 * conv + 1)}${hex(4 * conv + (i % 4))}`;
-    rows.push(`${1_700_000_000 + i * 60} ${i + 1} ${1 + (conv % 500)} ${i % 4 === 0 ? 0 : 1} ${4 * conv + (i % 4) + 1} ${refs}`);
+    const at = i % 4;
+    // A conversation's first message has Message-ID 4*conv+1; each later one cites it and its predecessor.
+    let refs = at === 0 ? '' : `${hex(4 * conv + 1)}${hex(4 * conv + at)}`;
+    let self = 4 * conv + at + 1;
+    // Every third conversation lacks its first message (another id), and its third cites only the missing
+    // first: a dummy root with two children (§4 steps 1-3), merged by subject with other threads (step 5).
+    if (conv % 3 === 1 && at === 0) self = 4 * size + conv + 1;
+    if (conv % 3 === 1 && at === 2) refs = hex(4 * conv + 1);
+    // Some messages without a Message-ID (0).
+    if (conv % 7 === 3 && at === 3) self = 0;
+    // Some conversations start with a reply subject ("Re: ..."), so a non-reply merges above them (step 5.C).
+    const reply = at === 0 ? (conv % 5 === 2 ? 1 : 0) : 1;
+    rows.push(`${1_700_000_000 + i * 60} ${i + 1} ${1 + (conv % 500)} ${reply} ${self} ${refs}`);
   }
   const text = rows.join(',');
-  const order = Array.from({ length: WARM_ROWS }, (_, i) => i + 1);
+  const order = Array.from({ length: size }, (_, i) => i + 1);
   for (let k = 0; k < rounds; k++) {
     for (const alg of ['REFERENCES', 'REFS', 'ORDEREDSUBJECT'] as const) {
       const c = new Columns();
       parsePage(text, c);
-      threadColumns(c, { mailboxId: 0, maxUid: 0xffffffff, alg, uids: k % 2 ? Uint32Array.from(order.filter((u) => u % 3 !== 0)) : null }, order);
+      const f = threadColumns(c, { mailboxId: 0, maxUid: 0xffffffff, alg, uids: k % 2 ? Uint32Array.from(order.filter((u) => u % 3 !== 0)) : null }, order);
+      // What a kept answer's read runs (keptAnswer): its check, on this answer.
+      if (k % 2 === 0 && !validForest(f.roots, f.nodes, size, size + 1)) throw new Error('thread warm-up: an invalid forest');
     }
   }
 }
