@@ -138,11 +138,16 @@ export abstract class MessageReads extends MessageOps {
     });
   }
 
+  /** The metadata of `uids` (inside a read): from the snapshot, or the rows for a few of a stale small mailbox. */
+  private metasFor(mailboxId: number, uids: number[]): MessageMeta[] | Promise<MessageMeta[]> {
+    return this.withSnapshot(mailboxId, (snap) => (snap ? metasOf(snap, uids) : this.rowsFor(mailboxId, uids).map(meta)), uids.length < SMALL_READ);
+  }
+
   getMessages(mailboxId: number, uids: number[]): Promise<MessageMeta[]> {
     return this.read(() => {
       this.existing(mailboxId);
       if (uids.length === 0) return [];
-      return this.withSnapshot(mailboxId, (snap) => (snap ? metasOf(snap, uids) : this.rowsFor(mailboxId, uids).map(meta)), uids.length < SMALL_READ);
+      return this.metasFor(mailboxId, uids);
     });
   }
 
@@ -175,7 +180,7 @@ export abstract class MessageReads extends MessageOps {
     return this.read(() => {
       this.existing(mailboxId);
       if (uids.length === 0) return [];
-      const metas = this.withSnapshot(mailboxId, (snap) => (snap ? metasOf(snap, uids) : this.rowsFor(mailboxId, uids).map(meta)), uids.length < SMALL_READ);
+      const metas = this.metasFor(mailboxId, uids);
       // A paged refresh (a big mailbox that changed) ends outside this read snapshot: the bodies are looked up in a statement of their own then.
       return metas instanceof Promise ? metas.then((m) => this.withBodies(m)) : this.withBodies(metas);
     });
