@@ -6,7 +6,10 @@
 // The mailboxes are bench/lib/mixed.ts's (30 messages each, refilled once per build).
 //
 //   npx tsx bench/percmd.ts A_MAIN_JS [B_MAIN_JS ...] [--cmd fetch-body,fetch-flags,...]
-//        [--clients 10] [--commands 3000] [--rounds 3] [--workers 2] [--port-base 34300] [--cache DIR]
+//        [--clients 10] [--commands 3000] [--rounds 3] [--workers 2] [--port-base 34300] [--cache DIR] [--profile]
+//
+// --profile: node --cpu-prof for every build, summarised at the end (bench/lib/profile.ts; sampling
+// slows the server, so its CPU figures are then only relative).
 //
 // Commands: fetch-body (UID FETCH of one message's BODY.PEEK[]), fetch-flags
 // (FETCH 1:* (UID FLAGS)), fetch-envelope (the newest 10 with ENVELOPE),
@@ -19,6 +22,7 @@ import path from 'node:path';
 import { ensureCorpus } from './lib/corpus.js';
 import { ImapClient } from './lib/imap.js';
 import { MIXED_USERS, appendableMessages, cpuTimes, resetMailboxes } from './lib/mixed.js';
+import { summarizeProfileDir } from './lib/profile.js';
 import { BENCH_DIR, quireUserAdd, startQuire, type Server } from './lib/servers.js';
 
 const HOST = '127.0.0.1';
@@ -43,7 +47,7 @@ const COMMANDS: Record<string, (n: number) => string> = {
 };
 
 function args(argv: string[]) {
-  const o = { builds: [] as string[], cmds: Object.keys(COMMANDS), clients: 10, commands: 3000, rounds: 3, workers: 2, portBase: 34300, cache: path.join(BENCH_DIR, '.cache'), seed: 1 };
+  const o = { builds: [] as string[], cmds: Object.keys(COMMANDS), clients: 10, commands: 3000, rounds: 3, workers: 2, portBase: 34300, cache: path.join(BENCH_DIR, '.cache'), seed: 1, profile: false };
   for (let i = 0; i < argv.length; i++) {
     const v = () => argv[++i] ?? '';
     const a = argv[i]!;
@@ -54,6 +58,7 @@ function args(argv: string[]) {
     else if (a === '--workers') o.workers = Number(v());
     else if (a === '--port-base') o.portBase = Number(v());
     else if (a === '--cache') o.cache = path.resolve(v());
+    else if (a === '--profile') o.profile = true;
     else o.builds.push(path.resolve(a));
   }
   for (const c of o.cmds) if (!COMMANDS[c]) throw new Error(`unknown --cmd ${c}; one of ${Object.keys(COMMANDS).join(', ')}`);
@@ -87,6 +92,7 @@ const o = args(process.argv.slice(2));
 const corpus = await ensureCorpus(o.cache, o.seed, 1000, log);
 const users = MIXED_USERS.slice(0, Math.max(1, Math.ceil(o.clients / CLIENTS_PER_USER)));
 const servers: Server[] = [];
+const profileDirs: string[] = [];
 const sessions: ImapClient[][] = [];
 const label = (k: number) => String.fromCharCode(65 + k);
 try {
@@ -95,7 +101,9 @@ try {
     rmSync(dataDir, { recursive: true, force: true });
     mkdirSync(dataDir, { recursive: true });
     for (const u of users) quireUserAdd(main, dataDir, u, 'pass');
-    const s = await startQuire(main, { dataDir, port: o.portBase + 43 + 100 * k, workers: o.workers, log });
+    const cpuProfDir = o.profile ? path.join(o.cache, 'profiles', `percmd-${label(k)}-${Date.now()}`) : undefined;
+    if (cpuProfDir) profileDirs.push(cpuProfDir);
+    const s = await startQuire(main, { dataDir, port: o.portBase + 43 + 100 * k, workers: o.workers, log, cpuProfDir });
     servers.push(s);
     await resetMailboxes({ name: `quire-${label(k)}`, port: s.port, pids: () => s.pids() }, users, corpus, appendableMessages(corpus), o.seed);
     const cs: ImapClient[] = [];
@@ -133,3 +141,4 @@ try {
   for (const cs of sessions) for (const c of cs) c.destroy();
   for (const s of servers) await s.stop();
 }
+for (const [k, d] of profileDirs.entries()) console.log(`\nProfile of build ${label(k)}:\n${await summarizeProfileDir(d, 40)}`);

@@ -45,6 +45,7 @@ import {
 } from './lib/servers.js';
 import { appendRange, cheapQuireHash, fingerprint, loadDovecot, loadQuire } from './lib/load.js';
 import { runIdlePush } from './idle-push.js';
+import { runPushFloor } from './push-floor.js';
 import { runAuthLogins, type BenchMechanism } from './auth-logins.js';
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { summarizeProfileDir } from './lib/profile.js';
@@ -635,6 +636,8 @@ async function holdConnections(port: number, n: number): Promise<{ ready: number
 }
 
 const idlePushNotes: string[] = [];
+/** The bare fan-out floor of this machine (bench/push-floor.ts), measured once per invocation. */
+const pushFloorNotes: string[] = [];
 
 const perConnKb: Partial<Record<Server['name'], Record<number, number>>> = {};
 
@@ -712,6 +715,15 @@ async function scIdlePush(o: Options, t: Target): Promise<void> {
   }
   const events = o.quick ? 8 : 20;
   const g = 'IDLE push';
+  if (pushFloorNotes.length === 0) {
+    // What no server can beat here: one line to each socket from bare Node processes, read by this process.
+    const senders = o.workers ?? availableParallelism();
+    for (const n of counts) {
+      const f = await runPushFloor({ clients: n, senders, events: events * 2 });
+      log(`  floor idle-push ${n}: ${JSON.stringify(f)}`);
+      pushFloorNotes.push(`${label(n)} socket(s) from ${senders} bare Node process(es): p50 ${f.fromSignal.p50} ms, p99 ${f.fromSignal.p99} ms`);
+    }
+  }
   for (const n of counts) {
     const r50 = row(g, `${label(n)} idle client(s): push latency p50, from writer's send`, 'ms');
     const r99 = row(g, `· ${label(n)}: push latency p99`, 'ms');
@@ -1040,6 +1052,7 @@ async function main(): Promise<void> {
     counts.length ? `SEARCH hit counts (sanity check): ${counts.join('; ')}` : '',
     mixedTables(),
     ...idlePushNotes.map((n) => `Note (IDLE push, Dovecot): ${n}.`),
+    pushFloorNotes.length ? `Floor (IDLE push, bench/push-floor.ts: the machine's own cost of a fan-out, no IMAP, no commit): ${pushFloorNotes.join('; ')}.` : '',
   ].join('\n');
   console.log('\n' + text);
   const results = path.join(o.cache, `results-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
