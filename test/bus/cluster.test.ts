@@ -104,3 +104,60 @@ test('the local bus: a participant hears the others, never itself, on a later tu
   await tick();
   assert.equal(got2.length, 1);
 });
+
+/** A channel that counts what the worker sends to the primary, by message type. */
+function counting(ch: ReturnType<typeof pipe>['channel']) {
+  const sent: string[] = [];
+  return {
+    sent,
+    channel: { ...ch, send: (m: unknown) => { sent.push((m as { type: string }).type); return ch.send(m); } },
+  };
+}
+
+test('a grant is a lease: a worker writing alone asks once, however many transactions it runs', async () => {
+  const hub = new ClusterHub(new LocalWriteGate());
+  const c = counting(pipe(1, hub).channel);
+  const a = new ClusterWriteGate(c.channel);
+  for (let i = 0; i < 20; i++) {
+    const release = await a.acquire();
+    await tick();
+    release();
+    await tick(); // the queue is empty between transactions
+  }
+  assert.deepEqual(c.sent, ['bus:lock'], 'one request, no unlock while nobody else waits');
+});
+
+test('an idle lease goes back when another worker asks, and when the primary\'s own writer does', async () => {
+  const gate = new LocalWriteGate();
+  const hub = new ClusterHub(gate);
+  const ca = counting(pipe(1, hub).channel);
+  const a = new ClusterWriteGate(ca.channel);
+  const b = new ClusterWriteGate(pipe(2, hub).channel);
+  (await a.acquire())(); // a holds the lease, idle
+  const rb = await b.acquire(); // would hang if a kept it
+  assert.deepEqual(ca.sent, ['bus:lock', 'bus:unlock']);
+  rb();
+  for (let i = 0; i < 5; i++) await tick();
+  // b now holds the lease idle; the primary's own writer (its indexing thread) queues at the gate itself.
+  const own = await gate.acquire();
+  let aInside = false;
+  const aTurn = a.acquire().then((r) => { aInside = true; r(); });
+  for (let i = 0; i < 5; i++) await tick();
+  assert.equal(aInside, false, 'never two holders: a waits while the primary writes');
+  own();
+  await aTurn;
+});
+
+test('a revoke that arrives during a transaction hands the lease back after it, not in the middle', async () => {
+  const hub = new ClusterHub(new LocalWriteGate());
+  const a = new ClusterWriteGate(pipe(1, hub).channel);
+  const b = new ClusterWriteGate(pipe(2, hub).channel);
+  const ra = await a.acquire();
+  let bInside = false;
+  const bTurn = b.acquire().then((r) => { bInside = true; return r; });
+  for (let i = 0; i < 10; i++) await tick(); // the revoke has reached a by now
+  assert.equal(bInside, false, 'b waits for a\'s transaction');
+  ra();
+  (await bTurn)();
+  assert.equal(bInside, true);
+});

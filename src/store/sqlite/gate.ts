@@ -13,6 +13,8 @@ export interface WriteGate {
 export class LocalWriteGate implements WriteGate {
   private held = false;
   private readonly queue: (() => void)[] = [];
+  /** Called each time an acquire has to wait (a cluster's primary revokes the workers' leases: bus/cluster.ts). */
+  onQueued: (() => void) | null = null;
 
   acquire(): Promise<() => void> {
     return new Promise((resolve) => {
@@ -26,7 +28,10 @@ export class LocalWriteGate implements WriteGate {
         });
       };
       if (!this.held) grant();
-      else this.queue.push(grant);
+      else {
+        this.queue.push(grant);
+        this.onQueued?.();
+      }
     });
   }
 
