@@ -9,6 +9,7 @@
 //   primary -> worker   {type:'bus:grant', id, revoked}  it is yours (revoked: others already wait)
 //   primary -> worker   {type:'bus:revoke', id}     someone else waits: hand it back
 //   worker -> primary   {type:'bus:unlock', id}     handed back
+//   either way          {type:'bus:batch', msgs}    several of the above, in order (BusBatcher)
 //
 // The gate is one FIFO in the primary shared by every worker's write
 // transactions and the primary's own (its full-text indexing thread), so
@@ -59,16 +60,81 @@ type BusMessage =
 function busMessage(m: unknown): BusMessage | null {
   if (typeof m !== 'object' || m === null) return null;
   const t = (m as { type?: unknown }).type;
-  return typeof t === 'string' && t.startsWith('bus:') ? (m as BusMessage) : null;
+  return typeof t === 'string' && t.startsWith('bus:') && t !== 'bus:batch' ? (m as BusMessage) : null;
+}
+
+/** The bus messages an IPC message carries: none, one, or a batch's (BusBatcher), in order. */
+function busMessages(m: unknown): BusMessage[] {
+  const one = busMessage(m);
+  if (one) return [one];
+  if (typeof m !== 'object' || m === null || (m as { type?: unknown }).type !== 'bus:batch') return [];
+  const msgs = (m as { msgs?: unknown }).msgs;
+  if (!Array.isArray(msgs)) return [];
+  const out: BusMessage[] = [];
+  for (const x of msgs) {
+    const b = busMessage(x);
+    if (b) out.push(b);
+  }
+  return out;
+}
+
+/** Bus messages gathered into one IPC message at most (past it the batch leaves at once). */
+export const MAX_BUS_BATCH = 256;
+
+/**
+ * Bus messages sent during one piece of work (until process.nextTick) leave
+ * as one IPC message, `{type:'bus:batch', msgs}`: one system call and one
+ * wake-up of the receiver instead of one per message. Under the mixed load a
+ * worker's gate hand-back and its commit's hint, and the primary's grant and
+ * the hints it relays to the same worker, went out one by one (~0.9 extra
+ * writes per operation over two workers). Order is kept; receivers accept
+ * single messages and batches alike.
+ */
+export class BusBatcher {
+  private pending: unknown[] = [];
+  private scheduled = false;
+
+  constructor(private readonly sendNow: (m: unknown) => unknown) {}
+
+  send(m: unknown): void {
+    this.pending.push(m);
+    if (this.pending.length >= MAX_BUS_BATCH) return this.flush();
+    if (this.scheduled) return;
+    this.scheduled = true;
+    process.nextTick(() => this.flush());
+  }
+
+  flush(): void {
+    this.scheduled = false;
+    const msgs = this.pending;
+    if (msgs.length === 0) return;
+    this.pending = [];
+    try {
+      this.sendNow(msgs.length === 1 ? msgs[0] : { type: 'bus:batch', msgs });
+    } catch {
+      // A closed channel: the peer's exit handling releases what this side held.
+    }
+  }
+}
+
+/** A worker's channel whose sends are batched (BusBatcher); messages in are passed through as they come. */
+export function batchedChannel(channel: Channel): Channel {
+  const batcher = new BusBatcher((m) => channel.send(m));
+  return {
+    send: (m) => batcher.send(m),
+    on: (e, fn) => channel.on(e, fn),
+    off: (e, fn) => channel.off(e, fn),
+  };
 }
 
 /** A worker's change bus: hints go to the primary, which relays them to the other workers. */
 export class ClusterChangeBus implements ChangeBus {
   private readonly listeners = new Set<HintListener>();
   private readonly onMessage = (m: unknown): void => {
-    const msg = busMessage(m);
-    if (msg?.type !== 'bus:hint') return;
-    for (const fn of this.listeners) fn(msg.hint);
+    for (const msg of busMessages(m)) {
+      if (msg.type !== 'bus:hint') continue;
+      for (const fn of this.listeners) fn(msg.hint);
+    }
   };
 
   constructor(private readonly channel: Channel) {
@@ -116,20 +182,23 @@ export class ClusterWriteGate implements Gate {
   /** Another writer waits for the grant held: hand it back (see pump). */
   private revoked = false;
   private readonly onMessage = (m: unknown): void => {
-    const msg = busMessage(m);
-    if (msg?.type === 'bus:revoke') {
+    for (const msg of busMessages(m)) this.handle(msg);
+  };
+
+  private handle(msg: BusMessage): void {
+    if (msg.type === 'bus:revoke') {
       if (msg.id !== this.held) return; // already handed back
       this.revoked = true;
       this.pump();
       return;
     }
-    if (msg?.type !== 'bus:grant' || !this.requested || msg.id !== this.seq) return;
+    if (msg.type !== 'bus:grant' || !this.requested || msg.id !== this.seq) return;
     this.requested = false;
     this.held = msg.id;
     this.turns = 0;
     this.revoked = msg.revoked === true;
     this.pump();
-  };
+  }
 
   constructor(private readonly channel: Channel) {
     channel.on('message', this.onMessage);
@@ -198,37 +267,47 @@ export class ClusterHub {
       for (const id of w.held.keys()) {
         if (w.revoked.has(id)) continue;
         w.revoked.add(id);
-        if (w.port.isConnected()) w.port.send({ type: 'bus:revoke', id });
+        if (w.port.isConnected()) w.out.send({ type: 'bus:revoke', id });
       }
     }
   }
 
   /** Starts serving a worker; returns the handler for its messages (non-bus messages are ignored here). */
   attach(port: WorkerPort): (m: unknown) => void {
-    const entry: HubEntry = { port, held: new Map<number, () => void>(), revoked: new Set<number>(), dead: false };
+    const entry: HubEntry = {
+      port,
+      out: new BusBatcher((m) => port.isConnected() && port.send(m)),
+      held: new Map<number, () => void>(),
+      revoked: new Set<number>(),
+      dead: false,
+    };
     this.workers.set(port.id, entry);
     return (m: unknown) => {
-      const msg = busMessage(m);
-      if (!msg || entry.dead) return;
-      if (msg.type === 'bus:hint') {
-        for (const w of this.workers.values()) if (w !== entry && !w.dead && w.port.isConnected()) w.port.send(msg);
-        this.onHint(msg.hint);
-      } else if (msg.type === 'bus:lock') {
-        void this.gate.acquire().then((release) => {
-          if (entry.dead || !port.isConnected()) return release();
-          entry.held.set(msg.id, release);
-          // Writers already queued behind this grant: it comes revoked (one message, not two).
-          const revoked = this.gate.waiting > 0;
-          if (revoked) entry.revoked.add(msg.id);
-          port.send({ type: 'bus:grant', id: msg.id, revoked });
-        });
-      } else if (msg.type === 'bus:unlock') {
-        const release = entry.held.get(msg.id);
-        entry.held.delete(msg.id);
-        entry.revoked.delete(msg.id);
-        release?.();
-      }
+      for (const msg of busMessages(m)) this.handle(entry, msg);
     };
+  }
+
+  private handle(entry: HubEntry, msg: BusMessage): void {
+    if (entry.dead) return;
+    const port = entry.port;
+    if (msg.type === 'bus:hint') {
+      for (const w of this.workers.values()) if (w !== entry && !w.dead && w.port.isConnected()) w.out.send(msg);
+      this.onHint(msg.hint);
+    } else if (msg.type === 'bus:lock') {
+      void this.gate.acquire().then((release) => {
+        if (entry.dead || !port.isConnected()) return release();
+        entry.held.set(msg.id, release);
+        // Writers already queued behind this grant: it comes revoked (one message, not two).
+        const revoked = this.gate.waiting > 0;
+        if (revoked) entry.revoked.add(msg.id);
+        entry.out.send({ type: 'bus:grant', id: msg.id, revoked });
+      });
+    } else if (msg.type === 'bus:unlock') {
+      const release = entry.held.get(msg.id);
+      entry.held.delete(msg.id);
+      entry.revoked.delete(msg.id);
+      release?.();
+    }
   }
 
   /** A worker has exited: whatever it held or waited for is released. */
@@ -245,6 +324,8 @@ export class ClusterHub {
 
 interface HubEntry {
   port: WorkerPort;
+  /** What goes to the worker, batched per piece of work. */
+  out: BusBatcher;
   /** Grants the worker holds (one at most in practice), by id, with their release. */
   held: Map<number, () => void>;
   /** Held grants already revoked (each is revoked once). */

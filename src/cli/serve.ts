@@ -33,7 +33,7 @@ import type { LevelLogger } from './log.js';
 import { loadOrCreateTls, type TlsMaterial } from './tls.js';
 import { firstUserName, generatePassword, provisionUser } from './users.js';
 import type { SqliteStoreOptions, WriteGate } from '../store/sqlite/index.js';
-import { ClusterChangeBus, ClusterHub, ClusterWriteGate } from '../bus/cluster.js';
+import { ClusterChangeBus, ClusterHub, ClusterWriteGate, batchedChannel } from '../bus/cluster.js';
 import { AdmissionHub, ClusterAdmission, type AdmissionChannel, type AdmissionLimits } from '../server/admission.js';
 import { ClusterMaildropLocks, Pop3LockHub, type LockChannel, type MaildropLocks } from '../pop3/lock.js';
 import { serveLogger, serverReloader, startPrimaryOps, startServeOps, type ServeOps } from './ops-serve.js';
@@ -468,7 +468,8 @@ async function runWorker(flags: Record<string, unknown>, ctx: ServeContext, slot
     if (process.send) process.send({ type: 'serve:failed', message }, () => process.exit(1));
     else process.exit(1);
   };
-  const channel = process as unknown as ConstructorParameters<typeof ClusterChangeBus>[0];
+  // Bus messages of one piece of work leave in one IPC message (cluster.ts BusBatcher).
+  const channel = batchedChannel(process as unknown as ConstructorParameters<typeof ClusterChangeBus>[0]);
   const bus = new ClusterChangeBus(channel);
   const gate: WriteGate = new ClusterWriteGate(channel);
   let store: Awaited<ReturnType<typeof openStore>>;

@@ -161,3 +161,35 @@ test('a revoke that arrives during a transaction hands the lease back after it, 
   (await bTurn)();
   assert.equal(bInside, true);
 });
+
+test('bus messages of one piece of work leave as one IPC message, in order, and receivers take batches', async () => {
+  const { BusBatcher, batchedChannel } = await import('../../src/bus/cluster.js');
+  const sent: unknown[] = [];
+  const b = new BusBatcher((m) => sent.push(m));
+  b.send({ type: 'bus:unlock', id: 1 });
+  b.send({ type: 'bus:hint', hint: { userId: 1, mailboxId: 2, modseq: 3, kind: 'messages' } });
+  assert.deepEqual(sent, [], 'nothing leaves before the work is done');
+  await new Promise((r) => process.nextTick(r));
+  assert.deepEqual(sent, [{ type: 'bus:batch', msgs: [{ type: 'bus:unlock', id: 1 }, { type: 'bus:hint', hint: { userId: 1, mailboxId: 2, modseq: 3, kind: 'messages' } }] }]);
+  b.send({ type: 'bus:lock', id: 2 });
+  await new Promise((r) => process.nextTick(r));
+  assert.deepEqual(sent[1], { type: 'bus:lock', id: 2 }, 'a lone message goes as it is');
+
+  // The whole protocol over batched channels both ways: hints and the gate still work.
+  const heard: ChangeHint[] = [];
+  const hub = new ClusterHub(new LocalWriteGate(), (h) => heard.push(h));
+  const [p1, p2] = [pipe(1, hub), pipe(2, hub)];
+  const [c1, c2] = [batchedChannel(p1.channel), batchedChannel(p2.channel)];
+  const [bus1, bus2] = [new ClusterChangeBus(c1), new ClusterChangeBus(c2)];
+  const [g1, g2] = [new ClusterWriteGate(c1), new ClusterWriteGate(c2)];
+  const got2: ChangeHint[] = [];
+  bus2.subscribe((h) => got2.push(h));
+  const hints = [1, 2, 3].map((m): ChangeHint => ({ userId: 1, mailboxId: m, modseq: m, kind: 'messages' }));
+  const r1 = await g1.acquire();
+  for (const h of hints) bus1.publish(h);
+  r1();
+  (await g2.acquire())();
+  for (let i = 0; i < 10; i++) await tick();
+  assert.deepEqual(got2, hints);
+  assert.deepEqual(heard, hints);
+});
