@@ -28,16 +28,25 @@ export interface IdlePushOptions {
   log?: (s: string) => void;
 }
 
+/** Percentiles of a set of times (ms, two decimals). */
+export interface Spread {
+  p50: number;
+  p99: number;
+}
+export interface SpreadMax extends Spread {
+  max: number;
+}
+
 export interface IdlePushResult {
   clients: number;
   samples: number;
   missed: number;
   /** From just before the writer's command to receipt (ms). */
-  fromSend: { p50: number; p99: number; max: number };
+  fromSend: SpreadMax;
   /** From the writer's tagged OK to receipt (ms; negative = pushed before the OK). */
-  fromOk: { p50: number; p99: number };
-  writerMs: { p50: number; p99: number };
-  probeMs: { p50: number; p99: number; max: number };
+  fromOk: Spread;
+  writerMs: Spread;
+  probeMs: SpreadMax;
   eld: EldStats | null;
 }
 
@@ -51,6 +60,16 @@ export function percentile(xs: number[], p: number): number {
   if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+}
+
+const r2 = (x: number) => Math.round(x * 100) / 100;
+
+/** p50 and p99 of `xs` (and the maximum with `withMax`), rounded to two decimals. */
+export function spread(xs: number[]): Spread;
+export function spread(xs: number[], withMax: true): SpreadMax;
+export function spread(xs: number[], withMax = false): Spread | SpreadMax {
+  const s: Spread = { p50: r2(percentile(xs, 50)), p99: r2(percentile(xs, 99)) };
+  return withMax ? { ...s, max: r2(Math.max(...xs)) } : s;
 }
 
 const MESSAGE = (i: number) =>
@@ -154,15 +173,14 @@ export async function runIdlePush(o: IdlePushOptions): Promise<IdlePushResult> {
     await writer.command('EXPUNGE');
     for (const { c } of idlers) c.write('DONE\r\n');
     await withTimeout('ending IDLE', 60_000, () => Promise.allSettled(idlers.map((i) => i.done)));
-    const r2 = (x: number) => Math.round(x * 100) / 100;
     return {
       clients: o.clients,
       samples: fromSend.length,
       missed,
-      fromSend: { p50: r2(percentile(fromSend, 50)), p99: r2(percentile(fromSend, 99)), max: r2(Math.max(...fromSend)) },
-      fromOk: { p50: r2(percentile(fromOk, 50)), p99: r2(percentile(fromOk, 99)) },
-      writerMs: { p50: r2(percentile(writerMs, 50)), p99: r2(percentile(writerMs, 99)) },
-      probeMs: { p50: r2(percentile(probeTimes, 50)), p99: r2(percentile(probeTimes, 99)), max: r2(Math.max(...probeTimes)) },
+      fromSend: spread(fromSend, true),
+      fromOk: spread(fromOk),
+      writerMs: spread(writerMs),
+      probeMs: spread(probeTimes, true),
       eld,
     };
   } finally {

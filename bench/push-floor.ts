@@ -16,16 +16,16 @@ import { fork, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { percentile } from './idle-push.js';
+import { spread, type Spread, type SpreadMax } from './idle-push.js';
 
 export interface PushFloorResult {
   clients: number;
   senders: number;
   samples: number;
   /** From just before the signal to the senders to receipt (ms). */
-  fromSignal: { p50: number; p99: number; max: number };
+  fromSignal: SpreadMax;
   /** How long a sender's loop of writes took (ms; the fan-out alone). */
-  senderLoopMs: { p50: number; p99: number };
+  senderLoopMs: Spread;
 }
 
 const LINE = '* 1 EXISTS\r\n';
@@ -111,14 +111,7 @@ export async function runPushFloor(o: { clients: number; senders: number; events
       for (const at of ev.times) fromSignal.push(at - t0);
       await new Promise((r) => setTimeout(r, GAP_MS));
     }
-    const r2 = (x: number) => Math.round(x * 100) / 100;
-    return {
-      clients: o.clients,
-      senders: o.senders,
-      samples: fromSignal.length,
-      fromSignal: { p50: r2(percentile(fromSignal, 50)), p99: r2(percentile(fromSignal, 99)), max: r2(Math.max(...fromSignal)) },
-      senderLoopMs: { p50: r2(percentile(loops, 50)), p99: r2(percentile(loops, 99)) },
-    };
+    return { clients: o.clients, senders: o.senders, samples: fromSignal.length, fromSignal: spread(fromSignal, true), senderLoopMs: spread(loops) };
   } finally {
     for (const s of sockets) s.destroy();
     for (const c of children) if (c.connected) c.send({ stop: true });
