@@ -315,3 +315,32 @@ test('mail mode, store level: a lazy commit is synced within the bound without a
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('all mode, store level: a purge waits for a sync begun after it read the trash, so another writer\'s unsynced expunge keeps its file until that expunge is durable', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'quire-alltrash-'));
+  const b = await SqliteMailStore.open({ dataDir: dir, synchronous: 'FULL', durability: 'all', followOthers: false });
+  try {
+    const u = await b.createUser('u', 'h');
+    const box = await b.createMailbox(u.id, 'INBOX');
+    const data = (i: number) => Buffer.from(`Subject: m${i}\r\n\r\nbody ${i}\r\n`);
+    await b.appendMessages(box.id, [{ data: data(1), flags: [] }, { data: data(2), flags: ['\\Deleted'] }]);
+    // Another writer (a raw connection that never syncs: a worker whose commit is not durable yet)
+    // expunges message 1; the triggers put its body into blob_trash.
+    const other = new Database(path.join(dir, 'quire.sqlite3'));
+    other.pragma('synchronous = OFF');
+    const blob1 = other.prepare('SELECT blob_id FROM messages WHERE mailbox_id = ? AND uid = 1').pluck().get(box.id) as number;
+    other.prepare('DELETE FROM messages WHERE mailbox_id = ? AND uid = 1').run(box.id);
+    assert.ok(other.prepare('SELECT count(*) FROM blob_trash WHERE id = ?').pluck().get(blob1), 'the other writer\'s expunge put the body in the trash');
+    other.close();
+    const file1 = new BlobFiles(dir, true, 'test').pathOf(blob1);
+    assert.equal(existsSync(file1), true);
+    // b expunges message 2: its EXPUNGE waits for its own sync, then its purge finds both bodies in the trash.
+    const before = b.walSyncCount();
+    await b.expunge(box.id);
+    assert.equal(existsSync(file1), false, 'the purge unlinked the other writer\'s body too');
+    assert.ok(b.walSyncCount() >= before + 2, `a sync after reading the trash, besides the expunge's own (${b.walSyncCount() - before} syncs)`);
+  } finally {
+    await b.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -184,17 +184,21 @@ export class SqliteMailStore extends MailboxOps {
 
   /**
    * Before purgeTrash unlinks the files of the blobs it just read from
-   * blob_trash: with lazy expunges (this connection's or another worker's)
-   * the commits that put them there may not be durable yet, and a power loss
-   * would bring back rows whose files are gone. A sync started after that
-   * read covers them (WAL order). `lazily` (after a lazy expunge): the
-   * lazy commits' own sync (soon()), so an expunge costs no extra sync;
-   * otherwise (someone waits: DELETE, close) one starts now.
+   * blob_trash: the commits that put them there may not be durable yet
+   * (lazy expunges under "mail"; under "all" too, another session's or
+   * another worker's expunge that committed after the sync this purge's own
+   * expunge waited for), and a power loss would bring back rows whose files
+   * are gone. A sync started after that read covers them (WAL order).
+   * `lazily` (after a lazy expunge): the lazy commits' own sync (soon()), so
+   * an expunge costs no extra sync; otherwise (someone waits: EXPUNGE under
+   * "all", DELETE, close) one starts now, shared with any other waiter's.
+   * Without group commit (synchronous other than FULL) there is nothing to
+   * wait for: either every COMMIT is durable or none is promised.
    */
   protected override async trashDurable(lazily: boolean): Promise<void> {
-    if (!this.lazyWrites) return;
-    const ws = this.walSync!;
-    await (lazily ? ws.wait(ws.soon()) : ws.barrier());
+    const ws = this.walSync;
+    if (!ws) return;
+    await (lazily && this.lazyWrites ? ws.wait(ws.soon()) : ws.barrier());
   }
 
   static async open(opts: SqliteStoreOptions): Promise<SqliteMailStore> {
