@@ -3,6 +3,7 @@
 // content keys read the message through a lazily created accessor. The loop
 // yields to the event loop regularly so other connections stay responsive
 // on 100k-message mailboxes (STYLE.md habit 14).
+import { performance } from 'node:perf_hooks';
 import { dateToUtcMs, normalizeRanges, type SequenceSet } from '../wire/index.js';
 import type { HeaderIndex, MessageMeta } from '../store/types.js';
 import type { Criterion } from './program.js';
@@ -11,8 +12,13 @@ import { serverDay, withinTarget } from './meta.js';
 const DAY_MS = 86_400_000;
 /** Messages whose content is read concurrently by a content search (bounded memory: each may be large). */
 const CONTENT_CONCURRENCY = 8;
-/** Messages evaluated between two yields to the event loop. */
-const YIELD_EVERY = 2000;
+/**
+ * Longest run of evaluation between two yields to the event loop (ms). By
+ * time, not by count: bodies served from the body cache involve no I/O, so
+ * a count of 2,000 let a BODY search over 300 cached messages hold the loop
+ * for 20-30 ms (no other connection, and no INPROGRESS timer, ran meanwhile).
+ */
+export const EVAL_SLICE_MS = 5;
 
 /** What content keys need from a message. */
 export interface MessageContent {
@@ -210,8 +216,12 @@ export async function evaluate(program: Criterion, target: SearchTarget): Promis
   // order of results); metadata-only programs run one by one without I/O.
   const width = needsContent(program) ? CONTENT_CONCURRENCY : 1;
   const out: number[] = [];
+  let sliceStart = performance.now();
   for (let idx = 0; idx < uids.length; idx += width) {
-    if (idx > 0 && idx % YIELD_EVERY < width) await new Promise((r) => setImmediate(r));
+    if (performance.now() - sliceStart >= EVAL_SLICE_MS) {
+      await new Promise((r) => setImmediate(r));
+      sliceStart = performance.now();
+    }
     const n = Math.min(width, uids.length - idx);
     const hits = width === 1 ? [await matchOne(idx)] : await Promise.all(Array.from({ length: n }, (_, j) => matchOne(idx + j)));
     for (let j = 0; j < n; j++) if (hits[j]) out.push(uids[idx + j]);
