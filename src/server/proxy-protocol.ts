@@ -319,6 +319,14 @@ export class ProxyGate {
   accept(socket: net.Socket, onPeer: (peer: PeerEndpoint) => void): void {
     socket.on('error', () => {});
     const from = socket.remoteAddress;
+    if (from === undefined) {
+      // The peer is gone already (a balancer's health check or a client that reset before the
+      // connection reached this worker): nothing to refuse, and no refusal to log, since that
+      // would spend the reason's log slot (PROXY_REFUSAL_LOG_INTERVAL_MS) on a socket with no
+      // address and hide the next real untrusted source (test/interop/haproxy.test.ts saw this).
+      socket.destroy();
+      return;
+    }
     if (!this.opts.trusted.trusts(from)) {
       this.refuse(socket, 'untrusted source', from);
       return;
