@@ -27,9 +27,13 @@
 // worker's exit.
 import type { ChangeBus, ChangeHint, HintListener } from './types.js';
 
-/** What the primary's gate needs (the SQLite store's LocalWriteGate is one). */
-export interface Gate {
+/** A write gate as its writers see it (the store's WriteGate). */
+export interface WriterGate {
   acquire(): Promise<() => void>;
+}
+
+/** What the primary's gate needs besides (the SQLite store's LocalWriteGate is one). */
+export interface Gate extends WriterGate {
   /** Writers waiting now. */
   readonly waiting: number;
   /** Called when an acquire has to wait (the hub then revokes the workers' leases). */
@@ -171,7 +175,7 @@ export const LOCAL_TURNS_PER_GRANT = 8;
  * until the primary revokes it; after a revoke it goes back once the worker's
  * queue is empty or LOCAL_TURNS_PER_GRANT transactions have run on the grant.
  */
-export class ClusterWriteGate implements Gate {
+export class ClusterWriteGate implements WriterGate {
   private seq = 0;
   private readonly queue: ((release: () => void) => void)[] = [];
   /** The grant held (its id), or null. */
@@ -209,11 +213,6 @@ export class ClusterWriteGate implements Gate {
       this.queue.push(resolve);
       this.pump();
     });
-  }
-
-  /** This worker's writers waiting for their turn. */
-  get waiting(): number {
-    return this.queue.length;
   }
 
   private pump(): void {
@@ -267,7 +266,7 @@ export class ClusterHub {
       for (const id of w.held.keys()) {
         if (w.revoked.has(id)) continue;
         w.revoked.add(id);
-        if (w.port.isConnected()) w.out.send({ type: 'bus:revoke', id });
+        w.out.send({ type: 'bus:revoke', id });
       }
     }
   }
@@ -276,6 +275,7 @@ export class ClusterHub {
   attach(port: WorkerPort): (m: unknown) => void {
     const entry: HubEntry = {
       port,
+      // A worker whose channel closed gets nothing (its exit detaches it).
       out: new BusBatcher((m) => port.isConnected() && port.send(m)),
       held: new Map<number, () => void>(),
       revoked: new Set<number>(),
@@ -291,7 +291,7 @@ export class ClusterHub {
     if (entry.dead) return;
     const port = entry.port;
     if (msg.type === 'bus:hint') {
-      for (const w of this.workers.values()) if (w !== entry && !w.dead && w.port.isConnected()) w.out.send(msg);
+      for (const w of this.workers.values()) if (w !== entry && !w.dead) w.out.send(msg);
       this.onHint(msg.hint);
     } else if (msg.type === 'bus:lock') {
       void this.gate.acquire().then((release) => {

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import tls from 'node:tls';
-import { ProxyHeaderDecoder, PROXY_V2_MAX_BYTES, TrustedNetworks, ipv6, type ProxyParse } from '../../src/server/proxy-protocol.js';
+import { ProxyHeaderDecoder, PROXY_V2_MAX_BYTES, TrustedNetworks, ipv6, proxyGate, type ProxyParse } from '../../src/server/proxy-protocol.js';
 import { startTestServer } from '../helpers/server.js';
 import { startPop3TestServer } from '../pop3/helpers.js';
 import { startTestLmtp } from '../delivery/helpers.js';
@@ -320,6 +320,31 @@ test('IMAP: untrusted peers, missing, malformed, oversized and slow headers are 
     await until(() => ts.server.connectionCount() === 0);
   } finally {
     await ts.stop();
+  }
+});
+
+test('a socket whose peer is already gone is dropped unlogged, so the next untrusted source is still logged', async () => {
+  const lines: { msg: string; fields?: Record<string, unknown> }[] = [];
+  const log: Logger = { debug: () => {}, info: (msg, fields) => lines.push({ msg, fields }), warn: () => {}, error: () => {} };
+  const gate = proxyGate(trusted(['10.0.0.0/8']), log, 'imap')!;
+  // A socket with no peer address (what a worker gets for a connection reset before it arrived).
+  const gone = new net.Socket();
+  assert.equal(gone.remoteAddress, undefined);
+  gate.accept(gone, () => assert.fail('no peer'));
+  assert.equal(gone.destroyed, true);
+  assert.deepEqual(lines, [], 'nothing logged for it');
+  // A real untrusted peer right after: logged with its address (the per-reason log slot is still free).
+  const server = net.createServer((s) => gate.accept(s, () => assert.fail('untrusted')));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const c = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+    c.on('error', () => {});
+    await new Promise((r) => c.once('close', r));
+    assert.equal(lines.length, 1, JSON.stringify(lines));
+    assert.equal(lines[0]!.fields?.reason, 'untrusted source');
+    assert.equal(lines[0]!.fields?.address, '127.0.0.1');
+  } finally {
+    server.close();
   }
 });
 
