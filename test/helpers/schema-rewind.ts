@@ -2,7 +2,24 @@
 // keys, schema version 15, the last released version), newest first, so that
 // a test can turn a store made by this code into one an older Quire left and
 // watch it migrate. Each entry names what its migration added (schema.ts).
+const SORT_INDEXES: [string, string][] = [
+  ['subject', 'sort_subject'], ['from', 'sort_from'], ['to', 'sort_to'], ['cc', 'sort_cc'], ['dfrom', 'sort_dfrom'],
+  ['dto', 'sort_dto'], ['date', 'sort_date'], ['arrival', 'internal_date'], ['size', 'size'],
+];
+
 export const UNDO_AFTER_SORT_KEYS = [
+  // V_SORT_LARGE: full sort indexes again, and the unconditional key-filling trigger
+  'DROP TRIGGER messages_sort_ix_ai', 'DROP TRIGGER mailboxes_sort_indexed',
+  ...SORT_INDEXES.map(([k]) => `DROP INDEX messages_sort_${k}`),
+  'ALTER TABLE messages DROP COLUMN sort_ix', 'ALTER TABLE mailboxes DROP COLUMN sort_indexed',
+  ...SORT_INDEXES.map(([k, col]) => `CREATE INDEX messages_sort_${k} ON messages (mailbox_id, ${col}, uid)`),
+  'DROP TRIGGER messages_sort_ai',
+  `CREATE TRIGGER messages_sort_ai AFTER INSERT ON messages BEGIN
+  UPDATE messages SET (sort_subject, sort_from, sort_to, sort_cc, sort_dfrom, sort_dto, sort_date) =
+    (SELECT subject, addr_from, addr_to, addr_cc, disp_from, disp_to, coalesce(sent, NEW.internal_date)
+     FROM sort_keys WHERE blob_id = NEW.blob_id)
+  WHERE mailbox_id = NEW.mailbox_id AND uid = NEW.uid;
+END`,
   // V_THREAD_ANSWERS
   ...['thread_msgs_answers_ai', 'thread_msgs_answers_ad', 'thread_msgs_answers_au', 'messages_answers_ai', 'messages_answers_ad', 'messages_answers_au',
     'mailboxes_answers_au', 'mailboxes_answers_ad'].map((t) => `DROP TRIGGER ${t}`),

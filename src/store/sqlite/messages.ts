@@ -65,6 +65,8 @@ export interface MailboxRow {
   deleted_count: number;
   total_size: number;
   tombstone_floor: number;
+  /** Its rows in the sort indexes: 0 none, 1 new ones (older being put in), 2 all (schema V_SORT_LARGE). */
+  sort_indexed: number;
 }
 
 /** Largest UID (RFC 9051 §2.3.1.1: nz-number is a 32-bit unsigned integer). */
@@ -114,6 +116,19 @@ class KeywordTable {
     });
   }
 }
+
+/**
+ * A message row with its sort keys (schema V_SORT_LARGE): sort_ix (1: in the sort indexes, for a
+ * mailbox whose sort_indexed is set), the parameters of the plain row, then sort_subject, sort_from,
+ * sort_to, sort_cc, sort_dfrom, sort_dto and sort_date (the sent date, else INTERNALDATE: RFC 5256
+ * §2.2). A NULL sort_date leaves the keys to the messages_sort_ai trigger.
+ */
+const INSERT_MESSAGE_SORTED = `INSERT INTO messages (sort_ix, mailbox_id, uid, blob_id, sysflags, keywords, internal_date, size, modseq, internal_tz, save_date,
+   sort_subject, sort_from, sort_to, sort_cc, sort_dfrom, sort_dto, sort_date)
+ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+const NO_SORT_COLUMNS = [null, null, null, null, null, null, null] as const;
+/** A copied row: uid, blob_id, sysflags, keywords, internal_date, size, internal_tz, then the seven sort columns. */
+type CopyRow = [number, number, number, string, number, number, number, string | null, string | null, string | null, string | null, string | null, string | null, number | null];
 
 export abstract class MessageOps {
   private readonly stmts = new Map<string, Database.Statement>();
@@ -269,13 +284,11 @@ export abstract class MessageOps {
     const kw = new KeywordTable(this, mailboxId);
     const modseq = mb.highest_modseq + 1;
     const now = Date.now();
-    const insMsg = this.q(
-      `INSERT INTO messages (mailbox_id, uid, blob_id, sysflags, keywords, internal_date, size, modseq, internal_tz, save_date)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
+    const insMsg = this.q(INSERT_MESSAGE_SORTED);
     const metas: MessageMeta[] = [];
     items.forEach((it, i) => {
       this.insertBody(ids[i]!, it.data.length, described[i]!);
+      const k = described[i]!.sort;
       const uid = mb.uid_next + i;
       const { sys, keywords } = parsed[i]!;
       const kwCol = encodeKeywords(kw.resolve(keywords));
@@ -283,7 +296,7 @@ export abstract class MessageOps {
       const tz = it.internalTz ?? localZoneAt(date);
       const size = it.data.length;
       // RFC 8514 §3: the save date is the time of saving, whatever INTERNALDATE was given.
-      insMsg.run(mailboxId, uid, ids[i]!, sys, kwCol, date, size, modseq, tz, now);
+      insMsg.run(mb.sort_indexed > 0 ? 1 : 0, mailboxId, uid, ids[i]!, sys, kwCol, date, size, modseq, tz, now, k.subject, k.from, k.to, k.cc, k.displayFrom, k.displayTo, k.date ?? date);
       metas.push({ uid, flags: decodeFlags(sys, kwCol), internalDate: date, internalTz: tz, saveDate: now, emailId: emailIdOf(ids[i]!), size, modseq });
     });
     // RFC 8474 §5.2: the THREADID is fixed at delivery (threadids.ts).
@@ -536,27 +549,27 @@ export abstract class MessageOps {
       uids.length === 0
         ? []
         : (this.q(
-            `SELECT uid, blob_id, sysflags, keywords, internal_date, size, internal_tz FROM messages
+            `SELECT uid, blob_id, sysflags, keywords, internal_date, size, internal_tz,
+                    sort_subject, sort_from, sort_to, sort_cc, sort_dfrom, sort_dto, sort_date FROM messages
              WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?)) ORDER BY uid`,
           )
             .raw()
-            .all(sourceMailboxId, uidJson(uids)) as [number, number, number, string, number, number, number][]);
+            .all(sourceMailboxId, uidJson(uids)) as CopyRow[]);
     const result: CopyResult = { uidValidity: dest.uid_validity, sourceUids: [], destUids: [] };
     if (rows.length === 0) return { result, source: src };
     if (dest.uid_next + rows.length - 1 > MAX_UID) throw new StoreError('LIMIT', 'mailbox UID space exhausted');
     const kw = new KeywordTable(this, destMailboxId);
     const modseq = dest.highest_modseq + 1;
-    const ins = this.q(
-      `INSERT INTO messages (mailbox_id, uid, blob_id, sysflags, keywords, internal_date, size, modseq, internal_tz, save_date)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
+    // The copy's sort keys are the source row's (the same body and INTERNALDATE); a source row without them
+    // (stored before schema V11, not yet backfilled) leaves them to the messages_sort_ai trigger.
+    const ins = this.q(INSERT_MESSAGE_SORTED);
     const metas: MessageMeta[] = [];
     // RFC 8514 §3: a copy (and a moved message) gets a new save date; INTERNALDATE and its zone travel (RFC 9051 §6.4.7).
     const now = Date.now();
-    rows.forEach(([uid, blobId, sys, kwCol, date, size, tz], i) => {
+    rows.forEach(([uid, blobId, sys, kwCol, date, size, tz, ...sortCols], i) => {
       const destUid = dest.uid_next + i;
       const destKw = kwCol === '' ? '' : encodeKeywords(kw.resolve(splitKeywords(kwCol)));
-      ins.run(destMailboxId, destUid, blobId, sys, destKw, date, size, modseq, tz, now);
+      ins.run(dest.sort_indexed > 0 ? 1 : 0, destMailboxId, destUid, blobId, sys, destKw, date, size, modseq, tz, now, ...(sortCols[6] === null ? NO_SORT_COLUMNS : sortCols));
       result.sourceUids.push(uid);
       result.destUids.push(destUid);
       metas.push({ uid: destUid, flags: decodeFlags(sys, destKw), internalDate: date, internalTz: tz, saveDate: now, emailId: emailIdOf(blobId), size, modseq });

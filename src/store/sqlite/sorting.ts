@@ -28,6 +28,8 @@ const SMALL_SET = 5_000;
 const THREAD_PAGE = 1_000;
 /** Bodies given their sort keys per transaction when filling in keys for rows stored before schema V11. */
 const SORT_BACKFILL_BATCH = 200;
+/** Rows put into the sort indexes per transaction when a mailbox grows large (nine index entries each: about 3 ms). */
+const SORT_INDEX_BATCH = 100;
 /** Pause between background backfill batches (ms): the server's own work goes first. */
 const SORT_BACKFILL_PAUSE_MS = 20;
 /** Largest UID (RFC 9051 §2.3.1.1): "no upper bound". */
@@ -84,6 +86,7 @@ export abstract class SortOps extends AddressOps {
       const mb = this.mailboxById(mailboxId);
       if (!mb) throw new StoreError('NONEXISTENT', 'no such mailbox');
       await this.fillMailboxSortKeys(mailboxId);
+      const indexed = await this.indexMailboxSort(mailboxId);
       const maxUid = Math.min(req.maxUid ?? MAX_UID, MAX_UID);
       const uids = req.uids ?? null;
       // The list's length: the mailbox's count less the messages the caller does not know yet (a short
@@ -103,10 +106,18 @@ export abstract class SortOps extends AddressOps {
         sql = `SELECT uid FROM messages WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?)) ORDER BY ${plain}, uid`;
         params.push(JSON.stringify(uids));
         walk = uids.length;
+      } else if (!indexed) {
+        // A mailbox below SORT_INDEX_MIN_MESSAGES (its rows are in no sort index): its rows, sorted.
+        const plain = req.criteria.map((c) => `+${COLUMN[c.key]}${c.reverse ? ' DESC' : ''}`).join(', ');
+        const restrict = uids ? ' AND uid IN (SELECT value FROM json_each(?))' : '';
+        sql = `SELECT uid FROM messages WHERE mailbox_id = ? AND uid <= ?${restrict} ORDER BY ${plain}, uid`;
+        params.push(maxUid);
+        if (uids) params.push(JSON.stringify(uids));
+        walk = total;
       } else {
         // Along the first key's index; "+uid" keeps the UID bound from steering SQLite to the primary key.
         const restrict = uids ? ' AND uid IN (SELECT value FROM json_each(?))' : '';
-        sql = `SELECT uid FROM messages INDEXED BY ${INDEX[req.criteria[0]!.key]} WHERE mailbox_id = ? AND +uid <= ?${restrict} ORDER BY ${order}, uid`;
+        sql = `SELECT uid FROM messages INDEXED BY ${INDEX[req.criteria[0]!.key]} WHERE mailbox_id = ? AND sort_ix = 1 AND +uid <= ?${restrict} ORDER BY ${order}, uid`;
         params.push(maxUid);
         if (uids) params.push(JSON.stringify(uids));
         walk = uids ? total : offset + want;
@@ -138,6 +149,7 @@ export abstract class SortOps extends AddressOps {
     return this.run(async () => {
       this.requireMailbox(mailboxId);
       await this.fillMailboxSortKeys(mailboxId);
+      const indexed = await this.indexMailboxSort(mailboxId);
       const only = uids ? new Set(uids) : null;
       const out: ThreadRow[] = [];
       const add = (uid: number, date: number, reply: number, subject: string, msgid: string, refs: string, irt: string) => {
@@ -145,10 +157,12 @@ export abstract class SortOps extends AddressOps {
         out.push({ uid, date, subject, isReply: reply === 1, messageId: msgid || null, references: refs ? refs.split(' ') : [], inReplyTo: irt || null });
       };
       // In sent-date order (the THREAD algorithms compare positions), along the date index.
+      // (A mailbox below SORT_INDEX_MIN_MESSAGES is in no sort index: its rows are sorted.)
       const cols = `m.uid, m.sort_date, k.reply, m.sort_subject, k.msgid, k.refs, k.irt
-         FROM messages m INDEXED BY messages_sort_date JOIN sort_keys k ON k.blob_id = m.blob_id`;
+         FROM messages m ${indexed ? 'INDEXED BY messages_sort_date ' : ''}JOIN sort_keys k ON k.blob_id = m.blob_id`;
+      const inIndex = indexed ? ' AND m.sort_ix = 1' : '';
       const big = (this.mailboxById(mailboxId)?.msg_count ?? 0) > MAIN_THREAD_SORT_ROWS;
-      const packed = big ? this.offloadRows(`SELECT ${cols} WHERE m.mailbox_id = ? AND +m.uid <= ? ORDER BY m.sort_date, m.uid`, [mailboxId, maxUid], 3, 4) : null;
+      const packed = big ? this.offloadRows(`SELECT ${cols} WHERE m.mailbox_id = ?${inIndex} AND +m.uid <= ? ORDER BY m.sort_date, m.uid`, [mailboxId, maxUid], 3, 4) : null;
       if (packed) {
         // The search thread read them; unpack here a slice at a time.
         const p = await packed;
@@ -167,7 +181,7 @@ export abstract class SortOps extends AddressOps {
         return out;
       }
       // Here, in pages along the index (keyset: each page starts after the last row of the one before).
-      const page = this.q(`SELECT ${cols} WHERE m.mailbox_id = ? AND (m.sort_date, m.uid) > (?, ?) AND +m.uid <= ? ORDER BY m.sort_date, m.uid LIMIT ?`).raw();
+      const page = this.q(`SELECT ${cols} WHERE m.mailbox_id = ?${inIndex} AND (m.sort_date, m.uid) > (?, ?) AND +m.uid <= ? ORDER BY m.sort_date, m.uid LIMIT ?`).raw();
       for (let after: [number, number] = [-Number.MAX_VALUE, 0]; ;) {
         const rows = page.all(mailboxId, after[0], after[1], maxUid, THREAD_PAGE) as ThreadDbRow[];
         for (const [uid, date, reply, subject, msgid, refs, irt] of rows) add(uid, date ?? 0, reply ?? 0, subject ?? '', msgid ?? '', refs ?? '', irt ?? '');
@@ -246,6 +260,31 @@ export abstract class SortOps extends AddressOps {
     if (!this.mailboxById(mailboxId)) throw new StoreError('NONEXISTENT', 'no such mailbox');
   }
 
+  /**
+   * Puts the rows of a mailbox that has grown to SORT_INDEX_MIN_MESSAGES into the sort indexes
+   * (schema V_SORT_LARGE; its new rows go in as they come), in batches with the event loop free
+   * between them: at most about that many rows, once per mailbox. True when all its rows are in
+   * them; false for a smaller mailbox, which is sorted from its rows.
+   */
+  protected async indexMailboxSort(mailboxId: number): Promise<boolean> {
+    const state = this.qp('SELECT sort_indexed FROM mailboxes WHERE id = ?');
+    const next = this.qp('SELECT uid FROM messages WHERE mailbox_id = ? AND uid > ? ORDER BY uid LIMIT ?');
+    for (let after = 0; ; ) {
+      const s = state.get(mailboxId) as number | undefined;
+      if (s !== 1) return s === 2;
+      // New rows (greater UIDs) come with sort_ix set: one pass in UID order finds every row left out.
+      const uids = next.all(mailboxId, after, SORT_INDEX_BATCH) as number[];
+      await this.relaxed(() => {
+        if (uids.length > 0) {
+          this.q('UPDATE messages SET sort_ix = 1 WHERE mailbox_id = ? AND uid BETWEEN ? AND ? AND sort_ix = 0').run(mailboxId, uids[0]!, uids[uids.length - 1]!);
+        }
+        if (uids.length < SORT_INDEX_BATCH) this.q('UPDATE mailboxes SET sort_indexed = 2 WHERE id = ? AND sort_indexed = 1').run(mailboxId);
+      });
+      if (uids.length > 0) after = uids[uids.length - 1]!;
+      await tick();
+    }
+  }
+
   /** Gives every message of the mailbox its sort keys (rows stored before schema V11), in batches. */
   private async fillMailboxSortKeys(mailboxId: number): Promise<void> {
     // Through the partial index of rows without keys (normally empty): never a scan of the mailbox.
@@ -279,7 +318,7 @@ export abstract class SortOps extends AddressOps {
       keyed.push([id, sortKeysOf(Header.parse(raw, 0, end))]);
     }
     const found = new Set(keyed.map(([id]) => id));
-    this.relaxed(() => {
+    await this.relaxed(() => {
       for (const [id, k] of keyed) this.storeSortKeys(id, k);
       const upd = this.q(
         `UPDATE messages SET (sort_subject, sort_from, sort_to, sort_cc, sort_dfrom, sort_dto, sort_date) =
