@@ -4,7 +4,7 @@
 // fsync: what is left is the work on the serving thread: SQL, triggers, index
 // updates, WAL page writes). Several builds interleaved, median of rounds.
 //
-//   npx tsx bench/store-writes.ts A_STORE_JS [B_STORE_JS ...] [--ops 2000] [--rounds 5]
+//   npx tsx bench/store-writes.ts A_STORE_JS [B_STORE_JS ...] [--ops 2000] [--rounds 5] [--durable]
 //
 // A_STORE_JS: a build's compiled store/sqlite/store.js (bench/.build/quire/... or a
 // checkout's tsc output).
@@ -18,9 +18,12 @@ const argv = process.argv.slice(2);
 const builds: string[] = [];
 let ops = 2000;
 let rounds = 5;
+/** --durable: synchronous FULL (body and WAL syncs awaited, as a server's APPEND OK waits): wall time, mostly syncs. */
+let durable = false;
 for (let i = 0; i < argv.length; i++) {
   if (argv[i] === '--ops') ops = Number(argv[++i]);
   else if (argv[i] === '--rounds') rounds = Number(argv[++i]);
+  else if (argv[i] === '--durable') durable = true;
   else builds.push(path.resolve(argv[i]!));
 }
 if (builds.length === 0) throw new Error('usage: tsx bench/store-writes.ts STORE_JS [STORE_JS ...] [--ops N] [--rounds N]');
@@ -40,7 +43,7 @@ type Times = Record<'append' | 'copy' | 'store' | 'expunge', number>;
 async function measure(storeJs: string): Promise<Times> {
   const { SqliteMailStore } = (await import(pathToFileURL(storeJs).href)) as typeof import('../src/store/sqlite/store.js');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'quire-sw-'));
-  const store = await SqliteMailStore.open({ dataDir: dir, synchronous: 'NORMAL' });
+  const store = await SqliteMailStore.open({ dataDir: dir, synchronous: durable ? 'FULL' : 'NORMAL' });
   // As under `quire serve`: the serving connection never checkpoints in its commits (another thread does).
   store.startBackgroundWork(() => {}, { indexer: false, search: false });
   try {
