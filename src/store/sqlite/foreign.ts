@@ -46,6 +46,8 @@ export class ForeignWatcher {
   private readonly all: Database.Statement;
   private readonly changed: Database.Statement;
   private readonly expunged: Database.Statement;
+  /** PRAGMA data_version, prepared once (db.pragma() compiles its statement at every call). */
+  private readonly version: Database.Statement;
 
   constructor(private readonly db: Database.Database) {
     this.byId = db.prepare('SELECT id, user_id, name, highest_modseq, uid_next FROM mailboxes WHERE id = ?');
@@ -54,7 +56,8 @@ export class ForeignWatcher {
       .prepare(`SELECT ${META_COLS} FROM messages WHERE mailbox_id = ? AND modseq > ? AND modseq <= ? ORDER BY uid`)
       .raw();
     this.expunged = db.prepare('SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? AND modseq <= ? ORDER BY uid').pluck();
-    this.dataVersion = db.pragma('data_version', { simple: true }) as number;
+    this.version = db.prepare('PRAGMA data_version').pluck();
+    this.dataVersion = this.version.get() as number;
     for (const r of this.all.all() as WatchedRow[]) this.remember(r);
   }
 
@@ -146,7 +149,7 @@ export class ForeignWatcher {
 
   /** Every foreign change since the last poll, if another connection has committed since. */
   poll(out: Change[], force = false): void {
-    const v = this.db.pragma('data_version', { simple: true }) as number;
+    const v = this.version.get() as number;
     if (v === this.dataVersion && !force) return;
     this.dataVersion = v;
     const rows = this.all.all() as WatchedRow[];
