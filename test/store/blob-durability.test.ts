@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SqliteMailStore } from '../../src/store/sqlite/store.js';
+import { traceLines } from '../helpers/strace.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const CHILD = path.join(here, 'fixtures', 'sqlite-append-once.ts');
@@ -32,15 +33,7 @@ test('APPEND: body data and directory entry synced before the WAL write that ref
       process.execPath, '--import', 'tsx', CHILD, dir, String(box.id)], { encoding: 'utf8', timeout: 120_000 });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^UID 2$/m);
-    const lines = (await readFile(trace, 'utf8')).split('\n');
-    const pidOf = (l: string) => l.split(' ')[0];
-    /** Index of the line where the call begun at line i returned. */
-    const done = (i: number) => {
-      if (!lines[i]!.includes('<unfinished ...>')) return i;
-      const call = /^\d+ +(\w+)\(/.exec(lines[i]!)![1];
-      return lines.findIndex((l, k) => k > i && pidOf(l) === pidOf(lines[i]!) && l.includes(`<... ${call} resumed>`));
-    };
-    const at = (re: RegExp, from = 0) => lines.findIndex((l, k) => k >= from && re.test(l));
+    const { lines, done, at } = traceLines(await readFile(trace, 'utf8'));
     const fdOf = (i: number) => /= (\d+)$/.exec(lines[done(i)]!)![1]!;
     /** The path file descriptor `fd` named at line i (descriptors are reused: the latest openat that returned it). */
     const pathAt = (fd: string, i: number) => {

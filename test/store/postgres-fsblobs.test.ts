@@ -23,6 +23,7 @@ import { msg, runStoreContract, type StoreHarness } from './contract.js';
 import { runBulkContract } from './bulk-contract.js';
 import { runMaildropContract } from './keys-maildrop-contract.js';
 import { appenderPayload } from './fixtures/pg-payload.js';
+import { traceLines } from '../helpers/strace.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const APPENDER = path.join(here, 'fixtures', 'pg-appender.ts');
@@ -184,15 +185,7 @@ describe('postgres store, bodies in files', { skip }, () => {
       process.execPath, '--import', 'tsx', APPEND_ONCE, PG_URL, schema, dir, String(box.id)], { encoding: 'utf8', timeout: 120_000 });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^UID 1$/m);
-    const lines = readFileSync(trace, 'utf8').split('\n');
-    const pidOf = (l: string) => l.split(' ')[0];
-    /** Index of the line where the call begun at line i returned. */
-    const done = (i: number) => {
-      if (!lines[i]!.includes('<unfinished ...>')) return i;
-      const call = /^\d+ +(\w+)\(/.exec(lines[i]!)![1];
-      return lines.findIndex((l, k) => k > i && pidOf(l) === pidOf(lines[i]!) && l.includes(`<... ${call} resumed>`));
-    };
-    const at = (re: RegExp, from = 0) => lines.findIndex((l, k) => k >= from && re.test(l));
+    const { lines, done, at } = traceLines(readFileSync(trace, 'utf8'));
     const esc = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     const tmpOpen = at(new RegExp(`openat\\(AT_FDCWD, "${esc(dir)}/[0-9a-f]{6}/\\.tmp-\\d+-[0-9a-f]+", O_WRONLY\\|O_CREAT\\|O_EXCL`));
     assert.ok(tmpOpen >= 0, 'the body goes to a temporary file first');
