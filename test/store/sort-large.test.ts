@@ -52,6 +52,7 @@ async function sortAll(s: SqliteMailStore, mailboxId: number): Promise<Map<strin
 test('small mailboxes stay out of the sort indexes; one that grows past the mark goes in and sorts the same', async () => {
   const dir = await mkdtemp(path.join(tmpdir(), 'quire-sortlarge-'));
   const s = await SqliteMailStore.open({ dataDir: dir, synchronous: 'NORMAL' });
+  s.startBackgroundWork(() => {}, { indexer: false }); // the search thread (THREAD)
   const db = new Database(path.join(dir, 'quire.sqlite3'), { readonly: true });
   try {
     const u = await s.createUser('alice', 'x');
@@ -76,11 +77,20 @@ test('small mailboxes stay out of the sort indexes; one that grows past the mark
     await s.appendMessages(box.id, Array.from({ length: 60 }, (_, i) => ({ data: msg(first + i), flags: [], internalDate: Date.UTC(2024, 0, 1) + ((first + i) % 97) * 60_000 })));
     assert.equal(state(box.id), 1);
     assert.equal(inIndex(box.id) > 0 && inIndex(box.id) <= 60, true, 'the rows appended after the mark');
+    // THREAD=ORDEREDSUBJECT on the search thread: from the rows while the mailbox is not all indexed, along the index after.
+    const ordered = () => s.threadForest(box.id, { algorithm: 'ORDEREDSUBJECT', maxUid: first + 30 });
+    const fromRows = JSON.stringify(await ordered());
+    assert.ok(fromRows.length > 100, 'a forest was computed');
+    await s.sortMessages(box.id, { criteria: [{ key: 'subject', reverse: false }] });
+    assert.equal(state(box.id), 2, 'a SORT put the older rows in');
+    // The same messages named one by one: not an answer kept from the first call.
+    const named = (await s.listUids(box.id)).filter((u) => u <= first + 30);
+    assert.equal(JSON.stringify(await s.threadForest(box.id, { algorithm: 'ORDEREDSUBJECT', uids: named })), fromRows, 'the same forest along the index');
     const expungeable = [5, 7];
     await s.storeFlags(box.id, expungeable, 'add', ['\\Deleted']);
     await s.expunge(box.id, expungeable);
     const large = await sortAll(s, box.id);
-    assert.equal(state(box.id), 2, 'a SORT put the older rows in');
+    assert.equal(state(box.id), 2);
     const count = db.prepare('SELECT count(*) FROM messages WHERE mailbox_id = ?').pluck().get(box.id) as number;
     assert.equal(inIndex(box.id), count, 'every row of the mailbox');
     // Same answers as a plain sort of the same rows: the small-mailbox path sorted them.

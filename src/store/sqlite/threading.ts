@@ -339,7 +339,11 @@ function threadUncached(statement: Prepare, req: ThreadQuery): ThreadAnswer {
     stored = (statement('SELECT msg_count FROM mailboxes WHERE id = ?').pluck().get(req.mailboxId) as number | undefined) ?? 0;
     // ORDEREDSUBJECT: (base subject, sent date, sequence) as SORT (SUBJECT DATE) orders them (sorting.ts).
     if (req.alg === 'ORDEREDSUBJECT') {
-      bySubject = statement('SELECT uid FROM messages WHERE mailbox_id = ? AND +uid <= ? ORDER BY sort_subject, sort_date, uid').pluck().all(req.mailboxId, req.maxUid) as number[];
+      // Along the subject index when the mailbox's rows are all in it (schema V_SORT_LARGE); a smaller mailbox's rows are sorted.
+      const indexed = statement('SELECT sort_indexed FROM mailboxes WHERE id = ?').pluck().get(req.mailboxId) === 2;
+      bySubject = statement(`SELECT uid FROM messages WHERE mailbox_id = ?${indexed ? ' AND sort_ix = 1' : ''} AND +uid <= ? ORDER BY sort_subject, sort_date, uid`)
+        .pluck()
+        .all(req.mailboxId, req.maxUid) as number[];
     }
   }
   // Every message has its row, or nothing is threaded (the caller rebuilds them first).
