@@ -100,9 +100,19 @@ test('small mailboxes stay out of the sort indexes; one that grows past the mark
       const got = large.get(k)!.filter((u) => u <= first && !expungeable.includes(u));
       assert.deepEqual(got, uids.filter((u) => !expungeable.includes(u)), k);
     }
-    // The index path is the one taken now.
-    const plan = db.prepare(`EXPLAIN QUERY PLAN SELECT uid FROM messages INDEXED BY messages_sort_from WHERE mailbox_id = ? AND sort_ix = 1 AND +uid <= ? ORDER BY sort_from, uid`).all(box.id, 1e9);
-    assert.match(JSON.stringify(plan), /messages_sort_from/);
+    // The index path is the one SORT and THREAD take now: a row taken out of the indexes behind the
+    // store's back is missing from their answers (and back once it is put in again).
+    const rw = new Database(path.join(dir, 'quire.sqlite3'));
+    const setIx = (v: number) => rw.prepare('UPDATE messages SET sort_ix = ? WHERE mailbox_id = ? AND uid = 1').run(v, box.id);
+    try {
+      setIx(0);
+      assert.equal((await s.sortMessages(box.id, { criteria: [{ key: 'from', reverse: false }] })).uids.includes(1), false, 'SORT read the index');
+      assert.equal((await s.threadRows(box.id, null)).some((r) => r.uid === 1), false, 'THREAD rows read the index');
+      setIx(1);
+      assert.equal((await s.sortMessages(box.id, { criteria: [{ key: 'from', reverse: false }] })).uids.includes(1), true);
+    } finally {
+      rw.close();
+    }
     // New rows in an indexed mailbox: in the index, with their keys, by APPEND and by COPY.
     await s.copyMessages(other.id, [1, 2], box.id);
     await s.appendMessages(box.id, [{ data: msg(9999), flags: [] }]);

@@ -126,7 +126,6 @@ class KeywordTable {
 const INSERT_MESSAGE_SORTED = `INSERT INTO messages (sort_ix, mailbox_id, uid, blob_id, sysflags, keywords, internal_date, size, modseq, internal_tz, save_date,
    sort_subject, sort_from, sort_to, sort_cc, sort_dfrom, sort_dto, sort_date)
  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
-const NO_SORT_COLUMNS = [null, null, null, null, null, null, null] as const;
 /** A copied row: uid, blob_id, sysflags, keywords, internal_date, size, internal_tz, then the seven sort columns. */
 type CopyRow = [number, number, number, string, number, number, number, string | null, string | null, string | null, string | null, string | null, string | null, number | null];
 
@@ -561,7 +560,7 @@ export abstract class MessageOps {
     const kw = new KeywordTable(this, destMailboxId);
     const modseq = dest.highest_modseq + 1;
     // The copy's sort keys are the source row's (the same body and INTERNALDATE); a source row without them
-    // (stored before schema V11, not yet backfilled) leaves them to the messages_sort_ai trigger.
+    // (stored before schema V11, not yet backfilled: all NULL) leaves them to the messages_sort_ai trigger.
     const ins = this.q(INSERT_MESSAGE_SORTED);
     const metas: MessageMeta[] = [];
     // RFC 8514 §3: a copy (and a moved message) gets a new save date; INTERNALDATE and its zone travel (RFC 9051 §6.4.7).
@@ -569,7 +568,7 @@ export abstract class MessageOps {
     rows.forEach(([uid, blobId, sys, kwCol, date, size, tz, ...sortCols], i) => {
       const destUid = dest.uid_next + i;
       const destKw = kwCol === '' ? '' : encodeKeywords(kw.resolve(splitKeywords(kwCol)));
-      ins.run(dest.sort_indexed > 0 ? 1 : 0, destMailboxId, destUid, blobId, sys, destKw, date, size, modseq, tz, now, ...(sortCols[6] === null ? NO_SORT_COLUMNS : sortCols));
+      ins.run(dest.sort_indexed > 0 ? 1 : 0, destMailboxId, destUid, blobId, sys, destKw, date, size, modseq, tz, now, ...sortCols);
       result.sourceUids.push(uid);
       result.destUids.push(destUid);
       metas.push({ uid: destUid, flags: decodeFlags(sys, destKw), internalDate: date, internalTz: tz, saveDate: now, emailId: emailIdOf(blobId), size, modseq });

@@ -97,30 +97,26 @@ export abstract class SortOps extends AddressOps {
       const { offset, want } = partialWindow(req.range, total);
       if (want === 0 || req.criteria.length === 0) return { uids: [], total };
       const order = req.criteria.map((c) => `${COLUMN[c.key]}${c.reverse ? ' DESC' : ''}`).join(', ');
+      // "+" keeps SQLite from walking a whole key index for rows it can take from the primary key.
+      const plain = req.criteria.map((c) => `+${COLUMN[c.key]}${c.reverse ? ' DESC' : ''}`).join(', ');
       const params: (string | number)[] = [mailboxId];
       let sql: string;
       let walk: number;
       if (uids && uids.length <= SMALL_SET) {
-        // A small set is looked up by UID and sorted ("+" keeps SQLite from walking a whole key index for it).
-        const plain = req.criteria.map((c) => `+${COLUMN[c.key]}${c.reverse ? ' DESC' : ''}`).join(', ');
+        // A small set is looked up by UID and sorted.
         sql = `SELECT uid FROM messages WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?)) ORDER BY ${plain}, uid`;
         params.push(JSON.stringify(uids));
         walk = uids.length;
-      } else if (!indexed) {
-        // A mailbox below SORT_INDEX_MIN_MESSAGES (its rows are in no sort index): its rows, sorted.
-        const plain = req.criteria.map((c) => `+${COLUMN[c.key]}${c.reverse ? ' DESC' : ''}`).join(', ');
-        const restrict = uids ? ' AND uid IN (SELECT value FROM json_each(?))' : '';
-        sql = `SELECT uid FROM messages WHERE mailbox_id = ? AND uid <= ?${restrict} ORDER BY ${plain}, uid`;
-        params.push(maxUid);
-        if (uids) params.push(JSON.stringify(uids));
-        walk = total;
       } else {
         // Along the first key's index; "+uid" keeps the UID bound from steering SQLite to the primary key.
+        // A mailbox below SORT_INDEX_MIN_MESSAGES is in no sort index: its rows, sorted.
         const restrict = uids ? ' AND uid IN (SELECT value FROM json_each(?))' : '';
-        sql = `SELECT uid FROM messages INDEXED BY ${INDEX[req.criteria[0]!.key]} WHERE mailbox_id = ? AND sort_ix = 1 AND +uid <= ?${restrict} ORDER BY ${order}, uid`;
+        sql = indexed
+          ? `SELECT uid FROM messages INDEXED BY ${INDEX[req.criteria[0]!.key]} WHERE mailbox_id = ? AND sort_ix = 1 AND +uid <= ?${restrict} ORDER BY ${order}, uid`
+          : `SELECT uid FROM messages WHERE mailbox_id = ? AND uid <= ?${restrict} ORDER BY ${plain}, uid`;
         params.push(maxUid);
         if (uids) params.push(JSON.stringify(uids));
-        walk = uids ? total : offset + want;
+        walk = uids || !indexed ? total : offset + want;
       }
       if (walk > MAIN_THREAD_SORT_ROWS) {
         // A long walk goes to the search thread; this thread gets the answer as one array.
@@ -267,10 +263,10 @@ export abstract class SortOps extends AddressOps {
    * them; false for a smaller mailbox, which is sorted from its rows.
    */
   protected async indexMailboxSort(mailboxId: number): Promise<boolean> {
-    const state = this.qp('SELECT sort_indexed FROM mailboxes WHERE id = ?');
     const next = this.qp('SELECT uid FROM messages WHERE mailbox_id = ? AND uid > ? ORDER BY uid LIMIT ?');
     for (let after = 0; ; ) {
-      const s = state.get(mailboxId) as number | undefined;
+      // The mailbox row as the store caches it: re-read after each batch (a write ends the cache).
+      const s = this.mailboxById(mailboxId)?.sort_indexed;
       if (s !== 1) return s === 2;
       // New rows (greater UIDs) come with sort_ix set: one pass in UID order finds every row left out.
       const uids = next.all(mailboxId, after, SORT_INDEX_BATCH) as number[];

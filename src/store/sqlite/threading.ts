@@ -336,11 +336,12 @@ function threadUncached(statement: Prepare, req: ThreadQuery): ThreadAnswer {
       if (count < THREAD_READ_PAGE) break;
     }
     // The mailbox's count (the rows above maxUid are skipped below, and counted here alike).
-    stored = (statement('SELECT msg_count FROM mailboxes WHERE id = ?').pluck().get(req.mailboxId) as number | undefined) ?? 0;
+    const mb = statement('SELECT msg_count, sort_indexed FROM mailboxes WHERE id = ?').raw().get(req.mailboxId) as [number, number] | undefined;
+    stored = mb?.[0] ?? 0;
     // ORDEREDSUBJECT: (base subject, sent date, sequence) as SORT (SUBJECT DATE) orders them (sorting.ts).
     if (req.alg === 'ORDEREDSUBJECT') {
       // Along the subject index when the mailbox's rows are all in it (schema V_SORT_LARGE); a smaller mailbox's rows are sorted.
-      const indexed = statement('SELECT sort_indexed FROM mailboxes WHERE id = ?').pluck().get(req.mailboxId) === 2;
+      const indexed = mb?.[1] === 2;
       bySubject = statement(`SELECT uid FROM messages WHERE mailbox_id = ?${indexed ? ' AND sort_ix = 1' : ''} AND +uid <= ? ORDER BY sort_subject, sort_date, uid`)
         .pluck()
         .all(req.mailboxId, req.maxUid) as number[];
